@@ -1,0 +1,109 @@
+import { badInput } from '../errors.js';
+import type { Logger } from '../log/logger.js';
+
+/**
+ * The one declaration of an operation's inputs. The CLI's flags, the
+ * RELAY_* environment variables, --help, the actions' input parsing, the
+ * action.yml check and the README tables all come from it.
+ */
+export interface InputSpec {
+  description: string;
+  /** string (default), boolean, list (newline-separated; a CLI flag may repeat), or number */
+  type?: 'string' | 'boolean' | 'list' | 'number';
+  /** Default as text, exactly as action.yml states it. */
+  default?: string;
+  /** Said in help where the default is computed at run time. */
+  defaultNote?: string;
+  required?: boolean;
+  /** Masked before anything can print it; should come from the environment. */
+  secret?: boolean;
+  choices?: readonly string[];
+  /** CLI only: taken from the n-th positional argument when the flag is absent. */
+  positional?: number;
+}
+
+export interface OutputSpec {
+  description: string;
+}
+
+export interface OperationSpec<I extends Record<string, InputSpec> = Record<string, InputSpec>> {
+  name: string;
+  description: string;
+  inputs: I;
+  outputs: Record<string, OutputSpec>;
+}
+
+type ValueOf<S extends InputSpec> = S['type'] extends 'boolean'
+  ? boolean
+  : S['type'] extends 'list'
+    ? string[]
+    : S['type'] extends 'number'
+      ? number
+      : S extends { required: true } | { default: string }
+        ? string
+        : string | undefined;
+
+export type InputValues<I extends Record<string, InputSpec>> = { -readonly [K in keyof I]: ValueOf<I[K]> };
+
+/** Identity with inference: keeps literal types of the declaration. */
+export function defineOperation<const I extends Record<string, InputSpec>>(spec: OperationSpec<I>): OperationSpec<I> {
+  return spec;
+}
+
+/** `signing-key-passphrase` -> `RELAY_SIGNING_KEY_PASSPHRASE` */
+export function envName(input: string): string {
+  return 'RELAY_' + input.toUpperCase().replace(/-/g, '_');
+}
+
+const TRUE = ['true', 'True', 'TRUE'];
+const FALSE = ['false', 'False', 'FALSE'];
+
+/** Raw text per input name; undefined or '' means "not given". */
+export type RawInputs = Record<string, string | undefined>;
+
+/**
+ * Turns raw text into typed values, applying defaults and checks. Secrets are
+ * masked on the logger first, so no later error or log line can show them.
+ */
+export function parseInputs<I extends Record<string, InputSpec>>(
+  spec: OperationSpec<I>,
+  raw: RawInputs,
+  log: Logger,
+): InputValues<I> {
+  const out: Record<string, unknown> = {};
+  for (const [name, s] of Object.entries(spec.inputs)) {
+    let text = raw[name];
+    if (s.secret && text) log.mask(text);
+    if (text === undefined || text === '') text = s.default;
+    if (text === undefined || text === '') {
+      if (s.required) badInput(name, `a value (flag --${name} or ${envName(name)})`);
+      out[name] = s.type === 'boolean' ? false : s.type === 'list' ? [] : undefined;
+      continue;
+    }
+    switch (s.type ?? 'string') {
+      case 'boolean':
+        if (TRUE.includes(text.trim())) out[name] = true;
+        else if (FALSE.includes(text.trim())) out[name] = false;
+        else badInput(name, 'true or false', s.secret ? undefined : text);
+        break;
+      case 'list':
+        out[name] = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '');
+        break;
+      case 'number': {
+        const n = Number(text.trim());
+        if (!Number.isFinite(n)) badInput(name, 'a number', text);
+        out[name] = n;
+        break;
+      }
+      default:
+        if (s.choices && !s.choices.includes(text.trim())) badInput(name, `one of ${s.choices.join(', ')}`, text);
+        out[name] = s.secret ? text : text.trim();
+    }
+  }
+  return out as InputValues<I>;
+}
+
+/** Names of the inputs that are secrets (for faces that must mask early). */
+export function secretInputs(spec: OperationSpec): string[] {
+  return Object.entries(spec.inputs).filter(([, s]) => s.secret).map(([n]) => n);
+}

@@ -1,0 +1,48 @@
+/**
+ * What core may say. The faces implement it: a terminal logger for the CLI,
+ * one over @actions/core for the actions, a silent one for tests.
+ */
+export interface Logger {
+  debug(msg: string): void;
+  info(msg: string): void;
+  warn(msg: string): void;
+  error(msg: string): void;
+  /** Runs fn inside a collapsible group (Actions) or an indented section (terminal). */
+  group<T>(title: string, fn: () => Promise<T>): Promise<T>;
+  /** Transient progress (a terminal status line); never required for correctness. */
+  progress(msg: string): void;
+  /** Registers a secret so no later line can print it. */
+  mask(secret: string): void;
+}
+
+/** Replaces every registered secret in a line with ***. */
+export class Masker {
+  private secrets: string[] = [];
+  add(secret: string): void {
+    for (const s of [secret, ...secret.split(/\r?\n/)]) {
+      const t = s.trim();
+      if (t.length >= 4 && !this.secrets.includes(t)) this.secrets.push(t);
+    }
+    this.secrets.sort((a, b) => b.length - a.length);
+  }
+  apply(line: string): string {
+    let out = line;
+    for (const s of this.secrets) out = out.split(s).join('***');
+    return out;
+  }
+}
+
+export class NullLogger implements Logger {
+  readonly lines: string[] = [];
+  private masker = new Masker();
+  debug(msg: string): void { this.lines.push(`debug: ${this.masker.apply(msg)}`); }
+  info(msg: string): void { this.lines.push(this.masker.apply(msg)); }
+  warn(msg: string): void { this.lines.push(`warning: ${this.masker.apply(msg)}`); }
+  error(msg: string): void { this.lines.push(`error: ${this.masker.apply(msg)}`); }
+  async group<T>(title: string, fn: () => Promise<T>): Promise<T> {
+    this.lines.push(`# ${this.masker.apply(title)}`);
+    return fn();
+  }
+  progress(): void {}
+  mask(secret: string): void { this.masker.add(secret); }
+}

@@ -1,0 +1,38 @@
+import type { Logger } from './logger.js';
+import { Masker } from './logger.js';
+
+/** Logger for a person at a terminal (or a plain log file when not a TTY). */
+export class TerminalLogger implements Logger {
+  private masker = new Masker();
+  private depth = 0;
+  private statusShown = false;
+  constructor(
+    private readonly out: NodeJS.WriteStream = process.stderr,
+    private readonly verbose = false,
+  ) {}
+
+  private write(prefix: string, msg: string): void {
+    this.clearStatus();
+    const pad = '  '.repeat(this.depth);
+    for (const line of this.masker.apply(msg).split('\n')) this.out.write(`${pad}${prefix}${line}\n`);
+  }
+  private clearStatus(): void {
+    if (this.statusShown) { this.out.write('\r\x1b[K'); this.statusShown = false; }
+  }
+  debug(msg: string): void { if (this.verbose) this.write('debug: ', msg); }
+  info(msg: string): void { this.write('', msg); }
+  warn(msg: string): void { this.write('warning: ', msg); }
+  error(msg: string): void { this.write('error: ', msg); }
+  async group<T>(title: string, fn: () => Promise<T>): Promise<T> {
+    this.write('', `▸ ${title}`);
+    this.depth++;
+    try { return await fn(); } finally { this.depth--; this.clearStatus(); }
+  }
+  progress(msg: string): void {
+    if (!this.out.isTTY) return;
+    const cols = this.out.columns || 80;
+    this.out.write('\r\x1b[K' + this.masker.apply(msg).slice(0, cols - 1));
+    this.statusShown = true;
+  }
+  mask(secret: string): void { this.masker.add(secret); }
+}
