@@ -1,0 +1,165 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import * as path from 'node:path';
+import { Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import { extract } from 'tar-stream';
+import { writeSingleEntryZip, type ZipResult } from '../archive/zip-writer.js';
+import { openZipEntry, readZipDirectory, ZipFormatError } from '../archive/zip-reader.js';
+import { UserError } from '../errors.js';
+import type { TarballName } from './names.js';
+import { binaryName, zipName } from './layout.js';
+
+export interface Package {
+  os: string;
+  arch: string;
+  /** zip file name in the store and in SHA256SUMS */
+  filename: string;
+  /** local path of the deterministic zip */
+  zipPath: string;
+  sha256: string;
+  size: number;
+  /** dirhash h1 of the zip's content (one flat file) */
+  h1: string;
+  /** protocol_versions from a terraform-registry-manifest.json inside, if any */
+  manifestProtocols?: string[];
+  source: string;
+}
+
+const DOC = /\.(md|txt|json|html|sig|asc|sha256|pem|sbom|spdx|cdx)$/i;
+const MANIFEST = 'terraform-registry-manifest.json';
+
+/** dirhash Hash1 over the single file a flat provider zip holds. */
+export function h1ForSingleFile(contentSha256: string, name: string): string {
+  return 'h1:' + createHash('sha256').update(`${contentSha256}  ${name}\n`).digest('base64');
+}
+
+function checkEntryPath(archive: string, name: string): void {
+  const parts = name.replace(/\\/g, '/').split('/');
+  if (name.startsWith('/') || /^[a-zA-Z]:/.test(name) || parts.includes('..')) {
+    throw new UserError(`tarball '${archive}': entry '${name}' escapes the archive (absolute path or '..'); refusing it`);
+  }
+}
+
+function isExecutableName(base: string, name: string): boolean {
+  return new RegExp(`^terraform-provider-${name.replace(/-/g, '\\-')}([_.-].*)?$`).test(base) && !DOC.test(base);
+}
+
+/**
+ * Turns one release archive into the registry's deterministic zip, streaming:
+ * the provider executable goes from the gzip stream straight into the zip,
+ * never to disk or memory whole. Refuses links, devices, traversal, and any
+ * archive without exactly one provider executable.
+ */
+export async function repack(file: string, parsed: TarballName, name: string, version: string, outDir: string): Promise<Package> {
+  const base = path.basename(file);
+  const filename = zipName(name, version, parsed.os, parsed.arch);
+  const inner = binaryName(name, version, parsed.os);
+  const zipPath = path.join(outDir, filename);
+  const found: string[] = [];
+  let zip: ZipResult | undefined;
+  let manifestProtocols: string[] | undefined;
+
+  const take = async (entryName: string, body: Readable): Promise<void> => {
+    const b = path.posix.basename(entryName.replace(/\\/g, '/'));
+    if (b === MANIFEST) {
+      manifestProtocols = parseManifest(base, await readAll(body, 64 * 1024, base));
+    } else if (isExecutableName(b, name)) {
+      found.push(entryName);
+      if (found.length > 1) throw new UserError(`tarball '${base}': expected exactly one provider executable, found ${found.join(' and ')}`);
+      zip = await writeSingleEntryZip(inner, body, zipPath);
+    } else {
+      body.resume();
+      await new Promise((r) => body.once('end', r));
+    }
+  };
+
+  try {
+    if (parsed.format === 'zip') await readZipArchive(file, base, take);
+    else await readTarball(file, base, take);
+  } catch (err) {
+    if (err instanceof UserError) throw err;
+    throw new UserError(`tarball '${base}': ${describeArchiveError(err, parsed.format)}`);
+  }
+  if (!zip) throw new UserError(`tarball '${base}': expected exactly one provider executable named terraform-provider-${name}*, found none`);
+  const z = zip as ZipResult;
+  return {
+    os: parsed.os,
+    arch: parsed.arch,
+    filename,
+    zipPath,
+    sha256: z.sha256,
+    size: z.size,
+    h1: h1ForSingleFile(z.contentSha256, inner),
+    manifestProtocols,
+    source: base,
+  };
+}
+
+function describeArchiveError(err: unknown, format: string): string {
+  const e = err as { code?: string; message?: string };
+  if (e.code?.startsWith('Z_') || /unexpected end of file|incorrect header check|invalid/i.test(e.message ?? '')) {
+    return format === 'zip' ? `not a valid zip file (${e.message})` : `not a valid gzip-compressed tar file (${e.message})`;
+  }
+  if (err instanceof ZipFormatError) return `not a valid zip file (${err.message})`;
+  return e.message ?? String(err);
+}
+
+async function readTarball(file: string, base: string, take: (name: string, body: Readable) => Promise<void>): Promise<void> {
+  const ex = extract();
+  const src = createReadStream(file);
+  const gunzip = createGunzip();
+  src.on('error', (e) => gunzip.destroy(e));
+  gunzip.on('error', (e) => ex.destroy(e));
+  src.pipe(gunzip).pipe(ex);
+  for await (const entry of ex) {
+    const h = entry.header;
+    checkEntryPath(base, h.name);
+    if (h.type === 'directory') {
+      entry.resume();
+      continue;
+    }
+    if (h.type !== 'file' && h.type !== 'contiguous-file') {
+      throw new UserError(`tarball '${base}': entry '${h.name}' is a ${h.type}; only regular files and directories are allowed`);
+    }
+    // tar-stream entries are streamx streams; wrap for node's pipeline
+    await take(h.name, Readable.from(entry));
+  }
+}
+
+async function readZipArchive(file: string, base: string, take: (name: string, body: Readable) => Promise<void>): Promise<void> {
+  for (const e of await readZipDirectory(file)) {
+    checkEntryPath(base, e.name);
+    if (e.name.endsWith('/')) continue;
+    const type = e.mode & 0o170000;
+    if (type !== 0 && type !== 0o100000) throw new UserError(`tarball '${base}': entry '${e.name}' is not a regular file (mode ${e.mode.toString(8)})`);
+    await take(e.name, await openZipEntry(file, e));
+  }
+}
+
+async function readAll(body: Readable, limit: number, base: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of body) {
+    n += (c as Buffer).length;
+    if (n > limit) throw new UserError(`tarball '${base}': ${MANIFEST} is larger than ${limit} bytes`);
+    chunks.push(c as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** terraform-registry-manifest.json: {"version":1,"metadata":{"protocol_versions":["6.0"]}} */
+export function parseManifest(where: string, bytes: Buffer): string[] {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw new UserError(`${where}: ${MANIFEST} is not valid JSON`);
+  }
+  const d = doc as { version?: unknown; metadata?: { protocol_versions?: unknown } };
+  const pv = d.metadata?.protocol_versions;
+  if (d.version !== 1 || !Array.isArray(pv) || pv.length === 0 || !pv.every((p) => typeof p === 'string')) {
+    throw new UserError(`${where}: ${MANIFEST} must be {"version":1,"metadata":{"protocol_versions":["5.0"|"6.0"]}}`);
+  }
+  return pv as string[];
+}
