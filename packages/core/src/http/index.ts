@@ -1,0 +1,3 @@
+export * from './client.js';
+export * from './limiter.js';
+export * from './retry.js';

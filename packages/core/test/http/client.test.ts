@@ -1,0 +1,202 @@
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
+import { HttpClient, schemeFor } from '../../src/http/client.js';
+import { backoffDelay, defaultRetryPolicy, parseRetryAfter, withRetries } from '../../src/http/retry.js';
+import { mapLimit } from '../../src/http/limiter.js';
+
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse, body: Buffer) => void;
+const fast = { baseMs: 5, capMs: 20 };
+
+/** A loopback server whose behaviour each test sets. */
+async function server(): Promise<{ url: string; port: number; set(h: Handler): void; close(): Promise<void> }> {
+  let handler: Handler = (_q, r) => r.end('ok');
+  const s = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => handler(req, res, Buffer.concat(chunks)));
+  });
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    set: (h) => { handler = h; },
+    close: () => new Promise<void>((r) => { s.closeAllConnections(); s.close(() => r()); }),
+  };
+}
+
+let a: Awaited<ReturnType<typeof server>>;
+let b: Awaited<ReturnType<typeof server>>;
+beforeAll(async () => { a = await server(); b = await server(); });
+afterAll(async () => { await a.close(); await b.close(); });
+
+describe('HttpClient', () => {
+  test('follows a redirect to another host without Authorization, keeps it on the same host', async () => {
+    const seen: (string | undefined)[] = [];
+    a.set((q, r) => {
+      seen.push(`a${q.url} ${q.headers.authorization}`);
+      if (q.url === '/start') { r.writeHead(307, { location: '/same' }).end(); return; }
+      if (q.url === '/same') { r.writeHead(302, { location: `${b.url}/other` }).end(); return; }
+      r.end();
+    });
+    b.set((q, r) => { seen.push(`b${q.url} ${q.headers.authorization}`); r.end('blob'); });
+    const c = new HttpClient();
+    const res = await c.request({ url: `${a.url}/start`, headers: { authorization: 'Bearer T0KEN' } });
+    expect(await res.text()).toBe('blob');
+    expect(seen).toEqual(['a/start Bearer T0KEN', 'a/same Bearer T0KEN', 'b/other undefined']);
+    c.close();
+  });
+
+  test('retries 503 and 429, honouring Retry-After in seconds', async () => {
+    let n = 0;
+    const times: number[] = [];
+    a.set((_q, r) => {
+      times.push(Date.now());
+      n++;
+      if (n === 1) r.writeHead(503).end();
+      else if (n === 2) r.writeHead(429, { 'retry-after': '1' }).end();
+      else r.end('done');
+    });
+    const c = new HttpClient({ retry: fast });
+    const res = await c.request({ url: `${a.url}/x` });
+    expect(res.status).toBe(200);
+    expect(n).toBe(3);
+    expect((times[2] as number) - (times[1] as number)).toBeGreaterThanOrEqual(950);
+    c.close();
+  });
+
+  test('gives up after the policy and returns the last answer', async () => {
+    let n = 0;
+    a.set((_q, r) => { n++; r.writeHead(502).end(); });
+    const c = new HttpClient({ retry: { ...fast, retries: 2 } });
+    const res = await c.request({ url: `${a.url}/x` });
+    expect(res.status).toBe(502);
+    expect(n).toBe(3);
+    c.close();
+  });
+
+  test('retries a dropped connection and replays a body factory', async () => {
+    let n = 0;
+    const bodies: string[] = [];
+    a.set((q, r, body) => {
+      bodies.push(body.toString());
+      if (++n === 1) { q.socket.destroy(); return; }
+      r.end('stored');
+    });
+    const c = new HttpClient({ retry: fast });
+    const res = await c.request({ method: 'PUT', url: `${a.url}/x`, body: () => Readable.from([Buffer.from('pay'), Buffer.from('load')]), headers: { 'content-length': '7' } });
+    expect(await res.text()).toBe('stored');
+    expect(bodies).toEqual(['payload', 'payload']);
+    c.close();
+  });
+
+  test('never retries a one-shot stream body', async () => {
+    let n = 0;
+    a.set((_q, r) => { n++; r.writeHead(503).end(); });
+    const c = new HttpClient({ retry: fast });
+    const res = await c.request({ method: 'PUT', url: `${a.url}/x`, body: Readable.from([Buffer.from('abc')]), headers: { 'content-length': '3' } });
+    expect(res.status).toBe(503);
+    expect(n).toBe(1);
+    c.close();
+  });
+
+  test('a connection reset that persists becomes one line naming the host', async () => {
+    a.set((q) => q.socket.destroy());
+    const c = new HttpClient({ retry: { ...fast, retries: 1 } });
+    await expect(c.request({ url: `${a.url}/v2/x` })).rejects.toThrow(new RegExp(`^GET 127\\.0\\.0\\.1:${a.port}/v2/x: .*after 2 attempts`));
+    c.close();
+  });
+
+  test('a stalled connection times out and is retried', async () => {
+    let n = 0;
+    a.set((_q, r) => { if (++n === 1) return; /* never answer */ r.end('late'); });
+    const c = new HttpClient({ retry: fast, idleTimeoutMs: 200 });
+    const res = await c.request({ url: `${a.url}/x` });
+    expect(await res.text()).toBe('late');
+    expect(n).toBe(2);
+    c.close();
+  });
+
+  test('bounds requests in flight per host', async () => {
+    let active = 0;
+    let peak = 0;
+    a.set((_q, r) => { active++; peak = Math.max(peak, active); setTimeout(() => { active--; r.end(); }, 30); });
+    const c = new HttpClient({ perHost: 2 });
+    await Promise.all(Array.from({ length: 8 }, async () => (await c.request({ url: `${a.url}/x` })).discard()));
+    expect(peak).toBe(2);
+    c.close();
+  });
+
+  test('an abort signal stops a request', async () => {
+    a.set(() => { /* hang */ });
+    const c = new HttpClient();
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 50);
+    await expect(c.request({ url: `${a.url}/x`, signal: ac.signal })).rejects.toThrow(/abort/i);
+    c.close();
+  });
+
+  test('plain HTTP only to loopback or listed hosts', async () => {
+    const c = new HttpClient();
+    await expect(c.request({ url: 'http://registry.example.com/v2/' })).rejects.toThrow(
+      "refusing plain HTTP to registry.example.com: list it in 'insecure-registries' to allow it",
+    );
+    b.set((q, r) => r.end(q.headers.host));
+    const allowed = new HttpClient({ insecureHosts: ['registry.example.com'], connectTo: { 'registry.example.com': `127.0.0.1:${b.port}` } });
+    expect(await (await allowed.request({ url: 'http://registry.example.com/v2/' })).text()).toBe('registry.example.com');
+    expect(schemeFor('localhost:5000')).toBe('http');
+    expect(schemeFor('[::1]:5000')).toBe('http');
+    expect(schemeFor('127.1.2.3')).toBe('http');
+    expect(schemeFor('ghcr.io')).toBe('https');
+    expect(schemeFor('10.0.0.1:5000', ['10.0.0.1:5000'])).toBe('http');
+    c.close();
+    allowed.close();
+  });
+
+  test('a redirect to plain HTTP off loopback is refused', async () => {
+    a.set((_q, r) => r.writeHead(307, { location: 'http://cdn.example.com/blob' }).end());
+    const c = new HttpClient();
+    await expect(c.request({ url: `${a.url}/x` })).rejects.toThrow('refusing plain HTTP to cdn.example.com');
+    c.close();
+  });
+});
+
+describe('retry policy', () => {
+  test('Retry-After as seconds or HTTP date', () => {
+    const now = Date.parse('2026-01-01T00:00:00Z');
+    expect(parseRetryAfter('7', now)).toBe(7000);
+    expect(parseRetryAfter('Thu, 01 Jan 2026 00:00:03 GMT', now)).toBe(3000);
+    expect(parseRetryAfter('soon', now)).toBeUndefined();
+    expect(parseRetryAfter(undefined, now)).toBeUndefined();
+  });
+  test('backoff grows, is capped and jittered, and never undercuts Retry-After', () => {
+    const p = { ...defaultRetryPolicy, baseMs: 100, capMs: 1000 };
+    expect(backoffDelay(p, 0, undefined, () => 0)).toBe(50);
+    expect(backoffDelay(p, 0, undefined, () => 1)).toBe(100);
+    expect(backoffDelay(p, 3, undefined, () => 1)).toBe(800);
+    expect(backoffDelay(p, 10, undefined, () => 1)).toBe(1000);
+    expect(backoffDelay(p, 0, 5000, () => 1)).toBe(5000);
+  });
+  test('withRetries stops on errors that are not retryable', async () => {
+    let n = 0;
+    await expect(withRetries({ ...defaultRetryPolicy, ...fast }, async () => { n++; throw new Error('bad'); })).rejects.toThrow('bad');
+    expect(n).toBe(1);
+    let m = 0;
+    const v = await withRetries({ ...defaultRetryPolicy, ...fast }, async () => {
+      if (++m < 3) throw Object.assign(new Error('reset'), { code: 'ECONNRESET' });
+      return m;
+    });
+    expect(v).toBe(3);
+  });
+  test('mapLimit lets running work finish before reporting the first failure', async () => {
+    const finished: number[] = [];
+    await expect(mapLimit([0, 1, 2, 3, 4], 2, async (i) => {
+      await new Promise((r) => setTimeout(r, i === 0 ? 5 : 30));
+      if (i === 0) throw new Error('first');
+      finished.push(i);
+    })).rejects.toThrow('first');
+    expect(finished).toEqual([1]);
+  });
+});
