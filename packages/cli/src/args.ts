@@ -1,0 +1,68 @@
+import { envName, type OperationSpec, type RawInputs } from '@relay/core';
+
+/** A mistake in the command line itself (not in an input's value). */
+export class UsageError extends Error {}
+
+export interface Parsed {
+  raw: RawInputs;
+  /** Inputs given as flags (used to warn about secrets on the command line). */
+  fromFlags: Set<string>;
+}
+
+/**
+ * Flags are exactly the action's input names; a flag may be `--x v`, `--x=v`,
+ * or bare `--x` for a boolean; a list flag may repeat. Anything not given
+ * comes from RELAY_<INPUT>, then the spec's default.
+ */
+export function parseArgs(spec: OperationSpec, argv: string[], env: Record<string, string | undefined>): Parsed {
+  const raw: RawInputs = {};
+  const fromFlags = new Set<string>();
+  const positional: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (!a.startsWith('--')) {
+      positional.push(a);
+      continue;
+    }
+    const eq = a.indexOf('=');
+    const name = a.slice(2, eq < 0 ? undefined : eq);
+    const s = spec.inputs[name];
+    if (!s) throw new UsageError(`unknown flag --${name} for ${spec.name}; see ${spec.name} --help`);
+    let value: string;
+    if (eq >= 0) value = a.slice(eq + 1);
+    else if (s.type === 'boolean' && !['true', 'false', 'True', 'False', 'TRUE', 'FALSE'].includes(argv[i + 1] ?? '')) value = 'true';
+    else if (i + 1 < argv.length) value = argv[++i]!;
+    else throw new UsageError(`flag --${name} needs a value`);
+    raw[name] = s.type === 'list' && raw[name] ? `${raw[name]}\n${value}` : value;
+    fromFlags.add(name);
+  }
+  for (const [name, s] of Object.entries(spec.inputs)) {
+    if (s.positional !== undefined && raw[name] === undefined && positional[s.positional] !== undefined) {
+      raw[name] = positional[s.positional];
+      fromFlags.add(name);
+    }
+  }
+  const maxPos = Math.max(-1, ...Object.values(spec.inputs).map((s) => s.positional ?? -1));
+  if (positional.length > maxPos + 1) throw new UsageError(`unexpected argument '${positional[maxPos + 1]}' for ${spec.name}; see ${spec.name} --help`);
+  for (const name of Object.keys(spec.inputs)) {
+    const e = env[envName(name)];
+    if (raw[name] === undefined && e !== undefined && e !== '') raw[name] = e;
+  }
+  return { raw, fromFlags };
+}
+
+/** --help text, from the same declaration the action uses. */
+export function helpText(spec: OperationSpec, prog: string): string {
+  const lines = [`Usage: ${prog} ${spec.name} [--<input> <value> ...]`, '', spec.description, '', 'Inputs (flag, or environment variable):'];
+  for (const [name, s] of Object.entries(spec.inputs)) {
+    const pos = s.positional !== undefined ? ` (or argument ${s.positional + 1})` : '';
+    const flag = `--${name}${s.type === 'boolean' ? '' : ' <value>'}`;
+    lines.push(`  ${flag}${pos}`, `      ${envName(name)}${s.required ? '  [required]' : ''}${s.secret ? '  [secret: prefer the variable]' : ''}`);
+    lines.push(`      ${s.description}`);
+    if (s.default !== undefined) lines.push(`      default: ${s.default}`);
+    else if (s.defaultNote) lines.push(`      default: ${s.defaultNote}`);
+    if (s.type === 'list') lines.push('      a list: one per line in the variable; repeat the flag');
+  }
+  lines.push('', 'Common flags: --json (outputs as JSON on stdout), --debug (stack traces), --help');
+  return lines.join('\n');
+}

@@ -1,0 +1,54 @@
+import { createHash } from 'node:crypto';
+import { Transform } from 'node:stream';
+import type { TransformCallback } from 'node:stream';
+import { IntegrityError } from '../errors.js';
+
+const SHA256 = /^sha256:[a-f0-9]{64}$/;
+export function isDigest(s: string): boolean {
+  return SHA256.test(s);
+}
+
+export function sha256Digest(bytes: Uint8Array): string {
+  return 'sha256:' + createHash('sha256').update(bytes).digest('hex');
+}
+
+/** The hex part, for `sha256-<hex>` tags and layout paths. */
+export function digestHex(digest: string): string {
+  return digest.slice('sha256:'.length);
+}
+
+/** Throws IntegrityError when bytes do not hash to `expected`. */
+export function verifyBytes(bytes: Uint8Array, expected: string, what: string): void {
+  const got = sha256Digest(bytes);
+  if (got !== expected) throw digestMismatch(what, expected, got);
+}
+
+export function digestMismatch(what: string, expected: string, got: string): IntegrityError {
+  // A mismatch on the wire may be transient (a flipped byte): callers may retry it.
+  return Object.assign(new IntegrityError(`${what}: digest mismatch, expected ${expected}, got ${got}`), { retryable: true });
+}
+
+/**
+ * Passes bytes through while hashing and counting them; fails the stream at
+ * its end when digest or size differ, so a consumer never completes an upload
+ * of wrong bytes.
+ */
+export class VerifyingStream extends Transform {
+  private readonly hash = createHash('sha256');
+  bytes = 0;
+  constructor(private readonly expected: string, private readonly size: number, private readonly what: string, private readonly onBytes?: (n: number) => void) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    this.onBytes?.(chunk.length);
+    if (this.bytes > this.size) return cb(Object.assign(new IntegrityError(`${this.what}: more than the ${this.size} bytes its descriptor states`), { retryable: true }));
+    cb(null, chunk);
+  }
+  override _flush(cb: TransformCallback): void {
+    if (this.bytes !== this.size) return cb(Object.assign(new IntegrityError(`${this.what}: ${this.bytes} bytes, descriptor states ${this.size}`), { retryable: true }));
+    const got = 'sha256:' + this.hash.digest('hex');
+    cb(got === this.expected ? null : digestMismatch(this.what, this.expected, got));
+  }
+}

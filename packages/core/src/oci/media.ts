@@ -1,0 +1,109 @@
+import { UserError } from '../errors.js';
+
+export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
+export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+export const DOCKER_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json';
+export const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
+export const OCI_EMPTY = 'application/vnd.oci.empty.v1+json';
+
+/** Without all four, a registry may convert (schema1, one platform) and the digest changes. */
+export const MANIFEST_ACCEPT = [OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST].join(', ');
+
+const INDEXES = new Set([OCI_INDEX, DOCKER_LIST]);
+const IMAGES = new Set([OCI_MANIFEST, DOCKER_MANIFEST]);
+
+export interface Descriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  artifactType?: string;
+  annotations?: Record<string, string>;
+  platform?: { os?: string; architecture?: string; variant?: string };
+}
+
+/** A manifest as stored: its exact bytes, the type it was served as, its digest. */
+export interface Manifest {
+  digest: string;
+  mediaType: string;
+  bytes: Buffer;
+}
+
+interface ManifestJson {
+  schemaVersion?: number;
+  mediaType?: string;
+  artifactType?: string;
+  config?: Descriptor;
+  layers?: Descriptor[];
+  blobs?: Descriptor[];
+  manifests?: Descriptor[];
+  subject?: Descriptor;
+  annotations?: Record<string, string>;
+}
+
+/** What a manifest refers to, read once from its bytes. */
+export interface ManifestParts {
+  isIndex: boolean;
+  /** Manifests an index lists. */
+  manifests: Descriptor[];
+  /** Config and layers of an image manifest. */
+  blobs: Descriptor[];
+  subject?: Descriptor;
+  artifactType?: string;
+  annotations?: Record<string, string>;
+}
+
+export function isIndexType(mediaType: string): boolean {
+  return INDEXES.has(mediaType);
+}
+
+/**
+ * The media type a manifest really has: the served type, else its own
+ * mediaType field, else guessed from shape (OCI layouts and older registries).
+ * Refuses types Relay cannot copy unchanged (schema1 and anything unknown).
+ */
+export function manifestType(what: string, served: string | undefined, bytes: Buffer): string {
+  const json = parseJson(what, bytes);
+  const field = json.mediaType;
+  const servedType = served?.split(';')[0]?.trim();
+  let type = servedType && servedType !== 'application/json' && servedType !== 'application/octet-stream' ? servedType : field;
+  if (!type) type = json.manifests ? OCI_INDEX : json.config ? OCI_MANIFEST : undefined;
+  if (json.schemaVersion === 1 || type?.includes('manifest.v1+')) {
+    throw new UserError(`${what}: Docker schema 1 manifests cannot be copied without changing their digest; re-push the image with a current client`);
+  }
+  if (!type || (!INDEXES.has(type) && !IMAGES.has(type))) {
+    throw new UserError(`${what}: manifest type ${type ?? '(none)'} is not one Relay can copy unchanged (${MANIFEST_ACCEPT})`);
+  }
+  if (field && field !== type) throw new UserError(`${what}: served as ${type} but its mediaType says ${field}`);
+  return type;
+}
+
+export function parseManifest(m: Manifest): ManifestParts {
+  const json = parseJson(m.digest, m.bytes);
+  const isIndex = INDEXES.has(m.mediaType);
+  const blobs = isIndex ? [] : [...(json.config ? [json.config] : []), ...(json.layers ?? []), ...(json.blobs ?? [])];
+  for (const d of [...blobs, ...(json.manifests ?? [])]) {
+    if (typeof d?.digest !== 'string' || typeof d.size !== 'number') throw new UserError(`manifest ${m.digest}: a descriptor lacks digest or size`);
+  }
+  return {
+    isIndex,
+    manifests: isIndex ? (json.manifests ?? []) : [],
+    blobs,
+    ...(json.subject && { subject: json.subject }),
+    ...(json.artifactType !== undefined ? { artifactType: json.artifactType } : json.config && json.config.mediaType !== undefined ? { artifactType: json.config.mediaType } : {}),
+    ...(json.annotations && { annotations: json.annotations }),
+  };
+}
+
+function parseJson(what: string, bytes: Buffer): ManifestJson {
+  try {
+    const v = JSON.parse(bytes.toString('utf8')) as unknown;
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not an object');
+    return v as ManifestJson;
+  } catch {
+    throw new UserError(`${what}: the manifest is not a JSON object`);
+  }
+}
+
+export function describe(m: Manifest): Descriptor {
+  return { mediaType: m.mediaType, digest: m.digest, size: m.bytes.length };
+}

@@ -1,0 +1,211 @@
+import type { Readable } from 'node:stream';
+import { ConflictError, UserError } from '../errors.js';
+import { HttpError } from '../http/client.js';
+import type { HttpClient, HttpResponse, RequestBody } from '../http/client.js';
+import type { Logger } from '../log/logger.js';
+import type { RegistryAuth } from './auth/session.js';
+import { isEcrPublic } from './auth/ecr.js';
+import { digestMismatch, isDigest, sha256Digest } from './digest.js';
+import { MANIFEST_ACCEPT, OCI_INDEX, manifestType } from './media.js';
+import type { Descriptor, Manifest } from './media.js';
+import type { MountResult, Repo } from './repo.js';
+
+/** A registry's refusal, with its error code (MANIFEST_UNKNOWN, TAG_INVALID, DENIED, …). */
+export class RegistryError extends HttpError {
+  override name = 'RegistryError';
+  constructor(message: string, status: number, readonly code?: string) {
+    super(message, status);
+  }
+}
+
+interface ErrorBody { errors?: { code?: string; message?: string; detail?: unknown }[] }
+
+function parseErrors(text: string): { code?: string; message?: string } {
+  try {
+    const first = (JSON.parse(text) as ErrorBody).errors?.[0];
+    return { ...(first?.code && { code: first.code }), ...(first?.message && { message: first.message }) };
+  } catch {
+    const line = text.trim().split('\n')[0]?.slice(0, 200);
+    return line ? { message: line } : {};
+  }
+}
+
+function replayable(body: RequestBody | undefined): boolean {
+  return body === undefined || typeof body !== 'object' || body instanceof Uint8Array;
+}
+
+/** One registry host: its auth session and the requests all its repositories make. */
+export class Registry {
+  constructor(
+    readonly host: string,
+    readonly http: HttpClient,
+    readonly auth: RegistryAuth,
+    readonly log: Logger,
+  ) {}
+
+  url(path: string): string {
+    return `${this.http.schemeFor(this.host)}://${this.host}${path}`;
+  }
+
+  repo(repository: string, access: 'pull' | 'push'): RegistryRepo {
+    return new RegistryRepo(this, repository, access);
+  }
+
+  /**
+   * One authorized request. Renews credentials once when refused (401, or
+   * ECR Public's 400 DENIED for an expired token); statuses in `allow` come
+   * back to the caller, any other failure throws one line naming the registry.
+   */
+  async call(method: string, url: string, scopes: readonly string[], opts: { headers?: Record<string, string>; body?: RequestBody; allow?: number[] } = {}): Promise<HttpResponse> {
+    const what = `${method} ${new URL(url).pathname}`;
+    for (let attempt = 0; ; attempt++) {
+      const authorization = await this.auth.header(scopes);
+      const res = await this.http.request({ method, url, headers: { ...opts.headers, authorization }, body: opts.body });
+      if (res.ok || opts.allow?.includes(res.status)) return res;
+      const text = method === 'HEAD' ? '' : await res.text(64 * 1024).catch(() => '');
+      const err = parseErrors(text);
+      const denied400 = res.status === 400 && err.code === 'DENIED' && isEcrPublic(this.host);
+      const canRetry = attempt === 0 && replayable(opts.body);
+      if ((res.status === 401 || denied400) && canRetry && (await this.auth.refused(res, scopes, authorization))) continue;
+      if (res.status === 401 || res.status === 403 || denied400) {
+        const who = authorization ? `credentials from ${this.auth.provider.source}` : 'anonymous access (no credentials found)';
+        throw new UserError(`registry ${this.host}: ${who} ${res.status === 403 ? 'not allowed' : 'rejected'} for ${what} (HTTP ${res.status}${err.code ? ` ${err.code}` : ''})`);
+      }
+      throw new RegistryError(`registry ${this.host}: ${what}: HTTP ${res.status}${err.code ? ` ${err.code}` : ''}${err.message ? `: ${err.message}` : ''}`, res.status, err.code);
+    }
+  }
+}
+
+export class RegistryRepo implements Repo {
+  readonly name: string;
+  readonly registry: string;
+  private readonly scopes: string[];
+  constructor(private readonly reg: Registry, readonly repository: string, access: 'pull' | 'push') {
+    this.registry = reg.host;
+    this.name = `${reg.host === 'registry-1.docker.io' ? 'docker.io' : reg.host}/${repository}`;
+    this.scopes = [`repository:${repository}:${access === 'push' ? 'pull,push' : 'pull'}`];
+  }
+
+  private path(kind: string, ref: string): string {
+    return this.reg.url(`/v2/${this.repository}/${kind}/${ref}`);
+  }
+
+  async getManifest(ref: string): Promise<Manifest | undefined> {
+    const res = await this.reg.call('GET', this.path('manifests', ref), this.scopes, { headers: { accept: MANIFEST_ACCEPT }, allow: [404] });
+    if (res.status === 404) {
+      await res.discard();
+      return undefined;
+    }
+    const bytes = await res.bytes();
+    const digest = sha256Digest(bytes);
+    const what = `manifest ${this.name}${isDigest(ref) ? '@' : ':'}${ref}`;
+    if (isDigest(ref) && digest !== ref) throw digestMismatch(what, ref, digest);
+    // The header is optional (ECR omits it on GET) but must agree when present.
+    const claimed = res.header('docker-content-digest');
+    if (claimed?.startsWith('sha256:') && claimed !== digest) throw digestMismatch(what, claimed, digest);
+    return { digest, mediaType: manifestType(what, res.header('content-type'), bytes), bytes };
+  }
+
+  async headManifest(ref: string): Promise<Descriptor | undefined> {
+    const res = await this.reg.call('HEAD', this.path('manifests', ref), this.scopes, { headers: { accept: MANIFEST_ACCEPT }, allow: [404] });
+    await res.discard();
+    if (res.status === 404) return undefined;
+    const digest = res.header('docker-content-digest');
+    const size = Number(res.header('content-length'));
+    const mediaType = res.header('content-type')?.split(';')[0];
+    if (digest && isDigest(digest) && mediaType && Number.isFinite(size)) return { digest, size, mediaType };
+    const m = await this.getManifest(ref);
+    return m && { digest: m.digest, size: m.bytes.length, mediaType: m.mediaType };
+  }
+
+  async putManifest(m: Manifest, ref: string): Promise<{ subjectHandled: boolean }> {
+    let res: HttpResponse;
+    try {
+      res = await this.reg.call('PUT', this.path('manifests', ref), this.scopes, { headers: { 'content-type': m.mediaType }, body: m.bytes });
+    } catch (err) {
+      if (err instanceof RegistryError && (err.code === 'TAG_INVALID' || /immutable/i.test(err.message))) {
+        throw new ConflictError(`immutable tag conflict: ${this.name}:${ref} exists and the registry refuses to move it to ${m.digest}`);
+      }
+      throw err;
+    }
+    await res.discard();
+    const stored = res.header('docker-content-digest');
+    if (stored?.startsWith('sha256:') && stored !== m.digest) throw digestMismatch(`manifest ${this.name}:${ref} as stored`, m.digest, stored);
+    return { subjectHandled: res.header('oci-subject') !== undefined };
+  }
+
+  async hasBlob(d: Descriptor): Promise<boolean> {
+    const res = await this.reg.call('HEAD', this.path('blobs', d.digest), this.scopes, { allow: [404] });
+    await res.discard();
+    return res.status !== 404;
+  }
+
+  async openBlob(d: Descriptor): Promise<Readable> {
+    const res = await this.reg.call('GET', this.path('blobs', d.digest), this.scopes);
+    return res.body;
+  }
+
+  async mountBlob(d: Descriptor, from: Repo): Promise<MountResult> {
+    if (from.registry !== this.registry || !from.repository) return { mounted: false };
+    // The token needs pull on the source too; push scope first (some registries read only the first).
+    const scopes = [...this.scopes, `repository:${from.repository}:pull`];
+    const url = this.reg.url(`/v2/${this.repository}/blobs/uploads/?mount=${encodeURIComponent(d.digest)}&from=${encodeURIComponent(from.repository)}`);
+    try {
+      const res = await this.reg.call('POST', url, scopes, { allow: [201, 202] });
+      await res.discard();
+      if (res.status === 201) return { mounted: true };
+      const loc = res.header('location');
+      return { mounted: false, ...(loc && { session: new URL(loc, url).href }) };
+    } catch (err) {
+      // Harbor and friends answer oddly to mounts they cannot do: upload instead.
+      this.reg.log.debug(`mount of ${d.digest} into ${this.name} failed: ${(err as Error).message}`);
+      return { mounted: false };
+    }
+  }
+
+  async writeBlob(d: Descriptor, body: Readable, session?: string): Promise<void> {
+    let location = session;
+    if (!location) {
+      const start = this.reg.url(`/v2/${this.repository}/blobs/uploads/`);
+      const res = await this.reg.call('POST', start, this.scopes, { allow: [202] });
+      await res.discard();
+      const loc = res.header('location');
+      if (!loc) throw new UserError(`registry ${this.registry}: upload to ${this.name} started without a Location`);
+      location = new URL(loc, start).href;
+    }
+    // Use Location exactly as given; it may carry state in its query.
+    const put = new URL(location);
+    put.searchParams.append('digest', d.digest);
+    try {
+      const res = await this.reg.call('PUT', put.href, this.scopes, {
+        headers: { 'content-type': 'application/octet-stream', 'content-length': String(d.size) },
+        body,
+      });
+      await res.discard();
+    } catch (err) {
+      body.destroy();
+      // Cancelling is a courtesy; registries may refuse it (quay).
+      await this.reg.call('DELETE', location, this.scopes, { allow: [400, 401, 403, 404, 405] }).then((r) => r.discard(), () => undefined);
+      throw err;
+    }
+  }
+
+  async referrers(digest: string): Promise<Descriptor[] | undefined> {
+    const out: Descriptor[] = [];
+    let url: string | undefined = this.path('referrers', digest);
+    while (url) {
+      const res: HttpResponse = await this.reg.call('GET', url, this.scopes, { headers: { accept: OCI_INDEX }, allow: [404, 405, 501] });
+      if (!res.ok) {
+        await res.discard();
+        // distribution 2.8 answers 404 "page not found": no referrers API here.
+        if (out.length === 0) return undefined;
+        break;
+      }
+      const index = JSON.parse(await res.text()) as { manifests?: Descriptor[] };
+      out.push(...(index.manifests ?? []));
+      const next = /<([^>]+)>\s*;\s*rel="?next"?/.exec(res.header('link') ?? '')?.[1];
+      url = next ? new URL(next, url).href : undefined;
+    }
+    return out;
+  }
+}

@@ -1,0 +1,32 @@
+import type { Readable } from 'node:stream';
+import type { Descriptor, Manifest } from './media.js';
+
+/** A blob mount's outcome: mounted, or an upload session the registry opened instead. */
+export type MountResult = { mounted: true } | { mounted: false; session?: string };
+
+/**
+ * One repository: in a registry, or an OCI image-layout directory. Copy,
+ * referrers and verification speak only this, so both are source and target.
+ */
+export interface Repo {
+  /** For messages and reports: `127.0.0.1:5001/app`, `oci:/dir`. */
+  readonly name: string;
+  /** Registry host and repository path, for mounts (same registry only); absent for layouts. */
+  readonly registry?: string;
+  readonly repository?: string;
+  /** A manifest by tag or digest, exact bytes, digest checked; undefined when absent. */
+  getManifest(ref: string): Promise<Manifest | undefined>;
+  /** What a tag or digest resolves to, without the body when the store allows. */
+  headManifest(ref: string): Promise<Descriptor | undefined>;
+  /** Stores exact bytes under a tag or its digest. `subjectHandled`: the store indexed its subject (OCI-Subject). */
+  putManifest(m: Manifest, ref: string): Promise<{ subjectHandled: boolean }>;
+  hasBlob(d: Descriptor): Promise<boolean>;
+  /** The blob's bytes as a stream; the caller checks them. */
+  openBlob(d: Descriptor): Promise<Readable>;
+  /** Stores a blob from a stream that fails at its end if the bytes were wrong. */
+  writeBlob(d: Descriptor, body: Readable, session?: string): Promise<void>;
+  /** Cross-repository mount within one registry. */
+  mountBlob?(d: Descriptor, from: Repo): Promise<MountResult>;
+  /** Referrers of a digest via the referrers API; undefined when there is none (use the tag fallback). */
+  referrers(digest: string): Promise<Descriptor[] | undefined>;
+}

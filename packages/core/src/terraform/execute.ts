@@ -1,0 +1,85 @@
+import { createHash } from 'node:crypto';
+import { ConflictError } from '../errors.js';
+import type { Logger } from '../log/logger.js';
+import { DEFAULT_RETRY, withRetry } from '../retry.js';
+import type { Store } from '../store/store.js';
+import { PreconditionFailed } from '../store/store.js';
+import { contentTypeFor } from '../store/content-type.js';
+import { json, mergeVersion, parseVersionsDoc } from './documents.js';
+import * as L from './layout.js';
+import { mapLimit, parseMirrorIndex, type Plan, type PlanItem } from './plan.js';
+import type { Release } from './release.js';
+
+/**
+ * Writes in the order that keeps every reference resolvable at every moment:
+ * store objects, then per-version documents, then discovery, then `versions`
+ * (the commit point), then the mirror index. A crash anywhere leaves a
+ * registry whose listed versions are complete; a re-run finishes the job.
+ */
+export async function executePlan(store: Store, rel: Release, plan: Plan, immutable: boolean, log: Logger): Promise<void> {
+  const phases = ['store', 'document', 'shared'] as const;
+  for (const kind of phases) {
+    const items = plan.objects.filter((i) => i.obj?.kind === kind && (i.action === 'put' || i.action === 'replace'));
+    await mapLimit(items, 4, async (item) => {
+      log.progress(`uploading ${item.key}`);
+      await writeObject(store, item, immutable);
+      log.info(`${item.action === 'put' ? 'put' : 'replaced'} ${item.key}`);
+    });
+  }
+  await updateIndex(store, plan.versions.key, log, (cur) => {
+    const where = `${store.url}/${plan.versions.key}`;
+    const doc = cur ? parseVersionsDoc(where, cur) : { versions: [] };
+    const merged = mergeVersion(doc, rel.entry, immutable, where);
+    return merged && json(merged);
+  });
+  await updateIndex(store, plan.mirrorIndex.key, log, (cur) => {
+    const idx = cur ? parseMirrorIndex(`${store.url}/${plan.mirrorIndex.key}`, cur) : { versions: {} };
+    if (rel.coords.version in idx.versions) return undefined;
+    const versions = Object.fromEntries(Object.keys({ ...idx.versions, [rel.coords.version]: {} }).sort().map((v) => [v, {}]));
+    return json({ ...idx, versions });
+  });
+}
+
+async function writeObject(store: Store, item: PlanItem, immutable: boolean): Promise<void> {
+  const o = item.obj!;
+  const opts = { contentType: o.contentType, cacheControl: o.cacheControl, sha256: o.sha256 };
+  if (item.action === 'replace') {
+    await store.put(o.key, o.body, opts);
+    return;
+  }
+  try {
+    await store.put(o.key, o.body, { ...opts, ifNoneMatch: '*' });
+  } catch (err) {
+    if (!(err instanceof PreconditionFailed)) throw err;
+    // Someone wrote it since we planned (a concurrent publish of the same
+    // version, or our own retried request): fine if identical.
+    const now = await store.head(o.key);
+    if (now?.sha256 === o.sha256) return;
+    if (immutable || o.kind === 'shared') throw new ConflictError(`${store.url}/${o.key} was written with different content while publishing; stopping before the versions index`);
+    await store.put(o.key, o.body, opts);
+  }
+}
+
+/**
+ * Read-modify-write with compare-and-swap: If-Match the ETag we read, or
+ * If-None-Match when there was nothing. A lost race re-reads and re-merges,
+ * so concurrent publishes of different versions all land.
+ */
+export async function updateIndex(store: Store, key: string, log: Logger, mutate: (current: Buffer | undefined) => Buffer | undefined): Promise<boolean> {
+  return withRetry(
+    async () => {
+      const cur = await store.get(key);
+      const next = mutate(cur?.body);
+      if (!next) return false;
+      const opts = { contentType: contentTypeFor(key), cacheControl: L.CACHE_MUTABLE, sha256: sha(next) };
+      await store.put(key, next, cur ? { ...opts, ifMatch: cur.info.etag } : { ...opts, ifNoneMatch: '*' });
+      log.info(`updated ${key}`);
+      return true;
+    },
+    (err) => err instanceof PreconditionFailed,
+    { ...DEFAULT_RETRY, attempts: 30, baseMs: 50, maxMs: 2000 },
+    (_e, attempt) => log.debug(`${key} changed underneath us (attempt ${attempt}); re-reading`),
+  );
+}
+
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');

@@ -1,0 +1,250 @@
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { IntegrityError } from '../errors.js';
+import type { Logger } from '../log/logger.js';
+import { isNetworkError, withRetry } from '../retry.js';
+import { openZipEntry, readZipDirectory } from '../archive/zip-reader.js';
+import { verifyDetached } from '../signing/key.js';
+import type { Store } from '../store/store.js';
+import { contentTypeFor } from '../store/content-type.js';
+import type { DownloadDoc, VersionsDoc } from './documents.js';
+import { isVersion } from './names.js';
+import { h1ForSingleFile } from './repack.js';
+
+/** How the walker reads: over HTTP like Terraform, or straight from a store. */
+export interface Reader {
+  get(url: URL): Promise<{ status: number; contentType: string | undefined; url: URL; body: Readable }>;
+}
+
+/** Plain HTTP(S), following redirects as Terraform's client does. */
+export const httpReader: Reader = {
+  async get(url) {
+    const res = await withRetry(
+      () => fetch(url, { headers: { 'user-agent': 'relay-verify', accept: 'application/json, */*' } }),
+      (e) => isNetworkError(e) || (e as Error)?.name === 'TypeError',
+    );
+    const body = res.body ? Readable.fromWeb(res.body as import('node:stream/web').ReadableStream) : Readable.from([]);
+    return { status: res.status, contentType: res.headers.get('content-type') ?? undefined, url: new URL(res.url), body };
+  },
+};
+
+/**
+ * The store seen through the public URL space it is served at (`base` is
+ * registry-url), with the Content-Type S3 would serve: the same walk checks
+ * a store before (or without) its CDN.
+ */
+export function storeReader(store: Store, base: URL): Reader {
+  return {
+    async get(url) {
+      if (url.origin !== base.origin || !url.pathname.startsWith(base.pathname)) return { status: 404, contentType: undefined, url, body: Readable.from([]) };
+      const key = decodeURIComponent(url.pathname.slice(base.pathname.length));
+      const info = await store.head(key);
+      const s = info && (await store.getStream(key));
+      if (!s) return { status: 404, contentType: undefined, url, body: Readable.from([]) };
+      return { status: 200, contentType: info.contentType ?? contentTypeFor(key), url, body: s };
+    },
+  };
+}
+
+async function readSmall(r: Reader, url: URL, what: string, limit = 4 << 20): Promise<{ body: Buffer; url: URL; contentType?: string }> {
+  const res = await r.get(url);
+  if (res.status !== 200) {
+    res.body.resume();
+    throw new IntegrityError(`${what} ${url.href}: HTTP ${res.status} (Terraform needs 200)`);
+  }
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of res.body) {
+    n += (c as Buffer).length;
+    if (n > limit) throw new IntegrityError(`${what} ${url.href}: larger than ${limit} bytes`);
+    chunks.push(Buffer.from(c as Buffer));
+  }
+  return { body: Buffer.concat(chunks), url: res.url, contentType: res.contentType };
+}
+
+function parseJson<T>(b: Buffer, what: string, url: URL): T {
+  try {
+    return JSON.parse(b.toString('utf8')) as T;
+  } catch {
+    throw new IntegrityError(`${what} ${url.href}: not valid JSON`);
+  }
+}
+
+function resolveHttp(ref: string, base: URL, what: string): URL {
+  let u: URL;
+  try {
+    u = new URL(ref, base);
+  } catch {
+    throw new IntegrityError(`${what}: invalid URL ${JSON.stringify(ref)}`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+    throw new IntegrityError(`${what}: ${u.href} must use http or https`);
+  }
+  return u;
+}
+
+export interface VerifyTarget {
+  /** registry-url with a trailing slash: where .well-known/terraform.json is served. */
+  root: URL;
+  namespace: string;
+  name: string;
+  /** Check only these versions; all listed ones when empty. */
+  versions: string[];
+  /** The network mirror's host segment; skip the mirror when undefined. */
+  mirrorHost?: string;
+}
+
+export interface PlatformCheck {
+  version: string;
+  platform: string;
+  filename: string;
+  shasum: string;
+  h1: string;
+  size: number;
+  keyId: string;
+}
+
+/**
+ * Walks a registry exactly as `terraform init` does and applies its checks:
+ * discovery (200, application/json, providers.v1 ending in '/'), versions
+ * (no invalid strings), each download document (os/arch echo, 64-hex shasum,
+ * protocols within 5..6, http(s) URLs), SHA256SUMS (no blank lines, filename
+ * present with the same hash), the binary signature against the listed keys,
+ * the zip's sha256, its flat layout with exec bits, OpenTofu's `packages`,
+ * and the network mirror's h1/zh hashes.
+ */
+export async function verifyRegistry(r: Reader, t: VerifyTarget, log: Logger): Promise<PlatformCheck[]> {
+  const discoUrl = new URL('.well-known/terraform.json', t.root);
+  const disco = await readSmall(r, discoUrl, 'discovery document');
+  const mt = (disco.contentType ?? '').split(';')[0]!.trim().toLowerCase();
+  if (mt !== 'application/json') throw new IntegrityError(`discovery document ${discoUrl.href}: Content-Type is "${mt}", Terraform requires application/json`);
+  const svc = parseJson<Record<string, unknown>>(disco.body, 'discovery document', discoUrl)['providers.v1'];
+  if (typeof svc !== 'string') throw new IntegrityError(`discovery document ${discoUrl.href}: no "providers.v1" string`);
+  if (!svc.endsWith('/')) throw new IntegrityError(`discovery document ${discoUrl.href}: providers.v1 "${svc}" must end in '/' (Terraform drops its last segment otherwise)`);
+  const base = resolveHttp(svc, disco.url, 'providers.v1');
+
+  const vUrl = new URL(`${t.namespace}/${t.name}/versions`, base);
+  const vRes = await readSmall(r, vUrl, 'versions index');
+  const vdoc = parseJson<VersionsDoc>(vRes.body, 'versions index', vUrl);
+  if (!Array.isArray(vdoc.versions)) throw new IntegrityError(`versions index ${vUrl.href}: no "versions" array`);
+  const seen = new Set<string>();
+  for (const v of vdoc.versions) {
+    if (typeof v?.version !== 'string' || !isVersion(v.version)) throw new IntegrityError(`versions index ${vUrl.href}: invalid version string ${JSON.stringify(v?.version)} (breaks every install on OpenTofu)`);
+    if (seen.has(v.version)) throw new IntegrityError(`versions index ${vUrl.href}: ${v.version} listed twice`);
+    seen.add(v.version);
+  }
+  const wanted = t.versions.length ? t.versions : [...seen];
+  for (const w of wanted) if (!seen.has(w)) throw new IntegrityError(`versions index ${vUrl.href}: does not list ${w}`);
+
+  const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'relay-verify-'));
+  const results: PlatformCheck[] = [];
+  try {
+    for (const version of wanted) {
+      const entry = vdoc.versions.find((v) => v.version === version)!;
+      if (!Array.isArray(entry.platforms) || entry.platforms.length === 0) throw new IntegrityError(`versions index ${vUrl.href}: ${version} lists no platforms`);
+      const sumsCache = new Map<string, Buffer>();
+      for (const p of entry.platforms) {
+        log.progress(`verifying ${version} ${p.os}_${p.arch}`);
+        results.push(await verifyPlatform(r, base, t, version, p.os, p.arch, entry.platforms.map((x) => `${x.os}_${x.arch}`), tmp, sumsCache));
+      }
+      if (t.mirrorHost) await verifyMirror(r, t.root, t, version, results.filter((x) => x.version === version));
+      log.info(`verified ${t.namespace}/${t.name} ${version}: ${entry.platforms.length} platform(s)`);
+    }
+  } finally {
+    await fs.rm(tmp, { recursive: true, force: true });
+  }
+  return results;
+}
+
+async function verifyPlatform(
+  r: Reader, base: URL, t: VerifyTarget, version: string, os_: string, arch: string, allPlatforms: string[], tmp: string, sumsCache: Map<string, Buffer>,
+): Promise<PlatformCheck> {
+  const dUrl = new URL(`${t.namespace}/${t.name}/${version}/download/${os_}/${arch}`, base);
+  const what = `download document ${dUrl.href}`;
+  const d = await readSmall(r, dUrl, 'download document');
+  const doc = parseJson<DownloadDoc>(d.body, 'download document', dUrl);
+  for (const p of doc.protocols ?? []) if (!/^\d+(\.\d+)?$/.test(p)) throw new IntegrityError(`${what}: invalid protocol version "${p}"`);
+  if ((doc.protocols ?? []).length > 0 && !doc.protocols.some((p) => ['5', '6'].includes(p.split('.')[0]!))) {
+    throw new IntegrityError(`${what}: protocols ${doc.protocols.join(',')} are outside Terraform's supported >= 5, < 7`);
+  }
+  if (doc.os !== os_ || doc.arch !== arch) throw new IntegrityError(`${what}: has os/arch ${doc.os}_${doc.arch}, Terraform requires it to echo ${os_}_${arch}`);
+  if (typeof doc.shasum !== 'string' || !/^[0-9a-f]{64}$/i.test(doc.shasum)) throw new IntegrityError(`${what}: shasum must be 64 hex characters`);
+  const zipUrl = resolveHttp(doc.download_url, d.url, `${what} download_url`);
+  const sumsUrl = resolveHttp(doc.shasums_url, d.url, `${what} shasums_url`);
+  const sigUrl = resolveHttp(doc.shasums_signature_url, d.url, `${what} shasums_signature_url`);
+
+  const sums = sumsCache.get(sumsUrl.href) ?? (await readSmall(r, sumsUrl, 'SHA256SUMS')).body;
+  sumsCache.set(sumsUrl.href, sums);
+  const lines = sums.toString('utf8').split('\n');
+  if (lines.slice(0, -1).some((l) => l.trim() === '')) throw new IntegrityError(`SHA256SUMS ${sumsUrl.href}: has a blank line (Terraform panics on it)`);
+  const line = lines.map((l) => l.trim().split(/\s+/)).find((f) => f[1] === doc.filename);
+  if (!line) throw new IntegrityError(`SHA256SUMS ${sumsUrl.href}: checksum list has no SHA-256 hash for "${doc.filename}"`);
+  if (line[0]!.toLowerCase() !== doc.shasum.toLowerCase()) throw new IntegrityError(`SHA256SUMS ${sumsUrl.href}: hash for ${doc.filename} is ${line[0]}, download document says ${doc.shasum}`);
+
+  const sig = (await readSmall(r, sigUrl, 'signature')).body;
+  if (sig.subarray(0, 5).toString() === '-----') throw new IntegrityError(`signature ${sigUrl.href}: is ASCII-armored; Terraform needs a binary signature`);
+  const keys = doc.signing_keys?.gpg_public_keys ?? [];
+  if (keys.length === 0) throw new IntegrityError(`${what}: lists no gpg_public_keys (OpenTofu requires a signature for every custom registry)`);
+  if (keys.some((k) => k.trust_signature !== '' && k.trust_signature !== undefined)) throw new IntegrityError(`${what}: trust_signature must be empty (it is checked against HashiCorp's partner key)`);
+  const keyId = await verifyDetached(sums, sig, keys.map((k) => k.ascii_armor));
+  if (!keyId) throw new IntegrityError(`signature ${sigUrl.href}: authentication signature from unknown issuer (does not verify with the listed keys)`);
+
+  const zipFile = path.join(tmp, `${version}_${os_}_${arch}.zip`);
+  const res = await r.get(zipUrl);
+  if (res.status !== 200) throw new IntegrityError(`package ${zipUrl.href}: HTTP ${res.status}`);
+  const h = createHash('sha256');
+  let size = 0;
+  await pipeline(res.body, new Transform({ transform(c: Buffer, _e, cb) { h.update(c); size += c.length; cb(null, c); } }), createWriteStream(zipFile));
+  const zh = h.digest('hex');
+  if (zh !== doc.shasum.toLowerCase()) throw new IntegrityError(`package ${zipUrl.href}: archive has incorrect checksum zh:${zh} (expected zh:${doc.shasum})`);
+  const h1 = await checkZipLayout(zipFile, t.name, zipUrl.href);
+
+  if (doc.packages !== undefined) {
+    const keysInPkgs = Object.keys(doc.packages).sort();
+    if (JSON.stringify(keysInPkgs) !== JSON.stringify([...allPlatforms].sort())) throw new IntegrityError(`${what}: "packages" must list exactly the version's platforms (${allPlatforms.join(', ')}), lists ${keysInPkgs.join(', ')}`);
+    const mine = doc.packages[`${os_}_${arch}`]!;
+    if (mine.package_size !== size) throw new IntegrityError(`${what}: packages.${os_}_${arch}.package_size is ${mine.package_size}, the archive has ${size} bytes`);
+    if (!mine.hashes.includes(`zh:${zh}`) || mine.hashes.some((x) => x.startsWith('zh:') && x !== `zh:${zh}`)) throw new IntegrityError(`${what}: packages.${os_}_${arch} zh hash differs from shasum`);
+    if (mine.hashes.some((x) => x.startsWith('h1:') && x !== h1)) throw new IntegrityError(`${what}: packages.${os_}_${arch} h1 hash differs from the archive's (${h1})`);
+  }
+  return { version, platform: `${os_}_${arch}`, filename: doc.filename, shasum: zh, h1, size, keyId };
+}
+
+/** The zip must hold the executable at top level, with exec bits, and nothing that changes h1. */
+async function checkZipLayout(file: string, name: string, where: string): Promise<string> {
+  const entries = await readZipDirectory(file).catch((e: Error) => { throw new IntegrityError(`package ${where}: not a readable zip (${e.message})`); });
+  if (entries.some((e) => e.name.endsWith('/'))) throw new IntegrityError(`package ${where}: has directory entries (they change the h1 hash)`);
+  const exe = entries.find((e) => new RegExp(`^terraform-provider-${name}([_.].*)?$`).test(e.name));
+  if (!exe) throw new IntegrityError(`package ${where}: could not find executable file starting with terraform-provider-${name} at the top level`);
+  if ((exe.mode & 0o111) === 0) throw new IntegrityError(`package ${where}: ${exe.name} has no exec bits (Terraform would install a provider it cannot run)`);
+  if (entries.length !== 1) throw new IntegrityError(`package ${where}: expected exactly one file, found ${entries.length}`);
+  const h = createHash('sha256');
+  await pipeline(await openZipEntry(file, exe), h);
+  return h1ForSingleFile(h.digest('hex'), exe.name);
+}
+
+async function verifyMirror(r: Reader, root: URL, t: VerifyTarget, version: string, checks: PlatformCheck[]): Promise<void> {
+  const base = new URL(`mirror/${t.mirrorHost}/${t.namespace}/${t.name}/`, root);
+  const idxUrl = new URL('index.json', base);
+  const idx = parseJson<{ versions?: Record<string, unknown> }>((await readSmall(r, idxUrl, 'mirror index')).body, 'mirror index', idxUrl);
+  if (!idx.versions || !(version in idx.versions)) throw new IntegrityError(`mirror index ${idxUrl.href}: does not list ${version}`);
+  const vUrl = new URL(`${version}.json`, base);
+  const v = await readSmall(r, vUrl, 'mirror version document');
+  const doc = parseJson<{ archives?: Record<string, { url: string; hashes?: string[] }> }>(v.body, 'mirror version document', vUrl);
+  for (const c of checks) {
+    const a = doc.archives?.[c.platform];
+    if (!a) throw new IntegrityError(`mirror ${vUrl.href}: no archive for ${c.platform}`);
+    const hashes = a.hashes ?? [];
+    if (!hashes.includes(c.h1) || !hashes.includes(`zh:${c.shasum}`)) throw new IntegrityError(`mirror ${vUrl.href}: ${c.platform} hashes do not match the package (want ${c.h1} and zh:${c.shasum})`);
+    const zipUrl = new URL(a.url, v.url);
+    const head = await r.get(zipUrl);
+    head.body.resume();
+    if (head.status !== 200) throw new IntegrityError(`mirror ${vUrl.href}: ${c.platform} archive ${zipUrl.href} answers HTTP ${head.status}`);
+  }
+}
+
