@@ -36484,13 +36484,18 @@ function secretInputs(spec) {
 /** Replaces every registered secret in a line with ***. */
 class Masker {
     secrets = [];
+    /** Returns the lines not seen before (what a runner still needs to be told). */
     add(secret) {
+        const added = [];
         for (const s of [secret, ...secret.split(/\r?\n/)]) {
             const t = s.trim();
-            if (t.length >= 4 && !this.secrets.includes(t))
+            if (t.length >= 4 && !this.secrets.includes(t)) {
                 this.secrets.push(t);
+                added.push(t);
+            }
         }
         this.secrets.sort((a, b) => b.length - a.length);
+        return added;
     }
     apply(line) {
         let out = line;

@@ -18,12 +18,18 @@ export interface Logger {
 /** Replaces every registered secret in a line with ***. */
 export class Masker {
   private secrets: string[] = [];
-  add(secret: string): void {
+  /** Returns the lines not seen before (what a runner still needs to be told). */
+  add(secret: string): string[] {
+    const added: string[] = [];
     for (const s of [secret, ...secret.split(/\r?\n/)]) {
       const t = s.trim();
-      if (t.length >= 4 && !this.secrets.includes(t)) this.secrets.push(t);
+      if (t.length >= 4 && !this.secrets.includes(t)) {
+        this.secrets.push(t);
+        added.push(t);
+      }
     }
     this.secrets.sort((a, b) => b.length - a.length);
+    return added;
   }
   apply(line: string): string {
     let out = line;

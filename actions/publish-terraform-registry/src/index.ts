@@ -1,0 +1,4 @@
+import { runAction } from '@relay/action-kit';
+import { publishTerraformRegistry } from '@relay/core';
+
+await runAction(publishTerraformRegistry);
