@@ -10,6 +10,7 @@
 #
 # Data: ${RELAY_TEST_DIR:-/tmp/relay-test}/registries. Also installs the client
 # tools the integration tests drive (skopeo, gpg, unzip) when they are missing.
+# Starts in ~0.5 s (most of it the RSA key for the token server).
 set -euo pipefail
 
 DIR=${RELAY_TEST_DIR:-/tmp/relay-test}/registries
@@ -49,9 +50,10 @@ install_missing() {
   command -v node >/dev/null || die "node is required for the token server"
   [ ${#need[@]} -eq 0 ] && return
   log "installing: ${need[*]}"
-  apt-get update -qq
+  local sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo   # CI runners: non-root with sudo
+  $sudo apt-get update -qq
   # On a systemd host docker-registry also starts its own :5000 instance; unused.
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 }
 
 write_config() { # port, then extra YAML for the auth section

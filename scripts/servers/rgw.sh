@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A throw-away one-node Ceph cluster (mon + memstore OSD + radosgw/beast) on
 # 127.0.0.1 for the integration tests: real S3 semantics (conditional writes,
-# 412s, multipart) that in-process fakes get wrong.
+# 412s, multipart) that in-process fakes get wrong. Starts in ~2 s, stops in <0.1 s.
 #
 #   bash scripts/servers/rgw.sh start|stop
 #
@@ -49,8 +49,9 @@ install_missing() {
   done
   [ ${#need[@]} -eq 0 ] && return
   log "installing: ${need[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  local sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo   # CI runners: non-root with sudo
+  $sudo apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 }
 
 start() {
@@ -89,12 +90,22 @@ start() {
   log "osd.$id up (memstore)"
 
   # RGW creates its pools lazily and each first CreateBucket/PutObject/multipart
-  # then stalls ~2 s; pre-create them in parallel.
-  for p in .rgw.root default.rgw.log default.rgw.control default.rgw.meta \
-           default.rgw.buckets.index default.rgw.buckets.data default.rgw.buckets.non-ec; do
-    ( ceph osd pool create "$p" 8 8 >/dev/null 2>&1 && ceph osd pool application enable "$p" rgw >/dev/null 2>&1 ) &
-  done
-  wait
+  # then stalls; pre-create them. One client process with parallel requests: 14
+  # `ceph` CLI runs (a python start-up each) cost ~2 s of CPU on 2 cores.
+  /usr/bin/python3 - "$CONF" <<'PY'
+import json, sys, rados
+from concurrent.futures import ThreadPoolExecutor
+pools = ['.rgw.root', 'default.rgw.log', 'default.rgw.control', 'default.rgw.meta',
+         'default.rgw.buckets.index', 'default.rgw.buckets.data', 'default.rgw.buckets.non-ec']
+c = rados.Rados(conffile=sys.argv[1]); c.connect(timeout=30)
+def cmd(**kw):
+    ret, _, err = c.mon_command(json.dumps(kw), b'')
+    if ret != 0: sys.exit(f"{kw}: {err}")
+with ThreadPoolExecutor(len(pools)) as ex:
+    list(ex.map(lambda p: cmd(prefix='osd pool create', pool=p, pg_num=8, pgp_num=8), pools))
+    list(ex.map(lambda p: cmd(prefix='osd pool application enable', pool=p, app='rgw'), pools))
+c.shutdown()
+PY
   log "pools created"
 
   radosgw -c "$CONF" -n client.rgw.gw 2>>"$DIR/log/stderr.log"
@@ -148,6 +159,9 @@ mon memory target = 268435456
 [mon]
 mon data = $DIR/mon.\$id
 mon cluster log file = $DIR/log/cluster.log
+# commit map changes every 0.1 s instead of 1 s: OSD boot and pool creation wait on them
+paxos propose interval = 0.1
+paxos min wait = 0.01
 [osd]
 osd data = $DIR/osd.\$id
 # RAM-backed: fastest start, and tests never need the data after stop
