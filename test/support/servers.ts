@@ -2,17 +2,9 @@
 // up the way RGW needs. A missing variable is an error, never a skip: a suite
 // that silently skips looks green on a machine that tested nothing.
 import { randomBytes } from 'node:crypto';
-import { createRequire } from 'node:module';
-// The SDK is a dependency of @relay/core, not of the workspace root, so a bare
-// '@aws-sdk/client-s3' does not resolve from test/. Load it at run time from
-// core's node_modules and re-export it, so tests share core's copy. Types come
-// from pnpm's real path (through core's symlink tsc cannot find @smithy/*), so
-// this line names the version core pins. If the root ever lists the SDK as a
-// devDependency, replace both with a plain import.
-import type * as S3Sdk from '../../node_modules/.pnpm/@aws-sdk+client-s3@3.1169.0/node_modules/@aws-sdk/client-s3/dist-types/index.js';
+import * as s3sdk from '@aws-sdk/client-s3';
 
-const requireFromCore = createRequire(new URL('../../packages/core/package.json', import.meta.url));
-export const s3sdk = requireFromCore('@aws-sdk/client-s3') as typeof S3Sdk;
+export { s3sdk };
 
 const HINT = 'integration tests need the servers: run scripts/test.sh';
 
@@ -66,7 +58,7 @@ export function registries(): RegistrySettings {
  * because the SDK's default aws-chunked checksums on stream bodies get
  * 411 MissingContentLength from RGW 16.
  */
-export function s3Client(endpoint?: string): S3Sdk.S3Client {
+export function s3Client(endpoint?: string): s3sdk.S3Client {
   const s = s3Settings();
   return new s3sdk.S3Client({
     endpoint: endpoint ?? s.endpoint,

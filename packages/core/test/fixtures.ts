@@ -7,9 +7,9 @@ import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import * as openpgp from 'openpgp';
-import { pack, type Headers } from 'tar-stream';
+import { pack, type Header } from 'tar-stream';
 
-export interface Entry extends Partial<Headers> {
+export interface Entry extends Partial<Header> {
   name: string;
   body?: string | Buffer;
 }
@@ -18,7 +18,8 @@ export async function tarball(dir: string, file: string, entries: Entry[]): Prom
   const p = pack();
   for (const e of entries) {
     const { body, ...h } = e;
-    p.entry({ mode: 0o755, mtime: new Date(0), type: 'file', ...h }, body ?? (h.type === 'file' || !h.type ? '' : undefined));
+    const header = { mode: 0o755, mtime: new Date(0), type: 'file' as const, ...h };
+    p.entry(header, header.type === 'file' ? (body ?? '') : '');
   }
   p.finalize();
   const out = path.join(dir, file);
