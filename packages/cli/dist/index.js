@@ -65453,7 +65453,7 @@ class S3Store {
     constructor(bucket, prefix, opts = {}) {
         this.bucket = bucket;
         this.prefix = prefix;
-        this.url = `s3://${bucket}/${prefix}`;
+        this.url = prefix ? `s3://${bucket}/${prefix}` : `s3://${bucket}`;
         const cfg = {
             region: opts.region ?? 'us-east-1',
             // The SDK's default trailing checksums turn stream bodies into aws-chunked

@@ -43,7 +43,7 @@ export class S3Store implements Store {
   readonly url: string;
   private readonly client: S3Client;
   constructor(readonly bucket: string, readonly prefix: string, opts: S3StoreOptions = {}) {
-    this.url = `s3://${bucket}/${prefix}`;
+    this.url = prefix ? `s3://${bucket}/${prefix}` : `s3://${bucket}`;
     const cfg: S3ClientConfig = {
       region: opts.region ?? 'us-east-1',
       // The SDK's default trailing checksums turn stream bodies into aws-chunked
