@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { UserError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { HostLimiter } from './limiter.js';
-import { backoffDelay, defaultRetryPolicy, isRetryableError, isRetryableStatus, parseRetryAfter, sleep } from './retry.js';
+import { DEFAULT_RETRY, MAX_RETRY_AFTER_MS, backoffDelay, isRetryableError, isRetryableStatus, parseRetryAfter, sleep } from './retry.js';
 import type { RetryPolicy } from './retry.js';
 
 /**
@@ -128,7 +128,7 @@ export class HttpClient {
   };
 
   constructor(private readonly opts: HttpClientOptions = {}) {
-    this.policy = { ...defaultRetryPolicy, ...opts.retry };
+    this.policy = { ...DEFAULT_RETRY, ...opts.retry };
     this.limiter = new HostLimiter(opts.perHost ?? 6);
     this.insecure = opts.insecureHosts ?? [];
     this.idleMs = opts.idleTimeoutMs ?? 60_000;
@@ -153,7 +153,7 @@ export class HttpClient {
     const replayable = !(body instanceof Readable);
     let redirects = 0;
 
-    for (let attempt = 0; ; ) {
+    for (let attempt = 1; ; ) {
       this.assertAllowed(url);
       let res: HttpResponse;
       const release = await this.limiter.for(url.host).acquire(req.signal);
@@ -161,7 +161,7 @@ export class HttpClient {
         res = await this.send(url, method, headers, await materialise(body), req.signal);
       } catch (err) {
         release();
-        if (replayable && attempt < this.policy.retries && isRetryableError(err) && !req.signal?.aborted) {
+        if (replayable && attempt < this.policy.attempts && isRetryableError(err) && !req.signal?.aborted) {
           const delay = backoffDelay(this.policy, attempt);
           this.opts.log?.debug(`retrying ${method} ${url.host}${url.pathname} after ${errText(err)} in ${Math.round(delay)} ms`);
           attempt++;
@@ -170,7 +170,7 @@ export class HttpClient {
         }
         if ((err as Error)?.name === 'AbortError' || req.signal?.aborted) throw err;
         const code = (err as { code?: string }).code;
-        throw new NetworkError(`${method} ${url.host}${url.pathname}: ${errText(err)}${attempt ? ` (after ${attempt + 1} attempts)` : ''}`, code, { cause: err });
+        throw new NetworkError(`${method} ${url.host}${url.pathname}: ${errText(err)}${attempt > 1 ? ` (after ${attempt} attempts)` : ''}`, code, { cause: err });
       }
       release(); // the slot bounds requests awaiting an answer; body streams are bounded by the caller
 
@@ -191,9 +191,9 @@ export class HttpClient {
         continue;
       }
 
-      if (isRetryableStatus(res.status) && replayable && attempt < this.policy.retries && !req.signal?.aborted) {
+      if (isRetryableStatus(res.status) && replayable && attempt < this.policy.attempts && !req.signal?.aborted) {
         const retryAfter = parseRetryAfter(res.header('retry-after'));
-        if (retryAfter === undefined || retryAfter <= this.policy.maxRetryAfterMs) {
+        if (retryAfter === undefined || retryAfter <= MAX_RETRY_AFTER_MS) {
           await res.discard();
           const delay = backoffDelay(this.policy, attempt, retryAfter);
           this.opts.log?.debug(`retrying ${method} ${url.host}${url.pathname} after HTTP ${res.status} in ${Math.round(delay)} ms`);

@@ -1,36 +1,41 @@
 /**
- * The one retry policy: exponential backoff with jitter, honouring
- * Retry-After, for 408/429/5xx and dropped or stalled connections.
+ * HTTP's view of the project's retry policy (../retry.ts: attempts, full
+ * jitter): which answers and failures are worth another attempt, and how
+ * long a server's Retry-After asks us to wait.
  */
-export interface RetryPolicy {
-  /** Attempts after the first. */
-  retries: number;
-  baseMs: number;
-  capMs: number;
-  /** Longest Retry-After we wait for; a longer one fails the request instead. */
-  maxRetryAfterMs: number;
-}
+import { isNetworkError } from '../retry.js';
+import type { RetryPolicy } from '../retry.js';
 
-export const defaultRetryPolicy: RetryPolicy = { retries: 5, baseMs: 250, capMs: 10_000, maxRetryAfterMs: 60_000 };
+export { DEFAULT_RETRY, withRetry } from '../retry.js';
+export type { RetryPolicy } from '../retry.js';
+
+/** Longest Retry-After we wait for; a longer one fails the request instead. */
+export const MAX_RETRY_AFTER_MS = 60_000;
 
 const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
 export function isRetryableStatus(status: number): boolean {
   return RETRYABLE_STATUS.has(status);
 }
 
-const RETRYABLE_CODES = new Set([
-  'ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH',
-  'ERR_STREAM_PREMATURE_CLOSE', 'UND_ERR_SOCKET', 'RELAY_IDLE_TIMEOUT', 'RELAY_SHORT_BODY',
-]);
-/** A failure of the connection (not of the request): worth another attempt. */
+const RELAY_CODES = new Set(['RELAY_IDLE_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ERR_STREAM_PREMATURE_CLOSE']);
+/**
+ * Worth another attempt: a dropped, refused or stalled connection, or an
+ * error that says so itself (`retryable`: a 5xx after a one-shot upload, a
+ * digest that did not match on the wire).
+ */
 export function isRetryableError(err: unknown): boolean {
   if (typeof err !== 'object' || err === null) return false;
-  const e = err as { code?: string; name?: string; message?: string; retryable?: boolean; cause?: unknown };
+  const e = err as { code?: string; name?: string; retryable?: boolean; cause?: unknown };
   if (e.retryable !== undefined) return e.retryable;
   if (e.name === 'AbortError') return false;
-  if (e.code && RETRYABLE_CODES.has(e.code)) return true;
-  if (e.message === 'socket hang up' || e.message === 'aborted') return true;
-  return e.cause !== undefined && e.cause !== err && isRetryableError(e.cause);
+  if (e.code && RELAY_CODES.has(e.code)) return true;
+  return isNetworkError(err) || (e.cause !== undefined && e.cause !== err && isRetryableError(e.cause));
+}
+
+/** For withRetry: retry when isRetryableError, after the Retry-After an error carries if any. */
+export function retryDecision(err: unknown): boolean | number {
+  if (!isRetryableError(err)) return false;
+  return (err as { retryAfterMs?: number }).retryAfterMs ?? true;
 }
 
 /** Retry-After as milliseconds: delta-seconds or an HTTP date; undefined when absent or unreadable. */
@@ -42,11 +47,10 @@ export function parseRetryAfter(value: string | undefined, now = Date.now()): nu
   return Number.isNaN(t) ? undefined : Math.max(0, t - now);
 }
 
-/** Delay before retry number `attempt` (0-based): full backoff halved by jitter, never below Retry-After. */
+/** Delay before attempt `attempt + 1` (1-based, as withRetry): full jitter, never below Retry-After. */
 export function backoffDelay(policy: RetryPolicy, attempt: number, retryAfterMs?: number, random = Math.random): number {
-  const exp = Math.min(policy.capMs, policy.baseMs * 2 ** attempt);
-  const jittered = exp / 2 + random() * (exp / 2);
-  return retryAfterMs === undefined ? jittered : Math.max(retryAfterMs, jittered / 4);
+  const backoff = random() * Math.min(policy.maxMs, policy.baseMs * 2 ** (attempt - 1));
+  return retryAfterMs === undefined ? backoff : Math.min(Math.max(retryAfterMs, backoff), MAX_RETRY_AFTER_MS);
 }
 
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -56,27 +60,4 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     const onAbort = (): void => { clearTimeout(t); reject(signal?.reason); };
     signal?.addEventListener('abort', onAbort, { once: true });
   });
-}
-
-/**
- * Runs fn until it succeeds, fails with something not retryable, or the
- * policy is spent. For work above single requests (a blob copied GET→PUT
- * whose stream cannot be replayed, a digest that did not match on the wire).
- */
-export async function withRetries<T>(
-  policy: RetryPolicy,
-  fn: (attempt: number) => Promise<T>,
-  opts: { retryable?: (err: unknown) => boolean; onRetry?: (err: unknown, attempt: number, delayMs: number) => void; signal?: AbortSignal } = {},
-): Promise<T> {
-  const retryable = opts.retryable ?? isRetryableError;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await fn(attempt);
-    } catch (err) {
-      if (attempt >= policy.retries || !retryable(err) || opts.signal?.aborted) throw err;
-      const delay = backoffDelay(policy, attempt, (err as { retryAfterMs?: number }).retryAfterMs);
-      opts.onRetry?.(err, attempt, delay);
-      await sleep(delay, opts.signal);
-    }
-  }
 }

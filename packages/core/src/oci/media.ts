@@ -67,7 +67,7 @@ export function manifestType(what: string, served: string | undefined, bytes: Bu
   const servedType = served?.split(';')[0]?.trim();
   let type = servedType && servedType !== 'application/json' && servedType !== 'application/octet-stream' ? servedType : field;
   if (!type) type = json.manifests ? OCI_INDEX : json.config ? OCI_MANIFEST : undefined;
-  if (json.schemaVersion === 1 || type?.includes('manifest.v1+')) {
+  if (json.schemaVersion === 1 || type?.startsWith('application/vnd.docker.distribution.manifest.v1')) {
     throw new UserError(`${what}: Docker schema 1 manifests cannot be copied without changing their digest; re-push the image with a current client`);
   }
   if (!type || (!INDEXES.has(type) && !IMAGES.has(type))) {

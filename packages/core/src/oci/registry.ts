@@ -68,7 +68,8 @@ export class Registry {
       const canRetry = attempt === 0 && replayable(opts.body);
       if ((res.status === 401 || denied400) && canRetry && (await this.auth.refused(res, scopes, authorization))) continue;
       if (res.status === 401 || res.status === 403 || denied400) {
-        const who = authorization ? `credentials from ${this.auth.provider.source}` : 'anonymous access (no credentials found)';
+        const source = this.auth.provider.source;
+        const who = authorization ? `credentials from ${source}` : `anonymous access (${source.startsWith('no credentials') ? source : 'no credentials found'})`;
         throw new UserError(`registry ${this.host}: ${who} ${res.status === 403 ? 'not allowed' : 'rejected'} for ${what} (HTTP ${res.status}${err.code ? ` ${err.code}` : ''})`);
       }
       throw new RegistryError(`registry ${this.host}: ${what}: HTTP ${res.status}${err.code ? ` ${err.code}` : ''}${err.message ? `: ${err.message}` : ''}`, res.status, err.code);

@@ -3,11 +3,11 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { HttpClient, schemeFor } from '../../src/http/client.js';
-import { backoffDelay, defaultRetryPolicy, parseRetryAfter, withRetries } from '../../src/http/retry.js';
+import { DEFAULT_RETRY, backoffDelay, isRetryableError, parseRetryAfter, retryDecision, withRetry } from '../../src/http/retry.js';
 import { mapLimit } from '../../src/http/limiter.js';
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse, body: Buffer) => void;
-const fast = { baseMs: 5, capMs: 20 };
+const fast = { baseMs: 5, maxMs: 20 };
 
 /** A loopback server whose behaviour each test sets. */
 async function server(): Promise<{ url: string; port: number; set(h: Handler): void; close(): Promise<void> }> {
@@ -70,7 +70,7 @@ describe('HttpClient', () => {
   test('gives up after the policy and returns the last answer', async () => {
     let n = 0;
     a.set((_q, r) => { n++; r.writeHead(502).end(); });
-    const c = new HttpClient({ retry: { ...fast, retries: 2 } });
+    const c = new HttpClient({ retry: { ...fast, attempts: 3 } });
     const res = await c.request({ url: `${a.url}/x` });
     expect(res.status).toBe(502);
     expect(n).toBe(3);
@@ -104,7 +104,7 @@ describe('HttpClient', () => {
 
   test('a connection reset that persists becomes one line naming the host', async () => {
     a.set((q) => q.socket.destroy());
-    const c = new HttpClient({ retry: { ...fast, retries: 1 } });
+    const c = new HttpClient({ retry: { ...fast, attempts: 2 } });
     await expect(c.request({ url: `${a.url}/v2/x` })).rejects.toThrow(new RegExp(`^GET 127\\.0\\.0\\.1:${a.port}/v2/x: .*after 2 attempts`));
     c.close();
   });
@@ -171,23 +171,33 @@ describe('retry policy', () => {
     expect(parseRetryAfter('soon', now)).toBeUndefined();
     expect(parseRetryAfter(undefined, now)).toBeUndefined();
   });
-  test('backoff grows, is capped and jittered, and never undercuts Retry-After', () => {
-    const p = { ...defaultRetryPolicy, baseMs: 100, capMs: 1000 };
-    expect(backoffDelay(p, 0, undefined, () => 0)).toBe(50);
-    expect(backoffDelay(p, 0, undefined, () => 1)).toBe(100);
-    expect(backoffDelay(p, 3, undefined, () => 1)).toBe(800);
+  test('backoff grows, is capped, jittered, and never undercuts Retry-After', () => {
+    const p = { ...DEFAULT_RETRY, baseMs: 100, maxMs: 1000 };
+    expect(backoffDelay(p, 1, undefined, () => 0)).toBe(0);
+    expect(backoffDelay(p, 1, undefined, () => 1)).toBe(100);
+    expect(backoffDelay(p, 4, undefined, () => 1)).toBe(800);
     expect(backoffDelay(p, 10, undefined, () => 1)).toBe(1000);
-    expect(backoffDelay(p, 0, 5000, () => 1)).toBe(5000);
+    expect(backoffDelay(p, 1, 5000, () => 1)).toBe(5000);
+    expect(backoffDelay(p, 1, 600_000, () => 1)).toBe(60_000);
   });
-  test('withRetries stops on errors that are not retryable', async () => {
+  test('what is worth retrying', () => {
+    expect(isRetryableError(Object.assign(new Error('x'), { code: 'ECONNRESET' }))).toBe(true);
+    expect(isRetryableError(Object.assign(new Error('x'), { code: 'RELAY_IDLE_TIMEOUT' }))).toBe(true);
+    expect(isRetryableError(Object.assign(new Error('x'), { code: 'ENOTFOUND' }))).toBe(false);
+    expect(isRetryableError(Object.assign(new Error('digest'), { retryable: true }))).toBe(true);
+    expect(isRetryableError(new Error('bad input'))).toBe(false);
+    expect(retryDecision(Object.assign(new Error('429'), { retryable: true, retryAfterMs: 1500 }))).toBe(1500);
+  });
+  test('withRetry with retryDecision stops on errors that are not retryable', async () => {
+    const p = { ...DEFAULT_RETRY, ...fast };
     let n = 0;
-    await expect(withRetries({ ...defaultRetryPolicy, ...fast }, async () => { n++; throw new Error('bad'); })).rejects.toThrow('bad');
+    await expect(withRetry(async () => { n++; throw new Error('bad'); }, retryDecision, p)).rejects.toThrow('bad');
     expect(n).toBe(1);
     let m = 0;
-    const v = await withRetries({ ...defaultRetryPolicy, ...fast }, async () => {
+    const v = await withRetry(async () => {
       if (++m < 3) throw Object.assign(new Error('reset'), { code: 'ECONNRESET' });
       return m;
-    });
+    }, retryDecision, p);
     expect(v).toBe(3);
   });
   test('mapLimit lets running work finish before reporting the first failure', async () => {

@@ -1,0 +1,154 @@
+import { UserError, badInput } from '../errors.js';
+import type { ReportSection } from '../context.js';
+import type { RetryPolicy } from '../http/retry.js';
+import type { Logger } from '../log/logger.js';
+import { executePlan } from './execute.js';
+import type { Transferred } from './execute.js';
+import { readGraph } from './graph.js';
+import type { SourceGraph } from './graph.js';
+import { LayoutRepo } from './layout.js';
+import { planCopy } from './plan.js';
+import type { Plan } from './plan.js';
+import { formatReference } from './reference.js';
+import type { Reference } from './reference.js';
+import type { Repo } from './repo.js';
+import type { OciSession } from './session.js';
+import { verifyCopy } from './verify.js';
+import type { Verified } from './verify.js';
+
+const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+
+export interface CopyRequest {
+  source: Reference;
+  destination: Reference;
+  /** Extra target tags; default: the destination's tag, else the source's. */
+  tags: string[];
+  dryRun: boolean;
+  /** Whether the target refuses to move a tag: all tags (true) or per tag (ECR exclusion filters). */
+  immutable: boolean | ((tag: string) => boolean);
+  /** Blobs and manifests in flight at once. */
+  parallel?: number;
+  /** Whole-transfer attempts (blob streams, a digest that did not match on the wire). */
+  retry?: RetryPolicy;
+  /** Runs after the source is read and the plan made, before anything is written (promotion gates). */
+  gate?: (g: SourceGraph, plan: Plan) => Promise<void>;
+}
+
+export interface CopyResult {
+  digest: string;
+  /** Every reference the copy made true: tags, then the image by digest. */
+  images: string[];
+  plan: Plan;
+  graph: SourceGraph;
+  transferred?: Transferred;
+  verified: Verified[];
+  sections: ReportSection[];
+}
+
+/** What tags the target gets: the destination's tag plus `tags`; without either, the source's tag. */
+export function targetTags(req: Pick<CopyRequest, 'source' | 'destination' | 'tags'>): string[] {
+  for (const t of req.tags) if (!TAG.test(t)) badInput('tags', 'tags matching [A-Za-z0-9_][A-Za-z0-9._-]{0,127}', t);
+  const tags = [...(req.destination.tag ? [req.destination.tag] : []), ...req.tags];
+  if (tags.length === 0 && req.source.tag) tags.push(req.source.tag);
+  return [...new Set(tags)];
+}
+
+async function sourceRef(ref: Reference, repo: Repo): Promise<string> {
+  if (ref.digest) return ref.digest;
+  if (ref.tag) return ref.tag;
+  if (repo instanceof LayoutRepo) {
+    const sole = await repo.soleManifest();
+    if (!sole) throw new UserError(`source ${repo.name}: the layout holds no image`);
+    return sole;
+  }
+  return 'latest';
+}
+
+/** Plan → (gate) → execute → verify: the one way Relay moves an image. */
+export async function copyImage(req: CopyRequest, session: OciSession, log: Logger, signal?: AbortSignal): Promise<CopyResult> {
+  if (req.destination.digest) badInput('destination', 'a repository or repository:tag, not a digest', formatReference(req.destination));
+  const tags = targetTags(req);
+  const source = session.open(req.source, 'pull');
+  const target = session.open(req.destination, 'push');
+  if (target instanceof LayoutRepo && tags.length === 0) {
+    badInput('tags', `a tag for ${target.name} (an untagged image in a layout is unreachable)`);
+  }
+  const parallel = req.parallel ?? 6;
+  const retry = req.retry ?? { ...session.http.policy, attempts: 4 };
+  const ref = await sourceRef(req.source, source);
+
+  const graph = await log.group(`Read ${source.name}${ref.startsWith('sha256:') ? '@' : ':'}${ref}`, async () => {
+    const g = await readGraph(source, ref);
+    log.info(`${g.root.digest} (${g.root.mediaType}): ${g.nodes.size} manifests, ${g.blobs.size} blobs, ${g.cosignTags.length} cosign tags, ${[...g.referrers.values()].flat().length} referrers`);
+    return g;
+  });
+  const plan = await log.group(`Plan ${target.name}`, async () => {
+    const p = await planCopy(graph, source, target, { tags, immutable: typeof req.immutable === 'function' ? req.immutable : () => req.immutable === true, parallel });
+    for (const line of planLines(p)) log.info(line);
+    return p;
+  });
+  if (req.gate) await req.gate(graph, plan);
+
+  const images = [...tags.map((t) => `${target.name}:${t}@${plan.root.digest}`), `${target.name}@${plan.root.digest}`];
+  if (req.dryRun) {
+    log.info('dry run: nothing written');
+    return { digest: plan.root.digest, images, plan, graph, verified: [], sections: planSections(plan, undefined, [], true) };
+  }
+  const started = Date.now();
+  const transferred = await log.group(`Copy to ${target.name}`, () => executePlan(plan, source, target, { parallel, retry, log, ...(signal && { signal }) }));
+  const seconds = (Date.now() - started) / 1000;
+  log.info(`${transferred.blobsCopied} blobs copied (${mib(transferred.bytesCopied)} MiB in ${seconds.toFixed(1)} s), ${transferred.blobsMounted} mounted, ${transferred.manifestsPut} manifests and ${transferred.tagsPut} tags written`);
+  const verified = await log.group('Verify', async () => {
+    const v = await verifyCopy(plan, target, graph.referrers, parallel);
+    log.info(`${v.length} references resolve to the expected digests`);
+    return v;
+  });
+  return { digest: plan.root.digest, images, plan, graph, transferred, verified, sections: planSections(plan, transferred, verified, false) };
+}
+
+function mib(n: number): string {
+  return (n / 1048576).toFixed(1);
+}
+
+function short(d: string): string {
+  return d.slice(0, 'sha256:'.length + 12);
+}
+
+const TAG_ACTION = { put: 'write', present: 'already there', move: 'move' } as const;
+
+function planLines(p: Plan): string[] {
+  const count = <T extends { action: string }>(xs: T[], a: string): number => xs.filter((x) => x.action === a).length;
+  const lines = [
+    `manifests: ${count(p.manifests, 'put')} to write, ${count(p.manifests, 'present')} present`,
+    `blobs: ${count(p.blobs, 'copy')} to copy (${mib(p.blobs.filter((b) => b.action === 'copy').reduce((n, b) => n + b.descriptor.size, 0))} MiB), ${count(p.blobs, 'mount')} to mount, ${count(p.blobs, 'present')} present`,
+  ];
+  for (const t of p.tags) lines.push(`${t.kind} ${t.tag} → ${short(t.digest)}: ${TAG_ACTION[t.action]}${t.current && t.action === 'move' ? ` (from ${short(t.current)})` : ''}`);
+  return lines;
+}
+
+function planSections(p: Plan, t: Transferred | undefined, verified: Verified[], dryRun: boolean): ReportSection[] {
+  const sections: ReportSection[] = [];
+  sections.push({
+    heading: dryRun ? 'Plan (dry run: nothing written)' : 'Result',
+    text: dryRun
+      ? planLines(p).slice(0, 2).join('; ')
+      : `${p.source} → ${p.target}: ${t?.blobsCopied ?? 0} blobs copied (${mib(t?.bytesCopied ?? 0)} MiB), ${t?.blobsMounted ?? 0} mounted, ${p.blobs.filter((b) => b.action === 'present').length} already present; ${t?.manifestsPut ?? 0} manifests and ${t?.tagsPut ?? 0} tags written; ${verified.length} references verified`,
+  });
+  sections.push({
+    heading: 'References',
+    table: {
+      head: ['Reference', 'Kind', 'Digest', dryRun ? 'Plan' : 'Outcome'],
+      rows: p.tags.map((tag) => [`${p.target}:${tag.tag}`, tag.kind, tag.digest, dryRun || tag.action === 'present' ? TAG_ACTION[tag.action] : verified.some((v) => v.reference.endsWith(`:${tag.tag}`)) ? `${TAG_ACTION[tag.action]}, verified` : TAG_ACTION[tag.action]]),
+    },
+  });
+  sections.push({
+    heading: 'Manifests',
+    table: { head: ['Digest', 'Role', 'Type', 'Size', 'Action'], rows: p.manifests.map((m) => [m.manifest.digest, m.role, m.manifest.mediaType, String(m.manifest.bytes.length), m.action === 'put' ? 'write' : 'present']) },
+  });
+  const moving = p.blobs.filter((b) => b.action !== 'present');
+  sections.push({
+    heading: `Blobs (${moving.length} of ${p.blobs.length} needed)`,
+    table: { head: ['Digest', 'Size', 'Action'], rows: p.blobs.map((b) => [b.descriptor.digest, String(b.descriptor.size), b.action]) },
+  });
+  return sections;
+}

@@ -1,0 +1,132 @@
+import { pipeline } from 'node:stream';
+import { mapLimit } from '../http/limiter.js';
+import { retryDecision, withRetry } from '../http/retry.js';
+import type { RetryPolicy } from '../http/retry.js';
+import type { Logger } from '../log/logger.js';
+import { VerifyingStream } from './digest.js';
+import type { Descriptor } from './media.js';
+import type { Plan, PlannedManifest } from './plan.js';
+import type { Repo } from './repo.js';
+
+export interface ExecuteOptions {
+  parallel: number;
+  /** Attempts at a whole blob or manifest transfer (a stream cannot be replayed by the HTTP layer). */
+  retry: RetryPolicy;
+  log: Logger;
+  signal?: AbortSignal;
+}
+
+export interface Transferred {
+  blobsCopied: number;
+  blobsMounted: number;
+  bytesCopied: number;
+  manifestsPut: number;
+  tagsPut: number;
+}
+
+/** Progress on one line: blobs and bytes. */
+class Progress {
+  private last = 0;
+  blobs = 0;
+  bytes = 0;
+  constructor(private readonly log: Logger, private readonly totalBlobs: number, private readonly totalBytes: number) {}
+  add(bytes: number): void {
+    this.bytes += bytes;
+    const now = Date.now();
+    if (now - this.last < 200) return;
+    this.last = now;
+    this.show();
+  }
+  show(): void {
+    this.log.progress(`blobs ${this.blobs}/${this.totalBlobs}, ${mib(this.bytes)}/${mib(this.totalBytes)} MiB`);
+  }
+}
+
+function mib(n: number): string {
+  return (n / 1048576).toFixed(1);
+}
+
+/**
+ * Walks a plan: blobs (mounted or streamed, digest checked on the way),
+ * then manifests by digest with children before parents and referrers after
+ * their subject, then tags. A tag is written only when everything it reaches
+ * is in place, so it never points at incomplete or wrong content.
+ */
+export async function executePlan(plan: Plan, source: Repo, target: Repo, opts: ExecuteOptions): Promise<Transferred> {
+  const out: Transferred = { blobsCopied: 0, blobsMounted: 0, bytesCopied: 0, manifestsPut: 0, tagsPut: 0 };
+  const todo = plan.blobs.filter((b) => b.action !== 'present');
+  const progress = new Progress(opts.log, todo.length, todo.reduce((n, b) => n + b.descriptor.size, 0));
+
+  // Large blobs first: the long poles start early, small ones fill the gaps.
+  todo.sort((a, b) => b.descriptor.size - a.descriptor.size);
+  await mapLimit(todo, opts.parallel, async (b) => {
+    let session: string | undefined;
+    if (b.action === 'mount' && target.mountBlob) {
+      const r = await target.mountBlob(b.descriptor, source);
+      if (r.mounted) {
+        out.blobsMounted++;
+        progress.blobs++;
+        progress.add(0);
+        return;
+      }
+      session = r.session;
+    }
+    await withRetry(async (attempt) => {
+      let sent = 0;
+      try {
+        // A mount's upload session serves the first attempt only.
+        await copyBlob(source, target, b.descriptor, attempt === 1 ? session : undefined, (n) => { sent += n; progress.add(n); });
+      } catch (err) {
+        progress.add(-sent);
+        throw err;
+      }
+    }, retryDecision, opts.retry, (err, attempt) => opts.log.warn(`blob ${b.descriptor.digest}: ${(err as Error).message}; retrying (attempt ${attempt + 1} of ${opts.retry.attempts})`));
+    out.blobsCopied++;
+    out.bytesCopied += b.descriptor.size;
+    progress.blobs++;
+    progress.show();
+  });
+
+  // Children before parents, referrers after subjects: a registry may refuse dangling references.
+  const byDigest = new Map(plan.manifests.map((m) => [m.manifest.digest, m]));
+  const done = new Map<string, Promise<void>>();
+  const put = (m: PlannedManifest): Promise<void> => {
+    let p = done.get(m.manifest.digest);
+    if (!p) {
+      p = (async () => {
+        const deps = [...m.children, ...(m.subject ? [m.subject] : [])].map((d) => byDigest.get(d)).filter((d): d is PlannedManifest => d !== undefined);
+        await Promise.all(deps.map(put));
+        if (m.action === 'present') return;
+        await withRetry(() => target.putManifest(m.manifest, m.manifest.digest), retryDecision, opts.retry);
+        out.manifestsPut++;
+      })();
+      done.set(m.manifest.digest, p);
+    }
+    return p;
+  };
+  await mapLimit(plan.manifests, opts.parallel, put);
+
+  // Requested tags last of all, after cosign tags and referrer indexes.
+  const order = { cosign: 0, referrers: 1, tag: 2 } as const;
+  const tags = plan.tags.filter((t) => t.action !== 'present').sort((a, b) => order[a.kind] - order[b.kind]);
+  for (const t of tags) {
+    await withRetry(() => target.putManifest(t.manifest, t.tag), retryDecision, opts.retry);
+    out.tagsPut++;
+  }
+  return out;
+}
+
+/** One streamed GET → upload, hashed on the way through. */
+async function copyBlob(source: Repo, target: Repo, d: Descriptor, session: string | undefined, onBytes: (n: number) => void): Promise<void> {
+  const src = await source.openBlob(d);
+  const checked = new VerifyingStream(d.digest, d.size, `blob ${d.digest} from ${source.name}`, onBytes);
+  // pipeline ties their fates: a source failure or a wrong digest fails the upload mid-body.
+  const body = pipeline(src, checked, () => undefined);
+  try {
+    await target.writeBlob(d, body, session);
+  } finally {
+    src.destroy();
+  }
+  // The upload may succeed before our check has run (e.g. the registry trusts Content-Length): surface it.
+  if (checked.errored) throw checked.errored;
+}

@@ -1,0 +1,163 @@
+import { randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { UserError } from '../errors.js';
+import { digestHex, digestMismatch, isDigest, sha256Digest } from './digest.js';
+import { OCI_INDEX, manifestType } from './media.js';
+import type { Descriptor, Manifest } from './media.js';
+import type { Repo } from './repo.js';
+
+const REF_NAME = 'org.opencontainers.image.ref.name';
+
+interface LayoutIndex { schemaVersion: 2; mediaType?: string; manifests: Descriptor[] }
+
+/**
+ * An OCI image-layout directory (image-spec layout.md) as a repository:
+ * blobs/sha256/<hex>, index.json naming tags by org.opencontainers.image.ref.name.
+ * skopeo, crane and oras read what it writes. It has no referrers API, so
+ * referrers live in the `sha256-<hex>` fallback index, as on such registries.
+ */
+export class LayoutRepo implements Repo {
+  readonly name: string;
+  private indexWrite: Promise<unknown> = Promise.resolve();
+
+  constructor(readonly dir: string) {
+    this.name = `oci:${dir}`;
+  }
+
+  private blobPath(digest: string): string {
+    if (!isDigest(digest)) throw new UserError(`${this.name}: unsupported digest ${digest}`);
+    return path.join(this.dir, 'blobs', 'sha256', digestHex(digest));
+  }
+
+  async readIndex(): Promise<LayoutIndex | undefined> {
+    let text: string;
+    try {
+      text = await readFile(path.join(this.dir, 'index.json'), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+    try {
+      const index = JSON.parse(text) as LayoutIndex;
+      if (!Array.isArray(index.manifests)) throw new Error('no manifests');
+      return index;
+    } catch {
+      throw new UserError(`${this.name}: index.json is not an OCI image index`);
+    }
+  }
+
+  /** The one image in a layout given without a tag, as skopeo allows. */
+  async soleManifest(): Promise<string | undefined> {
+    const ms = (await this.readIndex())?.manifests ?? [];
+    if (ms.length > 1) throw new UserError(`${this.name}: the layout holds ${ms.length} images; name one as oci:<dir>:<tag>`);
+    return ms[0]?.digest;
+  }
+
+  private async lookup(ref: string): Promise<Descriptor | undefined> {
+    const ms = (await this.readIndex())?.manifests ?? [];
+    return isDigest(ref) ? ms.find((d) => d.digest === ref) : ms.find((d) => d.annotations?.[REF_NAME] === ref);
+  }
+
+  async getManifest(ref: string): Promise<Manifest | undefined> {
+    const entry = await this.lookup(ref);
+    const digest = isDigest(ref) ? ref : entry?.digest;
+    if (!digest) return undefined;
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(this.blobPath(digest));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+    const what = `manifest ${this.name}@${digest}`;
+    const got = sha256Digest(bytes);
+    if (got !== digest) throw digestMismatch(what, digest, got);
+    return { digest, mediaType: manifestType(what, entry?.mediaType, bytes), bytes };
+  }
+
+  async headManifest(ref: string): Promise<Descriptor | undefined> {
+    const m = await this.getManifest(ref);
+    return m && { digest: m.digest, mediaType: m.mediaType, size: m.bytes.length };
+  }
+
+  async putManifest(m: Manifest, ref: string): Promise<{ subjectHandled: boolean }> {
+    await this.init();
+    const file = this.blobPath(m.digest);
+    if (!(await this.has(file, m.bytes.length))) await this.atomicWrite(file, m.bytes);
+    if (!isDigest(ref)) {
+      await this.updateIndex((ms) => [
+        ...ms.filter((d) => d.annotations?.[REF_NAME] !== ref),
+        { mediaType: m.mediaType, digest: m.digest, size: m.bytes.length, annotations: { [REF_NAME]: ref } },
+      ]);
+    }
+    return { subjectHandled: false };
+  }
+
+  async hasBlob(d: Descriptor): Promise<boolean> {
+    return this.has(this.blobPath(d.digest), d.size);
+  }
+
+  private async has(file: string, size: number): Promise<boolean> {
+    try {
+      return (await stat(file)).size === size;
+    } catch {
+      return false;
+    }
+  }
+
+  async openBlob(d: Descriptor): Promise<Readable> {
+    const file = this.blobPath(d.digest);
+    if (!(await this.has(file, d.size))) throw new UserError(`${this.name}: blob ${d.digest} is missing`);
+    return createReadStream(file, { highWaterMark: 1024 * 1024 });
+  }
+
+  async writeBlob(d: Descriptor, body: Readable): Promise<void> {
+    await this.init();
+    const file = this.blobPath(d.digest);
+    const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+    try {
+      // The body fails at its end when bytes are wrong, so a bad blob never gets its name.
+      await pipeline(body, createWriteStream(tmp));
+      await rename(tmp, file);
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
+  }
+
+  async referrers(): Promise<undefined> {
+    return undefined;
+  }
+
+  private initialised: Promise<void> | undefined;
+  private init(): Promise<void> {
+    return (this.initialised ??= (async () => {
+      await mkdir(path.join(this.dir, 'blobs', 'sha256'), { recursive: true });
+      const marker = path.join(this.dir, 'oci-layout');
+      const exists = await stat(marker).then(() => true, () => false);
+      if (!exists) await writeFile(marker, JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+      if (!(await this.readIndex())) await this.atomicWrite(path.join(this.dir, 'index.json'), Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] })));
+    })());
+  }
+
+  private updateIndex(change: (ms: Descriptor[]) => Descriptor[]): Promise<void> {
+    // One writer at a time in this process; rename makes each write atomic for readers.
+    const next = this.indexWrite.then(async () => {
+      const index = (await this.readIndex()) ?? { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] };
+      index.manifests = change(index.manifests);
+      await this.atomicWrite(path.join(this.dir, 'index.json'), Buffer.from(JSON.stringify(index, null, 2)));
+    });
+    this.indexWrite = next.catch(() => undefined);
+    return next;
+  }
+
+  private async atomicWrite(file: string, bytes: Buffer): Promise<void> {
+    const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+    await writeFile(tmp, bytes);
+    await rename(tmp, file);
+  }
+}

@@ -1,0 +1,104 @@
+import { HttpClient } from '../http/client.js';
+import type { HttpClientOptions } from '../http/client.js';
+import type { Logger } from '../log/logger.js';
+import { dockerConfigProvider } from './auth/docker-config.js';
+import { awsConfigFromEnv, ecrProvider, ecrPublicProvider, ecrRegistry, isEcrPublic } from './auth/ecr.js';
+import type { AwsConfig } from './auth/ecr.js';
+import { anonymous } from './auth/credentials.js';
+import type { Credential, CredentialProvider } from './auth/credentials.js';
+import { RegistryAuth } from './auth/session.js';
+import { LayoutRepo } from './layout.js';
+import type { Reference } from './reference.js';
+import { Registry } from './registry.js';
+import type { Repo } from './repo.js';
+import path from 'node:path';
+
+export interface OciSessionOptions {
+  env: Record<string, string | undefined>;
+  log: Logger;
+  cwd?: string;
+  /** Hosts spoken to over plain HTTP besides loopback. */
+  insecureRegistries?: readonly string[];
+  /** Credentials given as inputs, by registry host; `source` names the input for messages. */
+  credentials?: Record<string, { credential: Credential; source: string }>;
+  /** Overrides for tests and stand-ins (retry timing, --connect-to). */
+  http?: Omit<HttpClientOptions, 'insecureHosts' | 'log'>;
+  aws?: AwsConfig;
+}
+
+/** Tries providers in order; the first with credentials answers; failures fall through to the next. */
+function firstOf(providers: CredentialProvider[], log: Logger): CredentialProvider {
+  let chosen: CredentialProvider = anonymous;
+  const resolved = (async () => {
+    let failure: unknown;
+    for (const p of providers) {
+      try {
+        const c = await p.get();
+        if (c) {
+          chosen = p;
+          return c;
+        }
+      } catch (err) {
+        log.debug(`${p.source}: ${(err as Error).message}`);
+        failure ??= err;
+      }
+    }
+    // Anonymous may still do (public pulls); if not, the refusal names what failed.
+    if (failure) chosen = { source: `no credentials (${(failure as Error).message})`, get: async () => undefined };
+    return undefined;
+  })();
+  resolved.catch(() => undefined);
+  return {
+    get source() { return chosen.source; },
+    get: () => resolved,
+    refresh: async () => (chosen.refresh ? chosen.refresh() : undefined),
+  };
+}
+
+/**
+ * Where repositories come from: one HTTP client and one auth session per
+ * registry host, shared by source and target (so mounts reuse tokens).
+ */
+export class OciSession {
+  readonly http: HttpClient;
+  private readonly registries = new Map<string, Registry>();
+  private readonly aws: AwsConfig;
+
+  constructor(private readonly opts: OciSessionOptions) {
+    this.http = new HttpClient({ ...opts.http, insecureHosts: opts.insecureRegistries ?? [], log: opts.log });
+    this.aws = opts.aws ?? awsConfigFromEnv(opts.env);
+  }
+
+  /** explicit input > native ECR / ECR Public > docker config > anonymous. */
+  private provider(host: string): CredentialProvider {
+    const { log, env } = this.opts;
+    const chain: CredentialProvider[] = [];
+    const given = this.opts.credentials?.[host];
+    if (given) {
+      log.mask(given.credential.kind === 'basic' ? given.credential.password : given.credential.token);
+      chain.push({ source: given.source, get: async () => given.credential });
+    }
+    if (ecrRegistry(host)) chain.push(ecrProvider(host, this.aws, log));
+    if (isEcrPublic(host)) chain.push(ecrPublicProvider(this.aws, log));
+    chain.push(dockerConfigProvider(host, env, log));
+    return firstOf(chain, log);
+  }
+
+  registry(host: string): Registry {
+    let r = this.registries.get(host);
+    if (!r) {
+      r = new Registry(host, this.http, new RegistryAuth(host, this.http, this.provider(host), this.opts.log), this.opts.log);
+      this.registries.set(host, r);
+    }
+    return r;
+  }
+
+  open(ref: Reference, access: 'pull' | 'push'): Repo {
+    if (ref.kind === 'layout') return new LayoutRepo(path.resolve(this.opts.cwd ?? '.', ref.dir));
+    return this.registry(ref.registry).repo(ref.repository, access);
+  }
+
+  close(): void {
+    this.http.close();
+  }
+}

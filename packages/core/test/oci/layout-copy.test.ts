@@ -1,0 +1,105 @@
+import { describe, expect, test } from '@jest/globals';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { ConflictError, IntegrityError } from '../../src/errors.js';
+import { NullLogger } from '../../src/log/logger.js';
+import { copyImage } from '../../src/oci/copy.js';
+import { parseReference } from '../../src/oci/reference.js';
+import { OciSession } from '../../src/oci/session.js';
+import { makeFixture, readIndexJson, tmp } from './fixtures.js';
+
+const fast = { attempts: 2, baseMs: 1, maxMs: 5 };
+
+async function run(src: string, dst: string, extra: { tags?: string[]; dryRun?: boolean; immutable?: boolean } = {}) {
+  const log = new NullLogger();
+  const session = new OciSession({ env: {}, log });
+  try {
+    const r = await copyImage({ source: parseReference(src), destination: parseReference(dst), tags: extra.tags ?? [], dryRun: extra.dryRun ?? false, immutable: extra.immutable ?? false, retry: fast }, session, log);
+    return { r, log };
+  } finally {
+    session.close();
+  }
+}
+
+async function blobFiles(dir: string): Promise<string[]> {
+  return (await readdir(path.join(dir, 'blobs', 'sha256')).catch(() => [])).filter((f) => !f.endsWith('.tmp')).sort();
+}
+
+describe('copy between OCI layouts', () => {
+  test('copies index, children, blobs, cosign tag and referrer; keeps the digest; verifies', async () => {
+    const f = await makeFixture();
+    const out = await tmp();
+    const { r } = await run(`oci:${f.dir}:v1`, `oci:${out}`);
+    expect(r.digest).toBe(f.index.digest);
+    expect(r.images).toEqual([`oci:${out}:v1@${f.index.digest}`, `oci:${out}@${f.index.digest}`]);
+    // Same bytes for everything reachable: every source blob file exists in the target.
+    const want = await blobFiles(f.dir);
+    expect(await blobFiles(out)).toEqual(want);
+    const tags = Object.fromEntries((await readIndexJson(out)).manifests.map((d) => [d.annotations?.['org.opencontainers.image.ref.name'], d.digest]));
+    expect(tags).toEqual({
+      v1: f.index.digest,
+      [`sha256-${f.index.digest.slice(7)}.sig`]: f.sig.digest,
+      [`sha256-${f.index.digest.slice(7)}`]: expect.stringMatching(/^sha256:/),
+    });
+    const fallback = JSON.parse(await readFile(path.join(out, 'blobs', 'sha256', (tags[`sha256-${f.index.digest.slice(7)}`] as string).slice(7)), 'utf8'));
+    expect(fallback.manifests.map((d: { digest: string }) => d.digest)).toEqual([f.sbom.digest]);
+    expect(r.transferred?.blobsCopied).toBe(r.plan.blobs.length);
+    expect(r.verified.map((v) => v.reference)).toContain(`oci:${out}:v1`);
+  });
+
+  test('a re-run is a no-op: nothing copied or written', async () => {
+    const f = await makeFixture();
+    const out = await tmp();
+    await run(`oci:${f.dir}:v1`, `oci:${out}`);
+    const before = await readFile(path.join(out, 'index.json'), 'utf8');
+    const { r } = await run(`oci:${f.dir}:v1`, `oci:${out}`);
+    expect(r.transferred).toEqual({ blobsCopied: 0, blobsMounted: 0, bytesCopied: 0, manifestsPut: 0, tagsPut: 0 });
+    expect(r.plan.tags.every((t) => t.action === 'present')).toBe(true);
+    expect(await readFile(path.join(out, 'index.json'), 'utf8')).toBe(before);
+  });
+
+  test('dry run plans and writes nothing', async () => {
+    const f = await makeFixture();
+    const out = await tmp();
+    const { r, log } = await run(`oci:${f.dir}:v1`, `oci:${out}:release`, { dryRun: true });
+    expect(r.plan.blobs.every((b) => b.action === 'copy')).toBe(true);
+    expect(r.plan.tags.find((t) => t.tag === 'release')?.action).toBe('put');
+    expect(await readdir(out)).toEqual([]);
+    expect(log.lines).toContain('dry run: nothing written');
+  });
+
+  test('an immutable tag at another digest is a conflict before anything is written', async () => {
+    const a = await makeFixture();
+    const b = await makeFixture();
+    const out = await tmp();
+    await run(`oci:${a.dir}:v1`, `oci:${out}`);
+    const blobsBefore = await blobFiles(out);
+    await expect(run(`oci:${b.dir}:v1`, `oci:${out}`, { immutable: true })).rejects.toThrow(ConflictError);
+    await expect(run(`oci:${b.dir}:v1`, `oci:${out}`, { immutable: true })).rejects.toThrow(`immutable tag conflict: oci:${out}:v1 is ${a.index.digest}, not ${b.index.digest}`);
+    expect(await blobFiles(out)).toEqual(blobsBefore);
+    // Mutable: the tag moves.
+    const { r } = await run(`oci:${b.dir}:v1`, `oci:${out}`);
+    expect(r.plan.tags.find((t) => t.tag === 'v1')?.action).toBe('move');
+    expect((await readIndexJson(out)).manifests.find((d) => d.annotations?.['org.opencontainers.image.ref.name'] === 'v1')?.digest).toBe(b.index.digest);
+  });
+
+  test('a corrupted source blob fails with its digest and leaves no tag', async () => {
+    const f = await makeFixture();
+    const layer = f.layers[1]!;
+    const file = path.join(f.dir, 'blobs', 'sha256', layer.digest.slice(7));
+    const bytes = await readFile(file);
+    bytes[100] = bytes[100]! ^ 0xff;
+    await writeFile(file, bytes);
+    const out = await tmp();
+    const err = await run(`oci:${f.dir}:v1`, `oci:${out}`).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(IntegrityError);
+    expect((err as Error).message).toMatch(new RegExp(`^blob ${layer.digest} from oci:.*: digest mismatch, expected ${layer.digest}, got sha256:`));
+    expect(await blobFiles(out)).not.toContain(layer.digest.slice(7));
+    expect((await readIndexJson(out).catch(() => ({ manifests: [] }))).manifests).toEqual([]);
+  });
+
+  test('a missing source tag is one line naming it', async () => {
+    const f = await makeFixture();
+    await expect(run(`oci:${f.dir}:nope`, `oci:${await tmp()}`)).rejects.toThrow(`source oci:${f.dir}:nope: not found`);
+  });
+});
