@@ -64452,7 +64452,7 @@ __nccwpck_require__.d(__webpack_exports__, {
   Cs: () => (/* reexport */ runAction)
 });
 
-// UNUSED EXPORTS: ActionsLogger, renderActionYml
+// UNUSED EXPORTS: ActionsLogger, renderActionYml, renderInputsTable
 
 ;// CONCATENATED MODULE: external "os"
 const external_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("os");

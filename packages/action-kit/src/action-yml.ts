@@ -26,3 +26,15 @@ export function renderActionYml(spec: OperationSpec, branding: { icon: string; c
   out.push('runs:', '  using: node24', '  main: dist/index.js', '');
   return out.join('\n');
 }
+
+const md = (s: string): string => s.replace(/\|/g, '\\|');
+
+/** The README's input and output tables, from the same declaration. */
+export function renderInputsTable(spec: OperationSpec): string {
+  const rows = Object.entries(spec.inputs).map(([name, s]) => {
+    const def = s.default !== undefined ? `\`${s.default}\`` : s.defaultNote ? s.defaultNote : s.required ? '**required**' : '';
+    return `| \`${name}\` | \`RELAY_${name.toUpperCase().replace(/-/g, '_')}\` | ${md(s.description)}${s.secret ? ' *Secret.*' : ''} | ${md(def)} |`;
+  });
+  const outs = Object.entries(spec.outputs).map(([name, o]) => `| \`${name}\` | ${md(o.description)} |`);
+  return ['| input / flag | environment | what | default |', '| --- | --- | --- | --- |', ...rows, '', '| output | what |', '| --- | --- |', ...outs].join('\n');
+}

@@ -1,3 +1,3 @@
 export { runAction } from './run-action.js';
 export { ActionsLogger } from './logger.js';
-export { renderActionYml } from './action-yml.js';
+export { renderActionYml, renderInputsTable } from './action-yml.js';
