@@ -96506,6 +96506,8 @@ class S3Store {
             responseChecksumValidation: 'WHEN_REQUIRED',
             // Retries are ours: a streamed body must be reopened for each attempt.
             maxAttempts: 1,
+            // A stalled server must fail the attempt (and be retried), not hang the release.
+            requestHandler: { connectionTimeout: 10_000, requestTimeout: 120_000 },
         };
         if (opts.endpoint)
             Object.assign(cfg, { endpoint: opts.endpoint, forcePathStyle: true });
@@ -97299,7 +97301,7 @@ async function repack(file, parsed, name, version, outDir) {
     const found = [];
     let zip;
     let manifestProtocols;
-    const take = async (entryName, body) => {
+    const take = async (entryName, body, crc32) => {
         const b = external_node_path_.posix.basename(entryName.replace(/\\/g, '/'));
         if (b === MANIFEST) {
             manifestProtocols = parseManifest(base, await readAll(body, 64 * 1024, base));
@@ -97309,6 +97311,8 @@ async function repack(file, parsed, name, version, outDir) {
             if (found.length > 1)
                 throw new UserError(`tarball '${base}': expected exactly one provider executable, found ${found.join(' and ')}`);
             zip = await writeSingleEntryZip(inner, body, zipPath);
+            if (crc32 !== undefined && zip.crc32 !== crc32)
+                throw new UserError(`tarball '${base}': ${entryName} fails its CRC-32 check (corrupt zip)`);
         }
         else {
             body.resume();
@@ -97379,7 +97383,7 @@ async function readZipArchive(file, base, take) {
         const type = e.mode & 0o170000;
         if (type !== 0 && type !== 0o100000)
             throw new UserError(`tarball '${base}': entry '${e.name}' is not a regular file (mode ${e.mode.toString(8)})`);
-        await take(e.name, await openZipEntry(file, e));
+        await take(e.name, await openZipEntry(file, e), e.crc32);
     }
 }
 async function readAll(body, limit, base) {

@@ -52,6 +52,8 @@ export class S3Store implements Store {
       responseChecksumValidation: 'WHEN_REQUIRED',
       // Retries are ours: a streamed body must be reopened for each attempt.
       maxAttempts: 1,
+      // A stalled server must fail the attempt (and be retried), not hang the release.
+      requestHandler: { connectionTimeout: 10_000, requestTimeout: 120_000 },
     };
     if (opts.endpoint) Object.assign(cfg, { endpoint: opts.endpoint, forcePathStyle: true });
     this.client = new S3Client(cfg);

@@ -7,6 +7,8 @@ import { publishTerraformRegistry } from '../../src/terraform/publish.js';
 import { verifyTerraformRegistry } from '../../src/terraform/verify-op.js';
 import { FsStore } from '../../src/store/fs.js';
 import { storeReader, verifyRegistry } from '../../src/terraform/verify.js';
+import { Readable } from 'node:stream';
+import { writeSingleEntryZip } from '../../src/archive/zip-writer.js';
 import { providerTarball, rsaKey, snapshot, tarball, tmpDir } from '../fixtures.js';
 
 let key: string;
@@ -61,6 +63,21 @@ describe('publish-terraform-registry on a file store', () => {
     expect(doc.download_url).toBe('../../../../../../store/acme/demo/2.1.0/terraform-provider-demo_2.1.0_linux_arm64.zip');
     expect(doc.signing_keys.gpg_public_keys[0].trust_signature).toBe('');
     expect(Object.keys(doc.packages)).toEqual(['linux_arm64']);
+  });
+
+  test('GoReleaser zip archives are repacked; a corrupt one is refused', async () => {
+    const dir = await tmpDir();
+    const zipIn = path.join(dir, 'terraform-provider-demo_3.0.0_linux_amd64.zip');
+    const content = Buffer.from('binary '.repeat(5000));
+    await writeSingleEntryZip('terraform-provider-demo_v3.0.0', Readable.from([content]), zipIn);
+    const res = await publishTerraformRegistry.run(inputs({ version: '3.0.0', tarballs: [zipIn], store: path.join(dir, 'reg') }), ctx());
+    expect(res.outputs.platforms).toBe('linux_amd64');
+    const bytes = await fs.readFile(zipIn);
+    bytes[60] = bytes[60]! ^ 0xff; // inside the deflate stream
+    await fs.writeFile(zipIn, bytes);
+    const err = await publishTerraformRegistry.run(inputs({ version: '3.0.0', tarballs: [zipIn], store: path.join(dir, 'reg2') }), ctx()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as Error).message).toMatch(/^tarball 'terraform-provider-demo_3.0.0_linux_amd64.zip': (not a valid zip file|.*fails its CRC-32 check)/);
   });
 
   test('dry run writes nothing and still reports the plan', async () => {
