@@ -1,7 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import { Readable } from 'node:stream';
+import { Readable, finished } from 'node:stream';
 import { UserError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { HostLimiter } from './limiter.js';
@@ -170,6 +170,8 @@ export class HttpClient {
         }
         if ((err as Error)?.name === 'AbortError' || req.signal?.aborted) throw err;
         const code = (err as { code?: string }).code;
+        // The body's own failure (a digest check) is not the connection's: pass it on as it is.
+        if (code === undefined && (err as Error).message !== 'socket hang up') throw err;
         throw new NetworkError(`${method} ${url.host}${url.pathname}: ${errText(err)}${attempt > 1 ? ` (after ${attempt} attempts)` : ''}`, code, { cause: err });
       }
       release(); // the slot bounds requests awaiting an answer; body streams are bounded by the caller
@@ -253,7 +255,12 @@ export class HttpClient {
         resolve(new HttpResponse(msg.statusCode ?? 0, msg.headers, url, msg));
       });
       if (body instanceof Readable) {
-        body.on('error', (err) => { r.destroy(err); fail(err); });
+        // Also catches a body that failed before we got here (its source dropped while we waited).
+        finished(body, { writable: false }, (err) => {
+          if (!err) return;
+          r.destroy(err);
+          fail(err);
+        });
         body.pipe(r);
       } else {
         r.end(body);

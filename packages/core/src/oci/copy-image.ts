@@ -54,7 +54,7 @@ export function inputCredentials(pairs: { ref: Reference; user: string | undefin
   return out;
 }
 
-export function runCopyImage(inp: CopyInputs, ctx: Context, deps: OciDeps = {}): Promise<Result> {
+export async function runCopyImage(inp: CopyInputs, ctx: Context, deps: OciDeps = {}): Promise<Result> {
   const source = parseReference(inp.source, 'source');
   const destination = parseReference(inp.destination, 'destination');
   const credentials = inputCredentials([
@@ -63,19 +63,17 @@ export function runCopyImage(inp: CopyInputs, ctx: Context, deps: OciDeps = {}):
   ]);
   const aws = deps.aws ?? awsConfigFromEnv(ctx.env);
   const session = new OciSession({ env: ctx.env, log: ctx.log, cwd: ctx.cwd, insecureRegistries: inp['insecure-registries'], credentials, aws, ...(deps.http && { http: deps.http }) });
-  return (async () => {
-    try {
-      const fromEcr = destination.kind === 'registry' ? await ecrTagImmutability(destination.registry, destination.repository, aws, ctx.log) : undefined;
-      const immutable = inp['immutable-tags'] ? true : (fromEcr ?? false);
-      const r = await copy({ source, destination, tags: inp.tags, dryRun: inp['dry-run'], immutable }, session, ctx.log, ctx.signal);
-      return {
-        outputs: { digest: r.digest, images: r.images.join('\n') },
-        report: { title: `copy-image ${r.plan.source} → ${r.plan.target}`, sections: r.sections },
-      };
-    } finally {
-      session.close();
-    }
-  })();
+  try {
+    const fromEcr = destination.kind === 'registry' ? await ecrTagImmutability(destination.registry, destination.repository, aws, ctx.log) : undefined;
+    const immutable = inp['immutable-tags'] ? true : (fromEcr ?? false);
+    const r = await copy({ source, destination, tags: inp.tags, dryRun: inp['dry-run'], immutable }, session, ctx.log, ctx.signal);
+    return {
+      outputs: { digest: r.digest, images: r.images.join('\n') },
+      report: { title: `copy-image ${r.plan.source} → ${r.plan.target}`, sections: r.sections },
+    };
+  } finally {
+    session.close();
+  }
 }
 
 export const copyImage = defineRunnable(copyImageSpec, (inp, ctx) => runCopyImage(inp, ctx));

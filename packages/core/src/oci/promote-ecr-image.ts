@@ -31,7 +31,7 @@ export const promoteEcrImageSpec = defineOperation({
 
 type PromoteInputs = InputValues<typeof promoteEcrImageSpec.inputs>;
 
-export function runPromoteEcrImage(inp: PromoteInputs, ctx: Context, deps: OciDeps = {}): Promise<Result> {
+export async function runPromoteEcrImage(inp: PromoteInputs, ctx: Context, deps: OciDeps = {}): Promise<Result> {
   const source = parseReference(inp.source, 'source');
   const destination = parseReference(inp.destination, 'destination');
   if (source.kind !== 'registry' || !ecrRegistry(source.registry)) {
@@ -45,36 +45,34 @@ export function runPromoteEcrImage(inp: PromoteInputs, ctx: Context, deps: OciDe
   const aws = deps.aws ?? awsConfigFromEnv(ctx.env);
   const session = new OciSession({ env: ctx.env, log: ctx.log, cwd: ctx.cwd, insecureRegistries: inp['insecure-registries'], aws, ...(deps.http && { http: deps.http }) });
   const gates: string[] = [];
-  return (async () => {
-    try {
-      const r = await copy({
-        source,
-        destination,
-        tags: inp.tags,
-        dryRun: inp['dry-run'],
-        immutable: false,
-        // Gates run on what would be published, before anything is written.
-        gate: async (g) => {
-          await ctx.log.group('Gates', async () => {
-            if (inp['require-signature']) {
-              const found = signatureGate(g, formatReference(source, {}));
-              ctx.log.info(`signature: ${found}`);
-              gates.push(`signature: ${found}`);
-            }
-            const scans = await scanGate(source.registry, source.repository, g, inp['max-severity'] as Severity, aws, ctx.log);
-            gates.push(...scans.map((s) => `scan ${s}`));
-          });
-        },
-      }, session, ctx.log, ctx.signal);
-      const gateSection = { heading: 'Gates', text: gates.length ? gates.join('; ') : `none (require-signature false, max-severity ${inp['max-severity']})` };
-      return {
-        outputs: { digest: r.digest, images: r.images.join('\n') },
-        report: { title: `promote-ecr-image ${r.plan.source} → ${r.plan.target}`, sections: [gateSection, ...r.sections] },
-      };
-    } finally {
-      session.close();
-    }
-  })();
+  try {
+    const r = await copy({
+      source,
+      destination,
+      tags: inp.tags,
+      dryRun: inp['dry-run'],
+      immutable: false,
+      // Gates run on what would be published, before anything is written.
+      gate: async (g) => {
+        await ctx.log.group('Gates', async () => {
+          if (inp['require-signature']) {
+            const found = signatureGate(g, formatReference(source, {}));
+            ctx.log.info(`signature: ${found}`);
+            gates.push(`signature: ${found}`);
+          }
+          const scans = await scanGate(source.registry, source.repository, g, inp['max-severity'] as Severity, aws, ctx.log);
+          gates.push(...scans.map((s) => `scan ${s}`));
+        });
+      },
+    }, session, ctx.log, ctx.signal);
+    const gateSection = { heading: 'Gates', text: gates.length ? gates.join('; ') : `none (require-signature false, max-severity ${inp['max-severity']})` };
+    return {
+      outputs: { digest: r.digest, images: r.images.join('\n') },
+      report: { title: `promote-ecr-image ${r.plan.source} → ${r.plan.target}`, sections: [gateSection, ...r.sections] },
+    };
+  } finally {
+    session.close();
+  }
 }
 
 export const promoteEcrImage = defineRunnable(promoteEcrImageSpec, (inp, ctx) => runPromoteEcrImage(inp, ctx));

@@ -51,7 +51,7 @@ function firstOf(providers: CredentialProvider[], log: Logger): CredentialProvid
   return {
     get source() { return chosen.source; },
     get: () => resolved,
-    refresh: async () => (chosen.refresh ? chosen.refresh() : undefined),
+    refresh: () => (chosen.refresh ? chosen.refresh() : Promise.resolve(undefined)),
   };
 }
 

@@ -11,7 +11,7 @@ export interface CredentialProvider {
   /** e.g. "docker config", "ECR GetAuthorizationToken", "input 'destination-password'". */
   readonly source: string;
   get(): Promise<Credential | undefined>;
-  /** Fresh credentials after the registry refused the current ones; undefined when none can be had. */
+  /** Fresh credentials after the registry refused the current ones; undefined when this source cannot renew. */
   refresh?(): Promise<Credential | undefined>;
 }
 

@@ -122,9 +122,14 @@ export class RegistryAuth {
     if (this.credential !== credAtEntry || (current !== undefined && current !== sentHeader)) return true;
     if (this.provider.refresh) {
       this.log.debug(`registry ${this.host}: renewing credentials from ${this.provider.source}`);
-      this.credential = this.provider.refresh();
-      this.tokens.clear();
-      return true;
+      const old = this.credential;
+      const next = this.provider.refresh().catch(() => undefined);
+      // Assigned before any await, so concurrent refusals see it and do not renew again.
+      this.credential = next.then(async (c) => c ?? (await old));
+      if (await next) {
+        this.tokens.clear();
+        return true;
+      }
     }
     if (sentHeader?.startsWith('Bearer ') && (await this.cred())?.kind !== 'bearer') {
       this.tokens.delete([...scopes].join(' '));
