@@ -30,8 +30,8 @@ export interface CopyRequest {
   parallel?: number;
   /** Whole-transfer attempts (blob streams, a digest that did not match on the wire). */
   retry?: RetryPolicy;
-  /** Runs after the source is read and the plan made, before anything is written (promotion gates). */
-  gate?: (g: SourceGraph, plan: Plan) => Promise<void>;
+  /** Runs once the source is read, before the target is touched (promotion gates). */
+  gate?: (g: SourceGraph) => Promise<void>;
 }
 
 export interface CopyResult {
@@ -82,12 +82,12 @@ export async function copyImage(req: CopyRequest, session: OciSession, log: Logg
     log.info(`${g.root.digest} (${g.root.mediaType}): ${g.nodes.size} manifests, ${g.blobs.size} blobs, ${g.cosignTags.length} cosign tags, ${[...g.referrers.values()].flat().length} referrers`);
     return g;
   });
+  if (req.gate) await req.gate(graph);
   const plan = await log.group(`Plan ${target.name}`, async () => {
     const p = await planCopy(graph, source, target, { tags, immutable: typeof req.immutable === 'function' ? req.immutable : () => req.immutable === true, parallel });
     for (const line of planLines(p)) log.info(line);
     return p;
   });
-  if (req.gate) await req.gate(graph, plan);
 
   const images = [...tags.map((t) => `${target.name}:${t}@${plan.root.digest}`), `${target.name}@${plan.root.digest}`];
   if (req.dryRun) {

@@ -64,7 +64,8 @@ export class Registry {
       if (res.ok || opts.allow?.includes(res.status)) return res;
       const text = method === 'HEAD' ? '' : await res.text(64 * 1024).catch(() => '');
       const err = parseErrors(text);
-      const denied400 = res.status === 400 && err.code === 'DENIED' && isEcrPublic(this.host);
+      // ECR Public answers an expired token with 400 DENIED (no challenge); a HEAD shows no body, so any 400 there.
+      const denied400 = res.status === 400 && isEcrPublic(this.host) && (err.code === 'DENIED' || method === 'HEAD');
       const canRetry = attempt === 0 && replayable(opts.body);
       if ((res.status === 401 || denied400) && canRetry && (await this.auth.refused(res, scopes, authorization))) continue;
       if (res.status === 401 || res.status === 403 || denied400) {
