@@ -44,9 +44,7 @@ bash scripts/servers/registries.sh start
 eval "$(bash scripts/servers/env.sh)"
 
 step "tests"
-report=$(mktemp)
 status=0
-NODE_OPTIONS=--experimental-vm-modules pnpm -s exec jest --runInBand --json --outputFile="$report" "$@" || status=$?
-node -e 'const r=require(process.argv[1]); console.log(`\ntests: ${r.numPassedTests} passed, ${r.numFailedTests} failed` + (r.numPendingTests ? `, ${r.numPendingTests} skipped` : ""))' "$report" || status=1
+NODE_OPTIONS=--experimental-vm-modules pnpm -s exec jest --runInBand --reporters=default --reporters=./scripts/jest-summary.cjs "$@" || status=$?
 step "done"
 exit $status

@@ -21,6 +21,8 @@ function run(cmd: string, args: string[], input?: string): Promise<RunResult> {
     child.stderr.on('data', (d: Buffer) => { stderr += d; });
     child.on('error', reject);
     child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    // gpg may exit without reading stdin (nothing to ask): that EPIPE is not a failure.
+    child.stdin.on('error', () => undefined);
     child.stdin.end(input ?? '');
   });
 }
