@@ -96500,6 +96500,8 @@ class S3Store {
         this.url = prefix ? `s3://${bucket}/${prefix}` : `s3://${bucket}`;
         const cfg = {
             region: opts.region ?? 'us-east-1',
+            // A bucket in another region answers 301; follow it rather than fail.
+            followRegionRedirects: true,
             // The SDK's default trailing checksums turn stream bodies into aws-chunked
             // framing that RGW refuses (411); S3 validates Content-MD5-free puts anyway.
             requestChecksumCalculation: 'WHEN_REQUIRED',
@@ -97870,7 +97872,8 @@ const publishTerraformRegistry = defineRunnable(publishSpec, async (inp, ctx) =>
     if ((inp.tarballs.length > 0) === Boolean(inp.source))
         badInput('tarballs', "either 'tarballs' or 'source', not both and not neither");
     const endpoint = s3Endpoint(inp['s3-endpoint'], ctx.env);
-    const store = openStore(inp.store, 'store', { endpoint, cwd: ctx.cwd, region: ctx.env.AWS_REGION });
+    const region = ctx.env.AWS_REGION || ctx.env.AWS_DEFAULT_REGION;
+    const store = openStore(inp.store, 'store', { endpoint, cwd: ctx.cwd, region });
     const key = await loadSigningKey(inp['signing-key'], inp['signing-key-passphrase'], log);
     log.info(`signing with key ${key.keyId} (${key.algorithm})`);
     const coords = { namespace, name, version };
@@ -97878,7 +97881,7 @@ const publishTerraformRegistry = defineRunnable(publishSpec, async (inp, ctx) =>
     let rel;
     try {
         const files = inp.source
-            ? await log.group('Fetching archives', () => fetchSource(openStore(inp.source, 'source', { endpoint, cwd: ctx.cwd }), name, version, work, log))
+            ? await log.group('Fetching archives', () => fetchSource(openStore(inp.source, 'source', { endpoint, cwd: ctx.cwd, region }), name, version, work, log))
             : await findTarballs(inp.tarballs, ctx.cwd);
         rel = await log.group(`Building ${name} ${version} (${files.length} archives)`, () => buildRelease({ coords, files, protocolsInput: inp.protocols, key, registryUrl, immutable: inp.immutable, log }));
         const plan = await log.group(`Planning against ${store.url}`, () => planRelease(store, rel, inp.immutable, key.publicArmor));

@@ -46,6 +46,8 @@ export class S3Store implements Store {
     this.url = prefix ? `s3://${bucket}/${prefix}` : `s3://${bucket}`;
     const cfg: S3ClientConfig = {
       region: opts.region ?? 'us-east-1',
+      // A bucket in another region answers 301; follow it rather than fail.
+      followRegionRedirects: true,
       // The SDK's default trailing checksums turn stream bodies into aws-chunked
       // framing that RGW refuses (411); S3 validates Content-MD5-free puts anyway.
       requestChecksumCalculation: 'WHEN_REQUIRED',

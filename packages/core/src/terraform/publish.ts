@@ -67,7 +67,8 @@ export const publishTerraformRegistry = defineRunnable(publishSpec, async (inp: 
   const registryUrl = parseRegistryUrl(inp['registry-url']);
   if ((inp.tarballs.length > 0) === Boolean(inp.source)) badInput('tarballs', "either 'tarballs' or 'source', not both and not neither");
   const endpoint = s3Endpoint(inp['s3-endpoint'], ctx.env);
-  const store = openStore(inp.store, 'store', { endpoint, cwd: ctx.cwd, region: ctx.env.AWS_REGION });
+  const region = ctx.env.AWS_REGION || ctx.env.AWS_DEFAULT_REGION;
+  const store = openStore(inp.store, 'store', { endpoint, cwd: ctx.cwd, region });
   const key = await loadSigningKey(inp['signing-key'], inp['signing-key-passphrase'], log);
   log.info(`signing with key ${key.keyId} (${key.algorithm})`);
   const coords = { namespace, name, version };
@@ -76,7 +77,7 @@ export const publishTerraformRegistry = defineRunnable(publishSpec, async (inp: 
   let rel: Release | undefined;
   try {
     const files = inp.source
-      ? await log.group('Fetching archives', () => fetchSource(openStore(inp.source!, 'source', { endpoint, cwd: ctx.cwd }), name, version, work, log))
+      ? await log.group('Fetching archives', () => fetchSource(openStore(inp.source!, 'source', { endpoint, cwd: ctx.cwd, region }), name, version, work, log))
       : await findTarballs(inp.tarballs, ctx.cwd);
     rel = await log.group(`Building ${name} ${version} (${files.length} archives)`, () =>
       buildRelease({ coords, files, protocolsInput: inp.protocols, key, registryUrl, immutable: inp.immutable, log }),
