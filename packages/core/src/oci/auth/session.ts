@@ -18,7 +18,7 @@ const EXPIRY_SLACK_MS = 10_000;
  */
 export class RegistryAuth {
   private challenge: Promise<Challenge | undefined> | undefined;
-  private readonly tokens = new Map<string, Promise<Token>>();
+  private readonly tokens = new Map<string, { promise: Promise<Token>; token?: Token }>();
   private credential: Promise<Credential | undefined> | undefined;
 
   constructor(
@@ -60,17 +60,17 @@ export class RegistryAuth {
   }
 
   private token(ch: Challenge, scopes: readonly string[], cred: Credential | undefined): Promise<string> {
-    const key = [...scopes].join(' ');
+    const key = scopes.join(' ');
     const cached = this.tokens.get(key);
-    const fresh = cached?.then((t) => (t.expiresAt - EXPIRY_SLACK_MS > this.now() ? t : undefined), () => undefined);
-    return (async () => {
-      const t = await fresh;
-      if (t) return t.value;
-      const p = this.fetchToken(ch, scopes, cred);
-      this.tokens.set(key, p);
-      p.catch(() => this.tokens.delete(key));
-      return (await p).value;
-    })();
+    // Decided synchronously, so concurrent requests for one scope share one fetch.
+    if (cached && (!cached.token || cached.token.expiresAt - EXPIRY_SLACK_MS > this.now())) return cached.promise.then((t) => t.value);
+    const entry: { promise: Promise<Token>; token?: Token } = { promise: this.fetchToken(ch, scopes, cred) };
+    this.tokens.set(key, entry);
+    entry.promise.then(
+      (t) => { entry.token = t; },
+      () => { if (this.tokens.get(key) === entry) this.tokens.delete(key); },
+    );
+    return entry.promise.then((t) => t.value);
   }
 
   private async fetchToken(ch: Challenge, scopes: readonly string[], cred: Credential | undefined): Promise<Token> {
@@ -132,7 +132,7 @@ export class RegistryAuth {
       }
     }
     if (sentHeader?.startsWith('Bearer ') && (await this.cred())?.kind !== 'bearer') {
-      this.tokens.delete([...scopes].join(' '));
+      this.tokens.delete(scopes.join(' '));
       return true;
     }
     return false;
