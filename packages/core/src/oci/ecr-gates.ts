@@ -1,7 +1,6 @@
-import { DescribeImageScanFindingsCommand, DescribeRepositoriesCommand } from '@aws-sdk/client-ecr';
 import { UserError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import { ecrClient, ecrRegistry } from './auth/ecr.js';
+import { ecrClient, ecrRegistry, loadEcrSdk } from './auth/ecr.js';
 import type { AwsConfig } from './auth/ecr.js';
 import type { SourceGraph } from './graph.js';
 import { isIndexType, parseManifest } from './media.js';
@@ -27,7 +26,8 @@ export async function scanGate(host: string, repository: string, g: SourceGraph,
   if (max === 'none') return [];
   const reg = ecrRegistry(host);
   if (!reg) throw new UserError(`max-severity: ${host} is not an ECR registry; use 'none' to skip the scan gate`);
-  const client = ecrClient(reg.region, aws);
+  const client = await ecrClient(reg.region, aws);
+  const { DescribeImageScanFindingsCommand } = await loadEcrSdk();
   const threshold = RANK[max.toUpperCase()] as number;
   const summary: string[] = [];
   for (const img of scannedImages(g)) {
@@ -76,7 +76,8 @@ export async function ecrTagImmutability(host: string, repository: string, aws: 
   const reg = ecrRegistry(host);
   if (!reg) return undefined;
   try {
-    const out = await ecrClient(reg.region, aws).send(new DescribeRepositoriesCommand({ registryId: reg.account, repositoryNames: [repository] }));
+    const { DescribeRepositoriesCommand } = await loadEcrSdk();
+    const out = await (await ecrClient(reg.region, aws)).send(new DescribeRepositoriesCommand({ registryId: reg.account, repositoryNames: [repository] }));
     const repo = out.repositories?.[0];
     const filters = (repo?.imageTagMutabilityExclusionFilters ?? []).map((f) => new RegExp(`^${(f.filter ?? '').split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`));
     const excluded = (tag: string): boolean => filters.some((re) => re.test(tag));

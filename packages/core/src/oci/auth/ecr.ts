@@ -1,5 +1,4 @@
-import { ECRClient, GetAuthorizationTokenCommand } from '@aws-sdk/client-ecr';
-import { ECRPUBLICClient, GetAuthorizationTokenCommand as GetPublicTokenCommand } from '@aws-sdk/client-ecr-public';
+import type { ECRClient } from '@aws-sdk/client-ecr';
 import { UserError } from '../../errors.js';
 import type { Logger } from '../../log/logger.js';
 import type { Credential, CredentialProvider } from './credentials.js';
@@ -41,7 +40,11 @@ export function awsConfigFromEnv(env: Record<string, string | undefined>): AwsCo
   return cfg;
 }
 
-export function ecrClient(region: string, aws: AwsConfig): ECRClient {
+/** The SDKs load only when an ECR host is involved: they are most of the CLI's start-up time. */
+export const loadEcrSdk = (): Promise<typeof import('@aws-sdk/client-ecr')> => import('@aws-sdk/client-ecr');
+
+export async function ecrClient(region: string, aws: AwsConfig): Promise<ECRClient> {
+  const { ECRClient } = await loadEcrSdk();
   return new ECRClient({ region, ...(aws.ecrEndpoint && { endpoint: aws.ecrEndpoint }), ...(aws.credentials && { credentials: aws.credentials }), maxAttempts: 4 });
 }
 
@@ -57,7 +60,8 @@ export function ecrProvider(host: string, aws: AwsConfig, log: Logger): Credenti
   const fetchToken = async (): Promise<Credential> => {
     let out;
     try {
-      out = await ecrClient(reg.region, aws).send(new GetAuthorizationTokenCommand({}));
+      const { GetAuthorizationTokenCommand } = await loadEcrSdk();
+      out = await (await ecrClient(reg.region, aws)).send(new GetAuthorizationTokenCommand({}));
     } catch (err) {
       throw awsFailure(`registry ${host}: ECR GetAuthorizationToken (${reg.region}) failed`, err);
     }
@@ -81,6 +85,7 @@ export function ecrPublicProvider(aws: AwsConfig, log: Logger): CredentialProvid
   const fetchToken = async (): Promise<Credential> => {
     let out;
     try {
+      const { ECRPUBLICClient, GetAuthorizationTokenCommand: GetPublicTokenCommand } = await import('@aws-sdk/client-ecr-public');
       const client = new ECRPUBLICClient({ region: 'us-east-1', ...(aws.ecrPublicEndpoint && { endpoint: aws.ecrPublicEndpoint }), ...(aws.credentials && { credentials: aws.credentials }), maxAttempts: 4 });
       out = await client.send(new GetPublicTokenCommand({}));
     } catch (err) {
