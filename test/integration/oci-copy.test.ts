@@ -1,7 +1,7 @@
 // copy-image against real CNCF distribution registries (basic, anonymous,
 // token auth) with skopeo as the outside client that confirms digests, and the
 // fault proxy breaking requests on purpose.
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { beforeAll, describe, expect, test } from '@jest/globals';
 import { createHash, randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
