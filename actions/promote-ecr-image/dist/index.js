@@ -1,7 +1,7 @@
 import { createRequire as __WEBPACK_EXTERNAL_createRequire } from "module";
 /******/ var __webpack_modules__ = ({
 
-/***/ 5958:
+/***/ 7906:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
@@ -139,10 +139,10 @@ exports.InvokeStoreBase = InvokeStoreBase;
 
 /***/ }),
 
-/***/ 3313:
+/***/ 2221:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-const { Crc32, Crc32Js, Crc32Node } = __nccwpck_require__(4877);
+const { Crc32, Crc32Js, Crc32Node } = __nccwpck_require__(3081);
 exports.Crc32 = Crc32;
 exports.Crc32Js = Crc32Js;
 exports.Crc32Node = Crc32Node;
@@ -305,14 +305,14 @@ exports.crc64NvmeCrtContainer = crc64NvmeCrtContainer;
 
 /***/ }),
 
-/***/ 7883:
+/***/ 9687:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-const { setFeature } = __nccwpck_require__(9618);
-const { HttpRequest } = __nccwpck_require__(3095);
-const { isArrayBuffer, toUint8Array, createBufferedReadable, createChecksumStream } = __nccwpck_require__(6287);
-const { Crc64Nvme, Crc32c, Crc32 } = __nccwpck_require__(3313);
-const { normalizeProvider } = __nccwpck_require__(1297);
+const { setFeature } = __nccwpck_require__(1286);
+const { HttpRequest } = __nccwpck_require__(2091);
+const { isArrayBuffer, toUint8Array, createBufferedReadable, createChecksumStream } = __nccwpck_require__(3715);
+const { Crc64Nvme, Crc32c, Crc32 } = __nccwpck_require__(2221);
+const { normalizeProvider } = __nccwpck_require__(4757);
 
 const RequestChecksumCalculation = {
     WHEN_SUPPORTED: "WHEN_SUPPORTED",
@@ -757,12 +757,12 @@ exports.resolveFlexibleChecksumsConfig = resolveFlexibleChecksumsConfig;
 
 /***/ }),
 
-/***/ 9917:
+/***/ 5897:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-const { toUint8Array, concatBytes } = __nccwpck_require__(6287);
+const { toUint8Array, concatBytes } = __nccwpck_require__(3715);
 const { createHmac, createHash } = __nccwpck_require__(7598);
-const { Sha256, Sha256Js, Sha256Node } = __nccwpck_require__(4877);
+const { Sha256, Sha256Js, Sha256Node } = __nccwpck_require__(3081);
 exports.Sha256 = Sha256;
 exports.Sha256Js = Sha256Js;
 exports.Sha256Node = Sha256Node;
@@ -1500,31 +1500,31 @@ exports.Sha512WebCrypto = Sha512WebCrypto;
 
 /***/ }),
 
-/***/ 4319:
+/***/ 9003:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 var __webpack_unused_export__;
-const { getFlexibleChecksumsPlugin, NODE_RESPONSE_CHECKSUM_VALIDATION_CONFIG_OPTIONS, NODE_REQUEST_CHECKSUM_CALCULATION_CONFIG_OPTIONS, resolveFlexibleChecksumsConfig } = __nccwpck_require__(7883);
-const { awsEndpointFunctions, emitWarningIfUnsupportedVersion: emitWarningIfUnsupportedVersion$1, createDefaultUserAgentProvider, NODE_APP_ID_CONFIG_OPTIONS, getAwsRegionExtensionConfiguration, resolveAwsRegionExtensionConfiguration, resolveUserAgentConfig, resolveHostHeaderConfig, getUserAgentPlugin, getHostHeaderPlugin, getLoggerPlugin, getRecursionDetectionPlugin } = __nccwpck_require__(9618);
-const { getThrow200ExceptionsPlugin, getSsecPlugin, getLocationConstraintPlugin, getS3ExpiresMiddlewarePlugin, getCheckContentLengthHeaderPlugin, S3RestXmlProtocol, NODE_USE_ARN_REGION_CONFIG_OPTIONS, NODE_DISABLE_S3_EXPRESS_SESSION_AUTH_OPTIONS, resolveS3Config, getValidateBucketNamePlugin, getAddExpectContinuePlugin, getRegionRedirectMiddlewarePlugin, getS3ExpressPlugin, getS3ExpressHttpSigningPlugin } = __nccwpck_require__(4508);
-const { getHttpAuthSchemeEndpointRuleSetPlugin, DefaultIdentityProviderConfig, getHttpSigningPlugin, createPaginator } = __nccwpck_require__(3785);
-const { normalizeProvider, getSmithyContext, makeBuilder, ServiceException, NoOpLogger, emitWarningIfUnsupportedVersion, loadConfigsForDefaultMode, getDefaultExtensionConfiguration, resolveDefaultRuntimeConfig, Client, createWaiter, checkExceptions, WaiterState, createAggregatedClient } = __nccwpck_require__(1297);
-const { Command: $Command } = __nccwpck_require__(1297);
+const { getFlexibleChecksumsPlugin, NODE_RESPONSE_CHECKSUM_VALIDATION_CONFIG_OPTIONS, NODE_REQUEST_CHECKSUM_CALCULATION_CONFIG_OPTIONS, resolveFlexibleChecksumsConfig } = __nccwpck_require__(9687);
+const { awsEndpointFunctions, emitWarningIfUnsupportedVersion: emitWarningIfUnsupportedVersion$1, createDefaultUserAgentProvider, NODE_APP_ID_CONFIG_OPTIONS, getAwsRegionExtensionConfiguration, resolveAwsRegionExtensionConfiguration, resolveUserAgentConfig, resolveHostHeaderConfig, getUserAgentPlugin, getHostHeaderPlugin, getLoggerPlugin, getRecursionDetectionPlugin } = __nccwpck_require__(1286);
+const { getThrow200ExceptionsPlugin, getSsecPlugin, getLocationConstraintPlugin, getS3ExpiresMiddlewarePlugin, getCheckContentLengthHeaderPlugin, S3RestXmlProtocol, NODE_USE_ARN_REGION_CONFIG_OPTIONS, NODE_DISABLE_S3_EXPRESS_SESSION_AUTH_OPTIONS, resolveS3Config, getValidateBucketNamePlugin, getAddExpectContinuePlugin, getRegionRedirectMiddlewarePlugin, getS3ExpressPlugin, getS3ExpressHttpSigningPlugin } = __nccwpck_require__(8896);
+const { getHttpAuthSchemeEndpointRuleSetPlugin, DefaultIdentityProviderConfig, getHttpSigningPlugin, createPaginator } = __nccwpck_require__(53);
+const { normalizeProvider, getSmithyContext, makeBuilder, ServiceException, NoOpLogger, emitWarningIfUnsupportedVersion, loadConfigsForDefaultMode, getDefaultExtensionConfiguration, resolveDefaultRuntimeConfig, Client, createWaiter, checkExceptions, WaiterState, createAggregatedClient } = __nccwpck_require__(4757);
+const { Command: $Command } = __nccwpck_require__(4757);
 __webpack_unused_export__ = $Command;
 __webpack_unused_export__ = Client;
-const { resolveDefaultsModeConfig, loadConfig, NODE_USE_FIPS_ENDPOINT_CONFIG_OPTIONS, NODE_USE_DUALSTACK_ENDPOINT_CONFIG_OPTIONS, NODE_REGION_CONFIG_OPTIONS, NODE_REGION_CONFIG_FILE_OPTIONS, resolveRegionConfig } = __nccwpck_require__(3300);
-const { BinaryDecisionDiagram, EndpointCache, decideEndpoint, customEndpointFunctions, resolveParams, getEndpointPlugin, resolveEndpointConfig } = __nccwpck_require__(6988);
-const { eventStreamSerdeProvider, resolveEventStreamSerdeConfig } = __nccwpck_require__(6722);
-const { parseUrl, getHttpHandlerExtensionConfiguration, resolveHttpHandlerRuntimeConfig, getContentLengthPlugin } = __nccwpck_require__(3095);
-const { DEFAULT_RETRY_MODE, NODE_RETRY_MODE_CONFIG_OPTIONS, NODE_MAX_ATTEMPT_CONFIG_OPTIONS, resolveRetryConfig, getRetryPlugin } = __nccwpck_require__(2824);
-const { TypeRegistry, getSchemaSerdePlugin } = __nccwpck_require__(5589);
-const { resolveAwsSdkSigV4Config, resolveAwsSdkSigV4AConfig, AwsSdkSigV4Signer, AwsSdkSigV4ASigner, NODE_SIGV4A_CONFIG_OPTIONS, NODE_AUTH_SCHEME_PREFERENCE_OPTIONS } = __nccwpck_require__(5165);
-const { SignatureV4MultiRegion } = __nccwpck_require__(7283);
-const { defaultProvider } = __nccwpck_require__(2268);
-const { Sha256, Md5, readableStreamHasher } = __nccwpck_require__(4877);
-const { toUtf8, fromUtf8, sdkStreamMixin, getAwsChunkedEncodingStream, toBase64, fromBase64, calculateBodyLength } = __nccwpck_require__(6287);
-const { streamCollector, NodeHttpHandler } = __nccwpck_require__(8226);
-const { Sha1 } = __nccwpck_require__(9917);
+const { resolveDefaultsModeConfig, loadConfig, NODE_USE_FIPS_ENDPOINT_CONFIG_OPTIONS, NODE_USE_DUALSTACK_ENDPOINT_CONFIG_OPTIONS, NODE_REGION_CONFIG_OPTIONS, NODE_REGION_CONFIG_FILE_OPTIONS, resolveRegionConfig } = __nccwpck_require__(4920);
+const { BinaryDecisionDiagram, EndpointCache, decideEndpoint, customEndpointFunctions, resolveParams, getEndpointPlugin, resolveEndpointConfig } = __nccwpck_require__(5560);
+const { eventStreamSerdeProvider, resolveEventStreamSerdeConfig } = __nccwpck_require__(4022);
+const { parseUrl, getHttpHandlerExtensionConfiguration, resolveHttpHandlerRuntimeConfig, getContentLengthPlugin } = __nccwpck_require__(2091);
+const { DEFAULT_RETRY_MODE, NODE_RETRY_MODE_CONFIG_OPTIONS, NODE_MAX_ATTEMPT_CONFIG_OPTIONS, resolveRetryConfig, getRetryPlugin } = __nccwpck_require__(1124);
+const { TypeRegistry, getSchemaSerdePlugin } = __nccwpck_require__(1369);
+const { resolveAwsSdkSigV4Config, resolveAwsSdkSigV4AConfig, AwsSdkSigV4Signer, AwsSdkSigV4ASigner, NODE_SIGV4A_CONFIG_OPTIONS, NODE_AUTH_SCHEME_PREFERENCE_OPTIONS } = __nccwpck_require__(1153);
+const { SignatureV4MultiRegion } = __nccwpck_require__(9031);
+const { defaultProvider } = __nccwpck_require__(1824);
+const { Sha256, Md5, readableStreamHasher } = __nccwpck_require__(3081);
+const { toUtf8, fromUtf8, sdkStreamMixin, getAwsChunkedEncodingStream, toBase64, fromBase64, calculateBodyLength } = __nccwpck_require__(3715);
+const { streamCollector, NodeHttpHandler } = __nccwpck_require__(5830);
+const { Sha1 } = __nccwpck_require__(5897);
 
 const aw = "ref", ax = "argv", ay = "backend", az = "authSchemes", aA = "disableDoubleEncoding", aB = "signingName", aC = "signingRegion", aD = "signingRegionSet";
 const a = -1, b = true, c = false, d = "isSet", e = "booleanEquals", f = "stringEquals", g = "coalesce", h = "substring", i = "", j = "aws.partition", k = "partitionResult", l = "accessPointSuffix", m = "regionPrefix", n = (n) => "outpostId_ssa_" + n + i, o = "hardwareType", p = "ite", q = "isValidHostLabel", s = "sigv4", t = "aws.isVirtualHostableS3Bucket", u = "url", v = "getAttr", w = "bucketArn", x = "--", y = "arnType", z = "accesspoint", A = (n) => "accessPointName_ssa_" + n + i, B = "s3-object-lambda", C = "s3-outposts", D = "bucketPartition", E = "us-east-1", F = "outpostType", G = "name", H = "s3", I = "{url#scheme}://{Bucket}.{url#authority}{url#path}", J = "{url#scheme}://{url#authority}{url#path}", K = "{url#scheme}://{url#authority}{url#normalizedPath}{Bucket}", L = "https://{Bucket}.s3-accelerate.{partitionResult#dnsSuffix}", M = "https://{Bucket}.s3.{partitionResult#dnsSuffix}", N = (n) => "{url#scheme}://{accessPointName_ssa_" + n + "}-{bucketArn#accountId}.{url#authority}{url#path}", O = (n) => "Invalid ARN: The access point name may only contain a-z, A-Z, 0-9 and `-`. Found: `{accessPointName_ssa_" + n + "}`", P = "sigv4a", Q = "{url#scheme}://{url#authority}{url#normalizedPath}{uri_encoded_bucket}", R = "https://s3.{partitionResult#dnsSuffix}/{uri_encoded_bucket}", S = "https://s3.{partitionResult#dnsSuffix}", T = { [aw]: "UseFIPS" }, U = { [aw]: "UseDualStack" }, V = { [aw]: "Bucket" }, W = { "fn": v, [ax]: [{ [aw]: k }, G] }, X = { [aw]: u }, Y = { [aw]: "Region" }, Z = { [aw]: w }, aa = { [aw]: y }, ab = { [aw]: "accessPointName_ssa_1" }, ac = { "fn": v, [ax]: [Z, "region"] }, ad = { [aw]: o }, ae = { "fn": v, [ax]: [Z, "service"] }, af = { "fn": v, [ax]: [Z, "accountId"] }, ag = { [ay]: "S3Express", [az]: [{ [aA]: true, [G]: "{_s3e_auth}", [aB]: "s3express", [aC]: "{Region}" }] }, ah = { [ay]: "S3Express", [az]: [{ [aA]: true, [G]: s, [aB]: "s3express", [aC]: "{Region}" }] }, ai = { [az]: [{ [aA]: true, [G]: P, [aB]: C, [aD]: ["*"] }, { [aA]: true, [G]: s, [aB]: C, [aC]: "{Region}" }] }, aj = { [az]: [{ [aA]: true, [G]: s, [aB]: H, [aC]: E }] }, ak = { [az]: [{ [aA]: true, [G]: s, [aB]: H, [aC]: "{Region}" }] }, al = { [az]: [{ [aA]: true, [G]: s, [aB]: B, [aC]: "{bucketArn#region}" }] }, am = { [az]: [{ [aA]: true, [G]: s, [aB]: H, [aC]: "{bucketArn#region}" }] }, an = { [az]: [{ [aA]: true, [G]: P, [aB]: C, [aD]: ["*"] }, { [aA]: true, [G]: s, [aB]: C, [aC]: "{bucketArn#region}" }] }, ao = { [az]: [{ [aA]: true, [G]: s, [aB]: B, [aC]: "{Region}" }] }, ap = [Y], aq = [{ [aw]: "Endpoint" }], as = [V], at = [V, 0, 7, true], au = [Z, "resourceId[1]"], av = ["*"];
@@ -8185,22 +8185,22 @@ __webpack_unused_export__ = waitUntilObjectNotExists;
 
 /***/ }),
 
-/***/ 9618:
+/***/ 1286:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-const { HttpRequest, parseUrl } = __nccwpck_require__(3095);
-const { InvokeStore } = __nccwpck_require__(5958);
-const { normalizeProvider } = __nccwpck_require__(3785);
-const { RETRY_MODES } = __nccwpck_require__(2824);
+const { HttpRequest, parseUrl } = __nccwpck_require__(2091);
+const { InvokeStore } = __nccwpck_require__(7906);
+const { normalizeProvider } = __nccwpck_require__(53);
+const { RETRY_MODES } = __nccwpck_require__(1124);
 const { platform, release } = __nccwpck_require__(8161);
 const { versions, env } = __nccwpck_require__(1708);
-const { isValidHostLabel, isIpAddress, customEndpointFunctions } = __nccwpck_require__(6988);
-const { EndpointError, resolveEndpoint } = __nccwpck_require__(6988);
+const { isValidHostLabel, isIpAddress, customEndpointFunctions } = __nccwpck_require__(5560);
+const { EndpointError, resolveEndpoint } = __nccwpck_require__(5560);
 exports.EndpointError = EndpointError;
 exports.isIpAddress = isIpAddress;
 exports.resolveEndpoint = resolveEndpoint;
-const { loadConfig, NODE_REGION_CONFIG_OPTIONS, NODE_REGION_CONFIG_FILE_OPTIONS } = __nccwpck_require__(3300);
-const { REGION_ENV_NAME, REGION_INI_NAME, resolveRegionConfig } = __nccwpck_require__(3300);
+const { loadConfig, NODE_REGION_CONFIG_OPTIONS, NODE_REGION_CONFIG_FILE_OPTIONS } = __nccwpck_require__(4920);
+const { REGION_ENV_NAME, REGION_INI_NAME, resolveRegionConfig } = __nccwpck_require__(4920);
 exports.NODE_REGION_CONFIG_FILE_OPTIONS = NODE_REGION_CONFIG_FILE_OPTIONS;
 exports.NODE_REGION_CONFIG_OPTIONS = NODE_REGION_CONFIG_OPTIONS;
 exports.REGION_ENV_NAME = REGION_ENV_NAME;
@@ -8999,7 +8999,7 @@ const NODE_APP_ID_CONFIG_OPTIONS = {
 };
 
 const createUserAgentStringParsingProvider = ({ serviceId, clientVersion }) => async (config) => {
-    const module = __nccwpck_require__(6430);
+    const module = __nccwpck_require__(2578);
     const parse = module.parse ?? module.default.parse ?? (() => "");
     const parsedUA = typeof window !== "undefined" && window?.navigator?.userAgent ? parse(window.navigator.userAgent) : undefined;
     const sections = [
@@ -9206,15 +9206,15 @@ exports.userAgentMiddleware = userAgentMiddleware;
 
 /***/ }),
 
-/***/ 5165:
+/***/ 1153:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-const { ProviderError, booleanSelector, SelectorType, loadConfig } = __nccwpck_require__(3300);
-const { setCredentialFeature } = __nccwpck_require__(9618);
-const { normalizeProvider, memoizeIdentityProvider, isIdentityExpired, doesIdentityRequireRefresh } = __nccwpck_require__(3785);
-const { SignatureV4 } = __nccwpck_require__(1332);
-const { HttpResponse, HttpRequest } = __nccwpck_require__(3095);
-const { SMITHY_CONTEXT_KEY } = __nccwpck_require__(3467);
+const { ProviderError, booleanSelector, SelectorType, loadConfig } = __nccwpck_require__(4920);
+const { setCredentialFeature } = __nccwpck_require__(1286);
+const { normalizeProvider, memoizeIdentityProvider, isIdentityExpired, doesIdentityRequireRefresh } = __nccwpck_require__(53);
+const { SignatureV4 } = __nccwpck_require__(7112);
+const { HttpResponse, HttpRequest } = __nccwpck_require__(2091);
+const { SMITHY_CONTEXT_KEY } = __nccwpck_require__(3015);
 
 const getDateHeader = (response) => HttpResponse.isInstance(response) ? (response.headers?.date ?? response.headers?.Date) : undefined;
 const getAgeHeader = (response) => HttpResponse.isInstance(response) ? (response.headers?.age ?? response.headers?.Age) : undefined;
@@ -9574,14 +9574,14 @@ exports.validateSigningProperties = validateSigningProperties;
 
 /***/ }),
 
-/***/ 6286:
+/***/ 6546:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-const { SmithyRpcV2CborProtocol, loadSmithyRpcV2CborErrorCode } = __nccwpck_require__(7022);
-const { TypeRegistry, NormalizedSchema, deref } = __nccwpck_require__(5589);
-const { decorateServiceException, getValueFromTextNode } = __nccwpck_require__(1297);
-const { RpcProtocol, JsonCodec2, loadJsonRpcErrorCode, HttpBindingProtocol, HttpInterceptingShapeSerializer, HttpInterceptingShapeDeserializer, loadRestJsonErrorCode, SmithyRpcV2JsonProtocol, loadSmithyRpcV2JsonErrorCode, FromStringShapeDeserializer, determineTimestampFormat, extendedEncodeURIComponent, collectBody } = __nccwpck_require__(3095);
-const { JsonCodec, JsonShapeDeserializer, JsonShapeDeserializer2, JsonShapeSerializer, JsonShapeSerializer2, parseJsonBody, parseJsonErrorBody } = __nccwpck_require__(3095);
+const { SmithyRpcV2CborProtocol, loadSmithyRpcV2CborErrorCode } = __nccwpck_require__(7994);
+const { TypeRegistry, NormalizedSchema, deref } = __nccwpck_require__(1369);
+const { decorateServiceException, getValueFromTextNode } = __nccwpck_require__(4757);
+const { RpcProtocol, JsonCodec2, loadJsonRpcErrorCode, HttpBindingProtocol, HttpInterceptingShapeSerializer, HttpInterceptingShapeDeserializer, loadRestJsonErrorCode, SmithyRpcV2JsonProtocol, loadSmithyRpcV2JsonErrorCode, FromStringShapeDeserializer, determineTimestampFormat, extendedEncodeURIComponent, collectBody } = __nccwpck_require__(2091);
+const { JsonCodec, JsonShapeDeserializer, JsonShapeDeserializer2, JsonShapeSerializer, JsonShapeSerializer2, parseJsonBody, parseJsonErrorBody } = __nccwpck_require__(2091);
 exports.JsonCodec = JsonCodec;
 exports.JsonCodec2 = JsonCodec2;
 exports.JsonShapeDeserializer = JsonShapeDeserializer;
@@ -9592,8 +9592,8 @@ exports.loadJsonRpcErrorCode = loadJsonRpcErrorCode;
 exports.loadRestJsonErrorCode = loadRestJsonErrorCode;
 exports.parseJsonBody = parseJsonBody;
 exports.parseJsonErrorBody = parseJsonErrorBody;
-const { parseXML, XmlNode, XmlText } = __nccwpck_require__(3697);
-const { toUtf8, toBase64, generateIdempotencyToken, NumericValue, dateToUtcString, fromBase64, expectUnion } = __nccwpck_require__(6287);
+const { parseXML, XmlNode, XmlText } = __nccwpck_require__(3317);
+const { toUtf8, toBase64, generateIdempotencyToken, NumericValue, dateToUtcString, fromBase64, expectUnion } = __nccwpck_require__(3715);
 
 class ProtocolLib {
     queryCompat;
@@ -11085,10 +11085,10 @@ exports.parseXmlErrorBody = parseXmlErrorBody;
 
 /***/ }),
 
-/***/ 8425:
+/***/ 9973:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-const { buildQueryString } = __nccwpck_require__(3095);
+const { buildQueryString } = __nccwpck_require__(2091);
 
 const validate = (str) => typeof str === "string" && str.indexOf("arn:") === 0 && str.split(":").length >= 6;
 const parse = (arn) => {
@@ -11155,11 +11155,11 @@ exports.validate = validate;
 
 /***/ }),
 
-/***/ 9426:
+/***/ 3398:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-const { setCredentialFeature } = __nccwpck_require__(9618);
-const { CredentialsProviderError } = __nccwpck_require__(3300);
+const { setCredentialFeature } = __nccwpck_require__(1286);
+const { CredentialsProviderError } = __nccwpck_require__(4920);
 
 const ENV_KEY = "AWS_ACCESS_KEY_ID";
 const ENV_SECRET = "AWS_SECRET_ACCESS_KEY";
@@ -11201,15 +11201,15 @@ exports.fromEnv = fromEnv;
 
 /***/ }),
 
-/***/ 778:
+/***/ 4286:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-const { setCredentialFeature } = __nccwpck_require__(9618);
-const { CredentialsProviderError } = __nccwpck_require__(3300);
-const { NodeHttpHandler } = __nccwpck_require__(8226);
+const { setCredentialFeature } = __nccwpck_require__(1286);
+const { CredentialsProviderError } = __nccwpck_require__(4920);
+const { NodeHttpHandler } = __nccwpck_require__(5830);
 const fs = __nccwpck_require__(1455);
-const { HttpRequest } = __nccwpck_require__(3095);
-const { sdkStreamMixin, parseRfc3339DateTime } = __nccwpck_require__(6287);
+const { HttpRequest } = __nccwpck_require__(2091);
+const { sdkStreamMixin, parseRfc3339DateTime } = __nccwpck_require__(3715);
 
 const ECS_CONTAINER_HOST = "169.254.170.2";
 const EKS_CONTAINER_HOST_IPv4 = "169.254.170.23";
@@ -11387,28 +11387,28 @@ exports.fromHttp = fromHttp;
 
 /***/ }),
 
-/***/ 6162:
+/***/ 686:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-const { CredentialsProviderError, chain, getProfileName, parseKnownFiles } = __nccwpck_require__(3300);
-const { setCredentialFeature } = __nccwpck_require__(9618);
+const { CredentialsProviderError, chain, getProfileName, parseKnownFiles } = __nccwpck_require__(4920);
+const { setCredentialFeature } = __nccwpck_require__(1286);
 
 const resolveCredentialSource = (credentialSource, profileName, logger) => {
     const sourceProvidersMap = {
         EcsContainer: async (options) => {
-            const { fromHttp } = __nccwpck_require__(778);
-            const { fromContainerMetadata } = __nccwpck_require__(4284);
+            const { fromHttp } = __nccwpck_require__(4286);
+            const { fromContainerMetadata } = __nccwpck_require__(520);
             logger?.debug("@aws-sdk/credential-provider-ini - credential_source is EcsContainer");
             return async () => chain(fromHttp(options ?? {}), fromContainerMetadata(options))().then(setNamedProvider);
         },
         Ec2InstanceMetadata: async (options) => {
             logger?.debug("@aws-sdk/credential-provider-ini - credential_source is Ec2InstanceMetadata");
-            const { fromInstanceMetadata } = __nccwpck_require__(4284);
+            const { fromInstanceMetadata } = __nccwpck_require__(520);
             return async () => fromInstanceMetadata(options)().then(setNamedProvider);
         },
         Environment: async (options) => {
             logger?.debug("@aws-sdk/credential-provider-ini - credential_source is Environment");
-            const { fromEnv } = __nccwpck_require__(9426);
+            const { fromEnv } = __nccwpck_require__(3398);
             return async () => fromEnv(options)().then(setNamedProvider);
         },
     };
@@ -11450,7 +11450,7 @@ const resolveAssumeRoleCredentials = async (profileName, profiles, options, call
     const profileData = profiles[profileName];
     const { source_profile, region } = profileData;
     if (!options.roleAssumer) {
-        const { getDefaultRoleAssumer } = __nccwpck_require__(3192);
+        const { getDefaultRoleAssumer } = __nccwpck_require__(5436);
         options.roleAssumer = getDefaultRoleAssumer({
             ...options.clientConfig,
             credentialProviderLogger: options.logger,
@@ -11503,7 +11503,7 @@ const isLoginProfile = (data) => {
     return Boolean(data && data.login_session);
 };
 const resolveLoginCredentials = async (profileName, options, callerClientConfig) => {
-    const { fromLoginCredentials } = __nccwpck_require__(1579);
+    const { fromLoginCredentials } = __nccwpck_require__(9847);
     const credentials = await fromLoginCredentials({
         ...options,
         profile: profileName,
@@ -11513,7 +11513,7 @@ const resolveLoginCredentials = async (profileName, options, callerClientConfig)
 
 const isProcessProfile = (arg) => Boolean(arg) && typeof arg === "object" && typeof arg.credential_process === "string";
 const resolveProcessCredentials = async (options, profile) => {
-    const { fromProcess } = __nccwpck_require__(9678);
+    const { fromProcess } = __nccwpck_require__(1842);
     const credentials = await fromProcess({
         ...options,
         profile,
@@ -11522,7 +11522,7 @@ const resolveProcessCredentials = async (options, profile) => {
 };
 
 const resolveSsoCredentials = async (profile, profileData, options = {}, callerClientConfig) => {
-    const { fromSSO } = __nccwpck_require__(7863);
+    const { fromSSO } = __nccwpck_require__(4275);
     return fromSSO({
         profile,
         logger: options.logger,
@@ -11570,7 +11570,7 @@ const isWebIdentityProfile = (arg) => Boolean(arg) &&
     typeof arg.role_arn === "string" &&
     ["undefined", "string"].indexOf(typeof arg.role_session_name) > -1;
 const resolveWebIdentityCredentials = async (profile, options, callerClientConfig) => {
-    const { fromTokenFile } = __nccwpck_require__(9945);
+    const { fromTokenFile } = __nccwpck_require__(6101);
     const credentials = await fromTokenFile({
         webIdentityTokenFile: profile.web_identity_token_file,
         roleArn: profile.role_arn,
@@ -11623,12 +11623,12 @@ exports.fromIni = fromIni;
 
 /***/ }),
 
-/***/ 1579:
+/***/ 9847:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-const { setCredentialFeature } = __nccwpck_require__(9618);
-const { CredentialsProviderError, parseKnownFiles, getProfileName } = __nccwpck_require__(3300);
-const { HttpRequest } = __nccwpck_require__(3095);
+const { setCredentialFeature } = __nccwpck_require__(1286);
+const { CredentialsProviderError, parseKnownFiles, getProfileName } = __nccwpck_require__(4920);
+const { HttpRequest } = __nccwpck_require__(2091);
 const { createHash, createPrivateKey, createPublicKey, sign } = __nccwpck_require__(7598);
 const { promises } = __nccwpck_require__(3024);
 const { homedir } = __nccwpck_require__(8161);
@@ -11683,7 +11683,7 @@ class LoginCredentialsFetcher {
         if (freshExpiry - Date.now() > LoginCredentialsFetcher.REFRESH_THRESHOLD) {
             return this.toCredentials(freshToken.accessToken);
         }
-        const { SigninClient, CreateOAuth2TokenCommand } = __nccwpck_require__(2218);
+        const { SigninClient, CreateOAuth2TokenCommand } = __nccwpck_require__(22);
         const { logger, userAgentAppId } = this.callerClientConfig ?? {};
         const isH2 = (requestHandler) => {
             return requestHandler?.metadata?.handlerProtocol === "h2";
@@ -11924,18 +11924,18 @@ exports.fromLoginCredentials = fromLoginCredentials;
 
 /***/ }),
 
-/***/ 2268:
+/***/ 1824:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-const { ENV_KEY, ENV_SECRET, fromEnv } = __nccwpck_require__(9426);
-const { chain, CredentialsProviderError, ENV_PROFILE } = __nccwpck_require__(3300);
+const { ENV_KEY, ENV_SECRET, fromEnv } = __nccwpck_require__(3398);
+const { chain, CredentialsProviderError, ENV_PROFILE } = __nccwpck_require__(4920);
 
 const ENV_IMDS_DISABLED = "AWS_EC2_METADATA_DISABLED";
 const remoteProvider = async (init) => {
-    const { ENV_CMDS_FULL_URI, ENV_CMDS_RELATIVE_URI, fromContainerMetadata, fromInstanceMetadata } = __nccwpck_require__(4284);
+    const { ENV_CMDS_FULL_URI, ENV_CMDS_RELATIVE_URI, fromContainerMetadata, fromInstanceMetadata } = __nccwpck_require__(520);
     if (process.env[ENV_CMDS_RELATIVE_URI] || process.env[ENV_CMDS_FULL_URI]) {
         init.logger?.debug("@aws-sdk/credential-provider-node - remoteProvider::fromHttp/fromContainerMetadata");
-        const { fromHttp } = __nccwpck_require__(778);
+        const { fromHttp } = __nccwpck_require__(4286);
         return chain(fromHttp(init), fromContainerMetadata(init));
     }
     if (process.env[ENV_IMDS_DISABLED] && process.env[ENV_IMDS_DISABLED] !== "false") {
@@ -12058,22 +12058,22 @@ const defaultProvider = (init = {}) => memoizeChain([
         if (!ssoStartUrl && !ssoAccountId && !ssoRegion && !ssoRoleName && !ssoSession) {
             throw new CredentialsProviderError("Skipping SSO provider in default chain (inputs do not include SSO fields).", { logger: init.logger });
         }
-        const { fromSSO } = __nccwpck_require__(7863);
+        const { fromSSO } = __nccwpck_require__(4275);
         return fromSSO(init)(awsIdentityProperties);
     },
     async (awsIdentityProperties) => {
         init.logger?.debug("@aws-sdk/credential-provider-node - defaultProvider::fromIni");
-        const { fromIni } = __nccwpck_require__(6162);
+        const { fromIni } = __nccwpck_require__(686);
         return fromIni(init)(awsIdentityProperties);
     },
     async (awsIdentityProperties) => {
         init.logger?.debug("@aws-sdk/credential-provider-node - defaultProvider::fromProcess");
-        const { fromProcess } = __nccwpck_require__(9678);
+        const { fromProcess } = __nccwpck_require__(1842);
         return fromProcess(init)(awsIdentityProperties);
     },
     async (awsIdentityProperties) => {
         init.logger?.debug("@aws-sdk/credential-provider-node - defaultProvider::fromTokenFile");
-        const { fromTokenFile } = __nccwpck_require__(9945);
+        const { fromTokenFile } = __nccwpck_require__(6101);
         return fromTokenFile(init)(awsIdentityProperties);
     },
     async () => {
@@ -12097,13 +12097,13 @@ exports.defaultProvider = defaultProvider;
 
 /***/ }),
 
-/***/ 9678:
+/***/ 1842:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-const { externalDataInterceptor, CredentialsProviderError, parseKnownFiles, getProfileName } = __nccwpck_require__(3300);
+const { externalDataInterceptor, CredentialsProviderError, parseKnownFiles, getProfileName } = __nccwpck_require__(4920);
 const { exec } = __nccwpck_require__(1421);
 const { promisify } = __nccwpck_require__(7975);
-const { setCredentialFeature } = __nccwpck_require__(9618);
+const { setCredentialFeature } = __nccwpck_require__(1286);
 
 const getValidatedProcessCredentials = (profileName, data, profiles) => {
     if (data.Version !== 1) {
@@ -12180,12 +12180,12 @@ exports.fromProcess = fromProcess;
 
 /***/ }),
 
-/***/ 7863:
+/***/ 4275:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-const { CredentialsProviderError, getSSOTokenFromFile, getProfileName, parseKnownFiles, loadSsoSessionData } = __nccwpck_require__(3300);
-const { setCredentialFeature } = __nccwpck_require__(9618);
-const { fromSso } = __nccwpck_require__(768);
+const { CredentialsProviderError, getSSOTokenFromFile, getProfileName, parseKnownFiles, loadSsoSessionData } = __nccwpck_require__(4920);
+const { setCredentialFeature } = __nccwpck_require__(1286);
+const { fromSso } = __nccwpck_require__(7652);
 
 const isSsoProfile = (arg) => arg &&
     (typeof arg.sso_start_url === "string" ||
@@ -12239,7 +12239,7 @@ const resolveSSOCredentials = async ({ ssoStartUrl, ssoSession, ssoAccountId, ss
         });
     }
     const { accessToken } = token;
-    const { SSOClient, GetRoleCredentialsCommand } = __nccwpck_require__(7088);
+    const { SSOClient, GetRoleCredentialsCommand } = __nccwpck_require__(6196);
     const sso = ssoClient ||
         new SSOClient(Object.assign({}, clientConfig ?? {}, {
             logger: clientConfig?.logger ?? callerClientConfig?.logger ?? parentClientConfig?.logger,
@@ -12379,21 +12379,21 @@ exports.validateSsoProfile = validateSsoProfile;
 
 /***/ }),
 
-/***/ 7088:
+/***/ 6196:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-const { GetRoleCredentialsCommand, SSOClient } = __nccwpck_require__(9451);
+const { GetRoleCredentialsCommand, SSOClient } = __nccwpck_require__(7775);
 exports.GetRoleCredentialsCommand = GetRoleCredentialsCommand;
 exports.SSOClient = SSOClient;
 
 
 /***/ }),
 
-/***/ 9945:
+/***/ 6101:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-const { setCredentialFeature } = __nccwpck_require__(9618);
-const { CredentialsProviderError, externalDataInterceptor } = __nccwpck_require__(3300);
+const { setCredentialFeature } = __nccwpck_require__(1286);
+const { CredentialsProviderError, externalDataInterceptor } = __nccwpck_require__(4920);
 const { readFileSync } = __nccwpck_require__(3024);
 
 const fromWebToken = (init) => async (awsIdentityProperties) => {
@@ -12401,7 +12401,7 @@ const fromWebToken = (init) => async (awsIdentityProperties) => {
     const { roleArn, roleSessionName, webIdentityToken, providerId, policyArns, policy, durationSeconds } = init;
     let { roleAssumerWithWebIdentity } = init;
     if (!roleAssumerWithWebIdentity) {
-        const { getDefaultRoleAssumerWithWebIdentity } = __nccwpck_require__(3192);
+        const { getDefaultRoleAssumerWithWebIdentity } = __nccwpck_require__(5436);
         roleAssumerWithWebIdentity = getDefaultRoleAssumerWithWebIdentity({
             ...init.clientConfig,
             credentialProviderLogger: init.logger,
@@ -12454,20 +12454,20 @@ exports.fromWebToken = fromWebToken;
 
 /***/ }),
 
-/***/ 4508:
+/***/ 8896:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-const { NoOpLogger, getSmithyContext } = __nccwpck_require__(1297);
-const { HttpRequest, HttpResponse } = __nccwpck_require__(3095);
-const { setFeature } = __nccwpck_require__(9618);
-const { parseRfc7231DateTime } = __nccwpck_require__(6287);
-const { SignatureV4SignWithCredentials } = __nccwpck_require__(7283);
-const { booleanSelector, SelectorType } = __nccwpck_require__(3300);
-const { httpSigningMiddlewareOptions } = __nccwpck_require__(3785);
+const { NoOpLogger, getSmithyContext } = __nccwpck_require__(4757);
+const { HttpRequest, HttpResponse } = __nccwpck_require__(2091);
+const { setFeature } = __nccwpck_require__(1286);
+const { parseRfc7231DateTime } = __nccwpck_require__(3715);
+const { SignatureV4SignWithCredentials } = __nccwpck_require__(9031);
+const { booleanSelector, SelectorType } = __nccwpck_require__(4920);
+const { httpSigningMiddlewareOptions } = __nccwpck_require__(53);
 const { Readable } = __nccwpck_require__(7075);
-const { validate, parse } = __nccwpck_require__(8425);
-const { AwsRestXmlProtocol } = __nccwpck_require__(6286);
-const { NormalizedSchema } = __nccwpck_require__(5589);
+const { validate, parse } = __nccwpck_require__(9973);
+const { AwsRestXmlProtocol } = __nccwpck_require__(6546);
+const { NormalizedSchema } = __nccwpck_require__(1369);
 
 const CONTENT_LENGTH_HEADER = "content-length";
 const DECODED_CONTENT_LENGTH_HEADER = "x-amz-decoded-content-length";
@@ -13520,25 +13520,25 @@ exports.validateRegion = validateRegion;
 
 /***/ }),
 
-/***/ 2218:
+/***/ 22:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-const { awsEndpointFunctions, emitWarningIfUnsupportedVersion: emitWarningIfUnsupportedVersion$1, createDefaultUserAgentProvider, getDefaultSocketTimeout, NODE_APP_ID_CONFIG_OPTIONS, getAwsRegionExtensionConfiguration, resolveAwsRegionExtensionConfiguration, resolveUserAgentConfig, resolveHostHeaderConfig, getUserAgentPlugin, getHostHeaderPlugin, getLoggerPlugin, getRecursionDetectionPlugin } = __nccwpck_require__(9618);
-const { NoAuthSigner, getHttpAuthSchemeEndpointRuleSetPlugin, DefaultIdentityProviderConfig, getHttpSigningPlugin } = __nccwpck_require__(3785);
-const { normalizeProvider, getSmithyContext, ServiceException, NoOpLogger, emitWarningIfUnsupportedVersion, loadConfigsForDefaultMode, getDefaultExtensionConfiguration, resolveDefaultRuntimeConfig, Client, makeBuilder, createAggregatedClient } = __nccwpck_require__(1297);
-const { Command: $Command } = __nccwpck_require__(1297);
+const { awsEndpointFunctions, emitWarningIfUnsupportedVersion: emitWarningIfUnsupportedVersion$1, createDefaultUserAgentProvider, getDefaultSocketTimeout, NODE_APP_ID_CONFIG_OPTIONS, getAwsRegionExtensionConfiguration, resolveAwsRegionExtensionConfiguration, resolveUserAgentConfig, resolveHostHeaderConfig, getUserAgentPlugin, getHostHeaderPlugin, getLoggerPlugin, getRecursionDetectionPlugin } = __nccwpck_require__(1286);
+const { NoAuthSigner, getHttpAuthSchemeEndpointRuleSetPlugin, DefaultIdentityProviderConfig, getHttpSigningPlugin } = __nccwpck_require__(53);
+const { normalizeProvider, getSmithyContext, ServiceException, NoOpLogger, emitWarningIfUnsupportedVersion, loadConfigsForDefaultMode, getDefaultExtensionConfiguration, resolveDefaultRuntimeConfig, Client, makeBuilder, createAggregatedClient } = __nccwpck_require__(4757);
+const { Command: $Command } = __nccwpck_require__(4757);
 exports.$Command = $Command;
 exports.__Client = Client;
-const { resolveDefaultsModeConfig, loadConfig, NODE_USE_FIPS_ENDPOINT_CONFIG_OPTIONS, NODE_USE_DUALSTACK_ENDPOINT_CONFIG_OPTIONS, NODE_REGION_CONFIG_OPTIONS, NODE_REGION_CONFIG_FILE_OPTIONS, resolveRegionConfig } = __nccwpck_require__(3300);
-const { BinaryDecisionDiagram, EndpointCache, decideEndpoint, customEndpointFunctions, resolveEndpointConfig, getEndpointPlugin } = __nccwpck_require__(6988);
-const { parseUrl, getHttpHandlerExtensionConfiguration, resolveHttpHandlerRuntimeConfig, getContentLengthPlugin } = __nccwpck_require__(3095);
-const { DEFAULT_RETRY_MODE, NODE_RETRY_MODE_CONFIG_OPTIONS, NODE_MAX_ATTEMPT_CONFIG_OPTIONS, resolveRetryConfig, getRetryPlugin } = __nccwpck_require__(2824);
-const { TypeRegistry, getSchemaSerdePlugin } = __nccwpck_require__(5589);
-const { resolveAwsSdkSigV4Config, AwsSdkSigV4Signer, NODE_AUTH_SCHEME_PREFERENCE_OPTIONS } = __nccwpck_require__(5165);
-const { toUtf8, fromUtf8, toBase64, fromBase64, calculateBodyLength } = __nccwpck_require__(6287);
-const { streamCollector, NodeHttpHandler } = __nccwpck_require__(8226);
-const { AwsRestJsonProtocol } = __nccwpck_require__(6286);
-const { Sha256 } = __nccwpck_require__(4877);
+const { resolveDefaultsModeConfig, loadConfig, NODE_USE_FIPS_ENDPOINT_CONFIG_OPTIONS, NODE_USE_DUALSTACK_ENDPOINT_CONFIG_OPTIONS, NODE_REGION_CONFIG_OPTIONS, NODE_REGION_CONFIG_FILE_OPTIONS, resolveRegionConfig } = __nccwpck_require__(4920);
+const { BinaryDecisionDiagram, EndpointCache, decideEndpoint, customEndpointFunctions, resolveEndpointConfig, getEndpointPlugin } = __nccwpck_require__(5560);
+const { parseUrl, getHttpHandlerExtensionConfiguration, resolveHttpHandlerRuntimeConfig, getContentLengthPlugin } = __nccwpck_require__(2091);
+const { DEFAULT_RETRY_MODE, NODE_RETRY_MODE_CONFIG_OPTIONS, NODE_MAX_ATTEMPT_CONFIG_OPTIONS, resolveRetryConfig, getRetryPlugin } = __nccwpck_require__(1124);
+const { TypeRegistry, getSchemaSerdePlugin } = __nccwpck_require__(1369);
+const { resolveAwsSdkSigV4Config, AwsSdkSigV4Signer, NODE_AUTH_SCHEME_PREFERENCE_OPTIONS } = __nccwpck_require__(1153);
+const { toUtf8, fromUtf8, toBase64, fromBase64, calculateBodyLength } = __nccwpck_require__(3715);
+const { streamCollector, NodeHttpHandler } = __nccwpck_require__(5830);
+const { AwsRestJsonProtocol } = __nccwpck_require__(6546);
+const { Sha256 } = __nccwpck_require__(3081);
 
 const defaultSigninHttpAuthSchemeParametersProvider = async (config, context, input) => {
     return {
@@ -14130,25 +14130,25 @@ exports.errorTypeRegistries = errorTypeRegistries;
 
 /***/ }),
 
-/***/ 3243:
+/***/ 319:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-const { awsEndpointFunctions, emitWarningIfUnsupportedVersion: emitWarningIfUnsupportedVersion$1, createDefaultUserAgentProvider, getDefaultSocketTimeout, NODE_APP_ID_CONFIG_OPTIONS, getAwsRegionExtensionConfiguration, resolveAwsRegionExtensionConfiguration, resolveUserAgentConfig, resolveHostHeaderConfig, getUserAgentPlugin, getHostHeaderPlugin, getLoggerPlugin, getRecursionDetectionPlugin } = __nccwpck_require__(9618);
-const { NoAuthSigner, getHttpAuthSchemeEndpointRuleSetPlugin, DefaultIdentityProviderConfig, getHttpSigningPlugin } = __nccwpck_require__(3785);
-const { normalizeProvider, getSmithyContext, ServiceException, NoOpLogger, emitWarningIfUnsupportedVersion, loadConfigsForDefaultMode, getDefaultExtensionConfiguration, resolveDefaultRuntimeConfig, Client, makeBuilder, createAggregatedClient } = __nccwpck_require__(1297);
-const { Command: $Command } = __nccwpck_require__(1297);
+const { awsEndpointFunctions, emitWarningIfUnsupportedVersion: emitWarningIfUnsupportedVersion$1, createDefaultUserAgentProvider, getDefaultSocketTimeout, NODE_APP_ID_CONFIG_OPTIONS, getAwsRegionExtensionConfiguration, resolveAwsRegionExtensionConfiguration, resolveUserAgentConfig, resolveHostHeaderConfig, getUserAgentPlugin, getHostHeaderPlugin, getLoggerPlugin, getRecursionDetectionPlugin } = __nccwpck_require__(1286);
+const { NoAuthSigner, getHttpAuthSchemeEndpointRuleSetPlugin, DefaultIdentityProviderConfig, getHttpSigningPlugin } = __nccwpck_require__(53);
+const { normalizeProvider, getSmithyContext, ServiceException, NoOpLogger, emitWarningIfUnsupportedVersion, loadConfigsForDefaultMode, getDefaultExtensionConfiguration, resolveDefaultRuntimeConfig, Client, makeBuilder, createAggregatedClient } = __nccwpck_require__(4757);
+const { Command: $Command } = __nccwpck_require__(4757);
 exports.$Command = $Command;
 exports.__Client = Client;
-const { resolveDefaultsModeConfig, loadConfig, NODE_USE_FIPS_ENDPOINT_CONFIG_OPTIONS, NODE_USE_DUALSTACK_ENDPOINT_CONFIG_OPTIONS, NODE_REGION_CONFIG_OPTIONS, NODE_REGION_CONFIG_FILE_OPTIONS, resolveRegionConfig } = __nccwpck_require__(3300);
-const { BinaryDecisionDiagram, EndpointCache, decideEndpoint, customEndpointFunctions, resolveEndpointConfig, getEndpointPlugin } = __nccwpck_require__(6988);
-const { parseUrl, getHttpHandlerExtensionConfiguration, resolveHttpHandlerRuntimeConfig, getContentLengthPlugin } = __nccwpck_require__(3095);
-const { DEFAULT_RETRY_MODE, NODE_RETRY_MODE_CONFIG_OPTIONS, NODE_MAX_ATTEMPT_CONFIG_OPTIONS, resolveRetryConfig, getRetryPlugin } = __nccwpck_require__(2824);
-const { TypeRegistry, getSchemaSerdePlugin } = __nccwpck_require__(5589);
-const { resolveAwsSdkSigV4Config, AwsSdkSigV4Signer, NODE_AUTH_SCHEME_PREFERENCE_OPTIONS } = __nccwpck_require__(5165);
-const { toUtf8, fromUtf8, toBase64, fromBase64, calculateBodyLength } = __nccwpck_require__(6287);
-const { streamCollector, NodeHttpHandler } = __nccwpck_require__(8226);
-const { AwsRestJsonProtocol } = __nccwpck_require__(6286);
-const { Sha256 } = __nccwpck_require__(4877);
+const { resolveDefaultsModeConfig, loadConfig, NODE_USE_FIPS_ENDPOINT_CONFIG_OPTIONS, NODE_USE_DUALSTACK_ENDPOINT_CONFIG_OPTIONS, NODE_REGION_CONFIG_OPTIONS, NODE_REGION_CONFIG_FILE_OPTIONS, resolveRegionConfig } = __nccwpck_require__(4920);
+const { BinaryDecisionDiagram, EndpointCache, decideEndpoint, customEndpointFunctions, resolveEndpointConfig, getEndpointPlugin } = __nccwpck_require__(5560);
+const { parseUrl, getHttpHandlerExtensionConfiguration, resolveHttpHandlerRuntimeConfig, getContentLengthPlugin } = __nccwpck_require__(2091);
+const { DEFAULT_RETRY_MODE, NODE_RETRY_MODE_CONFIG_OPTIONS, NODE_MAX_ATTEMPT_CONFIG_OPTIONS, resolveRetryConfig, getRetryPlugin } = __nccwpck_require__(1124);
+const { TypeRegistry, getSchemaSerdePlugin } = __nccwpck_require__(1369);
+const { resolveAwsSdkSigV4Config, AwsSdkSigV4Signer, NODE_AUTH_SCHEME_PREFERENCE_OPTIONS } = __nccwpck_require__(1153);
+const { toUtf8, fromUtf8, toBase64, fromBase64, calculateBodyLength } = __nccwpck_require__(3715);
+const { streamCollector, NodeHttpHandler } = __nccwpck_require__(5830);
+const { AwsRestJsonProtocol } = __nccwpck_require__(6546);
+const { Sha256 } = __nccwpck_require__(3081);
 
 const defaultSSOOIDCHttpAuthSchemeParametersProvider = async (config, context, input) => {
     return {
@@ -14824,25 +14824,25 @@ exports.errorTypeRegistries = errorTypeRegistries;
 
 /***/ }),
 
-/***/ 9451:
+/***/ 7775:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-const { awsEndpointFunctions, emitWarningIfUnsupportedVersion: emitWarningIfUnsupportedVersion$1, createDefaultUserAgentProvider, getDefaultSocketTimeout, NODE_APP_ID_CONFIG_OPTIONS, getAwsRegionExtensionConfiguration, resolveAwsRegionExtensionConfiguration, resolveUserAgentConfig, resolveHostHeaderConfig, getUserAgentPlugin, getHostHeaderPlugin, getLoggerPlugin, getRecursionDetectionPlugin } = __nccwpck_require__(9618);
-const { NoAuthSigner, getHttpAuthSchemeEndpointRuleSetPlugin, DefaultIdentityProviderConfig, getHttpSigningPlugin } = __nccwpck_require__(3785);
-const { normalizeProvider, getSmithyContext, ServiceException, NoOpLogger, emitWarningIfUnsupportedVersion, loadConfigsForDefaultMode, getDefaultExtensionConfiguration, resolveDefaultRuntimeConfig, Client, makeBuilder, createAggregatedClient } = __nccwpck_require__(1297);
-const { Command: $Command } = __nccwpck_require__(1297);
+const { awsEndpointFunctions, emitWarningIfUnsupportedVersion: emitWarningIfUnsupportedVersion$1, createDefaultUserAgentProvider, getDefaultSocketTimeout, NODE_APP_ID_CONFIG_OPTIONS, getAwsRegionExtensionConfiguration, resolveAwsRegionExtensionConfiguration, resolveUserAgentConfig, resolveHostHeaderConfig, getUserAgentPlugin, getHostHeaderPlugin, getLoggerPlugin, getRecursionDetectionPlugin } = __nccwpck_require__(1286);
+const { NoAuthSigner, getHttpAuthSchemeEndpointRuleSetPlugin, DefaultIdentityProviderConfig, getHttpSigningPlugin } = __nccwpck_require__(53);
+const { normalizeProvider, getSmithyContext, ServiceException, NoOpLogger, emitWarningIfUnsupportedVersion, loadConfigsForDefaultMode, getDefaultExtensionConfiguration, resolveDefaultRuntimeConfig, Client, makeBuilder, createAggregatedClient } = __nccwpck_require__(4757);
+const { Command: $Command } = __nccwpck_require__(4757);
 exports.$Command = $Command;
 exports.__Client = Client;
-const { resolveDefaultsModeConfig, loadConfig, NODE_USE_FIPS_ENDPOINT_CONFIG_OPTIONS, NODE_USE_DUALSTACK_ENDPOINT_CONFIG_OPTIONS, NODE_REGION_CONFIG_OPTIONS, NODE_REGION_CONFIG_FILE_OPTIONS, resolveRegionConfig } = __nccwpck_require__(3300);
-const { BinaryDecisionDiagram, EndpointCache, decideEndpoint, customEndpointFunctions, resolveEndpointConfig, getEndpointPlugin } = __nccwpck_require__(6988);
-const { parseUrl, getHttpHandlerExtensionConfiguration, resolveHttpHandlerRuntimeConfig, getContentLengthPlugin } = __nccwpck_require__(3095);
-const { DEFAULT_RETRY_MODE, NODE_RETRY_MODE_CONFIG_OPTIONS, NODE_MAX_ATTEMPT_CONFIG_OPTIONS, resolveRetryConfig, getRetryPlugin } = __nccwpck_require__(2824);
-const { TypeRegistry, getSchemaSerdePlugin } = __nccwpck_require__(5589);
-const { resolveAwsSdkSigV4Config, AwsSdkSigV4Signer, NODE_AUTH_SCHEME_PREFERENCE_OPTIONS } = __nccwpck_require__(5165);
-const { toUtf8, fromUtf8, toBase64, fromBase64, calculateBodyLength } = __nccwpck_require__(6287);
-const { streamCollector, NodeHttpHandler } = __nccwpck_require__(8226);
-const { AwsRestJsonProtocol } = __nccwpck_require__(6286);
-const { Sha256 } = __nccwpck_require__(4877);
+const { resolveDefaultsModeConfig, loadConfig, NODE_USE_FIPS_ENDPOINT_CONFIG_OPTIONS, NODE_USE_DUALSTACK_ENDPOINT_CONFIG_OPTIONS, NODE_REGION_CONFIG_OPTIONS, NODE_REGION_CONFIG_FILE_OPTIONS, resolveRegionConfig } = __nccwpck_require__(4920);
+const { BinaryDecisionDiagram, EndpointCache, decideEndpoint, customEndpointFunctions, resolveEndpointConfig, getEndpointPlugin } = __nccwpck_require__(5560);
+const { parseUrl, getHttpHandlerExtensionConfiguration, resolveHttpHandlerRuntimeConfig, getContentLengthPlugin } = __nccwpck_require__(2091);
+const { DEFAULT_RETRY_MODE, NODE_RETRY_MODE_CONFIG_OPTIONS, NODE_MAX_ATTEMPT_CONFIG_OPTIONS, resolveRetryConfig, getRetryPlugin } = __nccwpck_require__(1124);
+const { TypeRegistry, getSchemaSerdePlugin } = __nccwpck_require__(1369);
+const { resolveAwsSdkSigV4Config, AwsSdkSigV4Signer, NODE_AUTH_SCHEME_PREFERENCE_OPTIONS } = __nccwpck_require__(1153);
+const { toUtf8, fromUtf8, toBase64, fromBase64, calculateBodyLength } = __nccwpck_require__(3715);
+const { streamCollector, NodeHttpHandler } = __nccwpck_require__(5830);
+const { AwsRestJsonProtocol } = __nccwpck_require__(6546);
+const { Sha256 } = __nccwpck_require__(3081);
 
 const defaultSSOHttpAuthSchemeParametersProvider = async (config, context, input) => {
     return {
@@ -15305,26 +15305,26 @@ exports.errorTypeRegistries = errorTypeRegistries;
 
 /***/ }),
 
-/***/ 3192:
+/***/ 5436:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-const { awsEndpointFunctions, emitWarningIfUnsupportedVersion: emitWarningIfUnsupportedVersion$1, createDefaultUserAgentProvider, getDefaultSocketTimeout, NODE_APP_ID_CONFIG_OPTIONS, getAwsRegionExtensionConfiguration, resolveAwsRegionExtensionConfiguration, resolveUserAgentConfig, resolveHostHeaderConfig, getUserAgentPlugin, getHostHeaderPlugin, getLoggerPlugin, getRecursionDetectionPlugin, setCredentialFeature, stsRegionDefaultResolver } = __nccwpck_require__(9618);
-const { NoAuthSigner, getHttpAuthSchemeEndpointRuleSetPlugin, DefaultIdentityProviderConfig, getHttpSigningPlugin } = __nccwpck_require__(3785);
-const { normalizeProvider, getSmithyContext, ServiceException, NoOpLogger, emitWarningIfUnsupportedVersion, loadConfigsForDefaultMode, getDefaultExtensionConfiguration, resolveDefaultRuntimeConfig, Client, makeBuilder, createAggregatedClient } = __nccwpck_require__(1297);
-const { Command: $Command } = __nccwpck_require__(1297);
+const { awsEndpointFunctions, emitWarningIfUnsupportedVersion: emitWarningIfUnsupportedVersion$1, createDefaultUserAgentProvider, getDefaultSocketTimeout, NODE_APP_ID_CONFIG_OPTIONS, getAwsRegionExtensionConfiguration, resolveAwsRegionExtensionConfiguration, resolveUserAgentConfig, resolveHostHeaderConfig, getUserAgentPlugin, getHostHeaderPlugin, getLoggerPlugin, getRecursionDetectionPlugin, setCredentialFeature, stsRegionDefaultResolver } = __nccwpck_require__(1286);
+const { NoAuthSigner, getHttpAuthSchemeEndpointRuleSetPlugin, DefaultIdentityProviderConfig, getHttpSigningPlugin } = __nccwpck_require__(53);
+const { normalizeProvider, getSmithyContext, ServiceException, NoOpLogger, emitWarningIfUnsupportedVersion, loadConfigsForDefaultMode, getDefaultExtensionConfiguration, resolveDefaultRuntimeConfig, Client, makeBuilder, createAggregatedClient } = __nccwpck_require__(4757);
+const { Command: $Command } = __nccwpck_require__(4757);
 exports.$Command = $Command;
 exports.__Client = Client;
-const { resolveDefaultsModeConfig, loadConfig, NODE_USE_FIPS_ENDPOINT_CONFIG_OPTIONS, NODE_USE_DUALSTACK_ENDPOINT_CONFIG_OPTIONS, NODE_REGION_CONFIG_OPTIONS, NODE_REGION_CONFIG_FILE_OPTIONS, resolveRegionConfig } = __nccwpck_require__(3300);
-const { BinaryDecisionDiagram, EndpointCache, decideEndpoint, customEndpointFunctions, resolveParams, resolveEndpointConfig, getEndpointPlugin } = __nccwpck_require__(6988);
-const { parseUrl, getHttpHandlerExtensionConfiguration, resolveHttpHandlerRuntimeConfig, getContentLengthPlugin } = __nccwpck_require__(3095);
-const { DEFAULT_RETRY_MODE, NODE_RETRY_MODE_CONFIG_OPTIONS, NODE_MAX_ATTEMPT_CONFIG_OPTIONS, resolveRetryConfig, getRetryPlugin } = __nccwpck_require__(2824);
-const { TypeRegistry, getSchemaSerdePlugin } = __nccwpck_require__(5589);
-const { resolveAwsSdkSigV4Config, resolveAwsSdkSigV4AConfig, AwsSdkSigV4Signer, AwsSdkSigV4ASigner, NODE_SIGV4A_CONFIG_OPTIONS, NODE_AUTH_SCHEME_PREFERENCE_OPTIONS } = __nccwpck_require__(5165);
-const { SignatureV4MultiRegion } = __nccwpck_require__(7283);
-const { toUtf8, fromUtf8, toBase64, fromBase64, calculateBodyLength } = __nccwpck_require__(6287);
-const { streamCollector, NodeHttpHandler } = __nccwpck_require__(8226);
-const { AwsQueryProtocol } = __nccwpck_require__(6286);
-const { Sha256 } = __nccwpck_require__(4877);
+const { resolveDefaultsModeConfig, loadConfig, NODE_USE_FIPS_ENDPOINT_CONFIG_OPTIONS, NODE_USE_DUALSTACK_ENDPOINT_CONFIG_OPTIONS, NODE_REGION_CONFIG_OPTIONS, NODE_REGION_CONFIG_FILE_OPTIONS, resolveRegionConfig } = __nccwpck_require__(4920);
+const { BinaryDecisionDiagram, EndpointCache, decideEndpoint, customEndpointFunctions, resolveParams, resolveEndpointConfig, getEndpointPlugin } = __nccwpck_require__(5560);
+const { parseUrl, getHttpHandlerExtensionConfiguration, resolveHttpHandlerRuntimeConfig, getContentLengthPlugin } = __nccwpck_require__(2091);
+const { DEFAULT_RETRY_MODE, NODE_RETRY_MODE_CONFIG_OPTIONS, NODE_MAX_ATTEMPT_CONFIG_OPTIONS, resolveRetryConfig, getRetryPlugin } = __nccwpck_require__(1124);
+const { TypeRegistry, getSchemaSerdePlugin } = __nccwpck_require__(1369);
+const { resolveAwsSdkSigV4Config, resolveAwsSdkSigV4AConfig, AwsSdkSigV4Signer, AwsSdkSigV4ASigner, NODE_SIGV4A_CONFIG_OPTIONS, NODE_AUTH_SCHEME_PREFERENCE_OPTIONS } = __nccwpck_require__(1153);
+const { SignatureV4MultiRegion } = __nccwpck_require__(9031);
+const { toUtf8, fromUtf8, toBase64, fromBase64, calculateBodyLength } = __nccwpck_require__(3715);
+const { streamCollector, NodeHttpHandler } = __nccwpck_require__(5830);
+const { AwsQueryProtocol } = __nccwpck_require__(6546);
+const { Sha256 } = __nccwpck_require__(3081);
 
 const q = "ref";
 const a = -1, b = true, c = "isSet", d = "PartitionResult", e = "booleanEquals", f = "stringEquals", g = "getAttr", h = "us-east-1", i = "sigv4", j = "sts", k = "https://sts.{Region}.{PartitionResult#dnsSuffix}", l = { [q]: "Endpoint" }, m = { [q]: "Region" }, n = { [q]: d }, o = {}, p = [m];
@@ -16202,10 +16202,10 @@ exports.getDefaultRoleAssumerWithWebIdentity = getDefaultRoleAssumerWithWebIdent
 
 /***/ }),
 
-/***/ 7283:
+/***/ 9031:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-const { SignatureV4, signatureV4aContainer } = __nccwpck_require__(1332);
+const { SignatureV4, signatureV4aContainer } = __nccwpck_require__(7112);
 
 const signatureV4CrtContainer = {
     CrtSignerV4: null,
@@ -16364,12 +16364,12 @@ exports.signatureV4CrtContainer = signatureV4CrtContainer;
 
 /***/ }),
 
-/***/ 768:
+/***/ 7652:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-const { setTokenFeature } = __nccwpck_require__(9618);
-const { getBearerTokenEnvKey } = __nccwpck_require__(5165);
-const { TokenProviderError, getSSOTokenFilepath, parseKnownFiles, getProfileName, loadSsoSessionData, getSSOTokenFromFile, memoize, chain } = __nccwpck_require__(3300);
+const { setTokenFeature } = __nccwpck_require__(1286);
+const { getBearerTokenEnvKey } = __nccwpck_require__(1153);
+const { TokenProviderError, getSSOTokenFilepath, parseKnownFiles, getProfileName, loadSsoSessionData, getSSOTokenFromFile, memoize, chain } = __nccwpck_require__(4920);
 const { promises } = __nccwpck_require__(3024);
 
 const fromEnvSigningName = ({ logger, signingName } = {}) => async () => {
@@ -16390,7 +16390,7 @@ const EXPIRE_WINDOW_MS = 5 * 60 * 1000;
 const REFRESH_MESSAGE = `To refresh this SSO session run 'aws sso login' with the corresponding profile.`;
 
 const getSsoOidcClient = async (ssoRegion, init = {}, callerClientConfig) => {
-    const { SSOOIDCClient } = __nccwpck_require__(3243);
+    const { SSOOIDCClient } = __nccwpck_require__(319);
     const coalesce = (prop) => init.clientConfig?.[prop] ?? init.parentClientConfig?.[prop] ?? callerClientConfig?.[prop];
     const ssoOidcClient = new SSOOIDCClient(Object.assign({}, init.clientConfig ?? {}, {
         region: ssoRegion ?? init.clientConfig?.region,
@@ -16401,7 +16401,7 @@ const getSsoOidcClient = async (ssoRegion, init = {}, callerClientConfig) => {
 };
 
 const getNewSsoOidcToken = async (ssoToken, ssoRegion, init = {}, callerClientConfig) => {
-    const { CreateTokenCommand } = __nccwpck_require__(3243);
+    const { CreateTokenCommand } = __nccwpck_require__(319);
     const ssoOidcClient = await getSsoOidcClient(ssoRegion, init, callerClientConfig);
     return ssoOidcClient.send(new CreateTokenCommand({
         clientId: ssoToken.clientId,
@@ -16547,7 +16547,7 @@ exports.nodeProvider = nodeProvider;
 
 /***/ }),
 
-/***/ 3697:
+/***/ 3317:
 /***/ ((__unused_webpack_module, exports) => {
 
 const ATTR_ESCAPE_RE = /[&<>"]/g;
@@ -16926,15 +16926,15 @@ exports.parseXML = parseXML;
 
 /***/ }),
 
-/***/ 3785:
+/***/ 53:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-const { getSmithyContext, hasOwn } = __nccwpck_require__(8539);
+const { getSmithyContext, hasOwn } = __nccwpck_require__(9415);
 exports.getSmithyContext = getSmithyContext;
-const { HttpRequest } = __nccwpck_require__(3095);
-const { requestBuilder } = __nccwpck_require__(3095);
+const { HttpRequest } = __nccwpck_require__(2091);
+const { requestBuilder } = __nccwpck_require__(2091);
 exports.requestBuilder = requestBuilder;
-const { HttpApiKeyAuthLocation } = __nccwpck_require__(3467);
+const { HttpApiKeyAuthLocation } = __nccwpck_require__(3015);
 
 const resolveAuthOptions = (candidateAuthOptions, authSchemePreference) => {
     if (!authSchemePreference || authSchemePreference.length === 0) {
@@ -17279,13 +17279,13 @@ exports.setFeature = setFeature;
 
 /***/ }),
 
-/***/ 7022:
+/***/ 7994:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-const { nv, NumericValue, calculateBodyLength, generateIdempotencyToken, fromBase64, _parseEpochTimestamp } = __nccwpck_require__(6287);
-const { hasOwn } = __nccwpck_require__(8539);
-const { HttpRequest, collectBody, SerdeContext, AbstractRpcV2Protocol } = __nccwpck_require__(3095);
-const { NormalizedSchema, TypeRegistry } = __nccwpck_require__(5589);
+const { nv, NumericValue, calculateBodyLength, generateIdempotencyToken, fromBase64, _parseEpochTimestamp } = __nccwpck_require__(3715);
+const { hasOwn } = __nccwpck_require__(9415);
+const { HttpRequest, collectBody, SerdeContext, AbstractRpcV2Protocol } = __nccwpck_require__(2091);
+const { NormalizedSchema, TypeRegistry } = __nccwpck_require__(1369);
 
 const majorUint64 = 0;
 const majorNegativeInt64 = 1;
@@ -19828,12 +19828,12 @@ exports.tagSymbol = tagSymbol;
 
 /***/ }),
 
-/***/ 4877:
+/***/ 3081:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 const { createReadStream } = __nccwpck_require__(3024);
 const { Writable } = __nccwpck_require__(7075);
-const { toUint8Array, concatBytes } = __nccwpck_require__(6287);
+const { toUint8Array, concatBytes } = __nccwpck_require__(3715);
 const { createHash, createHmac } = __nccwpck_require__(7598);
 const zlib = __nccwpck_require__(8522);
 
@@ -20412,16 +20412,16 @@ exports.readableStreamHasher = readableStreamHasher;
 
 /***/ }),
 
-/***/ 1297:
+/***/ 4757:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-const { hasOwn } = __nccwpck_require__(8539);
-const { getSmithyContext, normalizeProvider } = __nccwpck_require__(8539);
+const { hasOwn } = __nccwpck_require__(9415);
+const { getSmithyContext, normalizeProvider } = __nccwpck_require__(9415);
 exports.getSmithyContext = getSmithyContext;
 exports.normalizeProvider = normalizeProvider;
-const { SMITHY_CONTEXT_KEY, AlgorithmId } = __nccwpck_require__(3467);
+const { SMITHY_CONTEXT_KEY, AlgorithmId } = __nccwpck_require__(3015);
 exports.AlgorithmId = AlgorithmId;
-const { NormalizedSchema } = __nccwpck_require__(5589);
+const { NormalizedSchema } = __nccwpck_require__(1369);
 
 const getAllAliases = (name, aliases) => {
     const _aliases = [];
@@ -21652,16 +21652,16 @@ exports.withBaseException = withBaseException;
 
 /***/ }),
 
-/***/ 3300:
+/***/ 4920:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 const { homedir } = __nccwpck_require__(8161);
 const { sep, join } = __nccwpck_require__(6760);
 const { createHash } = __nccwpck_require__(7598);
 const { readFile: readFile$1 } = __nccwpck_require__(1455);
-const { IniSectionType } = __nccwpck_require__(3467);
-const { normalizeProvider } = __nccwpck_require__(1297);
-const { isValidHostLabel } = __nccwpck_require__(8539);
+const { IniSectionType } = __nccwpck_require__(3015);
+const { normalizeProvider } = __nccwpck_require__(4757);
+const { isValidHostLabel } = __nccwpck_require__(9415);
 
 class ProviderError extends Error {
     name = "ProviderError";
@@ -22446,15 +22446,15 @@ exports.resolveRegionConfig = resolveRegionConfig;
 
 /***/ }),
 
-/***/ 6988:
+/***/ 5560:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-const { CONFIG_PREFIX_SEPARATOR, booleanSelector, SelectorType, loadConfig } = __nccwpck_require__(3300);
-const { toEndpointV1, getSmithyContext, normalizeProvider, isValidHostLabel, hasOwn } = __nccwpck_require__(8539);
+const { CONFIG_PREFIX_SEPARATOR, booleanSelector, SelectorType, loadConfig } = __nccwpck_require__(4920);
+const { toEndpointV1, getSmithyContext, normalizeProvider, isValidHostLabel, hasOwn } = __nccwpck_require__(9415);
 exports.isValidHostLabel = isValidHostLabel;
 exports.middlewareEndpointToEndpointV1 = toEndpointV1;
 exports.toEndpointV1 = toEndpointV1;
-const { EndpointURLScheme } = __nccwpck_require__(3467);
+const { EndpointURLScheme } = __nccwpck_require__(3015);
 
 const ENV_ENDPOINT_URL = "AWS_ENDPOINT_URL";
 const CONFIG_ENDPOINT_URL = "endpoint_url";
@@ -23337,14 +23337,14 @@ exports.resolveParams = resolveParams;
 
 /***/ }),
 
-/***/ 6722:
+/***/ 4022:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-const { Crc32 } = __nccwpck_require__(4877);
-const { hasOwn } = __nccwpck_require__(8539);
-const { toHex, fromHex, toUtf8, fromUtf8 } = __nccwpck_require__(6287);
+const { Crc32 } = __nccwpck_require__(3081);
+const { hasOwn } = __nccwpck_require__(9415);
+const { toHex, fromHex, toUtf8, fromUtf8 } = __nccwpck_require__(3715);
 const { Readable } = __nccwpck_require__(7075);
-const { TypeRegistry } = __nccwpck_require__(5589);
+const { TypeRegistry } = __nccwpck_require__(1369);
 
 class Int64 {
     bytes;
@@ -24287,19 +24287,19 @@ exports.universalEventStreamSerdeProvider = eventStreamSerdeProvider$1;
 
 /***/ }),
 
-/***/ 3095:
+/***/ 2091:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-const { Uint8ArrayBlobAdapter, writeKey, sdkStreamMixin, splitEvery, splitHeader, NumericValue, toUtf8, fromBase64, LazyJsonString, _parseEpochTimestamp, _parseRfc7231DateTime, _parseRfc3339DateTimeWithOffset, fromUtf8, generateIdempotencyToken, toBase64, dateToUtcString, quoteHeader, parseEpochTimestamp, parseRfc7231DateTime, parseRfc3339DateTimeWithOffset } = __nccwpck_require__(6287);
-const { HttpRequest, HttpResponse, hasOwn, isValidHostname, getSmithyContext } = __nccwpck_require__(8539);
-const { parseQueryString, parseUrl } = __nccwpck_require__(8539);
+const { Uint8ArrayBlobAdapter, writeKey, sdkStreamMixin, splitEvery, splitHeader, NumericValue, toUtf8, fromBase64, LazyJsonString, _parseEpochTimestamp, _parseRfc7231DateTime, _parseRfc3339DateTimeWithOffset, fromUtf8, generateIdempotencyToken, toBase64, dateToUtcString, quoteHeader, parseEpochTimestamp, parseRfc7231DateTime, parseRfc3339DateTimeWithOffset } = __nccwpck_require__(3715);
+const { HttpRequest, HttpResponse, hasOwn, isValidHostname, getSmithyContext } = __nccwpck_require__(9415);
+const { parseQueryString, parseUrl } = __nccwpck_require__(9415);
 exports.HttpRequest = HttpRequest;
 exports.HttpResponse = HttpResponse;
 exports.isValidHostname = isValidHostname;
 exports.parseQueryString = parseQueryString;
 exports.parseUrl = parseUrl;
-const { NormalizedSchema, translateTraits, TypeRegistry, deref } = __nccwpck_require__(5589);
-const { FieldPosition } = __nccwpck_require__(3467);
+const { NormalizedSchema, translateTraits, TypeRegistry, deref } = __nccwpck_require__(1369);
+const { FieldPosition } = __nccwpck_require__(3015);
 
 const collectBody = async (streamBody = new Uint8Array(), context) => {
     if (streamBody instanceof Uint8Array) {
@@ -24702,7 +24702,7 @@ class HttpProtocol extends SerdeContext {
         });
     }
     async loadEventStreamCapability() {
-        const { EventStreamSerde, eventStreamSerdeProvider } = __nccwpck_require__(6722);
+        const { EventStreamSerde, eventStreamSerdeProvider } = __nccwpck_require__(4022);
         const marshaller = this.resolveEventStreamMarshaller(eventStreamSerdeProvider);
         return new EventStreamSerde({
             marshaller,
@@ -27390,15 +27390,15 @@ exports.resolvedPath = resolvedPath;
 
 /***/ }),
 
-/***/ 2824:
+/***/ 1124:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 const { Readable } = __nccwpck_require__(7075);
-const { NoOpLogger, normalizeProvider } = __nccwpck_require__(1297);
-const { HttpResponse, HttpRequest } = __nccwpck_require__(3095);
-const { parseRfc7231DateTime, v4 } = __nccwpck_require__(6287);
-const { SMITHY_CONTEXT_KEY } = __nccwpck_require__(3467);
-const { hasOwn } = __nccwpck_require__(8539);
+const { NoOpLogger, normalizeProvider } = __nccwpck_require__(4757);
+const { HttpResponse, HttpRequest } = __nccwpck_require__(2091);
+const { parseRfc7231DateTime, v4 } = __nccwpck_require__(3715);
+const { SMITHY_CONTEXT_KEY } = __nccwpck_require__(3015);
+const { hasOwn } = __nccwpck_require__(9415);
 
 const isStreamingPayload = (request) => request?.body instanceof Readable ||
     (typeof ReadableStream !== "undefined" && request?.body instanceof ReadableStream);
@@ -28285,10 +28285,10 @@ exports.retryMiddlewareOptions = retryMiddlewareOptions;
 
 /***/ }),
 
-/***/ 5589:
+/***/ 1369:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-const { getSmithyContext, HttpResponse, toEndpointV1 } = __nccwpck_require__(8539);
+const { getSmithyContext, HttpResponse, toEndpointV1 } = __nccwpck_require__(9415);
 
 const deref = (schemaRef) => {
     if (typeof schemaRef === "function") {
@@ -29001,14 +29001,14 @@ exports.translateTraits = translateTraits;
 
 /***/ }),
 
-/***/ 6287:
+/***/ 3715:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 const { createHmac, createHash, getRandomValues } = __nccwpck_require__(7598);
-const { hasOwn, HttpResponse } = __nccwpck_require__(8539);
+const { hasOwn, HttpResponse } = __nccwpck_require__(9415);
 exports.hasOwn = hasOwn;
 const { ReadStream, lstatSync, fstatSync } = __nccwpck_require__(3024);
-const { toEndpointV1 } = __nccwpck_require__(6988);
+const { toEndpointV1 } = __nccwpck_require__(5560);
 const { Readable, Writable, PassThrough } = __nccwpck_require__(7075);
 
 const isArrayBuffer = (arg) => (typeof ArrayBuffer === "function" && arg instanceof ArrayBuffer) ||
@@ -30784,10 +30784,10 @@ exports.writeKey = writeKey;
 
 /***/ }),
 
-/***/ 8539:
+/***/ 9415:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-const { SMITHY_CONTEXT_KEY } = __nccwpck_require__(3467);
+const { SMITHY_CONTEXT_KEY } = __nccwpck_require__(3015);
 
 const getSmithyContext = (context) => context[SMITHY_CONTEXT_KEY] || (context[SMITHY_CONTEXT_KEY] = {});
 
@@ -30983,12 +30983,12 @@ exports.toEndpointV1 = toEndpointV1;
 
 /***/ }),
 
-/***/ 4284:
+/***/ 520:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-const { ProviderError, CredentialsProviderError, loadConfig } = __nccwpck_require__(3300);
+const { ProviderError, CredentialsProviderError, loadConfig } = __nccwpck_require__(4920);
 const node_http = __nccwpck_require__(7067);
-const { parseUrl } = __nccwpck_require__(3095);
+const { parseUrl } = __nccwpck_require__(2091);
 
 const isImdsCredentials = (arg) => Boolean(arg) &&
     typeof arg === "object" &&
@@ -31360,13 +31360,13 @@ exports.providerConfigFromInit = providerConfigFromInit;
 
 /***/ }),
 
-/***/ 8226:
+/***/ 5830:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-const { hasOwn } = __nccwpck_require__(6287);
-const { streamCollector } = __nccwpck_require__(6287);
+const { hasOwn } = __nccwpck_require__(3715);
+const { streamCollector } = __nccwpck_require__(3715);
 exports.streamCollector = streamCollector;
-const { buildQueryString, HttpResponse } = __nccwpck_require__(3095);
+const { buildQueryString, HttpResponse } = __nccwpck_require__(2091);
 const node_https = __nccwpck_require__(4708);
 const { Readable } = __nccwpck_require__(7075);
 const http2 = __nccwpck_require__(2467);
@@ -32281,12 +32281,12 @@ exports.NodeHttpHandler = NodeHttpHandler;
 
 /***/ }),
 
-/***/ 1332:
+/***/ 7112:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-const { hasOwn, fromUtf8, fromHex, toHex, toUint8Array, writeKey, isArrayBuffer } = __nccwpck_require__(6287);
-const { normalizeProvider } = __nccwpck_require__(1297);
-const { escapeUri, HttpRequest } = __nccwpck_require__(3095);
+const { hasOwn, fromUtf8, fromHex, toHex, toUint8Array, writeKey, isArrayBuffer } = __nccwpck_require__(3715);
+const { normalizeProvider } = __nccwpck_require__(4757);
+const { escapeUri, HttpRequest } = __nccwpck_require__(2091);
 
 class HeaderFormatter {
     format(headers) {
@@ -32885,7 +32885,7 @@ exports.signatureV4aContainer = signatureV4aContainer;
 
 /***/ }),
 
-/***/ 3467:
+/***/ 3015:
 /***/ ((__unused_webpack_module, exports) => {
 
 var HttpAuthLocation;
@@ -32988,7 +32988,7 @@ exports.resolveDefaultRuntimeConfig = resolveDefaultRuntimeConfig;
 
 /***/ }),
 
-/***/ 3965:
+/***/ 9593:
 /***/ ((module) => {
 
 function isBuffer(value) {
@@ -33188,7 +33188,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 6430:
+/***/ 2578:
 /***/ (function(module) {
 
 /*!
@@ -33208,7 +33208,7 @@ function(e,t){for(var r=0;r<t.length;r++){var i=t[r];i.enumerable=i.enumerable||
 
 /***/ }),
 
-/***/ 6026:
+/***/ 7582:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 module.exports = __nccwpck_require__(4434)
@@ -33216,7 +33216,7 @@ module.exports = __nccwpck_require__(4434)
 
 /***/ }),
 
-/***/ 1269:
+/***/ 2441:
 /***/ ((module) => {
 
 module.exports = class FixedFIFO {
@@ -33262,10 +33262,10 @@ module.exports = class FixedFIFO {
 
 /***/ }),
 
-/***/ 6457:
+/***/ 6277:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const FixedFIFO = __nccwpck_require__(1269)
+const FixedFIFO = __nccwpck_require__(2441)
 
 module.exports = class FastFIFO {
   constructor (hwm) {
@@ -33317,14 +33317,14 @@ module.exports = class FastFIFO {
 
 /***/ }),
 
-/***/ 7792:
+/***/ 9156:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const { EventEmitter } = __nccwpck_require__(6026)
-const FIFO = __nccwpck_require__(6457)
-const TextDecoder = __nccwpck_require__(3751)
+const { EventEmitter } = __nccwpck_require__(7582)
+const FIFO = __nccwpck_require__(6277)
+const TextDecoder = __nccwpck_require__(3739)
 
-const StreamError = __nccwpck_require__(8909)
+const StreamError = __nccwpck_require__(1489)
 
 // if we do a future major, expect queue microtask to be there always, for now a bit defensive
 const qmt =
@@ -34638,7 +34638,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 8909:
+/***/ 1489:
 /***/ ((module) => {
 
 module.exports = class StreamError extends Error {
@@ -34692,7 +34692,7 @@ module.exports = class StreamError extends Error {
 
 /***/ }),
 
-/***/ 5082:
+/***/ 2326:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 const constants = { // just for envs without fs
@@ -34713,13 +34713,13 @@ try {
 
 /***/ }),
 
-/***/ 6990:
+/***/ 3882:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const { Writable, Readable, getStreamError } = __nccwpck_require__(7792)
-const FIFO = __nccwpck_require__(6457)
-const b4a = __nccwpck_require__(3965)
-const headers = __nccwpck_require__(681)
+const { Writable, Readable, getStreamError } = __nccwpck_require__(9156)
+const FIFO = __nccwpck_require__(6277)
+const b4a = __nccwpck_require__(9593)
+const headers = __nccwpck_require__(5861)
 
 const EMPTY = b4a.alloc(0)
 const MAX_HEADER_SIZE = 4 * 1024 * 1024 // arbitrary big number
@@ -35138,10 +35138,10 @@ function overflow (size) {
 
 /***/ }),
 
-/***/ 681:
+/***/ 5861:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-const b4a = __nccwpck_require__(3965)
+const b4a = __nccwpck_require__(9593)
 
 const ZEROS = '0000000000000000000'
 const SEVENS = '7777777777777777777'
@@ -35467,23 +35467,23 @@ function addLength (str) {
 
 /***/ }),
 
-/***/ 7239:
+/***/ 5139:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-exports.extract = __nccwpck_require__(6990)
-/* unused reexport */ __nccwpck_require__(4446)
+exports.extract = __nccwpck_require__(3882)
+/* unused reexport */ __nccwpck_require__(3770)
 
 
 /***/ }),
 
-/***/ 4446:
+/***/ 3770:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const { Readable, Writable, getStreamError } = __nccwpck_require__(7792)
-const b4a = __nccwpck_require__(3965)
+const { Readable, Writable, getStreamError } = __nccwpck_require__(9156)
+const b4a = __nccwpck_require__(9593)
 
-const constants = __nccwpck_require__(5082)
-const headers = __nccwpck_require__(681)
+const constants = __nccwpck_require__(2326)
+const headers = __nccwpck_require__(5861)
 
 const DMODE = 0o755
 const FMODE = 0o644
@@ -35770,11 +35770,11 @@ function mapWritable (buf) {
 
 /***/ }),
 
-/***/ 3751:
+/***/ 3739:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const PassThroughDecoder = __nccwpck_require__(6931)
-const UTF8Decoder = __nccwpck_require__(9837)
+const PassThroughDecoder = __nccwpck_require__(7727)
+const UTF8Decoder = __nccwpck_require__(777)
 
 module.exports = class TextDecoder {
   constructor(encoding = 'utf8') {
@@ -35841,10 +35841,10 @@ function normalizeEncoding(encoding) {
 
 /***/ }),
 
-/***/ 6931:
+/***/ 7727:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const b4a = __nccwpck_require__(3965)
+const b4a = __nccwpck_require__(9593)
 
 module.exports = class PassThroughDecoder {
   constructor(encoding) {
@@ -35867,10 +35867,10 @@ module.exports = class PassThroughDecoder {
 
 /***/ }),
 
-/***/ 9837:
+/***/ 777:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const b4a = __nccwpck_require__(3965)
+const b4a = __nccwpck_require__(9593)
 
 /**
  * https://encoding.spec.whatwg.org/#utf-8-decoder
@@ -36059,15 +36059,15 @@ function trailingBytesSeen(data) {
 
 /***/ }),
 
-/***/ 5837:
+/***/ 5217:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-/* unused reexport */ __nccwpck_require__(8263);
+/* unused reexport */ __nccwpck_require__(8971);
 
 
 /***/ }),
 
-/***/ 8263:
+/***/ 8971:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 var __webpack_unused_export__;
@@ -36339,34 +36339,34 @@ __webpack_unused_export__ = debug; // for test
 
 /***/ }),
 
-/***/ 2661:
+/***/ 5345:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 var __webpack_unused_export__;
 
 
-const Client = __nccwpck_require__(7372)
-const Dispatcher = __nccwpck_require__(7534)
-const Pool = __nccwpck_require__(4049)
-const BalancedPool = __nccwpck_require__(1110)
-const Agent = __nccwpck_require__(8706)
-const ProxyAgent = __nccwpck_require__(9579)
-const EnvHttpProxyAgent = __nccwpck_require__(448)
-const RetryAgent = __nccwpck_require__(2409)
-const errors = __nccwpck_require__(38)
-const util = __nccwpck_require__(5129)
+const Client = __nccwpck_require__(2400)
+const Dispatcher = __nccwpck_require__(7018)
+const Pool = __nccwpck_require__(189)
+const BalancedPool = __nccwpck_require__(8722)
+const Agent = __nccwpck_require__(7870)
+const ProxyAgent = __nccwpck_require__(5159)
+const EnvHttpProxyAgent = __nccwpck_require__(6828)
+const RetryAgent = __nccwpck_require__(1949)
+const errors = __nccwpck_require__(4242)
+const util = __nccwpck_require__(3373)
 const { InvalidArgumentError } = errors
-const api = __nccwpck_require__(6)
-const buildConnector = __nccwpck_require__(9327)
-const MockClient = __nccwpck_require__(3890)
-const MockAgent = __nccwpck_require__(5156)
-const MockPool = __nccwpck_require__(8255)
-const mockErrors = __nccwpck_require__(4222)
-const RetryHandler = __nccwpck_require__(2317)
-const { getGlobalDispatcher, setGlobalDispatcher } = __nccwpck_require__(1994)
-const DecoratorHandler = __nccwpck_require__(8758)
-const RedirectHandler = __nccwpck_require__(1885)
-const createRedirectInterceptor = __nccwpck_require__(9255)
+const api = __nccwpck_require__(6858)
+const buildConnector = __nccwpck_require__(7035)
+const MockClient = __nccwpck_require__(4366)
+const MockAgent = __nccwpck_require__(8872)
+const MockPool = __nccwpck_require__(8963)
+const mockErrors = __nccwpck_require__(461)
+const RetryHandler = __nccwpck_require__(705)
+const { getGlobalDispatcher, setGlobalDispatcher } = __nccwpck_require__(8326)
+const DecoratorHandler = __nccwpck_require__(2690)
+const RedirectHandler = __nccwpck_require__(8521)
+const createRedirectInterceptor = __nccwpck_require__(1827)
 
 Object.assign(Dispatcher.prototype, api)
 
@@ -36384,10 +36384,10 @@ __webpack_unused_export__ = DecoratorHandler
 __webpack_unused_export__ = RedirectHandler
 __webpack_unused_export__ = createRedirectInterceptor
 __webpack_unused_export__ = {
-  redirect: __nccwpck_require__(6969),
-  retry: __nccwpck_require__(5519),
-  dump: __nccwpck_require__(2695),
-  dns: __nccwpck_require__(9590)
+  redirect: __nccwpck_require__(4205),
+  retry: __nccwpck_require__(4747),
+  dump: __nccwpck_require__(7091),
+  dns: __nccwpck_require__(6242)
 }
 
 __webpack_unused_export__ = buildConnector
@@ -36449,7 +36449,7 @@ function makeDispatcher (fn) {
 __webpack_unused_export__ = setGlobalDispatcher
 __webpack_unused_export__ = getGlobalDispatcher
 
-const fetchImpl = (__nccwpck_require__(3788).fetch)
+const fetchImpl = (__nccwpck_require__(9651).fetch)
 __webpack_unused_export__ = async function fetch (init, options = undefined) {
   try {
     return await fetchImpl(init, options)
@@ -36461,39 +36461,39 @@ __webpack_unused_export__ = async function fetch (init, options = undefined) {
     throw err
   }
 }
-/* unused reexport */ __nccwpck_require__(1313).Headers
-/* unused reexport */ __nccwpck_require__(4488).Response
-/* unused reexport */ __nccwpck_require__(1302).Request
-/* unused reexport */ __nccwpck_require__(9485).FormData
+/* unused reexport */ __nccwpck_require__(165).Headers
+/* unused reexport */ __nccwpck_require__(5020).Response
+/* unused reexport */ __nccwpck_require__(7458).Request
+/* unused reexport */ __nccwpck_require__(2489).FormData
 __webpack_unused_export__ = globalThis.File ?? (__nccwpck_require__(4573).File)
-/* unused reexport */ __nccwpck_require__(3172).FileReader
+/* unused reexport */ __nccwpck_require__(9512).FileReader
 
-const { setGlobalOrigin, getGlobalOrigin } = __nccwpck_require__(6272)
+const { setGlobalOrigin, getGlobalOrigin } = __nccwpck_require__(3412)
 
 __webpack_unused_export__ = setGlobalOrigin
 __webpack_unused_export__ = getGlobalOrigin
 
-const { CacheStorage } = __nccwpck_require__(7822)
-const { kConstruct } = __nccwpck_require__(8748)
+const { CacheStorage } = __nccwpck_require__(2362)
+const { kConstruct } = __nccwpck_require__(3760)
 
 // Cache & CacheStorage are tightly coupled with fetch. Even if it may run
 // in an older version of Node, it doesn't have any use without fetch.
 __webpack_unused_export__ = new CacheStorage(kConstruct)
 
-const { deleteCookie, getCookies, getSetCookies, setCookie } = __nccwpck_require__(4548)
+const { deleteCookie, getCookies, getSetCookies, setCookie } = __nccwpck_require__(6552)
 
 __webpack_unused_export__ = deleteCookie
 __webpack_unused_export__ = getCookies
 __webpack_unused_export__ = getSetCookies
 __webpack_unused_export__ = setCookie
 
-const { parseMIMEType, serializeAMimeType } = __nccwpck_require__(3923)
+const { parseMIMEType, serializeAMimeType } = __nccwpck_require__(7215)
 
 __webpack_unused_export__ = parseMIMEType
 __webpack_unused_export__ = serializeAMimeType
 
-const { CloseEvent, ErrorEvent, MessageEvent } = __nccwpck_require__(3643)
-/* unused reexport */ __nccwpck_require__(2279).WebSocket
+const { CloseEvent, ErrorEvent, MessageEvent } = __nccwpck_require__(4663)
+/* unused reexport */ __nccwpck_require__(6043).WebSocket
 __webpack_unused_export__ = CloseEvent
 __webpack_unused_export__ = ErrorEvent
 __webpack_unused_export__ = MessageEvent
@@ -36509,18 +36509,18 @@ __webpack_unused_export__ = MockPool
 __webpack_unused_export__ = MockAgent
 __webpack_unused_export__ = mockErrors
 
-const { EventSource } = __nccwpck_require__(4015)
+const { EventSource } = __nccwpck_require__(403)
 
 __webpack_unused_export__ = EventSource
 
 
 /***/ }),
 
-/***/ 8061:
+/***/ 8513:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const { addAbortListener } = __nccwpck_require__(5129)
-const { RequestAbortedError } = __nccwpck_require__(38)
+const { addAbortListener } = __nccwpck_require__(3373)
+const { RequestAbortedError } = __nccwpck_require__(4242)
 
 const kListener = Symbol('kListener')
 const kSignal = Symbol('kSignal')
@@ -36580,16 +36580,16 @@ module.exports = {
 
 /***/ }),
 
-/***/ 2849:
+/***/ 5245:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const assert = __nccwpck_require__(4589)
 const { AsyncResource } = __nccwpck_require__(6698)
-const { InvalidArgumentError, SocketError } = __nccwpck_require__(38)
-const util = __nccwpck_require__(5129)
-const { addSignal, removeSignal } = __nccwpck_require__(8061)
+const { InvalidArgumentError, SocketError } = __nccwpck_require__(4242)
+const util = __nccwpck_require__(3373)
+const { addSignal, removeSignal } = __nccwpck_require__(8513)
 
 class ConnectHandler extends AsyncResource {
   constructor (opts, callback) {
@@ -36695,7 +36695,7 @@ module.exports = connect
 
 /***/ }),
 
-/***/ 5465:
+/***/ 3141:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -36709,10 +36709,10 @@ const {
   InvalidArgumentError,
   InvalidReturnValueError,
   RequestAbortedError
-} = __nccwpck_require__(38)
-const util = __nccwpck_require__(5129)
+} = __nccwpck_require__(4242)
+const util = __nccwpck_require__(3373)
 const { AsyncResource } = __nccwpck_require__(6698)
-const { addSignal, removeSignal } = __nccwpck_require__(8061)
+const { addSignal, removeSignal } = __nccwpck_require__(8513)
 const assert = __nccwpck_require__(4589)
 
 const kResume = Symbol('resume')
@@ -36953,16 +36953,16 @@ module.exports = pipeline
 
 /***/ }),
 
-/***/ 2034:
+/***/ 598:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const assert = __nccwpck_require__(4589)
-const { Readable } = __nccwpck_require__(7580)
-const { InvalidArgumentError, RequestAbortedError } = __nccwpck_require__(38)
-const util = __nccwpck_require__(5129)
-const { getResolveErrorBodyCallback } = __nccwpck_require__(5304)
+const { Readable } = __nccwpck_require__(7344)
+const { InvalidArgumentError, RequestAbortedError } = __nccwpck_require__(4242)
+const util = __nccwpck_require__(3373)
+const { getResolveErrorBodyCallback } = __nccwpck_require__(4388)
 const { AsyncResource } = __nccwpck_require__(6698)
 
 class RequestHandler extends AsyncResource {
@@ -37174,18 +37174,18 @@ module.exports.RequestHandler = RequestHandler
 
 /***/ }),
 
-/***/ 5799:
+/***/ 5899:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const assert = __nccwpck_require__(4589)
 const { finished, PassThrough } = __nccwpck_require__(7075)
-const { InvalidArgumentError, InvalidReturnValueError } = __nccwpck_require__(38)
-const util = __nccwpck_require__(5129)
-const { getResolveErrorBodyCallback } = __nccwpck_require__(5304)
+const { InvalidArgumentError, InvalidReturnValueError } = __nccwpck_require__(4242)
+const util = __nccwpck_require__(3373)
+const { getResolveErrorBodyCallback } = __nccwpck_require__(4388)
 const { AsyncResource } = __nccwpck_require__(6698)
-const { addSignal, removeSignal } = __nccwpck_require__(8061)
+const { addSignal, removeSignal } = __nccwpck_require__(8513)
 
 class StreamHandler extends AsyncResource {
   constructor (opts, factory, callback) {
@@ -37401,15 +37401,15 @@ module.exports = stream
 
 /***/ }),
 
-/***/ 8155:
+/***/ 1679:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { InvalidArgumentError, SocketError } = __nccwpck_require__(38)
+const { InvalidArgumentError, SocketError } = __nccwpck_require__(4242)
 const { AsyncResource } = __nccwpck_require__(6698)
-const util = __nccwpck_require__(5129)
-const { addSignal, removeSignal } = __nccwpck_require__(8061)
+const util = __nccwpck_require__(3373)
+const { addSignal, removeSignal } = __nccwpck_require__(8513)
 const assert = __nccwpck_require__(4589)
 
 class UpgradeHandler extends AsyncResource {
@@ -37516,21 +37516,21 @@ module.exports = upgrade
 
 /***/ }),
 
-/***/ 6:
+/***/ 6858:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-module.exports.request = __nccwpck_require__(2034)
-module.exports.stream = __nccwpck_require__(5799)
-module.exports.pipeline = __nccwpck_require__(5465)
-module.exports.upgrade = __nccwpck_require__(8155)
-module.exports.connect = __nccwpck_require__(2849)
+module.exports.request = __nccwpck_require__(598)
+module.exports.stream = __nccwpck_require__(5899)
+module.exports.pipeline = __nccwpck_require__(3141)
+module.exports.upgrade = __nccwpck_require__(1679)
+module.exports.connect = __nccwpck_require__(5245)
 
 
 /***/ }),
 
-/***/ 7580:
+/***/ 7344:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 // Ported from https://github.com/nodejs/undici/pull/907
@@ -37539,9 +37539,9 @@ module.exports.connect = __nccwpck_require__(2849)
 
 const assert = __nccwpck_require__(4589)
 const { Readable } = __nccwpck_require__(7075)
-const { RequestAbortedError, NotSupportedError, InvalidArgumentError, AbortError } = __nccwpck_require__(38)
-const util = __nccwpck_require__(5129)
-const { ReadableStreamFrom } = __nccwpck_require__(5129)
+const { RequestAbortedError, NotSupportedError, InvalidArgumentError, AbortError } = __nccwpck_require__(4242)
+const util = __nccwpck_require__(3373)
+const { ReadableStreamFrom } = __nccwpck_require__(3373)
 
 const kConsume = Symbol('kConsume')
 const kReading = Symbol('kReading')
@@ -37922,15 +37922,15 @@ module.exports = { Readable: BodyReadable, chunksDecode }
 
 /***/ }),
 
-/***/ 5304:
+/***/ 4388:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 const assert = __nccwpck_require__(4589)
 const {
   ResponseStatusCodeError
-} = __nccwpck_require__(38)
+} = __nccwpck_require__(4242)
 
-const { chunksDecode } = __nccwpck_require__(7580)
+const { chunksDecode } = __nccwpck_require__(7344)
 const CHUNK_LIMIT = 128 * 1024
 
 async function getResolveErrorBodyCallback ({ callback, body, contentType, statusCode, statusMessage, headers }) {
@@ -38022,16 +38022,16 @@ module.exports = {
 
 /***/ }),
 
-/***/ 9327:
+/***/ 7035:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const net = __nccwpck_require__(7030)
 const assert = __nccwpck_require__(4589)
-const util = __nccwpck_require__(5129)
-const { InvalidArgumentError, ConnectTimeoutError } = __nccwpck_require__(38)
-const timers = __nccwpck_require__(1038)
+const util = __nccwpck_require__(3373)
+const { InvalidArgumentError, ConnectTimeoutError } = __nccwpck_require__(4242)
+const timers = __nccwpck_require__(2842)
 
 function noop () {}
 
@@ -38269,7 +38269,7 @@ module.exports = buildConnector
 
 /***/ }),
 
-/***/ 3016:
+/***/ 7732:
 /***/ ((module) => {
 
 
@@ -38394,7 +38394,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3949:
+/***/ 9737:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -38603,7 +38603,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 38:
+/***/ 4242:
 /***/ ((module) => {
 
 
@@ -39035,7 +39035,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 1540:
+/***/ 5016:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -39043,7 +39043,7 @@ module.exports = {
 const {
   InvalidArgumentError,
   NotSupportedError
-} = __nccwpck_require__(38)
+} = __nccwpck_require__(4242)
 const assert = __nccwpck_require__(4589)
 const {
   isValidHTTPToken,
@@ -39058,9 +39058,9 @@ const {
   validateHandler,
   getServerName,
   normalizedMethodRecords
-} = __nccwpck_require__(5129)
-const { channels } = __nccwpck_require__(3949)
-const { headerNameLowerCasedRecord } = __nccwpck_require__(3016)
+} = __nccwpck_require__(3373)
+const { channels } = __nccwpck_require__(9737)
+const { headerNameLowerCasedRecord } = __nccwpck_require__(7732)
 
 // Verifies that a given path is valid does not contain control chars \x00 to \x20
 const invalidPathRegex = /[^\u0021-\u00ff]/
@@ -39524,7 +39524,7 @@ module.exports = Request
 
 /***/ }),
 
-/***/ 248:
+/***/ 3988:
 /***/ ((module) => {
 
 module.exports = {
@@ -39598,7 +39598,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 321:
+/***/ 8741:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -39606,7 +39606,7 @@ module.exports = {
 const {
   wellknownHeaderNames,
   headerNameLowerCasedRecord
-} = __nccwpck_require__(3016)
+} = __nccwpck_require__(7732)
 
 class TstNode {
   /** @type {any} */
@@ -39757,13 +39757,13 @@ module.exports = {
 
 /***/ }),
 
-/***/ 5129:
+/***/ 3373:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const assert = __nccwpck_require__(4589)
-const { kDestroyed, kBodyUsed, kListeners, kBody } = __nccwpck_require__(248)
+const { kDestroyed, kBodyUsed, kListeners, kBody } = __nccwpck_require__(3988)
 const { IncomingMessage } = __nccwpck_require__(7067)
 const stream = __nccwpck_require__(7075)
 const net = __nccwpck_require__(7030)
@@ -39771,9 +39771,9 @@ const { Blob } = __nccwpck_require__(4573)
 const nodeUtil = __nccwpck_require__(7975)
 const { stringify } = __nccwpck_require__(1792)
 const { EventEmitter: EE } = __nccwpck_require__(8474)
-const { InvalidArgumentError } = __nccwpck_require__(38)
-const { headerNameLowerCasedRecord } = __nccwpck_require__(3016)
-const { tree } = __nccwpck_require__(321)
+const { InvalidArgumentError } = __nccwpck_require__(4242)
+const { headerNameLowerCasedRecord } = __nccwpck_require__(7732)
+const { tree } = __nccwpck_require__(8741)
 
 const [nodeMajor, nodeMinor] = process.versions.node.split('.').map(v => Number(v))
 
@@ -40483,18 +40483,18 @@ module.exports = {
 
 /***/ }),
 
-/***/ 8706:
+/***/ 7870:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { InvalidArgumentError } = __nccwpck_require__(38)
-const { kClients, kRunning, kClose, kDestroy, kDispatch, kInterceptors } = __nccwpck_require__(248)
-const DispatcherBase = __nccwpck_require__(3870)
-const Pool = __nccwpck_require__(4049)
-const Client = __nccwpck_require__(7372)
-const util = __nccwpck_require__(5129)
-const createRedirectInterceptor = __nccwpck_require__(9255)
+const { InvalidArgumentError } = __nccwpck_require__(4242)
+const { kClients, kRunning, kClose, kDestroy, kDispatch, kInterceptors } = __nccwpck_require__(3988)
+const DispatcherBase = __nccwpck_require__(7234)
+const Pool = __nccwpck_require__(189)
+const Client = __nccwpck_require__(2400)
+const util = __nccwpck_require__(3373)
+const createRedirectInterceptor = __nccwpck_require__(1827)
 
 const kOnConnect = Symbol('onConnect')
 const kOnDisconnect = Symbol('onDisconnect')
@@ -40623,7 +40623,7 @@ module.exports = Agent
 
 /***/ }),
 
-/***/ 1110:
+/***/ 8722:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -40631,7 +40631,7 @@ module.exports = Agent
 const {
   BalancedPoolMissingUpstreamError,
   InvalidArgumentError
-} = __nccwpck_require__(38)
+} = __nccwpck_require__(4242)
 const {
   PoolBase,
   kClients,
@@ -40639,10 +40639,10 @@ const {
   kAddClient,
   kRemoveClient,
   kGetDispatcher
-} = __nccwpck_require__(6779)
-const Pool = __nccwpck_require__(4049)
-const { kUrl, kInterceptors } = __nccwpck_require__(248)
-const { parseOrigin } = __nccwpck_require__(5129)
+} = __nccwpck_require__(8703)
+const Pool = __nccwpck_require__(189)
+const { kUrl, kInterceptors } = __nccwpck_require__(3988)
+const { parseOrigin } = __nccwpck_require__(3373)
 const kFactory = Symbol('factory')
 
 const kOptions = Symbol('options')
@@ -40839,7 +40839,7 @@ module.exports = BalancedPool
 
 /***/ }),
 
-/***/ 2666:
+/***/ 574:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -40847,9 +40847,9 @@ module.exports = BalancedPool
 /* global WebAssembly */
 
 const assert = __nccwpck_require__(4589)
-const util = __nccwpck_require__(5129)
-const { channels } = __nccwpck_require__(3949)
-const timers = __nccwpck_require__(1038)
+const util = __nccwpck_require__(3373)
+const { channels } = __nccwpck_require__(9737)
+const timers = __nccwpck_require__(2842)
 const {
   RequestContentLengthMismatchError,
   ResponseContentLengthMismatchError,
@@ -40862,7 +40862,7 @@ const {
   BodyTimeoutError,
   HTTPParserError,
   ResponseExceededMaxSizeError
-} = __nccwpck_require__(38)
+} = __nccwpck_require__(4242)
 const {
   kUrl,
   kReset,
@@ -40895,9 +40895,9 @@ const {
   kOnError,
   kResume,
   kHTTPContext
-} = __nccwpck_require__(248)
+} = __nccwpck_require__(3988)
 
-const constants = __nccwpck_require__(8147)
+const constants = __nccwpck_require__(9055)
 const EMPTY_BUF = Buffer.alloc(0)
 const FastBuffer = Buffer[Symbol.species]
 const addListener = util.addListener
@@ -40909,11 +40909,11 @@ const kSocketUsed = Symbol('kSocketUsed')
 let extractBody
 
 async function lazyllhttp () {
-  const llhttpWasmData = process.env.JEST_WORKER_ID ? __nccwpck_require__(2781) : undefined
+  const llhttpWasmData = process.env.JEST_WORKER_ID ? __nccwpck_require__(6121) : undefined
 
   let mod
   try {
-    mod = await WebAssembly.compile(__nccwpck_require__(1407))
+    mod = await WebAssembly.compile(__nccwpck_require__(5675))
   } catch (e) {
     /* istanbul ignore next */
 
@@ -40921,7 +40921,7 @@ async function lazyllhttp () {
     // being enabled, but the occurring of this other error
     // * https://github.com/emscripten-core/emscripten/issues/11495
     // got me to remove that check to avoid breaking Node 12.
-    mod = await WebAssembly.compile(llhttpWasmData || __nccwpck_require__(2781))
+    mod = await WebAssembly.compile(llhttpWasmData || __nccwpck_require__(6121))
   }
 
   return await WebAssembly.instantiate(mod, {
@@ -41836,7 +41836,7 @@ function writeH1 (client, request) {
 
   if (util.isFormDataLike(body)) {
     if (!extractBody) {
-      extractBody = (__nccwpck_require__(7407).extractBody)
+      extractBody = (__nccwpck_require__(8019).extractBody)
     }
 
     const [bodyStream, contentType] = extractBody(body)
@@ -42359,7 +42359,7 @@ module.exports = connectH1
 
 /***/ }),
 
-/***/ 6279:
+/***/ 5723:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -42367,13 +42367,13 @@ module.exports = connectH1
 const assert = __nccwpck_require__(4589)
 const { errorMonitor } = __nccwpck_require__(8474)
 const { pipeline } = __nccwpck_require__(7075)
-const util = __nccwpck_require__(5129)
+const util = __nccwpck_require__(3373)
 const {
   RequestContentLengthMismatchError,
   RequestAbortedError,
   SocketError,
   InformationalError
-} = __nccwpck_require__(38)
+} = __nccwpck_require__(4242)
 const {
   kUrl,
   kReset,
@@ -42392,7 +42392,7 @@ const {
   kResume,
   kSize,
   kHTTPContext
-} = __nccwpck_require__(248)
+} = __nccwpck_require__(3988)
 
 const kOpenStreams = Symbol('open streams')
 
@@ -42798,7 +42798,7 @@ function writeH2 (client, request) {
   let contentLength = util.bodyLength(body)
 
   if (util.isFormDataLike(body)) {
-    extractBody ??= (__nccwpck_require__(7407).extractBody)
+    extractBody ??= (__nccwpck_require__(8019).extractBody)
 
     const [bodyStream, contentType] = extractBody(body)
     headers['content-type'] = contentType
@@ -43158,7 +43158,7 @@ module.exports = connectH2
 
 /***/ }),
 
-/***/ 7372:
+/***/ 2400:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 // @ts-check
@@ -43168,16 +43168,16 @@ module.exports = connectH2
 const assert = __nccwpck_require__(4589)
 const net = __nccwpck_require__(7030)
 const http = __nccwpck_require__(7067)
-const util = __nccwpck_require__(5129)
-const { channels } = __nccwpck_require__(3949)
-const Request = __nccwpck_require__(1540)
-const DispatcherBase = __nccwpck_require__(3870)
+const util = __nccwpck_require__(3373)
+const { channels } = __nccwpck_require__(9737)
+const Request = __nccwpck_require__(5016)
+const DispatcherBase = __nccwpck_require__(7234)
 const {
   InvalidArgumentError,
   InformationalError,
   ClientDestroyedError
-} = __nccwpck_require__(38)
-const buildConnector = __nccwpck_require__(9327)
+} = __nccwpck_require__(4242)
+const buildConnector = __nccwpck_require__(7035)
 const {
   kUrl,
   kServerName,
@@ -43219,9 +43219,9 @@ const {
   kHTTPContext,
   kMaxConcurrentStreams,
   kResume
-} = __nccwpck_require__(248)
-const connectH1 = __nccwpck_require__(2666)
-const connectH2 = __nccwpck_require__(6279)
+} = __nccwpck_require__(3988)
+const connectH1 = __nccwpck_require__(574)
+const connectH2 = __nccwpck_require__(5723)
 let deprecatedInterceptorWarned = false
 
 const kClosedResolve = Symbol('kClosedResolve')
@@ -43529,7 +43529,7 @@ class Client extends DispatcherBase {
   }
 }
 
-const createRedirectInterceptor = __nccwpck_require__(9255)
+const createRedirectInterceptor = __nccwpck_require__(1827)
 
 function onError (client, err) {
   if (
@@ -43789,19 +43789,19 @@ module.exports = Client
 
 /***/ }),
 
-/***/ 3870:
+/***/ 7234:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const buffer = __nccwpck_require__(4573)
-const Dispatcher = __nccwpck_require__(7534)
+const Dispatcher = __nccwpck_require__(7018)
 const {
   ClientDestroyedError,
   ClientClosedError,
   InvalidArgumentError
-} = __nccwpck_require__(38)
-const { kDestroy, kClose, kClosed, kDestroyed, kDispatch, kInterceptors } = __nccwpck_require__(248)
+} = __nccwpck_require__(4242)
+const { kDestroy, kClose, kClosed, kDestroyed, kDispatch, kInterceptors } = __nccwpck_require__(3988)
 
 const kOnDestroyed = Symbol('onDestroyed')
 const kOnClosed = Symbol('onClosed')
@@ -44004,7 +44004,7 @@ module.exports = DispatcherBase
 
 /***/ }),
 
-/***/ 7534:
+/***/ 7018:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -44076,15 +44076,15 @@ module.exports = Dispatcher
 
 /***/ }),
 
-/***/ 448:
+/***/ 6828:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const DispatcherBase = __nccwpck_require__(3870)
-const { kClose, kDestroy, kClosed, kDestroyed, kDispatch, kNoProxyAgent, kHttpProxyAgent, kHttpsProxyAgent } = __nccwpck_require__(248)
-const ProxyAgent = __nccwpck_require__(9579)
-const Agent = __nccwpck_require__(8706)
+const DispatcherBase = __nccwpck_require__(7234)
+const { kClose, kDestroy, kClosed, kDestroyed, kDispatch, kNoProxyAgent, kHttpProxyAgent, kHttpsProxyAgent } = __nccwpck_require__(3988)
+const ProxyAgent = __nccwpck_require__(5159)
+const Agent = __nccwpck_require__(7870)
 
 const DEFAULT_PORTS = {
   'http:': 80,
@@ -44243,7 +44243,7 @@ module.exports = EnvHttpProxyAgent
 
 /***/ }),
 
-/***/ 5151:
+/***/ 3003:
 /***/ ((module) => {
 
 /* eslint-disable */
@@ -44367,15 +44367,15 @@ module.exports = class FixedQueue {
 
 /***/ }),
 
-/***/ 6779:
+/***/ 8703:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const DispatcherBase = __nccwpck_require__(3870)
-const FixedQueue = __nccwpck_require__(5151)
-const { kConnected, kSize, kRunning, kPending, kQueued, kBusy, kFree, kUrl, kClose, kDestroy, kDispatch } = __nccwpck_require__(248)
-const PoolStats = __nccwpck_require__(71)
+const DispatcherBase = __nccwpck_require__(7234)
+const FixedQueue = __nccwpck_require__(3003)
+const { kConnected, kSize, kRunning, kPending, kQueued, kBusy, kFree, kUrl, kClose, kDestroy, kDispatch } = __nccwpck_require__(3988)
+const PoolStats = __nccwpck_require__(9595)
 
 const kClients = Symbol('clients')
 const kNeedDrain = Symbol('needDrain')
@@ -44568,10 +44568,10 @@ module.exports = {
 
 /***/ }),
 
-/***/ 71:
+/***/ 9595:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const { kFree, kConnected, kPending, kQueued, kRunning, kSize } = __nccwpck_require__(248)
+const { kFree, kConnected, kPending, kQueued, kRunning, kSize } = __nccwpck_require__(3988)
 const kPool = Symbol('pool')
 
 class PoolStats {
@@ -44609,7 +44609,7 @@ module.exports = PoolStats
 
 /***/ }),
 
-/***/ 4049:
+/***/ 189:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -44620,14 +44620,14 @@ const {
   kNeedDrain,
   kAddClient,
   kGetDispatcher
-} = __nccwpck_require__(6779)
-const Client = __nccwpck_require__(7372)
+} = __nccwpck_require__(8703)
+const Client = __nccwpck_require__(2400)
 const {
   InvalidArgumentError
-} = __nccwpck_require__(38)
-const util = __nccwpck_require__(5129)
-const { kUrl, kInterceptors } = __nccwpck_require__(248)
-const buildConnector = __nccwpck_require__(9327)
+} = __nccwpck_require__(4242)
+const util = __nccwpck_require__(3373)
+const { kUrl, kInterceptors } = __nccwpck_require__(3988)
+const buildConnector = __nccwpck_require__(7035)
 
 const kOptions = Symbol('options')
 const kConnections = Symbol('connections')
@@ -44723,19 +44723,19 @@ module.exports = Pool
 
 /***/ }),
 
-/***/ 9579:
+/***/ 5159:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { kProxy, kClose, kDestroy, kDispatch, kInterceptors } = __nccwpck_require__(248)
+const { kProxy, kClose, kDestroy, kDispatch, kInterceptors } = __nccwpck_require__(3988)
 const { URL } = __nccwpck_require__(3136)
-const Agent = __nccwpck_require__(8706)
-const Pool = __nccwpck_require__(4049)
-const DispatcherBase = __nccwpck_require__(3870)
-const { InvalidArgumentError, RequestAbortedError, SecureProxyConnectionError } = __nccwpck_require__(38)
-const buildConnector = __nccwpck_require__(9327)
-const Client = __nccwpck_require__(7372)
+const Agent = __nccwpck_require__(7870)
+const Pool = __nccwpck_require__(189)
+const DispatcherBase = __nccwpck_require__(7234)
+const { InvalidArgumentError, RequestAbortedError, SecureProxyConnectionError } = __nccwpck_require__(4242)
+const buildConnector = __nccwpck_require__(7035)
+const Client = __nccwpck_require__(2400)
 
 const kAgent = Symbol('proxy agent')
 const kClient = Symbol('proxy client')
@@ -45004,13 +45004,13 @@ module.exports = ProxyAgent
 
 /***/ }),
 
-/***/ 2409:
+/***/ 1949:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const Dispatcher = __nccwpck_require__(7534)
-const RetryHandler = __nccwpck_require__(2317)
+const Dispatcher = __nccwpck_require__(7018)
+const RetryHandler = __nccwpck_require__(705)
 
 class RetryAgent extends Dispatcher {
   #agent = null
@@ -45046,7 +45046,7 @@ module.exports = RetryAgent
 
 /***/ }),
 
-/***/ 1994:
+/***/ 8326:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -45054,8 +45054,8 @@ module.exports = RetryAgent
 // We include a version number for the Dispatcher API. In case of breaking changes,
 // this version number must be increased to avoid conflicts.
 const globalDispatcher = Symbol.for('undici.globalDispatcher.1')
-const { InvalidArgumentError } = __nccwpck_require__(38)
-const Agent = __nccwpck_require__(8706)
+const { InvalidArgumentError } = __nccwpck_require__(4242)
+const Agent = __nccwpck_require__(7870)
 
 if (getGlobalDispatcher() === undefined) {
   setGlobalDispatcher(new Agent())
@@ -45085,7 +45085,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 8758:
+/***/ 2690:
 /***/ ((module) => {
 
 
@@ -45136,15 +45136,15 @@ module.exports = class DecoratorHandler {
 
 /***/ }),
 
-/***/ 1885:
+/***/ 8521:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const util = __nccwpck_require__(5129)
-const { kBodyUsed } = __nccwpck_require__(248)
+const util = __nccwpck_require__(3373)
+const { kBodyUsed } = __nccwpck_require__(3988)
 const assert = __nccwpck_require__(4589)
-const { InvalidArgumentError } = __nccwpck_require__(38)
+const { InvalidArgumentError } = __nccwpck_require__(4242)
 const EE = __nccwpck_require__(8474)
 
 const redirectableStatusCodes = [300, 301, 302, 303, 307, 308]
@@ -45375,20 +45375,20 @@ module.exports = RedirectHandler
 
 /***/ }),
 
-/***/ 2317:
+/***/ 705:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 const assert = __nccwpck_require__(4589)
 
-const { kRetryHandlerDefaultRetry } = __nccwpck_require__(248)
-const { RequestRetryError } = __nccwpck_require__(38)
+const { kRetryHandlerDefaultRetry } = __nccwpck_require__(3988)
+const { RequestRetryError } = __nccwpck_require__(4242)
 const {
   isDisturbed,
   parseHeaders,
   parseRangeHeader,
   wrapRequestBody
-} = __nccwpck_require__(5129)
+} = __nccwpck_require__(3373)
 
 function calculateRetryAfterHeader (retryAfter) {
   const current = Date.now()
@@ -45819,14 +45819,14 @@ module.exports = RetryHandler
 
 /***/ }),
 
-/***/ 9590:
+/***/ 6242:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 const { isIP } = __nccwpck_require__(7030)
 const { lookup } = __nccwpck_require__(610)
-const DecoratorHandler = __nccwpck_require__(8758)
-const { InvalidArgumentError, InformationalError } = __nccwpck_require__(38)
+const DecoratorHandler = __nccwpck_require__(2690)
+const { InvalidArgumentError, InformationalError } = __nccwpck_require__(4242)
 const maxInt = Math.pow(2, 31) - 1
 
 class DNSInstance {
@@ -46201,14 +46201,14 @@ module.exports = interceptorOpts => {
 
 /***/ }),
 
-/***/ 2695:
+/***/ 7091:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const util = __nccwpck_require__(5129)
-const { InvalidArgumentError, RequestAbortedError } = __nccwpck_require__(38)
-const DecoratorHandler = __nccwpck_require__(8758)
+const util = __nccwpck_require__(3373)
+const { InvalidArgumentError, RequestAbortedError } = __nccwpck_require__(4242)
+const DecoratorHandler = __nccwpck_require__(2690)
 
 class DumpHandler extends DecoratorHandler {
   #maxSize = 1024 * 1024
@@ -46331,12 +46331,12 @@ module.exports = createDumpInterceptor
 
 /***/ }),
 
-/***/ 9255:
+/***/ 1827:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const RedirectHandler = __nccwpck_require__(1885)
+const RedirectHandler = __nccwpck_require__(8521)
 
 function createRedirectInterceptor ({ maxRedirections: defaultMaxRedirections }) {
   return (dispatch) => {
@@ -46359,11 +46359,11 @@ module.exports = createRedirectInterceptor
 
 /***/ }),
 
-/***/ 6969:
+/***/ 4205:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
-const RedirectHandler = __nccwpck_require__(1885)
+const RedirectHandler = __nccwpck_require__(8521)
 
 module.exports = opts => {
   const globalMaxRedirections = opts?.maxRedirections
@@ -46390,11 +46390,11 @@ module.exports = opts => {
 
 /***/ }),
 
-/***/ 5519:
+/***/ 4747:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
-const RetryHandler = __nccwpck_require__(2317)
+const RetryHandler = __nccwpck_require__(705)
 
 module.exports = globalOpts => {
   return dispatch => {
@@ -46416,13 +46416,13 @@ module.exports = globalOpts => {
 
 /***/ }),
 
-/***/ 8147:
+/***/ 9055:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.SPECIAL_HEADERS = exports.HEADER_STATE = exports.MINOR = exports.MAJOR = exports.CONNECTION_TOKEN_CHARS = exports.HEADER_CHARS = exports.TOKEN = exports.STRICT_TOKEN = exports.HEX = exports.URL_CHAR = exports.STRICT_URL_CHAR = exports.USERINFO_CHARS = exports.MARK = exports.ALPHANUM = exports.NUM = exports.HEX_MAP = exports.NUM_MAP = exports.ALPHA = exports.FINISH = exports.H_METHOD_MAP = exports.METHOD_MAP = exports.METHODS_RTSP = exports.METHODS_ICE = exports.METHODS_HTTP = exports.METHODS = exports.LENIENT_FLAGS = exports.FLAGS = exports.TYPE = exports.ERROR = void 0;
-const utils_1 = __nccwpck_require__(6163);
+const utils_1 = __nccwpck_require__(6111);
 // C headers
 var ERROR;
 (function (ERROR) {
@@ -46700,7 +46700,7 @@ exports.SPECIAL_HEADERS = {
 
 /***/ }),
 
-/***/ 2781:
+/***/ 6121:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -46712,7 +46712,7 @@ module.exports = Buffer.from('AGFzbQEAAAABJwdgAX8Bf2ADf39/AX9gAX8AYAJ/fwBgBH9/f3
 
 /***/ }),
 
-/***/ 1407:
+/***/ 5675:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -46724,7 +46724,7 @@ module.exports = Buffer.from('AGFzbQEAAAABJwdgAX8Bf2ADf39/AX9gAX8AYAJ/fwBgBH9/f3
 
 /***/ }),
 
-/***/ 6163:
+/***/ 6111:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -46745,13 +46745,13 @@ exports.enumToMap = enumToMap;
 
 /***/ }),
 
-/***/ 5156:
+/***/ 8872:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { kClients } = __nccwpck_require__(248)
-const Agent = __nccwpck_require__(8706)
+const { kClients } = __nccwpck_require__(3988)
+const Agent = __nccwpck_require__(7870)
 const {
   kAgent,
   kMockAgentSet,
@@ -46762,14 +46762,14 @@ const {
   kGetNetConnect,
   kOptions,
   kFactory
-} = __nccwpck_require__(2656)
-const MockClient = __nccwpck_require__(3890)
-const MockPool = __nccwpck_require__(8255)
-const { matchValue, buildMockOptions } = __nccwpck_require__(9140)
-const { InvalidArgumentError, UndiciError } = __nccwpck_require__(38)
-const Dispatcher = __nccwpck_require__(7534)
-const Pluralizer = __nccwpck_require__(5684)
-const PendingInterceptorsFormatter = __nccwpck_require__(4451)
+} = __nccwpck_require__(5868)
+const MockClient = __nccwpck_require__(4366)
+const MockPool = __nccwpck_require__(8963)
+const { matchValue, buildMockOptions } = __nccwpck_require__(1472)
+const { InvalidArgumentError, UndiciError } = __nccwpck_require__(4242)
+const Dispatcher = __nccwpck_require__(7018)
+const Pluralizer = __nccwpck_require__(9968)
+const PendingInterceptorsFormatter = __nccwpck_require__(615)
 
 class MockAgent extends Dispatcher {
   constructor (opts) {
@@ -46912,14 +46912,14 @@ module.exports = MockAgent
 
 /***/ }),
 
-/***/ 3890:
+/***/ 4366:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const { promisify } = __nccwpck_require__(7975)
-const Client = __nccwpck_require__(7372)
-const { buildMockDispatch } = __nccwpck_require__(9140)
+const Client = __nccwpck_require__(2400)
+const { buildMockDispatch } = __nccwpck_require__(1472)
 const {
   kDispatches,
   kMockAgent,
@@ -46928,10 +46928,10 @@ const {
   kOrigin,
   kOriginalDispatch,
   kConnected
-} = __nccwpck_require__(2656)
-const { MockInterceptor } = __nccwpck_require__(2238)
-const Symbols = __nccwpck_require__(248)
-const { InvalidArgumentError } = __nccwpck_require__(38)
+} = __nccwpck_require__(5868)
+const { MockInterceptor } = __nccwpck_require__(8562)
+const Symbols = __nccwpck_require__(3988)
+const { InvalidArgumentError } = __nccwpck_require__(4242)
 
 /**
  * MockClient provides an API that extends the Client to influence the mockDispatches.
@@ -46978,12 +46978,12 @@ module.exports = MockClient
 
 /***/ }),
 
-/***/ 4222:
+/***/ 461:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { UndiciError } = __nccwpck_require__(38)
+const { UndiciError } = __nccwpck_require__(4242)
 
 const kMockNotMatchedError = Symbol.for('undici.error.UND_MOCK_ERR_MOCK_NOT_MATCHED')
 
@@ -47013,12 +47013,12 @@ module.exports = {
 
 /***/ }),
 
-/***/ 2238:
+/***/ 8562:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { getResponseData, buildKey, addMockDispatch } = __nccwpck_require__(9140)
+const { getResponseData, buildKey, addMockDispatch } = __nccwpck_require__(1472)
 const {
   kDispatches,
   kDispatchKey,
@@ -47026,9 +47026,9 @@ const {
   kDefaultTrailers,
   kContentLength,
   kMockDispatch
-} = __nccwpck_require__(2656)
-const { InvalidArgumentError } = __nccwpck_require__(38)
-const { buildURL } = __nccwpck_require__(5129)
+} = __nccwpck_require__(5868)
+const { InvalidArgumentError } = __nccwpck_require__(4242)
+const { buildURL } = __nccwpck_require__(3373)
 
 /**
  * Defines the scope API for an interceptor reply
@@ -47227,14 +47227,14 @@ module.exports.MockScope = MockScope
 
 /***/ }),
 
-/***/ 8255:
+/***/ 8963:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const { promisify } = __nccwpck_require__(7975)
-const Pool = __nccwpck_require__(4049)
-const { buildMockDispatch } = __nccwpck_require__(9140)
+const Pool = __nccwpck_require__(189)
+const { buildMockDispatch } = __nccwpck_require__(1472)
 const {
   kDispatches,
   kMockAgent,
@@ -47243,10 +47243,10 @@ const {
   kOrigin,
   kOriginalDispatch,
   kConnected
-} = __nccwpck_require__(2656)
-const { MockInterceptor } = __nccwpck_require__(2238)
-const Symbols = __nccwpck_require__(248)
-const { InvalidArgumentError } = __nccwpck_require__(38)
+} = __nccwpck_require__(5868)
+const { MockInterceptor } = __nccwpck_require__(8562)
+const Symbols = __nccwpck_require__(3988)
+const { InvalidArgumentError } = __nccwpck_require__(4242)
 
 /**
  * MockPool provides an API that extends the Pool to influence the mockDispatches.
@@ -47293,7 +47293,7 @@ module.exports = MockPool
 
 /***/ }),
 
-/***/ 2656:
+/***/ 5868:
 /***/ ((module) => {
 
 
@@ -47323,20 +47323,20 @@ module.exports = {
 
 /***/ }),
 
-/***/ 9140:
+/***/ 1472:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { MockNotMatchedError } = __nccwpck_require__(4222)
+const { MockNotMatchedError } = __nccwpck_require__(461)
 const {
   kDispatches,
   kMockAgent,
   kOriginalDispatch,
   kOrigin,
   kGetNetConnect
-} = __nccwpck_require__(2656)
-const { buildURL } = __nccwpck_require__(5129)
+} = __nccwpck_require__(5868)
+const { buildURL } = __nccwpck_require__(3373)
 const { STATUS_CODES } = __nccwpck_require__(7067)
 const {
   types: {
@@ -47697,7 +47697,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 4451:
+/***/ 615:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -47747,7 +47747,7 @@ module.exports = class PendingInterceptorsFormatter {
 
 /***/ }),
 
-/***/ 5684:
+/***/ 9968:
 /***/ ((module) => {
 
 
@@ -47783,7 +47783,7 @@ module.exports = class Pluralizer {
 
 /***/ }),
 
-/***/ 1038:
+/***/ 2842:
 /***/ ((module) => {
 
 
@@ -48213,20 +48213,20 @@ module.exports = {
 
 /***/ }),
 
-/***/ 2643:
+/***/ 6599:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { kConstruct } = __nccwpck_require__(8748)
-const { urlEquals, getFieldValues } = __nccwpck_require__(1829)
-const { kEnumerableProperty, isDisturbed } = __nccwpck_require__(5129)
-const { webidl } = __nccwpck_require__(6786)
-const { Response, cloneResponse, fromInnerResponse } = __nccwpck_require__(4488)
-const { Request, fromInnerRequest } = __nccwpck_require__(1302)
-const { kState } = __nccwpck_require__(9634)
-const { fetching } = __nccwpck_require__(3788)
-const { urlIsHttpHttpsScheme, createDeferredPromise, readAllBytes } = __nccwpck_require__(5343)
+const { kConstruct } = __nccwpck_require__(3760)
+const { urlEquals, getFieldValues } = __nccwpck_require__(5089)
+const { kEnumerableProperty, isDisturbed } = __nccwpck_require__(3373)
+const { webidl } = __nccwpck_require__(2582)
+const { Response, cloneResponse, fromInnerResponse } = __nccwpck_require__(5020)
+const { Request, fromInnerRequest } = __nccwpck_require__(7458)
+const { kState } = __nccwpck_require__(9750)
+const { fetching } = __nccwpck_require__(9651)
+const { urlIsHttpHttpsScheme, createDeferredPromise, readAllBytes } = __nccwpck_require__(6843)
 const assert = __nccwpck_require__(4589)
 
 /**
@@ -49079,15 +49079,15 @@ module.exports = {
 
 /***/ }),
 
-/***/ 7822:
+/***/ 2362:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { kConstruct } = __nccwpck_require__(8748)
-const { Cache } = __nccwpck_require__(2643)
-const { webidl } = __nccwpck_require__(6786)
-const { kEnumerableProperty } = __nccwpck_require__(5129)
+const { kConstruct } = __nccwpck_require__(3760)
+const { Cache } = __nccwpck_require__(6599)
+const { webidl } = __nccwpck_require__(2582)
+const { kEnumerableProperty } = __nccwpck_require__(3373)
 
 class CacheStorage {
   /**
@@ -49238,26 +49238,26 @@ module.exports = {
 
 /***/ }),
 
-/***/ 8748:
+/***/ 3760:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 module.exports = {
-  kConstruct: (__nccwpck_require__(248).kConstruct)
+  kConstruct: (__nccwpck_require__(3988).kConstruct)
 }
 
 
 /***/ }),
 
-/***/ 1829:
+/***/ 5089:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const assert = __nccwpck_require__(4589)
-const { URLSerializer } = __nccwpck_require__(3923)
-const { isValidHeaderName } = __nccwpck_require__(5343)
+const { URLSerializer } = __nccwpck_require__(7215)
+const { isValidHeaderName } = __nccwpck_require__(6843)
 
 /**
  * @see https://url.spec.whatwg.org/#concept-url-equals
@@ -49302,7 +49302,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 5001:
+/***/ 1309:
 /***/ ((module) => {
 
 
@@ -49321,15 +49321,15 @@ module.exports = {
 
 /***/ }),
 
-/***/ 4548:
+/***/ 6552:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { parseSetCookie } = __nccwpck_require__(3719)
-const { stringify } = __nccwpck_require__(4582)
-const { webidl } = __nccwpck_require__(6786)
-const { Headers } = __nccwpck_require__(1313)
+const { parseSetCookie } = __nccwpck_require__(955)
+const { stringify } = __nccwpck_require__(450)
+const { webidl } = __nccwpck_require__(2582)
+const { Headers } = __nccwpck_require__(165)
 
 /**
  * @typedef {Object} Cookie
@@ -49512,14 +49512,14 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3719:
+/***/ 955:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { maxNameValuePairSize, maxAttributeValueSize } = __nccwpck_require__(5001)
-const { isCTLExcludingHtab } = __nccwpck_require__(4582)
-const { collectASequenceOfCodePointsFast } = __nccwpck_require__(3923)
+const { maxNameValuePairSize, maxAttributeValueSize } = __nccwpck_require__(1309)
+const { isCTLExcludingHtab } = __nccwpck_require__(450)
+const { collectASequenceOfCodePointsFast } = __nccwpck_require__(7215)
 const assert = __nccwpck_require__(4589)
 
 /**
@@ -49829,7 +49829,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 4582:
+/***/ 450:
 /***/ ((module) => {
 
 
@@ -50188,13 +50188,13 @@ module.exports = {
 
 /***/ }),
 
-/***/ 4908:
+/***/ 7768:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 const buffer = __nccwpck_require__(4573)
 const { Transform } = __nccwpck_require__(7075)
-const { isASCIINumber, isValidLastEventId } = __nccwpck_require__(8960)
+const { isASCIINumber, isValidLastEventId } = __nccwpck_require__(2116)
 
 /**
  * @type {number[]} BOM
@@ -50769,23 +50769,23 @@ module.exports = {
 
 /***/ }),
 
-/***/ 4015:
+/***/ 403:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const { pipeline } = __nccwpck_require__(7075)
-const { fetching } = __nccwpck_require__(3788)
-const { makeRequest } = __nccwpck_require__(1302)
-const { webidl } = __nccwpck_require__(6786)
-const { EventSourceStream } = __nccwpck_require__(4908)
-const { parseMIMEType } = __nccwpck_require__(3923)
-const { createFastMessageEvent } = __nccwpck_require__(3643)
-const { isNetworkError } = __nccwpck_require__(4488)
-const { delay } = __nccwpck_require__(8960)
-const { kEnumerableProperty } = __nccwpck_require__(5129)
-const { environmentSettingsObject } = __nccwpck_require__(5343)
-const { getGlobalDispatcher } = __nccwpck_require__(1994)
+const { fetching } = __nccwpck_require__(9651)
+const { makeRequest } = __nccwpck_require__(7458)
+const { webidl } = __nccwpck_require__(2582)
+const { EventSourceStream } = __nccwpck_require__(7768)
+const { parseMIMEType } = __nccwpck_require__(7215)
+const { createFastMessageEvent } = __nccwpck_require__(4663)
+const { isNetworkError } = __nccwpck_require__(5020)
+const { delay } = __nccwpck_require__(2116)
+const { kEnumerableProperty } = __nccwpck_require__(3373)
+const { environmentSettingsObject } = __nccwpck_require__(6843)
+const { getGlobalDispatcher } = __nccwpck_require__(8326)
 
 let experimentalWarned = false
 
@@ -51259,7 +51259,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 8960:
+/***/ 2116:
 /***/ ((module) => {
 
 
@@ -51303,12 +51303,12 @@ module.exports = {
 
 /***/ }),
 
-/***/ 7407:
+/***/ 8019:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const util = __nccwpck_require__(5129)
+const util = __nccwpck_require__(3373)
 const {
   ReadableStreamFrom,
   isBlobLike,
@@ -51318,16 +51318,16 @@ const {
   fullyReadBody,
   extractMimeType,
   utf8DecodeBytes
-} = __nccwpck_require__(5343)
-const { FormData } = __nccwpck_require__(9485)
-const { kState } = __nccwpck_require__(9634)
-const { webidl } = __nccwpck_require__(6786)
+} = __nccwpck_require__(6843)
+const { FormData } = __nccwpck_require__(2489)
+const { kState } = __nccwpck_require__(9750)
+const { webidl } = __nccwpck_require__(2582)
 const { Blob } = __nccwpck_require__(4573)
 const assert = __nccwpck_require__(4589)
 const { isErrored, isDisturbed } = __nccwpck_require__(7075)
 const { isArrayBuffer } = __nccwpck_require__(3429)
-const { serializeAMimeType } = __nccwpck_require__(3923)
-const { multipartFormDataParser } = __nccwpck_require__(149)
+const { serializeAMimeType } = __nccwpck_require__(7215)
+const { multipartFormDataParser } = __nccwpck_require__(8793)
 let random
 
 try {
@@ -51839,7 +51839,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 6370:
+/***/ 9510:
 /***/ ((module) => {
 
 
@@ -51970,7 +51970,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3923:
+/***/ 7215:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -52721,12 +52721,12 @@ module.exports = {
 
 /***/ }),
 
-/***/ 1418:
+/***/ 4686:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { kConnected, kSize } = __nccwpck_require__(248)
+const { kConnected, kSize } = __nccwpck_require__(3988)
 
 class CompatWeakRef {
   constructor (value) {
@@ -52774,14 +52774,14 @@ module.exports = function () {
 
 /***/ }),
 
-/***/ 2461:
+/***/ 5817:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const { Blob, File } = __nccwpck_require__(4573)
-const { kState } = __nccwpck_require__(9634)
-const { webidl } = __nccwpck_require__(6786)
+const { kState } = __nccwpck_require__(9750)
+const { webidl } = __nccwpck_require__(2582)
 
 // TODO(@KhafraDev): remove
 class FileLike {
@@ -52907,16 +52907,16 @@ module.exports = { FileLike, isFileLike }
 
 /***/ }),
 
-/***/ 149:
+/***/ 8793:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { isUSVString, bufferToLowerCasedHeaderName } = __nccwpck_require__(5129)
-const { utf8DecodeBytes } = __nccwpck_require__(5343)
-const { HTTP_TOKEN_CODEPOINTS, isomorphicDecode } = __nccwpck_require__(3923)
-const { isFileLike } = __nccwpck_require__(2461)
-const { makeEntry } = __nccwpck_require__(9485)
+const { isUSVString, bufferToLowerCasedHeaderName } = __nccwpck_require__(3373)
+const { utf8DecodeBytes } = __nccwpck_require__(6843)
+const { HTTP_TOKEN_CODEPOINTS, isomorphicDecode } = __nccwpck_require__(7215)
+const { isFileLike } = __nccwpck_require__(5817)
+const { makeEntry } = __nccwpck_require__(2489)
 const assert = __nccwpck_require__(4589)
 const { File: NodeFile } = __nccwpck_require__(4573)
 
@@ -53388,16 +53388,16 @@ module.exports = {
 
 /***/ }),
 
-/***/ 9485:
+/***/ 2489:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { isBlobLike, iteratorMixin } = __nccwpck_require__(5343)
-const { kState } = __nccwpck_require__(9634)
-const { kEnumerableProperty } = __nccwpck_require__(5129)
-const { FileLike, isFileLike } = __nccwpck_require__(2461)
-const { webidl } = __nccwpck_require__(6786)
+const { isBlobLike, iteratorMixin } = __nccwpck_require__(6843)
+const { kState } = __nccwpck_require__(9750)
+const { kEnumerableProperty } = __nccwpck_require__(3373)
+const { FileLike, isFileLike } = __nccwpck_require__(5817)
+const { webidl } = __nccwpck_require__(2582)
 const { File: NativeFile } = __nccwpck_require__(4573)
 const nodeUtil = __nccwpck_require__(7975)
 
@@ -53647,7 +53647,7 @@ module.exports = { FormData, makeEntry }
 
 /***/ }),
 
-/***/ 6272:
+/***/ 3412:
 /***/ ((module) => {
 
 
@@ -53694,21 +53694,21 @@ module.exports = {
 
 /***/ }),
 
-/***/ 1313:
+/***/ 165:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 // https://github.com/Ethan-Arrowood/undici-fetch
 
 
 
-const { kConstruct } = __nccwpck_require__(248)
-const { kEnumerableProperty } = __nccwpck_require__(5129)
+const { kConstruct } = __nccwpck_require__(3988)
+const { kEnumerableProperty } = __nccwpck_require__(3373)
 const {
   iteratorMixin,
   isValidHeaderName,
   isValidHeaderValue
-} = __nccwpck_require__(5343)
-const { webidl } = __nccwpck_require__(6786)
+} = __nccwpck_require__(6843)
+const { webidl } = __nccwpck_require__(2582)
 const assert = __nccwpck_require__(4589)
 const util = __nccwpck_require__(7975)
 
@@ -54388,7 +54388,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3788:
+/***/ 9651:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 // https://github.com/Ethan-Arrowood/undici-fetch
@@ -54401,9 +54401,9 @@ const {
   filterResponse,
   makeResponse,
   fromInnerResponse
-} = __nccwpck_require__(4488)
-const { HeadersList } = __nccwpck_require__(1313)
-const { Request, cloneRequest } = __nccwpck_require__(1302)
+} = __nccwpck_require__(5020)
+const { HeadersList } = __nccwpck_require__(165)
+const { Request, cloneRequest } = __nccwpck_require__(7458)
 const zlib = __nccwpck_require__(8522)
 const {
   bytesMatch,
@@ -54439,23 +54439,23 @@ const {
   buildContentRange,
   createInflate,
   extractMimeType
-} = __nccwpck_require__(5343)
-const { kState, kDispatcher } = __nccwpck_require__(9634)
+} = __nccwpck_require__(6843)
+const { kState, kDispatcher } = __nccwpck_require__(9750)
 const assert = __nccwpck_require__(4589)
-const { safelyExtractBody, extractBody } = __nccwpck_require__(7407)
+const { safelyExtractBody, extractBody } = __nccwpck_require__(8019)
 const {
   redirectStatusSet,
   nullBodyStatus,
   safeMethodsSet,
   requestBodyHeader,
   subresourceSet
-} = __nccwpck_require__(6370)
+} = __nccwpck_require__(9510)
 const EE = __nccwpck_require__(8474)
 const { Readable, pipeline, finished } = __nccwpck_require__(7075)
-const { addAbortListener, isErrored, isReadable, bufferToLowerCasedHeaderName } = __nccwpck_require__(5129)
-const { dataURLProcessor, serializeAMimeType, minimizeSupportedMimeType } = __nccwpck_require__(3923)
-const { getGlobalDispatcher } = __nccwpck_require__(1994)
-const { webidl } = __nccwpck_require__(6786)
+const { addAbortListener, isErrored, isReadable, bufferToLowerCasedHeaderName } = __nccwpck_require__(3373)
+const { dataURLProcessor, serializeAMimeType, minimizeSupportedMimeType } = __nccwpck_require__(7215)
+const { getGlobalDispatcher } = __nccwpck_require__(8326)
+const { webidl } = __nccwpck_require__(2582)
 const { STATUS_CODES } = __nccwpck_require__(7067)
 const GET_OR_HEAD = ['GET', 'HEAD']
 
@@ -56665,23 +56665,23 @@ module.exports = {
 
 /***/ }),
 
-/***/ 1302:
+/***/ 7458:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 /* globals AbortController */
 
 
 
-const { extractBody, mixinBody, cloneBody, bodyUnusable } = __nccwpck_require__(7407)
-const { Headers, fill: fillHeaders, HeadersList, setHeadersGuard, getHeadersGuard, setHeadersList, getHeadersList } = __nccwpck_require__(1313)
-const { FinalizationRegistry } = __nccwpck_require__(1418)()
-const util = __nccwpck_require__(5129)
+const { extractBody, mixinBody, cloneBody, bodyUnusable } = __nccwpck_require__(8019)
+const { Headers, fill: fillHeaders, HeadersList, setHeadersGuard, getHeadersGuard, setHeadersList, getHeadersList } = __nccwpck_require__(165)
+const { FinalizationRegistry } = __nccwpck_require__(4686)()
+const util = __nccwpck_require__(3373)
 const nodeUtil = __nccwpck_require__(7975)
 const {
   isValidHTTPToken,
   sameOrigin,
   environmentSettingsObject
-} = __nccwpck_require__(5343)
+} = __nccwpck_require__(6843)
 const {
   forbiddenMethodsSet,
   corsSafeListedMethodsSet,
@@ -56691,12 +56691,12 @@ const {
   requestCredentials,
   requestCache,
   requestDuplex
-} = __nccwpck_require__(6370)
+} = __nccwpck_require__(9510)
 const { kEnumerableProperty, normalizedMethodRecordsBase, normalizedMethodRecords } = util
-const { kHeaders, kSignal, kState, kDispatcher } = __nccwpck_require__(9634)
-const { webidl } = __nccwpck_require__(6786)
-const { URLSerializer } = __nccwpck_require__(3923)
-const { kConstruct } = __nccwpck_require__(248)
+const { kHeaders, kSignal, kState, kDispatcher } = __nccwpck_require__(9750)
+const { webidl } = __nccwpck_require__(2582)
+const { URLSerializer } = __nccwpck_require__(7215)
+const { kConstruct } = __nccwpck_require__(3988)
 const assert = __nccwpck_require__(4589)
 const { getMaxListeners, setMaxListeners, getEventListeners, defaultMaxListeners } = __nccwpck_require__(8474)
 
@@ -57709,14 +57709,14 @@ module.exports = { Request, makeRequest, fromInnerRequest, cloneRequest }
 
 /***/ }),
 
-/***/ 4488:
+/***/ 5020:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { Headers, HeadersList, fill, getHeadersGuard, setHeadersGuard, setHeadersList } = __nccwpck_require__(1313)
-const { extractBody, cloneBody, mixinBody, hasFinalizationRegistry, streamRegistry, bodyUnusable } = __nccwpck_require__(7407)
-const util = __nccwpck_require__(5129)
+const { Headers, HeadersList, fill, getHeadersGuard, setHeadersGuard, setHeadersList } = __nccwpck_require__(165)
+const { extractBody, cloneBody, mixinBody, hasFinalizationRegistry, streamRegistry, bodyUnusable } = __nccwpck_require__(8019)
+const util = __nccwpck_require__(3373)
 const nodeUtil = __nccwpck_require__(7975)
 const { kEnumerableProperty } = util
 const {
@@ -57728,16 +57728,16 @@ const {
   isErrorLike,
   isomorphicEncode,
   environmentSettingsObject: relevantRealm
-} = __nccwpck_require__(5343)
+} = __nccwpck_require__(6843)
 const {
   redirectStatusSet,
   nullBodyStatus
-} = __nccwpck_require__(6370)
-const { kState, kHeaders } = __nccwpck_require__(9634)
-const { webidl } = __nccwpck_require__(6786)
-const { FormData } = __nccwpck_require__(9485)
-const { URLSerializer } = __nccwpck_require__(3923)
-const { kConstruct } = __nccwpck_require__(248)
+} = __nccwpck_require__(9510)
+const { kState, kHeaders } = __nccwpck_require__(9750)
+const { webidl } = __nccwpck_require__(2582)
+const { FormData } = __nccwpck_require__(2489)
+const { URLSerializer } = __nccwpck_require__(7215)
+const { kConstruct } = __nccwpck_require__(3988)
 const assert = __nccwpck_require__(4589)
 const { types } = __nccwpck_require__(7975)
 
@@ -58326,7 +58326,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 9634:
+/***/ 9750:
 /***/ ((module) => {
 
 
@@ -58342,21 +58342,21 @@ module.exports = {
 
 /***/ }),
 
-/***/ 5343:
+/***/ 6843:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const { Transform } = __nccwpck_require__(7075)
 const zlib = __nccwpck_require__(8522)
-const { redirectStatusSet, referrerPolicySet: referrerPolicyTokens, badPortsSet } = __nccwpck_require__(6370)
-const { getGlobalOrigin } = __nccwpck_require__(6272)
-const { collectASequenceOfCodePoints, collectAnHTTPQuotedString, removeChars, parseMIMEType } = __nccwpck_require__(3923)
+const { redirectStatusSet, referrerPolicySet: referrerPolicyTokens, badPortsSet } = __nccwpck_require__(9510)
+const { getGlobalOrigin } = __nccwpck_require__(3412)
+const { collectASequenceOfCodePoints, collectAnHTTPQuotedString, removeChars, parseMIMEType } = __nccwpck_require__(7215)
 const { performance } = __nccwpck_require__(643)
-const { isBlobLike, ReadableStreamFrom, isValidHTTPToken, normalizedMethodRecordsBase } = __nccwpck_require__(5129)
+const { isBlobLike, ReadableStreamFrom, isValidHTTPToken, normalizedMethodRecordsBase } = __nccwpck_require__(3373)
 const assert = __nccwpck_require__(4589)
 const { isUint8Array } = __nccwpck_require__(3429)
-const { webidl } = __nccwpck_require__(6786)
+const { webidl } = __nccwpck_require__(2582)
 
 let supportedHashes = []
 
@@ -59981,14 +59981,14 @@ module.exports = {
 
 /***/ }),
 
-/***/ 6786:
+/***/ 2582:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const { types, inspect } = __nccwpck_require__(7975)
 const { markAsUncloneable } = __nccwpck_require__(5919)
-const { toUSVString } = __nccwpck_require__(5129)
+const { toUSVString } = __nccwpck_require__(3373)
 
 /** @type {import('../../../types/webidl').Webidl} */
 const webidl = {}
@@ -60683,7 +60683,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3952:
+/***/ 7172:
 /***/ ((module) => {
 
 
@@ -60980,7 +60980,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3172:
+/***/ 9512:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -60989,16 +60989,16 @@ const {
   staticPropertyDescriptors,
   readOperation,
   fireAProgressEvent
-} = __nccwpck_require__(3457)
+} = __nccwpck_require__(7901)
 const {
   kState,
   kError,
   kResult,
   kEvents,
   kAborted
-} = __nccwpck_require__(1808)
-const { webidl } = __nccwpck_require__(6786)
-const { kEnumerableProperty } = __nccwpck_require__(5129)
+} = __nccwpck_require__(228)
+const { webidl } = __nccwpck_require__(2582)
+const { kEnumerableProperty } = __nccwpck_require__(3373)
 
 class FileReader extends EventTarget {
   constructor () {
@@ -61331,12 +61331,12 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3396:
+/***/ 9504:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { webidl } = __nccwpck_require__(6786)
+const { webidl } = __nccwpck_require__(2582)
 
 const kState = Symbol('ProgressEvent state')
 
@@ -61416,7 +61416,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 1808:
+/***/ 228:
 /***/ ((module) => {
 
 
@@ -61433,7 +61433,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3457:
+/***/ 7901:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -61444,10 +61444,10 @@ const {
   kResult,
   kAborted,
   kLastProgressEventFired
-} = __nccwpck_require__(1808)
-const { ProgressEvent } = __nccwpck_require__(3396)
-const { getEncoding } = __nccwpck_require__(3952)
-const { serializeAMimeType, parseMIMEType } = __nccwpck_require__(3923)
+} = __nccwpck_require__(228)
+const { ProgressEvent } = __nccwpck_require__(9504)
+const { getEncoding } = __nccwpck_require__(7172)
+const { serializeAMimeType, parseMIMEType } = __nccwpck_require__(7215)
 const { types } = __nccwpck_require__(7975)
 const { StringDecoder } = __nccwpck_require__(3193)
 const { btoa } = __nccwpck_require__(4573)
@@ -61831,27 +61831,27 @@ module.exports = {
 
 /***/ }),
 
-/***/ 8962:
+/***/ 3966:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { uid, states, sentCloseFrameState, emptyBuffer, opcodes } = __nccwpck_require__(2237)
+const { uid, states, sentCloseFrameState, emptyBuffer, opcodes } = __nccwpck_require__(9601)
 const {
   kReadyState,
   kSentClose,
   kByteParser,
   kReceivedClose,
   kResponse
-} = __nccwpck_require__(4201)
-const { fireEvent, failWebsocketConnection, isClosing, isClosed, isEstablished, parseExtensions } = __nccwpck_require__(2594)
-const { channels } = __nccwpck_require__(3949)
-const { CloseEvent } = __nccwpck_require__(3643)
-const { makeRequest } = __nccwpck_require__(1302)
-const { fetching } = __nccwpck_require__(3788)
-const { Headers, getHeadersList } = __nccwpck_require__(1313)
-const { getDecodeSplit } = __nccwpck_require__(5343)
-const { WebsocketFrameSend } = __nccwpck_require__(441)
+} = __nccwpck_require__(6221)
+const { fireEvent, failWebsocketConnection, isClosing, isClosed, isEstablished, parseExtensions } = __nccwpck_require__(2638)
+const { channels } = __nccwpck_require__(9737)
+const { CloseEvent } = __nccwpck_require__(4663)
+const { makeRequest } = __nccwpck_require__(7458)
+const { fetching } = __nccwpck_require__(9651)
+const { Headers, getHeadersList } = __nccwpck_require__(165)
+const { getDecodeSplit } = __nccwpck_require__(6843)
+const { WebsocketFrameSend } = __nccwpck_require__(1789)
 
 /** @type {import('crypto')} */
 let crypto
@@ -62209,7 +62209,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 2237:
+/***/ 9601:
 /***/ ((module) => {
 
 
@@ -62282,14 +62282,14 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3643:
+/***/ 4663:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { webidl } = __nccwpck_require__(6786)
-const { kEnumerableProperty } = __nccwpck_require__(5129)
-const { kConstruct } = __nccwpck_require__(248)
+const { webidl } = __nccwpck_require__(2582)
+const { kEnumerableProperty } = __nccwpck_require__(3373)
+const { kConstruct } = __nccwpck_require__(3988)
 const { MessagePort } = __nccwpck_require__(5919)
 
 /**
@@ -62618,12 +62618,12 @@ module.exports = {
 
 /***/ }),
 
-/***/ 441:
+/***/ 1789:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { maxUnsigned16Bit } = __nccwpck_require__(2237)
+const { maxUnsigned16Bit } = __nccwpck_require__(9601)
 
 const BUFFER_SIZE = 16386
 
@@ -62721,14 +62721,14 @@ module.exports = {
 
 /***/ }),
 
-/***/ 8126:
+/***/ 6930:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const { createInflateRaw, Z_DEFAULT_WINDOWBITS } = __nccwpck_require__(8522)
-const { isValidClientWindowBits } = __nccwpck_require__(2594)
-const { MessageSizeExceededError } = __nccwpck_require__(38)
+const { isValidClientWindowBits } = __nccwpck_require__(2638)
+const { MessageSizeExceededError } = __nccwpck_require__(4242)
 
 const tail = Buffer.from([0x00, 0x00, 0xff, 0xff])
 const kBuffer = Symbol('kBuffer')
@@ -62833,16 +62833,16 @@ module.exports = { PerMessageDeflate }
 
 /***/ }),
 
-/***/ 3063:
+/***/ 699:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const { Writable } = __nccwpck_require__(7075)
 const assert = __nccwpck_require__(4589)
-const { parserStates, opcodes, states, emptyBuffer, sentCloseFrameState } = __nccwpck_require__(2237)
-const { kReadyState, kSentClose, kResponse, kReceivedClose } = __nccwpck_require__(4201)
-const { channels } = __nccwpck_require__(3949)
+const { parserStates, opcodes, states, emptyBuffer, sentCloseFrameState } = __nccwpck_require__(9601)
+const { kReadyState, kSentClose, kResponse, kReceivedClose } = __nccwpck_require__(6221)
+const { channels } = __nccwpck_require__(9737)
 const {
   isValidStatusCode,
   isValidOpcode,
@@ -62852,11 +62852,11 @@ const {
   isControlFrame,
   isTextBinaryFrame,
   isContinuationFrame
-} = __nccwpck_require__(2594)
-const { WebsocketFrameSend } = __nccwpck_require__(441)
-const { closeWebSocketConnection } = __nccwpck_require__(8962)
-const { PerMessageDeflate } = __nccwpck_require__(8126)
-const { MessageSizeExceededError } = __nccwpck_require__(38)
+} = __nccwpck_require__(2638)
+const { WebsocketFrameSend } = __nccwpck_require__(1789)
+const { closeWebSocketConnection } = __nccwpck_require__(3966)
+const { PerMessageDeflate } = __nccwpck_require__(6930)
+const { MessageSizeExceededError } = __nccwpck_require__(4242)
 
 function failWebsocketConnectionWithCode (ws, code, reason) {
   closeWebSocketConnection(ws, code, reason, Buffer.byteLength(reason))
@@ -63367,14 +63367,14 @@ module.exports = {
 
 /***/ }),
 
-/***/ 6467:
+/***/ 6631:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { WebsocketFrameSend } = __nccwpck_require__(441)
-const { opcodes, sendHints } = __nccwpck_require__(2237)
-const FixedQueue = __nccwpck_require__(5151)
+const { WebsocketFrameSend } = __nccwpck_require__(1789)
+const { opcodes, sendHints } = __nccwpck_require__(9601)
+const FixedQueue = __nccwpck_require__(3003)
 
 /** @type {typeof Uint8Array} */
 const FastBuffer = Buffer[Symbol.species]
@@ -63478,7 +63478,7 @@ module.exports = { SendQueue }
 
 /***/ }),
 
-/***/ 4201:
+/***/ 6221:
 /***/ ((module) => {
 
 
@@ -63497,16 +63497,16 @@ module.exports = {
 
 /***/ }),
 
-/***/ 2594:
+/***/ 2638:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { kReadyState, kController, kResponse, kBinaryType, kWebSocketURL } = __nccwpck_require__(4201)
-const { states, opcodes } = __nccwpck_require__(2237)
-const { ErrorEvent, createFastMessageEvent } = __nccwpck_require__(3643)
+const { kReadyState, kController, kResponse, kBinaryType, kWebSocketURL } = __nccwpck_require__(6221)
+const { states, opcodes } = __nccwpck_require__(9601)
+const { ErrorEvent, createFastMessageEvent } = __nccwpck_require__(4663)
 const { isUtf8 } = __nccwpck_require__(4573)
-const { collectASequenceOfCodePointsFast, removeHTTPWhitespace } = __nccwpck_require__(3923)
+const { collectASequenceOfCodePointsFast, removeHTTPWhitespace } = __nccwpck_require__(7215)
 
 /* globals Blob */
 
@@ -63826,15 +63826,15 @@ module.exports = {
 
 /***/ }),
 
-/***/ 2279:
+/***/ 6043:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { webidl } = __nccwpck_require__(6786)
-const { URLSerializer } = __nccwpck_require__(3923)
-const { environmentSettingsObject } = __nccwpck_require__(5343)
-const { staticPropertyDescriptors, states, sentCloseFrameState, sendHints } = __nccwpck_require__(2237)
+const { webidl } = __nccwpck_require__(2582)
+const { URLSerializer } = __nccwpck_require__(7215)
+const { environmentSettingsObject } = __nccwpck_require__(6843)
+const { staticPropertyDescriptors, states, sentCloseFrameState, sendHints } = __nccwpck_require__(9601)
 const {
   kWebSocketURL,
   kReadyState,
@@ -63843,21 +63843,21 @@ const {
   kResponse,
   kSentClose,
   kByteParser
-} = __nccwpck_require__(4201)
+} = __nccwpck_require__(6221)
 const {
   isConnecting,
   isEstablished,
   isClosing,
   isValidSubprotocol,
   fireEvent
-} = __nccwpck_require__(2594)
-const { establishWebSocketConnection, closeWebSocketConnection } = __nccwpck_require__(8962)
-const { ByteParser } = __nccwpck_require__(3063)
-const { kEnumerableProperty, isBlobLike } = __nccwpck_require__(5129)
-const { getGlobalDispatcher } = __nccwpck_require__(1994)
+} = __nccwpck_require__(2638)
+const { establishWebSocketConnection, closeWebSocketConnection } = __nccwpck_require__(3966)
+const { ByteParser } = __nccwpck_require__(699)
+const { kEnumerableProperty, isBlobLike } = __nccwpck_require__(3373)
+const { getGlobalDispatcher } = __nccwpck_require__(8326)
 const { types } = __nccwpck_require__(7975)
-const { ErrorEvent, CloseEvent } = __nccwpck_require__(3643)
-const { SendQueue } = __nccwpck_require__(6467)
+const { ErrorEvent, CloseEvent } = __nccwpck_require__(4663)
+const { SendQueue } = __nccwpck_require__(6631)
 
 // https://websockets.spec.whatwg.org/#interface-definition
 class WebSocket extends EventTarget {
@@ -64428,12 +64428,12 @@ module.exports = {
 
 /***/ }),
 
-/***/ 9753:
+/***/ 7935:
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _relay_action_kit__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2738);
-/* harmony import */ var _relay_core__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(133);
+/* harmony import */ var _relay_action_kit__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(4706);
+/* harmony import */ var _relay_core__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5253);
 
 
 await (0,_relay_action_kit__WEBPACK_IMPORTED_MODULE_0__/* .runAction */ .Cs)(_relay_core__WEBPACK_IMPORTED_MODULE_1__/* .promoteEcrImage */ .s1);
@@ -64443,7 +64443,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 2738:
+/***/ 4706:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -64456,7 +64456,7 @@ __nccwpck_require__.d(__webpack_exports__, {
 
 ;// CONCATENATED MODULE: external "os"
 const external_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("os");
-;// CONCATENATED MODULE: ../../../../work/main/node_modules/.pnpm/@actions+core@3.0.1/node_modules/@actions/core/lib/utils.js
+;// CONCATENATED MODULE: ../../node_modules/.pnpm/@actions+core@3.0.1/node_modules/@actions/core/lib/utils.js
 // We use any as a valid input type
 /* eslint-disable @typescript-eslint/no-explicit-any */
 /**
@@ -64492,7 +64492,7 @@ function utils_toCommandProperties(annotationProperties) {
     };
 }
 //# sourceMappingURL=utils.js.map
-;// CONCATENATED MODULE: ../../../../work/main/node_modules/.pnpm/@actions+core@3.0.1/node_modules/@actions/core/lib/command.js
+;// CONCATENATED MODULE: ../../node_modules/.pnpm/@actions+core@3.0.1/node_modules/@actions/core/lib/command.js
 
 
 /**
@@ -64588,7 +64588,7 @@ function escapeProperty(s) {
 const external_crypto_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("crypto");
 // EXTERNAL MODULE: external "fs"
 var external_fs_ = __nccwpck_require__(9896);
-;// CONCATENATED MODULE: ../../../../work/main/node_modules/.pnpm/@actions+core@3.0.1/node_modules/@actions/core/lib/file-command.js
+;// CONCATENATED MODULE: ../../node_modules/.pnpm/@actions+core@3.0.1/node_modules/@actions/core/lib/file-command.js
 // For internal use, subject to change.
 // We use any as a valid input type
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -64629,7 +64629,7 @@ const external_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.me
 var external_http_ = __nccwpck_require__(8611);
 // EXTERNAL MODULE: external "https"
 var external_https_ = __nccwpck_require__(5692);
-;// CONCATENATED MODULE: ../../../../work/main/node_modules/.pnpm/@actions+http-client@4.0.1/node_modules/@actions/http-client/lib/proxy.js
+;// CONCATENATED MODULE: ../../node_modules/.pnpm/@actions+http-client@4.0.1/node_modules/@actions/http-client/lib/proxy.js
 function getProxyUrl(reqUrl) {
     const usingSsl = reqUrl.protocol === 'https:';
     if (checkBypass(reqUrl)) {
@@ -64720,11 +64720,11 @@ class DecodedURL extends URL {
     }
 }
 //# sourceMappingURL=proxy.js.map
-// EXTERNAL MODULE: ../../../../work/main/node_modules/.pnpm/tunnel@0.0.6/node_modules/tunnel/index.js
-var node_modules_tunnel = __nccwpck_require__(5837);
-// EXTERNAL MODULE: ../../../../work/main/node_modules/.pnpm/undici@6.29.1/node_modules/undici/index.js
-var undici = __nccwpck_require__(2661);
-;// CONCATENATED MODULE: ../../../../work/main/node_modules/.pnpm/@actions+http-client@4.0.1/node_modules/@actions/http-client/lib/index.js
+// EXTERNAL MODULE: ../../node_modules/.pnpm/tunnel@0.0.6/node_modules/tunnel/index.js
+var node_modules_tunnel = __nccwpck_require__(5217);
+// EXTERNAL MODULE: ../../node_modules/.pnpm/undici@6.29.1/node_modules/undici/index.js
+var undici = __nccwpck_require__(5345);
+;// CONCATENATED MODULE: ../../node_modules/.pnpm/@actions+http-client@4.0.1/node_modules/@actions/http-client/lib/index.js
 /* eslint-disable @typescript-eslint/no-explicit-any */
 var __awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
@@ -65421,7 +65421,7 @@ class lib_HttpClient {
 }
 const lowercaseKeys = (obj) => Object.keys(obj).reduce((c, k) => ((c[k.toLowerCase()] = obj[k]), c), {});
 //# sourceMappingURL=index.js.map
-;// CONCATENATED MODULE: ../../../../work/main/node_modules/.pnpm/@actions+http-client@4.0.1/node_modules/@actions/http-client/lib/auth.js
+;// CONCATENATED MODULE: ../../node_modules/.pnpm/@actions+http-client@4.0.1/node_modules/@actions/http-client/lib/auth.js
 var auth_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
     return new (P || (P = Promise))(function (resolve, reject) {
@@ -65497,7 +65497,7 @@ class PersonalAccessTokenCredentialHandler {
     }
 }
 //# sourceMappingURL=auth.js.map
-;// CONCATENATED MODULE: ../../../../work/main/node_modules/.pnpm/@actions+core@3.0.1/node_modules/@actions/core/lib/oidc-utils.js
+;// CONCATENATED MODULE: ../../node_modules/.pnpm/@actions+core@3.0.1/node_modules/@actions/core/lib/oidc-utils.js
 var oidc_utils_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
     return new (P || (P = Promise))(function (resolve, reject) {
@@ -65571,7 +65571,7 @@ class oidc_utils_OidcClient {
     }
 }
 //# sourceMappingURL=oidc-utils.js.map
-;// CONCATENATED MODULE: ../../../../work/main/node_modules/.pnpm/@actions+core@3.0.1/node_modules/@actions/core/lib/summary.js
+;// CONCATENATED MODULE: ../../node_modules/.pnpm/@actions+core@3.0.1/node_modules/@actions/core/lib/summary.js
 var summary_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
     return new (P || (P = Promise))(function (resolve, reject) {
@@ -65852,7 +65852,7 @@ const _summary = new Summary();
 const markdownSummary = (/* unused pure expression or super */ null && (_summary));
 const summary = _summary;
 //# sourceMappingURL=summary.js.map
-;// CONCATENATED MODULE: ../../../../work/main/node_modules/.pnpm/@actions+core@3.0.1/node_modules/@actions/core/lib/path-utils.js
+;// CONCATENATED MODULE: ../../node_modules/.pnpm/@actions+core@3.0.1/node_modules/@actions/core/lib/path-utils.js
 
 /**
  * toPosixPath converts the given path to the posix form. On Windows, \\ will be
@@ -65894,7 +65894,7 @@ var external_events_ = __nccwpck_require__(4434);
 const external_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("child_process");
 // EXTERNAL MODULE: external "assert"
 var external_assert_ = __nccwpck_require__(2613);
-;// CONCATENATED MODULE: ../../../../work/main/node_modules/.pnpm/@actions+io@3.0.2/node_modules/@actions/io/lib/io-util.js
+;// CONCATENATED MODULE: ../../node_modules/.pnpm/@actions+io@3.0.2/node_modules/@actions/io/lib/io-util.js
 var io_util_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
     return new (P || (P = Promise))(function (resolve, reject) {
@@ -66074,7 +66074,7 @@ function getCmdPath() {
     return (_a = process.env['COMSPEC']) !== null && _a !== void 0 ? _a : `cmd.exe`;
 }
 //# sourceMappingURL=io-util.js.map
-;// CONCATENATED MODULE: ../../../../work/main/node_modules/.pnpm/@actions+io@3.0.2/node_modules/@actions/io/lib/io.js
+;// CONCATENATED MODULE: ../../node_modules/.pnpm/@actions+io@3.0.2/node_modules/@actions/io/lib/io.js
 var io_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
     return new (P || (P = Promise))(function (resolve, reject) {
@@ -66348,7 +66348,7 @@ function io_copyFile(srcFile, destFile, force) {
 //# sourceMappingURL=io.js.map
 ;// CONCATENATED MODULE: external "timers"
 const external_timers_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("timers");
-;// CONCATENATED MODULE: ../../../../work/main/node_modules/.pnpm/@actions+exec@3.0.0/node_modules/@actions/exec/lib/toolrunner.js
+;// CONCATENATED MODULE: ../../node_modules/.pnpm/@actions+exec@3.0.0/node_modules/@actions/exec/lib/toolrunner.js
 var toolrunner_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
     return new (P || (P = Promise))(function (resolve, reject) {
@@ -66936,7 +66936,7 @@ class ExecState extends external_events_.EventEmitter {
     }
 }
 //# sourceMappingURL=toolrunner.js.map
-;// CONCATENATED MODULE: ../../../../work/main/node_modules/.pnpm/@actions+exec@3.0.0/node_modules/@actions/exec/lib/exec.js
+;// CONCATENATED MODULE: ../../node_modules/.pnpm/@actions+exec@3.0.0/node_modules/@actions/exec/lib/exec.js
 var exec_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
     return new (P || (P = Promise))(function (resolve, reject) {
@@ -67016,7 +67016,7 @@ function getExecOutput(commandLine, args, options) {
     });
 }
 //# sourceMappingURL=exec.js.map
-;// CONCATENATED MODULE: ../../../../work/main/node_modules/.pnpm/@actions+core@3.0.1/node_modules/@actions/core/lib/platform.js
+;// CONCATENATED MODULE: ../../node_modules/.pnpm/@actions+core@3.0.1/node_modules/@actions/core/lib/platform.js
 var platform_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
     return new (P || (P = Promise))(function (resolve, reject) {
@@ -67081,7 +67081,7 @@ function getDetails() {
     });
 }
 //# sourceMappingURL=platform.js.map
-;// CONCATENATED MODULE: ../../../../work/main/node_modules/.pnpm/@actions+core@3.0.1/node_modules/@actions/core/lib/core.js
+;// CONCATENATED MODULE: ../../node_modules/.pnpm/@actions+core@3.0.1/node_modules/@actions/core/lib/core.js
 var core_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
     return new (P || (P = Promise))(function (resolve, reject) {
@@ -67400,7 +67400,7 @@ function getIDToken(aud) {
 
 //# sourceMappingURL=core.js.map
 // EXTERNAL MODULE: ../../packages/core/src/index.ts + 53 modules
-var src = __nccwpck_require__(133);
+var src = __nccwpck_require__(5253);
 ;// CONCATENATED MODULE: ../../packages/action-kit/src/logger.ts
 
 
@@ -67460,7 +67460,7 @@ async function runAction(op) {
 
 /***/ }),
 
-/***/ 133:
+/***/ 5253:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -67631,7 +67631,7 @@ const external_module_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
 var external_node_crypto_namespaceObject = /*#__PURE__*/__nccwpck_require__.t(external_node_crypto_, 2);
-;// CONCATENATED MODULE: ../../../../work/main/node_modules/.pnpm/openpgp@6.3.2/node_modules/openpgp/dist/node/openpgp.mjs
+;// CONCATENATED MODULE: ../../node_modules/.pnpm/openpgp@6.3.2/node_modules/openpgp/dist/node/openpgp.mjs
 /*! OpenPGP.js v6.3.2 - 2026-09-24 - this is LGPL licensed code, see LICENSE/our website https://openpgpjs.org/ for more information. */
 const globalThis = typeof window !== 'undefined' ? window : typeof global !== 'undefined' ? global : typeof self !== 'undefined' ? self : {};
 
@@ -96440,8 +96440,8 @@ class FsStore {
     }
 }
 
-// EXTERNAL MODULE: ../../../../work/main/node_modules/.pnpm/@aws-sdk+client-s3@3.1169.0/node_modules/@aws-sdk/client-s3/dist-cjs/index.js
-var dist_cjs = __nccwpck_require__(4319);
+// EXTERNAL MODULE: ../../node_modules/.pnpm/@aws-sdk+client-s3@3.1169.0/node_modules/@aws-sdk/client-s3/dist-cjs/index.js
+var dist_cjs = __nccwpck_require__(9003);
 ;// CONCATENATED MODULE: ../../packages/core/src/retry.ts
 const DEFAULT_RETRY = { attempts: 6, baseMs: 200, maxMs: 10_000 };
 /**
@@ -97078,8 +97078,8 @@ function segmentRegex(seg) {
 var external_node_stream_ = __nccwpck_require__(7075);
 // EXTERNAL MODULE: external "node:zlib"
 var external_node_zlib_ = __nccwpck_require__(8522);
-// EXTERNAL MODULE: ../../../../work/main/node_modules/.pnpm/tar-stream@3.2.2_bare-buffer@3.7.1/node_modules/tar-stream/index.js
-var tar_stream = __nccwpck_require__(7239);
+// EXTERNAL MODULE: ../../node_modules/.pnpm/tar-stream@3.2.2_bare-buffer@3.7.1/node_modules/tar-stream/index.js
+var tar_stream = __nccwpck_require__(5139);
 ;// CONCATENATED MODULE: ../../packages/core/src/archive/zip-writer.ts
 
 
@@ -98049,7 +98049,7 @@ function awsConfigFromEnv(env) {
     return cfg;
 }
 /** The SDKs load only when an ECR host is involved: they are most of the CLI's start-up time. */
-const loadEcrSdk = () => __nccwpck_require__.e(/* import() */ 793).then(__nccwpck_require__.t.bind(__nccwpck_require__, 4793, 19));
+const loadEcrSdk = () => __nccwpck_require__.e(/* import() */ 613).then(__nccwpck_require__.t.bind(__nccwpck_require__, 8613, 19));
 async function ecrClient(region, aws) {
     const { ECRClient } = await loadEcrSdk();
     return new ECRClient({ region, ...(aws.ecrEndpoint && { endpoint: aws.ecrEndpoint }), ...(aws.credentials && { credentials: aws.credentials }), maxAttempts: 4 });
@@ -98093,7 +98093,7 @@ function ecrPublicProvider(aws, log) {
     const fetchToken = async () => {
         let out;
         try {
-            const { ECRPUBLICClient, GetAuthorizationTokenCommand: GetPublicTokenCommand } = await __nccwpck_require__.e(/* import() */ 104).then(__nccwpck_require__.t.bind(__nccwpck_require__, 104, 19));
+            const { ECRPUBLICClient, GetAuthorizationTokenCommand: GetPublicTokenCommand } = await __nccwpck_require__.e(/* import() */ 268).then(__nccwpck_require__.t.bind(__nccwpck_require__, 2268, 19));
             const client = new ECRPUBLICClient({ region: 'us-east-1', ...(aws.ecrPublicEndpoint && { endpoint: aws.ecrPublicEndpoint }), ...(aws.credentials && { credentials: aws.credentials }), maxAttempts: 4 });
             out = await client.send(new GetPublicTokenCommand({}));
         }
@@ -100742,6 +100742,6 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util");
 /******/ // startup
 /******/ // Load entry module and return exports
 /******/ // This entry module used 'module' so it can't be inlined
-/******/ var __webpack_exports__ = __nccwpck_require__(9753);
+/******/ var __webpack_exports__ = __nccwpck_require__(7935);
 /******/ __webpack_exports__ = await __webpack_exports__;
 /******/ 

@@ -1,11 +1,11 @@
 import { expect, test } from '@jest/globals';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { verifyTerraformRegistry, type Operation } from '@relay/core';
+import { copyImage, verifyTerraformRegistry, type Operation } from '@relay/core';
 import { ACTIONS } from '../src/actions.js';
 import { renderInputsTable } from '../src/action-yml.js';
 
 const file = new URL('../../../README.md', import.meta.url).pathname;
-const ops: Operation[] = [...Object.values(ACTIONS).map((a) => a.op), verifyTerraformRegistry as unknown as Operation];
+const ops: Operation[] = [...Object.values(ACTIONS).map((a) => a.op), verifyTerraformRegistry as unknown as Operation, copyImage as unknown as Operation];
 
 test('README input tables match the input specs', () => {
   let text = readFileSync(file, 'utf8');

@@ -36060,6 +36060,25 @@ function trailingBytesSeen(data) {
 
 /***/ }),
 
+/***/ 6409:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   i: () => (/* binding */ copyImageCommand)
+/* harmony export */ });
+/* harmony import */ var _relay_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2248);
+
+/**
+ * `relay copy-image <source> <destination>`: the bare copy engine. Flags,
+ * RELAY_* variables and --help come from its input spec; credentials as the
+ * action takes them (docker config.json, native ECR / ECR Public, or the
+ * *-username/*-password inputs).
+ */
+const copyImageCommand = _relay_core__WEBPACK_IMPORTED_MODULE_0__/* .copyImage */ .L1;
+
+
+/***/ }),
+
 /***/ 8727:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
@@ -36079,7 +36098,7 @@ function trailingBytesSeen(data) {
 /* harmony import */ var node_zlib__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(8522);
 /* harmony import */ var node_zlib__WEBPACK_IMPORTED_MODULE_5___default = /*#__PURE__*/__nccwpck_require__.n(node_zlib__WEBPACK_IMPORTED_MODULE_5__);
 /* harmony import */ var tar_stream__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(5139);
-/* harmony import */ var _relay_core__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(4334);
+/* harmony import */ var _relay_core__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(2248);
 
 
 
@@ -36180,18 +36199,44 @@ async function sampleTarball(dir, os, arch) {
 
 /***/ }),
 
+/***/ 7525:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   r: () => (/* binding */ promoteEcrImageCommand)
+/* harmony export */ });
+/* harmony import */ var _relay_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2248);
+
+/**
+ * `relay promote-ecr-image <source> <destination>`: the same operation the
+ * action runs (gates, copy, verify), with AWS credentials from the usual chain.
+ */
+const promoteEcrImageCommand = _relay_core__WEBPACK_IMPORTED_MODULE_0__/* .promoteEcrImage */ .s1;
+
+
+/***/ }),
+
 /***/ 7935:
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _relay_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(4334);
-/* harmony import */ var _commands_demo_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8727);
-/* harmony import */ var _run_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(8030);
+/* harmony import */ var _relay_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2248);
+/* harmony import */ var _commands_copy_image_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6409);
+/* harmony import */ var _commands_demo_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(8727);
+/* harmony import */ var _commands_promote_ecr_image_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(7525);
+/* harmony import */ var _run_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(8030);
+
+
 
 
 
 const PROG = 'relay';
-const operations = [_relay_core__WEBPACK_IMPORTED_MODULE_0__/* .publishTerraformRegistry */ .nK, _relay_core__WEBPACK_IMPORTED_MODULE_0__/* .verifyTerraformRegistry */ .L6];
+const operations = [
+    _relay_core__WEBPACK_IMPORTED_MODULE_0__/* .publishTerraformRegistry */ .nK,
+    _relay_core__WEBPACK_IMPORTED_MODULE_0__/* .verifyTerraformRegistry */ .L6,
+    _commands_promote_ecr_image_js__WEBPACK_IMPORTED_MODULE_3__/* .promoteEcrImageCommand */ .r,
+    _commands_copy_image_js__WEBPACK_IMPORTED_MODULE_1__/* .copyImageCommand */ .i,
+];
 function usage() {
     return [
         `Usage: ${PROG} <command> [--<input> <value> ...]   (node packages/cli/dist/index.js ...)`,
@@ -36211,13 +36256,13 @@ async function main() {
         return cmd ? 0 : 2;
     }
     if (cmd === 'demo')
-        return (0,_commands_demo_js__WEBPACK_IMPORTED_MODULE_1__/* .demo */ .q)(io);
+        return (0,_commands_demo_js__WEBPACK_IMPORTED_MODULE_2__/* .demo */ .q)(io);
     const op = operations.find((o) => o.spec.name === cmd);
     if (!op) {
         process.stderr.write(`error: unknown command '${cmd}'\n\n${usage()}\n`);
         return 2;
     }
-    return (0,_run_js__WEBPACK_IMPORTED_MODULE_2__/* .runOperation */ .x)(op, io, PROG);
+    return (0,_run_js__WEBPACK_IMPORTED_MODULE_4__/* .runOperation */ .x)(op, io, PROG);
 }
 process.exitCode = await main();
 
@@ -36235,8 +36280,8 @@ __nccwpck_require__.d(__webpack_exports__, {
   x: () => (/* binding */ runOperation)
 });
 
-// EXTERNAL MODULE: ../core/src/index.ts + 29 modules
-var src = __nccwpck_require__(4334);
+// EXTERNAL MODULE: ../core/src/index.ts + 53 modules
+var src = __nccwpck_require__(2248);
 ;// CONCATENATED MODULE: ./src/args.ts
 
 /** A mistake in the command line itself (not in an input's value). */
@@ -36360,7 +36405,7 @@ async function runOperation(op, io, prog) {
 
 /***/ }),
 
-/***/ 4334:
+/***/ 2248:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -36368,19 +36413,21 @@ async function runOperation(op, io, prog) {
 __nccwpck_require__.d(__webpack_exports__, {
   XF: () => (/* reexport */ TerminalLogger),
   Zy: () => (/* reexport */ contentTypeFor),
+  L1: () => (/* reexport */ copy_image_copyImage),
   pD: () => (/* reexport */ envName),
   gJ: () => (/* reexport */ errorMessage),
   Ps: () => (/* reexport */ generateThrowawayKey),
   _D: () => (/* reexport */ httpReader),
   Dn: () => (/* reexport */ isExpected),
   TL: () => (/* reexport */ parseInputs),
+  s1: () => (/* reexport */ promoteEcrImage),
   nK: () => (/* reexport */ publishTerraformRegistry),
   S5: () => (/* reexport */ renderText),
   lv: () => (/* reexport */ verifyRegistry),
   L6: () => (/* reexport */ verifyTerraformRegistry)
 });
 
-// UNUSED EXPORTS: ConflictError, FsStore, IntegrityError, Masker, NullLogger, UserError, badInput, defineOperation, defineRunnable, layout, openStore, publishSpec, renderMarkdown, secretInputs, storeReader, verifySpec
+// UNUSED EXPORTS: ConflictError, FsStore, IntegrityError, Masker, NullLogger, OciSession, UserError, badInput, copyImageSpec, copyOciImage, defineOperation, defineRunnable, formatReference, layout, openStore, parseReference, promoteEcrImageSpec, publishSpec, renderMarkdown, runCopyImage, runPromoteEcrImage, secretInputs, storeReader, verifySpec
 
 ;// CONCATENATED MODULE: ../core/src/errors.ts
 /**
@@ -36576,6 +36623,7 @@ var promises_ = __nccwpck_require__(1455);
 var external_node_os_ = __nccwpck_require__(8161);
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(6760);
+var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
 ;// CONCATENATED MODULE: ../core/src/operation.ts
 function defineRunnable(spec, run) {
     return { spec, run };
@@ -66978,7 +67026,2189 @@ function renderMarkdown(r) {
     return out.join('\n');
 }
 
+;// CONCATENATED MODULE: ../core/src/oci/auth/ecr.ts
+
+const ECR_HOST = /^(\d{12})\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?(?::\d+)?$/;
+const ECR_PUBLIC_HOST = 'public.ecr.aws';
+/** Account and region of a private ECR registry host. */
+function ecrRegistry(host) {
+    const m = ECR_HOST.exec(host);
+    return m ? { account: m[1], region: m[2] } : undefined;
+}
+function isEcrPublic(host) {
+    return host === ECR_PUBLIC_HOST;
+}
+function awsConfigFromEnv(env) {
+    const cfg = {};
+    const ecr = env.AWS_ENDPOINT_URL_ECR ?? env.AWS_ENDPOINT_URL;
+    const pub = env.AWS_ENDPOINT_URL_ECR_PUBLIC ?? env.AWS_ENDPOINT_URL;
+    if (ecr)
+        cfg.ecrEndpoint = ecr;
+    if (pub)
+        cfg.ecrPublicEndpoint = pub;
+    if (env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY) {
+        cfg.credentials = { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY, ...(env.AWS_SESSION_TOKEN && { sessionToken: env.AWS_SESSION_TOKEN }) };
+    }
+    return cfg;
+}
+/** The SDKs load only when an ECR host is involved: they are most of the CLI's start-up time. */
+const loadEcrSdk = () => __nccwpck_require__.e(/* import() */ 613).then(__nccwpck_require__.t.bind(__nccwpck_require__, 8613, 19));
+async function ecrClient(region, aws) {
+    const { ECRClient } = await loadEcrSdk();
+    return new ECRClient({ region, ...(aws.ecrEndpoint && { endpoint: aws.ecrEndpoint }), ...(aws.credentials && { credentials: aws.credentials }), maxAttempts: 4 });
+}
+function awsFailure(what, err) {
+    const e = err;
+    return new UserError(`${what}: ${e.name && e.name !== 'Error' ? `${e.name}: ` : ''}${(e.message ?? String(err)).split('\n')[0]}`);
+}
+/** Native private ECR: GetAuthorizationToken in the registry's region, used as Basic AWS:<password>. */
+function ecrProvider(host, aws, log) {
+    const reg = ecrRegistry(host);
+    if (!reg)
+        throw new Error(`not an ECR host: ${host}`);
+    const fetchToken = async () => {
+        let out;
+        try {
+            const { GetAuthorizationTokenCommand } = await loadEcrSdk();
+            out = await (await ecrClient(reg.region, aws)).send(new GetAuthorizationTokenCommand({}));
+        }
+        catch (err) {
+            throw awsFailure(`registry ${host}: ECR GetAuthorizationToken (${reg.region}) failed`, err);
+        }
+        const token = out.authorizationData?.[0]?.authorizationToken;
+        if (!token)
+            throw new UserError(`registry ${host}: ECR GetAuthorizationToken returned no token`);
+        log.mask(token);
+        const decoded = Buffer.from(token, 'base64').toString('utf8');
+        const i = decoded.indexOf(':');
+        if (i <= 0)
+            throw new UserError(`registry ${host}: ECR token is not base64 of user:password`);
+        log.mask(decoded.slice(i + 1));
+        return { kind: 'basic', username: decoded.slice(0, i), password: decoded.slice(i + 1) };
+    };
+    return cachedProvider('ECR GetAuthorizationToken', fetchToken);
+}
+/**
+ * ECR Public: GetAuthorizationToken exists only in us-east-1; the token goes
+ * out as `Bearer <token>` (Basic earns a 400 DENIED).
+ */
+function ecrPublicProvider(aws, log) {
+    const fetchToken = async () => {
+        let out;
+        try {
+            const { ECRPUBLICClient, GetAuthorizationTokenCommand: GetPublicTokenCommand } = await __nccwpck_require__.e(/* import() */ 268).then(__nccwpck_require__.t.bind(__nccwpck_require__, 2268, 19));
+            const client = new ECRPUBLICClient({ region: 'us-east-1', ...(aws.ecrPublicEndpoint && { endpoint: aws.ecrPublicEndpoint }), ...(aws.credentials && { credentials: aws.credentials }), maxAttempts: 4 });
+            out = await client.send(new GetPublicTokenCommand({}));
+        }
+        catch (err) {
+            throw awsFailure(`registry ${ECR_PUBLIC_HOST}: ECR Public GetAuthorizationToken (us-east-1) failed`, err);
+        }
+        const token = out.authorizationData?.authorizationToken;
+        if (!token)
+            throw new UserError(`registry ${ECR_PUBLIC_HOST}: ECR Public GetAuthorizationToken returned no token`);
+        log.mask(token);
+        return { kind: 'bearer', token };
+    };
+    return cachedProvider('ECR Public GetAuthorizationToken', fetchToken);
+}
+/** One token shared by every request until the registry refuses it; then one fresh one. */
+function cachedProvider(source, fetchToken) {
+    let current;
+    return {
+        source,
+        get: () => (current ??= fetchToken()),
+        refresh: () => (current = fetchToken()),
+    };
+}
+
+;// CONCATENATED MODULE: ../core/src/oci/media.ts
+
+const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
+const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+const DOCKER_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json';
+const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
+const OCI_EMPTY = 'application/vnd.oci.empty.v1+json';
+/** Without all four, a registry may convert (schema1, one platform) and the digest changes. */
+const MANIFEST_ACCEPT = [OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST].join(', ');
+const INDEXES = new Set([OCI_INDEX, DOCKER_LIST]);
+const IMAGES = new Set([OCI_MANIFEST, DOCKER_MANIFEST]);
+function isIndexType(mediaType) {
+    return INDEXES.has(mediaType);
+}
+/**
+ * The media type a manifest really has: the served type, else its own
+ * mediaType field, else guessed from shape (OCI layouts and older registries).
+ * Refuses types Relay cannot copy unchanged (schema1 and anything unknown).
+ */
+function manifestType(what, served, bytes) {
+    const json = media_parseJson(what, bytes);
+    const field = json.mediaType;
+    const servedType = served?.split(';')[0]?.trim();
+    let type = servedType && servedType !== 'application/json' && servedType !== 'application/octet-stream' ? servedType : field;
+    if (!type)
+        type = json.manifests ? OCI_INDEX : json.config ? OCI_MANIFEST : undefined;
+    if (json.schemaVersion === 1 || type?.startsWith('application/vnd.docker.distribution.manifest.v1')) {
+        throw new UserError(`${what}: Docker schema 1 manifests cannot be copied without changing their digest; re-push the image with a current client`);
+    }
+    if (!type || (!INDEXES.has(type) && !IMAGES.has(type))) {
+        throw new UserError(`${what}: manifest type ${type ?? '(none)'} is not one Relay can copy unchanged (${MANIFEST_ACCEPT})`);
+    }
+    if (field && field !== type)
+        throw new UserError(`${what}: served as ${type} but its mediaType says ${field}`);
+    return type;
+}
+function media_parseManifest(m) {
+    const json = media_parseJson(m.digest, m.bytes);
+    const isIndex = INDEXES.has(m.mediaType);
+    const blobs = isIndex ? [] : [...(json.config ? [json.config] : []), ...(json.layers ?? []), ...(json.blobs ?? [])];
+    for (const d of [...blobs, ...(json.manifests ?? [])]) {
+        if (typeof d?.digest !== 'string' || typeof d.size !== 'number')
+            throw new UserError(`manifest ${m.digest}: a descriptor lacks digest or size`);
+    }
+    return {
+        isIndex,
+        manifests: isIndex ? (json.manifests ?? []) : [],
+        blobs,
+        ...(json.subject && { subject: json.subject }),
+        ...(json.artifactType !== undefined ? { artifactType: json.artifactType } : json.config && json.config.mediaType !== undefined ? { artifactType: json.config.mediaType } : {}),
+        ...(json.annotations && { annotations: json.annotations }),
+    };
+}
+function media_parseJson(what, bytes) {
+    try {
+        const v = JSON.parse(bytes.toString('utf8'));
+        if (typeof v !== 'object' || v === null || Array.isArray(v))
+            throw new Error('not an object');
+        return v;
+    }
+    catch {
+        throw new UserError(`${what}: the manifest is not a JSON object`);
+    }
+}
+function describe(m) {
+    return { mediaType: m.mediaType, digest: m.digest, size: m.bytes.length };
+}
+
+;// CONCATENATED MODULE: ../core/src/oci/digest.ts
+
+
+
+const digest_SHA256 = /^sha256:[a-f0-9]{64}$/;
+function isDigest(s) {
+    return digest_SHA256.test(s);
+}
+function sha256Digest(bytes) {
+    return 'sha256:' + (0,external_node_crypto_.createHash)('sha256').update(bytes).digest('hex');
+}
+/** The hex part, for `sha256-<hex>` tags and layout paths. */
+function digestHex(digest) {
+    return digest.slice('sha256:'.length);
+}
+/** Throws IntegrityError when bytes do not hash to `expected`. */
+function verifyBytes(bytes, expected, what) {
+    const got = sha256Digest(bytes);
+    if (got !== expected)
+        throw digestMismatch(what, expected, got);
+}
+function digestMismatch(what, expected, got) {
+    // A mismatch on the wire may be transient (a flipped byte): callers may retry it.
+    return Object.assign(new IntegrityError(`${what}: digest mismatch, expected ${expected}, got ${got}`), { retryable: true });
+}
+/**
+ * Passes bytes through while hashing and counting them; fails the stream at
+ * its end when digest or size differ, so a consumer never completes an upload
+ * of wrong bytes.
+ */
+class VerifyingStream extends external_node_stream_.Transform {
+    expected;
+    size;
+    what;
+    onBytes;
+    hash = (0,external_node_crypto_.createHash)('sha256');
+    bytes = 0;
+    constructor(expected, size, what, onBytes) {
+        super();
+        this.expected = expected;
+        this.size = size;
+        this.what = what;
+        this.onBytes = onBytes;
+    }
+    _transform(chunk, _enc, cb) {
+        this.hash.update(chunk);
+        this.bytes += chunk.length;
+        this.onBytes?.(chunk.length);
+        if (this.bytes > this.size)
+            return cb(Object.assign(new IntegrityError(`${this.what}: more than the ${this.size} bytes its descriptor states`), { retryable: true }));
+        cb(null, chunk);
+    }
+    _flush(cb) {
+        if (this.bytes !== this.size)
+            return cb(Object.assign(new IntegrityError(`${this.what}: ${this.bytes} bytes, descriptor states ${this.size}`), { retryable: true }));
+        const got = 'sha256:' + this.hash.digest('hex');
+        cb(got === this.expected ? null : digestMismatch(this.what, this.expected, got));
+    }
+}
+
+;// CONCATENATED MODULE: ../core/src/oci/referrers.ts
+
+
+/** The referrers tag schema: `sha256-<hex>` (distribution-spec "Referrers Tag Schema"). */
+function fallbackTag(digest) {
+    return `sha256-${digestHex(digest)}`;
+}
+/** cosign's legacy tags for a digest: signatures, attestations, SBOMs. */
+const COSIGN_SUFFIXES = ['sig', 'att', 'sbom'];
+function cosignTag(digest, suffix) {
+    return `${fallbackTag(digest)}.${suffix}`;
+}
+/**
+ * Descriptors of a digest's referrers: the API when the store has one, else
+ * the fallback index, trusted only when it is an index other than the subject
+ * itself (GitLab answers `sha256-<hex>` with the subject: oras-go #1396).
+ */
+async function listReferrers(repo, subject) {
+    const viaApi = await repo.referrers(subject);
+    if (viaApi)
+        return viaApi;
+    const fallback = await repo.getManifest(fallbackTag(subject));
+    if (!fallback || fallback.digest === subject || !isIndexType(fallback.mediaType))
+        return [];
+    return media_parseManifest(fallback).manifests;
+}
+/** The descriptor a referrers index lists for a manifest (artifactType and annotations carried). */
+function referrerDescriptor(m) {
+    const parts = media_parseManifest(m);
+    return {
+        mediaType: m.mediaType,
+        digest: m.digest,
+        size: m.bytes.length,
+        ...(parts.artifactType !== undefined && { artifactType: parts.artifactType }),
+        ...(parts.annotations && { annotations: parts.annotations }),
+    };
+}
+/** A fallback index holding `existing` plus `added`, de-duplicated by digest; undefined when nothing changes. */
+function mergeFallbackIndex(existing, added) {
+    const current = existing && isIndexType(existing.mediaType) ? media_parseManifest(existing).manifests : [];
+    const have = new Set(current.map((d) => d.digest));
+    const fresh = added.filter((d) => !have.has(d.digest));
+    if (fresh.length === 0 && existing)
+        return undefined;
+    return Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [...current, ...fresh] }));
+}
+
+;// CONCATENATED MODULE: ../core/src/oci/ecr-gates.ts
+
+
+
+
+const SEVERITIES = ['none', 'informational', 'low', 'medium', 'high', 'critical'];
+const RANK = { INFORMATIONAL: 1, LOW: 2, MEDIUM: 3, HIGH: 4, CRITICAL: 5 };
+/** The image manifests ECR scans: the root, or an index's platform images (not attestation entries). */
+function scannedImages(g) {
+    if (!isIndexType(g.root.mediaType))
+        return [{ digest: g.root.digest, label: g.root.digest }];
+    return media_parseManifest(g.root).manifests
+        .filter((d) => !isIndexType(d.mediaType) && d.platform?.os !== 'unknown')
+        .map((d) => ({ digest: d.digest, label: `${d.digest} (${[d.platform?.os, d.platform?.architecture, d.platform?.variant].filter(Boolean).join('/')})` }));
+}
+/**
+ * Fails when any scanned image has findings at or above `max` (ECR
+ * DescribeImageScanFindings), or has no finished scan to judge by.
+ */
+async function scanGate(host, repository, g, max, aws, log) {
+    if (max === 'none')
+        return [];
+    const reg = ecrRegistry(host);
+    if (!reg)
+        throw new UserError(`max-severity: ${host} is not an ECR registry; use 'none' to skip the scan gate`);
+    const client = await ecrClient(reg.region, aws);
+    const { DescribeImageScanFindingsCommand } = await loadEcrSdk();
+    const threshold = RANK[max.toUpperCase()];
+    const summary = [];
+    for (const img of scannedImages(g)) {
+        let out;
+        try {
+            out = await client.send(new DescribeImageScanFindingsCommand({ registryId: reg.account, repositoryName: repository, imageId: { imageDigest: img.digest }, maxResults: 100 }));
+        }
+        catch (err) {
+            const e = err;
+            if (e.name === 'ScanNotFoundException')
+                throw new UserError(`scan gate: ${repository}@${img.label} has no scan; enable scan on push or start one`);
+            throw new UserError(`scan gate: DescribeImageScanFindings for ${repository}@${img.digest} failed: ${e.name}: ${e.message.split('\n')[0]}`);
+        }
+        const status = out.imageScanStatus?.status;
+        if (status !== 'COMPLETE' && status !== 'ACTIVE') {
+            throw new UserError(`scan gate: the scan of ${repository}@${img.label} is ${status ?? 'unknown'}${out.imageScanStatus?.description ? ` (${out.imageScanStatus.description})` : ''}, not complete`);
+        }
+        const counts = out.imageScanFindings?.findingSeverityCounts ?? {};
+        const over = Object.entries(counts).filter(([sev, n]) => (RANK[sev] ?? 0) >= threshold && (n ?? 0) > 0);
+        summary.push(`${img.label}: ${Object.entries(counts).map(([s, n]) => `${n} ${s}`).join(', ') || 'no findings'}`);
+        if (over.length) {
+            const findings = [...(out.imageScanFindings?.findings ?? []), ...(out.imageScanFindings?.enhancedFindings ?? [])];
+            const example = findings.find((f) => (RANK[f.severity ?? ''] ?? 0) >= threshold);
+            const name = example?.name ?? example?.title;
+            throw new UserError(`scan gate: ${repository}@${img.label} has ${over.map(([s, n]) => `${n} ${s}`).join(', ')} finding(s) at or above '${max}'${name ? ` (e.g. ${name})` : ''}`);
+        }
+        log.info(`scan ${img.label}: ${Object.entries(counts).map(([s, n]) => `${n} ${s}`).join(', ') || 'no findings'}`);
+    }
+    return summary;
+}
+const SIGNATURE_TYPES = /sigstore\.bundle|cosign\.artifact\.sig|notary\.signature/;
+/** A cosign `.sig` tag or a signature referrer must exist for the image digest. */
+function signatureGate(g, sourceName) {
+    const digest = g.root.digest;
+    const tag = cosignTag(digest, 'sig');
+    if (g.cosignTags.some((t) => t.tag === tag))
+        return `cosign signature ${tag}`;
+    const sig = (g.referrers.get(digest) ?? []).find((d) => SIGNATURE_TYPES.test(media_parseManifest(g.nodes.get(d).manifest).artifactType ?? ''));
+    if (sig)
+        return `signature referrer ${sig}`;
+    throw new UserError(`require-signature: no cosign signature (${tag}) or signature referrer found for ${sourceName}@${digest}`);
+}
+/** Whether the target repository refuses to move `tag` (ECR tag immutability, with exclusion filters). */
+async function ecrTagImmutability(host, repository, aws, log) {
+    const reg = ecrRegistry(host);
+    if (!reg)
+        return undefined;
+    try {
+        const { DescribeRepositoriesCommand } = await loadEcrSdk();
+        const out = await (await ecrClient(reg.region, aws)).send(new DescribeRepositoriesCommand({ registryId: reg.account, repositoryNames: [repository] }));
+        const repo = out.repositories?.[0];
+        const filters = (repo?.imageTagMutabilityExclusionFilters ?? []).map((f) => new RegExp(`^${(f.filter ?? '').split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`));
+        const excluded = (tag) => filters.some((re) => re.test(tag));
+        switch (repo?.imageTagMutability) {
+            case 'IMMUTABLE': return () => true;
+            case 'IMMUTABLE_WITH_EXCLUSION': return (tag) => !excluded(tag);
+            case 'MUTABLE_WITH_EXCLUSION': return (tag) => excluded(tag);
+            default: return () => false;
+        }
+    }
+    catch (err) {
+        // Without ecr:DescribeRepositories the registry's own refusal (TAG_INVALID) still becomes a conflict.
+        log.debug(`DescribeRepositories ${repository}: ${err.message}`);
+        return undefined;
+    }
+}
+
+;// CONCATENATED MODULE: ../core/src/http/limiter.ts
+/** A counting semaphore; FIFO so no waiter starves. */
+class Semaphore {
+    limit;
+    active = 0;
+    waiters = [];
+    constructor(limit) {
+        this.limit = limit;
+    }
+    async acquire(signal) {
+        if (this.active < this.limit) {
+            this.active++;
+            return this.releaser();
+        }
+        await new Promise((resolve, reject) => {
+            const wake = () => { signal?.removeEventListener('abort', onAbort); resolve(); };
+            const onAbort = () => {
+                const i = this.waiters.indexOf(wake);
+                if (i >= 0)
+                    this.waiters.splice(i, 1);
+                reject(signal?.reason);
+            };
+            if (signal?.aborted)
+                return onAbort();
+            signal?.addEventListener('abort', onAbort, { once: true });
+            this.waiters.push(wake);
+        });
+        return this.releaser();
+    }
+    releaser() {
+        let done = false;
+        return () => {
+            if (done)
+                return;
+            done = true;
+            const next = this.waiters.shift();
+            if (next)
+                next(); // the slot passes straight to the next waiter
+            else
+                this.active--;
+        };
+    }
+    get inUse() {
+        return this.active;
+    }
+}
+/** One semaphore per host:port. */
+class HostLimiter {
+    perHost;
+    byHost = new Map();
+    constructor(perHost) {
+        this.perHost = perHost;
+    }
+    for(host) {
+        let s = this.byHost.get(host);
+        if (!s)
+            this.byHost.set(host, (s = new Semaphore(this.perHost)));
+        return s;
+    }
+}
+/**
+ * Runs fn over items with at most `limit` in flight. After the first failure
+ * no new item starts; it rejects with that failure once the running ones end,
+ * so nothing is still writing when the caller hears of it.
+ */
+async function limiter_mapLimit(items, limit, fn) {
+    const results = new Array(items.length);
+    let next = 0;
+    let failure;
+    const worker = async () => {
+        while (!failure && next < items.length) {
+            const i = next++;
+            try {
+                results[i] = await fn(items[i], i);
+            }
+            catch (err) {
+                failure ??= { err };
+            }
+        }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+    if (failure)
+        throw failure.err;
+    return results;
+}
+
+;// CONCATENATED MODULE: ../core/src/http/retry.ts
+/**
+ * HTTP's view of the project's retry policy (../retry.ts: attempts, full
+ * jitter): which answers and failures are worth another attempt, and how
+ * long a server's Retry-After asks us to wait.
+ */
+
+
+/** Longest Retry-After we wait for; a longer one fails the request instead. */
+const MAX_RETRY_AFTER_MS = 60_000;
+const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
+function isRetryableStatus(status) {
+    return RETRYABLE_STATUS.has(status);
+}
+const RELAY_CODES = new Set(['RELAY_IDLE_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ERR_STREAM_PREMATURE_CLOSE']);
+/**
+ * Worth another attempt: a dropped, refused or stalled connection, or an
+ * error that says so itself (`retryable`: a 5xx after a one-shot upload, a
+ * digest that did not match on the wire).
+ */
+function isRetryableError(err) {
+    if (typeof err !== 'object' || err === null)
+        return false;
+    const e = err;
+    if (e.retryable !== undefined)
+        return e.retryable;
+    if (e.name === 'AbortError')
+        return false;
+    if (e.code && RELAY_CODES.has(e.code))
+        return true;
+    return isNetworkError(err) || (e.cause !== undefined && e.cause !== err && isRetryableError(e.cause));
+}
+/** For withRetry: retry when isRetryableError, after the Retry-After an error carries if any. */
+function retryDecision(err) {
+    if (!isRetryableError(err))
+        return false;
+    return err.retryAfterMs ?? true;
+}
+/** Retry-After as milliseconds: delta-seconds or an HTTP date; undefined when absent or unreadable. */
+function parseRetryAfter(value, now = Date.now()) {
+    if (!value)
+        return undefined;
+    const v = value.trim();
+    if (/^\d+$/.test(v))
+        return Number(v) * 1000;
+    const t = Date.parse(v);
+    return Number.isNaN(t) ? undefined : Math.max(0, t - now);
+}
+/** Delay before attempt `attempt + 1` (1-based, as withRetry): full jitter, never below Retry-After. */
+function backoffDelay(policy, attempt, retryAfterMs, random = Math.random) {
+    const backoff = random() * Math.min(policy.maxMs, policy.baseMs * 2 ** (attempt - 1));
+    return retryAfterMs === undefined ? backoff : Math.min(Math.max(retryAfterMs, backoff), MAX_RETRY_AFTER_MS);
+}
+function sleep(ms, signal) {
+    return new Promise((resolve, reject) => {
+        if (signal?.aborted)
+            return reject(signal.reason);
+        const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
+        const onAbort = () => { clearTimeout(t); reject(signal?.reason); };
+        signal?.addEventListener('abort', onAbort, { once: true });
+    });
+}
+
+;// CONCATENATED MODULE: ../core/src/oci/execute.ts
+
+
+
+
+/** Progress on one line: blobs and bytes. */
+class Progress {
+    log;
+    totalBlobs;
+    totalBytes;
+    last = 0;
+    blobs = 0;
+    bytes = 0;
+    constructor(log, totalBlobs, totalBytes) {
+        this.log = log;
+        this.totalBlobs = totalBlobs;
+        this.totalBytes = totalBytes;
+    }
+    add(bytes) {
+        this.bytes += bytes;
+        const now = Date.now();
+        if (now - this.last < 200)
+            return;
+        this.last = now;
+        this.show();
+    }
+    show() {
+        this.log.progress(`blobs ${this.blobs}/${this.totalBlobs}, ${mib(this.bytes)}/${mib(this.totalBytes)} MiB`);
+    }
+}
+function mib(n) {
+    return (n / 1048576).toFixed(1);
+}
+/**
+ * Walks a plan: blobs (mounted or streamed, digest checked on the way),
+ * then manifests by digest with children before parents and referrers after
+ * their subject, then tags. A tag is written only when everything it reaches
+ * is in place, so it never points at incomplete or wrong content.
+ */
+async function execute_executePlan(plan, source, target, opts) {
+    const out = { blobsCopied: 0, blobsMounted: 0, bytesCopied: 0, manifestsPut: 0, tagsPut: 0 };
+    const todo = plan.blobs.filter((b) => b.action !== 'present');
+    const progress = new Progress(opts.log, todo.length, todo.reduce((n, b) => n + b.descriptor.size, 0));
+    // Large blobs first: the long poles start early, small ones fill the gaps.
+    todo.sort((a, b) => b.descriptor.size - a.descriptor.size);
+    await limiter_mapLimit(todo, opts.parallel, async (b) => {
+        let session;
+        if (b.action === 'mount' && target.mountBlob) {
+            const r = await target.mountBlob(b.descriptor, source);
+            if (r.mounted) {
+                out.blobsMounted++;
+                progress.blobs++;
+                progress.add(0);
+                return;
+            }
+            session = r.session;
+        }
+        await withRetry(async (attempt) => {
+            let sent = 0;
+            try {
+                // A mount's upload session serves the first attempt only.
+                await copyBlob(source, target, b.descriptor, attempt === 1 ? session : undefined, (n) => { sent += n; progress.add(n); });
+            }
+            catch (err) {
+                progress.add(-sent);
+                throw err;
+            }
+        }, retryDecision, opts.retry, (err, attempt) => opts.log.warn(`blob ${b.descriptor.digest}: ${err.message}; retrying (attempt ${attempt + 1} of ${opts.retry.attempts})`));
+        out.blobsCopied++;
+        out.bytesCopied += b.descriptor.size;
+        progress.blobs++;
+        progress.show();
+    });
+    // Children before parents, referrers after subjects: a registry may refuse dangling references.
+    const byDigest = new Map(plan.manifests.map((m) => [m.manifest.digest, m]));
+    const done = new Map();
+    const put = (m) => {
+        let p = done.get(m.manifest.digest);
+        if (!p) {
+            p = (async () => {
+                const deps = [...m.children, ...(m.subject ? [m.subject] : [])].map((d) => byDigest.get(d)).filter((d) => d !== undefined);
+                await Promise.all(deps.map(put));
+                if (m.action === 'present')
+                    return;
+                await withRetry(() => target.putManifest(m.manifest, m.manifest.digest), retryDecision, opts.retry);
+                out.manifestsPut++;
+            })();
+            done.set(m.manifest.digest, p);
+        }
+        return p;
+    };
+    await limiter_mapLimit(plan.manifests, opts.parallel, put);
+    // Requested tags last of all, after cosign tags and referrer indexes.
+    const order = { cosign: 0, referrers: 1, tag: 2 };
+    const tags = plan.tags.filter((t) => t.action !== 'present').sort((a, b) => order[a.kind] - order[b.kind]);
+    for (const t of tags) {
+        await withRetry(() => target.putManifest(t.manifest, t.tag), retryDecision, opts.retry);
+        out.tagsPut++;
+    }
+    return out;
+}
+/** One streamed GET → upload, hashed on the way through. */
+async function copyBlob(source, target, d, session, onBytes) {
+    const src = await source.openBlob(d);
+    const checked = new VerifyingStream(d.digest, d.size, `blob ${d.digest} from ${source.name}`, onBytes);
+    // pipeline ties their fates: a source failure or a wrong digest fails the upload mid-body.
+    const body = (0,external_node_stream_.pipeline)(src, checked, () => undefined);
+    try {
+        await target.writeBlob(d, body, session);
+    }
+    finally {
+        src.destroy();
+    }
+    // The upload may succeed before our check has run (e.g. the registry trusts Content-Length): surface it.
+    if (checked.errored)
+        throw checked.errored;
+}
+
+;// CONCATENATED MODULE: ../core/src/oci/graph.ts
+
+
+
+
+/**
+ * Reads the image at `ref` and everything that belongs to it: an index's
+ * children by digest, OCI referrers (API or fallback tag) and cosign tags for
+ * the index and each child, referrers of referrers. Reads only.
+ */
+async function readGraph(source, ref, opts = {}) {
+    const root = await source.getManifest(ref);
+    if (!root)
+        throw new UserError(`source ${source.name}${isDigest(ref) ? '@' : ':'}${ref}: not found`);
+    const g = { root, nodes: new Map(), blobs: new Map(), cosignTags: [], referrers: new Map() };
+    const seen = new Set();
+    const visit = async (m, role, subject) => {
+        if (seen.has(m.digest))
+            return;
+        seen.add(m.digest);
+        const parts = media_parseManifest(m);
+        g.nodes.set(m.digest, { manifest: m, parts, role, ...(subject && { subject }) });
+        for (const b of parts.blobs)
+            g.blobs.set(b.digest, b);
+        const children = parts.manifests.map(async (d) => {
+            const child = await source.getManifest(d.digest);
+            if (!child)
+                throw new UserError(`source ${source.name}: ${m.digest} lists ${d.digest}, which the source does not have`);
+            if (child.mediaType !== d.mediaType)
+                throw new UserError(`source ${source.name}: ${d.digest} is ${child.mediaType}, its index says ${d.mediaType}`);
+            await visit(child, 'child');
+        });
+        const attached = opts.withAttachments === false || role === 'cosign' ? [] : [attachments(m.digest)];
+        await Promise.all([...children, ...attached]);
+    };
+    const attachments = async (digest) => {
+        const cosign = COSIGN_SUFFIXES.map(async (suffix) => {
+            const tag = cosignTag(digest, suffix);
+            const m = await source.getManifest(tag);
+            if (!m)
+                return;
+            g.cosignTags.push({ tag, digest: m.digest });
+            await visit(m, 'cosign');
+        });
+        const refs = (async () => {
+            const found = [];
+            for (const d of await listReferrers(source, digest)) {
+                const m = await source.getManifest(d.digest);
+                // Listed but absent, or not really about this subject: not ours to carry.
+                if (!m || media_parseManifest(m).subject?.digest !== digest)
+                    continue;
+                found.push(m.digest);
+                await visit(m, 'referrer', digest);
+            }
+            if (found.length)
+                g.referrers.set(digest, found);
+        })();
+        await Promise.all([...cosign, refs]);
+    };
+    await visit(root, 'image');
+    g.cosignTags.sort((a, b) => a.tag.localeCompare(b.tag));
+    return g;
+}
+
+;// CONCATENATED MODULE: ../core/src/oci/layout.ts
+
+
+
+
+
+
+
+
+const REF_NAME = 'org.opencontainers.image.ref.name';
+/**
+ * An OCI image-layout directory (image-spec layout.md) as a repository:
+ * blobs/sha256/<hex>, index.json naming tags by org.opencontainers.image.ref.name.
+ * skopeo, crane and oras read what it writes. It has no referrers API, so
+ * referrers live in the `sha256-<hex>` fallback index, as on such registries.
+ */
+class LayoutRepo {
+    dir;
+    name;
+    indexWrite = Promise.resolve();
+    constructor(dir) {
+        this.dir = dir;
+        this.name = `oci:${dir}`;
+    }
+    blobPath(digest) {
+        if (!isDigest(digest))
+            throw new UserError(`${this.name}: unsupported digest ${digest}`);
+        return external_node_path_default().join(this.dir, 'blobs', 'sha256', digestHex(digest));
+    }
+    async readIndex() {
+        let text;
+        try {
+            text = await (0,promises_.readFile)(external_node_path_default().join(this.dir, 'index.json'), 'utf8');
+        }
+        catch (err) {
+            if (err.code === 'ENOENT')
+                return undefined;
+            throw err;
+        }
+        try {
+            const index = JSON.parse(text);
+            if (!Array.isArray(index.manifests))
+                throw new Error('no manifests');
+            return index;
+        }
+        catch {
+            throw new UserError(`${this.name}: index.json is not an OCI image index`);
+        }
+    }
+    /** The one image in a layout given without a tag, as skopeo allows. */
+    async soleManifest() {
+        const ms = (await this.readIndex())?.manifests ?? [];
+        if (ms.length > 1)
+            throw new UserError(`${this.name}: the layout holds ${ms.length} images; name one as oci:<dir>:<tag>`);
+        return ms[0]?.digest;
+    }
+    async lookup(ref) {
+        const ms = (await this.readIndex())?.manifests ?? [];
+        return isDigest(ref) ? ms.find((d) => d.digest === ref) : ms.find((d) => d.annotations?.[REF_NAME] === ref);
+    }
+    async getManifest(ref) {
+        const entry = await this.lookup(ref);
+        const digest = isDigest(ref) ? ref : entry?.digest;
+        if (!digest)
+            return undefined;
+        let bytes;
+        try {
+            bytes = await (0,promises_.readFile)(this.blobPath(digest));
+        }
+        catch (err) {
+            if (err.code === 'ENOENT')
+                return undefined;
+            throw err;
+        }
+        const what = `manifest ${this.name}@${digest}`;
+        const got = sha256Digest(bytes);
+        if (got !== digest)
+            throw digestMismatch(what, digest, got);
+        return { digest, mediaType: manifestType(what, entry?.mediaType, bytes), bytes };
+    }
+    async headManifest(ref) {
+        const m = await this.getManifest(ref);
+        return m && { digest: m.digest, mediaType: m.mediaType, size: m.bytes.length };
+    }
+    async putManifest(m, ref) {
+        await this.init();
+        const file = this.blobPath(m.digest);
+        if (!(await this.has(file, m.bytes.length)))
+            await this.atomicWrite(file, m.bytes);
+        if (!isDigest(ref)) {
+            await this.updateIndex((ms) => [
+                ...ms.filter((d) => d.annotations?.[REF_NAME] !== ref),
+                { mediaType: m.mediaType, digest: m.digest, size: m.bytes.length, annotations: { [REF_NAME]: ref } },
+            ]);
+        }
+        return { subjectHandled: false };
+    }
+    async hasBlob(d) {
+        return this.has(this.blobPath(d.digest), d.size);
+    }
+    async has(file, size) {
+        try {
+            return (await (0,promises_.stat)(file)).size === size;
+        }
+        catch {
+            return false;
+        }
+    }
+    async openBlob(d) {
+        const file = this.blobPath(d.digest);
+        if (!(await this.has(file, d.size)))
+            throw new UserError(`${this.name}: blob ${d.digest} is missing`);
+        return (0,external_node_fs_.createReadStream)(file, { highWaterMark: 1024 * 1024 });
+    }
+    async writeBlob(d, body) {
+        await this.init();
+        const file = this.blobPath(d.digest);
+        const tmp = `${file}.${(0,external_node_crypto_.randomBytes)(6).toString('hex')}.tmp`;
+        try {
+            // The body fails at its end when bytes are wrong, so a bad blob never gets its name.
+            await (0,external_node_stream_promises_.pipeline)(body, (0,external_node_fs_.createWriteStream)(tmp));
+            await (0,promises_.rename)(tmp, file);
+        }
+        catch (err) {
+            await (0,promises_.rm)(tmp, { force: true });
+            throw err;
+        }
+    }
+    async referrers() {
+        return undefined;
+    }
+    initialised;
+    init() {
+        return (this.initialised ??= (async () => {
+            await (0,promises_.mkdir)(external_node_path_default().join(this.dir, 'blobs', 'sha256'), { recursive: true });
+            const marker = external_node_path_default().join(this.dir, 'oci-layout');
+            const exists = await (0,promises_.stat)(marker).then(() => true, () => false);
+            if (!exists)
+                await (0,promises_.writeFile)(marker, JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+            if (!(await this.readIndex()))
+                await this.atomicWrite(external_node_path_default().join(this.dir, 'index.json'), Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] })));
+        })());
+    }
+    updateIndex(change) {
+        // One writer at a time in this process; rename makes each write atomic for readers.
+        const next = this.indexWrite.then(async () => {
+            const index = (await this.readIndex()) ?? { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] };
+            index.manifests = change(index.manifests);
+            await this.atomicWrite(external_node_path_default().join(this.dir, 'index.json'), Buffer.from(JSON.stringify(index, null, 2)));
+        });
+        this.indexWrite = next.catch(() => undefined);
+        return next;
+    }
+    async atomicWrite(file, bytes) {
+        const tmp = `${file}.${(0,external_node_crypto_.randomBytes)(6).toString('hex')}.tmp`;
+        await (0,promises_.writeFile)(tmp, bytes);
+        await (0,promises_.rename)(tmp, file);
+    }
+}
+
+;// CONCATENATED MODULE: ../core/src/oci/plan.ts
+
+
+
+
+
+/**
+ * Compares the source graph with the target (reads only) and decides each
+ * object's fate. Conflicts refuse here, before anything is written.
+ */
+async function planCopy(g, source, target, opts) {
+    const nodes = [...g.nodes.values()];
+    const presence = await limiter_mapLimit(nodes, opts.parallel, (n) => target.headManifest(n.manifest.digest));
+    const manifests = nodes.map((n, i) => ({
+        manifest: n.manifest,
+        role: n.role,
+        action: presence[i]?.digest === n.manifest.digest ? 'present' : 'put',
+        ...(n.subject && { subject: n.subject }),
+        children: n.parts.manifests.map((d) => d.digest),
+    }));
+    // A manifest the target has implies its blobs (registries check them at PUT): skip their HEADs.
+    const needed = new Map();
+    for (const [i, n] of nodes.entries()) {
+        if (manifests[i]?.action === 'put')
+            for (const b of n.parts.blobs)
+                needed.set(b.digest, b);
+    }
+    const sameRegistry = source.registry !== undefined && source.registry === target.registry && source.repository !== target.repository;
+    const blobList = [...needed.values()];
+    const have = await limiter_mapLimit(blobList, opts.parallel, (b) => target.hasBlob(b));
+    const blobs = blobList.map((b, i) => ({ descriptor: b, action: have[i] ? 'present' : sameRegistry ? 'mount' : 'copy' }));
+    const wanted = [
+        ...opts.tags.map((tag) => ({ tag, digest: g.root.digest, kind: 'tag', manifest: g.root })),
+        ...g.cosignTags.map((c) => ({ tag: c.tag, digest: c.digest, kind: 'cosign', manifest: g.nodes.get(c.digest).manifest })),
+    ];
+    const current = await limiter_mapLimit(wanted, opts.parallel, (t) => target.headManifest(t.tag));
+    const tags = wanted.map((t, i) => {
+        const at = current[i]?.digest;
+        return { ...t, action: at === undefined ? 'put' : at === t.digest ? 'present' : 'move', ...(at !== undefined && { current: at }) };
+    });
+    let targetReferrersApi = false;
+    if (g.referrers.size > 0) {
+        const first = g.referrers.keys().next().value;
+        targetReferrersApi = (await target.referrers(first)) !== undefined;
+        if (!targetReferrersApi) {
+            // Relay keeps the target's fallback index: what it lists plus what we bring.
+            for (const [subject, digests] of g.referrers) {
+                const tag = fallbackTag(subject);
+                const existing = await target.getManifest(tag);
+                const merged = mergeFallbackIndex(existing, digests.map((d) => referrerDescriptor(g.nodes.get(d).manifest)));
+                if (!merged && existing) {
+                    tags.push({ tag, digest: existing.digest, kind: 'referrers', action: 'present', manifest: existing });
+                    continue;
+                }
+                const bytes = merged;
+                const m = { digest: sha256Digest(bytes), mediaType: OCI_INDEX, bytes };
+                tags.push({ tag, digest: m.digest, kind: 'referrers', action: existing ? 'move' : 'put', manifest: m, ...(existing && { current: existing.digest }) });
+            }
+        }
+    }
+    // Fallback indexes are Relay's own bookkeeping and must move as referrers arrive.
+    const blocked = tags.filter((t) => t.action === 'move' && t.kind !== 'referrers' && opts.immutable(t.tag));
+    const first = blocked[0];
+    if (first) {
+        throw new ConflictError(`immutable tag conflict: ${target.name}:${first.tag} is ${first.current}, not ${first.digest}` + (blocked.length > 1 ? ` (and ${blocked.length - 1} more tags)` : ''));
+    }
+    return { source: source.name, target: target.name, root: { mediaType: g.root.mediaType, digest: g.root.digest, size: g.root.bytes.length }, manifests, blobs, tags, targetReferrersApi };
+}
+
+;// CONCATENATED MODULE: ../core/src/oci/reference.ts
+
+
+const DOCKER_HUB = 'registry-1.docker.io';
+const HUB_ALIASES = new Set(['docker.io', 'index.docker.io', DOCKER_HUB]);
+const COMPONENT = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$/;
+const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+function bad(input, text, why) {
+    throw new UserError(`${input} '${text}': ${why}`);
+}
+/**
+ * Parses `[docker://]registry/repo[:tag][@sha256:…]` or `oci:<dir>[:tag|@digest]`.
+ * `input` names the input in errors (e.g. "source").
+ */
+function parseReference(text, input = 'reference') {
+    const raw = text.trim();
+    if (raw.startsWith('oci:'))
+        return parseLayout(raw, input);
+    const s = raw.startsWith('docker://') ? raw.slice('docker://'.length) : raw;
+    if (s === '')
+        bad(input, text, 'expected registry/repository[:tag][@sha256:<hex>]');
+    let rest = s;
+    let digest;
+    const at = rest.indexOf('@');
+    if (at >= 0) {
+        digest = rest.slice(at + 1);
+        rest = rest.slice(0, at);
+        if (!isDigest(digest))
+            bad(input, text, 'the digest must be sha256:<64 lowercase hex>');
+    }
+    let tag;
+    const slash = rest.lastIndexOf('/');
+    const colon = rest.lastIndexOf(':');
+    if (colon > slash) {
+        tag = rest.slice(colon + 1);
+        rest = rest.slice(0, colon);
+        if (!TAG.test(tag))
+            bad(input, text, `tag '${tag}' is not a valid tag ([A-Za-z0-9_][A-Za-z0-9._-]{0,127})`);
+    }
+    const parts = rest.split('/');
+    let registry = DOCKER_HUB;
+    const first = parts[0] ?? '';
+    // As docker: the first component names a registry when it looks like a host.
+    if (parts.length > 1 && (first.includes('.') || first.includes(':') || first === 'localhost' || first.startsWith('['))) {
+        registry = first;
+        parts.shift();
+        if (!HOST.test(registry))
+            bad(input, text, `'${registry}' is not a registry host`);
+    }
+    if (HUB_ALIASES.has(registry)) {
+        registry = DOCKER_HUB;
+        if (parts.length === 1)
+            parts.unshift('library');
+    }
+    const repository = parts.join('/');
+    if (parts.length === 0 || parts.some((p) => !COMPONENT.test(p))) {
+        bad(input, text, 'the repository must be lowercase path components ([a-z0-9] separated by . _ __ or -)');
+    }
+    if (repository.length > 255)
+        bad(input, text, 'the repository name is longer than 255 characters');
+    return { kind: 'registry', registry, repository, ...(tag !== undefined && { tag }), ...(digest !== undefined && { digest }) };
+}
+function parseLayout(raw, input) {
+    let rest = raw.slice('oci:'.length);
+    let digest;
+    const at = rest.lastIndexOf('@');
+    if (at >= 0 && isDigest(rest.slice(at + 1))) {
+        digest = rest.slice(at + 1);
+        rest = rest.slice(0, at);
+    }
+    let tag;
+    const colon = rest.lastIndexOf(':');
+    // As skopeo: what follows the last ':' is the tag when it cannot be part of a path.
+    if (colon >= 0 && !rest.slice(colon + 1).includes('/')) {
+        tag = rest.slice(colon + 1);
+        rest = rest.slice(0, colon);
+        if (!TAG.test(tag))
+            bad(input, raw, `tag '${tag}' is not a valid tag`);
+    }
+    if (rest === '')
+        bad(input, raw, 'expected oci:<directory>[:tag]');
+    return { kind: 'layout', dir: rest, ...(tag !== undefined && { tag }), ...(digest !== undefined && { digest }) };
+}
+/** The form people read, e.g. `127.0.0.1:5001/app:1.0@sha256:…`; Docker Hub shown as docker.io. */
+function formatReference(ref, override) {
+    const tag = override ? override.tag : ref.tag;
+    const digest = override ? override.digest : ref.digest;
+    const base = ref.kind === 'layout' ? `oci:${ref.dir}` : `${ref.registry === DOCKER_HUB ? 'docker.io' : ref.registry}/${ref.repository}`;
+    return base + (tag ? `:${tag}` : '') + (digest ? `@${digest}` : '');
+}
+/** The repository without tag or digest, for messages and reports. */
+function repositoryName(ref) {
+    return formatReference(ref, {});
+}
+
+;// CONCATENATED MODULE: ../core/src/oci/verify.ts
+
+
+/**
+ * Reads back what the copy promised: every planned tag resolves (by GET and
+ * our own hash, not a header) to its digest, the image exists by digest, and
+ * a target with the referrers API lists every referrer brought.
+ */
+async function verifyCopy(plan, target, referrers, parallel) {
+    const refs = [plan.root.digest, ...plan.tags.map((t) => t.tag)];
+    const want = [plan.root.digest, ...plan.tags.map((t) => t.digest)];
+    const got = await limiter_mapLimit(refs, parallel, (r) => target.getManifest(r));
+    const out = [];
+    for (const [i, r] of refs.entries()) {
+        const at = got[i]?.digest;
+        const sep = r.startsWith('sha256:') ? '@' : ':';
+        if (at !== want[i])
+            throw new IntegrityError(`verify: ${target.name}${sep}${r} resolves to ${at ?? 'nothing'}, expected ${want[i]}`);
+        out.push({ reference: `${target.name}${sep}${r}`, digest: at });
+    }
+    if (plan.targetReferrersApi) {
+        for (const [subject, digests] of referrers) {
+            const listed = new Set(((await target.referrers(subject)) ?? []).map((d) => d.digest));
+            const missing = digests.filter((d) => !listed.has(d));
+            if (missing.length)
+                throw new IntegrityError(`verify: ${target.name} does not list referrer ${missing[0]} of ${subject}`);
+        }
+    }
+    return out;
+}
+
+;// CONCATENATED MODULE: ../core/src/oci/copy.ts
+
+
+
+
+
+
+
+const copy_TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+/** What tags the target gets: the destination's tag plus `tags`; without either, the source's tag. */
+function targetTags(req) {
+    for (const t of req.tags)
+        if (!copy_TAG.test(t))
+            badInput('tags', 'tags matching [A-Za-z0-9_][A-Za-z0-9._-]{0,127}', t);
+    const tags = [...(req.destination.tag ? [req.destination.tag] : []), ...req.tags];
+    if (tags.length === 0 && req.source.tag)
+        tags.push(req.source.tag);
+    return [...new Set(tags)];
+}
+async function sourceRef(ref, repo) {
+    if (ref.digest)
+        return ref.digest;
+    if (ref.tag)
+        return ref.tag;
+    if (repo instanceof LayoutRepo) {
+        const sole = await repo.soleManifest();
+        if (!sole)
+            throw new UserError(`source ${repo.name}: the layout holds no image`);
+        return sole;
+    }
+    return 'latest';
+}
+/** Plan → (gate) → execute → verify: the one way Relay moves an image. */
+async function copyImage(req, session, log, signal) {
+    if (req.destination.digest)
+        badInput('destination', 'a repository or repository:tag, not a digest', formatReference(req.destination));
+    const tags = targetTags(req);
+    const source = session.open(req.source, 'pull');
+    const target = session.open(req.destination, 'push');
+    if (target instanceof LayoutRepo && tags.length === 0) {
+        badInput('tags', `a tag for ${target.name} (an untagged image in a layout is unreachable)`);
+    }
+    const parallel = req.parallel ?? 6;
+    const retry = req.retry ?? { ...session.http.policy, attempts: 4 };
+    const ref = await sourceRef(req.source, source);
+    const graph = await log.group(`Read ${source.name}${ref.startsWith('sha256:') ? '@' : ':'}${ref}`, async () => {
+        const g = await readGraph(source, ref);
+        log.info(`${g.root.digest} (${g.root.mediaType}): ${g.nodes.size} manifests, ${g.blobs.size} blobs, ${g.cosignTags.length} cosign tags, ${[...g.referrers.values()].flat().length} referrers`);
+        return g;
+    });
+    if (req.gate)
+        await req.gate(graph);
+    const plan = await log.group(`Plan ${target.name}`, async () => {
+        const p = await planCopy(graph, source, target, { tags, immutable: typeof req.immutable === 'function' ? req.immutable : () => req.immutable === true, parallel });
+        for (const line of planLines(p))
+            log.info(line);
+        return p;
+    });
+    const images = [...tags.map((t) => `${target.name}:${t}@${plan.root.digest}`), `${target.name}@${plan.root.digest}`];
+    if (req.dryRun) {
+        log.info('dry run: nothing written');
+        return { digest: plan.root.digest, images, plan, graph, verified: [], sections: planSections(plan, undefined, [], true) };
+    }
+    const started = Date.now();
+    const transferred = await log.group(`Copy to ${target.name}`, () => execute_executePlan(plan, source, target, { parallel, retry, log, ...(signal && { signal }) }));
+    const seconds = (Date.now() - started) / 1000;
+    log.info(`${transferred.blobsCopied} blobs copied (${copy_mib(transferred.bytesCopied)} MiB in ${seconds.toFixed(1)} s), ${transferred.blobsMounted} mounted, ${transferred.manifestsPut} manifests and ${transferred.tagsPut} tags written`);
+    const verified = await log.group('Verify', async () => {
+        const v = await verifyCopy(plan, target, graph.referrers, parallel);
+        log.info(`${v.length} references resolve to the expected digests`);
+        return v;
+    });
+    return { digest: plan.root.digest, images, plan, graph, transferred, verified, sections: planSections(plan, transferred, verified, false) };
+}
+function copy_mib(n) {
+    return (n / 1048576).toFixed(1);
+}
+function copy_short(d) {
+    return d.slice(0, 'sha256:'.length + 12);
+}
+const TAG_ACTION = { put: 'write', present: 'already there', move: 'move' };
+function planLines(p) {
+    const count = (xs, a) => xs.filter((x) => x.action === a).length;
+    const lines = [
+        `manifests: ${count(p.manifests, 'put')} to write, ${count(p.manifests, 'present')} present`,
+        `blobs: ${count(p.blobs, 'copy')} to copy (${copy_mib(p.blobs.filter((b) => b.action === 'copy').reduce((n, b) => n + b.descriptor.size, 0))} MiB), ${count(p.blobs, 'mount')} to mount, ${count(p.blobs, 'present')} present`,
+    ];
+    for (const t of p.tags)
+        lines.push(`${t.kind} ${t.tag} → ${copy_short(t.digest)}: ${TAG_ACTION[t.action]}${t.current && t.action === 'move' ? ` (from ${copy_short(t.current)})` : ''}`);
+    return lines;
+}
+function planSections(p, t, verified, dryRun) {
+    const sections = [];
+    sections.push({
+        heading: dryRun ? 'Plan (dry run: nothing written)' : 'Result',
+        text: dryRun
+            ? planLines(p).slice(0, 2).join('; ')
+            : `${p.source} → ${p.target}: ${t?.blobsCopied ?? 0} blobs copied (${copy_mib(t?.bytesCopied ?? 0)} MiB), ${t?.blobsMounted ?? 0} mounted, ${p.blobs.filter((b) => b.action === 'present').length} already present; ${t?.manifestsPut ?? 0} manifests and ${t?.tagsPut ?? 0} tags written; ${verified.length} references verified`,
+    });
+    sections.push({
+        heading: 'References',
+        table: {
+            head: ['Reference', 'Kind', 'Digest', dryRun ? 'Plan' : 'Outcome'],
+            rows: p.tags.map((tag) => [`${p.target}:${tag.tag}`, tag.kind, tag.digest, dryRun || tag.action === 'present' ? TAG_ACTION[tag.action] : verified.some((v) => v.reference.endsWith(`:${tag.tag}`)) ? `${TAG_ACTION[tag.action]}, verified` : TAG_ACTION[tag.action]]),
+        },
+    });
+    sections.push({
+        heading: 'Manifests',
+        table: { head: ['Digest', 'Role', 'Type', 'Size', 'Action'], rows: p.manifests.map((m) => [m.manifest.digest, m.role, m.manifest.mediaType, String(m.manifest.bytes.length), m.action === 'put' ? 'write' : 'present']) },
+    });
+    const moving = p.blobs.filter((b) => b.action !== 'present');
+    sections.push({
+        heading: `Blobs (${moving.length} of ${p.blobs.length} needed)`,
+        table: { head: ['Digest', 'Size', 'Action'], rows: p.blobs.map((b) => [b.descriptor.digest, String(b.descriptor.size), b.action]) },
+    });
+    return sections;
+}
+
+// EXTERNAL MODULE: external "node:http"
+var external_node_http_ = __nccwpck_require__(7067);
+var external_node_http_default = /*#__PURE__*/__nccwpck_require__.n(external_node_http_);
+// EXTERNAL MODULE: external "node:https"
+var external_node_https_ = __nccwpck_require__(4708);
+var external_node_https_default = /*#__PURE__*/__nccwpck_require__.n(external_node_https_);
+;// CONCATENATED MODULE: ../core/src/http/client.ts
+
+
+
+
+
+
+/** A status the caller did not expect; carries the registry's answer for one-line errors. */
+class HttpError extends UserError {
+    status;
+    retryable;
+    retryAfterMs;
+    name = 'HttpError';
+    constructor(message, status, retryable = isRetryableStatus(status), retryAfterMs) {
+        super(message);
+        this.status = status;
+        this.retryable = retryable;
+        this.retryAfterMs = retryAfterMs;
+    }
+}
+/** The connection failed (reset, refused, stalled) after all attempts. */
+class NetworkError extends UserError {
+    code;
+    name = 'NetworkError';
+    retryable = true;
+    constructor(message, code, options) {
+        super(message, options);
+        this.code = code;
+    }
+}
+const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[?::1\]?)$/i;
+function isLoopback(hostname) {
+    return LOOPBACK.test(hostname);
+}
+/** https unless the host is loopback or listed as insecure (as docker does). */
+function schemeFor(host, insecureHosts = []) {
+    const hostname = new URL(`http://${host}`).hostname;
+    return isLoopback(hostname) || insecureHosts.includes(host) || insecureHosts.includes(hostname) ? 'http' : 'https';
+}
+class HttpResponse {
+    status;
+    headers;
+    url;
+    body;
+    constructor(status, headers, url, body) {
+        this.status = status;
+        this.headers = headers;
+        this.url = url;
+        this.body = body;
+    }
+    get ok() {
+        return this.status >= 200 && this.status < 300;
+    }
+    header(name) {
+        const v = this.headers[name.toLowerCase()];
+        return Array.isArray(v) ? v.join(', ') : v;
+    }
+    /** The whole body, refusing more than `limit` bytes (manifests, JSON, errors: never blobs). */
+    async bytes(limit = 8 * 1024 * 1024) {
+        const chunks = [];
+        let size = 0;
+        for await (const chunk of this.body) {
+            size += chunk.length;
+            if (size > limit) {
+                this.body.destroy();
+                throw new UserError(`${this.url.host}${this.url.pathname}: response larger than ${limit} bytes`);
+            }
+            chunks.push(chunk);
+        }
+        return Buffer.concat(chunks);
+    }
+    async text(limit) {
+        return (await this.bytes(limit)).toString('utf8');
+    }
+    /** Reads and drops the body so the connection can be reused; never throws. */
+    async discard() {
+        try {
+            for await (const _ of this.body) { /* drain */ }
+        }
+        catch { /* the body is unwanted */ }
+    }
+}
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTS = 10;
+/**
+ * The project's one way to speak HTTP: manual redirects that drop
+ * Authorization across hosts, retries with backoff and Retry-After, bounded
+ * requests per host, plain HTTP only where allowed.
+ */
+class HttpClient {
+    opts;
+    policy;
+    limiter;
+    insecure;
+    idleMs;
+    agents = {
+        http: new (external_node_http_default()).Agent({ keepAlive: true, maxSockets: 64 }),
+        https: new (external_node_https_default()).Agent({ keepAlive: true, maxSockets: 64 }),
+    };
+    constructor(opts = {}) {
+        this.opts = opts;
+        this.policy = { ...DEFAULT_RETRY, ...opts.retry };
+        this.limiter = new HostLimiter(opts.perHost ?? 6);
+        this.insecure = opts.insecureHosts ?? [];
+        this.idleMs = opts.idleTimeoutMs ?? 60_000;
+    }
+    schemeFor(host) {
+        return schemeFor(host, this.insecure);
+    }
+    /** Closes idle keep-alive connections. */
+    close() {
+        this.agents.http.destroy();
+        this.agents.https.destroy();
+    }
+    async request(req) {
+        let url = new URL(req.url);
+        let method = (req.method ?? 'GET').toUpperCase();
+        const headers = { 'user-agent': 'relay' };
+        for (const [k, v] of Object.entries(req.headers ?? {}))
+            if (v !== undefined)
+                headers[k.toLowerCase()] = v;
+        let body = req.body;
+        const replayable = !(body instanceof external_node_stream_.Readable);
+        let redirects = 0;
+        for (let attempt = 1;;) {
+            this.assertAllowed(url);
+            let res;
+            const release = await this.limiter.for(url.host).acquire(req.signal);
+            try {
+                res = await this.send(url, method, headers, await materialise(body), req.signal);
+            }
+            catch (err) {
+                release();
+                if (replayable && attempt < this.policy.attempts && isRetryableError(err) && !req.signal?.aborted) {
+                    const delay = backoffDelay(this.policy, attempt);
+                    this.opts.log?.debug(`retrying ${method} ${url.host}${url.pathname} after ${errText(err)} in ${Math.round(delay)} ms`);
+                    attempt++;
+                    await sleep(delay, req.signal);
+                    continue;
+                }
+                if (err?.name === 'AbortError' || req.signal?.aborted)
+                    throw err;
+                const code = err.code;
+                // The body's own failure (a digest check) is not the connection's: pass it on as it is.
+                if (code === undefined && err.message !== 'socket hang up')
+                    throw err;
+                throw new NetworkError(`${method} ${url.host}${url.pathname}: ${errText(err)}${attempt > 1 ? ` (after ${attempt} attempts)` : ''}`, code, { cause: err });
+            }
+            release(); // the slot bounds requests awaiting an answer; body streams are bounded by the caller
+            if (REDIRECTS.has(res.status) && req.followRedirects !== false && res.header('location')) {
+                if (!replayable && method !== 'GET' && method !== 'HEAD')
+                    return res;
+                await res.discard();
+                if (++redirects > MAX_REDIRECTS)
+                    throw new UserError(`${url.host}${url.pathname}: more than ${MAX_REDIRECTS} redirects`);
+                const next = new URL(res.header('location'), url);
+                // S3 and CDNs reject (or would leak) a registry's credentials.
+                if (next.host !== url.host)
+                    delete headers['authorization'];
+                if (res.status === 303 || ((res.status === 301 || res.status === 302) && method === 'POST')) {
+                    method = method === 'HEAD' ? 'HEAD' : 'GET';
+                    body = undefined;
+                    delete headers['content-length'];
+                    delete headers['content-type'];
+                }
+                url = next;
+                continue;
+            }
+            if (isRetryableStatus(res.status) && replayable && attempt < this.policy.attempts && !req.signal?.aborted) {
+                const retryAfter = parseRetryAfter(res.header('retry-after'));
+                if (retryAfter === undefined || retryAfter <= MAX_RETRY_AFTER_MS) {
+                    await res.discard();
+                    const delay = backoffDelay(this.policy, attempt, retryAfter);
+                    this.opts.log?.debug(`retrying ${method} ${url.host}${url.pathname} after HTTP ${res.status} in ${Math.round(delay)} ms`);
+                    attempt++;
+                    await sleep(delay, req.signal);
+                    continue;
+                }
+            }
+            return res;
+        }
+    }
+    assertAllowed(url) {
+        if (url.protocol === 'https:')
+            return;
+        if (url.protocol !== 'http:')
+            throw new UserError(`${url.href}: only http and https URLs are supported`);
+        if (this.schemeFor(url.host) !== 'http') {
+            throw new UserError(`refusing plain HTTP to ${url.host}: list it in 'insecure-registries' to allow it`);
+        }
+    }
+    send(url, method, headers, body, signal) {
+        const isHttps = url.protocol === 'https:';
+        const target = this.opts.connectTo?.[url.host] ?? this.opts.connectTo?.[url.hostname];
+        const connect = target ? new URL(`http://${target}`) : url;
+        const hdrs = { ...headers, host: url.host };
+        if (body instanceof Uint8Array)
+            hdrs['content-length'] = String(body.length);
+        else if (!body && method !== 'GET' && method !== 'HEAD' && hdrs['content-length'] === undefined)
+            hdrs['content-length'] = '0';
+        return new Promise((resolve, reject) => {
+            const options = {
+                method,
+                hostname: connect.hostname.replace(/^\[|\]$/g, ''),
+                port: connect.port || (isHttps ? 443 : 80),
+                path: url.pathname + url.search,
+                headers: hdrs,
+                agent: isHttps ? this.agents.https : this.agents.http,
+                servername: isHttps ? url.hostname : undefined,
+                signal,
+                timeout: this.idleMs,
+            };
+            const r = (isHttps ? (external_node_https_default()) : (external_node_http_default())).request(options);
+            let settled = false;
+            const fail = (err) => {
+                if (settled)
+                    return;
+                settled = true;
+                reject(err);
+            };
+            r.on('timeout', () => r.destroy(Object.assign(new Error(`no data for ${this.idleMs} ms`), { code: 'RELAY_IDLE_TIMEOUT' })));
+            r.on('error', fail);
+            r.on('response', (msg) => {
+                settled = true;
+                // An answer can come before the upload ends (an early 4xx): stop sending.
+                if (body instanceof external_node_stream_.Readable && !body.readableEnded) {
+                    body.unpipe(r);
+                    msg.on('end', () => { if (!r.writableFinished)
+                        r.destroy(); });
+                }
+                resolve(new HttpResponse(msg.statusCode ?? 0, msg.headers, url, msg));
+            });
+            if (body instanceof external_node_stream_.Readable) {
+                // Also catches a body that failed before we got here (its source dropped while we waited).
+                (0,external_node_stream_.finished)(body, { writable: false }, (err) => {
+                    if (!err)
+                        return;
+                    r.destroy(err);
+                    fail(err);
+                });
+                body.pipe(r);
+            }
+            else {
+                r.end(body);
+            }
+        });
+    }
+}
+async function materialise(body) {
+    if (body === undefined)
+        return undefined;
+    if (typeof body === 'string')
+        return Buffer.from(body);
+    if (typeof body === 'function')
+        return body();
+    return body;
+}
+function errText(err) {
+    const e = err;
+    return e.code && !(e.message ?? '').includes(e.code) ? `${e.message} (${e.code})` : (e.message ?? String(err));
+}
+
+// EXTERNAL MODULE: external "node:child_process"
+var external_node_child_process_ = __nccwpck_require__(1421);
+;// CONCATENATED MODULE: ../core/src/oci/auth/docker-config.ts
+
+
+
+
+const HUB_KEY = 'https://index.docker.io/v1/';
+const HUB_HOSTS = new Set(['registry-1.docker.io', 'docker.io', 'index.docker.io']);
+/** `https://127.0.0.1:5001/v2/` and `127.0.0.1:5001` name the same registry. */
+function keyHost(key) {
+    const host = key.replace(/^[a-z]+:\/\//i, '').split('/')[0] ?? '';
+    return HUB_HOSTS.has(host) ? 'docker.io' : host;
+}
+/** The config.json docker/login-action and amazon-ecr-login leave behind. */
+async function readDockerConfig(env) {
+    const dir = env.DOCKER_CONFIG ?? (env.HOME ? external_node_path_default().join(env.HOME, '.docker') : undefined);
+    if (!dir)
+        return undefined;
+    const file = external_node_path_default().join(dir, 'config.json');
+    let text;
+    try {
+        text = await (0,promises_.readFile)(file, 'utf8');
+    }
+    catch (err) {
+        if (err.code === 'ENOENT')
+            return undefined;
+        throw err;
+    }
+    try {
+        return { file, config: JSON.parse(text) };
+    }
+    catch {
+        throw new UserError(`${file}: not valid JSON`);
+    }
+}
+function fromEntry(e, what) {
+    if (e.identitytoken)
+        return { kind: 'identity-token', token: e.identitytoken };
+    if (e.registrytoken)
+        return { kind: 'bearer', token: e.registrytoken };
+    if (e.username && e.password)
+        return { kind: 'basic', username: e.username, password: e.password };
+    if (e.auth) {
+        const decoded = Buffer.from(e.auth, 'base64').toString('utf8');
+        const i = decoded.indexOf(':');
+        if (i <= 0)
+            throw new UserError(`${what}: 'auth' is not base64 of user:password`);
+        return { kind: 'basic', username: decoded.slice(0, i), password: decoded.slice(i + 1) };
+    }
+    return undefined;
+}
+/** Runs `docker-credential-<helper> get`, as docker does. */
+function runCredentialHelper(helper, serverUrl, env) {
+    return new Promise((resolve, reject) => {
+        const child = (0,external_node_child_process_.spawn)(`docker-credential-${helper}`, ['get'], { env: env, stdio: ['pipe', 'pipe', 'pipe'] });
+        let out = '';
+        let errOut = '';
+        child.stdout.on('data', (c) => { out += c.toString(); });
+        child.stderr.on('data', (c) => { errOut += c.toString(); });
+        child.on('error', (err) => reject(new UserError(`credential helper docker-credential-${helper}: ${err.code === 'ENOENT' ? 'not found on PATH' : err.message}`)));
+        child.on('close', (code) => {
+            if (code !== 0) {
+                // Helpers say "credentials not found" on stdout with a non-zero exit.
+                if (/not found/i.test(out + errOut))
+                    return resolve(undefined);
+                return reject(new UserError(`credential helper docker-credential-${helper} failed for ${serverUrl} (exit ${code})`));
+            }
+            try {
+                const r = JSON.parse(out);
+                if (!r.Secret)
+                    return resolve(undefined);
+                resolve(r.Username === '<token>' ? { kind: 'identity-token', token: r.Secret } : { kind: 'basic', username: r.Username ?? '', password: r.Secret });
+            }
+            catch {
+                reject(new UserError(`credential helper docker-credential-${helper}: output is not JSON`));
+            }
+        });
+        child.stdin.end(serverUrl);
+    });
+}
+/** Credentials for `host` from docker's config: credHelpers, then auths, then credsStore. */
+function dockerConfigProvider(host, env, log) {
+    let cached;
+    const want = keyHost(host);
+    const lookup = async () => {
+        const found = await readDockerConfig(env);
+        if (!found)
+            return undefined;
+        const { file, config } = found;
+        const serverUrl = want === 'docker.io' ? HUB_KEY : host;
+        const helperFor = Object.entries(config.credHelpers ?? {}).find(([k]) => keyHost(k) === want)?.[1];
+        if (helperFor)
+            return runCredentialHelper(helperFor, serverUrl, env);
+        const entry = Object.entries(config.auths ?? {}).find(([k]) => keyHost(k) === want);
+        const fromFile = entry ? fromEntry(entry[1], `${file} auths["${entry[0]}"]`) : undefined;
+        if (fromFile)
+            return fromFile;
+        if (config.credsStore)
+            return runCredentialHelper(config.credsStore, serverUrl, env);
+        return undefined;
+    };
+    return {
+        source: 'docker config',
+        get: () => {
+            cached ??= lookup().then((c) => {
+                if (c)
+                    log.mask(c.kind === 'basic' ? c.password : c.token);
+                return c;
+            });
+            return cached;
+        },
+    };
+}
+
+;// CONCATENATED MODULE: ../core/src/oci/auth/credentials.ts
+const anonymous = { source: 'no credentials', get: async () => undefined };
+function fixed(credential, source) {
+    return { source, get: async () => credential };
+}
+function basicHeader(username, password) {
+    return 'Basic ' + Buffer.from(`${username}:${password}`).toString('base64');
+}
+
+;// CONCATENATED MODULE: ../core/src/oci/auth/challenge.ts
+/**
+ * Parses RFC 7235 challenges, including several on one line (quay sends
+ * `Basic realm="…", Bearer realm="…",service="…"`) and quoted commas.
+ */
+function parseChallenges(header) {
+    const out = [];
+    if (!header)
+        return out;
+    const re = /\s*,?\s*([A-Za-z0-9!#$%&'*+.^_`|~-]+)(?:\s*=\s*("(?:[^"\\]|\\.)*"|[^\s,]*))?/g;
+    let current;
+    for (let m = re.exec(header); m && m[0] !== ''; m = re.exec(header)) {
+        const [, token, value] = m;
+        if (value === undefined) {
+            current = { scheme: token.toLowerCase(), params: {} };
+            out.push(current);
+        }
+        else if (current) {
+            current.params[token.toLowerCase()] = value.startsWith('"') ? value.slice(1, -1).replace(/\\(.)/g, '$1') : value;
+        }
+    }
+    return out;
+}
+/** Bearer wins over Basic when both are offered: it is what registries mean for scoped tokens. */
+function pickChallenge(challenges) {
+    return challenges.find((c) => c.scheme === 'bearer') ?? challenges.find((c) => c.scheme === 'basic');
+}
+
+;// CONCATENATED MODULE: ../core/src/oci/auth/session.ts
+
+
+
+/** Tokens younger than this before their end are fetched again rather than risked. */
+const EXPIRY_SLACK_MS = 10_000;
+/**
+ * Authorization for one registry: learns its challenge once, sends Basic or
+ * a Bearer token fetched from the realm and cached per scope set, and renews
+ * either when the registry refuses it.
+ */
+class RegistryAuth {
+    host;
+    http;
+    provider;
+    log;
+    now;
+    challenge;
+    tokens = new Map();
+    credential;
+    constructor(host, http, provider, log, now = Date.now) {
+        this.host = host;
+        this.http = http;
+        this.provider = provider;
+        this.log = log;
+        this.now = now;
+    }
+    base() {
+        return `${this.http.schemeFor(this.host)}://${this.host}`;
+    }
+    cred() {
+        return (this.credential ??= this.provider.get());
+    }
+    /** GET /v2/ once: 200 means no auth; 401 says how to authenticate. */
+    learn() {
+        return (this.challenge ??= (async () => {
+            const res = await this.http.request({ url: `${this.base()}/v2/` });
+            await res.discard();
+            if (res.status === 401)
+                return pickChallenge(parseChallenges(res.header('www-authenticate')));
+            if (res.ok || res.status === 404)
+                return undefined;
+            throw new UserError(`registry ${this.host}: GET /v2/ answered HTTP ${res.status}; is it an OCI registry?`);
+        })());
+    }
+    /** The Authorization header for a request needing `scopes`, or undefined for anonymous. */
+    async header(scopes) {
+        const cred = await this.cred();
+        if (cred?.kind === 'bearer')
+            return `Bearer ${cred.token}`;
+        const ch = await this.learn();
+        if (!ch)
+            return cred?.kind === 'basic' ? basicHeader(cred.username, cred.password) : undefined;
+        if (ch.scheme === 'basic')
+            return cred?.kind === 'basic' ? basicHeader(cred.username, cred.password) : undefined;
+        const token = await this.token(ch, scopes, cred);
+        return `Bearer ${token}`;
+    }
+    token(ch, scopes, cred) {
+        const key = scopes.join(' ');
+        const cached = this.tokens.get(key);
+        // Decided synchronously, so concurrent requests for one scope share one fetch.
+        if (cached && (!cached.token || cached.token.expiresAt - EXPIRY_SLACK_MS > this.now()))
+            return cached.promise.then((t) => t.value);
+        const entry = { promise: this.fetchToken(ch, scopes, cred) };
+        this.tokens.set(key, entry);
+        entry.promise.then((t) => { entry.token = t; }, () => { if (this.tokens.get(key) === entry)
+            this.tokens.delete(key); });
+        return entry.promise.then((t) => t.value);
+    }
+    async fetchToken(ch, scopes, cred) {
+        const realm = ch.params.realm;
+        if (!realm)
+            throw new UserError(`registry ${this.host}: Bearer challenge without a realm`);
+        const url = new URL(realm, this.base());
+        let res;
+        if (cred?.kind === 'identity-token') {
+            // Docker's identity token is an OAuth2 refresh token (distribution oauth.md).
+            const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: cred.token, client_id: 'relay', service: ch.params.service ?? '', scope: scopes.join(' ') });
+            res = await this.http.request({ method: 'POST', url, headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString() });
+        }
+        else {
+            if (ch.params.service)
+                url.searchParams.set('service', ch.params.service);
+            for (const s of scopes)
+                url.searchParams.append('scope', s);
+            const auth = cred?.kind === 'basic' ? basicHeader(cred.username, cred.password) : undefined;
+            res = await this.http.request({ url, headers: { authorization: auth } });
+        }
+        if (!res.ok) {
+            await res.discard();
+            const who = cred ? `credentials from ${this.provider.source}` : 'anonymous access';
+            throw new UserError(`registry ${this.host}: token service ${url.host} refused ${who} (HTTP ${res.status})`);
+        }
+        const body = JSON.parse(await res.text(1024 * 1024));
+        const value = body.token ?? body.access_token;
+        if (!value)
+            throw new UserError(`registry ${this.host}: token service ${url.host} returned no token`);
+        this.log.mask(value);
+        const issued = body.issued_at ? Date.parse(body.issued_at) : NaN;
+        const start = Number.isNaN(issued) ? this.now() : Math.min(issued, this.now());
+        // distribution token.md: expires_in defaults to 60 seconds.
+        return { value, expiresAt: start + (body.expires_in ?? 60) * 1000 };
+    }
+    /**
+     * The registry refused `sentHeader`. Returns true when a retry may succeed:
+     * a challenge we had not seen, a cached token to drop, or credentials the
+     * provider can renew (ECR, ECR Public's 400 DENIED).
+     */
+    async refused(res, scopes, sentHeader) {
+        const credAtEntry = this.credential;
+        const offered = pickChallenge(parseChallenges(res.header('www-authenticate')));
+        const known = await this.learn().catch(() => undefined);
+        if (offered && (!known || offered.scheme !== known.scheme || offered.params.realm !== known.params.realm)) {
+            this.challenge = Promise.resolve(offered);
+            this.tokens.clear();
+            return true;
+        }
+        const current = await this.header(scopes).catch(() => undefined);
+        // Another request already renewed what we sent: just try again.
+        if (this.credential !== credAtEntry || (current !== undefined && current !== sentHeader))
+            return true;
+        if (this.provider.refresh) {
+            this.log.debug(`registry ${this.host}: renewing credentials from ${this.provider.source}`);
+            const old = this.credential;
+            const next = this.provider.refresh().catch(() => undefined);
+            // Assigned before any await, so concurrent refusals see it and do not renew again.
+            this.credential = next.then(async (c) => c ?? (await old));
+            if (await next) {
+                this.tokens.clear();
+                return true;
+            }
+        }
+        if (sentHeader?.startsWith('Bearer ') && (await this.cred())?.kind !== 'bearer') {
+            this.tokens.delete(scopes.join(' '));
+            return true;
+        }
+        return false;
+    }
+}
+
+;// CONCATENATED MODULE: ../core/src/oci/registry.ts
+
+
+
+
+
+/** A registry's refusal, with its error code (MANIFEST_UNKNOWN, TAG_INVALID, DENIED, …). */
+class RegistryError extends HttpError {
+    code;
+    name = 'RegistryError';
+    constructor(message, status, code) {
+        super(message, status);
+        this.code = code;
+    }
+}
+function parseErrors(text) {
+    try {
+        const first = JSON.parse(text).errors?.[0];
+        return { ...(first?.code && { code: first.code }), ...(first?.message && { message: first.message }) };
+    }
+    catch {
+        const line = text.trim().split('\n')[0]?.slice(0, 200);
+        return line ? { message: line } : {};
+    }
+}
+function replayable(body) {
+    return body === undefined || typeof body !== 'object' || body instanceof Uint8Array;
+}
+/** One registry host: its auth session and the requests all its repositories make. */
+class Registry {
+    host;
+    http;
+    auth;
+    log;
+    constructor(host, http, auth, log) {
+        this.host = host;
+        this.http = http;
+        this.auth = auth;
+        this.log = log;
+    }
+    url(path) {
+        return `${this.http.schemeFor(this.host)}://${this.host}${path}`;
+    }
+    repo(repository, access) {
+        return new RegistryRepo(this, repository, access);
+    }
+    /**
+     * One authorized request. Renews credentials once when refused (401, or
+     * ECR Public's 400 DENIED for an expired token); statuses in `allow` come
+     * back to the caller, any other failure throws one line naming the registry.
+     */
+    async call(method, url, scopes, opts = {}) {
+        const what = `${method} ${new URL(url).pathname}`;
+        for (let attempt = 0;; attempt++) {
+            const authorization = await this.auth.header(scopes);
+            const res = await this.http.request({ method, url, headers: { ...opts.headers, authorization }, body: opts.body });
+            if (res.ok || opts.allow?.includes(res.status))
+                return res;
+            const text = method === 'HEAD' ? '' : await res.text(64 * 1024).catch(() => '');
+            const err = parseErrors(text);
+            // ECR Public answers an expired token with 400 DENIED (no challenge); a HEAD shows no body, so any 400 there.
+            const denied400 = res.status === 400 && isEcrPublic(this.host) && (err.code === 'DENIED' || method === 'HEAD');
+            const canRetry = attempt === 0 && replayable(opts.body);
+            if ((res.status === 401 || denied400) && canRetry && (await this.auth.refused(res, scopes, authorization)))
+                continue;
+            if (res.status === 401 || res.status === 403 || denied400) {
+                const source = this.auth.provider.source;
+                const who = authorization ? `credentials from ${source}` : `anonymous access (${source.startsWith('no credentials') ? source : 'no credentials found'})`;
+                throw new UserError(`registry ${this.host}: ${who} ${res.status === 403 ? 'not allowed' : 'rejected'} for ${what} (HTTP ${res.status}${err.code ? ` ${err.code}` : ''})`);
+            }
+            throw new RegistryError(`registry ${this.host}: ${what}: HTTP ${res.status}${err.code ? ` ${err.code}` : ''}${err.message ? `: ${err.message}` : ''}`, res.status, err.code);
+        }
+    }
+}
+class RegistryRepo {
+    reg;
+    repository;
+    name;
+    registry;
+    scopes;
+    constructor(reg, repository, access) {
+        this.reg = reg;
+        this.repository = repository;
+        this.registry = reg.host;
+        this.name = `${reg.host === 'registry-1.docker.io' ? 'docker.io' : reg.host}/${repository}`;
+        this.scopes = [`repository:${repository}:${access === 'push' ? 'pull,push' : 'pull'}`];
+    }
+    path(kind, ref) {
+        return this.reg.url(`/v2/${this.repository}/${kind}/${ref}`);
+    }
+    async getManifest(ref) {
+        const res = await this.reg.call('GET', this.path('manifests', ref), this.scopes, { headers: { accept: MANIFEST_ACCEPT }, allow: [404] });
+        if (res.status === 404) {
+            await res.discard();
+            return undefined;
+        }
+        const bytes = await res.bytes();
+        const digest = sha256Digest(bytes);
+        const what = `manifest ${this.name}${isDigest(ref) ? '@' : ':'}${ref}`;
+        if (isDigest(ref) && digest !== ref)
+            throw digestMismatch(what, ref, digest);
+        // The header is optional (ECR omits it on GET) but must agree when present.
+        const claimed = res.header('docker-content-digest');
+        if (claimed?.startsWith('sha256:') && claimed !== digest)
+            throw digestMismatch(what, claimed, digest);
+        return { digest, mediaType: manifestType(what, res.header('content-type'), bytes), bytes };
+    }
+    async headManifest(ref) {
+        const res = await this.reg.call('HEAD', this.path('manifests', ref), this.scopes, { headers: { accept: MANIFEST_ACCEPT }, allow: [404] });
+        await res.discard();
+        if (res.status === 404)
+            return undefined;
+        const digest = res.header('docker-content-digest');
+        const size = Number(res.header('content-length'));
+        const mediaType = res.header('content-type')?.split(';')[0];
+        if (digest && isDigest(digest) && mediaType && Number.isFinite(size))
+            return { digest, size, mediaType };
+        const m = await this.getManifest(ref);
+        return m && { digest: m.digest, size: m.bytes.length, mediaType: m.mediaType };
+    }
+    async putManifest(m, ref) {
+        let res;
+        try {
+            res = await this.reg.call('PUT', this.path('manifests', ref), this.scopes, { headers: { 'content-type': m.mediaType }, body: m.bytes });
+        }
+        catch (err) {
+            if (err instanceof RegistryError && (err.code === 'TAG_INVALID' || /immutable/i.test(err.message))) {
+                throw new ConflictError(`immutable tag conflict: ${this.name}:${ref} exists and the registry refuses to move it to ${m.digest}`);
+            }
+            throw err;
+        }
+        await res.discard();
+        const stored = res.header('docker-content-digest');
+        if (stored?.startsWith('sha256:') && stored !== m.digest)
+            throw digestMismatch(`manifest ${this.name}:${ref} as stored`, m.digest, stored);
+        return { subjectHandled: res.header('oci-subject') !== undefined };
+    }
+    async hasBlob(d) {
+        const res = await this.reg.call('HEAD', this.path('blobs', d.digest), this.scopes, { allow: [404] });
+        await res.discard();
+        return res.status !== 404;
+    }
+    async openBlob(d) {
+        const res = await this.reg.call('GET', this.path('blobs', d.digest), this.scopes);
+        return res.body;
+    }
+    async mountBlob(d, from) {
+        if (from.registry !== this.registry || !from.repository)
+            return { mounted: false };
+        // The token needs pull on the source too; push scope first (some registries read only the first).
+        const scopes = [...this.scopes, `repository:${from.repository}:pull`];
+        const url = this.reg.url(`/v2/${this.repository}/blobs/uploads/?mount=${encodeURIComponent(d.digest)}&from=${encodeURIComponent(from.repository)}`);
+        try {
+            const res = await this.reg.call('POST', url, scopes, { allow: [201, 202] });
+            await res.discard();
+            if (res.status === 201)
+                return { mounted: true };
+            const loc = res.header('location');
+            return { mounted: false, ...(loc && { session: new URL(loc, url).href }) };
+        }
+        catch (err) {
+            // Harbor and friends answer oddly to mounts they cannot do: upload instead.
+            this.reg.log.debug(`mount of ${d.digest} into ${this.name} failed: ${err.message}`);
+            return { mounted: false };
+        }
+    }
+    async writeBlob(d, body, session) {
+        let location = session;
+        if (!location) {
+            const start = this.reg.url(`/v2/${this.repository}/blobs/uploads/`);
+            const res = await this.reg.call('POST', start, this.scopes, { allow: [202] });
+            await res.discard();
+            const loc = res.header('location');
+            if (!loc)
+                throw new UserError(`registry ${this.registry}: upload to ${this.name} started without a Location`);
+            location = new URL(loc, start).href;
+        }
+        // Use Location exactly as given; it may carry state in its query.
+        const put = new URL(location);
+        put.searchParams.append('digest', d.digest);
+        try {
+            const res = await this.reg.call('PUT', put.href, this.scopes, {
+                headers: { 'content-type': 'application/octet-stream', 'content-length': String(d.size) },
+                body,
+            });
+            await res.discard();
+        }
+        catch (err) {
+            body.destroy();
+            // Cancelling is a courtesy; registries may refuse it (quay).
+            await this.reg.call('DELETE', location, this.scopes, { allow: [400, 401, 403, 404, 405] }).then((r) => r.discard(), () => undefined);
+            throw err;
+        }
+    }
+    async referrers(digest) {
+        const out = [];
+        let url = this.path('referrers', digest);
+        while (url) {
+            const res = await this.reg.call('GET', url, this.scopes, { headers: { accept: OCI_INDEX }, allow: [404, 405, 501] });
+            if (!res.ok) {
+                await res.discard();
+                // distribution 2.8 answers 404 "page not found": no referrers API here.
+                if (out.length === 0)
+                    return undefined;
+                break;
+            }
+            const index = JSON.parse(await res.text());
+            out.push(...(index.manifests ?? []));
+            const next = /<([^>]+)>\s*;\s*rel="?next"?/.exec(res.header('link') ?? '')?.[1];
+            url = next ? new URL(next, url).href : undefined;
+        }
+        return out;
+    }
+}
+
+;// CONCATENATED MODULE: ../core/src/oci/session.ts
+
+
+
+
+
+
+
+
+/** Tries providers in order; the first with credentials answers; failures fall through to the next. */
+function firstOf(providers, log) {
+    let chosen = anonymous;
+    const resolved = (async () => {
+        let failure;
+        for (const p of providers) {
+            try {
+                const c = await p.get();
+                if (c) {
+                    chosen = p;
+                    return c;
+                }
+            }
+            catch (err) {
+                log.debug(`${p.source}: ${err.message}`);
+                failure ??= err;
+            }
+        }
+        // Anonymous may still do (public pulls); if not, the refusal names what failed.
+        if (failure)
+            chosen = { source: `no credentials (${failure.message})`, get: async () => undefined };
+        return undefined;
+    })();
+    resolved.catch(() => undefined);
+    return {
+        get source() { return chosen.source; },
+        get: () => resolved,
+        refresh: () => (chosen.refresh ? chosen.refresh() : Promise.resolve(undefined)),
+    };
+}
+/**
+ * Where repositories come from: one HTTP client and one auth session per
+ * registry host, shared by source and target (so mounts reuse tokens).
+ */
+class OciSession {
+    opts;
+    http;
+    registries = new Map();
+    aws;
+    constructor(opts) {
+        this.opts = opts;
+        this.http = new HttpClient({ ...opts.http, insecureHosts: opts.insecureRegistries ?? [], log: opts.log });
+        this.aws = opts.aws ?? awsConfigFromEnv(opts.env);
+    }
+    /** explicit input > native ECR / ECR Public > docker config > anonymous. */
+    provider(host) {
+        const { log, env } = this.opts;
+        const chain = [];
+        const given = this.opts.credentials?.[host];
+        if (given) {
+            log.mask(given.credential.kind === 'basic' ? given.credential.password : given.credential.token);
+            chain.push({ source: given.source, get: async () => given.credential });
+        }
+        if (ecrRegistry(host))
+            chain.push(ecrProvider(host, this.aws, log));
+        if (isEcrPublic(host))
+            chain.push(ecrPublicProvider(this.aws, log));
+        chain.push(dockerConfigProvider(host, env, log));
+        return firstOf(chain, log);
+    }
+    registry(host) {
+        let r = this.registries.get(host);
+        if (!r) {
+            r = new Registry(host, this.http, new RegistryAuth(host, this.http, this.provider(host), this.opts.log), this.opts.log);
+            this.registries.set(host, r);
+        }
+        return r;
+    }
+    open(ref, access) {
+        if (ref.kind === 'layout')
+            return new LayoutRepo(external_node_path_default().resolve(this.opts.cwd ?? '.', ref.dir));
+        return this.registry(ref.registry).repo(ref.repository, access);
+    }
+    close() {
+        this.http.close();
+    }
+}
+
+;// CONCATENATED MODULE: ../core/src/oci/copy-image.ts
+
+
+
+
+
+
+
+
+const copyImageSpec = defineOperation({
+    name: 'copy-image',
+    description: 'Copies an OCI image (every platform, its signatures, attestations and referrers) digest-unchanged between registries or OCI layout directories, then verifies the target.',
+    inputs: {
+        source: { description: 'Image to copy: `registry/repo:tag`, `registry/repo@sha256:…` (optional `docker://`), or `oci:<dir>[:tag]`.', required: true, positional: 0 },
+        destination: { description: 'Where to: `registry/repo[:tag]` or `oci:<dir>[:tag]`.', required: true, positional: 1 },
+        tags: { description: 'Tags to set on the destination, one per line.', type: 'list', defaultNote: "the destination's tag, else the source's" },
+        'immutable-tags': { description: 'Refuse to move a destination tag that points at another digest (immutable repository); ECR repositories are asked.', type: 'boolean', default: 'false' },
+        'dry-run': { description: 'Print the plan (write / mount / already there / conflict) without writing anything.', type: 'boolean', default: 'false' },
+        'insecure-registries': { description: 'Registry hosts (host[:port]) spoken to over plain HTTP; loopback always may.', type: 'list' },
+        'source-username': { description: 'Username for the source registry.', defaultNote: 'docker config.json, or native ECR / ECR Public auth' },
+        'source-password': { description: 'Password or token for the source registry.', secret: true },
+        'destination-username': { description: 'Username for the destination registry.', defaultNote: 'docker config.json, or native ECR / ECR Public auth' },
+        'destination-password': { description: 'Password or token for the destination registry.', secret: true },
+    },
+    outputs: {
+        digest: { description: 'Digest of the image (index or manifest) copied.' },
+        images: { description: 'Every reference written, one per line (`repo:tag@digest`, then `repo@digest`).' },
+    },
+});
+/** Username/password pairs given as inputs, keyed by the registry they are for. */
+function inputCredentials(pairs) {
+    const out = {};
+    for (const p of pairs) {
+        if (!p.user && !p.pass)
+            continue;
+        if (!p.user || !p.pass)
+            badInput(`${p.input}-username`, `both ${p.input}-username and ${p.input}-password, or neither`);
+        if (p.ref.kind !== 'registry')
+            badInput(`${p.input}-username`, `a registry ${p.input}, not an OCI layout`);
+        const credential = { kind: 'basic', username: p.user, password: p.pass };
+        out[p.ref.registry] = { credential, source: `input '${p.input}-password'` };
+    }
+    return out;
+}
+async function runCopyImage(inp, ctx, deps = {}) {
+    const source = parseReference(inp.source, 'source');
+    const destination = parseReference(inp.destination, 'destination');
+    const credentials = inputCredentials([
+        { ref: source, user: inp['source-username'], pass: inp['source-password'], input: 'source' },
+        { ref: destination, user: inp['destination-username'], pass: inp['destination-password'], input: 'destination' },
+    ]);
+    const aws = deps.aws ?? awsConfigFromEnv(ctx.env);
+    const session = new OciSession({ env: ctx.env, log: ctx.log, cwd: ctx.cwd, insecureRegistries: inp['insecure-registries'], credentials, aws, ...(deps.http && { http: deps.http }) });
+    try {
+        const fromEcr = destination.kind === 'registry' ? await ecrTagImmutability(destination.registry, destination.repository, aws, ctx.log) : undefined;
+        const immutable = inp['immutable-tags'] ? true : (fromEcr ?? false);
+        const r = await copyImage({ source, destination, tags: inp.tags, dryRun: inp['dry-run'], immutable }, session, ctx.log, ctx.signal);
+        return {
+            outputs: { digest: r.digest, images: r.images.join('\n') },
+            report: { title: `copy-image ${r.plan.source} → ${r.plan.target}`, sections: r.sections },
+        };
+    }
+    finally {
+        session.close();
+    }
+}
+const copy_image_copyImage = defineRunnable(copyImageSpec, (inp, ctx) => runCopyImage(inp, ctx));
+
+;// CONCATENATED MODULE: ../core/src/oci/promote-ecr-image.ts
+
+
+
+
+
+
+
+
+const promoteEcrImageSpec = defineOperation({
+    name: 'promote-ecr-image',
+    description: 'Promotes a tested image from private Amazon ECR to Amazon ECR Public unchanged (same digest, every platform, its signatures and attestations) after scan and signature gates, then verifies it.',
+    inputs: {
+        source: { description: 'Private ECR image by tag or digest: `<account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>` or `…@sha256:…`.', required: true, positional: 0 },
+        destination: { description: 'ECR Public repository: `public.ecr.aws/<alias>/<repo>`.', required: true, positional: 1 },
+        tags: { description: 'Tags to set in ECR Public, one per line.', type: 'list', defaultNote: 'the source tag' },
+        'require-signature': { description: 'Refuse unless a cosign signature (`sha256-<hex>.sig`) or a signature referrer exists for the source digest.', type: 'boolean', default: 'false' },
+        'max-severity': { description: 'Refuse when ECR scan findings of this severity or worse exist (DescribeImageScanFindings); `none` skips the gate.', default: 'critical', choices: SEVERITIES },
+        'dry-run': { description: 'Run the gates and print the plan without writing anything.', type: 'boolean', default: 'false' },
+        'insecure-registries': { description: 'Registry hosts (host[:port]) spoken to over plain HTTP; loopback always may.', type: 'list' },
+    },
+    outputs: {
+        digest: { description: 'Digest of the promoted image (index or manifest), the same in ECR and ECR Public.' },
+        images: { description: 'Every reference written, one per line (`repo:tag@digest`, then `repo@digest`).' },
+    },
+});
+async function runPromoteEcrImage(inp, ctx, deps = {}) {
+    const source = parseReference(inp.source, 'source');
+    const destination = parseReference(inp.destination, 'destination');
+    if (source.kind !== 'registry' || !ecrRegistry(source.registry)) {
+        badInput('source', 'a private ECR image (<account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>)', inp.source);
+    }
+    if (destination.kind !== 'registry' || !isEcrPublic(destination.registry)) {
+        badInput('destination', `an ECR Public repository (${ECR_PUBLIC_HOST}/<alias>/<repo>)`, inp.destination);
+    }
+    if (!source.tag && !source.digest)
+        badInput('source', 'a tag or digest to promote', inp.source);
+    if (inp.tags.length === 0 && !destination.tag && !source.tag)
+        badInput('tags', 'at least one tag when the source is given by digest');
+    const aws = deps.aws ?? awsConfigFromEnv(ctx.env);
+    const session = new OciSession({ env: ctx.env, log: ctx.log, cwd: ctx.cwd, insecureRegistries: inp['insecure-registries'], aws, ...(deps.http && { http: deps.http }) });
+    const gates = [];
+    try {
+        const r = await copyImage({
+            source,
+            destination,
+            tags: inp.tags,
+            dryRun: inp['dry-run'],
+            immutable: false,
+            // Gates run on what would be published, before anything is written.
+            gate: async (g) => {
+                await ctx.log.group('Gates', async () => {
+                    if (inp['require-signature']) {
+                        const found = signatureGate(g, formatReference(source, {}));
+                        ctx.log.info(`signature: ${found}`);
+                        gates.push(`signature: ${found}`);
+                    }
+                    const scans = await scanGate(source.registry, source.repository, g, inp['max-severity'], aws, ctx.log);
+                    gates.push(...scans.map((s) => `scan ${s}`));
+                });
+            },
+        }, session, ctx.log, ctx.signal);
+        const gateSection = { heading: 'Gates', text: gates.length ? gates.join('; ') : `none (require-signature false, max-severity ${inp['max-severity']})` };
+        return {
+            outputs: { digest: r.digest, images: r.images.join('\n') },
+            report: { title: `promote-ecr-image ${r.plan.source} → ${r.plan.target}`, sections: [gateSection, ...r.sections] },
+        };
+    }
+    finally {
+        session.close();
+    }
+}
+const promoteEcrImage = defineRunnable(promoteEcrImageSpec, (inp, ctx) => runPromoteEcrImage(inp, ctx));
+
+;// CONCATENATED MODULE: ../core/src/oci/index.ts
+
+
+
+
+
+
 ;// CONCATENATED MODULE: ../core/src/index.ts
+
 
 
 
@@ -67146,6 +69376,9 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:zlib");
 /******/ 	return module.exports;
 /******/ }
 /******/ 
+/******/ // expose the modules object (__webpack_modules__)
+/******/ __nccwpck_require__.m = __webpack_modules__;
+/******/ 
 /************************************************************************/
 /******/ /* webpack/runtime/asset-relocator-loader */
 /******/ if (typeof __nccwpck_require__ !== 'undefined') __nccwpck_require__.ab = decodeURIComponent(new URL('.', import.meta.url).pathname).slice(import.meta.url.match(/^file:\/\/\/\w:/) ? 1 : 0, -1) + "/";
@@ -67273,6 +69506,28 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:zlib");
 /******/ 	};
 /******/ })();
 /******/ 
+/******/ /* webpack/runtime/ensure chunk */
+/******/ (() => {
+/******/ 	__nccwpck_require__.f = {};
+/******/ 	// This file contains only the entry chunk.
+/******/ 	// The chunk loading function for additional chunks
+/******/ 	__nccwpck_require__.e = (chunkId) => {
+/******/ 		return Promise.all(Object.keys(__nccwpck_require__.f).reduce((promises, key) => {
+/******/ 			__nccwpck_require__.f[key](chunkId, promises);
+/******/ 			return promises;
+/******/ 		}, []));
+/******/ 	};
+/******/ })();
+/******/ 
+/******/ /* webpack/runtime/get javascript chunk filename */
+/******/ (() => {
+/******/ 	// This function allow to reference async chunks
+/******/ 	__nccwpck_require__.u = (chunkId) => {
+/******/ 		// return url for filenames based on template
+/******/ 		return "" + chunkId + ".index.js";
+/******/ 	};
+/******/ })();
+/******/ 
 /******/ /* webpack/runtime/hasOwnProperty shorthand */
 /******/ (() => {
 /******/ 	__nccwpck_require__.o = (obj, prop) => (Object.prototype.hasOwnProperty.call(obj, prop))
@@ -67287,6 +69542,69 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:zlib");
 /******/ 		}
 /******/ 		Object.defineProperty(exports, '__esModule', { value: true });
 /******/ 	};
+/******/ })();
+/******/ 
+/******/ /* webpack/runtime/import chunk loading */
+/******/ (() => {
+/******/ 	// no baseURI
+/******/ 	
+/******/ 	// object to store loaded and loading chunks
+/******/ 	// undefined = chunk not loaded, null = chunk preloaded/prefetched
+/******/ 	// [resolve, Promise] = chunk loading, 0 = chunk loaded
+/******/ 	var installedChunks = {
+/******/ 		792: 0
+/******/ 	};
+/******/ 	
+/******/ 	var installChunk = (data) => {
+/******/ 		var {ids, modules, runtime} = data;
+/******/ 		// add "modules" to the modules object,
+/******/ 		// then flag all "ids" as loaded and fire callback
+/******/ 		var moduleId, chunkId, i = 0;
+/******/ 		for(moduleId in modules) {
+/******/ 			if(__nccwpck_require__.o(modules, moduleId)) {
+/******/ 				__nccwpck_require__.m[moduleId] = modules[moduleId];
+/******/ 			}
+/******/ 		}
+/******/ 		if(runtime) runtime(__nccwpck_require__);
+/******/ 		for(;i < ids.length; i++) {
+/******/ 			chunkId = ids[i];
+/******/ 			if(__nccwpck_require__.o(installedChunks, chunkId) && installedChunks[chunkId]) {
+/******/ 				installedChunks[chunkId][0]();
+/******/ 			}
+/******/ 			installedChunks[ids[i]] = 0;
+/******/ 		}
+/******/ 	
+/******/ 	}
+/******/ 	
+/******/ 	__nccwpck_require__.f.j = (chunkId, promises) => {
+/******/ 			// import() chunk loading for javascript
+/******/ 			var installedChunkData = __nccwpck_require__.o(installedChunks, chunkId) ? installedChunks[chunkId] : undefined;
+/******/ 			if(installedChunkData !== 0) { // 0 means "already installed".
+/******/ 	
+/******/ 				// a Promise means "currently loading".
+/******/ 				if(installedChunkData) {
+/******/ 					promises.push(installedChunkData[1]);
+/******/ 				} else {
+/******/ 					if(true) { // all chunks have JS
+/******/ 						// setup Promise in chunk cache
+/******/ 						var promise = import("./" + __nccwpck_require__.u(chunkId)).then(installChunk, (e) => {
+/******/ 							if(installedChunks[chunkId] !== 0) installedChunks[chunkId] = undefined;
+/******/ 							throw e;
+/******/ 						});
+/******/ 						var promise = Promise.race([promise, new Promise((resolve) => (installedChunkData = installedChunks[chunkId] = [resolve]))])
+/******/ 						promises.push(installedChunkData[1] = promise);
+/******/ 					}
+/******/ 				}
+/******/ 			}
+/******/ 	};
+/******/ 	
+/******/ 	// no prefetching
+/******/ 	
+/******/ 	// no preloaded
+/******/ 	
+/******/ 	// no external install chunk
+/******/ 	
+/******/ 	// no on chunks loaded
 /******/ })();
 /******/ 
 /************************************************************************/

@@ -1,10 +1,17 @@
 #!/usr/bin/env node
 import { publishTerraformRegistry, verifyTerraformRegistry, type Operation } from '@relay/core';
+import { copyImageCommand } from './commands/copy-image.js';
 import { demo } from './commands/demo.js';
+import { promoteEcrImageCommand } from './commands/promote-ecr-image.js';
 import { runOperation } from './run.js';
 
 const PROG = 'relay';
-const operations: Operation[] = [publishTerraformRegistry as unknown as Operation, verifyTerraformRegistry as unknown as Operation];
+const operations: Operation[] = [
+  publishTerraformRegistry as unknown as Operation,
+  verifyTerraformRegistry as unknown as Operation,
+  promoteEcrImageCommand,
+  copyImageCommand,
+];
 
 function usage(): string {
   return [

@@ -10,3 +10,4 @@ export { openStore } from './store/open.js';
 export { FsStore } from './store/fs.js';
 export { contentTypeFor } from './store/content-type.js';
 export { generateThrowawayKey } from './signing/key.js';
+export * from './oci/index.js';
