@@ -67475,7 +67475,7 @@ __nccwpck_require__.d(__webpack_exports__, {
   Gc: () => (/* reexport */ renderMarkdown)
 });
 
-// UNUSED EXPORTS: ConflictError, FsStore, IntegrityError, NullLogger, OciSession, TerminalLogger, UserError, badInput, contentTypeFor, copyImage, copyImageSpec, copyOciImage, defineOperation, defineRunnable, formatReference, generateThrowawayKey, httpReader, layout, openStore, parseReference, promoteEcrImage, promoteEcrImageSpec, publishSpec, renderText, runCopyImage, runPromoteEcrImage, secretInputs, storeReader, verifyRegistry, verifySpec, verifyTerraformRegistry
+// UNUSED EXPORTS: ConflictError, FsStore, HttpClient, IntegrityError, NullLogger, OciSession, TerminalLogger, UserError, badInput, contentTypeFor, copyImage, copyImageSpec, copyOciImage, defineOperation, defineRunnable, formatReference, generateThrowawayKey, httpReader, layout, openStore, parseReference, promoteEcrImage, promoteEcrImageSpec, publishSpec, renderText, runCopyImage, runPromoteEcrImage, secretInputs, storeReader, verifyRegistry, verifySpec, verifyTerraformRegistry
 
 ;// CONCATENATED MODULE: ../../packages/core/src/errors.ts
 /**
@@ -97577,15 +97577,15 @@ function resolveProtocols(packages, input, log) {
 
 
 
-
-/** Plain HTTP(S), following redirects as Terraform's client does. */
-const httpReader = {
-    async get(url) {
-        const res = await withRetry(() => fetch(url, { headers: { 'user-agent': 'relay-verify', accept: 'application/json, */*' } }), (e) => isNetworkError(e) || e?.name === 'TypeError');
-        const body = res.body ? external_node_stream_.Readable.fromWeb(res.body) : external_node_stream_.Readable.from([]);
-        return { status: res.status, contentType: res.headers.get('content-type') ?? undefined, url: new URL(res.url), body };
-    },
-};
+/** Over HTTP(S) like Terraform, through the project's one HTTP client (redirects, retries). */
+function httpReader(client) {
+    return {
+        async get(url) {
+            const res = await client.request({ url: url.href, headers: { accept: 'application/json, */*' } });
+            return { status: res.status, contentType: res.header('content-type'), url: res.url, body: res.body };
+        },
+    };
+}
 /**
  * The store seen through the public URL space it is served at (`base` is
  * registry-url), with the Content-Type S3 would serve: the same walk checks
@@ -97934,7 +97934,425 @@ function result(rel, registryUrl, plan, dryRun, keyId) {
     };
 }
 
+// EXTERNAL MODULE: external "node:http"
+var external_node_http_ = __nccwpck_require__(7067);
+var external_node_http_default = /*#__PURE__*/__nccwpck_require__.n(external_node_http_);
+// EXTERNAL MODULE: external "node:https"
+var external_node_https_ = __nccwpck_require__(4708);
+var external_node_https_default = /*#__PURE__*/__nccwpck_require__.n(external_node_https_);
+;// CONCATENATED MODULE: ../../packages/core/src/http/limiter.ts
+/** A counting semaphore; FIFO so no waiter starves. */
+class Semaphore {
+    limit;
+    active = 0;
+    waiters = [];
+    constructor(limit) {
+        this.limit = limit;
+    }
+    async acquire(signal) {
+        if (this.active < this.limit) {
+            this.active++;
+            return this.releaser();
+        }
+        await new Promise((resolve, reject) => {
+            const wake = () => { signal?.removeEventListener('abort', onAbort); resolve(); };
+            const onAbort = () => {
+                const i = this.waiters.indexOf(wake);
+                if (i >= 0)
+                    this.waiters.splice(i, 1);
+                reject(signal?.reason);
+            };
+            if (signal?.aborted)
+                return onAbort();
+            signal?.addEventListener('abort', onAbort, { once: true });
+            this.waiters.push(wake);
+        });
+        return this.releaser();
+    }
+    releaser() {
+        let done = false;
+        return () => {
+            if (done)
+                return;
+            done = true;
+            const next = this.waiters.shift();
+            if (next)
+                next(); // the slot passes straight to the next waiter
+            else
+                this.active--;
+        };
+    }
+    get inUse() {
+        return this.active;
+    }
+}
+/** One semaphore per host:port. */
+class HostLimiter {
+    perHost;
+    byHost = new Map();
+    constructor(perHost) {
+        this.perHost = perHost;
+    }
+    for(host) {
+        let s = this.byHost.get(host);
+        if (!s)
+            this.byHost.set(host, (s = new Semaphore(this.perHost)));
+        return s;
+    }
+}
+/**
+ * Runs fn over items with at most `limit` in flight. After the first failure
+ * no new item starts; it rejects with that failure once the running ones end,
+ * so nothing is still writing when the caller hears of it.
+ */
+async function limiter_mapLimit(items, limit, fn) {
+    const results = new Array(items.length);
+    let next = 0;
+    let failure;
+    const worker = async () => {
+        while (!failure && next < items.length) {
+            const i = next++;
+            try {
+                results[i] = await fn(items[i], i);
+            }
+            catch (err) {
+                failure ??= { err };
+            }
+        }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+    if (failure)
+        throw failure.err;
+    return results;
+}
+
+;// CONCATENATED MODULE: ../../packages/core/src/http/retry.ts
+/**
+ * HTTP's view of the project's retry policy (../retry.ts: attempts, full
+ * jitter): which answers and failures are worth another attempt, and how
+ * long a server's Retry-After asks us to wait.
+ */
+
+
+/** Longest Retry-After we wait for; a longer one fails the request instead. */
+const MAX_RETRY_AFTER_MS = 60_000;
+const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
+function isRetryableStatus(status) {
+    return RETRYABLE_STATUS.has(status);
+}
+const RELAY_CODES = new Set(['RELAY_IDLE_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ERR_STREAM_PREMATURE_CLOSE']);
+/**
+ * Worth another attempt: a dropped, refused or stalled connection, or an
+ * error that says so itself (`retryable`: a 5xx after a one-shot upload, a
+ * digest that did not match on the wire).
+ */
+function isRetryableError(err) {
+    if (typeof err !== 'object' || err === null)
+        return false;
+    const e = err;
+    if (e.retryable !== undefined)
+        return e.retryable;
+    if (e.name === 'AbortError')
+        return false;
+    if (e.code && RELAY_CODES.has(e.code))
+        return true;
+    return isNetworkError(err) || (e.cause !== undefined && e.cause !== err && isRetryableError(e.cause));
+}
+/** For withRetry: retry when isRetryableError, after the Retry-After an error carries if any. */
+function retryDecision(err) {
+    if (!isRetryableError(err))
+        return false;
+    return err.retryAfterMs ?? true;
+}
+/** Retry-After as milliseconds: delta-seconds or an HTTP date; undefined when absent or unreadable. */
+function parseRetryAfter(value, now = Date.now()) {
+    if (!value)
+        return undefined;
+    const v = value.trim();
+    if (/^\d+$/.test(v))
+        return Number(v) * 1000;
+    const t = Date.parse(v);
+    return Number.isNaN(t) ? undefined : Math.max(0, t - now);
+}
+/** Delay before attempt `attempt + 1` (1-based, as withRetry): full jitter, never below Retry-After. */
+function backoffDelay(policy, attempt, retryAfterMs, random = Math.random) {
+    const backoff = random() * Math.min(policy.maxMs, policy.baseMs * 2 ** (attempt - 1));
+    return retryAfterMs === undefined ? backoff : Math.min(Math.max(retryAfterMs, backoff), MAX_RETRY_AFTER_MS);
+}
+function sleep(ms, signal) {
+    return new Promise((resolve, reject) => {
+        if (signal?.aborted)
+            return reject(signal.reason);
+        const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
+        const onAbort = () => { clearTimeout(t); reject(signal?.reason); };
+        signal?.addEventListener('abort', onAbort, { once: true });
+    });
+}
+
+;// CONCATENATED MODULE: ../../packages/core/src/http/client.ts
+
+
+
+
+
+
+/** A status the caller did not expect; carries the registry's answer for one-line errors. */
+class HttpError extends UserError {
+    status;
+    retryable;
+    retryAfterMs;
+    name = 'HttpError';
+    constructor(message, status, retryable = isRetryableStatus(status), retryAfterMs) {
+        super(message);
+        this.status = status;
+        this.retryable = retryable;
+        this.retryAfterMs = retryAfterMs;
+    }
+}
+/** The connection failed (reset, refused, stalled) after all attempts. */
+class NetworkError extends UserError {
+    code;
+    name = 'NetworkError';
+    retryable = true;
+    constructor(message, code, options) {
+        super(message, options);
+        this.code = code;
+    }
+}
+const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[?::1\]?)$/i;
+function isLoopback(hostname) {
+    return LOOPBACK.test(hostname);
+}
+/** https unless the host is loopback or listed as insecure (as docker does). */
+function schemeFor(host, insecureHosts = []) {
+    const hostname = new URL(`http://${host}`).hostname;
+    return isLoopback(hostname) || insecureHosts.includes(host) || insecureHosts.includes(hostname) ? 'http' : 'https';
+}
+class HttpResponse {
+    status;
+    headers;
+    url;
+    body;
+    constructor(status, headers, url, body) {
+        this.status = status;
+        this.headers = headers;
+        this.url = url;
+        this.body = body;
+    }
+    get ok() {
+        return this.status >= 200 && this.status < 300;
+    }
+    header(name) {
+        const v = this.headers[name.toLowerCase()];
+        return Array.isArray(v) ? v.join(', ') : v;
+    }
+    /** The whole body, refusing more than `limit` bytes (manifests, JSON, errors: never blobs). */
+    async bytes(limit = 8 * 1024 * 1024) {
+        const chunks = [];
+        let size = 0;
+        for await (const chunk of this.body) {
+            size += chunk.length;
+            if (size > limit) {
+                this.body.destroy();
+                throw new UserError(`${this.url.host}${this.url.pathname}: response larger than ${limit} bytes`);
+            }
+            chunks.push(chunk);
+        }
+        return Buffer.concat(chunks);
+    }
+    async text(limit) {
+        return (await this.bytes(limit)).toString('utf8');
+    }
+    /** Reads and drops the body so the connection can be reused; never throws. */
+    async discard() {
+        try {
+            for await (const _ of this.body) { /* drain */ }
+        }
+        catch { /* the body is unwanted */ }
+    }
+}
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTS = 10;
+/**
+ * The project's one way to speak HTTP: manual redirects that drop
+ * Authorization across hosts, retries with backoff and Retry-After, bounded
+ * requests per host, plain HTTP only where allowed.
+ */
+class HttpClient {
+    opts;
+    policy;
+    limiter;
+    insecure;
+    idleMs;
+    agents = {
+        http: new (external_node_http_default()).Agent({ keepAlive: true, maxSockets: 64 }),
+        https: new (external_node_https_default()).Agent({ keepAlive: true, maxSockets: 64 }),
+    };
+    constructor(opts = {}) {
+        this.opts = opts;
+        this.policy = { ...DEFAULT_RETRY, ...opts.retry };
+        this.limiter = new HostLimiter(opts.perHost ?? 6);
+        this.insecure = opts.insecureHosts ?? [];
+        this.idleMs = opts.idleTimeoutMs ?? 60_000;
+    }
+    schemeFor(host) {
+        return schemeFor(host, this.insecure);
+    }
+    /** Closes idle keep-alive connections. */
+    close() {
+        this.agents.http.destroy();
+        this.agents.https.destroy();
+    }
+    async request(req) {
+        let url = new URL(req.url);
+        let method = (req.method ?? 'GET').toUpperCase();
+        const headers = { 'user-agent': 'relay' };
+        for (const [k, v] of Object.entries(req.headers ?? {}))
+            if (v !== undefined)
+                headers[k.toLowerCase()] = v;
+        let body = req.body;
+        const replayable = !(body instanceof external_node_stream_.Readable);
+        let redirects = 0;
+        for (let attempt = 1;;) {
+            this.assertAllowed(url);
+            let res;
+            const release = await this.limiter.for(url.host).acquire(req.signal);
+            try {
+                res = await this.send(url, method, headers, await materialise(body), req.signal);
+            }
+            catch (err) {
+                release();
+                if (replayable && attempt < this.policy.attempts && isRetryableError(err) && !req.signal?.aborted) {
+                    const delay = backoffDelay(this.policy, attempt);
+                    this.opts.log?.debug(`retrying ${method} ${url.host}${url.pathname} after ${errText(err)} in ${Math.round(delay)} ms`);
+                    attempt++;
+                    await sleep(delay, req.signal);
+                    continue;
+                }
+                if (err?.name === 'AbortError' || req.signal?.aborted)
+                    throw err;
+                const code = err.code;
+                // The body's own failure (a digest check) is not the connection's: pass it on as it is.
+                if (code === undefined && err.message !== 'socket hang up')
+                    throw err;
+                throw new NetworkError(`${method} ${url.host}${url.pathname}: ${errText(err)}${attempt > 1 ? ` (after ${attempt} attempts)` : ''}`, code, { cause: err });
+            }
+            release(); // the slot bounds requests awaiting an answer; body streams are bounded by the caller
+            if (REDIRECTS.has(res.status) && req.followRedirects !== false && res.header('location')) {
+                if (!replayable && method !== 'GET' && method !== 'HEAD')
+                    return res;
+                await res.discard();
+                if (++redirects > MAX_REDIRECTS)
+                    throw new UserError(`${url.host}${url.pathname}: more than ${MAX_REDIRECTS} redirects`);
+                const next = new URL(res.header('location'), url);
+                // S3 and CDNs reject (or would leak) a registry's credentials.
+                if (next.host !== url.host)
+                    delete headers['authorization'];
+                if (res.status === 303 || ((res.status === 301 || res.status === 302) && method === 'POST')) {
+                    method = method === 'HEAD' ? 'HEAD' : 'GET';
+                    body = undefined;
+                    delete headers['content-length'];
+                    delete headers['content-type'];
+                }
+                url = next;
+                continue;
+            }
+            if (isRetryableStatus(res.status) && replayable && attempt < this.policy.attempts && !req.signal?.aborted) {
+                const retryAfter = parseRetryAfter(res.header('retry-after'));
+                if (retryAfter === undefined || retryAfter <= MAX_RETRY_AFTER_MS) {
+                    await res.discard();
+                    const delay = backoffDelay(this.policy, attempt, retryAfter);
+                    this.opts.log?.debug(`retrying ${method} ${url.host}${url.pathname} after HTTP ${res.status} in ${Math.round(delay)} ms`);
+                    attempt++;
+                    await sleep(delay, req.signal);
+                    continue;
+                }
+            }
+            return res;
+        }
+    }
+    assertAllowed(url) {
+        if (url.protocol === 'https:')
+            return;
+        if (url.protocol !== 'http:')
+            throw new UserError(`${url.href}: only http and https URLs are supported`);
+        if (this.schemeFor(url.host) !== 'http') {
+            throw new UserError(`refusing plain HTTP to ${url.host}: list it in 'insecure-registries' to allow it`);
+        }
+    }
+    send(url, method, headers, body, signal) {
+        const isHttps = url.protocol === 'https:';
+        const target = this.opts.connectTo?.[url.host] ?? this.opts.connectTo?.[url.hostname];
+        const connect = target ? new URL(`http://${target}`) : url;
+        const hdrs = { ...headers, host: url.host };
+        if (body instanceof Uint8Array)
+            hdrs['content-length'] = String(body.length);
+        else if (!body && method !== 'GET' && method !== 'HEAD' && hdrs['content-length'] === undefined)
+            hdrs['content-length'] = '0';
+        return new Promise((resolve, reject) => {
+            const options = {
+                method,
+                hostname: connect.hostname.replace(/^\[|\]$/g, ''),
+                port: connect.port || (isHttps ? 443 : 80),
+                path: url.pathname + url.search,
+                headers: hdrs,
+                agent: isHttps ? this.agents.https : this.agents.http,
+                servername: isHttps ? url.hostname : undefined,
+                signal,
+                timeout: this.idleMs,
+            };
+            const r = (isHttps ? (external_node_https_default()) : (external_node_http_default())).request(options);
+            let settled = false;
+            const fail = (err) => {
+                if (settled)
+                    return;
+                settled = true;
+                reject(err);
+            };
+            r.on('timeout', () => r.destroy(Object.assign(new Error(`no data for ${this.idleMs} ms`), { code: 'RELAY_IDLE_TIMEOUT' })));
+            r.on('error', fail);
+            r.on('response', (msg) => {
+                settled = true;
+                // An answer can come before the upload ends (an early 4xx): stop sending.
+                if (body instanceof external_node_stream_.Readable && !body.readableEnded) {
+                    body.unpipe(r);
+                    msg.on('end', () => { if (!r.writableFinished)
+                        r.destroy(); });
+                }
+                resolve(new HttpResponse(msg.statusCode ?? 0, msg.headers, url, msg));
+            });
+            if (body instanceof external_node_stream_.Readable) {
+                // Also catches a body that failed before we got here (its source dropped while we waited).
+                (0,external_node_stream_.finished)(body, { writable: false }, (err) => {
+                    if (!err)
+                        return;
+                    r.destroy(err);
+                    fail(err);
+                });
+                body.pipe(r);
+            }
+            else {
+                r.end(body);
+            }
+        });
+    }
+}
+async function materialise(body) {
+    if (body === undefined)
+        return undefined;
+    if (typeof body === 'string')
+        return Buffer.from(body);
+    if (typeof body === 'function')
+        return body();
+    return body;
+}
+function errText(err) {
+    const e = err;
+    return e.code && !(e.message ?? '').includes(e.code) ? `${e.message} (${e.code})` : (e.message ?? String(err));
+}
+
 ;// CONCATENATED MODULE: ../../packages/core/src/terraform/verify-op.ts
+
 
 
 
@@ -97963,8 +98381,9 @@ const verifyTerraformRegistry = defineRunnable(verifySpec, async (inp, ctx) => {
     const namespace = checkName(inp.namespace, 'namespace');
     const name = checkName(inp.name, 'name');
     const versions = inp.version ? [checkVersion(inp.version)] : [];
-    const reader = inp.store ? storeReader(openStore(inp.store, 'store', { endpoint: s3Endpoint(inp['s3-endpoint'], ctx.env), cwd: ctx.cwd }), root) : httpReader;
-    const checks = await verifyRegistry(reader, { root, namespace, name, versions, mirrorHost: inp.mirror ? root.host : undefined }, ctx.log);
+    const client = new HttpClient({ log: ctx.log });
+    const reader = inp.store ? storeReader(openStore(inp.store, 'store', { endpoint: s3Endpoint(inp['s3-endpoint'], ctx.env), cwd: ctx.cwd }), root) : httpReader(client);
+    const checks = await verifyRegistry(reader, { root, namespace, name, versions, mirrorHost: inp.mirror ? root.host : undefined }, ctx.log).finally(() => client.close());
     const vs = [...new Set(checks.map((c) => c.version))];
     return {
         outputs: { versions: vs.join(' '), platforms: String(checks.length) },
@@ -98385,155 +98804,6 @@ async function ecrTagImmutability(host, repository, aws, log) {
         log.debug(`DescribeRepositories ${repository}: ${err.message}`);
         return undefined;
     }
-}
-
-;// CONCATENATED MODULE: ../../packages/core/src/http/limiter.ts
-/** A counting semaphore; FIFO so no waiter starves. */
-class Semaphore {
-    limit;
-    active = 0;
-    waiters = [];
-    constructor(limit) {
-        this.limit = limit;
-    }
-    async acquire(signal) {
-        if (this.active < this.limit) {
-            this.active++;
-            return this.releaser();
-        }
-        await new Promise((resolve, reject) => {
-            const wake = () => { signal?.removeEventListener('abort', onAbort); resolve(); };
-            const onAbort = () => {
-                const i = this.waiters.indexOf(wake);
-                if (i >= 0)
-                    this.waiters.splice(i, 1);
-                reject(signal?.reason);
-            };
-            if (signal?.aborted)
-                return onAbort();
-            signal?.addEventListener('abort', onAbort, { once: true });
-            this.waiters.push(wake);
-        });
-        return this.releaser();
-    }
-    releaser() {
-        let done = false;
-        return () => {
-            if (done)
-                return;
-            done = true;
-            const next = this.waiters.shift();
-            if (next)
-                next(); // the slot passes straight to the next waiter
-            else
-                this.active--;
-        };
-    }
-    get inUse() {
-        return this.active;
-    }
-}
-/** One semaphore per host:port. */
-class HostLimiter {
-    perHost;
-    byHost = new Map();
-    constructor(perHost) {
-        this.perHost = perHost;
-    }
-    for(host) {
-        let s = this.byHost.get(host);
-        if (!s)
-            this.byHost.set(host, (s = new Semaphore(this.perHost)));
-        return s;
-    }
-}
-/**
- * Runs fn over items with at most `limit` in flight. After the first failure
- * no new item starts; it rejects with that failure once the running ones end,
- * so nothing is still writing when the caller hears of it.
- */
-async function limiter_mapLimit(items, limit, fn) {
-    const results = new Array(items.length);
-    let next = 0;
-    let failure;
-    const worker = async () => {
-        while (!failure && next < items.length) {
-            const i = next++;
-            try {
-                results[i] = await fn(items[i], i);
-            }
-            catch (err) {
-                failure ??= { err };
-            }
-        }
-    };
-    await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-    if (failure)
-        throw failure.err;
-    return results;
-}
-
-;// CONCATENATED MODULE: ../../packages/core/src/http/retry.ts
-/**
- * HTTP's view of the project's retry policy (../retry.ts: attempts, full
- * jitter): which answers and failures are worth another attempt, and how
- * long a server's Retry-After asks us to wait.
- */
-
-
-/** Longest Retry-After we wait for; a longer one fails the request instead. */
-const MAX_RETRY_AFTER_MS = 60_000;
-const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
-function isRetryableStatus(status) {
-    return RETRYABLE_STATUS.has(status);
-}
-const RELAY_CODES = new Set(['RELAY_IDLE_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ERR_STREAM_PREMATURE_CLOSE']);
-/**
- * Worth another attempt: a dropped, refused or stalled connection, or an
- * error that says so itself (`retryable`: a 5xx after a one-shot upload, a
- * digest that did not match on the wire).
- */
-function isRetryableError(err) {
-    if (typeof err !== 'object' || err === null)
-        return false;
-    const e = err;
-    if (e.retryable !== undefined)
-        return e.retryable;
-    if (e.name === 'AbortError')
-        return false;
-    if (e.code && RELAY_CODES.has(e.code))
-        return true;
-    return isNetworkError(err) || (e.cause !== undefined && e.cause !== err && isRetryableError(e.cause));
-}
-/** For withRetry: retry when isRetryableError, after the Retry-After an error carries if any. */
-function retryDecision(err) {
-    if (!isRetryableError(err))
-        return false;
-    return err.retryAfterMs ?? true;
-}
-/** Retry-After as milliseconds: delta-seconds or an HTTP date; undefined when absent or unreadable. */
-function parseRetryAfter(value, now = Date.now()) {
-    if (!value)
-        return undefined;
-    const v = value.trim();
-    if (/^\d+$/.test(v))
-        return Number(v) * 1000;
-    const t = Date.parse(v);
-    return Number.isNaN(t) ? undefined : Math.max(0, t - now);
-}
-/** Delay before attempt `attempt + 1` (1-based, as withRetry): full jitter, never below Retry-After. */
-function backoffDelay(policy, attempt, retryAfterMs, random = Math.random) {
-    const backoff = random() * Math.min(policy.maxMs, policy.baseMs * 2 ** (attempt - 1));
-    return retryAfterMs === undefined ? backoff : Math.min(Math.max(retryAfterMs, backoff), MAX_RETRY_AFTER_MS);
-}
-function sleep(ms, signal) {
-    return new Promise((resolve, reject) => {
-        if (signal?.aborted)
-            return reject(signal.reason);
-        const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
-        const onAbort = () => { clearTimeout(t); reject(signal?.reason); };
-        signal?.addEventListener('abort', onAbort, { once: true });
-    });
 }
 
 ;// CONCATENATED MODULE: ../../packages/core/src/oci/execute.ts
@@ -99190,274 +99460,6 @@ function planSections(p, t, verified, dryRun) {
         table: { head: ['Digest', 'Size', 'Action'], rows: p.blobs.map((b) => [b.descriptor.digest, String(b.descriptor.size), b.action]) },
     });
     return sections;
-}
-
-// EXTERNAL MODULE: external "node:http"
-var external_node_http_ = __nccwpck_require__(7067);
-var external_node_http_default = /*#__PURE__*/__nccwpck_require__.n(external_node_http_);
-// EXTERNAL MODULE: external "node:https"
-var external_node_https_ = __nccwpck_require__(4708);
-var external_node_https_default = /*#__PURE__*/__nccwpck_require__.n(external_node_https_);
-;// CONCATENATED MODULE: ../../packages/core/src/http/client.ts
-
-
-
-
-
-
-/** A status the caller did not expect; carries the registry's answer for one-line errors. */
-class HttpError extends UserError {
-    status;
-    retryable;
-    retryAfterMs;
-    name = 'HttpError';
-    constructor(message, status, retryable = isRetryableStatus(status), retryAfterMs) {
-        super(message);
-        this.status = status;
-        this.retryable = retryable;
-        this.retryAfterMs = retryAfterMs;
-    }
-}
-/** The connection failed (reset, refused, stalled) after all attempts. */
-class NetworkError extends UserError {
-    code;
-    name = 'NetworkError';
-    retryable = true;
-    constructor(message, code, options) {
-        super(message, options);
-        this.code = code;
-    }
-}
-const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[?::1\]?)$/i;
-function isLoopback(hostname) {
-    return LOOPBACK.test(hostname);
-}
-/** https unless the host is loopback or listed as insecure (as docker does). */
-function schemeFor(host, insecureHosts = []) {
-    const hostname = new URL(`http://${host}`).hostname;
-    return isLoopback(hostname) || insecureHosts.includes(host) || insecureHosts.includes(hostname) ? 'http' : 'https';
-}
-class HttpResponse {
-    status;
-    headers;
-    url;
-    body;
-    constructor(status, headers, url, body) {
-        this.status = status;
-        this.headers = headers;
-        this.url = url;
-        this.body = body;
-    }
-    get ok() {
-        return this.status >= 200 && this.status < 300;
-    }
-    header(name) {
-        const v = this.headers[name.toLowerCase()];
-        return Array.isArray(v) ? v.join(', ') : v;
-    }
-    /** The whole body, refusing more than `limit` bytes (manifests, JSON, errors: never blobs). */
-    async bytes(limit = 8 * 1024 * 1024) {
-        const chunks = [];
-        let size = 0;
-        for await (const chunk of this.body) {
-            size += chunk.length;
-            if (size > limit) {
-                this.body.destroy();
-                throw new UserError(`${this.url.host}${this.url.pathname}: response larger than ${limit} bytes`);
-            }
-            chunks.push(chunk);
-        }
-        return Buffer.concat(chunks);
-    }
-    async text(limit) {
-        return (await this.bytes(limit)).toString('utf8');
-    }
-    /** Reads and drops the body so the connection can be reused; never throws. */
-    async discard() {
-        try {
-            for await (const _ of this.body) { /* drain */ }
-        }
-        catch { /* the body is unwanted */ }
-    }
-}
-const REDIRECTS = new Set([301, 302, 303, 307, 308]);
-const MAX_REDIRECTS = 10;
-/**
- * The project's one way to speak HTTP: manual redirects that drop
- * Authorization across hosts, retries with backoff and Retry-After, bounded
- * requests per host, plain HTTP only where allowed.
- */
-class HttpClient {
-    opts;
-    policy;
-    limiter;
-    insecure;
-    idleMs;
-    agents = {
-        http: new (external_node_http_default()).Agent({ keepAlive: true, maxSockets: 64 }),
-        https: new (external_node_https_default()).Agent({ keepAlive: true, maxSockets: 64 }),
-    };
-    constructor(opts = {}) {
-        this.opts = opts;
-        this.policy = { ...DEFAULT_RETRY, ...opts.retry };
-        this.limiter = new HostLimiter(opts.perHost ?? 6);
-        this.insecure = opts.insecureHosts ?? [];
-        this.idleMs = opts.idleTimeoutMs ?? 60_000;
-    }
-    schemeFor(host) {
-        return schemeFor(host, this.insecure);
-    }
-    /** Closes idle keep-alive connections. */
-    close() {
-        this.agents.http.destroy();
-        this.agents.https.destroy();
-    }
-    async request(req) {
-        let url = new URL(req.url);
-        let method = (req.method ?? 'GET').toUpperCase();
-        const headers = { 'user-agent': 'relay' };
-        for (const [k, v] of Object.entries(req.headers ?? {}))
-            if (v !== undefined)
-                headers[k.toLowerCase()] = v;
-        let body = req.body;
-        const replayable = !(body instanceof external_node_stream_.Readable);
-        let redirects = 0;
-        for (let attempt = 1;;) {
-            this.assertAllowed(url);
-            let res;
-            const release = await this.limiter.for(url.host).acquire(req.signal);
-            try {
-                res = await this.send(url, method, headers, await materialise(body), req.signal);
-            }
-            catch (err) {
-                release();
-                if (replayable && attempt < this.policy.attempts && isRetryableError(err) && !req.signal?.aborted) {
-                    const delay = backoffDelay(this.policy, attempt);
-                    this.opts.log?.debug(`retrying ${method} ${url.host}${url.pathname} after ${errText(err)} in ${Math.round(delay)} ms`);
-                    attempt++;
-                    await sleep(delay, req.signal);
-                    continue;
-                }
-                if (err?.name === 'AbortError' || req.signal?.aborted)
-                    throw err;
-                const code = err.code;
-                // The body's own failure (a digest check) is not the connection's: pass it on as it is.
-                if (code === undefined && err.message !== 'socket hang up')
-                    throw err;
-                throw new NetworkError(`${method} ${url.host}${url.pathname}: ${errText(err)}${attempt > 1 ? ` (after ${attempt} attempts)` : ''}`, code, { cause: err });
-            }
-            release(); // the slot bounds requests awaiting an answer; body streams are bounded by the caller
-            if (REDIRECTS.has(res.status) && req.followRedirects !== false && res.header('location')) {
-                if (!replayable && method !== 'GET' && method !== 'HEAD')
-                    return res;
-                await res.discard();
-                if (++redirects > MAX_REDIRECTS)
-                    throw new UserError(`${url.host}${url.pathname}: more than ${MAX_REDIRECTS} redirects`);
-                const next = new URL(res.header('location'), url);
-                // S3 and CDNs reject (or would leak) a registry's credentials.
-                if (next.host !== url.host)
-                    delete headers['authorization'];
-                if (res.status === 303 || ((res.status === 301 || res.status === 302) && method === 'POST')) {
-                    method = method === 'HEAD' ? 'HEAD' : 'GET';
-                    body = undefined;
-                    delete headers['content-length'];
-                    delete headers['content-type'];
-                }
-                url = next;
-                continue;
-            }
-            if (isRetryableStatus(res.status) && replayable && attempt < this.policy.attempts && !req.signal?.aborted) {
-                const retryAfter = parseRetryAfter(res.header('retry-after'));
-                if (retryAfter === undefined || retryAfter <= MAX_RETRY_AFTER_MS) {
-                    await res.discard();
-                    const delay = backoffDelay(this.policy, attempt, retryAfter);
-                    this.opts.log?.debug(`retrying ${method} ${url.host}${url.pathname} after HTTP ${res.status} in ${Math.round(delay)} ms`);
-                    attempt++;
-                    await sleep(delay, req.signal);
-                    continue;
-                }
-            }
-            return res;
-        }
-    }
-    assertAllowed(url) {
-        if (url.protocol === 'https:')
-            return;
-        if (url.protocol !== 'http:')
-            throw new UserError(`${url.href}: only http and https URLs are supported`);
-        if (this.schemeFor(url.host) !== 'http') {
-            throw new UserError(`refusing plain HTTP to ${url.host}: list it in 'insecure-registries' to allow it`);
-        }
-    }
-    send(url, method, headers, body, signal) {
-        const isHttps = url.protocol === 'https:';
-        const target = this.opts.connectTo?.[url.host] ?? this.opts.connectTo?.[url.hostname];
-        const connect = target ? new URL(`http://${target}`) : url;
-        const hdrs = { ...headers, host: url.host };
-        if (body instanceof Uint8Array)
-            hdrs['content-length'] = String(body.length);
-        else if (!body && method !== 'GET' && method !== 'HEAD' && hdrs['content-length'] === undefined)
-            hdrs['content-length'] = '0';
-        return new Promise((resolve, reject) => {
-            const options = {
-                method,
-                hostname: connect.hostname.replace(/^\[|\]$/g, ''),
-                port: connect.port || (isHttps ? 443 : 80),
-                path: url.pathname + url.search,
-                headers: hdrs,
-                agent: isHttps ? this.agents.https : this.agents.http,
-                servername: isHttps ? url.hostname : undefined,
-                signal,
-                timeout: this.idleMs,
-            };
-            const r = (isHttps ? (external_node_https_default()) : (external_node_http_default())).request(options);
-            let settled = false;
-            const fail = (err) => {
-                if (settled)
-                    return;
-                settled = true;
-                reject(err);
-            };
-            r.on('timeout', () => r.destroy(Object.assign(new Error(`no data for ${this.idleMs} ms`), { code: 'RELAY_IDLE_TIMEOUT' })));
-            r.on('error', fail);
-            r.on('response', (msg) => {
-                settled = true;
-                // An answer can come before the upload ends (an early 4xx): stop sending.
-                if (body instanceof external_node_stream_.Readable && !body.readableEnded) {
-                    body.unpipe(r);
-                    msg.on('end', () => { if (!r.writableFinished)
-                        r.destroy(); });
-                }
-                resolve(new HttpResponse(msg.statusCode ?? 0, msg.headers, url, msg));
-            });
-            if (body instanceof external_node_stream_.Readable) {
-                // Also catches a body that failed before we got here (its source dropped while we waited).
-                (0,external_node_stream_.finished)(body, { writable: false }, (err) => {
-                    if (!err)
-                        return;
-                    r.destroy(err);
-                    fail(err);
-                });
-                body.pipe(r);
-            }
-            else {
-                r.end(body);
-            }
-        });
-    }
-}
-async function materialise(body) {
-    if (body === undefined)
-        return undefined;
-    if (typeof body === 'string')
-        return Buffer.from(body);
-    if (typeof body === 'function')
-        return body();
-    return body;
-}
-function errText(err) {
-    const e = err;
-    return e.code && !(e.message ?? '').includes(e.code) ? `${e.message} (${e.code})` : (e.message ?? String(err));
 }
 
 // EXTERNAL MODULE: external "node:child_process"
@@ -100205,6 +100207,7 @@ const promoteEcrImage = defineRunnable(promoteEcrImageSpec, (inp, ctx) => runPro
 
 
 ;// CONCATENATED MODULE: ../../packages/core/src/index.ts
+
 
 
 

@@ -11,3 +11,4 @@ export { FsStore } from './store/fs.js';
 export { contentTypeFor } from './store/content-type.js';
 export { generateThrowawayKey } from './signing/key.js';
 export * from './oci/index.js';
+export { HttpClient } from './http/client.js';

@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { pack } from 'tar-stream';
 import {
-  contentTypeFor, errorMessage, generateThrowawayKey, httpReader, publishTerraformRegistry, renderText, TerminalLogger, verifyRegistry,
+  contentTypeFor, errorMessage, generateThrowawayKey, HttpClient, httpReader, publishTerraformRegistry, renderText, TerminalLogger, verifyRegistry,
 } from '@relay/core';
 import type { CliIo } from '../run.js';
 
@@ -52,9 +52,10 @@ export async function demo(io: CliIo): Promise<number> {
       { log, env, cwd: io.cwd },
     );
     io.stdout.write(renderText(res.report));
+    const client = new HttpClient({ log });
     await log.group(`Verifying over HTTP at ${registryUrl}, as terraform init would`, () =>
-      verifyRegistry(httpReader, { root: new URL(registryUrl), namespace: NAMESPACE, name: NAME, versions: [], mirrorHost: `localhost:${port}` }, log),
-    );
+      verifyRegistry(httpReader(client), { root: new URL(registryUrl), namespace: NAMESPACE, name: NAME, versions: [], mirrorHost: `localhost:${port}` }, log),
+    ).finally(() => client.close());
     const cfg = path.join(dir, 'terraform.rc');
     await fs.writeFile(cfg, `host "localhost:${port}" {\n  services = {\n    "providers.v1" = "${registryUrl}registry/"\n  }\n}\n`);
     io.stdout.write(

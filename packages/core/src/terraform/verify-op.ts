@@ -1,4 +1,5 @@
 import type { Context, Result } from '../context.js';
+import { HttpClient } from '../http/client.js';
 import { defineOperation } from '../inputs/spec.js';
 import { defineRunnable } from '../operation.js';
 import { openStore } from '../store/open.js';
@@ -29,8 +30,9 @@ export const verifyTerraformRegistry = defineRunnable(verifySpec, async (inp, ct
   const namespace = checkName(inp.namespace, 'namespace');
   const name = checkName(inp.name, 'name');
   const versions = inp.version ? [checkVersion(inp.version)] : [];
-  const reader = inp.store ? storeReader(openStore(inp.store, 'store', { endpoint: s3Endpoint(inp['s3-endpoint'], ctx.env), cwd: ctx.cwd }), root) : httpReader;
-  const checks = await verifyRegistry(reader, { root, namespace, name, versions, mirrorHost: inp.mirror ? root.host : undefined }, ctx.log);
+  const client = new HttpClient({ log: ctx.log });
+  const reader = inp.store ? storeReader(openStore(inp.store, 'store', { endpoint: s3Endpoint(inp['s3-endpoint'], ctx.env), cwd: ctx.cwd }), root) : httpReader(client);
+  const checks = await verifyRegistry(reader, { root, namespace, name, versions, mirrorHost: inp.mirror ? root.host : undefined }, ctx.log).finally(() => client.close());
   const vs = [...new Set(checks.map((c) => c.version))];
   return {
     outputs: { versions: vs.join(' '), platforms: String(checks.length) },

@@ -7,7 +7,7 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { IntegrityError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import { isNetworkError, withRetry } from '../retry.js';
+import type { HttpClient } from '../http/client.js';
 import { openZipEntry, readZipDirectory } from '../archive/zip-reader.js';
 import { verifyDetached } from '../signing/key.js';
 import type { Store } from '../store/store.js';
@@ -21,17 +21,15 @@ export interface Reader {
   get(url: URL): Promise<{ status: number; contentType: string | undefined; url: URL; body: Readable }>;
 }
 
-/** Plain HTTP(S), following redirects as Terraform's client does. */
-export const httpReader: Reader = {
-  async get(url) {
-    const res = await withRetry(
-      () => fetch(url, { headers: { 'user-agent': 'relay-verify', accept: 'application/json, */*' } }),
-      (e) => isNetworkError(e) || (e as Error)?.name === 'TypeError',
-    );
-    const body = res.body ? Readable.fromWeb(res.body as import('node:stream/web').ReadableStream) : Readable.from([]);
-    return { status: res.status, contentType: res.headers.get('content-type') ?? undefined, url: new URL(res.url), body };
-  },
-};
+/** Over HTTP(S) like Terraform, through the project's one HTTP client (redirects, retries). */
+export function httpReader(client: HttpClient): Reader {
+  return {
+    async get(url) {
+      const res = await client.request({ url: url.href, headers: { accept: 'application/json, */*' } });
+      return { status: res.status, contentType: res.header('content-type'), url: res.url, body: res.body };
+    },
+  };
+}
 
 /**
  * The store seen through the public URL space it is served at (`base` is
