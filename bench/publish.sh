@@ -10,7 +10,8 @@
 #      binaries twice that size to show its peak RSS does not grow with them;
 #      BENCH_SEED (relay-bench); BENCH_TMP (/tmp) where the work dir goes;
 #      BENCH_NODE (node) the Node for both sides; BENCH_UPLOAD_CONCURRENCY (1)
-#      files in flight in the peer's upload script.
+#      files in flight in the peer's upload script; BENCH_TIMEOUT (900) seconds
+#      one side's run may take before it counts as hung.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -22,6 +23,7 @@ SEED=${BENCH_SEED:-relay-bench}
 NODE=${BENCH_NODE:-node}
 ENDPOINT=http://127.0.0.1:${RELAY_TEST_RGW_PORT:-7480}
 export BENCH_S3_ENDPOINT=$ENDPOINT
+TIMEOUT=${BENCH_TIMEOUT:-900}
 PLATFORMS="linux_amd64 linux_arm64 darwin_amd64 darwin_arm64 windows_amd64 freebsd_amd64"
 NAME=bench VERSION=1.0.0
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || { echo "publish.sh: runs must be a positive integer, got '$RUNS'" >&2; exit 2; }
@@ -30,6 +32,8 @@ NAME=bench VERSION=1.0.0
 t0=$(date +%s)
 log() { printf '[bench %4ds] %s\n' $(($(date +%s) - t0)) "$*" >&2; }
 die() { echo "publish.sh: $*" >&2; exit 1; }
+why() { if [ "$1" = 124 ]; then echo " (timed out after ${TIMEOUT}s)"; else echo " (exit $1)"; fi; }
+s3() { timeout 300 "$NODE" --no-warnings bench/s3.mjs "$@"; }
 
 # --- tools --------------------------------------------------------------------
 need=()
@@ -53,7 +57,7 @@ cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   if [ ${#BUCKETS[@]} -gt 0 ] && [ "$STARTED_RGW" = 0 ]; then
-    "$NODE" --no-warnings bench/s3.mjs rmbucket "${BUCKETS[@]}" >/dev/null 2>&1 || true
+    s3 rmbucket "${BUCKETS[@]}" >/dev/null 2>&1 && rgw_gc || true
   fi
   [ -d "$WORK/gnupg" ] && GNUPGHOME=$WORK/gnupg gpgconf --kill gpg-agent >/dev/null 2>&1 || true
   rm -rf "$WORK"
@@ -96,10 +100,40 @@ RUN_ID=$(date +%H%M%S)-$$
 fresh_bucket() { # name -> BUCKET; registered for clean-up before it exists
   BUCKET=bench-$1-$RUN_ID
   BUCKETS+=("$BUCKET")
-  "$NODE" --no-warnings bench/s3.mjs mkbucket "$BUCKET"
+  s3 mkbucket "$BUCKET"
 }
 drop_bucket() { # free the RAM-backed OSD between runs (other tests share it)
-  "$NODE" --no-warnings bench/s3.mjs rmbucket "$1" || log "warning: could not delete bucket $1"
+  s3 rmbucket "$1" || log "warning: could not delete bucket $1"
+  rgw_gc
+}
+
+# The test cluster's OSD keeps objects in RAM (memstore, 2 GiB) and RGW frees
+# a deleted object's data only in its garbage collection, hours later by
+# default: without a forced GC a few runs fill the OSD, and then every write
+# to RGW (ours and other people's tests) hangs. When the cluster is the one
+# scripts/servers/rgw.sh runs (its ceph.conf is readable), collect after each
+# delete, and refuse to start a run that would not fit.
+CEPH_CONF_FILE=${RELAY_TEST_DIR:-/tmp/relay-test}/ceph/ceph.conf
+rgw_gc() {
+  [ -r "$CEPH_CONF_FILE" ] && command -v radosgw-admin >/dev/null 2>&1 || return 0
+  CEPH_CONF=$CEPH_CONF_FILE timeout 120 radosgw-admin gc process --include-all >/dev/null 2>&1 ||
+    log "warning: 'radosgw-admin gc process' failed; deleted objects still hold OSD memory"
+}
+osd_usable_mb() { # MB that can still be written before the OSD's full ratio (0.95); -1 if unknown
+  [ -r "$CEPH_CONF_FILE" ] && command -v ceph >/dev/null 2>&1 || { echo -1; return; }
+  CEPH_CONF=$CEPH_CONF_FILE timeout 20 ceph daemon osd.0 perf dump 2>/dev/null | "$NODE" -e '
+    let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
+      try { const o = JSON.parse(s).osd; console.log(Math.floor((o.stat_bytes_avail - 0.05 * o.stat_bytes) / 1048576)); }
+      catch { console.log(-1); }
+    });' || echo -1
+}
+ensure_room() { # MB the next run writes
+  local need=$(($1 + 100)) have
+  have=$(osd_usable_mb)
+  [ "$have" -lt 0 ] || [ "$have" -ge "$need" ] && return 0
+  rgw_gc; have=$(osd_usable_mb)
+  [ "$have" -lt 0 ] || [ "$have" -ge "$need" ] ||
+    die "RGW's OSD has $have MB left before it is full and this run needs ~$need MB; not starting (a full OSD blocks every writer). Free it: radosgw-admin gc process --include-all, or restart RGW"
 }
 
 # --- inputs (once) --------------------------------------------------------------
@@ -148,31 +182,33 @@ relay_phases() {
 # Each sets RES_W (wall seconds), RES_M (peak RSS, KB) and RES_C (CPU seconds, user+sys).
 run_peer() { # i
   local i=$1 b steps=$WORK/peer-$1.steps
+  ensure_room "$(du -mc "$WORK"/in/*.tar.gz | tail -n 1 | cut -f1)"
   fresh_bucket "peer$i"; b=$BUCKET
   rm -rf "$WORK/peer"; mkdir -p "$WORK/peer"; : > "$steps"
-  /usr/bin/time -o "$WORK/peer-$i.time" -f '%e %M %U %S' bash bench/peer-pipeline.sh "$WORK/in" "$WORK/peer" "$b" "$steps" \
-    > "$WORK/peer-$i.log" 2>&1 || { cat "$WORK/peer-$i.log" >&2; die "peer pipeline run $i failed"; }
+  /usr/bin/time -o "$WORK/peer-$i.time" -f '%e %M %U %S' timeout "$TIMEOUT" bash bench/peer-pipeline.sh "$WORK/in" "$WORK/peer" "$b" "$steps" \
+    > "$WORK/peer-$i.log" 2>&1 || { rc=$?; cat "$WORK/peer-$i.log" >&2; die "peer pipeline run $i failed$(why $rc)"; }
   read -r RES_W _ u s < <(tail -n 1 "$WORK/peer-$i.time")
   RES_C=$(awk -v u="$u" -v s="$s" 'BEGIN {printf "%.1f", u + s}')
   RES_M=$(awk 'BEGIN {m = 0} {if ($2 > m) m = $2} END {print m}' "$steps")
-  local n; n=$("$NODE" --no-warnings bench/s3.mjs count "$b")
+  local n; n=$(s3 count "$b")
   [ "$n" = 8 ] || die "peer run $i: bucket $b holds $n objects, expected 8"
   rm -rf "$WORK/peer"; drop_bucket "$b"
 }
 
 run_relay() { # label tarball-dir
   local i=$1 dir=$2 b left
+  ensure_room "$(du -mc "$dir"/*.tar.gz | tail -n 1 | cut -f1)"
   fresh_bucket "relay$i"; b=$BUCKET
   rm -rf "$WORK/relay-tmp"; mkdir -p "$WORK/relay-tmp"
   TMPDIR=$WORK/relay-tmp RELAY_NAMESPACE=bench RELAY_NAME=$NAME RELAY_VERSION=$VERSION \
   RELAY_TARBALLS="$dir/terraform-provider-$NAME-v$VERSION-*-bin.tar.gz" RELAY_STORE="s3://$b" \
   RELAY_REGISTRY_URL=https://registry.example.com RELAY_S3_ENDPOINT=$ENDPOINT RELAY_SIGNING_KEY="$SIGNING_KEY" \
   AWS_ACCESS_KEY_ID=testaccess AWS_SECRET_ACCESS_KEY=testsecret AWS_REGION=us-east-1 \
-    /usr/bin/time -o "$WORK/relay-$i.time" -f '%e %M %U %S' "$NODE" "$CLI" publish-terraform-registry 2>&1 \
-    | stamp > "$WORK/relay-$i.log" || { tail -n 30 "$WORK/relay-$i.log" >&2; die "relay run $i failed"; }
+    /usr/bin/time -o "$WORK/relay-$i.time" -f '%e %M %U %S' timeout "$TIMEOUT" "$NODE" "$CLI" publish-terraform-registry 2>&1 \
+    | stamp > "$WORK/relay-$i.log" || { rc=$?; tail -n 30 "$WORK/relay-$i.log" >&2; die "relay run $i failed$(why $rc)"; }
   read -r RES_W RES_M u s < <(tail -n 1 "$WORK/relay-$i.time")
   RES_C=$(awk -v u="$u" -v s="$s" 'BEGIN {printf "%.1f", u + s}')
-  local n; n=$("$NODE" --no-warnings bench/s3.mjs count "$b")
+  local n; n=$(s3 count "$b")
   [ "$n" -ge 19 ] || die "relay run $i: bucket $b holds $n objects, expected at least 19"
   left=$(find "$WORK/relay-tmp" -mindepth 1 | wc -l)
   [ "$left" = 0 ] || log "note: relay run $i left $left entries in its TMPDIR"
