@@ -66497,21 +66497,45 @@ async function buildRelease(r) {
         throw new UserError(`input 'tarballs': no archives given`);
     const tmpDir = await promises_.mkdtemp(external_node_path_.join(external_node_os_.tmpdir(), 'relay-publish-'));
     const packages = [];
-    // Two at a time: each repack is one deflate stream, CPU-bound.
+    // Two at a time: each repack is one deflate stream, CPU-bound. The first
+    // refusal stops the other worker too, and the partial zips are removed.
     const queue = [...parsed];
+    let failed = false;
     const worker = async () => {
-        for (let job = queue.shift(); job; job = queue.shift()) {
+        for (let job = queue.shift(); job && !failed; job = queue.shift()) {
             log.progress(`repacking ${external_node_path_.basename(job.file)}`);
-            packages.push(await repack(job.file, job.p, coords.name, coords.version, tmpDir));
+            try {
+                packages.push(await repack(job.file, job.p, coords.name, coords.version, tmpDir));
+            }
+            catch (err) {
+                failed = true;
+                throw err;
+            }
             log.info(`repacked ${external_node_path_.basename(job.file)} -> ${packages.at(-1).filename}`);
         }
     };
-    await Promise.all([worker(), worker()]);
+    try {
+        await Promise.all([worker(), worker()]);
+    }
+    catch (err) {
+        await promises_.rm(tmpDir, { recursive: true, force: true });
+        throw err;
+    }
     packages.sort((a, b) => a.filename.localeCompare(b.filename));
-    const protocols = resolveProtocols(packages, r.protocolsInput, log);
-    const manifest = json({ version: 1, metadata: { protocol_versions: protocols } });
-    const sums = sha256Sums([...packages.map((p) => ({ name: p.filename, sha256: p.sha256 })), { name: manifestName(coords), sha256: release_sha(manifest) }]);
-    const signature = await signDetached(r.key, sums);
+    let protocols;
+    let sums;
+    let signature;
+    let manifest;
+    try {
+        protocols = resolveProtocols(packages, r.protocolsInput, log);
+        manifest = json({ version: 1, metadata: { protocol_versions: protocols } });
+        sums = sha256Sums([...packages.map((p) => ({ name: p.filename, sha256: p.sha256 })), { name: manifestName(coords), sha256: release_sha(manifest) }]);
+        signature = await signDetached(r.key, sums);
+    }
+    catch (err) {
+        await promises_.rm(tmpDir, { recursive: true, force: true });
+        throw err;
+    }
     const storeCache = r.immutable ? CACHE_IMMUTABLE : CACHE_MUTABLE;
     const dir = storeDir(coords);
     const objects = [
@@ -66569,6 +66593,7 @@ function resolveProtocols(packages, input, log) {
 }
 
 ;// CONCATENATED MODULE: ../core/src/terraform/verify.ts
+
 
 
 
@@ -66693,10 +66718,13 @@ async function verifyRegistry(r, t, log) {
             if (!Array.isArray(entry.platforms) || entry.platforms.length === 0)
                 throw new IntegrityError(`versions index ${vUrl.href}: ${version} lists no platforms`);
             const sumsCache = new Map();
-            for (const p of entry.platforms) {
+            const all = entry.platforms.map((x) => `${x.os}_${x.arch}`);
+            // Two platforms at a time: each is a download plus an inflate to compute h1.
+            const checked = await mapLimit(entry.platforms, 2, (p) => {
                 log.progress(`verifying ${version} ${p.os}_${p.arch}`);
-                results.push(await verifyPlatform(r, base, t, version, p.os, p.arch, entry.platforms.map((x) => `${x.os}_${x.arch}`), tmp, sumsCache));
-            }
+                return verifyPlatform(r, base, t, version, p.os, p.arch, all, tmp, sumsCache);
+            });
+            results.push(...checked);
             if (t.mirrorHost)
                 await verifyMirror(r, t.root, t, version, results.filter((x) => x.version === version));
             log.info(`verified ${t.namespace}/${t.name} ${version}: ${entry.platforms.length} platform(s)`);
@@ -66769,7 +66797,7 @@ async function verifyPlatform(r, base, t, version, os_, arch, allPlatforms, tmp,
         if (mine.hashes.some((x) => x.startsWith('h1:') && x !== h1))
             throw new IntegrityError(`${what}: packages.${os_}_${arch} h1 hash differs from the archive's (${h1})`);
     }
-    return { version, platform: `${os_}_${arch}`, filename: doc.filename, shasum: zh, h1, size, keyId };
+    return { version, platform: `${os_}_${arch}`, filename: doc.filename, shasum: zh, h1, size, keyId, url: zipUrl.href };
 }
 /** The zip must hold the executable at top level, with exec bits, and nothing that changes h1. */
 async function checkZipLayout(file, name, where) {
@@ -66804,8 +66832,11 @@ async function verifyMirror(r, root, t, version, checks) {
         if (!hashes.includes(c.h1) || !hashes.includes(`zh:${c.shasum}`))
             throw new IntegrityError(`mirror ${vUrl.href}: ${c.platform} hashes do not match the package (want ${c.h1} and zh:${c.shasum})`);
         const zipUrl = new URL(a.url, v.url);
+        // The registry's own check already fetched and hashed this very URL.
+        if (zipUrl.href === c.url)
+            continue;
         const head = await r.get(zipUrl);
-        head.body.resume();
+        head.body.destroy();
         if (head.status !== 200)
             throw new IntegrityError(`mirror ${vUrl.href}: ${c.platform} archive ${zipUrl.href} answers HTTP ${head.status}`);
     }

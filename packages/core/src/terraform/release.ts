@@ -112,22 +112,43 @@ export async function buildRelease(r: ReleaseInput): Promise<Release> {
 
   const tmpDir = await fs.mkdtemp(path.join(os.tmpdir(), 'relay-publish-'));
   const packages: Package[] = [];
-  // Two at a time: each repack is one deflate stream, CPU-bound.
+  // Two at a time: each repack is one deflate stream, CPU-bound. The first
+  // refusal stops the other worker too, and the partial zips are removed.
   const queue = [...parsed];
+  let failed = false;
   const worker = async (): Promise<void> => {
-    for (let job = queue.shift(); job; job = queue.shift()) {
+    for (let job = queue.shift(); job && !failed; job = queue.shift()) {
       log.progress(`repacking ${path.basename(job.file)}`);
-      packages.push(await repack(job.file, job.p, coords.name, coords.version, tmpDir));
+      try {
+        packages.push(await repack(job.file, job.p, coords.name, coords.version, tmpDir));
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
       log.info(`repacked ${path.basename(job.file)} -> ${packages.at(-1)!.filename}`);
     }
   };
-  await Promise.all([worker(), worker()]);
+  try {
+    await Promise.all([worker(), worker()]);
+  } catch (err) {
+    await fs.rm(tmpDir, { recursive: true, force: true });
+    throw err;
+  }
   packages.sort((a, b) => a.filename.localeCompare(b.filename));
 
-  const protocols = resolveProtocols(packages, r.protocolsInput, log);
-  const manifest = json({ version: 1, metadata: { protocol_versions: protocols } });
-  const sums = sha256Sums([...packages.map((p) => ({ name: p.filename, sha256: p.sha256 })), { name: L.manifestName(coords), sha256: sha(manifest) }]);
-  const signature = await signDetached(r.key, sums);
+  let protocols: string[];
+  let sums: Buffer;
+  let signature: Buffer;
+  let manifest: Buffer;
+  try {
+    protocols = resolveProtocols(packages, r.protocolsInput, log);
+    manifest = json({ version: 1, metadata: { protocol_versions: protocols } });
+    sums = sha256Sums([...packages.map((p) => ({ name: p.filename, sha256: p.sha256 })), { name: L.manifestName(coords), sha256: sha(manifest) }]);
+    signature = await signDetached(r.key, sums);
+  } catch (err) {
+    await fs.rm(tmpDir, { recursive: true, force: true });
+    throw err;
+  }
 
   const storeCache = r.immutable ? L.CACHE_IMMUTABLE : L.CACHE_MUTABLE;
   const dir = L.storeDir(coords);

@@ -15,6 +15,7 @@ import { contentTypeFor } from '../store/content-type.js';
 import type { DownloadDoc, VersionsDoc } from './documents.js';
 import { isVersion } from './names.js';
 import { h1ForSingleFile } from './repack.js';
+import { mapLimit } from './plan.js';
 
 /** How the walker reads: over HTTP like Terraform, or straight from a store. */
 export interface Reader {
@@ -105,6 +106,8 @@ export interface PlatformCheck {
   h1: string;
   size: number;
   keyId: string;
+  /** Where the package was fetched and checked. */
+  url: string;
 }
 
 /**
@@ -146,10 +149,13 @@ export async function verifyRegistry(r: Reader, t: VerifyTarget, log: Logger): P
       const entry = vdoc.versions.find((v) => v.version === version)!;
       if (!Array.isArray(entry.platforms) || entry.platforms.length === 0) throw new IntegrityError(`versions index ${vUrl.href}: ${version} lists no platforms`);
       const sumsCache = new Map<string, Buffer>();
-      for (const p of entry.platforms) {
+      const all = entry.platforms.map((x) => `${x.os}_${x.arch}`);
+      // Two platforms at a time: each is a download plus an inflate to compute h1.
+      const checked = await mapLimit(entry.platforms, 2, (p) => {
         log.progress(`verifying ${version} ${p.os}_${p.arch}`);
-        results.push(await verifyPlatform(r, base, t, version, p.os, p.arch, entry.platforms.map((x) => `${x.os}_${x.arch}`), tmp, sumsCache));
-      }
+        return verifyPlatform(r, base, t, version, p.os, p.arch, all, tmp, sumsCache);
+      });
+      results.push(...checked);
       if (t.mirrorHost) await verifyMirror(r, t.root, t, version, results.filter((x) => x.version === version));
       log.info(`verified ${t.namespace}/${t.name} ${version}: ${entry.platforms.length} platform(s)`);
     }
@@ -210,7 +216,7 @@ async function verifyPlatform(
     if (!mine.hashes.includes(`zh:${zh}`) || mine.hashes.some((x) => x.startsWith('zh:') && x !== `zh:${zh}`)) throw new IntegrityError(`${what}: packages.${os_}_${arch} zh hash differs from shasum`);
     if (mine.hashes.some((x) => x.startsWith('h1:') && x !== h1)) throw new IntegrityError(`${what}: packages.${os_}_${arch} h1 hash differs from the archive's (${h1})`);
   }
-  return { version, platform: `${os_}_${arch}`, filename: doc.filename, shasum: zh, h1, size, keyId };
+  return { version, platform: `${os_}_${arch}`, filename: doc.filename, shasum: zh, h1, size, keyId, url: zipUrl.href };
 }
 
 /** The zip must hold the executable at top level, with exec bits, and nothing that changes h1. */
@@ -240,8 +246,10 @@ async function verifyMirror(r: Reader, root: URL, t: VerifyTarget, version: stri
     const hashes = a.hashes ?? [];
     if (!hashes.includes(c.h1) || !hashes.includes(`zh:${c.shasum}`)) throw new IntegrityError(`mirror ${vUrl.href}: ${c.platform} hashes do not match the package (want ${c.h1} and zh:${c.shasum})`);
     const zipUrl = new URL(a.url, v.url);
+    // The registry's own check already fetched and hashed this very URL.
+    if (zipUrl.href === c.url) continue;
     const head = await r.get(zipUrl);
-    head.body.resume();
+    head.body.destroy();
     if (head.status !== 200) throw new IntegrityError(`mirror ${vUrl.href}: ${c.platform} archive ${zipUrl.href} answers HTTP ${head.status}`);
   }
 }

@@ -146,10 +146,19 @@ describe('bad input: one line naming the input, and the store untouched', () => 
   test('path traversal', async () => refuse({ tarballs: [await t(name200, [{ name: '../terraform-provider-demo', body: 'a' }])] }, /entry '..\/terraform-provider-demo' escapes the archive/));
   test('symlink', async () => refuse({ tarballs: [await t(name200, [{ name: 'terraform-provider-demo', type: 'symlink', linkname: '/etc/passwd' }])] }, /entry 'terraform-provider-demo' is a symlink; only regular files and directories are allowed/));
   test('device', async () => refuse({ tarballs: [await t(name200, [{ name: 'terraform-provider-demo', type: 'character-device', devmajor: 1, devminor: 3 }])] }, /is a character-device/));
-  test('corrupt gzip', async () => {
+  test('corrupt gzip among good archives: refused, and no partial zips left in the temp dir', async () => {
     const f = path.join(dir, name200.replace('linux', 'darwin'));
     await fs.writeFile(f, Buffer.concat([Buffer.from([0x1f, 0x8b, 8, 0]), Buffer.alloc(64, 7)]));
-    await refuse({ tarballs: [f] }, /^tarball '.*darwin.*': not a valid gzip-compressed tar file/);
+    const others = await Promise.all(['linux', 'windows', 'freebsd'].map((os) => providerTarball(dir, 'demo', '2.0.0', os, 'amd64')));
+    const tmp = await tmpDir();
+    const saved = process.env.TMPDIR;
+    process.env.TMPDIR = tmp;
+    try {
+      await refuse({ tarballs: [others[0]!, f, ...others.slice(1)] }, /^tarball '.*darwin.*': not a valid gzip-compressed tar file/);
+    } finally {
+      process.env.TMPDIR = saved;
+    }
+    expect(await fs.readdir(tmp)).toEqual([]);
   });
   test('wrong passphrase', async () => refuse({ tarballs: good, version: '1.0.0', 'signing-key': await rsaKey({ passphrase: 'right-pass' }), 'signing-key-passphrase': 'wrong-pass' }, /^input 'signing-key-passphrase': does not decrypt the signing key [0-9A-F]{16}$/));
   test('missing passphrase', async () => refuse({ tarballs: good, version: '1.0.0', 'signing-key': await rsaKey({ passphrase: 'right-pass' }) }, /^input 'signing-key-passphrase': expected the passphrase/));
