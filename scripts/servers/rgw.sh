@@ -176,6 +176,10 @@ rgw frontends = beast endpoint=127.0.0.1:$RGW_PORT tcp_nodelay=1
 rgw dns name = localhost
 rgw enable usage log = false
 rgw thread pool size = 64
+# memstore keeps deleted objects in RAM until garbage collection, which by
+# default waits hours: collect soon, so long sessions do not fill the OSD.
+rgw gc obj min wait = 30
+rgw gc processor period = 30
 EOF
 }
 
