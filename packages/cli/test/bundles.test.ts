@@ -85,4 +85,11 @@ describe('committed bundles', () => {
     expect(bad.stdout).toMatch(/^::error::input 'signing-key-passphrase': does not decrypt the signing key [0-9A-F]{16}$/m);
     expect(bad.stdout.replace(/::add-mask::.*\n/g, '')).not.toContain('wrong-pass-456');
   }, 60_000);
+
+  test('the promote-ecr-image bundle runs on Node 24 and refuses a malformed source in one line', async () => {
+    const env = { INPUT_SOURCE: 'Not/A/Ref', INPUT_DESTINATION: 'public.ecr.aws/acme/app', 'INPUT_MAX-SEVERITY': 'critical', 'INPUT_DRY-RUN': 'true', 'INPUT_REQUIRE-SIGNATURE': 'false' };
+    const r = await runNode(NODE24, [path.join(ROOT, 'actions/promote-ecr-image/dist/index.js')], { env });
+    expect(r.code).toBe(1);
+    expect(r.stdout.trim().split('\n').filter((l) => l.startsWith('::error::'))).toEqual([expect.stringMatching(/^::error::source 'Not\/A\/Ref': /)]);
+  });
 });
