@@ -96847,25 +96847,100 @@ function relativeUrl(fromKey, toKey) {
 const CACHE_IMMUTABLE = 'public, max-age=31536000, immutable';
 const CACHE_MUTABLE = 'public, max-age=60, must-revalidate';
 
+;// CONCATENATED MODULE: ../../packages/core/src/http/limiter.ts
+/** A counting semaphore; FIFO so no waiter starves. */
+class Semaphore {
+    limit;
+    active = 0;
+    waiters = [];
+    constructor(limit) {
+        this.limit = limit;
+    }
+    async acquire(signal) {
+        if (this.active < this.limit) {
+            this.active++;
+            return this.releaser();
+        }
+        await new Promise((resolve, reject) => {
+            const wake = () => { signal?.removeEventListener('abort', onAbort); resolve(); };
+            const onAbort = () => {
+                const i = this.waiters.indexOf(wake);
+                if (i >= 0)
+                    this.waiters.splice(i, 1);
+                reject(signal?.reason);
+            };
+            if (signal?.aborted)
+                return onAbort();
+            signal?.addEventListener('abort', onAbort, { once: true });
+            this.waiters.push(wake);
+        });
+        return this.releaser();
+    }
+    releaser() {
+        let done = false;
+        return () => {
+            if (done)
+                return;
+            done = true;
+            const next = this.waiters.shift();
+            if (next)
+                next(); // the slot passes straight to the next waiter
+            else
+                this.active--;
+        };
+    }
+    get inUse() {
+        return this.active;
+    }
+}
+/** One semaphore per host:port. */
+class HostLimiter {
+    perHost;
+    byHost = new Map();
+    constructor(perHost) {
+        this.perHost = perHost;
+    }
+    for(host) {
+        let s = this.byHost.get(host);
+        if (!s)
+            this.byHost.set(host, (s = new Semaphore(this.perHost)));
+        return s;
+    }
+}
+/**
+ * Runs fn over items with at most `limit` in flight. After the first failure
+ * no new item starts; it rejects with that failure once the running ones end,
+ * so nothing is still writing when the caller hears of it.
+ */
+async function mapLimit(items, limit, fn) {
+    const results = new Array(items.length);
+    let next = 0;
+    let failure;
+    const worker = async () => {
+        while (!failure && next < items.length) {
+            const i = next++;
+            try {
+                results[i] = await fn(items[i], i);
+            }
+            catch (err) {
+                failure ??= { err };
+            }
+        }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+    if (failure)
+        throw failure.err;
+    return results;
+}
+
 ;// CONCATENATED MODULE: ../../packages/core/src/terraform/plan.ts
 
 
 
 
 
-const plan_sha256 = (b) => (0,external_node_crypto_.createHash)('sha256').update(b).digest('hex');
-async function mapLimit(items, limit, fn) {
-    const out = new Array(items.length);
-    let next = 0;
-    await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
-        while (next < items.length) {
-            const i = next++;
-            out[i] = await fn(items[i]);
-        }
-    }));
-    return out;
-}
 
+const plan_sha256 = (b) => (0,external_node_crypto_.createHash)('sha256').update(b).digest('hex');
 /** Compares one object with what the store holds. Reads only; never writes. */
 async function planObject(store, obj, immutable, publicArmor, sums) {
     const info = await store.head(obj.key);
@@ -96941,6 +97016,7 @@ function refuseConflicts(plan, storeUrl) {
 }
 
 ;// CONCATENATED MODULE: ../../packages/core/src/terraform/execute.ts
+
 
 
 
@@ -97971,92 +98047,6 @@ var external_node_http_default = /*#__PURE__*/__nccwpck_require__.n(external_nod
 // EXTERNAL MODULE: external "node:https"
 var external_node_https_ = __nccwpck_require__(4708);
 var external_node_https_default = /*#__PURE__*/__nccwpck_require__.n(external_node_https_);
-;// CONCATENATED MODULE: ../../packages/core/src/http/limiter.ts
-/** A counting semaphore; FIFO so no waiter starves. */
-class Semaphore {
-    limit;
-    active = 0;
-    waiters = [];
-    constructor(limit) {
-        this.limit = limit;
-    }
-    async acquire(signal) {
-        if (this.active < this.limit) {
-            this.active++;
-            return this.releaser();
-        }
-        await new Promise((resolve, reject) => {
-            const wake = () => { signal?.removeEventListener('abort', onAbort); resolve(); };
-            const onAbort = () => {
-                const i = this.waiters.indexOf(wake);
-                if (i >= 0)
-                    this.waiters.splice(i, 1);
-                reject(signal?.reason);
-            };
-            if (signal?.aborted)
-                return onAbort();
-            signal?.addEventListener('abort', onAbort, { once: true });
-            this.waiters.push(wake);
-        });
-        return this.releaser();
-    }
-    releaser() {
-        let done = false;
-        return () => {
-            if (done)
-                return;
-            done = true;
-            const next = this.waiters.shift();
-            if (next)
-                next(); // the slot passes straight to the next waiter
-            else
-                this.active--;
-        };
-    }
-    get inUse() {
-        return this.active;
-    }
-}
-/** One semaphore per host:port. */
-class HostLimiter {
-    perHost;
-    byHost = new Map();
-    constructor(perHost) {
-        this.perHost = perHost;
-    }
-    for(host) {
-        let s = this.byHost.get(host);
-        if (!s)
-            this.byHost.set(host, (s = new Semaphore(this.perHost)));
-        return s;
-    }
-}
-/**
- * Runs fn over items with at most `limit` in flight. After the first failure
- * no new item starts; it rejects with that failure once the running ones end,
- * so nothing is still writing when the caller hears of it.
- */
-async function limiter_mapLimit(items, limit, fn) {
-    const results = new Array(items.length);
-    let next = 0;
-    let failure;
-    const worker = async () => {
-        while (!failure && next < items.length) {
-            const i = next++;
-            try {
-                results[i] = await fn(items[i], i);
-            }
-            catch (err) {
-                failure ??= { err };
-            }
-        }
-    };
-    await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-    if (failure)
-        throw failure.err;
-    return results;
-}
-
 ;// CONCATENATED MODULE: ../../packages/core/src/http/retry.ts
 /**
  * HTTP's view of the project's retry policy (../retry.ts: attempts, full
@@ -98882,7 +98872,7 @@ async function execute_executePlan(plan, source, target, opts) {
     const progress = new Progress(opts.log, todo.length, todo.reduce((n, b) => n + b.descriptor.size, 0));
     // Large blobs first: the long poles start early, small ones fill the gaps.
     todo.sort((a, b) => b.descriptor.size - a.descriptor.size);
-    await limiter_mapLimit(todo, opts.parallel, async (b) => {
+    await mapLimit(todo, opts.parallel, async (b) => {
         let session;
         if (b.action === 'mount' && target.mountBlob) {
             const r = await target.mountBlob(b.descriptor, source);
@@ -98928,7 +98918,7 @@ async function execute_executePlan(plan, source, target, opts) {
         }
         return p;
     };
-    await limiter_mapLimit(plan.manifests, opts.parallel, put);
+    await mapLimit(plan.manifests, opts.parallel, put);
     // Requested tags last of all, after cosign tags and referrer indexes.
     const order = { cosign: 0, referrers: 1, tag: 2 };
     const tags = plan.tags.filter((t) => t.action !== 'present').sort((a, b) => order[a.kind] - order[b.kind]);
@@ -99191,7 +99181,7 @@ class LayoutRepo {
  */
 async function planCopy(g, source, target, opts) {
     const nodes = [...g.nodes.values()];
-    const presence = await limiter_mapLimit(nodes, opts.parallel, (n) => target.headManifest(n.manifest.digest));
+    const presence = await mapLimit(nodes, opts.parallel, (n) => target.headManifest(n.manifest.digest));
     const manifests = nodes.map((n, i) => ({
         manifest: n.manifest,
         role: n.role,
@@ -99208,13 +99198,13 @@ async function planCopy(g, source, target, opts) {
     }
     const sameRegistry = source.registry !== undefined && source.registry === target.registry && source.repository !== target.repository;
     const blobList = [...needed.values()];
-    const have = await limiter_mapLimit(blobList, opts.parallel, (b) => target.hasBlob(b));
+    const have = await mapLimit(blobList, opts.parallel, (b) => target.hasBlob(b));
     const blobs = blobList.map((b, i) => ({ descriptor: b, action: have[i] ? 'present' : sameRegistry ? 'mount' : 'copy' }));
     const wanted = [
         ...opts.tags.map((tag) => ({ tag, digest: g.root.digest, kind: 'tag', manifest: g.root })),
         ...g.cosignTags.map((c) => ({ tag: c.tag, digest: c.digest, kind: 'cosign', manifest: g.nodes.get(c.digest).manifest })),
     ];
-    const current = await limiter_mapLimit(wanted, opts.parallel, (t) => target.headManifest(t.tag));
+    const current = await mapLimit(wanted, opts.parallel, (t) => target.headManifest(t.tag));
     const tags = wanted.map((t, i) => {
         const at = current[i]?.digest;
         return { ...t, action: at === undefined ? 'put' : at === t.digest ? 'present' : 'move', ...(at !== undefined && { current: at }) };
@@ -99355,7 +99345,7 @@ function repositoryName(ref) {
 async function verifyCopy(plan, target, referrers, parallel) {
     const refs = [plan.root.digest, ...plan.tags.map((t) => t.tag)];
     const want = [plan.root.digest, ...plan.tags.map((t) => t.digest)];
-    const got = await limiter_mapLimit(refs, parallel, (r) => target.getManifest(r));
+    const got = await mapLimit(refs, parallel, (r) => target.getManifest(r));
     const out = [];
     for (const [i, r] of refs.entries()) {
         const at = got[i]?.digest;

@@ -7,7 +7,8 @@ import { PreconditionFailed } from '../store/store.js';
 import { contentTypeFor } from '../store/content-type.js';
 import { json, mergeVersion, parseVersionsDoc } from './documents.js';
 import * as L from './layout.js';
-import { mapLimit, parseMirrorIndex, type Plan, type PlanItem } from './plan.js';
+import { mapLimit } from '../http/limiter.js';
+import { parseMirrorIndex, type Plan, type PlanItem } from './plan.js';
 import type { Release } from './release.js';
 
 /**

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { ConflictError, UserError } from '../errors.js';
+import { mapLimit } from '../http/limiter.js';
 import { verifyDetached } from '../signing/key.js';
 import type { Store } from '../store/store.js';
 import { mergeVersion, parseVersionsDoc, type VersionsDoc } from './documents.js';
@@ -24,18 +25,6 @@ export interface Plan {
 
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
-async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  }));
-  return out;
-}
-export { mapLimit };
 
 /** Compares one object with what the store holds. Reads only; never writes. */
 export async function planObject(store: Store, obj: ReleaseObject, immutable: boolean, publicArmor: string, sums: Buffer): Promise<PlanItem> {
