@@ -7,6 +7,15 @@ export interface RetryPolicy {
 
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 6, baseMs: 200, maxMs: 10_000 };
 
+/** Longest Retry-After we wait for; the HTTP client fails a request that asks for longer. */
+export const MAX_RETRY_AFTER_MS = 60_000;
+
+/** Delay before attempt `attempt + 1` (1-based): full jitter, never below a server's Retry-After. */
+export function backoffDelay(policy: RetryPolicy, attempt: number, retryAfterMs?: number, random = Math.random): number {
+  const backoff = random() * Math.min(policy.maxMs, policy.baseMs * 2 ** (attempt - 1));
+  return retryAfterMs === undefined ? backoff : Math.min(Math.max(retryAfterMs, backoff), MAX_RETRY_AFTER_MS);
+}
+
 /**
  * Runs fn until it succeeds, `retryable(err)` says no, or attempts run out.
  * `retryable` may return a delay in ms (a server's Retry-After) instead of true.
@@ -23,8 +32,7 @@ export async function withRetry<T>(
     } catch (err) {
       const r = attempt < policy.attempts ? retryable(err) : false;
       if (r === false) throw err;
-      const backoff = Math.random() * Math.min(policy.maxMs, policy.baseMs * 2 ** (attempt - 1));
-      const delay = typeof r === 'number' ? Math.min(Math.max(r, backoff), 60_000) : backoff;
+      const delay = backoffDelay(policy, attempt, typeof r === 'number' ? r : undefined);
       onRetry?.(err, attempt, delay);
       await new Promise((res) => setTimeout(res, delay));
     }

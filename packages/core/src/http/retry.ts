@@ -4,13 +4,10 @@
  * long a server's Retry-After asks us to wait.
  */
 import { isNetworkError } from '../retry.js';
-import type { RetryPolicy } from '../retry.js';
 
-export { DEFAULT_RETRY, withRetry } from '../retry.js';
+export { DEFAULT_RETRY, MAX_RETRY_AFTER_MS, backoffDelay, withRetry } from '../retry.js';
 export type { RetryPolicy } from '../retry.js';
 
-/** Longest Retry-After we wait for; a longer one fails the request instead. */
-export const MAX_RETRY_AFTER_MS = 60_000;
 
 const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
 export function isRetryableStatus(status: number): boolean {
@@ -45,12 +42,6 @@ export function parseRetryAfter(value: string | undefined, now = Date.now()): nu
   if (/^\d+$/.test(v)) return Number(v) * 1000;
   const t = Date.parse(v);
   return Number.isNaN(t) ? undefined : Math.max(0, t - now);
-}
-
-/** Delay before attempt `attempt + 1` (1-based, as withRetry): full jitter, never below Retry-After. */
-export function backoffDelay(policy: RetryPolicy, attempt: number, retryAfterMs?: number, random = Math.random): number {
-  const backoff = random() * Math.min(policy.maxMs, policy.baseMs * 2 ** (attempt - 1));
-  return retryAfterMs === undefined ? backoff : Math.min(Math.max(retryAfterMs, backoff), MAX_RETRY_AFTER_MS);
 }
 
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
