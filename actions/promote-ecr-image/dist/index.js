@@ -64433,7 +64433,7 @@ module.exports = {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _relay_action_kit__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(4706);
-/* harmony import */ var _relay_core__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5253);
+/* harmony import */ var _relay_core__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5387);
 
 
 await (0,_relay_action_kit__WEBPACK_IMPORTED_MODULE_0__/* .runAction */ .Cs)(_relay_core__WEBPACK_IMPORTED_MODULE_1__/* .promoteEcrImage */ .s1);
@@ -67399,8 +67399,8 @@ function getIDToken(aud) {
  */
 
 //# sourceMappingURL=core.js.map
-// EXTERNAL MODULE: ../../packages/core/src/index.ts + 53 modules
-var src = __nccwpck_require__(5253);
+// EXTERNAL MODULE: ../../packages/core/src/index.ts + 54 modules
+var src = __nccwpck_require__(5387);
 ;// CONCATENATED MODULE: ../../packages/action-kit/src/logger.ts
 
 
@@ -67460,7 +67460,7 @@ async function runAction(op) {
 
 /***/ }),
 
-/***/ 5253:
+/***/ 5387:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -96271,6 +96271,13 @@ async function generateThrowawayKey(name, bits = 3072) {
     return privateKey;
 }
 
+;// CONCATENATED MODULE: ../../packages/core/src/hash.ts
+
+/** Lower-case hex sha256 of bytes held in memory (documents, manifests; never whole blobs). */
+function sha256Hex(bytes) {
+    return (0,external_node_crypto_.createHash)('sha256').update(bytes).digest('hex');
+}
+
 // EXTERNAL MODULE: external "node:fs"
 var external_node_fs_ = __nccwpck_require__(3024);
 ;// CONCATENATED MODULE: external "node:stream/promises"
@@ -96305,6 +96312,7 @@ class PreconditionFailed extends Error {
 }
 
 ;// CONCATENATED MODULE: ../../packages/core/src/store/fs.ts
+
 
 
 
@@ -96350,7 +96358,7 @@ class FsStore {
         });
         if (!body)
             return undefined;
-        const sha256 = (0,external_node_crypto_.createHash)('sha256').update(body).digest('hex');
+        const sha256 = sha256Hex(body);
         return { body, info: { key, size: body.length, etag: sha256, sha256, contentType: contentTypeFor(key) } };
     }
     async getStream(key) {
@@ -96444,6 +96452,13 @@ class FsStore {
 var dist_cjs = __nccwpck_require__(9003);
 ;// CONCATENATED MODULE: ../../packages/core/src/retry.ts
 const DEFAULT_RETRY = { attempts: 6, baseMs: 200, maxMs: 10_000 };
+/** Longest Retry-After we wait for; the HTTP client fails a request that asks for longer. */
+const MAX_RETRY_AFTER_MS = 60_000;
+/** Delay before attempt `attempt + 1` (1-based): full jitter, never below a server's Retry-After. */
+function backoffDelay(policy, attempt, retryAfterMs, random = Math.random) {
+    const backoff = random() * Math.min(policy.maxMs, policy.baseMs * 2 ** (attempt - 1));
+    return retryAfterMs === undefined ? backoff : Math.min(Math.max(retryAfterMs, backoff), MAX_RETRY_AFTER_MS);
+}
 /**
  * Runs fn until it succeeds, `retryable(err)` says no, or attempts run out.
  * `retryable` may return a delay in ms (a server's Retry-After) instead of true.
@@ -96457,8 +96472,7 @@ async function withRetry(fn, retryable, policy = DEFAULT_RETRY, onRetry) {
             const r = attempt < policy.attempts ? retryable(err) : false;
             if (r === false)
                 throw err;
-            const backoff = Math.random() * Math.min(policy.maxMs, policy.baseMs * 2 ** (attempt - 1));
-            const delay = typeof r === 'number' ? Math.min(Math.max(r, backoff), 60_000) : backoff;
+            const delay = backoffDelay(policy, attempt, typeof r === 'number' ? r : undefined);
             onRetry?.(err, attempt, delay);
             await new Promise((res) => setTimeout(res, delay));
         }
@@ -96940,7 +96954,6 @@ async function mapLimit(items, limit, fn) {
 
 
 
-const plan_sha256 = (b) => (0,external_node_crypto_.createHash)('sha256').update(b).digest('hex');
 /** Compares one object with what the store holds. Reads only; never writes. */
 async function planObject(store, obj, immutable, publicArmor, sums) {
     const info = await store.head(obj.key);
@@ -96952,7 +96965,7 @@ async function planObject(store, obj, immutable, publicArmor, sums) {
         existing = (await store.get(obj.key))?.body;
         if (!existing)
             return { key: obj.key, action: 'put', reason: 'new', obj };
-        existingSha = plan_sha256(existing);
+        existingSha = sha256Hex(existing);
     }
     if (existingSha === obj.sha256)
         return { key: obj.key, action: 'skip', reason: 'identical', obj };
@@ -97089,13 +97102,12 @@ async function updateIndex(store, key, log, mutate) {
         const next = mutate(cur?.body);
         if (!next)
             return false;
-        const opts = { contentType: contentTypeFor(key), cacheControl: CACHE_MUTABLE, sha256: sha(next) };
+        const opts = { contentType: contentTypeFor(key), cacheControl: CACHE_MUTABLE, sha256: sha256Hex(next) };
         await store.put(key, next, cur ? { ...opts, ifMatch: cur.info.etag } : { ...opts, ifNoneMatch: '*' });
         log.info(`updated ${key}`);
         return true;
     }, (err) => err instanceof PreconditionFailed, { ...DEFAULT_RETRY, attempts: 30, baseMs: 50, maxMs: 2000 }, (_e, attempt) => log.debug(`${key} changed underneath us (attempt ${attempt}); re-reading`));
 }
-const sha = (b) => (0,external_node_crypto_.createHash)('sha256').update(b).digest('hex');
 
 ;// CONCATENATED MODULE: ../../packages/core/src/files/glob.ts
 
@@ -97507,9 +97519,8 @@ function parseManifest(where, bytes) {
 
 
 
-const release_sha = (b) => (0,external_node_crypto_.createHash)('sha256').update(b).digest('hex');
 const bufObj = (key, body, kind, cacheControl) => ({
-    key, body, sha256: release_sha(body), contentType: contentTypeFor(key), cacheControl, kind,
+    key, body, sha256: sha256Hex(body), contentType: contentTypeFor(key), cacheControl, kind,
 });
 
 /** Files named by `tarballs` (globs or paths, one a line). */
@@ -97600,7 +97611,7 @@ async function buildRelease(r) {
     try {
         protocols = resolveProtocols(packages, r.protocolsInput, log);
         manifest = json({ version: 1, metadata: { protocol_versions: protocols } });
-        sums = sha256Sums([...packages.map((p) => ({ name: p.filename, sha256: p.sha256 })), { name: manifestName(coords), sha256: release_sha(manifest) }]);
+        sums = sha256Sums([...packages.map((p) => ({ name: p.filename, sha256: p.sha256 })), { name: manifestName(coords), sha256: sha256Hex(manifest) }]);
         signature = await signDetached(r.key, sums);
     }
     catch (err) {
@@ -98055,8 +98066,6 @@ var external_node_https_default = /*#__PURE__*/__nccwpck_require__.n(external_no
  */
 
 
-/** Longest Retry-After we wait for; a longer one fails the request instead. */
-const MAX_RETRY_AFTER_MS = 60_000;
 const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
 function isRetryableStatus(status) {
     return RETRYABLE_STATUS.has(status);
@@ -98094,11 +98103,6 @@ function parseRetryAfter(value, now = Date.now()) {
         return Number(v) * 1000;
     const t = Date.parse(v);
     return Number.isNaN(t) ? undefined : Math.max(0, t - now);
-}
-/** Delay before attempt `attempt + 1` (1-based, as withRetry): full jitter, never below Retry-After. */
-function backoffDelay(policy, attempt, retryAfterMs, random = Math.random) {
-    const backoff = random() * Math.min(policy.maxMs, policy.baseMs * 2 ** (attempt - 1));
-    return retryAfterMs === undefined ? backoff : Math.min(Math.max(retryAfterMs, backoff), MAX_RETRY_AFTER_MS);
 }
 function sleep(ms, signal) {
     return new Promise((resolve, reject) => {
@@ -98630,12 +98634,13 @@ function describe(m) {
 
 
 
+
 const digest_SHA256 = /^sha256:[a-f0-9]{64}$/;
 function isDigest(s) {
     return digest_SHA256.test(s);
 }
 function sha256Digest(bytes) {
-    return 'sha256:' + (0,external_node_crypto_.createHash)('sha256').update(bytes).digest('hex');
+    return 'sha256:' + sha256Hex(bytes);
 }
 /** The hex part, for `sha256-<hex>` tags and layout paths. */
 function digestHex(digest) {

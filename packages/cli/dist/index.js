@@ -36066,7 +36066,7 @@ function trailingBytesSeen(data) {
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   i: () => (/* binding */ copyImageCommand)
 /* harmony export */ });
-/* harmony import */ var _relay_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2248);
+/* harmony import */ var _relay_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8508);
 
 /**
  * `relay copy-image <source> <destination>`: the bare copy engine. Flags,
@@ -36098,7 +36098,7 @@ const copyImageCommand = _relay_core__WEBPACK_IMPORTED_MODULE_0__/* .copyImage *
 /* harmony import */ var node_zlib__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(8522);
 /* harmony import */ var node_zlib__WEBPACK_IMPORTED_MODULE_5___default = /*#__PURE__*/__nccwpck_require__.n(node_zlib__WEBPACK_IMPORTED_MODULE_5__);
 /* harmony import */ var tar_stream__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(5139);
-/* harmony import */ var _relay_core__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(2248);
+/* harmony import */ var _relay_core__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(8508);
 
 
 
@@ -36206,7 +36206,7 @@ async function sampleTarball(dir, os, arch) {
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   r: () => (/* binding */ promoteEcrImageCommand)
 /* harmony export */ });
-/* harmony import */ var _relay_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2248);
+/* harmony import */ var _relay_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8508);
 
 /**
  * `relay promote-ecr-image <source> <destination>`: the same operation the
@@ -36221,7 +36221,7 @@ const promoteEcrImageCommand = _relay_core__WEBPACK_IMPORTED_MODULE_0__/* .promo
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _relay_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2248);
+/* harmony import */ var _relay_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8508);
 /* harmony import */ var _commands_copy_image_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6409);
 /* harmony import */ var _commands_demo_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(8727);
 /* harmony import */ var _commands_promote_ecr_image_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(7525);
@@ -36281,8 +36281,8 @@ __nccwpck_require__.d(__webpack_exports__, {
   x: () => (/* binding */ runOperation)
 });
 
-// EXTERNAL MODULE: ../core/src/index.ts + 53 modules
-var src = __nccwpck_require__(2248);
+// EXTERNAL MODULE: ../core/src/index.ts + 54 modules
+var src = __nccwpck_require__(8508);
 ;// CONCATENATED MODULE: ./src/args.ts
 
 /** A mistake in the command line itself (not in an input's value). */
@@ -36406,7 +36406,7 @@ async function runOperation(op, io, prog) {
 
 /***/ }),
 
-/***/ 2248:
+/***/ 8508:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -65276,6 +65276,13 @@ async function generateThrowawayKey(name, bits = 3072) {
     return privateKey;
 }
 
+;// CONCATENATED MODULE: ../core/src/hash.ts
+
+/** Lower-case hex sha256 of bytes held in memory (documents, manifests; never whole blobs). */
+function sha256Hex(bytes) {
+    return (0,external_node_crypto_.createHash)('sha256').update(bytes).digest('hex');
+}
+
 // EXTERNAL MODULE: external "node:fs"
 var external_node_fs_ = __nccwpck_require__(3024);
 // EXTERNAL MODULE: external "node:stream/promises"
@@ -65310,6 +65317,7 @@ class PreconditionFailed extends Error {
 }
 
 ;// CONCATENATED MODULE: ../core/src/store/fs.ts
+
 
 
 
@@ -65355,7 +65363,7 @@ class FsStore {
         });
         if (!body)
             return undefined;
-        const sha256 = (0,external_node_crypto_.createHash)('sha256').update(body).digest('hex');
+        const sha256 = sha256Hex(body);
         return { body, info: { key, size: body.length, etag: sha256, sha256, contentType: contentTypeFor(key) } };
     }
     async getStream(key) {
@@ -65449,6 +65457,13 @@ class FsStore {
 var dist_cjs = __nccwpck_require__(9003);
 ;// CONCATENATED MODULE: ../core/src/retry.ts
 const DEFAULT_RETRY = { attempts: 6, baseMs: 200, maxMs: 10_000 };
+/** Longest Retry-After we wait for; the HTTP client fails a request that asks for longer. */
+const MAX_RETRY_AFTER_MS = 60_000;
+/** Delay before attempt `attempt + 1` (1-based): full jitter, never below a server's Retry-After. */
+function backoffDelay(policy, attempt, retryAfterMs, random = Math.random) {
+    const backoff = random() * Math.min(policy.maxMs, policy.baseMs * 2 ** (attempt - 1));
+    return retryAfterMs === undefined ? backoff : Math.min(Math.max(retryAfterMs, backoff), MAX_RETRY_AFTER_MS);
+}
 /**
  * Runs fn until it succeeds, `retryable(err)` says no, or attempts run out.
  * `retryable` may return a delay in ms (a server's Retry-After) instead of true.
@@ -65462,8 +65477,7 @@ async function withRetry(fn, retryable, policy = DEFAULT_RETRY, onRetry) {
             const r = attempt < policy.attempts ? retryable(err) : false;
             if (r === false)
                 throw err;
-            const backoff = Math.random() * Math.min(policy.maxMs, policy.baseMs * 2 ** (attempt - 1));
-            const delay = typeof r === 'number' ? Math.min(Math.max(r, backoff), 60_000) : backoff;
+            const delay = backoffDelay(policy, attempt, typeof r === 'number' ? r : undefined);
             onRetry?.(err, attempt, delay);
             await new Promise((res) => setTimeout(res, delay));
         }
@@ -65945,7 +65959,6 @@ async function mapLimit(items, limit, fn) {
 
 
 
-const plan_sha256 = (b) => (0,external_node_crypto_.createHash)('sha256').update(b).digest('hex');
 /** Compares one object with what the store holds. Reads only; never writes. */
 async function planObject(store, obj, immutable, publicArmor, sums) {
     const info = await store.head(obj.key);
@@ -65957,7 +65970,7 @@ async function planObject(store, obj, immutable, publicArmor, sums) {
         existing = (await store.get(obj.key))?.body;
         if (!existing)
             return { key: obj.key, action: 'put', reason: 'new', obj };
-        existingSha = plan_sha256(existing);
+        existingSha = sha256Hex(existing);
     }
     if (existingSha === obj.sha256)
         return { key: obj.key, action: 'skip', reason: 'identical', obj };
@@ -66094,13 +66107,12 @@ async function updateIndex(store, key, log, mutate) {
         const next = mutate(cur?.body);
         if (!next)
             return false;
-        const opts = { contentType: contentTypeFor(key), cacheControl: CACHE_MUTABLE, sha256: sha(next) };
+        const opts = { contentType: contentTypeFor(key), cacheControl: CACHE_MUTABLE, sha256: sha256Hex(next) };
         await store.put(key, next, cur ? { ...opts, ifMatch: cur.info.etag } : { ...opts, ifNoneMatch: '*' });
         log.info(`updated ${key}`);
         return true;
     }, (err) => err instanceof PreconditionFailed, { ...DEFAULT_RETRY, attempts: 30, baseMs: 50, maxMs: 2000 }, (_e, attempt) => log.debug(`${key} changed underneath us (attempt ${attempt}); re-reading`));
 }
-const sha = (b) => (0,external_node_crypto_.createHash)('sha256').update(b).digest('hex');
 
 ;// CONCATENATED MODULE: ../core/src/files/glob.ts
 
@@ -66512,9 +66524,8 @@ function parseManifest(where, bytes) {
 
 
 
-const release_sha = (b) => (0,external_node_crypto_.createHash)('sha256').update(b).digest('hex');
 const bufObj = (key, body, kind, cacheControl) => ({
-    key, body, sha256: release_sha(body), contentType: contentTypeFor(key), cacheControl, kind,
+    key, body, sha256: sha256Hex(body), contentType: contentTypeFor(key), cacheControl, kind,
 });
 
 /** Files named by `tarballs` (globs or paths, one a line). */
@@ -66605,7 +66616,7 @@ async function buildRelease(r) {
     try {
         protocols = resolveProtocols(packages, r.protocolsInput, log);
         manifest = json({ version: 1, metadata: { protocol_versions: protocols } });
-        sums = sha256Sums([...packages.map((p) => ({ name: p.filename, sha256: p.sha256 })), { name: manifestName(coords), sha256: release_sha(manifest) }]);
+        sums = sha256Sums([...packages.map((p) => ({ name: p.filename, sha256: p.sha256 })), { name: manifestName(coords), sha256: sha256Hex(manifest) }]);
         signature = await signDetached(r.key, sums);
     }
     catch (err) {
@@ -67060,8 +67071,6 @@ var external_node_https_default = /*#__PURE__*/__nccwpck_require__.n(external_no
  */
 
 
-/** Longest Retry-After we wait for; a longer one fails the request instead. */
-const MAX_RETRY_AFTER_MS = 60_000;
 const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
 function isRetryableStatus(status) {
     return RETRYABLE_STATUS.has(status);
@@ -67099,11 +67108,6 @@ function parseRetryAfter(value, now = Date.now()) {
         return Number(v) * 1000;
     const t = Date.parse(v);
     return Number.isNaN(t) ? undefined : Math.max(0, t - now);
-}
-/** Delay before attempt `attempt + 1` (1-based, as withRetry): full jitter, never below Retry-After. */
-function backoffDelay(policy, attempt, retryAfterMs, random = Math.random) {
-    const backoff = random() * Math.min(policy.maxMs, policy.baseMs * 2 ** (attempt - 1));
-    return retryAfterMs === undefined ? backoff : Math.min(Math.max(retryAfterMs, backoff), MAX_RETRY_AFTER_MS);
 }
 function sleep(ms, signal) {
     return new Promise((resolve, reject) => {
@@ -67635,12 +67639,13 @@ function describe(m) {
 
 
 
+
 const digest_SHA256 = /^sha256:[a-f0-9]{64}$/;
 function isDigest(s) {
     return digest_SHA256.test(s);
 }
 function sha256Digest(bytes) {
-    return 'sha256:' + (0,external_node_crypto_.createHash)('sha256').update(bytes).digest('hex');
+    return 'sha256:' + sha256Hex(bytes);
 }
 /** The hex part, for `sha256-<hex>` tags and layout paths. */
 function digestHex(digest) {

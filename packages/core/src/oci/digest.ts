@@ -1,3 +1,4 @@
+import { sha256Hex } from '../hash.js';
 import { createHash } from 'node:crypto';
 import { Transform } from 'node:stream';
 import type { TransformCallback } from 'node:stream';
@@ -9,7 +10,7 @@ export function isDigest(s: string): boolean {
 }
 
 export function sha256Digest(bytes: Uint8Array): string {
-  return 'sha256:' + createHash('sha256').update(bytes).digest('hex');
+  return 'sha256:' + sha256Hex(bytes);
 }
 
 /** The hex part, for `sha256-<hex>` tags and layout paths. */

@@ -1,3 +1,4 @@
+import { sha256Hex } from '../hash.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
@@ -44,7 +45,7 @@ export class FsStore implements Store {
       throw e;
     });
     if (!body) return undefined;
-    const sha256 = createHash('sha256').update(body).digest('hex');
+    const sha256 = sha256Hex(body);
     return { body, info: { key, size: body.length, etag: sha256, sha256, contentType: contentTypeFor(key) } };
   }
 

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../hash.js';
 import { ConflictError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { DEFAULT_RETRY, withRetry } from '../retry.js';
@@ -72,7 +72,7 @@ export async function updateIndex(store: Store, key: string, log: Logger, mutate
       const cur = await store.get(key);
       const next = mutate(cur?.body);
       if (!next) return false;
-      const opts = { contentType: contentTypeFor(key), cacheControl: L.CACHE_MUTABLE, sha256: sha(next) };
+      const opts = { contentType: contentTypeFor(key), cacheControl: L.CACHE_MUTABLE, sha256: sha256Hex(next) };
       await store.put(key, next, cur ? { ...opts, ifMatch: cur.info.etag } : { ...opts, ifNoneMatch: '*' });
       log.info(`updated ${key}`);
       return true;
@@ -83,4 +83,3 @@ export async function updateIndex(store: Store, key: string, log: Logger, mutate
   );
 }
 
-const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../hash.js';
 import { ConflictError, UserError } from '../errors.js';
 import { mapLimit } from '../http/limiter.js';
 import { verifyDetached } from '../signing/key.js';
@@ -23,7 +23,6 @@ export interface Plan {
   mirrorIndex: PlanItem;
 }
 
-const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 
 /** Compares one object with what the store holds. Reads only; never writes. */
@@ -35,7 +34,7 @@ export async function planObject(store: Store, obj: ReleaseObject, immutable: bo
   if (!existingSha || obj.key.endsWith('.sig') || obj.kind === 'shared') {
     existing = (await store.get(obj.key))?.body;
     if (!existing) return { key: obj.key, action: 'put', reason: 'new', obj };
-    existingSha = sha256(existing);
+    existingSha = sha256Hex(existing);
   }
   if (existingSha === obj.sha256) return { key: obj.key, action: 'skip', reason: 'identical', obj };
   // Signatures carry their creation time, so a re-run signs different bytes;

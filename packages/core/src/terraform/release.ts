@@ -1,9 +1,9 @@
+import { sha256Hex } from '../hash.js';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createWriteStream } from 'node:fs';
-import { createHash } from 'node:crypto';
 import { UserError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { SigningKey } from '../signing/key.js';
@@ -50,9 +50,8 @@ export interface ReleaseInput {
   log: Logger;
 }
 
-const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 const bufObj = (key: string, body: Buffer, kind: ReleaseObject['kind'], cacheControl: string): ReleaseObject => ({
-  key, body, sha256: sha(body), contentType: contentType(key), cacheControl, kind,
+  key, body, sha256: sha256Hex(body), contentType: contentType(key), cacheControl, kind,
 });
 import { contentTypeFor as contentType } from '../store/content-type.js';
 
@@ -143,7 +142,7 @@ export async function buildRelease(r: ReleaseInput): Promise<Release> {
   try {
     protocols = resolveProtocols(packages, r.protocolsInput, log);
     manifest = json({ version: 1, metadata: { protocol_versions: protocols } });
-    sums = sha256Sums([...packages.map((p) => ({ name: p.filename, sha256: p.sha256 })), { name: L.manifestName(coords), sha256: sha(manifest) }]);
+    sums = sha256Sums([...packages.map((p) => ({ name: p.filename, sha256: p.sha256 })), { name: L.manifestName(coords), sha256: sha256Hex(manifest) }]);
     signature = await signDetached(r.key, sums);
   } catch (err) {
     await fs.rm(tmpDir, { recursive: true, force: true });
