@@ -67475,7 +67475,7 @@ __nccwpck_require__.d(__webpack_exports__, {
   Gc: () => (/* reexport */ renderMarkdown)
 });
 
-// UNUSED EXPORTS: ConflictError, FsStore, HttpClient, IntegrityError, NullLogger, OciSession, TerminalLogger, UserError, badInput, contentTypeFor, copyImage, copyImageSpec, copyOciImage, defineOperation, defineRunnable, formatReference, generateThrowawayKey, httpReader, layout, openStore, parseReference, promoteEcrImage, promoteEcrImageSpec, publishSpec, renderText, runCopyImage, runPromoteEcrImage, secretInputs, storeReader, verifyRegistry, verifySpec, verifyTerraformRegistry
+// UNUSED EXPORTS: ConflictError, FsStore, HttpClient, IntegrityError, NullLogger, OciSession, TerminalLogger, UserError, badInput, contentTypeFor, copyImage, copyImageSpec, copyOciImage, defineOperation, defineRunnable, formatReference, generateThrowawayKey, httpReader, layout, openStore, parseReference, promoteEcrImage, promoteEcrImageSpec, publishSpec, renderText, runCopyImage, runPromoteEcrImage, storeReader, verifyRegistry, verifySpec, verifyTerraformRegistry
 
 ;// CONCATENATED MODULE: ../../packages/core/src/errors.ts
 /**
@@ -67569,10 +67569,6 @@ function parseInputs(spec, raw, log) {
         }
     }
     return out;
-}
-/** Names of the inputs that are secrets (for faces that must mask early). */
-function secretInputs(spec) {
-    return Object.entries(spec.inputs).filter(([, s]) => s.secret).map(([n]) => n);
 }
 
 ;// CONCATENATED MODULE: ../../packages/core/src/log/logger.ts

@@ -36429,7 +36429,7 @@ __nccwpck_require__.d(__webpack_exports__, {
   L6: () => (/* reexport */ verifyTerraformRegistry)
 });
 
-// UNUSED EXPORTS: ConflictError, FsStore, IntegrityError, Masker, NullLogger, OciSession, UserError, badInput, copyImageSpec, copyOciImage, defineOperation, defineRunnable, formatReference, layout, openStore, parseReference, promoteEcrImageSpec, publishSpec, renderMarkdown, runCopyImage, runPromoteEcrImage, secretInputs, storeReader, verifySpec
+// UNUSED EXPORTS: ConflictError, FsStore, IntegrityError, Masker, NullLogger, OciSession, UserError, badInput, copyImageSpec, copyOciImage, defineOperation, defineRunnable, formatReference, layout, openStore, parseReference, promoteEcrImageSpec, publishSpec, renderMarkdown, runCopyImage, runPromoteEcrImage, storeReader, verifySpec
 
 ;// CONCATENATED MODULE: ../core/src/errors.ts
 /**
@@ -36523,10 +36523,6 @@ function parseInputs(spec, raw, log) {
         }
     }
     return out;
-}
-/** Names of the inputs that are secrets (for faces that must mask early). */
-function secretInputs(spec) {
-    return Object.entries(spec.inputs).filter(([, s]) => s.secret).map(([n]) => n);
 }
 
 ;// CONCATENATED MODULE: ../core/src/log/logger.ts

@@ -102,8 +102,3 @@ export function parseInputs<I extends Record<string, InputSpec>>(
   }
   return out as InputValues<I>;
 }
-
-/** Names of the inputs that are secrets (for faces that must mask early). */
-export function secretInputs(spec: OperationSpec): string[] {
-  return Object.entries(spec.inputs).filter(([, s]) => s.secret).map(([n]) => n);
-}
