@@ -15,8 +15,14 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const require = createRequire(root + 'package.json');
-const { S3Client, PutObjectCommand, CreateBucketCommand, ListObjectsV2Command, DeleteObjectsCommand, DeleteBucketCommand } =
-  require('@aws-sdk/client-s3');
+const {
+  S3Client,
+  PutObjectCommand,
+  CreateBucketCommand,
+  ListObjectsV2Command,
+  DeleteObjectsCommand,
+  DeleteBucketCommand,
+} = require('@aws-sdk/client-s3');
 
 const client = new S3Client({
   endpoint: process.env.BENCH_S3_ENDPOINT || 'http://127.0.0.1:7480',
@@ -34,13 +40,15 @@ async function put(bucket, files) {
   const queue = [...files];
   const worker = async () => {
     for (let f = queue.shift(); f; f = queue.shift()) {
-      await client.send(new PutObjectCommand({
-        Bucket: bucket,
-        Key: `v1.0.0/${basename(f)}`,
-        Body: createReadStream(f),
-        ContentLength: statSync(f).size,
-        ContentType: contentType(f),
-      }));
+      await client.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: `v1.0.0/${basename(f)}`,
+          Body: createReadStream(f),
+          ContentLength: statSync(f).size,
+          ContentType: contentType(f),
+        }),
+      );
     }
   };
   await Promise.all(Array.from({ length: Math.min(conc, files.length) }, worker));
@@ -66,7 +74,9 @@ async function rmbucket(bucket) {
     throw e;
   }
   for (let i = 0; i < ks.length; i += 1000) {
-    await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: ks.slice(i, i + 1000).map((Key) => ({ Key })), Quiet: true } }));
+    await client.send(
+      new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: ks.slice(i, i + 1000).map((Key) => ({ Key })), Quiet: true } }),
+    );
   }
   await client.send(new DeleteBucketCommand({ Bucket: bucket }));
 }

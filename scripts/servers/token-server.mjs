@@ -48,7 +48,8 @@ const b64url = (buf) => Buffer.from(buf).toString('base64url');
 function checkPassword(name, password) {
   const u = Object.hasOwn(users, name) ? users[name] : undefined;
   if (!u) return undefined;
-  const a = Buffer.from(password), b = Buffer.from(u.password);
+  const a = Buffer.from(password),
+    b = Buffer.from(u.password);
   return a.length === b.length && timingSafeEqual(a, b) ? name : undefined;
 }
 
@@ -63,18 +64,37 @@ function basicUser(header) {
 // "repository:name:pull,push"; the name may itself contain ':' (host:port),
 // so type is the first field and actions the last.
 function parseScope(scope) {
-  const first = scope.indexOf(':'), last = scope.lastIndexOf(':');
+  const first = scope.indexOf(':'),
+    last = scope.lastIndexOf(':');
   if (first < 0 || last === first) return undefined;
-  return { type: scope.slice(0, first), name: scope.slice(first + 1, last), actions: scope.slice(last + 1).split(',').filter(Boolean) };
+  return {
+    type: scope.slice(0, first),
+    name: scope.slice(first + 1, last),
+    actions: scope
+      .slice(last + 1)
+      .split(',')
+      .filter(Boolean),
+  };
 }
 
 function issue(user, scopes, offline) {
   const now = Math.floor(Date.now() / 1000);
   const allowed = users[user].allowed;
-  const access = scopes.map(parseScope).filter(Boolean)
+  const access = scopes
+    .map(parseScope)
+    .filter(Boolean)
     .map((s) => ({ ...s, actions: s.actions.filter((a) => allowed.includes(a)) }));
   // distribution 2.8 reads `aud` as a single string, not an array.
-  const claims = { iss: opt.issuer, sub: user, aud: opt.service, exp: now + ttl, nbf: now - 1, iat: now, jti: b64url(randomBytes(12)), access };
+  const claims = {
+    iss: opt.issuer,
+    sub: user,
+    aud: opt.service,
+    exp: now + ttl,
+    nbf: now - 1,
+    iat: now,
+    jti: b64url(randomBytes(12)),
+    access,
+  };
   const head = b64url(JSON.stringify({ typ: 'JWT', alg: 'RS256', x5c }));
   const body = `${head}.${b64url(JSON.stringify(claims))}`;
   const token = `${body}.${createSign('RSA-SHA256').update(body).sign(key, 'base64url')}`;

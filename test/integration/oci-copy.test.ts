@@ -38,8 +38,16 @@ function ctx(env: Record<string, string | undefined> = {}): Context & { log: Nul
 type Inputs = Parameters<typeof runCopyImage>[0];
 function inputs(source: string, destination: string, more: Partial<Inputs> = {}): Inputs {
   return {
-    source, destination, tags: [], 'immutable-tags': false, 'dry-run': false, 'insecure-registries': [],
-    'source-username': undefined, 'source-password': undefined, 'destination-username': undefined, 'destination-password': undefined,
+    source,
+    destination,
+    tags: [],
+    'immutable-tags': false,
+    'dry-run': false,
+    'insecure-registries': [],
+    'source-username': undefined,
+    'source-password': undefined,
+    'destination-username': undefined,
+    'destination-password': undefined,
     ...more,
   };
 }
@@ -48,7 +56,15 @@ function inputs(source: string, destination: string, more: Partial<Inputs> = {})
 const deps = { http: { retry: { baseMs: 20, maxMs: 200 } } };
 
 /** Seeds by plain HTTP (not Relay): blobs POST+PUT, then the manifest. Anonymous or Basic. */
-async function rawPush(host: string, repo: string, ref: string, manifest: Buffer, mediaType: string, blobs: Buffer[], auth?: string): Promise<string> {
+async function rawPush(
+  host: string,
+  repo: string,
+  ref: string,
+  manifest: Buffer,
+  mediaType: string,
+  blobs: Buffer[],
+  auth?: string,
+): Promise<string> {
   const headers: Record<string, string> = auth ? { authorization: `Basic ${Buffer.from(auth).toString('base64')}` } : {};
   for (const b of blobs) {
     const start = await fetch(`http://${host}/v2/${repo}/blobs/uploads/`, { method: 'POST', headers });
@@ -58,7 +74,11 @@ async function rawPush(host: string, repo: string, ref: string, manifest: Buffer
     const put = await fetch(loc, { method: 'PUT', headers: { ...headers, 'content-type': 'application/octet-stream' }, body: b });
     expect(put.status).toBe(201);
   }
-  const res = await fetch(`http://${host}/v2/${repo}/manifests/${ref}`, { method: 'PUT', headers: { ...headers, 'content-type': mediaType }, body: manifest });
+  const res = await fetch(`http://${host}/v2/${repo}/manifests/${ref}`, {
+    method: 'PUT',
+    headers: { ...headers, 'content-type': mediaType },
+    body: manifest,
+  });
   expect(res.status).toBe(201);
   return sha(manifest);
 }
@@ -69,32 +89,62 @@ async function rawStatus(url: string, auth?: string): Promise<number> {
 }
 
 /** Pushes a cosign-style signature tag and an SBOM referrer (fallback index, as cosign/oras do without the API). */
-async function attachSignatureAndSbom(host: string, repo: string, subject: { digest: string; size: number; mediaType: string }): Promise<{ sig: string; sbom: string }> {
+async function attachSignatureAndSbom(
+  host: string,
+  repo: string,
+  subject: { digest: string; size: number; mediaType: string },
+): Promise<{ sig: string; sbom: string }> {
   const hex = subject.digest.slice(7);
   const empty = Buffer.from('{}');
-  const payload = Buffer.from(JSON.stringify({ critical: { image: { 'docker-manifest-digest': subject.digest }, type: 'cosign container image signature' } }));
-  const sigManifest = Buffer.from(JSON.stringify({
-    schemaVersion: 2, mediaType: OCI_MANIFEST,
-    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(empty), size: 2 },
-    layers: [{ mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json', digest: sha(payload), size: payload.length, annotations: { 'dev.cosignproject.cosign/signature': randomBytes(32).toString('base64') } }],
-  }));
+  const payload = Buffer.from(
+    JSON.stringify({ critical: { image: { 'docker-manifest-digest': subject.digest }, type: 'cosign container image signature' } }),
+  );
+  const sigManifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(empty), size: 2 },
+      layers: [
+        {
+          mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json',
+          digest: sha(payload),
+          size: payload.length,
+          annotations: { 'dev.cosignproject.cosign/signature': randomBytes(32).toString('base64') },
+        },
+      ],
+    }),
+  );
   const sig = await rawPush(host, repo, `sha256-${hex}.sig`, sigManifest, OCI_MANIFEST, [empty, payload]);
 
   const doc = Buffer.from(JSON.stringify({ spdxVersion: 'SPDX-2.3', name: randomBytes(4).toString('hex') }));
-  const sbomManifest = Buffer.from(JSON.stringify({
-    schemaVersion: 2, mediaType: OCI_MANIFEST, artifactType: 'application/spdx+json',
-    config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha(empty), size: 2 },
-    layers: [{ mediaType: 'application/spdx+json', digest: sha(doc), size: doc.length }],
-    subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
-  }));
+  const sbomManifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      artifactType: 'application/spdx+json',
+      config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha(empty), size: 2 },
+      layers: [{ mediaType: 'application/spdx+json', digest: sha(doc), size: doc.length }],
+      subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
+    }),
+  );
   const sbom = await rawPush(host, repo, sha(sbomManifest), sbomManifest, OCI_MANIFEST, [empty, doc]);
-  const fallback = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_MANIFEST, digest: sbom, size: sbomManifest.length, artifactType: 'application/spdx+json' }] }));
+  const fallback = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_INDEX,
+      manifests: [{ mediaType: OCI_MANIFEST, digest: sbom, size: sbomManifest.length, artifactType: 'application/spdx+json' }],
+    }),
+  );
   await rawPush(host, repo, `sha256-${hex}`, fallback, OCI_INDEX, []);
   return { sig, sbom };
 }
 
 async function skopeoRaw(ref: string, credsArg?: string): Promise<Buffer> {
-  const { stdout } = await run('skopeo', ['--insecure-policy', 'inspect', '--raw', '--tls-verify=false', ...(credsArg ? ['--creds', credsArg] : []), ref], { encoding: 'buffer', maxBuffer: 16 << 20 });
+  const { stdout } = await run(
+    'skopeo',
+    ['--insecure-policy', 'inspect', '--raw', '--tls-verify=false', ...(credsArg ? ['--creds', credsArg] : []), ref],
+    { encoding: 'buffer', maxBuffer: 16 << 20 },
+  );
   return stdout;
 }
 
@@ -110,7 +160,13 @@ describe('copy-image between distribution registries', () => {
   let srcRepo: string;
   let attached: { sig: string; sbom: string; childSbom: string };
   beforeAll(async () => {
-    image = await makeOciImage({ platforms: ['linux/amd64', 'linux/arm64'], layers: 3, layerSize: 200_000, seed: randomBytes(4).toString('hex'), tag: 'v1' });
+    image = await makeOciImage({
+      platforms: ['linux/amd64', 'linux/arm64'],
+      layers: 3,
+      layerSize: 200_000,
+      seed: randomBytes(4).toString('hex'),
+      tag: 'v1',
+    });
     srcRepo = repoName('multiarch');
     await pushImage(image, `${reg.anon}/${srcRepo}:v1`);
     const top = await attachSignatureAndSbom(reg.anon, srcRepo, image.top);
@@ -127,12 +183,15 @@ describe('copy-image between distribution registries', () => {
     const out = await runCopyImage(inputs(`${reg.anon}/${srcRepo}:v1`, `${reg.token}/${dst}`, { tags: ['v1', 'stable'] }), c);
     expect(out.outputs.digest).toBe(image.top.digest);
     expect(String(out.outputs.images).split('\n')).toEqual([
-      `${reg.token}/${dst}:v1@${image.top.digest}`, `${reg.token}/${dst}:stable@${image.top.digest}`, `${reg.token}/${dst}@${image.top.digest}`,
+      `${reg.token}/${dst}:v1@${image.top.digest}`,
+      `${reg.token}/${dst}:stable@${image.top.digest}`,
+      `${reg.token}/${dst}@${image.top.digest}`,
     ]);
     // The outside client sees the same index digest under both tags, and every child.
     expect(await remoteDigest(`${reg.token}/${dst}:v1`, creds)).toBe(image.top.digest);
     expect(await remoteDigest(`${reg.token}/${dst}:stable`, creds)).toBe(image.top.digest);
-    for (const img of image.images) expect(await remoteDigest(`${reg.token}/${dst}@${img.manifest.digest}`, creds)).toBe(img.manifest.digest);
+    for (const img of image.images)
+      expect(await remoteDigest(`${reg.token}/${dst}@${img.manifest.digest}`, creds)).toBe(img.manifest.digest);
     // Signature tag carried byte for byte; the registry has no referrers API, so Relay wrote the fallback index.
     const hex = image.top.digest.slice(7);
     expect(await remoteDigest(`${reg.token}/${dst}:sha256-${hex}.sig`, creds)).toBe(attached.sig);
@@ -145,12 +204,16 @@ describe('copy-image between distribution registries', () => {
     expect(childFallback.manifests.map((d: { digest: string }) => d.digest)).toEqual([attached.childSbom]);
     // Report names what happened.
     const refs = out.report.sections.find((s) => s.heading === 'References');
-    expect(refs && 'table' in refs ? refs.table.rows.map((r) => r[0]) : []).toEqual(expect.arrayContaining([`${reg.token}/${dst}:v1`, `${reg.token}/${dst}:sha256-${hex}.sig`]));
+    expect(refs && 'table' in refs ? refs.table.rows.map((r) => r[0]) : []).toEqual(
+      expect.arrayContaining([`${reg.token}/${dst}:v1`, `${reg.token}/${dst}:sha256-${hex}.sig`]),
+    );
 
     // Re-run: a no-op, every tag already there, nothing written.
     const again = await runCopyImage(inputs(`${reg.anon}/${srcRepo}:v1`, `${reg.token}/${dst}`, { tags: ['v1', 'stable'] }), ctx(env));
     const result = again.report.sections.find((s) => s.heading === 'Result');
-    expect(result && 'text' in result ? result.text : '').toMatch(/: 0 blobs copied \(0\.0 MiB\), 0 mounted, 0 already present; 0 manifests and 0 tags written; \d+ references verified$/);
+    expect(result && 'text' in result ? result.text : '').toMatch(
+      /: 0 blobs copied \(0\.0 MiB\), 0 mounted, 0 already present; 0 manifests and 0 tags written; \d+ references verified$/,
+    );
   }, 120_000);
 
   test('dry run reads, plans, and writes nothing', async () => {
@@ -175,7 +238,9 @@ describe('copy-image between distribution registries', () => {
     const dst = repoName('immutable');
     const other = await makeOciImage({ layers: 1, layerSize: 10_000, seed: randomBytes(4).toString('hex'), tag: 'v1' });
     await pushImage(other, `${reg.anon}/${dst}:v1`);
-    const err = await runCopyImage(inputs(`${reg.anon}/${srcRepo}:v1`, `${reg.anon}/${dst}:v1`, { 'immutable-tags': true }), ctx()).catch((e: unknown) => e);
+    const err = await runCopyImage(inputs(`${reg.anon}/${srcRepo}:v1`, `${reg.anon}/${dst}:v1`, { 'immutable-tags': true }), ctx()).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(ConflictError);
     expect((err as Error).message).toBe(`immutable tag conflict: ${reg.anon}/${dst}:v1 is ${other.top.digest}, not ${image.top.digest}`);
     expect(await remoteDigest(`${reg.anon}/${dst}:v1`)).toBe(other.top.digest);
@@ -192,11 +257,22 @@ describe('copy-image between distribution registries', () => {
     expect(sha(stdout)).toBe(image.top.digest);
     // skopeo takes it to a registry keeping digests: the layout holds every platform's blobs.
     const viaSkopeo = repoName('from-layout');
-    await run('skopeo', ['--insecure-policy', 'copy', '--all', '--preserve-digests', '--dest-tls-verify=false', `oci:${dir}:v1`, `docker://${reg.anon}/${viaSkopeo}:v1`]);
+    await run('skopeo', [
+      '--insecure-policy',
+      'copy',
+      '--all',
+      '--preserve-digests',
+      '--dest-tls-verify=false',
+      `oci:${dir}:v1`,
+      `docker://${reg.anon}/${viaSkopeo}:v1`,
+    ]);
     expect(await remoteDigest(`${reg.anon}/${viaSkopeo}:v1`)).toBe(image.top.digest);
     // And Relay takes the layout to the basic-auth registry (credentials as inputs).
     const back = repoName('from-layout');
-    await runCopyImage(inputs(`oci:${dir}:v1`, `${reg.basic}/${back}`, { 'destination-username': reg.user, 'destination-password': reg.pass }), ctx());
+    await runCopyImage(
+      inputs(`oci:${dir}:v1`, `${reg.basic}/${back}`, { 'destination-username': reg.user, 'destination-password': reg.pass }),
+      ctx(),
+    );
     expect(await remoteDigest(`${reg.basic}/${back}:v1`, creds)).toBe(image.top.digest);
     expect(await remoteDigest(`${reg.basic}/${back}:sha256-${image.top.digest.slice(7)}.sig`, creds)).toBe(attached.sig);
   }, 60_000);
@@ -226,7 +302,13 @@ describe('copy-image through a faulty proxy', () => {
   let image: OciImage;
   let src: string;
   beforeAll(async () => {
-    image = await makeOciImage({ platforms: ['linux/amd64', 'linux/arm64'], layers: 2, layerSize: 300_000, seed: randomBytes(4).toString('hex'), tag: 'v1' });
+    image = await makeOciImage({
+      platforms: ['linux/amd64', 'linux/arm64'],
+      layers: 2,
+      layerSize: 300_000,
+      seed: randomBytes(4).toString('hex'),
+      tag: 'v1',
+    });
     src = repoName('faults');
     await pushImage(image, `${reg.anon}/${src}:v1`);
   }, 60_000);
@@ -279,7 +361,9 @@ describe('copy-image through a faulty proxy', () => {
       const dst = repoName('corrupt-always');
       const err = await runCopyImage(inputs(`${proxy.host}/${src}:v1`, `${reg.anon}/${dst}:v1`), ctx(), deps).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(IntegrityError);
-      expect((err as Error).message).toMatch(new RegExp(`^blob ${layer} from ${proxy.host}/${src}: digest mismatch, expected ${layer}, got sha256:[0-9a-f]{64}$`));
+      expect((err as Error).message).toMatch(
+        new RegExp(`^blob ${layer} from ${proxy.host}/${src}: digest mismatch, expected ${layer}, got sha256:[0-9a-f]{64}$`),
+      );
       expect(await rawStatus(`http://${reg.anon}/v2/${dst}/manifests/v1`)).toBe(404);
       expect(await rawStatus(`http://${reg.anon}/v2/${dst}/blobs/${layer}`)).toBe(404);
     } finally {
@@ -306,9 +390,14 @@ describe('copy-image refuses bad input in one line', () => {
   test('wrong password on the basic registry names the registry, never the secret', async () => {
     const secret = `wrong-${randomBytes(6).toString('hex')}`;
     const c = ctx();
-    const err = await runCopyImage(inputs(`${reg.basic}/relay-it/nothing:v1`, `${reg.anon}/relay-it/x:v1`, { 'source-username': reg.user, 'source-password': secret }), c).catch((e: unknown) => e);
+    const err = await runCopyImage(
+      inputs(`${reg.basic}/relay-it/nothing:v1`, `${reg.anon}/relay-it/x:v1`, { 'source-username': reg.user, 'source-password': secret }),
+      c,
+    ).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UserError);
-    expect((err as Error).message).toBe(`registry ${reg.basic}: credentials from input 'source-password' rejected for GET /v2/relay-it/nothing/manifests/v1 (HTTP 401 UNAUTHORIZED)`);
+    expect((err as Error).message).toBe(
+      `registry ${reg.basic}: credentials from input 'source-password' rejected for GET /v2/relay-it/nothing/manifests/v1 (HTTP 401 UNAUTHORIZED)`,
+    );
     expect(JSON.stringify(c.log.lines)).not.toContain(secret);
   });
 
@@ -317,13 +406,20 @@ describe('copy-image refuses bad input in one line', () => {
     const c = ctx({ DOCKER_CONFIG: await dockerConfig({ [reg.token]: `${reg.user}:${secret}` }) });
     const err = await runCopyImage(inputs(`${reg.token}/relay-it/nothing:v1`, `${reg.anon}/relay-it/x:v1`), c).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UserError);
-    expect((err as Error).message).toBe(`registry ${reg.token}: token service 127.0.0.1:5004 refused credentials from docker config (HTTP 401)`);
+    expect((err as Error).message).toBe(
+      `registry ${reg.token}: token service 127.0.0.1:5004 refused credentials from docker config (HTTP 401)`,
+    );
     expect((err as Error).message).not.toContain(secret);
   });
 
   test('no credentials for a registry that needs them', async () => {
-    const err = await runCopyImage(inputs(`${reg.basic}/relay-it/nothing:v1`, `${reg.anon}/relay-it/x:v1`), ctx({ DOCKER_CONFIG: await dockerConfig({}) })).catch((e: unknown) => e);
-    expect((err as Error).message).toBe(`registry ${reg.basic}: anonymous access (no credentials) rejected for GET /v2/relay-it/nothing/manifests/v1 (HTTP 401 UNAUTHORIZED)`);
+    const err = await runCopyImage(
+      inputs(`${reg.basic}/relay-it/nothing:v1`, `${reg.anon}/relay-it/x:v1`),
+      ctx({ DOCKER_CONFIG: await dockerConfig({}) }),
+    ).catch((e: unknown) => e);
+    expect((err as Error).message).toBe(
+      `registry ${reg.basic}: anonymous access (no credentials) rejected for GET /v2/relay-it/nothing/manifests/v1 (HTTP 401 UNAUTHORIZED)`,
+    );
   });
 
   test('pull-only token account cannot push: the refusal names the registry', async () => {
@@ -333,7 +429,11 @@ describe('copy-image refuses bad input in one line', () => {
     const c = ctx({ DOCKER_CONFIG: await dockerConfig({ [reg.token]: `${reg.pullUser}:${reg.pullPass}` }) });
     const err = await runCopyImage(inputs(`${reg.anon}/${src}:v1`, `${reg.token}/${repoName('denied')}:v1`), c).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UserError);
-    expect((err as Error).message).toMatch(new RegExp(`^registry ${reg.token.replace(/\./g, '\\.')}: credentials from docker config (rejected|not allowed) for (POST|PUT) /v2/relay-it/denied-[0-9a-f]+/`));
+    expect((err as Error).message).toMatch(
+      new RegExp(
+        `^registry ${reg.token.replace(/\./g, '\\.')}: credentials from docker config (rejected|not allowed) for (POST|PUT) /v2/relay-it/denied-[0-9a-f]+/`,
+      ),
+    );
   });
 
   test.each([
@@ -345,6 +445,8 @@ describe('copy-image refuses bad input in one line', () => {
 
   test('a source tag that does not exist', async () => {
     const repo = repoName('missing');
-    await expect(runCopyImage(inputs(`${reg.anon}/${repo}:nope`, `${reg.anon}/${repo}-copy:v1`), ctx())).rejects.toThrow(`source ${reg.anon}/${repo}:nope: not found`);
+    await expect(runCopyImage(inputs(`${reg.anon}/${repo}:nope`, `${reg.anon}/${repo}-copy:v1`), ctx())).rejects.toThrow(
+      `source ${reg.anon}/${repo}:nope: not found`,
+    );
   });
 });

@@ -23,14 +23,20 @@ const ACCESS_KEY = 'AKIDSTANDIN0000000000';
 const SECRET_KEY = `standin-secret-${randomBytes(8).toString('hex')}`;
 const sha = (b: Buffer): string => 'sha256:' + createHash('sha256').update(b).digest('hex');
 
-interface AwsCall { target: string; body: Record<string, unknown> }
+interface AwsCall {
+  target: string;
+  body: Record<string, unknown>;
+}
 
 /** The AWS JSON 1.1 API as far as Relay uses it; answers are set per test. */
 class AwsStandIn {
   calls: AwsCall[] = [];
   ecrToken = '';
   publicTokens: string[] = [];
-  scan: (digest: string) => Record<string, unknown> = () => ({ imageScanStatus: { status: 'COMPLETE' }, imageScanFindings: { findingSeverityCounts: {} } });
+  scan: (digest: string) => Record<string, unknown> = () => ({
+    imageScanStatus: { status: 'COMPLETE' },
+    imageScanFindings: { findingSeverityCounts: {} },
+  });
   mutability: Record<string, unknown> = { imageTagMutability: 'MUTABLE' };
   private server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -39,7 +45,9 @@ class AwsStandIn {
       const target = String(req.headers['x-amz-target'] ?? '');
       const body = JSON.parse(Buffer.concat(chunks).toString() || '{}') as Record<string, unknown>;
       this.calls.push({ target, body });
-      const reply = (status: number, v: unknown): void => { res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1' }).end(JSON.stringify(v)); };
+      const reply = (status: number, v: unknown): void => {
+        res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1' }).end(JSON.stringify(v));
+      };
       // The SDK signed with the keys Relay passed on (SigV4), or we refuse as AWS would.
       if (!String(req.headers.authorization ?? '').startsWith(`AWS4-HMAC-SHA256 Credential=${ACCESS_KEY}/`)) {
         return reply(400, { __type: 'UnrecognizedClientException', message: 'The security token included in the request is invalid.' });
@@ -47,13 +55,22 @@ class AwsStandIn {
       const expiresAt = Date.now() / 1000 + 12 * 3600;
       switch (target) {
         case 'AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken':
-          return reply(200, { authorizationData: [{ authorizationToken: this.ecrToken, expiresAt, proxyEndpoint: `https://${ECR_HOST}` }] });
+          return reply(200, {
+            authorizationData: [{ authorizationToken: this.ecrToken, expiresAt, proxyEndpoint: `https://${ECR_HOST}` }],
+          });
         case 'SpencerFrontendService.GetAuthorizationToken':
           return reply(200, { authorizationData: { authorizationToken: this.publicTokens.shift(), expiresAt } });
         case 'AmazonEC2ContainerRegistry_V20150921.DescribeImageScanFindings':
-          return reply(200, { registryId: body.registryId, repositoryName: body.repositoryName, imageId: body.imageId, ...this.scan((body.imageId as { imageDigest: string }).imageDigest) });
+          return reply(200, {
+            registryId: body.registryId,
+            repositoryName: body.repositoryName,
+            imageId: body.imageId,
+            ...this.scan((body.imageId as { imageDigest: string }).imageDigest),
+          });
         case 'AmazonEC2ContainerRegistry_V20150921.DescribeRepositories':
-          return reply(200, { repositories: [{ repositoryName: (body.repositoryNames as string[])[0], registryId: '123456789012', ...this.mutability }] });
+          return reply(200, {
+            repositories: [{ repositoryName: (body.repositoryNames as string[])[0], registryId: '123456789012', ...this.mutability }],
+          });
         default:
           return reply(400, { __type: 'UnknownOperationException', message: target });
       }
@@ -83,7 +100,10 @@ class PublicFront {
     const auth = req.headers.authorization ?? '';
     if (!auth.startsWith('Bearer ')) {
       req.resume();
-      res.writeHead(401, { 'www-authenticate': 'Bearer realm="https://public.ecr.aws/token/",service="public.ecr.aws",scope="aws"', 'content-type': 'application/json' });
+      res.writeHead(401, {
+        'www-authenticate': 'Bearer realm="https://public.ecr.aws/token/",service="public.ecr.aws",scope="aws"',
+        'content-type': 'application/json',
+      });
       return res.end('{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}');
     }
     if (auth !== `Bearer ${this.valid}`) {
@@ -120,7 +140,13 @@ let signedRepo: string;
 let unsignedRepo: string;
 
 function env(): Record<string, string> {
-  return { AWS_ACCESS_KEY_ID: ACCESS_KEY, AWS_SECRET_ACCESS_KEY: SECRET_KEY, AWS_ENDPOINT_URL_ECR: aws.url, AWS_ENDPOINT_URL_ECR_PUBLIC: aws.url, DOCKER_CONFIG: '/nonexistent' };
+  return {
+    AWS_ACCESS_KEY_ID: ACCESS_KEY,
+    AWS_SECRET_ACCESS_KEY: SECRET_KEY,
+    AWS_ENDPOINT_URL_ECR: aws.url,
+    AWS_ENDPOINT_URL_ECR_PUBLIC: aws.url,
+    DOCKER_CONFIG: '/nonexistent',
+  };
 }
 function ctx(e: Record<string, string> = env()): Context & { log: NullLogger } {
   return { log: new NullLogger(), env: e, cwd: process.cwd() };
@@ -133,7 +159,16 @@ const insecure = [ECR_HOST, PUBLIC_HOST];
 
 type PromoteInputs = Parameters<typeof runPromoteEcrImage>[0];
 function promoteInputs(source: string, destination: string, more: Partial<PromoteInputs> = {}): PromoteInputs {
-  return { source, destination, tags: [], 'require-signature': false, 'max-severity': 'none', 'dry-run': false, 'insecure-registries': insecure, ...more };
+  return {
+    source,
+    destination,
+    tags: [],
+    'require-signature': false,
+    'max-severity': 'none',
+    'dry-run': false,
+    'insecure-registries': insecure,
+    ...more,
+  };
 }
 
 async function pushSignature(repo: string, digest: string): Promise<string> {
@@ -146,12 +181,19 @@ async function pushSignature(repo: string, digest: string): Promise<string> {
     loc.searchParams.set('digest', sha(b));
     expect((await fetch(loc, { method: 'PUT', headers: auth, body: b })).status).toBe(201);
   }
-  const m = Buffer.from(JSON.stringify({
-    schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(cfg), size: cfg.length },
-    layers: [{ mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json', digest: sha(payload), size: payload.length }],
-  }));
-  const res = await fetch(`http://${reg.basic}/v2/${repo}/manifests/sha256-${digest.slice(7)}.sig`, { method: 'PUT', headers: { ...auth, 'content-type': 'application/vnd.oci.image.manifest.v1+json' }, body: m });
+  const m = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(cfg), size: cfg.length },
+      layers: [{ mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json', digest: sha(payload), size: payload.length }],
+    }),
+  );
+  const res = await fetch(`http://${reg.basic}/v2/${repo}/manifests/sha256-${digest.slice(7)}.sig`, {
+    method: 'PUT',
+    headers: { ...auth, 'content-type': 'application/vnd.oci.image.manifest.v1+json' },
+    body: m,
+  });
   expect(res.status).toBe(201);
   return sha(m);
 }
@@ -162,7 +204,13 @@ beforeAll(async () => {
   await aws.start();
   front = new PublicFront(reg.anon);
   await front.start();
-  image = await makeOciImage({ platforms: ['linux/amd64', 'linux/arm64'], layers: 2, layerSize: 50_000, seed: randomBytes(4).toString('hex'), tag: 'v1' });
+  image = await makeOciImage({
+    platforms: ['linux/amd64', 'linux/arm64'],
+    layers: 2,
+    layerSize: 50_000,
+    seed: randomBytes(4).toString('hex'),
+    tag: 'v1',
+  });
   signedRepo = `relay-it/ecr-signed-${randomBytes(4).toString('hex')}`;
   unsignedRepo = `relay-it/ecr-unsigned-${randomBytes(4).toString('hex')}`;
   await pushImage(image, `${reg.basic}/${signedRepo}:v1`, `${reg.user}:${reg.pass}`);
@@ -188,15 +236,25 @@ describe('promote-ecr-image against stand-ins', () => {
   test('stand-in: ECR token via GetAuthorizationToken, ECR Public 400 DENIED renews the token once, gates pass, skopeo confirms the digest', async () => {
     const dst = `${PUBLIC_HOST}/relay-alias/app-${randomBytes(4).toString('hex')}`;
     const c = ctx();
-    const out = await runPromoteEcrImage(promoteInputs(`${ECR_HOST}/${signedRepo}:v1`, dst, { 'require-signature': true, 'max-severity': 'high', tags: ['v1', 'latest'] }), c, deps());
+    const out = await runPromoteEcrImage(
+      promoteInputs(`${ECR_HOST}/${signedRepo}:v1`, dst, { 'require-signature': true, 'max-severity': 'high', tags: ['v1', 'latest'] }),
+      c,
+      deps(),
+    );
     expect(out.outputs.digest).toBe(image.top.digest);
-    expect(String(out.outputs.images).split('\n')).toEqual([`${dst}:v1@${image.top.digest}`, `${dst}:latest@${image.top.digest}`, `${dst}@${image.top.digest}`]);
+    expect(String(out.outputs.images).split('\n')).toEqual([
+      `${dst}:v1@${image.top.digest}`,
+      `${dst}:latest@${image.top.digest}`,
+      `${dst}@${image.top.digest}`,
+    ]);
     expect(aws.count('ContainerRegistry_V20150921.GetAuthorizationToken')).toBe(1);
     expect(aws.count('SpencerFrontendService.GetAuthorizationToken')).toBe(2);
     expect(front.denied).toBeGreaterThanOrEqual(1);
     // Both platform images were asked about, in the source repository and account.
     const scanned = aws.calls.filter((x) => x.target.endsWith('DescribeImageScanFindings')).map((x) => x.body);
-    expect(scanned.map((b) => (b.imageId as { imageDigest: string }).imageDigest).sort()).toEqual(image.images.map((i) => i.manifest.digest).sort());
+    expect(scanned.map((b) => (b.imageId as { imageDigest: string }).imageDigest).sort()).toEqual(
+      image.images.map((i) => i.manifest.digest).sort(),
+    );
     expect(scanned.every((b) => b.repositoryName === signedRepo && b.registryId === '123456789012')).toBe(true);
     // What ECR Public would hold: the same index digest, and the signature tag.
     const backing = `${reg.anon}/${dst.slice(PUBLIC_HOST.length + 1)}`;
@@ -212,31 +270,63 @@ describe('promote-ecr-image against stand-ins', () => {
 
   test('stand-in: a HIGH finding at max-severity high refuses, naming the finding; nothing written', async () => {
     const bad = image.images[1]!.manifest.digest;
-    aws.scan = (d) => d === bad
-      ? { imageScanStatus: { status: 'COMPLETE' }, imageScanFindings: { findingSeverityCounts: { HIGH: 2, LOW: 1 }, findings: [{ name: 'CVE-2026-0002', severity: 'LOW' }, { name: 'CVE-2026-1111', severity: 'HIGH' }] } }
-      : { imageScanStatus: { status: 'COMPLETE' }, imageScanFindings: { findingSeverityCounts: {} } };
+    aws.scan = (d) =>
+      d === bad
+        ? {
+            imageScanStatus: { status: 'COMPLETE' },
+            imageScanFindings: {
+              findingSeverityCounts: { HIGH: 2, LOW: 1 },
+              findings: [
+                { name: 'CVE-2026-0002', severity: 'LOW' },
+                { name: 'CVE-2026-1111', severity: 'HIGH' },
+              ],
+            },
+          }
+        : { imageScanStatus: { status: 'COMPLETE' }, imageScanFindings: { findingSeverityCounts: {} } };
     const repo = `relay-alias/gated-${randomBytes(4).toString('hex')}`;
-    const err = await runPromoteEcrImage(promoteInputs(`${ECR_HOST}/${signedRepo}:v1`, `${PUBLIC_HOST}/${repo}`, { 'max-severity': 'high' }), ctx(), deps()).catch((e: unknown) => e);
+    const err = await runPromoteEcrImage(
+      promoteInputs(`${ECR_HOST}/${signedRepo}:v1`, `${PUBLIC_HOST}/${repo}`, { 'max-severity': 'high' }),
+      ctx(),
+      deps(),
+    ).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UserError);
-    expect((err as Error).message).toBe(`scan gate: ${signedRepo}@${bad} (linux/arm64) has 2 HIGH finding(s) at or above 'high' (e.g. CVE-2026-1111)`);
+    expect((err as Error).message).toBe(
+      `scan gate: ${signedRepo}@${bad} (linux/arm64) has 2 HIGH finding(s) at or above 'high' (e.g. CVE-2026-1111)`,
+    );
     expect((await fetch(`http://${reg.anon}/v2/${repo}/manifests/v1`, { method: 'HEAD' })).status).toBe(404);
     expect((await fetch(`http://${reg.anon}/v2/${repo}/blobs/${image.images[0]!.layers[0]!.digest}`, { method: 'HEAD' })).status).toBe(404);
   }, 60_000);
 
   test('stand-in: a scan still in progress refuses', async () => {
     aws.scan = () => ({ imageScanStatus: { status: 'IN_PROGRESS' } });
-    await expect(runPromoteEcrImage(promoteInputs(`${ECR_HOST}/${signedRepo}:v1`, `${PUBLIC_HOST}/relay-alias/x`, { 'max-severity': 'critical' }), ctx(), deps()))
-      .rejects.toThrow(/^scan gate: .* is IN_PROGRESS, not complete$/);
+    await expect(
+      runPromoteEcrImage(
+        promoteInputs(`${ECR_HOST}/${signedRepo}:v1`, `${PUBLIC_HOST}/relay-alias/x`, { 'max-severity': 'critical' }),
+        ctx(),
+        deps(),
+      ),
+    ).rejects.toThrow(/^scan gate: .* is IN_PROGRESS, not complete$/);
   });
 
   test('stand-in: require-signature refuses an unsigned image, saying what is missing', async () => {
-    await expect(runPromoteEcrImage(promoteInputs(`${ECR_HOST}/${unsignedRepo}:v1`, `${PUBLIC_HOST}/relay-alias/x`, { 'require-signature': true }), ctx(), deps()))
-      .rejects.toThrow(`require-signature: no cosign signature (sha256-${image.top.digest.slice(7)}.sig) or signature referrer found for ${ECR_HOST}/${unsignedRepo}@${image.top.digest}`);
+    await expect(
+      runPromoteEcrImage(
+        promoteInputs(`${ECR_HOST}/${unsignedRepo}:v1`, `${PUBLIC_HOST}/relay-alias/x`, { 'require-signature': true }),
+        ctx(),
+        deps(),
+      ),
+    ).rejects.toThrow(
+      `require-signature: no cosign signature (sha256-${image.top.digest.slice(7)}.sig) or signature referrer found for ${ECR_HOST}/${unsignedRepo}@${image.top.digest}`,
+    );
   });
 
   test('stand-in: dry run runs the gates and writes nothing', async () => {
     const repo = `relay-alias/dry-${randomBytes(4).toString('hex')}`;
-    const out = await runPromoteEcrImage(promoteInputs(`${ECR_HOST}/${signedRepo}:v1`, `${PUBLIC_HOST}/${repo}`, { 'dry-run': true, 'max-severity': 'critical' }), ctx(), deps());
+    const out = await runPromoteEcrImage(
+      promoteInputs(`${ECR_HOST}/${signedRepo}:v1`, `${PUBLIC_HOST}/${repo}`, { 'dry-run': true, 'max-severity': 'critical' }),
+      ctx(),
+      deps(),
+    );
     expect(out.outputs.digest).toBe(image.top.digest);
     expect(aws.count('DescribeImageScanFindings')).toBe(2);
     expect((await fetch(`http://${reg.anon}/v2/${repo}/manifests/v1`, { method: 'HEAD' })).status).toBe(404);
@@ -244,15 +334,26 @@ describe('promote-ecr-image against stand-ins', () => {
 
   test('stand-in: AWS refuses the keys; the error names the registry, never the secret', async () => {
     const c = ctx({ ...env(), AWS_ACCESS_KEY_ID: 'AKIDWRONG00000000000' });
-    const err = await runPromoteEcrImage(promoteInputs(`${ECR_HOST}/${signedRepo}:v1`, `${PUBLIC_HOST}/relay-alias/x`), c, deps()).catch((e: unknown) => e);
+    const err = await runPromoteEcrImage(promoteInputs(`${ECR_HOST}/${signedRepo}:v1`, `${PUBLIC_HOST}/relay-alias/x`), c, deps()).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(UserError);
-    expect((err as Error).message).toMatch(new RegExp(`^registry ${ECR_HOST.replace(/\./g, '\\.')}: anonymous access \\(no credentials \\(registry ${ECR_HOST.replace(/\./g, '\\.')}: ECR GetAuthorizationToken \\(us-east-1\\) failed: UnrecognizedClientException: The security token included in the request is invalid\\.\\)\\) rejected`));
+    expect((err as Error).message).toMatch(
+      new RegExp(
+        `^registry ${ECR_HOST.replace(/\./g, '\\.')}: anonymous access \\(no credentials \\(registry ${ECR_HOST.replace(/\./g, '\\.')}: ECR GetAuthorizationToken \\(us-east-1\\) failed: UnrecognizedClientException: The security token included in the request is invalid\\.\\)\\) rejected`,
+      ),
+    );
     expect((err as Error).message).not.toContain(SECRET_KEY);
   });
 
   test.each([
     ['source', `${reg?.anon ?? '127.0.0.1:5002'}/app:v1`, `${PUBLIC_HOST}/a/b`, "input 'source': expected a private ECR image"],
-    ['destination', `${ECR_HOST}/app:v1`, 'ghcr.io/a/b', "input 'destination': expected an ECR Public repository (public.ecr.aws/<alias>/<repo>)"],
+    [
+      'destination',
+      `${ECR_HOST}/app:v1`,
+      'ghcr.io/a/b',
+      "input 'destination': expected an ECR Public repository (public.ecr.aws/<alias>/<repo>)",
+    ],
   ])('stand-in: refuses a %s that is not ECR', async (_what, source, destination, msg) => {
     await expect(runPromoteEcrImage(promoteInputs(source, destination), ctx(), deps())).rejects.toThrow(msg);
   });
@@ -265,8 +366,16 @@ describe('copy-image to an immutable ECR repository (stand-in)', () => {
     await pushImage(other, `${reg.basic}/${repo}:v1`, `${reg.user}:${reg.pass}`);
     await pushImage(other, `${reg.basic}/${repo}:latest`, `${reg.user}:${reg.pass}`);
     const inputs = (tags: string[]): Parameters<typeof runCopyImage>[0] => ({
-      source: `${ECR_HOST}/${signedRepo}:v1`, destination: `${ECR_HOST}/${repo}`, tags, 'immutable-tags': false, 'dry-run': false, 'insecure-registries': insecure,
-      'source-username': undefined, 'source-password': undefined, 'destination-username': undefined, 'destination-password': undefined,
+      source: `${ECR_HOST}/${signedRepo}:v1`,
+      destination: `${ECR_HOST}/${repo}`,
+      tags,
+      'immutable-tags': false,
+      'dry-run': false,
+      'insecure-registries': insecure,
+      'source-username': undefined,
+      'source-password': undefined,
+      'destination-username': undefined,
+      'destination-password': undefined,
     });
     aws.mutability = { imageTagMutability: 'IMMUTABLE' };
     const err = await runCopyImage(inputs(['v1']), ctx(), deps()).catch((e: unknown) => e);
@@ -274,7 +383,10 @@ describe('copy-image to an immutable ECR repository (stand-in)', () => {
     expect((err as Error).message).toBe(`immutable tag conflict: ${ECR_HOST}/${repo}:v1 is ${other.top.digest}, not ${image.top.digest}`);
     expect(await remoteDigest(`${reg.basic}/${repo}@${image.top.digest}`, `${reg.user}:${reg.pass}`).catch(() => 'absent')).toBe('absent');
 
-    aws.mutability = { imageTagMutability: 'IMMUTABLE_WITH_EXCLUSION', imageTagMutabilityExclusionFilters: [{ filterType: 'WILDCARD', filter: 'lat*' }] };
+    aws.mutability = {
+      imageTagMutability: 'IMMUTABLE_WITH_EXCLUSION',
+      imageTagMutabilityExclusionFilters: [{ filterType: 'WILDCARD', filter: 'lat*' }],
+    };
     await runCopyImage(inputs(['latest']), ctx(), deps());
     expect(await remoteDigest(`${reg.basic}/${repo}:latest`, `${reg.user}:${reg.pass}`)).toBe(image.top.digest);
     expect(await remoteDigest(`${reg.basic}/${repo}:v1`, `${reg.user}:${reg.pass}`)).toBe(other.top.digest);

@@ -21,7 +21,9 @@ function bearerChallenge(header: string | null): Record<string, string> {
 }
 
 let reg: RegistrySettings;
-beforeAll(() => { reg = registries(); });
+beforeAll(() => {
+  reg = registries();
+});
 
 describe('Ceph RGW', () => {
   test('PutObject IfNoneMatch=* creates once, then 412 and the object is unchanged', async () => {
@@ -29,7 +31,9 @@ describe('Ceph RGW', () => {
     const s3 = s3Client();
     try {
       await s3.send(new s3sdk.PutObjectCommand({ Bucket, Key: 'k', Body: 'first', IfNoneMatch: '*' }));
-      const err = await s3.send(new s3sdk.PutObjectCommand({ Bucket, Key: 'k', Body: 'second', IfNoneMatch: '*' })).catch((e: unknown) => e);
+      const err = await s3
+        .send(new s3sdk.PutObjectCommand({ Bucket, Key: 'k', Body: 'second', IfNoneMatch: '*' }))
+        .catch((e: unknown) => e);
       expect(httpStatus(err)).toBe(412);
       const got = await s3.send(new s3sdk.GetObjectCommand({ Bucket, Key: 'k' }));
       expect(await got.Body!.transformToString()).toBe('first');
@@ -52,13 +56,14 @@ describe('registries', () => {
   });
 
   describe('token-auth registry', () => {
-    let realm = '', service = '';
+    let realm = '',
+      service = '';
     const token = async (scopes: string[], user = reg.user, pass = reg.pass) => {
       const q = new URLSearchParams({ service });
       for (const s of scopes) q.append('scope', s);
       const res = await fetch(`${realm}?${q}`, { headers: { authorization: basic(user, pass) } });
       expect(res.status).toBe(200);
-      const body = await res.json() as { token: string; access_token: string; expires_in: number; issued_at: string };
+      const body = (await res.json()) as { token: string; access_token: string; expires_in: number; issued_at: string };
       expect(body.access_token).toBe(body.token);
       expect(body.expires_in).toBeGreaterThanOrEqual(60);
       return body.token;
@@ -79,8 +84,9 @@ describe('registries', () => {
 
     test('skopeo pushes through the token flow; tokens are limited to their repo and actions', async () => {
       const image = await makeOciImage({ seed: 'servers-smoke', layerSize: 4096 });
-      await pushImage(image, `${reg.token}/smoke/app:v1`, `${reg.user}:${reg.pass}`)
-        .finally(() => rm(image.dir, { recursive: true, force: true }));
+      await pushImage(image, `${reg.token}/smoke/app:v1`, `${reg.user}:${reg.pass}`).finally(() =>
+        rm(image.dir, { recursive: true, force: true }),
+      );
       expect(await remoteDigest(`${reg.token}/smoke/app:v1`, `${reg.user}:${reg.pass}`)).toBe(image.top.digest);
 
       const manifest = `http://${reg.token}/v2/smoke/app/manifests/v1`;
@@ -96,14 +102,18 @@ describe('registries', () => {
       expect((await fetch(manifest, { headers: { ...accept, ...bearer(other) } })).status).toBe(401);
       // the pull-only account asking for push still gets pull only
       const limited = await token(['repository:smoke/app:pull,push'], reg.pullUser, reg.pullPass);
-      expect((await fetch(`http://${reg.token}/v2/smoke/app/blobs/uploads/`, { method: 'POST', headers: bearer(limited) })).status).toBe(401);
+      expect((await fetch(`http://${reg.token}/v2/smoke/app/blobs/uploads/`, { method: 'POST', headers: bearer(limited) })).status).toBe(
+        401,
+      );
     }, 60_000);
   });
 });
 
 describe('fault proxy', () => {
   let proxy: FaultProxy;
-  afterAll(async () => { await proxy?.close(); });
+  afterAll(async () => {
+    await proxy?.close();
+  });
 
   test('injects a 503 with Retry-After, then passes through', async () => {
     proxy = await startFaultProxy(`http://${reg.anon}`);
@@ -126,7 +136,8 @@ describe('fault proxy', () => {
       await s3.send(new s3sdk.PutObjectCommand({ Bucket, Key: 'big', Body: body }));
       expect(proxy.seen.filter((r) => r.method === 'PUT').map((r) => r.fault ?? 'ok')).toEqual(['status', 'ok']);
 
-      const get = async () => Buffer.from(await (await s3.send(new s3sdk.GetObjectCommand({ Bucket, Key: 'big' }))).Body!.transformToByteArray());
+      const get = async () =>
+        Buffer.from(await (await s3.send(new s3sdk.GetObjectCommand({ Bucket, Key: 'big' }))).Body!.transformToByteArray());
       expect(sha(await get())).toBe(sha(body));
 
       proxy.inject({ fault: { kind: 'corrupt', offset: 12345 }, method: 'GET' });

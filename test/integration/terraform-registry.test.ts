@@ -6,7 +6,14 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { ConflictError, NullLogger, publishTerraformRegistry, storeReader, UserError, verifyRegistry } from '../../packages/core/src/index.js';
+import {
+  ConflictError,
+  NullLogger,
+  publishTerraformRegistry,
+  storeReader,
+  UserError,
+  verifyRegistry,
+} from '../../packages/core/src/index.js';
 import { openStore } from '../../packages/core/src/store/open.js';
 import { providerTarball, snapshot, tmpDir } from '../../packages/core/test/fixtures.js';
 import { startFaultProxy } from '../support/fault-proxy.js';
@@ -17,7 +24,12 @@ const run = promisify(execFile);
 const ROOT = path.resolve(new URL('../..', import.meta.url).pathname);
 const CLI = path.join(ROOT, 'packages/cli/dist/index.js');
 const REGISTRY = 'https://registry.example.com/';
-const PLATFORMS = [['linux', 'amd64'], ['linux', 'arm64'], ['darwin', 'arm64'], ['windows', 'amd64']] as const;
+const PLATFORMS = [
+  ['linux', 'amd64'],
+  ['linux', 'arm64'],
+  ['darwin', 'arm64'],
+  ['windows', 'amd64'],
+] as const;
 
 let gpg: GpgHome;
 let signingKey: string;
@@ -44,8 +56,20 @@ async function release(version: string, size = 64 * 1024): Promise<string[]> {
 
 const inputs = (store: string, version: string, tarballs: string[], over: Record<string, unknown> = {}) =>
   ({
-    namespace: 'acme', name: 'demo', version, tarballs, source: undefined, store, 'registry-url': REGISTRY, 'signing-key': signingKey,
-    'signing-key-passphrase': 'correct horse battery', protocols: ['6.0'], immutable: true, 'dry-run': false, 's3-endpoint': s3.endpoint, ...over,
+    namespace: 'acme',
+    name: 'demo',
+    version,
+    tarballs,
+    source: undefined,
+    store,
+    'registry-url': REGISTRY,
+    'signing-key': signingKey,
+    'signing-key-passphrase': 'correct horse battery',
+    protocols: ['6.0'],
+    immutable: true,
+    'dry-run': false,
+    's3-endpoint': s3.endpoint,
+    ...over,
   }) as Parameters<typeof publishTerraformRegistry.run>[0];
 
 const ctx = () => ({ log: new NullLogger(), env: {}, cwd: '/' });
@@ -58,7 +82,11 @@ beforeAll(() => {
 
 async function verifyStore(store: string, versions: string[] = []) {
   const st = openStore(store, 'store', { endpoint: s3.endpoint, cwd: '/' });
-  return verifyRegistry(storeReader(st, new URL(REGISTRY)), { root: new URL(REGISTRY), namespace: 'acme', name: 'demo', versions, mirrorHost: 'registry.example.com' }, new NullLogger());
+  return verifyRegistry(
+    storeReader(st, new URL(REGISTRY)),
+    { root: new URL(REGISTRY), namespace: 'acme', name: 'demo', versions, mirrorHost: 'registry.example.com' },
+    new NullLogger(),
+  );
 }
 
 async function getObject(bucket: string, key: string) {
@@ -103,7 +131,6 @@ describe('publish to Ceph RGW', () => {
     const versions = await getObject(bucket, 'prod/registry/acme/demo/versions');
     expect(versions.contentType).toBe('application/json');
     expect(versions.cacheControl).not.toMatch(/immutable/);
-
   }, 60_000);
 
   test('a re-run with the same tarballs writes nothing; different bytes are an immutable conflict', async () => {
@@ -135,10 +162,15 @@ describe('publish to Ceph RGW', () => {
   test('fetches the archives from an s3:// staging prefix (source)', async () => {
     const bucket = await makeBucket('tf');
     const c = s3Client();
-    for (const f of await release('4.0.0')) await c.send(new s3sdk.PutObjectCommand({ Bucket: bucket, Key: `builds/${path.basename(f)}`, Body: await fs.readFile(f) }));
-    for (const f of await release('4.0.1')) await c.send(new s3sdk.PutObjectCommand({ Bucket: bucket, Key: `builds/${path.basename(f)}`, Body: await fs.readFile(f) }));
+    for (const f of await release('4.0.0'))
+      await c.send(new s3sdk.PutObjectCommand({ Bucket: bucket, Key: `builds/${path.basename(f)}`, Body: await fs.readFile(f) }));
+    for (const f of await release('4.0.1'))
+      await c.send(new s3sdk.PutObjectCommand({ Bucket: bucket, Key: `builds/${path.basename(f)}`, Body: await fs.readFile(f) }));
     c.destroy();
-    const res = await publishTerraformRegistry.run(inputs(`s3://${bucket}/registry-root`, '4.0.0', [], { source: `s3://${bucket}/builds` }), ctx());
+    const res = await publishTerraformRegistry.run(
+      inputs(`s3://${bucket}/registry-root`, '4.0.0', [], { source: `s3://${bucket}/builds` }),
+      ctx(),
+    );
     expect(res.outputs.platforms!.split(' ')).toHaveLength(4);
     await verifyStore(`s3://${bucket}/registry-root`, ['4.0.0']);
   }, 60_000);
@@ -152,7 +184,10 @@ describe('publish to Ceph RGW', () => {
       proxy.inject({ fault: { kind: 'reset-before' }, method: 'HEAD', times: 2 });
       proxy.inject({ fault: { kind: 'status', status: 500 }, method: 'GET', times: 2 });
       proxy.inject({ fault: { kind: 'reset-mid-body' }, method: 'GET', path: /SHA256SUMS$/, times: 1 });
-      const res = await publishTerraformRegistry.run(inputs(`s3://${bucket}`, '5.0.0', await release('5.0.0'), { 's3-endpoint': proxy.url }), ctx());
+      const res = await publishTerraformRegistry.run(
+        inputs(`s3://${bucket}`, '5.0.0', await release('5.0.0'), { 's3-endpoint': proxy.url }),
+        ctx(),
+      );
       expect(res.outputs.version).toBe('5.0.0');
       expect(proxy.seen.filter((s) => s.fault).length).toBeGreaterThanOrEqual(8);
     } finally {
@@ -168,14 +203,25 @@ describe('crash safety', () => {
     const store = `s3://${bucket}`;
     const tarballs = await release('6.0.0', 2 * 1024 * 1024);
     const env = {
-      ...process.env, RELAY_NAMESPACE: 'acme', RELAY_NAME: 'demo', RELAY_VERSION: '6.0.0', RELAY_TARBALLS: tarballs.join('\n'), RELAY_STORE: store,
-      RELAY_REGISTRY_URL: REGISTRY, RELAY_SIGNING_KEY: signingKey, RELAY_SIGNING_KEY_PASSPHRASE: 'correct horse battery', RELAY_S3_ENDPOINT: s3.endpoint,
+      ...process.env,
+      RELAY_NAMESPACE: 'acme',
+      RELAY_NAME: 'demo',
+      RELAY_VERSION: '6.0.0',
+      RELAY_TARBALLS: tarballs.join('\n'),
+      RELAY_STORE: store,
+      RELAY_REGISTRY_URL: REGISTRY,
+      RELAY_SIGNING_KEY: signingKey,
+      RELAY_SIGNING_KEY_PASSPHRASE: 'correct horse battery',
+      RELAY_S3_ENDPOINT: s3.endpoint,
     };
     const publish = (killAfterMs?: number) =>
       new Promise<number | null>((resolve) => {
         const p = spawn(process.execPath, [CLI, 'publish-terraform-registry'], { env, stdio: 'ignore' });
         const t = killAfterMs === undefined ? undefined : setTimeout(() => p.kill('SIGKILL'), killAfterMs);
-        p.on('exit', (code) => { clearTimeout(t); resolve(code); });
+        p.on('exit', (code) => {
+          clearTimeout(t);
+          resolve(code);
+        });
       });
     const delays = [150, 400, 700, 1000, 1300, 1700].map((d) => d + Math.floor(Math.random() * 200));
     for (const d of delays) {
@@ -193,15 +239,20 @@ describe('stores that cannot be trusted', () => {
   test('a store that ignores conditional writes is refused before any version is listed (s3rver)', async () => {
     const S3rver = (await import('s3rver')).default;
     const dir = await tmpDir();
-    const server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: dir, configureBuckets: [{ name: 'loose', configs: [] }] });
+    const server = new S3rver({
+      port: 0,
+      address: '127.0.0.1',
+      silent: true,
+      directory: dir,
+      configureBuckets: [{ name: 'loose', configs: [] }],
+    });
     const { port } = (await server.run()) as { port: number };
     const saved = [process.env.AWS_ACCESS_KEY_ID, process.env.AWS_SECRET_ACCESS_KEY];
     process.env.AWS_ACCESS_KEY_ID = process.env.AWS_SECRET_ACCESS_KEY = 'S3RVER';
     try {
-      const err = await publishTerraformRegistry.run(
-        inputs('s3://loose', '7.0.0', await release('7.0.0', 1024), { 's3-endpoint': `http://127.0.0.1:${port}` }),
-        ctx(),
-      ).catch((e: unknown) => e);
+      const err = await publishTerraformRegistry
+        .run(inputs('s3://loose', '7.0.0', await release('7.0.0', 1024), { 's3-endpoint': `http://127.0.0.1:${port}` }), ctx())
+        .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(UserError);
       expect((err as Error).message).toMatch(/^store s3:\/\/loose ignores conditional writes \(If-None-Match and If-Match\)/);
       expect(Object.keys(await snapshot(dir)).filter((k) => k.includes('versions'))).toEqual([]);

@@ -76,8 +76,9 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   let seen: SeenRequest[] = [];
 
   function takeFault(req: IncomingMessage): Fault | undefined {
-    const rule = rules.find((r) => r.times > 0 && (!r.method || r.method.toUpperCase() === req.method)
-      && (!r.path || r.path.test(req.url ?? '')));
+    const rule = rules.find(
+      (r) => r.times > 0 && (!r.method || r.method.toUpperCase() === req.method) && (!r.path || r.path.test(req.url ?? '')),
+    );
     if (!rule) return undefined;
     rule.times -= 1;
     return rule.fault;
@@ -105,7 +106,11 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     if (expectsContinue) res.writeContinue();
 
     const up = request({
-      host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, agent,
+      host: upstream.hostname,
+      port: upstream.port,
+      method: req.method,
+      path: req.url,
+      agent,
       // Raw header array: keeps order, case and repeats, and Host as the client sent it.
       headers: endToEnd(req.rawHeaders) as unknown as OutgoingHttpHeaders,
     });
@@ -132,15 +137,25 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   return {
     url: `http://${host}`,
     host,
-    inject: (rule) => { rules.push({ ...rule, times: rule.times ?? 1 }); },
-    get count() { return seen.length; },
-    get seen() { return seen; },
-    reset: () => { rules = []; seen = []; },
-    close: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-      agent.destroy();
-    }),
+    inject: (rule) => {
+      rules.push({ ...rule, times: rule.times ?? 1 });
+    },
+    get count() {
+      return seen.length;
+    },
+    get seen() {
+      return seen;
+    },
+    reset: () => {
+      rules = [];
+      seen = [];
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+        agent.destroy();
+      }),
   };
 }
 
@@ -160,7 +175,9 @@ function cutAfter(src: IncomingMessage, res: ServerResponse, limit: number): voi
     }
   });
   // Body shorter than the limit: nothing to cut, the response just completes.
-  src.on('end', () => { if (sent < limit) res.end(); });
+  src.on('end', () => {
+    if (sent < limit) res.end();
+  });
 }
 
 function flipByteAt(offset: number): Transform {

@@ -97,13 +97,20 @@ function* tarStream(name: string, seed: string, size: number): Generator<Buffer>
 function hashing(): { stream: Transform; digest: () => string; size: () => number } {
   const h = createHash('sha256');
   let n = 0;
-  const stream = new Transform({ transform(c: Buffer, _e, done) { h.update(c); n += c.length; done(null, c); } });
+  const stream = new Transform({
+    transform(c: Buffer, _e, done) {
+      h.update(c);
+      n += c.length;
+      done(null, c);
+    },
+  });
   return { stream, digest: () => `sha256:${h.digest('hex')}`, size: () => n };
 }
 
 async function makeLayer(dir: string, name: string, seed: string, size: number): Promise<{ desc: Descriptor; diffId: string }> {
   const tmp = join(dir, 'blobs', 'sha256', `.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`);
-  const raw = hashing(), gz = hashing();
+  const raw = hashing(),
+    gz = hashing();
   // Streamed end to end: a 1 GiB layer never sits in memory. Level 0 (stored
   // blocks, still valid gzip): the payload is incompressible anyway, and it is
   // ~6x faster than level 1 (200 MiB: 1 s instead of 6 s).
@@ -114,7 +121,7 @@ async function makeLayer(dir: string, name: string, seed: string, size: number):
 }
 
 export async function makeOciImage(opts: OciImageOptions = {}): Promise<OciImage> {
-  const dir = opts.dir ?? await mkdtemp(join(tmpdir(), 'relay-oci-'));
+  const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), 'relay-oci-')));
   const { tag = 'latest', layers = 1, layerSize = 1024, seed = '0' } = opts;
   const platforms = opts.platforms ?? ['linux/amd64'];
   await mkdir(join(dir, 'blobs', 'sha256'), { recursive: true });
@@ -123,31 +130,59 @@ export async function makeOciImage(opts: OciImageOptions = {}): Promise<OciImage
   const images: OciImage['images'] = [];
   for (const platform of platforms) {
     const [os = 'linux', architecture = 'amd64', variant] = platform.split('/');
-    const layerDescs: Descriptor[] = [], diffIds: string[] = [];
+    const layerDescs: Descriptor[] = [],
+      diffIds: string[] = [];
     for (let i = 0; i < layers; i++) {
       const name = `data/layer${String(i).padStart(3, '0')}.bin`;
       const { desc, diffId } = await makeLayer(dir, name, `${seed}/${platform}/${i}`, layerSize);
-      layerDescs.push(desc); diffIds.push(diffId);
+      layerDescs.push(desc);
+      diffIds.push(diffId);
     }
     const created = '2024-01-01T00:00:00Z';
-    const config = await putBlob(dir, Buffer.from(JSON.stringify({
-      created, architecture, os, ...(variant ? { variant } : {}),
-      config: { Cmd: ['/bin/true'], Labels: { 'relay.test.seed': seed } },
-      rootfs: { type: 'layers', diff_ids: diffIds },
-      history: diffIds.map((_, i) => ({ created, created_by: `relay test layer ${i}` })),
-    })), MT.config);
-    const manifest = await putBlob(dir, Buffer.from(JSON.stringify({
-      schemaVersion: 2, mediaType: MT.manifest, config, layers: layerDescs,
-    })), MT.manifest);
+    const config = await putBlob(
+      dir,
+      Buffer.from(
+        JSON.stringify({
+          created,
+          architecture,
+          os,
+          ...(variant ? { variant } : {}),
+          config: { Cmd: ['/bin/true'], Labels: { 'relay.test.seed': seed } },
+          rootfs: { type: 'layers', diff_ids: diffIds },
+          history: diffIds.map((_, i) => ({ created, created_by: `relay test layer ${i}` })),
+        }),
+      ),
+      MT.config,
+    );
+    const manifest = await putBlob(
+      dir,
+      Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: MT.manifest,
+          config,
+          layers: layerDescs,
+        }),
+      ),
+      MT.manifest,
+    );
     manifest.platform = { os, architecture, ...(variant ? { variant } : {}) };
     images.push({ platform, manifest, config, layers: layerDescs });
   }
 
   let top: Descriptor = { ...images[0]!.manifest };
   if (platforms.length > 1 || opts.index) {
-    top = await putBlob(dir, Buffer.from(JSON.stringify({
-      schemaVersion: 2, mediaType: MT.index, manifests: images.map((i) => i.manifest),
-    })), MT.index);
+    top = await putBlob(
+      dir,
+      Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: MT.index,
+          manifests: images.map((i) => i.manifest),
+        }),
+      ),
+      MT.index,
+    );
   } else {
     delete top.platform;
   }
@@ -155,7 +190,8 @@ export async function makeOciImage(opts: OciImageOptions = {}): Promise<OciImage
 
   // index.json lists every tag in the layout; replace this tag, keep the others.
   const indexPath = join(dir, 'index.json');
-  const index = await readFile(indexPath, 'utf8').then((t) => JSON.parse(t) as { manifests: Descriptor[] })
+  const index = await readFile(indexPath, 'utf8')
+    .then((t) => JSON.parse(t) as { manifests: Descriptor[] })
     .catch(() => ({ manifests: [] as Descriptor[] }));
   const others = index.manifests.filter((m) => m.annotations?.['org.opencontainers.image.ref.name'] !== tag);
   await writeFile(indexPath, JSON.stringify({ schemaVersion: 2, mediaType: MT.index, manifests: [...others, top] }, null, 1));
@@ -177,8 +213,15 @@ function skopeo(args: string[]): Promise<Buffer> {
  * digests (--all copies every platform of an index, not just the host's).
  */
 export async function pushImage(image: Pick<OciImage, 'dir' | 'tag'>, dest: string, creds?: string): Promise<void> {
-  await skopeo(['copy', '--all', '--preserve-digests', '--dest-tls-verify=false',
-    ...(creds ? ['--dest-creds', creds] : []), `oci:${image.dir}:${image.tag}`, `docker://${dest}`]);
+  await skopeo([
+    'copy',
+    '--all',
+    '--preserve-digests',
+    '--dest-tls-verify=false',
+    ...(creds ? ['--dest-creds', creds] : []),
+    `oci:${image.dir}:${image.tag}`,
+    `docker://${dest}`,
+  ]);
 }
 
 /** Digest of the manifest (or index) that `ref` (HOST/REPO:TAG or @DIGEST) resolves to. */

@@ -73,7 +73,12 @@ export function s3Client(endpoint?: string): s3sdk.S3Client {
 /** Creates a new bucket whose name starts with `prefix` and returns the name. */
 export async function makeBucket(prefix: string): Promise<string> {
   // Unique per call so tests never see each other's objects, even in one run.
-  const clean = prefix.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40) || 'b';
+  const clean =
+    prefix
+      .toLowerCase()
+      .replace(/[^a-z0-9-]+/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, 40) || 'b';
   const name = `${clean}-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
   const client = s3Client();
   try {

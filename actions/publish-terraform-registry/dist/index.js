@@ -67407,11 +67407,21 @@ var src = __nccwpck_require__(5387);
 /** Logger over @actions/core: groups fold in the log, secrets are registered with the runner too. */
 class ActionsLogger {
     masker = new src/* Masker */.GX();
-    debug(msg) { core_debug(this.masker.apply(msg)); }
-    info(msg) { info(this.masker.apply(msg)); }
-    warn(msg) { warning(this.masker.apply(msg)); }
-    error(msg) { error(this.masker.apply(msg)); }
-    group(title, fn) { return group(this.masker.apply(title), fn); }
+    debug(msg) {
+        core_debug(this.masker.apply(msg));
+    }
+    info(msg) {
+        info(this.masker.apply(msg));
+    }
+    warn(msg) {
+        warning(this.masker.apply(msg));
+    }
+    error(msg) {
+        error(this.masker.apply(msg));
+    }
+    group(title, fn) {
+        return group(this.masker.apply(title), fn);
+    }
     progress() {
         // Actions logs are not a terminal; the grouped lines already say what happened.
     }
@@ -67553,7 +67563,10 @@ function parseInputs(spec, raw, log) {
                     badInput(name, 'true or false', s.secret ? undefined : text);
                 break;
             case 'list':
-                out[name] = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '');
+                out[name] = text
+                    .split(/\r?\n/)
+                    .map((l) => l.trim())
+                    .filter((l) => l !== '');
                 break;
             case 'number': {
                 const n = Number(text.trim());
@@ -67598,16 +67611,26 @@ class Masker {
 class NullLogger {
     lines = [];
     masker = new Masker();
-    debug(msg) { this.lines.push(`debug: ${this.masker.apply(msg)}`); }
-    info(msg) { this.lines.push(this.masker.apply(msg)); }
-    warn(msg) { this.lines.push(`warning: ${this.masker.apply(msg)}`); }
-    error(msg) { this.lines.push(`error: ${this.masker.apply(msg)}`); }
+    debug(msg) {
+        this.lines.push(`debug: ${this.masker.apply(msg)}`);
+    }
+    info(msg) {
+        this.lines.push(this.masker.apply(msg));
+    }
+    warn(msg) {
+        this.lines.push(`warning: ${this.masker.apply(msg)}`);
+    }
+    error(msg) {
+        this.lines.push(`error: ${this.masker.apply(msg)}`);
+    }
     async group(title, fn) {
         this.lines.push(`# ${this.masker.apply(title)}`);
         return fn();
     }
     progress() { }
-    mask(secret) { this.masker.add(secret); }
+    mask(secret) {
+        this.masker.add(secret);
+    }
 }
 
 // EXTERNAL MODULE: external "node:fs/promises"
@@ -96248,7 +96271,12 @@ async function verifyDetached(data, sig, publicArmors) {
         catch {
             continue;
         }
-        const res = await verify({ message: await createMessage({ binary: data }), signature, verificationKeys: keys, format: 'binary' });
+        const res = await verify({
+            message: await createMessage({ binary: data }),
+            signature,
+            verificationKeys: keys,
+            format: 'binary',
+        });
         for (const s of res.signatures) {
             try {
                 await s.verified;
@@ -96263,7 +96291,12 @@ async function verifyDetached(data, sig, publicArmors) {
 }
 /** A throwaway RSA key for the demo and tests (never for real releases). */
 async function generateThrowawayKey(name, bits = 3072) {
-    const { privateKey } = await openpgp.generateKey({ type: 'rsa', rsaBits: bits, userIDs: [{ name, email: 'relay-demo@example.invalid' }], format: 'armored' });
+    const { privateKey } = await openpgp.generateKey({
+        type: 'rsa',
+        rsaBits: bits,
+        userIDs: [{ name, email: 'relay-demo@example.invalid' }],
+        format: 'armored',
+    });
     return privateKey;
 }
 
@@ -96808,7 +96841,9 @@ function canonicalEntry(e) {
     return {
         version: e.version,
         protocols: [...e.protocols].sort(),
-        platforms: [...e.platforms].map((p) => ({ os: p.os, arch: p.arch })).sort((a, b) => `${a.os}_${a.arch}`.localeCompare(`${b.os}_${b.arch}`)),
+        platforms: [...e.platforms]
+            .map((p) => ({ os: p.os, arch: p.arch }))
+            .sort((a, b) => `${a.os}_${a.arch}`.localeCompare(`${b.os}_${b.arch}`)),
     };
 }
 /** `<64 hex>  <name>\n`, sorted by name (byte order), never a blank line. */
@@ -96818,7 +96853,11 @@ function sha256Sums(files) {
 }
 /** Protocol list normalised to MAJOR.MINOR and checked against what Terraform/OpenTofu speak (5.x, 6.x). */
 function normaliseProtocols(list, input) {
-    const out = list.flatMap((p) => p.split(',')).map((p) => p.trim()).filter(Boolean).map((p) => {
+    const out = list
+        .flatMap((p) => p.split(','))
+        .map((p) => p.trim())
+        .filter(Boolean)
+        .map((p) => {
         const m = /^(\d+)(?:\.(\d+))?$/.exec(p);
         if (!m || (m[1] !== '5' && m[1] !== '6'))
             throw new UserError(`input '${input}': expected protocol versions 5.x or 6.x (Terraform and OpenTofu speak >= 5, < 7), got "${p}"`);
@@ -96872,7 +96911,10 @@ class Semaphore {
             return this.releaser();
         }
         await new Promise((resolve, reject) => {
-            const wake = () => { signal?.removeEventListener('abort', onAbort); resolve(); };
+            const wake = () => {
+                signal?.removeEventListener('abort', onAbort);
+                resolve();
+            };
             const onAbort = () => {
                 const i = this.waiters.indexOf(wake);
                 if (i >= 0)
@@ -96971,7 +97013,12 @@ async function planObject(store, obj, immutable, publicArmor, sums) {
         return { key: obj.key, action: 'skip', reason: 'existing signature verifies with this key', obj };
     }
     if (obj.kind === 'shared') {
-        return { key: obj.key, action: 'conflict', reason: `holds ${existing?.toString('utf8').trim()}, but registry-url gives ${obj.body.toString('utf8').trim()}`, obj };
+        return {
+            key: obj.key,
+            action: 'conflict',
+            reason: `holds ${existing?.toString('utf8').trim()}, but registry-url gives ${obj.body.toString('utf8').trim()}`,
+            obj,
+        };
     }
     if (immutable)
         return { key: obj.key, action: 'conflict', reason: 'exists with different content (published versions are immutable)', obj };
@@ -96998,7 +97045,11 @@ async function planRelease(store, rel, immutable, publicArmor) {
     try {
         const merged = mergeVersion(doc, rel.entry, immutable, `${store.url}/${vKey}`);
         versions = merged
-            ? { key: vKey, action: cur ? 'replace' : 'put', reason: `add ${rel.coords.version}` + (cur ? ` to ${doc.versions.length} listed` : '') }
+            ? {
+                key: vKey,
+                action: cur ? 'replace' : 'put',
+                reason: `add ${rel.coords.version}` + (cur ? ` to ${doc.versions.length} listed` : ''),
+            }
             : { key: vKey, action: 'skip', reason: `${rel.coords.version} already listed, identical` };
     }
     catch (err) {
@@ -97060,7 +97111,9 @@ async function executePlan(store, rel, plan, immutable, log) {
         const idx = cur ? parseMirrorIndex(`${store.url}/${plan.mirrorIndex.key}`, cur) : { versions: {} };
         if (rel.coords.version in idx.versions)
             return undefined;
-        const versions = Object.fromEntries(Object.keys({ ...idx.versions, [rel.coords.version]: {} }).sort().map((v) => [v, {}]));
+        const versions = Object.fromEntries(Object.keys({ ...idx.versions, [rel.coords.version]: {} })
+            .sort()
+            .map((v) => [v, {}]));
         return json({ ...idx, versions });
     });
 }
@@ -97225,7 +97278,9 @@ async function writeSingleEntryZip(entryName, content, outPath) {
             cb(null, chunk);
         },
     });
-    await (0,external_node_stream_promises_namespaceObject.pipeline)(content, measureRaw, (0,external_node_zlib_.createDeflateRaw)({ level: LEVEL, strategy: external_node_zlib_.constants.Z_DEFAULT_STRATEGY }), measureComp, out, { end: false });
+    await (0,external_node_stream_promises_namespaceObject.pipeline)(content, measureRaw, (0,external_node_zlib_.createDeflateRaw)({ level: LEVEL, strategy: external_node_zlib_.constants.Z_DEFAULT_STRATEGY }), measureComp, out, {
+        end: false,
+    });
     if (rawSize > MAX || compSize > MAX)
         throw new Error(`${entryName}: larger than 4 GiB, which needs zip64`);
     const desc = Buffer.alloc(16);
@@ -97247,7 +97302,7 @@ async function writeSingleEntryZip(entryName, content, outPath) {
     central.writeUInt32LE(compSize, 20);
     central.writeUInt32LE(rawSize, 24);
     central.writeUInt16LE(name.length, 28);
-    central.writeUInt32LE(((0o100755 << 16) >>> 0), 38); // regular file, rwxr-xr-x
+    central.writeUInt32LE((0o100755 << 16) >>> 0, 38); // regular file, rwxr-xr-x
     central.writeUInt32LE(0, 42);
     emit(central);
     emit(name);
@@ -97516,7 +97571,12 @@ function parseManifest(where, bytes) {
 
 
 const bufObj = (key, body, kind, cacheControl) => ({
-    key, body, sha256: sha256Hex(body), contentType: contentTypeFor(key), cacheControl, kind,
+    key,
+    body,
+    sha256: sha256Hex(body),
+    contentType: contentTypeFor(key),
+    cacheControl,
+    kind,
 });
 
 /** Files named by `tarballs` (globs or paths, one a line). */
@@ -97607,7 +97667,10 @@ async function buildRelease(r) {
     try {
         protocols = resolveProtocols(packages, r.protocolsInput, log);
         manifest = json({ version: 1, metadata: { protocol_versions: protocols } });
-        sums = sha256Sums([...packages.map((p) => ({ name: p.filename, sha256: p.sha256 })), { name: manifestName(coords), sha256: sha256Hex(manifest) }]);
+        sums = sha256Sums([
+            ...packages.map((p) => ({ name: p.filename, sha256: p.sha256 })),
+            { name: manifestName(coords), sha256: sha256Hex(manifest) },
+        ]);
         signature = await signDetached(r.key, sums);
     }
     catch (err) {
@@ -97618,7 +97681,12 @@ async function buildRelease(r) {
     const dir = storeDir(coords);
     const objects = [
         ...packages.map((p) => ({
-            key: dir + p.filename, body: { path: p.zipPath, size: p.size }, sha256: p.sha256, contentType: 'application/zip', cacheControl: storeCache, kind: 'store',
+            key: dir + p.filename,
+            body: { path: p.zipPath, size: p.size },
+            sha256: p.sha256,
+            contentType: 'application/zip',
+            cacheControl: storeCache,
+            kind: 'store',
         })),
         bufObj(dir + manifestName(coords), manifest, 'store', storeCache),
         bufObj(dir + sumsName(coords), sums, 'store', storeCache),
@@ -97636,21 +97704,35 @@ async function buildRelease(r) {
             shasums_url: relativeUrl(key, dir + sumsName(coords)),
             shasums_signature_url: relativeUrl(key, dir + sigName(coords)),
             shasum: p.sha256,
-            signing_keys: { gpg_public_keys: [{ key_id: r.key.keyId, ascii_armor: r.key.publicArmor, trust_signature: '', source: coords.namespace, source_url: r.registryUrl.href }] },
+            signing_keys: {
+                gpg_public_keys: [
+                    {
+                        key_id: r.key.keyId,
+                        ascii_armor: r.key.publicArmor,
+                        trust_signature: '',
+                        source: coords.namespace,
+                        source_url: r.registryUrl.href,
+                    },
+                ],
+            },
             packages: packagesMeta,
         };
         objects.push(bufObj(key, json(doc), 'document', storeCache));
     }
     const mirrorHost = r.registryUrl.host;
     const mirrorKey = mirrorVersionKey(mirrorHost, coords);
-    objects.push(bufObj(mirrorKey, json({ archives: Object.fromEntries(packages.map((p) => [platformKey(p), { url: relativeUrl(mirrorKey, dir + p.filename), hashes: [p.h1, `zh:${p.sha256}`] }])) }), 'document', storeCache));
+    objects.push(bufObj(mirrorKey, json({
+        archives: Object.fromEntries(packages.map((p) => [platformKey(p), { url: relativeUrl(mirrorKey, dir + p.filename), hashes: [p.h1, `zh:${p.sha256}`] }])),
+    }), 'document', storeCache));
     objects.push(bufObj(DISCOVERY_KEY, json({ 'providers.v1': new URL('registry/', withSlash(r.registryUrl)).href }), 'shared', CACHE_MUTABLE));
     const entry = { version: coords.version, protocols, platforms: packages.map((p) => ({ os: p.os, arch: p.arch })) };
     return { coords, packages, protocols, sums, signature, entry, objects, mirrorHost, tmpDir };
 }
 const withSlash = (u) => new URL(u.href.endsWith('/') ? u.href : u.href + '/');
 function resolveProtocols(packages, input, log) {
-    const fromManifests = packages.filter((p) => p.manifestProtocols).map((p) => ({ src: p.source, list: normaliseProtocols(p.manifestProtocols, 'protocols') }));
+    const fromManifests = packages
+        .filter((p) => p.manifestProtocols)
+        .map((p) => ({ src: p.source, list: normaliseProtocols(p.manifestProtocols, 'protocols') }));
     for (const m of fromManifests.slice(1)) {
         if (!sameList(m.list, fromManifests[0].list)) {
             throw new UserError(`tarballs disagree on protocol_versions: ${fromManifests[0].src} says ${fromManifests[0].list.join(',')}, ${m.src} says ${m.list.join(',')}`);
@@ -97858,7 +97940,13 @@ async function verifyPlatform(r, base, t, version, os_, arch, allPlatforms, tmp,
         throw new IntegrityError(`package ${zipUrl.href}: HTTP ${res.status}`);
     const h = (0,external_node_crypto_.createHash)('sha256');
     let size = 0;
-    await (0,external_node_stream_promises_namespaceObject.pipeline)(res.body, new external_node_stream_.Transform({ transform(c, _e, cb) { h.update(c); size += c.length; cb(null, c); } }), (0,external_node_fs_.createWriteStream)(zipFile));
+    await (0,external_node_stream_promises_namespaceObject.pipeline)(res.body, new external_node_stream_.Transform({
+        transform(c, _e, cb) {
+            h.update(c);
+            size += c.length;
+            cb(null, c);
+        },
+    }), (0,external_node_fs_.createWriteStream)(zipFile));
     const zh = h.digest('hex');
     if (zh !== doc.shasum.toLowerCase())
         throw new IntegrityError(`package ${zipUrl.href}: archive has incorrect checksum zh:${zh} (expected zh:${doc.shasum})`);
@@ -97879,7 +97967,9 @@ async function verifyPlatform(r, base, t, version, os_, arch, allPlatforms, tmp,
 }
 /** The zip must hold the executable at top level, with exec bits, and nothing that changes h1. */
 async function checkZipLayout(file, name, where) {
-    const entries = await readZipDirectory(file).catch((e) => { throw new IntegrityError(`package ${where}: not a readable zip (${e.message})`); });
+    const entries = await readZipDirectory(file).catch((e) => {
+        throw new IntegrityError(`package ${where}: not a readable zip (${e.message})`);
+    });
     if (entries.some((e) => e.name.endsWith('/')))
         throw new IntegrityError(`package ${where}: has directory entries (they change the h1 hash)`);
     const exe = entries.find((e) => new RegExp(`^terraform-provider-${name}([_.].*)?$`).test(e.name));
@@ -97940,16 +98030,43 @@ const publishSpec = defineOperation({
     inputs: {
         namespace: { description: 'Registry namespace of the provider (the `ns` in `host/ns/name`).', required: true },
         name: { description: 'Provider type, e.g. `teleport` for terraform-provider-teleport.', required: true },
-        version: { description: 'Version to publish, without a `v`.', defaultNote: 'parsed from a `terraform-provider-<name>-v<version>` tag in GITHUB_REF' },
-        tarballs: { description: 'Release archives: globs or paths, one per line (Teleport `-bin.tar.gz` or GoReleaser `.tar.gz`/`.zip` names).', type: 'list' },
-        source: { description: 'Instead of `tarballs`: an `s3://bucket/prefix` where the build staged the archives; those for this version are fetched.' },
+        version: {
+            description: 'Version to publish, without a `v`.',
+            defaultNote: 'parsed from a `terraform-provider-<name>-v<version>` tag in GITHUB_REF',
+        },
+        tarballs: {
+            description: 'Release archives: globs or paths, one per line (Teleport `-bin.tar.gz` or GoReleaser `.tar.gz`/`.zip` names).',
+            type: 'list',
+        },
+        source: {
+            description: 'Instead of `tarballs`: an `s3://bucket/prefix` where the build staged the archives; those for this version are fetched.',
+        },
         store: { description: 'Where the registry tree lives: `s3://bucket/prefix` or `file://dir`.', required: true },
-        'registry-url': { description: 'Public base URL the tree is served from (e.g. the CloudFront URL); its host is the provider address host.', required: true },
-        'signing-key': { description: 'ASCII-armored OpenPGP private key (or its base64) that signs SHA256SUMS. Pass it through a secret.', required: true, secret: true },
+        'registry-url': {
+            description: 'Public base URL the tree is served from (e.g. the CloudFront URL); its host is the provider address host.',
+            required: true,
+        },
+        'signing-key': {
+            description: 'ASCII-armored OpenPGP private key (or its base64) that signs SHA256SUMS. Pass it through a secret.',
+            required: true,
+            secret: true,
+        },
         'signing-key-passphrase': { description: 'Passphrase of the signing key, if it is encrypted.', secret: true },
-        protocols: { description: 'Plugin protocol versions, e.g. `6.0`.', type: 'list', defaultNote: 'from terraform-registry-manifest.json in the archives, else 5.0' },
-        immutable: { description: 'A published version never changes; `false` for staging, where a republish replaces it.', type: 'boolean', default: 'true' },
-        'dry-run': { description: 'Build, sign and print the plan (put / skip identical / conflict) without writing anything.', type: 'boolean', default: 'false' },
+        protocols: {
+            description: 'Plugin protocol versions, e.g. `6.0`.',
+            type: 'list',
+            defaultNote: 'from terraform-registry-manifest.json in the archives, else 5.0',
+        },
+        immutable: {
+            description: 'A published version never changes; `false` for staging, where a republish replaces it.',
+            type: 'boolean',
+            default: 'true',
+        },
+        'dry-run': {
+            description: 'Build, sign and print the plan (put / skip identical / conflict) without writing anything.',
+            type: 'boolean',
+            default: 'false',
+        },
         's3-endpoint': { description: 'S3-compatible endpoint URL (Ceph RGW, MinIO).', defaultNote: 'AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL' },
     },
     outputs: {
@@ -97984,7 +98101,7 @@ const publishTerraformRegistry = defineRunnable(publishSpec, async (inp, ctx) =>
         badInput('version', `a version, or a terraform-provider-${name}-v<version> tag in GITHUB_REF`, ctx.env.GITHUB_REF);
     const version = checkVersion(versionText);
     const registryUrl = parseRegistryUrl(inp['registry-url']);
-    if ((inp.tarballs.length > 0) === Boolean(inp.source))
+    if (inp.tarballs.length > 0 === Boolean(inp.source))
         badInput('tarballs', "either 'tarballs' or 'source', not both and not neither");
     const endpoint = s3Endpoint(inp['s3-endpoint'], ctx.env);
     const region = ctx.env.AWS_REGION || ctx.env.AWS_DEFAULT_REGION;
@@ -98025,14 +98142,37 @@ function result(rel, registryUrl, plan, dryRun, keyId) {
     const { coords, packages } = rel;
     const provider = `${registryUrl.host}/${coords.namespace}/${coords.name}`;
     const lockHashes = [...packages.map((p) => p.h1), ...packages.map((p) => `zh:${p.sha256}`)].sort();
-    const lock = [`provider "${provider}" {`, `  version     = "${coords.version}"`, `  constraints = "${coords.version}"`, '  hashes = [', ...lockHashes.map((h) => `    "${h}",`), '  ]', '}'].join('\n');
+    const lock = [
+        `provider "${provider}" {`,
+        `  version     = "${coords.version}"`,
+        `  constraints = "${coords.version}"`,
+        '  hashes = [',
+        ...lockHashes.map((h) => `    "${h}",`),
+        '  ]',
+        '}',
+    ].join('\n');
     const count = (a) => plan.objects.filter((i) => i.action === a).length;
     const report = {
         title: `${dryRun ? 'Dry run: ' : ''}${provider} ${coords.version}`,
         sections: [
-            { heading: 'Summary', text: `${dryRun ? 'Would write' : 'Wrote'} ${count('put') + count('replace')} objects, ${count('skip')} already identical; versions index: ${plan.versions.action}. Signed by key ${keyId}; protocols ${rel.protocols.join(', ')}.` },
-            { heading: 'Platforms', table: { head: ['platform', 'file', 'bytes', 'zh (sha256)', 'h1'], rows: packages.map((p) => [platformKey(p), p.filename, String(p.size), p.sha256, p.h1]) } },
-            { heading: 'Plan', table: { head: ['object', 'action', 'why'], rows: [...plan.objects, plan.versions, plan.mirrorIndex].map((i) => [i.key, i.action, i.reason]) } },
+            {
+                heading: 'Summary',
+                text: `${dryRun ? 'Would write' : 'Wrote'} ${count('put') + count('replace')} objects, ${count('skip')} already identical; versions index: ${plan.versions.action}. Signed by key ${keyId}; protocols ${rel.protocols.join(', ')}.`,
+            },
+            {
+                heading: 'Platforms',
+                table: {
+                    head: ['platform', 'file', 'bytes', 'zh (sha256)', 'h1'],
+                    rows: packages.map((p) => [platformKey(p), p.filename, String(p.size), p.sha256, p.h1]),
+                },
+            },
+            {
+                heading: 'Plan',
+                table: {
+                    head: ['object', 'action', 'why'],
+                    rows: [...plan.objects, plan.versions, plan.mirrorIndex].map((i) => [i.key, i.action, i.reason]),
+                },
+            },
             { heading: '.terraform.lock.hcl', code: lock, lang: 'hcl' },
         ],
     };
@@ -98104,8 +98244,14 @@ function sleep(ms, signal) {
     return new Promise((resolve, reject) => {
         if (signal?.aborted)
             return reject(signal.reason);
-        const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
-        const onAbort = () => { clearTimeout(t); reject(signal?.reason); };
+        const t = setTimeout(() => {
+            signal?.removeEventListener('abort', onAbort);
+            resolve();
+        }, ms);
+        const onAbort = () => {
+            clearTimeout(t);
+            reject(signal?.reason);
+        };
         signal?.addEventListener('abort', onAbort, { once: true });
     });
 }
@@ -98187,9 +98333,13 @@ class HttpResponse {
     /** Reads and drops the body so the connection can be reused; never throws. */
     async discard() {
         try {
-            for await (const _ of this.body) { /* drain */ }
+            for await (const _ of this.body) {
+                /* drain */
+            }
         }
-        catch { /* the body is unwanted */ }
+        catch {
+            /* the body is unwanted */
+        }
     }
 }
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
@@ -98337,8 +98487,10 @@ class HttpClient {
                 // An answer can come before the upload ends (an early 4xx): stop sending.
                 if (body instanceof external_node_stream_.Readable && !body.readableEnded) {
                     body.unpipe(r);
-                    msg.on('end', () => { if (!r.writableFinished)
-                        r.destroy(); });
+                    msg.on('end', () => {
+                        if (!r.writableFinished)
+                            r.destroy();
+                    });
                 }
                 resolve(new HttpResponse(msg.statusCode ?? 0, msg.headers, url, msg));
             });
@@ -98388,7 +98540,9 @@ const verifySpec = defineOperation({
         namespace: { description: 'Registry namespace of the provider.', required: true },
         name: { description: 'Provider type.', required: true },
         version: { description: 'Check only this version.', defaultNote: 'every listed version' },
-        store: { description: 'Read the tree from this store (`s3://bucket/prefix` or `file://dir`) instead of over HTTP, as if served at registry-url.' },
+        store: {
+            description: 'Read the tree from this store (`s3://bucket/prefix` or `file://dir`) instead of over HTTP, as if served at registry-url.',
+        },
         mirror: { description: 'Also check the static network mirror.', type: 'boolean', default: 'true' },
         's3-endpoint': { description: 'S3-compatible endpoint URL.', defaultNote: 'AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL' },
     },
@@ -98403,7 +98557,9 @@ const verifyTerraformRegistry = defineRunnable(verifySpec, async (inp, ctx) => {
     const name = checkName(inp.name, 'name');
     const versions = inp.version ? [checkVersion(inp.version)] : [];
     const client = new HttpClient({ log: ctx.log });
-    const reader = inp.store ? storeReader(openStore(inp.store, 'store', { endpoint: s3Endpoint(inp['s3-endpoint'], ctx.env), cwd: ctx.cwd }), root) : httpReader(client);
+    const reader = inp.store
+        ? storeReader(openStore(inp.store, 'store', { endpoint: s3Endpoint(inp['s3-endpoint'], ctx.env), cwd: ctx.cwd }), root)
+        : httpReader(client);
     const checks = await verifyRegistry(reader, { root, namespace, name, versions, mirrorHost: inp.mirror ? root.host : undefined }, ctx.log).finally(() => client.close());
     const vs = [...new Set(checks.map((c) => c.version))];
     return {
@@ -98411,7 +98567,13 @@ const verifyTerraformRegistry = defineRunnable(verifySpec, async (inp, ctx) => {
         report: {
             title: `Verified ${root.host}/${namespace}/${name}`,
             sections: [
-                { heading: 'Checked', table: { head: ['version', 'platform', 'file', 'zh (sha256)', 'h1', 'signed by'], rows: checks.map((c) => [c.version, c.platform, c.filename, c.shasum, c.h1, c.keyId]) } },
+                {
+                    heading: 'Checked',
+                    table: {
+                        head: ['version', 'platform', 'file', 'zh (sha256)', 'h1', 'signed by'],
+                        rows: checks.map((c) => [c.version, c.platform, c.filename, c.shasum, c.h1, c.keyId]),
+                    },
+                },
             ],
         },
     };
@@ -98433,7 +98595,11 @@ function renderText(r) {
             const rows = [s.table.head, ...s.table.rows];
             const widths = s.table.head.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length)));
             for (const row of rows)
-                out.push('  ' + row.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
+                out.push('  ' +
+                    row
+                        .map((c, i) => c.padEnd(widths[i]))
+                        .join('  ')
+                        .trimEnd());
         }
         else if ('code' in s)
             out.push(...s.code.split('\n').map((l) => '  ' + l));
@@ -98484,7 +98650,11 @@ function awsConfigFromEnv(env) {
     if (pub)
         cfg.ecrPublicEndpoint = pub;
     if (env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY) {
-        cfg.credentials = { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY, ...(env.AWS_SESSION_TOKEN && { sessionToken: env.AWS_SESSION_TOKEN }) };
+        cfg.credentials = {
+            accessKeyId: env.AWS_ACCESS_KEY_ID,
+            secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+            ...(env.AWS_SESSION_TOKEN && { sessionToken: env.AWS_SESSION_TOKEN }),
+        };
     }
     return cfg;
 }
@@ -98492,7 +98662,12 @@ function awsConfigFromEnv(env) {
 const loadEcrSdk = () => __nccwpck_require__.e(/* import() */ 613).then(__nccwpck_require__.t.bind(__nccwpck_require__, 8613, 19));
 async function ecrClient(region, aws) {
     const { ECRClient } = await loadEcrSdk();
-    return new ECRClient({ region, ...(aws.ecrEndpoint && { endpoint: aws.ecrEndpoint }), ...(aws.credentials && { credentials: aws.credentials }), maxAttempts: 4 });
+    return new ECRClient({
+        region,
+        ...(aws.ecrEndpoint && { endpoint: aws.ecrEndpoint }),
+        ...(aws.credentials && { credentials: aws.credentials }),
+        maxAttempts: 4,
+    });
 }
 function awsFailure(what, err) {
     const e = err;
@@ -98534,7 +98709,12 @@ function ecrPublicProvider(aws, log) {
         let out;
         try {
             const { ECRPUBLICClient, GetAuthorizationTokenCommand: GetPublicTokenCommand } = await __nccwpck_require__.e(/* import() */ 268).then(__nccwpck_require__.t.bind(__nccwpck_require__, 2268, 19));
-            const client = new ECRPUBLICClient({ region: 'us-east-1', ...(aws.ecrPublicEndpoint && { endpoint: aws.ecrPublicEndpoint }), ...(aws.credentials && { credentials: aws.credentials }), maxAttempts: 4 });
+            const client = new ECRPUBLICClient({
+                region: 'us-east-1',
+                ...(aws.ecrPublicEndpoint && { endpoint: aws.ecrPublicEndpoint }),
+                ...(aws.credentials && { credentials: aws.credentials }),
+                maxAttempts: 4,
+            });
             out = await client.send(new GetPublicTokenCommand({}));
         }
         catch (err) {
@@ -98607,7 +98787,11 @@ function media_parseManifest(m) {
         manifests: isIndex ? (json.manifests ?? []) : [],
         blobs,
         ...(json.subject && { subject: json.subject }),
-        ...(json.artifactType !== undefined ? { artifactType: json.artifactType } : json.config && json.config.mediaType !== undefined ? { artifactType: json.config.mediaType } : {}),
+        ...(json.artifactType !== undefined
+            ? { artifactType: json.artifactType }
+            : json.config && json.config.mediaType !== undefined
+                ? { artifactType: json.config.mediaType }
+                : {}),
         ...(json.annotations && { annotations: json.annotations }),
     };
 }
@@ -98745,9 +98929,12 @@ const RANK = { INFORMATIONAL: 1, LOW: 2, MEDIUM: 3, HIGH: 4, CRITICAL: 5 };
 function scannedImages(g) {
     if (!isIndexType(g.root.mediaType))
         return [{ digest: g.root.digest, label: g.root.digest }];
-    return media_parseManifest(g.root).manifests
-        .filter((d) => !isIndexType(d.mediaType) && d.platform?.os !== 'unknown')
-        .map((d) => ({ digest: d.digest, label: `${d.digest} (${[d.platform?.os, d.platform?.architecture, d.platform?.variant].filter(Boolean).join('/')})` }));
+    return media_parseManifest(g.root)
+        .manifests.filter((d) => !isIndexType(d.mediaType) && d.platform?.os !== 'unknown')
+        .map((d) => ({
+        digest: d.digest,
+        label: `${d.digest} (${[d.platform?.os, d.platform?.architecture, d.platform?.variant].filter(Boolean).join('/')})`,
+    }));
 }
 /**
  * Fails when any scanned image has findings at or above `max` (ECR
@@ -98766,7 +98953,12 @@ async function scanGate(host, repository, g, max, aws, log) {
     for (const img of scannedImages(g)) {
         let out;
         try {
-            out = await client.send(new DescribeImageScanFindingsCommand({ registryId: reg.account, repositoryName: repository, imageId: { imageDigest: img.digest }, maxResults: 100 }));
+            out = await client.send(new DescribeImageScanFindingsCommand({
+                registryId: reg.account,
+                repositoryName: repository,
+                imageId: { imageDigest: img.digest },
+                maxResults: 100,
+            }));
         }
         catch (err) {
             const e = err;
@@ -98780,14 +98972,18 @@ async function scanGate(host, repository, g, max, aws, log) {
         }
         const counts = out.imageScanFindings?.findingSeverityCounts ?? {};
         const over = Object.entries(counts).filter(([sev, n]) => (RANK[sev] ?? 0) >= threshold && (n ?? 0) > 0);
-        summary.push(`${img.label}: ${Object.entries(counts).map(([s, n]) => `${n} ${s}`).join(', ') || 'no findings'}`);
+        summary.push(`${img.label}: ${Object.entries(counts)
+            .map(([s, n]) => `${n} ${s}`)
+            .join(', ') || 'no findings'}`);
         if (over.length) {
             const findings = [...(out.imageScanFindings?.findings ?? []), ...(out.imageScanFindings?.enhancedFindings ?? [])];
             const example = findings.find((f) => (RANK[f.severity ?? ''] ?? 0) >= threshold);
             const name = example?.name ?? example?.title;
             throw new UserError(`scan gate: ${repository}@${img.label} has ${over.map(([s, n]) => `${n} ${s}`).join(', ')} finding(s) at or above '${max}'${name ? ` (e.g. ${name})` : ''}`);
         }
-        log.info(`scan ${img.label}: ${Object.entries(counts).map(([s, n]) => `${n} ${s}`).join(', ') || 'no findings'}`);
+        log.info(`scan ${img.label}: ${Object.entries(counts)
+            .map(([s, n]) => `${n} ${s}`)
+            .join(', ') || 'no findings'}`);
     }
     return summary;
 }
@@ -98812,13 +99008,20 @@ async function ecrTagImmutability(host, repository, aws, log) {
         const { DescribeRepositoriesCommand } = await loadEcrSdk();
         const out = await (await ecrClient(reg.region, aws)).send(new DescribeRepositoriesCommand({ registryId: reg.account, repositoryNames: [repository] }));
         const repo = out.repositories?.[0];
-        const filters = (repo?.imageTagMutabilityExclusionFilters ?? []).map((f) => new RegExp(`^${(f.filter ?? '').split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`));
+        const filters = (repo?.imageTagMutabilityExclusionFilters ?? []).map((f) => new RegExp(`^${(f.filter ?? '')
+            .split('*')
+            .map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+            .join('.*')}$`));
         const excluded = (tag) => filters.some((re) => re.test(tag));
         switch (repo?.imageTagMutability) {
-            case 'IMMUTABLE': return () => true;
-            case 'IMMUTABLE_WITH_EXCLUSION': return (tag) => !excluded(tag);
-            case 'MUTABLE_WITH_EXCLUSION': return (tag) => excluded(tag);
-            default: return () => false;
+            case 'IMMUTABLE':
+                return () => true;
+            case 'IMMUTABLE_WITH_EXCLUSION':
+                return (tag) => !excluded(tag);
+            case 'MUTABLE_WITH_EXCLUSION':
+                return (tag) => excluded(tag);
+            default:
+                return () => false;
         }
     }
     catch (err) {
@@ -98889,7 +99092,10 @@ async function execute_executePlan(plan, source, target, opts) {
             let sent = 0;
             try {
                 // A mount's upload session serves the first attempt only.
-                await copyBlob(source, target, b.descriptor, attempt === 1 ? session : undefined, (n) => { sent += n; progress.add(n); });
+                await copyBlob(source, target, b.descriptor, attempt === 1 ? session : undefined, (n) => {
+                    sent += n;
+                    progress.add(n);
+                });
             }
             catch (err) {
                 progress.add(-sent);
@@ -98908,7 +99114,9 @@ async function execute_executePlan(plan, source, target, opts) {
         let p = done.get(m.manifest.digest);
         if (!p) {
             p = (async () => {
-                const deps = [...m.children, ...(m.subject ? [m.subject] : [])].map((d) => byDigest.get(d)).filter((d) => d !== undefined);
+                const deps = [...m.children, ...(m.subject ? [m.subject] : [])]
+                    .map((d) => byDigest.get(d))
+                    .filter((d) => d !== undefined);
                 await Promise.all(deps.map(put));
                 if (m.action === 'present')
                     return;
@@ -99203,7 +99411,12 @@ async function planCopy(g, source, target, opts) {
     const blobs = blobList.map((b, i) => ({ descriptor: b, action: have[i] ? 'present' : sameRegistry ? 'mount' : 'copy' }));
     const wanted = [
         ...opts.tags.map((tag) => ({ tag, digest: g.root.digest, kind: 'tag', manifest: g.root })),
-        ...g.cosignTags.map((c) => ({ tag: c.tag, digest: c.digest, kind: 'cosign', manifest: g.nodes.get(c.digest).manifest })),
+        ...g.cosignTags.map((c) => ({
+            tag: c.tag,
+            digest: c.digest,
+            kind: 'cosign',
+            manifest: g.nodes.get(c.digest).manifest,
+        })),
     ];
     const current = await mapLimit(wanted, opts.parallel, (t) => target.headManifest(t.tag));
     const tags = wanted.map((t, i) => {
@@ -99226,7 +99439,14 @@ async function planCopy(g, source, target, opts) {
                 }
                 const bytes = merged;
                 const m = { digest: sha256Digest(bytes), mediaType: OCI_INDEX, bytes };
-                tags.push({ tag, digest: m.digest, kind: 'referrers', action: existing ? 'move' : 'put', manifest: m, ...(existing && { current: existing.digest }) });
+                tags.push({
+                    tag,
+                    digest: m.digest,
+                    kind: 'referrers',
+                    action: existing ? 'move' : 'put',
+                    manifest: m,
+                    ...(existing && { current: existing.digest }),
+                });
             }
         }
     }
@@ -99234,9 +99454,18 @@ async function planCopy(g, source, target, opts) {
     const blocked = tags.filter((t) => t.action === 'move' && t.kind !== 'referrers' && opts.immutable(t.tag));
     const first = blocked[0];
     if (first) {
-        throw new ConflictError(`immutable tag conflict: ${target.name}:${first.tag} is ${first.current}, not ${first.digest}` + (blocked.length > 1 ? ` (and ${blocked.length - 1} more tags)` : ''));
+        throw new ConflictError(`immutable tag conflict: ${target.name}:${first.tag} is ${first.current}, not ${first.digest}` +
+            (blocked.length > 1 ? ` (and ${blocked.length - 1} more tags)` : ''));
     }
-    return { source: source.name, target: target.name, root: { mediaType: g.root.mediaType, digest: g.root.digest, size: g.root.bytes.length }, manifests, blobs, tags, targetReferrersApi };
+    return {
+        source: source.name,
+        target: target.name,
+        root: { mediaType: g.root.mediaType, digest: g.root.digest, size: g.root.bytes.length },
+        manifests,
+        blobs,
+        tags,
+        targetReferrersApi,
+    };
 }
 
 ;// CONCATENATED MODULE: ../../packages/core/src/oci/reference.ts
@@ -99419,7 +99648,11 @@ async function copyImage(req, session, log, signal) {
     if (req.gate)
         await req.gate(graph);
     const plan = await log.group(`Plan ${target.name}`, async () => {
-        const p = await planCopy(graph, source, target, { tags, immutable: typeof req.immutable === 'function' ? req.immutable : () => req.immutable === true, parallel });
+        const p = await planCopy(graph, source, target, {
+            tags,
+            immutable: typeof req.immutable === 'function' ? req.immutable : () => req.immutable === true,
+            parallel,
+        });
         for (const line of planLines(p))
             log.info(line);
         return p;
@@ -99438,7 +99671,15 @@ async function copyImage(req, session, log, signal) {
         log.info(`${v.length} references resolve to the expected digests`);
         return v;
     });
-    return { digest: plan.root.digest, images, plan, graph, transferred, verified, sections: planSections(plan, transferred, verified, false) };
+    return {
+        digest: plan.root.digest,
+        images,
+        plan,
+        graph,
+        transferred,
+        verified,
+        sections: planSections(plan, transferred, verified, false),
+    };
 }
 function copy_mib(n) {
     return (n / 1048576).toFixed(1);
@@ -99469,12 +99710,30 @@ function planSections(p, t, verified, dryRun) {
         heading: 'References',
         table: {
             head: ['Reference', 'Kind', 'Digest', dryRun ? 'Plan' : 'Outcome'],
-            rows: p.tags.map((tag) => [`${p.target}:${tag.tag}`, tag.kind, tag.digest, dryRun || tag.action === 'present' ? TAG_ACTION[tag.action] : verified.some((v) => v.reference.endsWith(`:${tag.tag}`)) ? `${TAG_ACTION[tag.action]}, verified` : TAG_ACTION[tag.action]]),
+            rows: p.tags.map((tag) => [
+                `${p.target}:${tag.tag}`,
+                tag.kind,
+                tag.digest,
+                dryRun || tag.action === 'present'
+                    ? TAG_ACTION[tag.action]
+                    : verified.some((v) => v.reference.endsWith(`:${tag.tag}`))
+                        ? `${TAG_ACTION[tag.action]}, verified`
+                        : TAG_ACTION[tag.action],
+            ]),
         },
     });
     sections.push({
         heading: 'Manifests',
-        table: { head: ['Digest', 'Role', 'Type', 'Size', 'Action'], rows: p.manifests.map((m) => [m.manifest.digest, m.role, m.manifest.mediaType, String(m.manifest.bytes.length), m.action === 'put' ? 'write' : 'present']) },
+        table: {
+            head: ['Digest', 'Role', 'Type', 'Size', 'Action'],
+            rows: p.manifests.map((m) => [
+                m.manifest.digest,
+                m.role,
+                m.manifest.mediaType,
+                String(m.manifest.bytes.length),
+                m.action === 'put' ? 'write' : 'present',
+            ]),
+        },
     });
     const moving = p.blobs.filter((b) => b.action !== 'present');
     sections.push({
@@ -99542,8 +99801,12 @@ function runCredentialHelper(helper, serverUrl, env) {
         const child = (0,external_node_child_process_.spawn)(`docker-credential-${helper}`, ['get'], { env: env, stdio: ['pipe', 'pipe', 'pipe'] });
         let out = '';
         let errOut = '';
-        child.stdout.on('data', (c) => { out += c.toString(); });
-        child.stderr.on('data', (c) => { errOut += c.toString(); });
+        child.stdout.on('data', (c) => {
+            out += c.toString();
+        });
+        child.stderr.on('data', (c) => {
+            errOut += c.toString();
+        });
         child.on('error', (err) => reject(new UserError(`credential helper docker-credential-${helper}: ${err.code === 'ENOENT' ? 'not found on PATH' : err.message}`)));
         child.on('close', (code) => {
             if (code !== 0) {
@@ -99556,7 +99819,9 @@ function runCredentialHelper(helper, serverUrl, env) {
                 const r = JSON.parse(out);
                 if (!r.Secret)
                     return resolve(undefined);
-                resolve(r.Username === '<token>' ? { kind: 'identity-token', token: r.Secret } : { kind: 'basic', username: r.Username ?? '', password: r.Secret });
+                resolve(r.Username === '<token>'
+                    ? { kind: 'identity-token', token: r.Secret }
+                    : { kind: 'basic', username: r.Username ?? '', password: r.Secret });
             }
             catch {
                 reject(new UserError(`credential helper docker-credential-${helper}: output is not JSON`));
@@ -99702,8 +99967,12 @@ class RegistryAuth {
             return cached.promise.then((t) => t.value);
         const entry = { promise: this.fetchToken(ch, scopes, cred) };
         this.tokens.set(key, entry);
-        entry.promise.then((t) => { entry.token = t; }, () => { if (this.tokens.get(key) === entry)
-            this.tokens.delete(key); });
+        entry.promise.then((t) => {
+            entry.token = t;
+        }, () => {
+            if (this.tokens.get(key) === entry)
+                this.tokens.delete(key);
+        });
         return entry.promise.then((t) => t.value);
     }
     async fetchToken(ch, scopes, cred) {
@@ -99714,8 +99983,19 @@ class RegistryAuth {
         let res;
         if (cred?.kind === 'identity-token') {
             // Docker's identity token is an OAuth2 refresh token (distribution oauth.md).
-            const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: cred.token, client_id: 'relay', service: ch.params.service ?? '', scope: scopes.join(' ') });
-            res = await this.http.request({ method: 'POST', url, headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString() });
+            const form = new URLSearchParams({
+                grant_type: 'refresh_token',
+                refresh_token: cred.token,
+                client_id: 'relay',
+                service: ch.params.service ?? '',
+                scope: scopes.join(' '),
+            });
+            res = await this.http.request({
+                method: 'POST',
+                url,
+                headers: { 'content-type': 'application/x-www-form-urlencoded' },
+                body: form.toString(),
+            });
         }
         else {
             if (ch.params.service)
@@ -99844,7 +100124,9 @@ class Registry {
                 continue;
             if (res.status === 401 || res.status === 403 || denied400) {
                 const source = this.auth.provider.source;
-                const who = authorization ? `credentials from ${source}` : `anonymous access (${source.startsWith('no credentials') ? source : 'no credentials found'})`;
+                const who = authorization
+                    ? `credentials from ${source}`
+                    : `anonymous access (${source.startsWith('no credentials') ? source : 'no credentials found'})`;
                 throw new UserError(`registry ${this.host}: ${who} ${res.status === 403 ? 'not allowed' : 'rejected'} for ${what} (HTTP ${res.status}${err.code ? ` ${err.code}` : ''})`);
             }
             throw new RegistryError(`registry ${this.host}: ${what}: HTTP ${res.status}${err.code ? ` ${err.code}` : ''}${err.message ? `: ${err.message}` : ''}`, res.status, err.code);
@@ -99868,7 +100150,10 @@ class RegistryRepo {
         return this.reg.url(`/v2/${this.repository}/${kind}/${ref}`);
     }
     async getManifest(ref) {
-        const res = await this.reg.call('GET', this.path('manifests', ref), this.scopes, { headers: { accept: MANIFEST_ACCEPT }, allow: [404] });
+        const res = await this.reg.call('GET', this.path('manifests', ref), this.scopes, {
+            headers: { accept: MANIFEST_ACCEPT },
+            allow: [404],
+        });
         if (res.status === 404) {
             await res.discard();
             return undefined;
@@ -99885,7 +100170,10 @@ class RegistryRepo {
         return { digest, mediaType: manifestType(what, res.header('content-type'), bytes), bytes };
     }
     async headManifest(ref) {
-        const res = await this.reg.call('HEAD', this.path('manifests', ref), this.scopes, { headers: { accept: MANIFEST_ACCEPT }, allow: [404] });
+        const res = await this.reg.call('HEAD', this.path('manifests', ref), this.scopes, {
+            headers: { accept: MANIFEST_ACCEPT },
+            allow: [404],
+        });
         await res.discard();
         if (res.status === 404)
             return undefined;
@@ -99900,7 +100188,10 @@ class RegistryRepo {
     async putManifest(m, ref) {
         let res;
         try {
-            res = await this.reg.call('PUT', this.path('manifests', ref), this.scopes, { headers: { 'content-type': m.mediaType }, body: m.bytes });
+            res = await this.reg.call('PUT', this.path('manifests', ref), this.scopes, {
+                headers: { 'content-type': m.mediaType },
+                body: m.bytes,
+            });
         }
         catch (err) {
             if (err instanceof RegistryError && (err.code === 'TAG_INVALID' || /immutable/i.test(err.message))) {
@@ -100026,7 +100317,9 @@ function firstOf(providers, log) {
     })();
     resolved.catch(() => undefined);
     return {
-        get source() { return chosen.source; },
+        get source() {
+            return chosen.source;
+        },
         get: () => resolved,
         refresh: () => (chosen.refresh ? chosen.refresh() : Promise.resolve(undefined)),
     };
@@ -100092,15 +100385,37 @@ const copyImageSpec = defineOperation({
     name: 'copy-image',
     description: 'Copies an OCI image (every platform, its signatures, attestations and referrers) digest-unchanged between registries or OCI layout directories, then verifies the target.',
     inputs: {
-        source: { description: 'Image to copy: `registry/repo:tag`, `registry/repo@sha256:…` (optional `docker://`), or `oci:<dir>[:tag]`.', required: true, positional: 0 },
+        source: {
+            description: 'Image to copy: `registry/repo:tag`, `registry/repo@sha256:…` (optional `docker://`), or `oci:<dir>[:tag]`.',
+            required: true,
+            positional: 0,
+        },
         destination: { description: 'Where to: `registry/repo[:tag]` or `oci:<dir>[:tag]`.', required: true, positional: 1 },
-        tags: { description: 'Tags to set on the destination, one per line.', type: 'list', defaultNote: "the destination's tag, else the source's" },
-        'immutable-tags': { description: 'Refuse to move a destination tag that points at another digest (immutable repository); ECR repositories are asked.', type: 'boolean', default: 'false' },
-        'dry-run': { description: 'Print the plan (write / mount / already there / conflict) without writing anything.', type: 'boolean', default: 'false' },
+        tags: {
+            description: 'Tags to set on the destination, one per line.',
+            type: 'list',
+            defaultNote: "the destination's tag, else the source's",
+        },
+        'immutable-tags': {
+            description: 'Refuse to move a destination tag that points at another digest (immutable repository); ECR repositories are asked.',
+            type: 'boolean',
+            default: 'false',
+        },
+        'dry-run': {
+            description: 'Print the plan (write / mount / already there / conflict) without writing anything.',
+            type: 'boolean',
+            default: 'false',
+        },
         'insecure-registries': { description: 'Registry hosts (host[:port]) spoken to over plain HTTP; loopback always may.', type: 'list' },
-        'source-username': { description: 'Username for the source registry.', defaultNote: 'docker config.json, or native ECR / ECR Public auth' },
+        'source-username': {
+            description: 'Username for the source registry.',
+            defaultNote: 'docker config.json, or native ECR / ECR Public auth',
+        },
         'source-password': { description: 'Password or token for the source registry.', secret: true },
-        'destination-username': { description: 'Username for the destination registry.', defaultNote: 'docker config.json, or native ECR / ECR Public auth' },
+        'destination-username': {
+            description: 'Username for the destination registry.',
+            defaultNote: 'docker config.json, or native ECR / ECR Public auth',
+        },
         'destination-password': { description: 'Password or token for the destination registry.', secret: true },
     },
     outputs: {
@@ -100131,7 +100446,15 @@ async function runCopyImage(inp, ctx, deps = {}) {
         { ref: destination, user: inp['destination-username'], pass: inp['destination-password'], input: 'destination' },
     ]);
     const aws = deps.aws ?? awsConfigFromEnv(ctx.env);
-    const session = new OciSession({ env: ctx.env, log: ctx.log, cwd: ctx.cwd, insecureRegistries: inp['insecure-registries'], credentials, aws, ...(deps.http && { http: deps.http }) });
+    const session = new OciSession({
+        env: ctx.env,
+        log: ctx.log,
+        cwd: ctx.cwd,
+        insecureRegistries: inp['insecure-registries'],
+        credentials,
+        aws,
+        ...(deps.http && { http: deps.http }),
+    });
     try {
         const fromEcr = destination.kind === 'registry' ? await ecrTagImmutability(destination.registry, destination.repository, aws, ctx.log) : undefined;
         const immutable = inp['immutable-tags'] ? true : (fromEcr ?? false);
@@ -100160,11 +100483,23 @@ const promoteEcrImageSpec = defineOperation({
     name: 'promote-ecr-image',
     description: 'Promotes a tested image from private Amazon ECR to Amazon ECR Public unchanged (same digest, every platform, its signatures and attestations) after scan and signature gates, then verifies it.',
     inputs: {
-        source: { description: 'Private ECR image by tag or digest: `<account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>` or `…@sha256:…`.', required: true, positional: 0 },
+        source: {
+            description: 'Private ECR image by tag or digest: `<account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>` or `…@sha256:…`.',
+            required: true,
+            positional: 0,
+        },
         destination: { description: 'ECR Public repository: `public.ecr.aws/<alias>/<repo>`.', required: true, positional: 1 },
         tags: { description: 'Tags to set in ECR Public, one per line.', type: 'list', defaultNote: 'the source tag' },
-        'require-signature': { description: 'Refuse unless a cosign signature (`sha256-<hex>.sig`) or a signature referrer exists for the source digest.', type: 'boolean', default: 'false' },
-        'max-severity': { description: 'Refuse when ECR scan findings of this severity or worse exist (DescribeImageScanFindings); `none` skips the gate.', default: 'critical', choices: SEVERITIES },
+        'require-signature': {
+            description: 'Refuse unless a cosign signature (`sha256-<hex>.sig`) or a signature referrer exists for the source digest.',
+            type: 'boolean',
+            default: 'false',
+        },
+        'max-severity': {
+            description: 'Refuse when ECR scan findings of this severity or worse exist (DescribeImageScanFindings); `none` skips the gate.',
+            default: 'critical',
+            choices: SEVERITIES,
+        },
         'dry-run': { description: 'Run the gates and print the plan without writing anything.', type: 'boolean', default: 'false' },
         'insecure-registries': { description: 'Registry hosts (host[:port]) spoken to over plain HTTP; loopback always may.', type: 'list' },
     },
@@ -100187,7 +100522,14 @@ async function runPromoteEcrImage(inp, ctx, deps = {}) {
     if (inp.tags.length === 0 && !destination.tag && !source.tag)
         badInput('tags', 'at least one tag when the source is given by digest');
     const aws = deps.aws ?? awsConfigFromEnv(ctx.env);
-    const session = new OciSession({ env: ctx.env, log: ctx.log, cwd: ctx.cwd, insecureRegistries: inp['insecure-registries'], aws, ...(deps.http && { http: deps.http }) });
+    const session = new OciSession({
+        env: ctx.env,
+        log: ctx.log,
+        cwd: ctx.cwd,
+        insecureRegistries: inp['insecure-registries'],
+        aws,
+        ...(deps.http && { http: deps.http }),
+    });
     const gates = [];
     try {
         const r = await copyImage({
@@ -100209,7 +100551,10 @@ async function runPromoteEcrImage(inp, ctx, deps = {}) {
                 });
             },
         }, session, ctx.log, ctx.signal);
-        const gateSection = { heading: 'Gates', text: gates.length ? gates.join('; ') : `none (require-signature false, max-severity ${inp['max-severity']})` };
+        const gateSection = {
+            heading: 'Gates',
+            text: gates.length ? gates.join('; ') : `none (require-signature false, max-severity ${inp['max-severity']})`,
+        };
         return {
             outputs: { digest: r.digest, images: r.images.join('\n') },
             report: { title: `promote-ecr-image ${r.plan.source} → ${r.plan.target}`, sections: [gateSection, ...r.sections] },

@@ -36,5 +36,13 @@ export function renderInputsTable(spec: OperationSpec): string {
     return `| \`${name}\` | \`RELAY_${name.toUpperCase().replace(/-/g, '_')}\` | ${md(s.description)}${s.secret ? ' *Secret.*' : ''} | ${md(def)} |`;
   });
   const outs = Object.entries(spec.outputs).map(([name, o]) => `| \`${name}\` | ${md(o.description)} |`);
-  return ['| input / flag | environment | what | default |', '| --- | --- | --- | --- |', ...rows, '', '| output | what |', '| --- | --- |', ...outs].join('\n');
+  return [
+    '| input / flag | environment | what | default |',
+    '| --- | --- | --- | --- |',
+    ...rows,
+    '',
+    '| output | what |',
+    '| --- | --- |',
+    ...outs,
+  ].join('\n');
 }

@@ -19,6 +19,8 @@ export async function runAction(op: Operation): Promise<void> {
     if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(renderMarkdown(res.report)).write();
   } catch (err) {
     if (!isExpected(err) && err instanceof Error && err.stack) core.debug(err.stack);
-    core.setFailed(isExpected(err) ? errorMessage(err) : `internal error: ${errorMessage(err)} (re-run with debug logging for the stack trace)`);
+    core.setFailed(
+      isExpected(err) ? errorMessage(err) : `internal error: ${errorMessage(err)} (re-run with debug logging for the stack trace)`,
+    );
   }
 }

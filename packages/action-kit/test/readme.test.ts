@@ -5,7 +5,11 @@ import { ACTIONS } from '../src/actions.js';
 import { renderInputsTable } from '../src/action-yml.js';
 
 const file = new URL('../../../README.md', import.meta.url).pathname;
-const ops: Operation[] = [...Object.values(ACTIONS).map((a) => a.op), verifyTerraformRegistry as unknown as Operation, copyImage as unknown as Operation];
+const ops: Operation[] = [
+  ...Object.values(ACTIONS).map((a) => a.op),
+  verifyTerraformRegistry as unknown as Operation,
+  copyImage as unknown as Operation,
+];
 
 test('README input tables match the input specs', () => {
   let text = readFileSync(file, 'utf8');

@@ -43,7 +43,8 @@ export function parseArgs(spec: OperationSpec, argv: string[], env: Record<strin
     }
   }
   const maxPos = Math.max(-1, ...Object.values(spec.inputs).map((s) => s.positional ?? -1));
-  if (positional.length > maxPos + 1) throw new UsageError(`unexpected argument '${positional[maxPos + 1]}' for ${spec.name}; see ${spec.name} --help`);
+  if (positional.length > maxPos + 1)
+    throw new UsageError(`unexpected argument '${positional[maxPos + 1]}' for ${spec.name}; see ${spec.name} --help`);
   for (const name of Object.keys(spec.inputs)) {
     const e = env[envName(name)];
     if (raw[name] === undefined && e !== undefined && e !== '') raw[name] = e;
@@ -53,11 +54,20 @@ export function parseArgs(spec: OperationSpec, argv: string[], env: Record<strin
 
 /** --help text, from the same declaration the action uses. */
 export function helpText(spec: OperationSpec, prog: string): string {
-  const lines = [`Usage: ${prog} ${spec.name} [--<input> <value> ...]`, '', spec.description, '', 'Inputs (flag, or environment variable):'];
+  const lines = [
+    `Usage: ${prog} ${spec.name} [--<input> <value> ...]`,
+    '',
+    spec.description,
+    '',
+    'Inputs (flag, or environment variable):',
+  ];
   for (const [name, s] of Object.entries(spec.inputs)) {
     const pos = s.positional !== undefined ? ` (or argument ${s.positional + 1})` : '';
     const flag = `--${name}${s.type === 'boolean' ? '' : ' <value>'}`;
-    lines.push(`  ${flag}${pos}`, `      ${envName(name)}${s.required ? '  [required]' : ''}${s.secret ? '  [secret: prefer the variable]' : ''}`);
+    lines.push(
+      `  ${flag}${pos}`,
+      `      ${envName(name)}${s.required ? '  [required]' : ''}${s.secret ? '  [secret: prefer the variable]' : ''}`,
+    );
     lines.push(`      ${s.description}`);
     if (s.default !== undefined) lines.push(`      default: ${s.default}`);
     else if (s.defaultNote) lines.push(`      default: ${s.defaultNote}`);

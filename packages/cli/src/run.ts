@@ -27,7 +27,8 @@ export async function runOperation(op: Operation, io: CliIo, prog: string): Prom
     const { raw, fromFlags } = parseArgs(op.spec, argv, io.env);
     for (const [name, s] of Object.entries(op.spec.inputs)) {
       if (s.secret && raw[name]) log.mask(raw[name]!);
-      if (s.secret && fromFlags.has(name)) log.warn(`--${name} on the command line is visible to other users of this machine; prefer the environment variable`);
+      if (s.secret && fromFlags.has(name))
+        log.warn(`--${name} on the command line is visible to other users of this machine; prefer the environment variable`);
     }
     const inputs = parseInputs(op.spec, raw, log);
     const res = await op.run(inputs, { log, env: io.env, cwd: io.cwd });

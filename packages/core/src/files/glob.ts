@@ -34,7 +34,10 @@ function segmentRegex(seg: string): string {
     else if (c === '[') {
       const j = seg.indexOf(']', i);
       if (j < 0) s += '\\[';
-      else { s += seg.slice(i, j + 1).replace(/^\[!/, '[^'); i = j; }
+      else {
+        s += seg.slice(i, j + 1).replace(/^\[!/, '[^');
+        i = j;
+      }
     } else s += c.replace(/[.+^${}()|\\]/g, '\\$&');
   }
   return s;

@@ -40,7 +40,12 @@ export interface HttpClientOptions {
 /** A status the caller did not expect; carries the registry's answer for one-line errors. */
 export class HttpError extends UserError {
   override name = 'HttpError';
-  constructor(message: string, readonly status: number, readonly retryable = isRetryableStatus(status), readonly retryAfterMs?: number) {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly retryable = isRetryableStatus(status),
+    readonly retryAfterMs?: number,
+  ) {
     super(message);
   }
 }
@@ -49,7 +54,11 @@ export class HttpError extends UserError {
 export class NetworkError extends UserError {
   override name = 'NetworkError';
   readonly retryable = true;
-  constructor(message: string, readonly code: string | undefined, options?: ErrorOptions) {
+  constructor(
+    message: string,
+    readonly code: string | undefined,
+    options?: ErrorOptions,
+  ) {
     super(message, options);
   }
 }
@@ -104,8 +113,12 @@ export class HttpResponse {
   /** Reads and drops the body so the connection can be reused; never throws. */
   async discard(): Promise<void> {
     try {
-      for await (const _ of this.body) { /* drain */ }
-    } catch { /* the body is unwanted */ }
+      for await (const _ of this.body) {
+        /* drain */
+      }
+    } catch {
+      /* the body is unwanted */
+    }
   }
 }
 
@@ -153,7 +166,7 @@ export class HttpClient {
     const replayable = !(body instanceof Readable);
     let redirects = 0;
 
-    for (let attempt = 1; ; ) {
+    for (let attempt = 1; ;) {
       this.assertAllowed(url);
       let res: HttpResponse;
       const release = await this.limiter.for(url.host).acquire(req.signal);
@@ -172,7 +185,11 @@ export class HttpClient {
         const code = (err as { code?: string }).code;
         // The body's own failure (a digest check) is not the connection's: pass it on as it is.
         if (code === undefined && (err as Error).message !== 'socket hang up') throw err;
-        throw new NetworkError(`${method} ${url.host}${url.pathname}: ${errText(err)}${attempt > 1 ? ` (after ${attempt} attempts)` : ''}`, code, { cause: err });
+        throw new NetworkError(
+          `${method} ${url.host}${url.pathname}: ${errText(err)}${attempt > 1 ? ` (after ${attempt} attempts)` : ''}`,
+          code,
+          { cause: err },
+        );
       }
       release(); // the slot bounds requests awaiting an answer; body streams are bounded by the caller
 
@@ -216,7 +233,13 @@ export class HttpClient {
     }
   }
 
-  private send(url: URL, method: string, headers: Record<string, string>, body: Readable | Uint8Array | undefined, signal?: AbortSignal): Promise<HttpResponse> {
+  private send(
+    url: URL,
+    method: string,
+    headers: Record<string, string>,
+    body: Readable | Uint8Array | undefined,
+    signal?: AbortSignal,
+  ): Promise<HttpResponse> {
     const isHttps = url.protocol === 'https:';
     const target = this.opts.connectTo?.[url.host] ?? this.opts.connectTo?.[url.hostname];
     const connect = target ? new URL(`http://${target}`) : url;
@@ -250,7 +273,9 @@ export class HttpClient {
         // An answer can come before the upload ends (an early 4xx): stop sending.
         if (body instanceof Readable && !body.readableEnded) {
           body.unpipe(r);
-          msg.on('end', () => { if (!r.writableFinished) r.destroy(); });
+          msg.on('end', () => {
+            if (!r.writableFinished) r.destroy();
+          });
         }
         resolve(new HttpResponse(msg.statusCode ?? 0, msg.headers, url, msg));
       });

@@ -10,7 +10,10 @@ export class Semaphore {
       return this.releaser();
     }
     await new Promise<void>((resolve, reject) => {
-      const wake = (): void => { signal?.removeEventListener('abort', onAbort); resolve(); };
+      const wake = (): void => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
       const onAbort = (): void => {
         const i = this.waiters.indexOf(wake);
         if (i >= 0) this.waiters.splice(i, 1);
@@ -29,7 +32,8 @@ export class Semaphore {
       if (done) return;
       done = true;
       const next = this.waiters.shift();
-      if (next) next(); // the slot passes straight to the next waiter
+      if (next)
+        next(); // the slot passes straight to the next waiter
       else this.active--;
     };
   }

@@ -8,7 +8,6 @@ import { isNetworkError } from '../retry.js';
 export { DEFAULT_RETRY, MAX_RETRY_AFTER_MS, backoffDelay, withRetry } from '../retry.js';
 export type { RetryPolicy } from '../retry.js';
 
-
 const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
 export function isRetryableStatus(status: number): boolean {
   return RETRYABLE_STATUS.has(status);
@@ -47,8 +46,14 @@ export function parseRetryAfter(value: string | undefined, now = Date.now()): nu
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
-    const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
-    const onAbort = (): void => { clearTimeout(t); reject(signal?.reason); };
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(t);
+      reject(signal?.reason);
+    };
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }

@@ -65,11 +65,7 @@ export type RawInputs = Record<string, string | undefined>;
  * Turns raw text into typed values, applying defaults and checks. Secrets are
  * masked on the logger first, so no later error or log line can show them.
  */
-export function parseInputs<I extends Record<string, InputSpec>>(
-  spec: OperationSpec<I>,
-  raw: RawInputs,
-  log: Logger,
-): InputValues<I> {
+export function parseInputs<I extends Record<string, InputSpec>>(spec: OperationSpec<I>, raw: RawInputs, log: Logger): InputValues<I> {
   const out: Record<string, unknown> = {};
   for (const [name, s] of Object.entries(spec.inputs)) {
     let text = raw[name];
@@ -87,7 +83,10 @@ export function parseInputs<I extends Record<string, InputSpec>>(
         else badInput(name, 'true or false', s.secret ? undefined : text);
         break;
       case 'list':
-        out[name] = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '');
+        out[name] = text
+          .split(/\r?\n/)
+          .map((l) => l.trim())
+          .filter((l) => l !== '');
         break;
       case 'number': {
         const n = Number(text.trim());

@@ -41,14 +41,24 @@ export class Masker {
 export class NullLogger implements Logger {
   readonly lines: string[] = [];
   private masker = new Masker();
-  debug(msg: string): void { this.lines.push(`debug: ${this.masker.apply(msg)}`); }
-  info(msg: string): void { this.lines.push(this.masker.apply(msg)); }
-  warn(msg: string): void { this.lines.push(`warning: ${this.masker.apply(msg)}`); }
-  error(msg: string): void { this.lines.push(`error: ${this.masker.apply(msg)}`); }
+  debug(msg: string): void {
+    this.lines.push(`debug: ${this.masker.apply(msg)}`);
+  }
+  info(msg: string): void {
+    this.lines.push(this.masker.apply(msg));
+  }
+  warn(msg: string): void {
+    this.lines.push(`warning: ${this.masker.apply(msg)}`);
+  }
+  error(msg: string): void {
+    this.lines.push(`error: ${this.masker.apply(msg)}`);
+  }
   async group<T>(title: string, fn: () => Promise<T>): Promise<T> {
     this.lines.push(`# ${this.masker.apply(title)}`);
     return fn();
   }
   progress(): void {}
-  mask(secret: string): void { this.masker.add(secret); }
+  mask(secret: string): void {
+    this.masker.add(secret);
+  }
 }

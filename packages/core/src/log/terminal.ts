@@ -17,16 +17,32 @@ export class TerminalLogger implements Logger {
     for (const line of this.masker.apply(msg).split('\n')) this.out.write(`${pad}${prefix}${line}\n`);
   }
   private clearStatus(): void {
-    if (this.statusShown) { this.out.write('\r\x1b[K'); this.statusShown = false; }
+    if (this.statusShown) {
+      this.out.write('\r\x1b[K');
+      this.statusShown = false;
+    }
   }
-  debug(msg: string): void { if (this.verbose) this.write('debug: ', msg); }
-  info(msg: string): void { this.write('', msg); }
-  warn(msg: string): void { this.write('warning: ', msg); }
-  error(msg: string): void { this.write('error: ', msg); }
+  debug(msg: string): void {
+    if (this.verbose) this.write('debug: ', msg);
+  }
+  info(msg: string): void {
+    this.write('', msg);
+  }
+  warn(msg: string): void {
+    this.write('warning: ', msg);
+  }
+  error(msg: string): void {
+    this.write('error: ', msg);
+  }
   async group<T>(title: string, fn: () => Promise<T>): Promise<T> {
     this.write('', `▸ ${title}`);
     this.depth++;
-    try { return await fn(); } finally { this.depth--; this.clearStatus(); }
+    try {
+      return await fn();
+    } finally {
+      this.depth--;
+      this.clearStatus();
+    }
   }
   progress(msg: string): void {
     if (!this.out.isTTY) return;
@@ -34,5 +50,7 @@ export class TerminalLogger implements Logger {
     this.out.write('\r\x1b[K' + this.masker.apply(msg).slice(0, cols - 1));
     this.statusShown = true;
   }
-  mask(secret: string): void { this.masker.add(secret); }
+  mask(secret: string): void {
+    this.masker.add(secret);
+  }
 }

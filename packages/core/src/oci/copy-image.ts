@@ -14,17 +14,40 @@ import { badInput } from '../errors.js';
 
 export const copyImageSpec = defineOperation({
   name: 'copy-image',
-  description: 'Copies an OCI image (every platform, its signatures, attestations and referrers) digest-unchanged between registries or OCI layout directories, then verifies the target.',
+  description:
+    'Copies an OCI image (every platform, its signatures, attestations and referrers) digest-unchanged between registries or OCI layout directories, then verifies the target.',
   inputs: {
-    source: { description: 'Image to copy: `registry/repo:tag`, `registry/repo@sha256:…` (optional `docker://`), or `oci:<dir>[:tag]`.', required: true, positional: 0 },
+    source: {
+      description: 'Image to copy: `registry/repo:tag`, `registry/repo@sha256:…` (optional `docker://`), or `oci:<dir>[:tag]`.',
+      required: true,
+      positional: 0,
+    },
     destination: { description: 'Where to: `registry/repo[:tag]` or `oci:<dir>[:tag]`.', required: true, positional: 1 },
-    tags: { description: 'Tags to set on the destination, one per line.', type: 'list', defaultNote: "the destination's tag, else the source's" },
-    'immutable-tags': { description: 'Refuse to move a destination tag that points at another digest (immutable repository); ECR repositories are asked.', type: 'boolean', default: 'false' },
-    'dry-run': { description: 'Print the plan (write / mount / already there / conflict) without writing anything.', type: 'boolean', default: 'false' },
+    tags: {
+      description: 'Tags to set on the destination, one per line.',
+      type: 'list',
+      defaultNote: "the destination's tag, else the source's",
+    },
+    'immutable-tags': {
+      description: 'Refuse to move a destination tag that points at another digest (immutable repository); ECR repositories are asked.',
+      type: 'boolean',
+      default: 'false',
+    },
+    'dry-run': {
+      description: 'Print the plan (write / mount / already there / conflict) without writing anything.',
+      type: 'boolean',
+      default: 'false',
+    },
     'insecure-registries': { description: 'Registry hosts (host[:port]) spoken to over plain HTTP; loopback always may.', type: 'list' },
-    'source-username': { description: 'Username for the source registry.', defaultNote: 'docker config.json, or native ECR / ECR Public auth' },
+    'source-username': {
+      description: 'Username for the source registry.',
+      defaultNote: 'docker config.json, or native ECR / ECR Public auth',
+    },
     'source-password': { description: 'Password or token for the source registry.', secret: true },
-    'destination-username': { description: 'Username for the destination registry.', defaultNote: 'docker config.json, or native ECR / ECR Public auth' },
+    'destination-username': {
+      description: 'Username for the destination registry.',
+      defaultNote: 'docker config.json, or native ECR / ECR Public auth',
+    },
     'destination-password': { description: 'Password or token for the destination registry.', secret: true },
   },
   outputs: {
@@ -42,7 +65,9 @@ export interface OciDeps {
 }
 
 /** Username/password pairs given as inputs, keyed by the registry they are for. */
-export function inputCredentials(pairs: { ref: Reference; user: string | undefined; pass: string | undefined; input: string }[]): OciSessionOptions['credentials'] {
+export function inputCredentials(
+  pairs: { ref: Reference; user: string | undefined; pass: string | undefined; input: string }[],
+): OciSessionOptions['credentials'] {
   const out: NonNullable<OciSessionOptions['credentials']> = {};
   for (const p of pairs) {
     if (!p.user && !p.pass) continue;
@@ -62,9 +87,18 @@ export async function runCopyImage(inp: CopyInputs, ctx: Context, deps: OciDeps 
     { ref: destination, user: inp['destination-username'], pass: inp['destination-password'], input: 'destination' },
   ]);
   const aws = deps.aws ?? awsConfigFromEnv(ctx.env);
-  const session = new OciSession({ env: ctx.env, log: ctx.log, cwd: ctx.cwd, insecureRegistries: inp['insecure-registries'], credentials, aws, ...(deps.http && { http: deps.http }) });
+  const session = new OciSession({
+    env: ctx.env,
+    log: ctx.log,
+    cwd: ctx.cwd,
+    insecureRegistries: inp['insecure-registries'],
+    credentials,
+    aws,
+    ...(deps.http && { http: deps.http }),
+  });
   try {
-    const fromEcr = destination.kind === 'registry' ? await ecrTagImmutability(destination.registry, destination.repository, aws, ctx.log) : undefined;
+    const fromEcr =
+      destination.kind === 'registry' ? await ecrTagImmutability(destination.registry, destination.repository, aws, ctx.log) : undefined;
     const immutable = inp['immutable-tags'] ? true : (fromEcr ?? false);
     const r = await copy({ source, destination, tags: inp.tags, dryRun: inp['dry-run'], immutable }, session, ctx.log, ctx.signal);
     return {

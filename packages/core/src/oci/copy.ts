@@ -79,12 +79,18 @@ export async function copyImage(req: CopyRequest, session: OciSession, log: Logg
 
   const graph = await log.group(`Read ${source.name}${ref.startsWith('sha256:') ? '@' : ':'}${ref}`, async () => {
     const g = await readGraph(source, ref);
-    log.info(`${g.root.digest} (${g.root.mediaType}): ${g.nodes.size} manifests, ${g.blobs.size} blobs, ${g.cosignTags.length} cosign tags, ${[...g.referrers.values()].flat().length} referrers`);
+    log.info(
+      `${g.root.digest} (${g.root.mediaType}): ${g.nodes.size} manifests, ${g.blobs.size} blobs, ${g.cosignTags.length} cosign tags, ${[...g.referrers.values()].flat().length} referrers`,
+    );
     return g;
   });
   if (req.gate) await req.gate(graph);
   const plan = await log.group(`Plan ${target.name}`, async () => {
-    const p = await planCopy(graph, source, target, { tags, immutable: typeof req.immutable === 'function' ? req.immutable : () => req.immutable === true, parallel });
+    const p = await planCopy(graph, source, target, {
+      tags,
+      immutable: typeof req.immutable === 'function' ? req.immutable : () => req.immutable === true,
+      parallel,
+    });
     for (const line of planLines(p)) log.info(line);
     return p;
   });
@@ -95,15 +101,27 @@ export async function copyImage(req: CopyRequest, session: OciSession, log: Logg
     return { digest: plan.root.digest, images, plan, graph, verified: [], sections: planSections(plan, undefined, [], true) };
   }
   const started = Date.now();
-  const transferred = await log.group(`Copy to ${target.name}`, () => executePlan(plan, source, target, { parallel, retry, log, ...(signal && { signal }) }));
+  const transferred = await log.group(`Copy to ${target.name}`, () =>
+    executePlan(plan, source, target, { parallel, retry, log, ...(signal && { signal }) }),
+  );
   const seconds = (Date.now() - started) / 1000;
-  log.info(`${transferred.blobsCopied} blobs copied (${mib(transferred.bytesCopied)} MiB in ${seconds.toFixed(1)} s), ${transferred.blobsMounted} mounted, ${transferred.manifestsPut} manifests and ${transferred.tagsPut} tags written`);
+  log.info(
+    `${transferred.blobsCopied} blobs copied (${mib(transferred.bytesCopied)} MiB in ${seconds.toFixed(1)} s), ${transferred.blobsMounted} mounted, ${transferred.manifestsPut} manifests and ${transferred.tagsPut} tags written`,
+  );
   const verified = await log.group('Verify', async () => {
     const v = await verifyCopy(plan, target, graph.referrers, parallel);
     log.info(`${v.length} references resolve to the expected digests`);
     return v;
   });
-  return { digest: plan.root.digest, images, plan, graph, transferred, verified, sections: planSections(plan, transferred, verified, false) };
+  return {
+    digest: plan.root.digest,
+    images,
+    plan,
+    graph,
+    transferred,
+    verified,
+    sections: planSections(plan, transferred, verified, false),
+  };
 }
 
 function mib(n: number): string {
@@ -122,7 +140,10 @@ function planLines(p: Plan): string[] {
     `manifests: ${count(p.manifests, 'put')} to write, ${count(p.manifests, 'present')} present`,
     `blobs: ${count(p.blobs, 'copy')} to copy (${mib(p.blobs.filter((b) => b.action === 'copy').reduce((n, b) => n + b.descriptor.size, 0))} MiB), ${count(p.blobs, 'mount')} to mount, ${count(p.blobs, 'present')} present`,
   ];
-  for (const t of p.tags) lines.push(`${t.kind} ${t.tag} → ${short(t.digest)}: ${TAG_ACTION[t.action]}${t.current && t.action === 'move' ? ` (from ${short(t.current)})` : ''}`);
+  for (const t of p.tags)
+    lines.push(
+      `${t.kind} ${t.tag} → ${short(t.digest)}: ${TAG_ACTION[t.action]}${t.current && t.action === 'move' ? ` (from ${short(t.current)})` : ''}`,
+    );
   return lines;
 }
 
@@ -138,12 +159,30 @@ function planSections(p: Plan, t: Transferred | undefined, verified: Verified[],
     heading: 'References',
     table: {
       head: ['Reference', 'Kind', 'Digest', dryRun ? 'Plan' : 'Outcome'],
-      rows: p.tags.map((tag) => [`${p.target}:${tag.tag}`, tag.kind, tag.digest, dryRun || tag.action === 'present' ? TAG_ACTION[tag.action] : verified.some((v) => v.reference.endsWith(`:${tag.tag}`)) ? `${TAG_ACTION[tag.action]}, verified` : TAG_ACTION[tag.action]]),
+      rows: p.tags.map((tag) => [
+        `${p.target}:${tag.tag}`,
+        tag.kind,
+        tag.digest,
+        dryRun || tag.action === 'present'
+          ? TAG_ACTION[tag.action]
+          : verified.some((v) => v.reference.endsWith(`:${tag.tag}`))
+            ? `${TAG_ACTION[tag.action]}, verified`
+            : TAG_ACTION[tag.action],
+      ]),
     },
   });
   sections.push({
     heading: 'Manifests',
-    table: { head: ['Digest', 'Role', 'Type', 'Size', 'Action'], rows: p.manifests.map((m) => [m.manifest.digest, m.role, m.manifest.mediaType, String(m.manifest.bytes.length), m.action === 'put' ? 'write' : 'present']) },
+    table: {
+      head: ['Digest', 'Role', 'Type', 'Size', 'Action'],
+      rows: p.manifests.map((m) => [
+        m.manifest.digest,
+        m.role,
+        m.manifest.mediaType,
+        String(m.manifest.bytes.length),
+        m.action === 'put' ? 'write' : 'present',
+      ]),
+    },
   });
   const moving = p.blobs.filter((b) => b.action !== 'present');
   sections.push({

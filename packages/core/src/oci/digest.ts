@@ -37,18 +37,29 @@ export function digestMismatch(what: string, expected: string, got: string): Int
 export class VerifyingStream extends Transform {
   private readonly hash = createHash('sha256');
   bytes = 0;
-  constructor(private readonly expected: string, private readonly size: number, private readonly what: string, private readonly onBytes?: (n: number) => void) {
+  constructor(
+    private readonly expected: string,
+    private readonly size: number,
+    private readonly what: string,
+    private readonly onBytes?: (n: number) => void,
+  ) {
     super();
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.hash.update(chunk);
     this.bytes += chunk.length;
     this.onBytes?.(chunk.length);
-    if (this.bytes > this.size) return cb(Object.assign(new IntegrityError(`${this.what}: more than the ${this.size} bytes its descriptor states`), { retryable: true }));
+    if (this.bytes > this.size)
+      return cb(
+        Object.assign(new IntegrityError(`${this.what}: more than the ${this.size} bytes its descriptor states`), { retryable: true }),
+      );
     cb(null, chunk);
   }
   override _flush(cb: TransformCallback): void {
-    if (this.bytes !== this.size) return cb(Object.assign(new IntegrityError(`${this.what}: ${this.bytes} bytes, descriptor states ${this.size}`), { retryable: true }));
+    if (this.bytes !== this.size)
+      return cb(
+        Object.assign(new IntegrityError(`${this.what}: ${this.bytes} bytes, descriptor states ${this.size}`), { retryable: true }),
+      );
     const got = 'sha256:' + this.hash.digest('hex');
     cb(got === this.expected ? null : digestMismatch(this.what, this.expected, got));
   }

@@ -13,16 +13,26 @@ const RANK: Record<string, number> = { INFORMATIONAL: 1, LOW: 2, MEDIUM: 3, HIGH
 /** The image manifests ECR scans: the root, or an index's platform images (not attestation entries). */
 export function scannedImages(g: SourceGraph): { digest: string; label: string }[] {
   if (!isIndexType(g.root.mediaType)) return [{ digest: g.root.digest, label: g.root.digest }];
-  return parseManifest(g.root).manifests
-    .filter((d) => !isIndexType(d.mediaType) && d.platform?.os !== 'unknown')
-    .map((d) => ({ digest: d.digest, label: `${d.digest} (${[d.platform?.os, d.platform?.architecture, d.platform?.variant].filter(Boolean).join('/')})` }));
+  return parseManifest(g.root)
+    .manifests.filter((d) => !isIndexType(d.mediaType) && d.platform?.os !== 'unknown')
+    .map((d) => ({
+      digest: d.digest,
+      label: `${d.digest} (${[d.platform?.os, d.platform?.architecture, d.platform?.variant].filter(Boolean).join('/')})`,
+    }));
 }
 
 /**
  * Fails when any scanned image has findings at or above `max` (ECR
  * DescribeImageScanFindings), or has no finished scan to judge by.
  */
-export async function scanGate(host: string, repository: string, g: SourceGraph, max: Severity, aws: AwsConfig, log: Logger): Promise<string[]> {
+export async function scanGate(
+  host: string,
+  repository: string,
+  g: SourceGraph,
+  max: Severity,
+  aws: AwsConfig,
+  log: Logger,
+): Promise<string[]> {
   if (max === 'none') return [];
   const reg = ecrRegistry(host);
   if (!reg) throw new UserError(`max-severity: ${host} is not an ECR registry; use 'none' to skip the scan gate`);
@@ -33,28 +43,56 @@ export async function scanGate(host: string, repository: string, g: SourceGraph,
   for (const img of scannedImages(g)) {
     let out;
     try {
-      out = await client.send(new DescribeImageScanFindingsCommand({ registryId: reg.account, repositoryName: repository, imageId: { imageDigest: img.digest }, maxResults: 100 }));
+      out = await client.send(
+        new DescribeImageScanFindingsCommand({
+          registryId: reg.account,
+          repositoryName: repository,
+          imageId: { imageDigest: img.digest },
+          maxResults: 100,
+        }),
+      );
     } catch (err) {
       const e = err as Error;
-      if (e.name === 'ScanNotFoundException') throw new UserError(`scan gate: ${repository}@${img.label} has no scan; enable scan on push or start one`);
-      throw new UserError(`scan gate: DescribeImageScanFindings for ${repository}@${img.digest} failed: ${e.name}: ${e.message.split('\n')[0]}`);
+      if (e.name === 'ScanNotFoundException')
+        throw new UserError(`scan gate: ${repository}@${img.label} has no scan; enable scan on push or start one`);
+      throw new UserError(
+        `scan gate: DescribeImageScanFindings for ${repository}@${img.digest} failed: ${e.name}: ${e.message.split('\n')[0]}`,
+      );
     }
     const status = out.imageScanStatus?.status;
     if (status !== 'COMPLETE' && status !== 'ACTIVE') {
-      throw new UserError(`scan gate: the scan of ${repository}@${img.label} is ${status ?? 'unknown'}${out.imageScanStatus?.description ? ` (${out.imageScanStatus.description})` : ''}, not complete`);
+      throw new UserError(
+        `scan gate: the scan of ${repository}@${img.label} is ${status ?? 'unknown'}${out.imageScanStatus?.description ? ` (${out.imageScanStatus.description})` : ''}, not complete`,
+      );
     }
     const counts = out.imageScanFindings?.findingSeverityCounts ?? {};
     const over = Object.entries(counts).filter(([sev, n]) => (RANK[sev] ?? 0) >= threshold && (n ?? 0) > 0);
-    summary.push(`${img.label}: ${Object.entries(counts).map(([s, n]) => `${n} ${s}`).join(', ') || 'no findings'}`);
+    summary.push(
+      `${img.label}: ${
+        Object.entries(counts)
+          .map(([s, n]) => `${n} ${s}`)
+          .join(', ') || 'no findings'
+      }`,
+    );
     if (over.length) {
-      const findings = [...(out.imageScanFindings?.findings ?? []), ...(out.imageScanFindings?.enhancedFindings ?? [])] as { name?: string; title?: string; severity?: string }[];
+      const findings = [...(out.imageScanFindings?.findings ?? []), ...(out.imageScanFindings?.enhancedFindings ?? [])] as {
+        name?: string;
+        title?: string;
+        severity?: string;
+      }[];
       const example = findings.find((f) => (RANK[f.severity ?? ''] ?? 0) >= threshold);
       const name = example?.name ?? example?.title;
       throw new UserError(
         `scan gate: ${repository}@${img.label} has ${over.map(([s, n]) => `${n} ${s}`).join(', ')} finding(s) at or above '${max}'${name ? ` (e.g. ${name})` : ''}`,
       );
     }
-    log.info(`scan ${img.label}: ${Object.entries(counts).map(([s, n]) => `${n} ${s}`).join(', ') || 'no findings'}`);
+    log.info(
+      `scan ${img.label}: ${
+        Object.entries(counts)
+          .map(([s, n]) => `${n} ${s}`)
+          .join(', ') || 'no findings'
+      }`,
+    );
   }
   return summary;
 }
@@ -72,20 +110,39 @@ export function signatureGate(g: SourceGraph, sourceName: string): string {
 }
 
 /** Whether the target repository refuses to move `tag` (ECR tag immutability, with exclusion filters). */
-export async function ecrTagImmutability(host: string, repository: string, aws: AwsConfig, log: Logger): Promise<((tag: string) => boolean) | undefined> {
+export async function ecrTagImmutability(
+  host: string,
+  repository: string,
+  aws: AwsConfig,
+  log: Logger,
+): Promise<((tag: string) => boolean) | undefined> {
   const reg = ecrRegistry(host);
   if (!reg) return undefined;
   try {
     const { DescribeRepositoriesCommand } = await loadEcrSdk();
-    const out = await (await ecrClient(reg.region, aws)).send(new DescribeRepositoriesCommand({ registryId: reg.account, repositoryNames: [repository] }));
+    const out = await (
+      await ecrClient(reg.region, aws)
+    ).send(new DescribeRepositoriesCommand({ registryId: reg.account, repositoryNames: [repository] }));
     const repo = out.repositories?.[0];
-    const filters = (repo?.imageTagMutabilityExclusionFilters ?? []).map((f) => new RegExp(`^${(f.filter ?? '').split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`));
+    const filters = (repo?.imageTagMutabilityExclusionFilters ?? []).map(
+      (f) =>
+        new RegExp(
+          `^${(f.filter ?? '')
+            .split('*')
+            .map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+            .join('.*')}$`,
+        ),
+    );
     const excluded = (tag: string): boolean => filters.some((re) => re.test(tag));
     switch (repo?.imageTagMutability) {
-      case 'IMMUTABLE': return () => true;
-      case 'IMMUTABLE_WITH_EXCLUSION': return (tag) => !excluded(tag);
-      case 'MUTABLE_WITH_EXCLUSION': return (tag) => excluded(tag);
-      default: return () => false;
+      case 'IMMUTABLE':
+        return () => true;
+      case 'IMMUTABLE_WITH_EXCLUSION':
+        return (tag) => !excluded(tag);
+      case 'MUTABLE_WITH_EXCLUSION':
+        return (tag) => excluded(tag);
+      default:
+        return () => false;
     }
   } catch (err) {
     // Without ecr:DescribeRepositories the registry's own refusal (TAG_INVALID) still becomes a conflict.

@@ -29,7 +29,11 @@ class Progress {
   private last = 0;
   blobs = 0;
   bytes = 0;
-  constructor(private readonly log: Logger, private readonly totalBlobs: number, private readonly totalBytes: number) {}
+  constructor(
+    private readonly log: Logger,
+    private readonly totalBlobs: number,
+    private readonly totalBytes: number,
+  ) {}
   add(bytes: number): void {
     this.bytes += bytes;
     const now = Date.now();
@@ -55,7 +59,11 @@ function mib(n: number): string {
 export async function executePlan(plan: Plan, source: Repo, target: Repo, opts: ExecuteOptions): Promise<Transferred> {
   const out: Transferred = { blobsCopied: 0, blobsMounted: 0, bytesCopied: 0, manifestsPut: 0, tagsPut: 0 };
   const todo = plan.blobs.filter((b) => b.action !== 'present');
-  const progress = new Progress(opts.log, todo.length, todo.reduce((n, b) => n + b.descriptor.size, 0));
+  const progress = new Progress(
+    opts.log,
+    todo.length,
+    todo.reduce((n, b) => n + b.descriptor.size, 0),
+  );
 
   // Large blobs first: the long poles start early, small ones fill the gaps.
   todo.sort((a, b) => b.descriptor.size - a.descriptor.size);
@@ -71,16 +79,27 @@ export async function executePlan(plan: Plan, source: Repo, target: Repo, opts: 
       }
       session = r.session;
     }
-    await withRetry(async (attempt) => {
-      let sent = 0;
-      try {
-        // A mount's upload session serves the first attempt only.
-        await copyBlob(source, target, b.descriptor, attempt === 1 ? session : undefined, (n) => { sent += n; progress.add(n); });
-      } catch (err) {
-        progress.add(-sent);
-        throw err;
-      }
-    }, retryDecision, opts.retry, (err, attempt) => opts.log.warn(`blob ${b.descriptor.digest}: ${(err as Error).message}; retrying (attempt ${attempt + 1} of ${opts.retry.attempts})`));
+    await withRetry(
+      async (attempt) => {
+        let sent = 0;
+        try {
+          // A mount's upload session serves the first attempt only.
+          await copyBlob(source, target, b.descriptor, attempt === 1 ? session : undefined, (n) => {
+            sent += n;
+            progress.add(n);
+          });
+        } catch (err) {
+          progress.add(-sent);
+          throw err;
+        }
+      },
+      retryDecision,
+      opts.retry,
+      (err, attempt) =>
+        opts.log.warn(
+          `blob ${b.descriptor.digest}: ${(err as Error).message}; retrying (attempt ${attempt + 1} of ${opts.retry.attempts})`,
+        ),
+    );
     out.blobsCopied++;
     out.bytesCopied += b.descriptor.size;
     progress.blobs++;
@@ -94,7 +113,9 @@ export async function executePlan(plan: Plan, source: Repo, target: Repo, opts: 
     let p = done.get(m.manifest.digest);
     if (!p) {
       p = (async () => {
-        const deps = [...m.children, ...(m.subject ? [m.subject] : [])].map((d) => byDigest.get(d)).filter((d): d is PlannedManifest => d !== undefined);
+        const deps = [...m.children, ...(m.subject ? [m.subject] : [])]
+          .map((d) => byDigest.get(d))
+          .filter((d): d is PlannedManifest => d !== undefined);
         await Promise.all(deps.map(put));
         if (m.action === 'present') return;
         await withRetry(() => target.putManifest(m.manifest, m.manifest.digest), retryDecision, opts.retry);
@@ -117,7 +138,13 @@ export async function executePlan(plan: Plan, source: Repo, target: Repo, opts: 
 }
 
 /** One streamed GET → upload, hashed on the way through. */
-async function copyBlob(source: Repo, target: Repo, d: Descriptor, session: string | undefined, onBytes: (n: number) => void): Promise<void> {
+async function copyBlob(
+  source: Repo,
+  target: Repo,
+  d: Descriptor,
+  session: string | undefined,
+  onBytes: (n: number) => void,
+): Promise<void> {
   const src = await source.openBlob(d);
   const checked = new VerifyingStream(d.digest, d.size, `blob ${d.digest} from ${source.name}`, onBytes);
   // pipeline ties their fates: a source failure or a wrong digest fails the upload mid-body.

@@ -49,7 +49,8 @@ export async function readGraph(source: Repo, ref: string, opts: { withAttachmen
     const children = parts.manifests.map(async (d) => {
       const child = await source.getManifest(d.digest);
       if (!child) throw new UserError(`source ${source.name}: ${m.digest} lists ${d.digest}, which the source does not have`);
-      if (child.mediaType !== d.mediaType) throw new UserError(`source ${source.name}: ${d.digest} is ${child.mediaType}, its index says ${d.mediaType}`);
+      if (child.mediaType !== d.mediaType)
+        throw new UserError(`source ${source.name}: ${d.digest} is ${child.mediaType}, its index says ${d.mediaType}`);
       await visit(child, 'child');
     });
     const attached = opts.withAttachments === false || role === 'cosign' ? [] : [attachments(m.digest)];

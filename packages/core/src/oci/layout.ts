@@ -12,7 +12,11 @@ import type { Repo } from './repo.js';
 
 const REF_NAME = 'org.opencontainers.image.ref.name';
 
-interface LayoutIndex { schemaVersion: 2; mediaType?: string; manifests: Descriptor[] }
+interface LayoutIndex {
+  schemaVersion: 2;
+  mediaType?: string;
+  manifests: Descriptor[];
+}
 
 /**
  * An OCI image-layout directory (image-spec layout.md) as a repository:
@@ -138,9 +142,16 @@ export class LayoutRepo implements Repo {
     return (this.initialised ??= (async () => {
       await mkdir(path.join(this.dir, 'blobs', 'sha256'), { recursive: true });
       const marker = path.join(this.dir, 'oci-layout');
-      const exists = await stat(marker).then(() => true, () => false);
+      const exists = await stat(marker).then(
+        () => true,
+        () => false,
+      );
       if (!exists) await writeFile(marker, JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-      if (!(await this.readIndex())) await this.atomicWrite(path.join(this.dir, 'index.json'), Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] })));
+      if (!(await this.readIndex()))
+        await this.atomicWrite(
+          path.join(this.dir, 'index.json'),
+          Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] })),
+        );
     })());
   }
 

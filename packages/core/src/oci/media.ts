@@ -68,7 +68,9 @@ export function manifestType(what: string, served: string | undefined, bytes: Bu
   let type = servedType && servedType !== 'application/json' && servedType !== 'application/octet-stream' ? servedType : field;
   if (!type) type = json.manifests ? OCI_INDEX : json.config ? OCI_MANIFEST : undefined;
   if (json.schemaVersion === 1 || type?.startsWith('application/vnd.docker.distribution.manifest.v1')) {
-    throw new UserError(`${what}: Docker schema 1 manifests cannot be copied without changing their digest; re-push the image with a current client`);
+    throw new UserError(
+      `${what}: Docker schema 1 manifests cannot be copied without changing their digest; re-push the image with a current client`,
+    );
   }
   if (!type || (!INDEXES.has(type) && !IMAGES.has(type))) {
     throw new UserError(`${what}: manifest type ${type ?? '(none)'} is not one Relay can copy unchanged (${MANIFEST_ACCEPT})`);
@@ -82,14 +84,19 @@ export function parseManifest(m: Manifest): ManifestParts {
   const isIndex = INDEXES.has(m.mediaType);
   const blobs = isIndex ? [] : [...(json.config ? [json.config] : []), ...(json.layers ?? []), ...(json.blobs ?? [])];
   for (const d of [...blobs, ...(json.manifests ?? [])]) {
-    if (typeof d?.digest !== 'string' || typeof d.size !== 'number') throw new UserError(`manifest ${m.digest}: a descriptor lacks digest or size`);
+    if (typeof d?.digest !== 'string' || typeof d.size !== 'number')
+      throw new UserError(`manifest ${m.digest}: a descriptor lacks digest or size`);
   }
   return {
     isIndex,
     manifests: isIndex ? (json.manifests ?? []) : [],
     blobs,
     ...(json.subject && { subject: json.subject }),
-    ...(json.artifactType !== undefined ? { artifactType: json.artifactType } : json.config && json.config.mediaType !== undefined ? { artifactType: json.config.mediaType } : {}),
+    ...(json.artifactType !== undefined
+      ? { artifactType: json.artifactType }
+      : json.config && json.config.mediaType !== undefined
+        ? { artifactType: json.config.mediaType }
+        : {}),
     ...(json.annotations && { annotations: json.annotations }),
   };
 }

@@ -11,9 +11,25 @@ export type BlobAction = 'copy' | 'mount' | 'present';
 export type ManifestAction = 'put' | 'present';
 export type TagAction = 'put' | 'present' | 'move';
 
-export interface PlannedBlob { descriptor: Descriptor; action: BlobAction }
-export interface PlannedManifest { manifest: Manifest; role: Role; action: ManifestAction; subject?: string; children: string[] }
-export interface PlannedTag { tag: string; digest: string; kind: 'tag' | 'cosign' | 'referrers'; action: TagAction; current?: string; manifest: Manifest }
+export interface PlannedBlob {
+  descriptor: Descriptor;
+  action: BlobAction;
+}
+export interface PlannedManifest {
+  manifest: Manifest;
+  role: Role;
+  action: ManifestAction;
+  subject?: string;
+  children: string[];
+}
+export interface PlannedTag {
+  tag: string;
+  digest: string;
+  kind: 'tag' | 'cosign' | 'referrers';
+  action: TagAction;
+  current?: string;
+  manifest: Manifest;
+}
 
 export interface Plan {
   source: string;
@@ -61,7 +77,12 @@ export async function planCopy(g: SourceGraph, source: Repo, target: Repo, opts:
 
   const wanted: Omit<PlannedTag, 'action' | 'current'>[] = [
     ...opts.tags.map((tag) => ({ tag, digest: g.root.digest, kind: 'tag' as const, manifest: g.root })),
-    ...g.cosignTags.map((c) => ({ tag: c.tag, digest: c.digest, kind: 'cosign' as const, manifest: (g.nodes.get(c.digest) as { manifest: Manifest }).manifest })),
+    ...g.cosignTags.map((c) => ({
+      tag: c.tag,
+      digest: c.digest,
+      kind: 'cosign' as const,
+      manifest: (g.nodes.get(c.digest) as { manifest: Manifest }).manifest,
+    })),
   ];
 
   const current = await mapLimit(wanted, opts.parallel, (t) => target.headManifest(t.tag));
@@ -79,14 +100,24 @@ export async function planCopy(g: SourceGraph, source: Repo, target: Repo, opts:
       for (const [subject, digests] of g.referrers) {
         const tag = fallbackTag(subject);
         const existing = await target.getManifest(tag);
-        const merged = mergeFallbackIndex(existing, digests.map((d) => referrerDescriptor((g.nodes.get(d) as { manifest: Manifest }).manifest)));
+        const merged = mergeFallbackIndex(
+          existing,
+          digests.map((d) => referrerDescriptor((g.nodes.get(d) as { manifest: Manifest }).manifest)),
+        );
         if (!merged && existing) {
           tags.push({ tag, digest: existing.digest, kind: 'referrers', action: 'present', manifest: existing });
           continue;
         }
         const bytes = merged as Buffer;
         const m: Manifest = { digest: sha256Digest(bytes), mediaType: OCI_INDEX, bytes };
-        tags.push({ tag, digest: m.digest, kind: 'referrers', action: existing ? 'move' : 'put', manifest: m, ...(existing && { current: existing.digest }) });
+        tags.push({
+          tag,
+          digest: m.digest,
+          kind: 'referrers',
+          action: existing ? 'move' : 'put',
+          manifest: m,
+          ...(existing && { current: existing.digest }),
+        });
       }
     }
   }
@@ -96,9 +127,18 @@ export async function planCopy(g: SourceGraph, source: Repo, target: Repo, opts:
   const first = blocked[0];
   if (first) {
     throw new ConflictError(
-      `immutable tag conflict: ${target.name}:${first.tag} is ${first.current}, not ${first.digest}` + (blocked.length > 1 ? ` (and ${blocked.length - 1} more tags)` : ''),
+      `immutable tag conflict: ${target.name}:${first.tag} is ${first.current}, not ${first.digest}` +
+        (blocked.length > 1 ? ` (and ${blocked.length - 1} more tags)` : ''),
     );
   }
 
-  return { source: source.name, target: target.name, root: { mediaType: g.root.mediaType, digest: g.root.digest, size: g.root.bytes.length }, manifests, blobs, tags, targetReferrersApi };
+  return {
+    source: source.name,
+    target: target.name,
+    root: { mediaType: g.root.mediaType, digest: g.root.digest, size: g.root.bytes.length },
+    manifests,
+    blobs,
+    tags,
+    targetReferrersApi,
+  };
 }

@@ -13,13 +13,26 @@ import { OciSession } from './session.js';
 
 export const promoteEcrImageSpec = defineOperation({
   name: 'promote-ecr-image',
-  description: 'Promotes a tested image from private Amazon ECR to Amazon ECR Public unchanged (same digest, every platform, its signatures and attestations) after scan and signature gates, then verifies it.',
+  description:
+    'Promotes a tested image from private Amazon ECR to Amazon ECR Public unchanged (same digest, every platform, its signatures and attestations) after scan and signature gates, then verifies it.',
   inputs: {
-    source: { description: 'Private ECR image by tag or digest: `<account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>` or `…@sha256:…`.', required: true, positional: 0 },
+    source: {
+      description: 'Private ECR image by tag or digest: `<account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>` or `…@sha256:…`.',
+      required: true,
+      positional: 0,
+    },
     destination: { description: 'ECR Public repository: `public.ecr.aws/<alias>/<repo>`.', required: true, positional: 1 },
     tags: { description: 'Tags to set in ECR Public, one per line.', type: 'list', defaultNote: 'the source tag' },
-    'require-signature': { description: 'Refuse unless a cosign signature (`sha256-<hex>.sig`) or a signature referrer exists for the source digest.', type: 'boolean', default: 'false' },
-    'max-severity': { description: 'Refuse when ECR scan findings of this severity or worse exist (DescribeImageScanFindings); `none` skips the gate.', default: 'critical', choices: SEVERITIES },
+    'require-signature': {
+      description: 'Refuse unless a cosign signature (`sha256-<hex>.sig`) or a signature referrer exists for the source digest.',
+      type: 'boolean',
+      default: 'false',
+    },
+    'max-severity': {
+      description: 'Refuse when ECR scan findings of this severity or worse exist (DescribeImageScanFindings); `none` skips the gate.',
+      default: 'critical',
+      choices: SEVERITIES,
+    },
     'dry-run': { description: 'Run the gates and print the plan without writing anything.', type: 'boolean', default: 'false' },
     'insecure-registries': { description: 'Registry hosts (host[:port]) spoken to over plain HTTP; loopback always may.', type: 'list' },
   },
@@ -43,29 +56,44 @@ export async function runPromoteEcrImage(inp: PromoteInputs, ctx: Context, deps:
   if (!source.tag && !source.digest) badInput('source', 'a tag or digest to promote', inp.source);
   if (inp.tags.length === 0 && !destination.tag && !source.tag) badInput('tags', 'at least one tag when the source is given by digest');
   const aws = deps.aws ?? awsConfigFromEnv(ctx.env);
-  const session = new OciSession({ env: ctx.env, log: ctx.log, cwd: ctx.cwd, insecureRegistries: inp['insecure-registries'], aws, ...(deps.http && { http: deps.http }) });
+  const session = new OciSession({
+    env: ctx.env,
+    log: ctx.log,
+    cwd: ctx.cwd,
+    insecureRegistries: inp['insecure-registries'],
+    aws,
+    ...(deps.http && { http: deps.http }),
+  });
   const gates: string[] = [];
   try {
-    const r = await copy({
-      source,
-      destination,
-      tags: inp.tags,
-      dryRun: inp['dry-run'],
-      immutable: false,
-      // Gates run on what would be published, before anything is written.
-      gate: async (g) => {
-        await ctx.log.group('Gates', async () => {
-          if (inp['require-signature']) {
-            const found = signatureGate(g, formatReference(source, {}));
-            ctx.log.info(`signature: ${found}`);
-            gates.push(`signature: ${found}`);
-          }
-          const scans = await scanGate(source.registry, source.repository, g, inp['max-severity'] as Severity, aws, ctx.log);
-          gates.push(...scans.map((s) => `scan ${s}`));
-        });
+    const r = await copy(
+      {
+        source,
+        destination,
+        tags: inp.tags,
+        dryRun: inp['dry-run'],
+        immutable: false,
+        // Gates run on what would be published, before anything is written.
+        gate: async (g) => {
+          await ctx.log.group('Gates', async () => {
+            if (inp['require-signature']) {
+              const found = signatureGate(g, formatReference(source, {}));
+              ctx.log.info(`signature: ${found}`);
+              gates.push(`signature: ${found}`);
+            }
+            const scans = await scanGate(source.registry, source.repository, g, inp['max-severity'] as Severity, aws, ctx.log);
+            gates.push(...scans.map((s) => `scan ${s}`));
+          });
+        },
       },
-    }, session, ctx.log, ctx.signal);
-    const gateSection = { heading: 'Gates', text: gates.length ? gates.join('; ') : `none (require-signature false, max-severity ${inp['max-severity']})` };
+      session,
+      ctx.log,
+      ctx.signal,
+    );
+    const gateSection = {
+      heading: 'Gates',
+      text: gates.length ? gates.join('; ') : `none (require-signature false, max-severity ${inp['max-severity']})`,
+    };
     return {
       outputs: { digest: r.digest, images: r.images.join('\n') },
       report: { title: `promote-ecr-image ${r.plan.source} → ${r.plan.target}`, sections: [gateSection, ...r.sections] },

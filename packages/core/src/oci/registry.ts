@@ -13,12 +13,18 @@ import type { MountResult, Repo } from './repo.js';
 /** A registry's refusal, with its error code (MANIFEST_UNKNOWN, TAG_INVALID, DENIED, …). */
 export class RegistryError extends HttpError {
   override name = 'RegistryError';
-  constructor(message: string, status: number, readonly code?: string) {
+  constructor(
+    message: string,
+    status: number,
+    readonly code?: string,
+  ) {
     super(message, status);
   }
 }
 
-interface ErrorBody { errors?: { code?: string; message?: string; detail?: unknown }[] }
+interface ErrorBody {
+  errors?: { code?: string; message?: string; detail?: unknown }[];
+}
 
 function parseErrors(text: string): { code?: string; message?: string } {
   try {
@@ -56,7 +62,12 @@ export class Registry {
    * ECR Public's 400 DENIED for an expired token); statuses in `allow` come
    * back to the caller, any other failure throws one line naming the registry.
    */
-  async call(method: string, url: string, scopes: readonly string[], opts: { headers?: Record<string, string>; body?: RequestBody; allow?: number[] } = {}): Promise<HttpResponse> {
+  async call(
+    method: string,
+    url: string,
+    scopes: readonly string[],
+    opts: { headers?: Record<string, string>; body?: RequestBody; allow?: number[] } = {},
+  ): Promise<HttpResponse> {
     const what = `${method} ${new URL(url).pathname}`;
     for (let attempt = 0; ; attempt++) {
       const authorization = await this.auth.header(scopes);
@@ -70,10 +81,18 @@ export class Registry {
       if ((res.status === 401 || denied400) && canRetry && (await this.auth.refused(res, scopes, authorization))) continue;
       if (res.status === 401 || res.status === 403 || denied400) {
         const source = this.auth.provider.source;
-        const who = authorization ? `credentials from ${source}` : `anonymous access (${source.startsWith('no credentials') ? source : 'no credentials found'})`;
-        throw new UserError(`registry ${this.host}: ${who} ${res.status === 403 ? 'not allowed' : 'rejected'} for ${what} (HTTP ${res.status}${err.code ? ` ${err.code}` : ''})`);
+        const who = authorization
+          ? `credentials from ${source}`
+          : `anonymous access (${source.startsWith('no credentials') ? source : 'no credentials found'})`;
+        throw new UserError(
+          `registry ${this.host}: ${who} ${res.status === 403 ? 'not allowed' : 'rejected'} for ${what} (HTTP ${res.status}${err.code ? ` ${err.code}` : ''})`,
+        );
       }
-      throw new RegistryError(`registry ${this.host}: ${what}: HTTP ${res.status}${err.code ? ` ${err.code}` : ''}${err.message ? `: ${err.message}` : ''}`, res.status, err.code);
+      throw new RegistryError(
+        `registry ${this.host}: ${what}: HTTP ${res.status}${err.code ? ` ${err.code}` : ''}${err.message ? `: ${err.message}` : ''}`,
+        res.status,
+        err.code,
+      );
     }
   }
 }
@@ -82,7 +101,11 @@ export class RegistryRepo implements Repo {
   readonly name: string;
   readonly registry: string;
   private readonly scopes: string[];
-  constructor(private readonly reg: Registry, readonly repository: string, access: 'pull' | 'push') {
+  constructor(
+    private readonly reg: Registry,
+    readonly repository: string,
+    access: 'pull' | 'push',
+  ) {
     this.registry = reg.host;
     this.name = `${reg.host === 'registry-1.docker.io' ? 'docker.io' : reg.host}/${repository}`;
     this.scopes = [`repository:${repository}:${access === 'push' ? 'pull,push' : 'pull'}`];
@@ -93,7 +116,10 @@ export class RegistryRepo implements Repo {
   }
 
   async getManifest(ref: string): Promise<Manifest | undefined> {
-    const res = await this.reg.call('GET', this.path('manifests', ref), this.scopes, { headers: { accept: MANIFEST_ACCEPT }, allow: [404] });
+    const res = await this.reg.call('GET', this.path('manifests', ref), this.scopes, {
+      headers: { accept: MANIFEST_ACCEPT },
+      allow: [404],
+    });
     if (res.status === 404) {
       await res.discard();
       return undefined;
@@ -109,7 +135,10 @@ export class RegistryRepo implements Repo {
   }
 
   async headManifest(ref: string): Promise<Descriptor | undefined> {
-    const res = await this.reg.call('HEAD', this.path('manifests', ref), this.scopes, { headers: { accept: MANIFEST_ACCEPT }, allow: [404] });
+    const res = await this.reg.call('HEAD', this.path('manifests', ref), this.scopes, {
+      headers: { accept: MANIFEST_ACCEPT },
+      allow: [404],
+    });
     await res.discard();
     if (res.status === 404) return undefined;
     const digest = res.header('docker-content-digest');
@@ -123,7 +152,10 @@ export class RegistryRepo implements Repo {
   async putManifest(m: Manifest, ref: string): Promise<{ subjectHandled: boolean }> {
     let res: HttpResponse;
     try {
-      res = await this.reg.call('PUT', this.path('manifests', ref), this.scopes, { headers: { 'content-type': m.mediaType }, body: m.bytes });
+      res = await this.reg.call('PUT', this.path('manifests', ref), this.scopes, {
+        headers: { 'content-type': m.mediaType },
+        body: m.bytes,
+      });
     } catch (err) {
       if (err instanceof RegistryError && (err.code === 'TAG_INVALID' || /immutable/i.test(err.message))) {
         throw new ConflictError(`immutable tag conflict: ${this.name}:${ref} exists and the registry refuses to move it to ${m.digest}`);
@@ -132,7 +164,8 @@ export class RegistryRepo implements Repo {
     }
     await res.discard();
     const stored = res.header('docker-content-digest');
-    if (stored?.startsWith('sha256:') && stored !== m.digest) throw digestMismatch(`manifest ${this.name}:${ref} as stored`, m.digest, stored);
+    if (stored?.startsWith('sha256:') && stored !== m.digest)
+      throw digestMismatch(`manifest ${this.name}:${ref} as stored`, m.digest, stored);
     return { subjectHandled: res.header('oci-subject') !== undefined };
   }
 
@@ -151,7 +184,9 @@ export class RegistryRepo implements Repo {
     if (from.registry !== this.registry || !from.repository) return { mounted: false };
     // The token needs pull on the source too; push scope first (some registries read only the first).
     const scopes = [...this.scopes, `repository:${from.repository}:pull`];
-    const url = this.reg.url(`/v2/${this.repository}/blobs/uploads/?mount=${encodeURIComponent(d.digest)}&from=${encodeURIComponent(from.repository)}`);
+    const url = this.reg.url(
+      `/v2/${this.repository}/blobs/uploads/?mount=${encodeURIComponent(d.digest)}&from=${encodeURIComponent(from.repository)}`,
+    );
     try {
       const res = await this.reg.call('POST', url, scopes, { allow: [201, 202] });
       await res.discard();
@@ -187,7 +222,10 @@ export class RegistryRepo implements Repo {
     } catch (err) {
       body.destroy();
       // Cancelling is a courtesy; registries may refuse it (quay).
-      await this.reg.call('DELETE', location, this.scopes, { allow: [400, 401, 403, 404, 405] }).then((r) => r.discard(), () => undefined);
+      await this.reg.call('DELETE', location, this.scopes, { allow: [400, 401, 403, 404, 405] }).then(
+        (r) => r.discard(),
+        () => undefined,
+      );
       throw err;
     }
   }

@@ -49,7 +49,9 @@ function firstOf(providers: CredentialProvider[], log: Logger): CredentialProvid
   })();
   resolved.catch(() => undefined);
   return {
-    get source() { return chosen.source; },
+    get source() {
+      return chosen.source;
+    },
     get: () => resolved,
     refresh: () => (chosen.refresh ? chosen.refresh() : Promise.resolve(undefined)),
   };

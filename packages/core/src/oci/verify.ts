@@ -3,7 +3,10 @@ import { mapLimit } from '../http/limiter.js';
 import type { Plan } from './plan.js';
 import type { Repo } from './repo.js';
 
-export interface Verified { reference: string; digest: string }
+export interface Verified {
+  reference: string;
+  digest: string;
+}
 
 /**
  * Reads back what the copy promised: every planned tag resolves (by GET and

@@ -8,7 +8,14 @@ export function renderText(r: Report): string {
     if ('table' in s) {
       const rows = [s.table.head, ...s.table.rows];
       const widths = s.table.head.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length)));
-      for (const row of rows) out.push('  ' + row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
+      for (const row of rows)
+        out.push(
+          '  ' +
+            row
+              .map((c, i) => c.padEnd(widths[i]!))
+              .join('  ')
+              .trimEnd(),
+        );
     } else if ('code' in s) out.push(...s.code.split('\n').map((l) => '  ' + l));
     else out.push('  ' + s.text);
     out.push('');

@@ -38,7 +38,9 @@ export async function loadSigningKey(text: string, passphrase: string | undefine
   if (await key.isRevoked(undefined, undefined, now)) throw new UserError(`input 'signing-key': key ${keyId} is revoked`);
   const expires = await key.getExpirationTime();
   if (expires instanceof Date && expires.getTime() <= now.getTime()) {
-    throw new UserError(`input 'signing-key': key ${keyId} expired on ${expires.toISOString().slice(0, 10)}; extend its expiry or use another key`);
+    throw new UserError(
+      `input 'signing-key': key ${keyId} expired on ${expires.toISOString().slice(0, 10)}; extend its expiry or use another key`,
+    );
   }
   let signer: openpgp.PrivateKey | openpgp.Subkey;
   try {
@@ -71,7 +73,8 @@ export async function signDetached(k: SigningKey, data: Buffer, date?: Date): Pr
     ...(date ? { date } : {}),
   });
   const out = Buffer.from(sig as Uint8Array);
-  if (!(await verifyDetached(data, out, [k.publicArmor]))) throw new IntegrityError(`signature made with key ${k.keyId} does not verify; not publishing`);
+  if (!(await verifyDetached(data, out, [k.publicArmor])))
+    throw new IntegrityError(`signature made with key ${k.keyId} does not verify; not publishing`);
   return out;
 }
 
@@ -90,7 +93,12 @@ export async function verifyDetached(data: Buffer, sig: Buffer, publicArmors: st
     } catch {
       continue;
     }
-    const res = await openpgp.verify({ message: await openpgp.createMessage({ binary: data }), signature, verificationKeys: keys, format: 'binary' });
+    const res = await openpgp.verify({
+      message: await openpgp.createMessage({ binary: data }),
+      signature,
+      verificationKeys: keys,
+      format: 'binary',
+    });
     for (const s of res.signatures) {
       try {
         await s.verified;
@@ -105,6 +113,11 @@ export async function verifyDetached(data: Buffer, sig: Buffer, publicArmors: st
 
 /** A throwaway RSA key for the demo and tests (never for real releases). */
 export async function generateThrowawayKey(name: string, bits: 2048 | 3072 | 4096 = 3072): Promise<string> {
-  const { privateKey } = await openpgp.generateKey({ type: 'rsa', rsaBits: bits, userIDs: [{ name, email: 'relay-demo@example.invalid' }], format: 'armored' });
+  const { privateKey } = await openpgp.generateKey({
+    type: 'rsa',
+    rsaBits: bits,
+    userIDs: [{ name, email: 'relay-demo@example.invalid' }],
+    format: 'armored',
+  });
   return privateKey;
 }

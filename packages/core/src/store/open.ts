@@ -26,10 +26,13 @@ export async function checkConditionalWrites(store: Store): Promise<void> {
   const body = Buffer.from('probe\n');
   const opts = { contentType: 'text/plain', sha256: '0'.repeat(64) };
   const refused = async (fn: () => Promise<unknown>): Promise<boolean> =>
-    fn().then(() => false, (e: unknown) => {
-      if (e instanceof PreconditionFailed) return true;
-      throw e;
-    });
+    fn().then(
+      () => false,
+      (e: unknown) => {
+        if (e instanceof PreconditionFailed) return true;
+        throw e;
+      },
+    );
   await store.put(key, body, { ...opts, ifNoneMatch: '*' });
   try {
     const noneMatch = await refused(() => store.put(key, body, { ...opts, ifNoneMatch: '*' }));

@@ -42,7 +42,11 @@ export interface S3StoreOptions {
 export class S3Store implements Store {
   readonly url: string;
   private readonly client: S3Client;
-  constructor(readonly bucket: string, readonly prefix: string, opts: S3StoreOptions = {}) {
+  constructor(
+    readonly bucket: string,
+    readonly prefix: string,
+    opts: S3StoreOptions = {},
+  ) {
     this.url = prefix ? `s3://${bucket}/${prefix}` : `s3://${bucket}`;
     const cfg: S3ClientConfig = {
       region: opts.region ?? 'us-east-1',
@@ -68,7 +72,8 @@ export class S3Store implements Store {
   private call<T>(what: string, key: string, fn: () => Promise<T>): Promise<T> {
     return withRetry(fn, retryable).catch((err: unknown) => {
       const s = status(err);
-      if (s === 403 || s === 401) throw new UserError(`store ${this.url}: access denied to ${what} '${key}' (check the AWS credentials and bucket policy)`);
+      if (s === 403 || s === 401)
+        throw new UserError(`store ${this.url}: access denied to ${what} '${key}' (check the AWS credentials and bucket policy)`);
       if ((err as S3Error)?.name === 'NoSuchBucket') throw new UserError(`store ${this.url}: bucket '${this.bucket}' does not exist`);
       throw err;
     });

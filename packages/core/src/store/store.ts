@@ -45,7 +45,10 @@ export interface Store {
 /** A conditional write lost: the key exists (ifNoneMatch) or changed (ifMatch). */
 export class PreconditionFailed extends Error {
   override name = 'PreconditionFailed';
-  constructor(readonly key: string, reason: string) {
+  constructor(
+    readonly key: string,
+    reason: string,
+  ) {
     super(`${key}: ${reason}`);
   }
 }

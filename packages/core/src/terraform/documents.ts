@@ -31,7 +31,9 @@ export function parseVersionsDoc(where: string, bytes: Buffer): VersionsDoc {
   }
   for (const v of d.versions) {
     if (!v || typeof v.version !== 'string' || !isVersion(v.version)) {
-      throw new UserError(`${where} lists an invalid version ${JSON.stringify(v?.version)}; refusing to overwrite it (it already breaks OpenTofu)`);
+      throw new UserError(
+        `${where} lists an invalid version ${JSON.stringify(v?.version)}; refusing to overwrite it (it already breaks OpenTofu)`,
+      );
     }
   }
   return d;
@@ -46,7 +48,9 @@ export function mergeVersion(doc: VersionsDoc, entry: VersionEntry, immutable: b
   const norm = (e: VersionEntry): string => JSON.stringify(canonicalEntry(e));
   if (existing && norm(existing) === norm(entry)) return undefined;
   if (existing && immutable) {
-    throw new ConflictError(`${where}: version ${entry.version} is already published with different platforms or protocols; versions are immutable (set immutable: false for a staging registry)`);
+    throw new ConflictError(
+      `${where}: version ${entry.version} is already published with different platforms or protocols; versions are immutable (set immutable: false for a staging registry)`,
+    );
   }
   const versions = doc.versions.filter((v) => v.version !== entry.version).concat(canonicalEntry(entry));
   versions.sort((a, b) => compareVersions(a.version, b.version));
@@ -57,7 +61,9 @@ function canonicalEntry(e: VersionEntry): VersionEntry {
   return {
     version: e.version,
     protocols: [...e.protocols].sort(),
-    platforms: [...e.platforms].map((p) => ({ os: p.os, arch: p.arch })).sort((a, b) => `${a.os}_${a.arch}`.localeCompare(`${b.os}_${b.arch}`)),
+    platforms: [...e.platforms]
+      .map((p) => ({ os: p.os, arch: p.arch }))
+      .sort((a, b) => `${a.os}_${a.arch}`.localeCompare(`${b.os}_${b.arch}`)),
   };
 }
 
@@ -97,11 +103,16 @@ export function sha256Sums(files: { name: string; sha256: string }[]): Buffer {
 
 /** Protocol list normalised to MAJOR.MINOR and checked against what Terraform/OpenTofu speak (5.x, 6.x). */
 export function normaliseProtocols(list: string[], input: string): string[] {
-  const out = list.flatMap((p) => p.split(',')).map((p) => p.trim()).filter(Boolean).map((p) => {
-    const m = /^(\d+)(?:\.(\d+))?$/.exec(p);
-    if (!m || (m[1] !== '5' && m[1] !== '6')) throw new UserError(`input '${input}': expected protocol versions 5.x or 6.x (Terraform and OpenTofu speak >= 5, < 7), got "${p}"`);
-    return `${m[1]}.${m[2] ?? '0'}`;
-  });
+  const out = list
+    .flatMap((p) => p.split(','))
+    .map((p) => p.trim())
+    .filter(Boolean)
+    .map((p) => {
+      const m = /^(\d+)(?:\.(\d+))?$/.exec(p);
+      if (!m || (m[1] !== '5' && m[1] !== '6'))
+        throw new UserError(`input '${input}': expected protocol versions 5.x or 6.x (Terraform and OpenTofu speak >= 5, < 7), got "${p}"`);
+      return `${m[1]}.${m[2] ?? '0'}`;
+    });
   if (out.length === 0) throw new UserError(`input '${input}': expected at least one protocol version`);
   return [...new Set(out)].sort();
 }
@@ -109,4 +120,3 @@ export function normaliseProtocols(list: string[], input: string): string[] {
 export function sameList(a: string[], b: string[]): boolean {
   return JSON.stringify([...a].sort()) === JSON.stringify([...b].sort());
 }
-

@@ -36,7 +36,11 @@ export async function executePlan(store: Store, rel: Release, plan: Plan, immuta
   await updateIndex(store, plan.mirrorIndex.key, log, (cur) => {
     const idx = cur ? parseMirrorIndex(`${store.url}/${plan.mirrorIndex.key}`, cur) : { versions: {} };
     if (rel.coords.version in idx.versions) return undefined;
-    const versions = Object.fromEntries(Object.keys({ ...idx.versions, [rel.coords.version]: {} }).sort().map((v) => [v, {}]));
+    const versions = Object.fromEntries(
+      Object.keys({ ...idx.versions, [rel.coords.version]: {} })
+        .sort()
+        .map((v) => [v, {}]),
+    );
     return json({ ...idx, versions });
   });
 }
@@ -56,7 +60,10 @@ async function writeObject(store: Store, item: PlanItem, immutable: boolean): Pr
     // version, or our own retried request): fine if identical.
     const now = await store.head(o.key);
     if (now?.sha256 === o.sha256) return;
-    if (immutable || o.kind === 'shared') throw new ConflictError(`${store.url}/${o.key} was written with different content while publishing; stopping before the versions index`);
+    if (immutable || o.kind === 'shared')
+      throw new ConflictError(
+        `${store.url}/${o.key} was written with different content while publishing; stopping before the versions index`,
+      );
     await store.put(o.key, o.body, opts);
   }
 }
@@ -66,7 +73,12 @@ async function writeObject(store: Store, item: PlanItem, immutable: boolean): Pr
  * If-None-Match when there was nothing. A lost race re-reads and re-merges,
  * so concurrent publishes of different versions all land.
  */
-export async function updateIndex(store: Store, key: string, log: Logger, mutate: (current: Buffer | undefined) => Buffer | undefined): Promise<boolean> {
+export async function updateIndex(
+  store: Store,
+  key: string,
+  log: Logger,
+  mutate: (current: Buffer | undefined) => Buffer | undefined,
+): Promise<boolean> {
   return withRetry(
     async () => {
       const cur = await store.get(key);
@@ -82,4 +94,3 @@ export async function updateIndex(store: Store, key: string, log: Logger, mutate
     (_e, attempt) => log.debug(`${key} changed underneath us (attempt ${attempt}); re-reading`),
   );
 }
-

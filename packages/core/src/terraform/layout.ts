@@ -23,7 +23,8 @@ export const versionsKey = (c: Omit<Coordinates, 'version'>): string => `registr
 export const downloadKey = (c: Coordinates, os: string, arch: string): string =>
   `registry/${c.namespace}/${c.name}/${c.version}/download/${os}/${arch}`;
 export const storeDir = (c: Coordinates): string => `store/${c.namespace}/${c.name}/${c.version}/`;
-export const mirrorIndexKey = (host: string, c: Omit<Coordinates, 'version'>): string => `mirror/${host}/${c.namespace}/${c.name}/index.json`;
+export const mirrorIndexKey = (host: string, c: Omit<Coordinates, 'version'>): string =>
+  `mirror/${host}/${c.namespace}/${c.name}/index.json`;
 export const mirrorVersionKey = (host: string, c: Coordinates): string => `mirror/${host}/${c.namespace}/${c.name}/${c.version}.json`;
 
 /**

@@ -1,7 +1,8 @@
 import { badInput } from '../errors.js';
 
 /** Strict SemVer without a `v` and without build metadata: exactly what Terraform requests back. */
-const VERSION = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?$/;
+const VERSION =
+  /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?$/;
 /** Provider type and namespace as terraform-registry-address accepts them (lowercase, no dots, no `--`). */
 const NAME = /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/;
 const OS = ['linux', 'darwin', 'windows', 'freebsd', 'openbsd', 'netbsd', 'solaris'];

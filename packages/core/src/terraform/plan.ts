@@ -23,10 +23,14 @@ export interface Plan {
   mirrorIndex: PlanItem;
 }
 
-
-
 /** Compares one object with what the store holds. Reads only; never writes. */
-export async function planObject(store: Store, obj: ReleaseObject, immutable: boolean, publicArmor: string, sums: Buffer): Promise<PlanItem> {
+export async function planObject(
+  store: Store,
+  obj: ReleaseObject,
+  immutable: boolean,
+  publicArmor: string,
+  sums: Buffer,
+): Promise<PlanItem> {
   const info = await store.head(obj.key);
   if (!info) return { key: obj.key, action: 'put', reason: 'new', obj };
   let existingSha = info.sha256;
@@ -43,16 +47,23 @@ export async function planObject(store: Store, obj: ReleaseObject, immutable: bo
     return { key: obj.key, action: 'skip', reason: 'existing signature verifies with this key', obj };
   }
   if (obj.kind === 'shared') {
-    return { key: obj.key, action: 'conflict', reason: `holds ${existing?.toString('utf8').trim()}, but registry-url gives ${(obj.body as Buffer).toString('utf8').trim()}`, obj };
+    return {
+      key: obj.key,
+      action: 'conflict',
+      reason: `holds ${existing?.toString('utf8').trim()}, but registry-url gives ${(obj.body as Buffer).toString('utf8').trim()}`,
+      obj,
+    };
   }
-  if (immutable) return { key: obj.key, action: 'conflict', reason: 'exists with different content (published versions are immutable)', obj };
+  if (immutable)
+    return { key: obj.key, action: 'conflict', reason: 'exists with different content (published versions are immutable)', obj };
   return { key: obj.key, action: 'replace', reason: 'differs; replacing (immutable: false)', obj };
 }
 
 export function parseMirrorIndex(where: string, bytes: Buffer): { versions: Record<string, object> } {
   try {
     const d = JSON.parse(bytes.toString('utf8')) as { versions?: unknown };
-    if (d && typeof d.versions === 'object' && d.versions !== null && !Array.isArray(d.versions)) return d as { versions: Record<string, object> };
+    if (d && typeof d.versions === 'object' && d.versions !== null && !Array.isArray(d.versions))
+      return d as { versions: Record<string, object> };
   } catch {
     // fall through
   }
@@ -70,7 +81,11 @@ export async function planRelease(store: Store, rel: Release, immutable: boolean
   try {
     const merged = mergeVersion(doc, rel.entry, immutable, `${store.url}/${vKey}`);
     versions = merged
-      ? { key: vKey, action: cur ? 'replace' : 'put', reason: `add ${rel.coords.version}` + (cur ? ` to ${doc.versions.length} listed` : '') }
+      ? {
+          key: vKey,
+          action: cur ? 'replace' : 'put',
+          reason: `add ${rel.coords.version}` + (cur ? ` to ${doc.versions.length} listed` : ''),
+        }
       : { key: vKey, action: 'skip', reason: `${rel.coords.version} already listed, identical` };
   } catch (err) {
     if (!(err instanceof ConflictError)) throw err;
@@ -80,9 +95,10 @@ export async function planRelease(store: Store, rel: Release, immutable: boolean
   const mKey = L.mirrorIndexKey(rel.mirrorHost, rel.coords);
   const m = await store.get(mKey);
   const mi = m ? parseMirrorIndex(`${store.url}/${mKey}`, m.body) : { versions: {} };
-  const mirrorIndex: PlanItem = rel.coords.version in mi.versions
-    ? { key: mKey, action: 'skip', reason: 'already listed' }
-    : { key: mKey, action: m ? 'replace' : 'put', reason: `add ${rel.coords.version}` };
+  const mirrorIndex: PlanItem =
+    rel.coords.version in mi.versions
+      ? { key: mKey, action: 'skip', reason: 'already listed' }
+      : { key: mKey, action: m ? 'replace' : 'put', reason: `add ${rel.coords.version}` };
   return { objects, versions, mirrorIndex };
 }
 
@@ -94,4 +110,3 @@ export function refuseConflicts(plan: Plan, storeUrl: string): void {
   const more = c.length > 1 ? ` (and ${c.length - 1} more conflicting object${c.length > 2 ? 's' : ''})` : '';
   throw new ConflictError(`${storeUrl}/${first.key} ${first.reason}${more}; nothing was written`);
 }
-

@@ -51,7 +51,12 @@ export interface ReleaseInput {
 }
 
 const bufObj = (key: string, body: Buffer, kind: ReleaseObject['kind'], cacheControl: string): ReleaseObject => ({
-  key, body, sha256: sha256Hex(body), contentType: contentType(key), cacheControl, kind,
+  key,
+  body,
+  sha256: sha256Hex(body),
+  contentType: contentType(key),
+  cacheControl,
+  kind,
 });
 import { contentTypeFor as contentType } from '../store/content-type.js';
 
@@ -69,7 +74,8 @@ export async function findTarballs(patterns: string[], cwd: string): Promise<str
 /** Downloads this version's archives from an s3:// staging prefix into dir. */
 export async function fetchSource(store: Store, name: string, version: string, dir: string, log: Logger): Promise<string[]> {
   const keys = (await store.list('')).filter((k) => parseTarballName(k, name)?.version === version);
-  if (keys.length === 0) throw new UserError(`input 'source': ${store.url} has no terraform-provider-${name} archives for version ${version}`);
+  if (keys.length === 0)
+    throw new UserError(`input 'source': ${store.url} has no terraform-provider-${name} archives for version ${version}`);
   const out: string[] = [];
   for (const k of keys) {
     const file = path.join(dir, path.basename(k));
@@ -104,7 +110,8 @@ export async function buildRelease(r: ReleaseInput): Promise<Release> {
   const seen = new Map<string, string>();
   for (const { file, p } of parsed) {
     const k = platformKey(p);
-    if (seen.has(k)) throw new UserError(`input 'tarballs': two archives for ${k}: ${path.basename(seen.get(k)!)} and ${path.basename(file)}`);
+    if (seen.has(k))
+      throw new UserError(`input 'tarballs': two archives for ${k}: ${path.basename(seen.get(k)!)} and ${path.basename(file)}`);
     seen.set(k, file);
   }
   if (parsed.length === 0) throw new UserError(`input 'tarballs': no archives given`);
@@ -142,7 +149,10 @@ export async function buildRelease(r: ReleaseInput): Promise<Release> {
   try {
     protocols = resolveProtocols(packages, r.protocolsInput, log);
     manifest = json({ version: 1, metadata: { protocol_versions: protocols } });
-    sums = sha256Sums([...packages.map((p) => ({ name: p.filename, sha256: p.sha256 })), { name: L.manifestName(coords), sha256: sha256Hex(manifest) }]);
+    sums = sha256Sums([
+      ...packages.map((p) => ({ name: p.filename, sha256: p.sha256 })),
+      { name: L.manifestName(coords), sha256: sha256Hex(manifest) },
+    ]);
     signature = await signDetached(r.key, sums);
   } catch (err) {
     await fs.rm(tmpDir, { recursive: true, force: true });
@@ -153,13 +163,20 @@ export async function buildRelease(r: ReleaseInput): Promise<Release> {
   const dir = L.storeDir(coords);
   const objects: ReleaseObject[] = [
     ...packages.map((p): ReleaseObject => ({
-      key: dir + p.filename, body: { path: p.zipPath, size: p.size }, sha256: p.sha256, contentType: 'application/zip', cacheControl: storeCache, kind: 'store',
+      key: dir + p.filename,
+      body: { path: p.zipPath, size: p.size },
+      sha256: p.sha256,
+      contentType: 'application/zip',
+      cacheControl: storeCache,
+      kind: 'store',
     })),
     bufObj(dir + L.manifestName(coords), manifest, 'store', storeCache),
     bufObj(dir + L.sumsName(coords), sums, 'store', storeCache),
     bufObj(dir + L.sigName(coords), signature, 'store', storeCache),
   ];
-  const packagesMeta = Object.fromEntries(packages.map((p) => [platformKey(p), { hashes: [`zh:${p.sha256}`, p.h1], package_size: p.size }]));
+  const packagesMeta = Object.fromEntries(
+    packages.map((p) => [platformKey(p), { hashes: [`zh:${p.sha256}`, p.h1], package_size: p.size }]),
+  );
   for (const p of packages) {
     const key = L.downloadKey(coords, p.os, p.arch);
     const doc: DownloadDoc = {
@@ -171,7 +188,17 @@ export async function buildRelease(r: ReleaseInput): Promise<Release> {
       shasums_url: L.relativeUrl(key, dir + L.sumsName(coords)),
       shasums_signature_url: L.relativeUrl(key, dir + L.sigName(coords)),
       shasum: p.sha256,
-      signing_keys: { gpg_public_keys: [{ key_id: r.key.keyId, ascii_armor: r.key.publicArmor, trust_signature: '', source: coords.namespace, source_url: r.registryUrl.href }] },
+      signing_keys: {
+        gpg_public_keys: [
+          {
+            key_id: r.key.keyId,
+            ascii_armor: r.key.publicArmor,
+            trust_signature: '',
+            source: coords.namespace,
+            source_url: r.registryUrl.href,
+          },
+        ],
+      },
       packages: packagesMeta,
     };
     objects.push(bufObj(key, json(doc), 'document', storeCache));
@@ -181,12 +208,18 @@ export async function buildRelease(r: ReleaseInput): Promise<Release> {
   objects.push(
     bufObj(
       mirrorKey,
-      json({ archives: Object.fromEntries(packages.map((p) => [platformKey(p), { url: L.relativeUrl(mirrorKey, dir + p.filename), hashes: [p.h1, `zh:${p.sha256}`] }])) }),
+      json({
+        archives: Object.fromEntries(
+          packages.map((p) => [platformKey(p), { url: L.relativeUrl(mirrorKey, dir + p.filename), hashes: [p.h1, `zh:${p.sha256}`] }]),
+        ),
+      }),
       'document',
       storeCache,
     ),
   );
-  objects.push(bufObj(L.DISCOVERY_KEY, json({ 'providers.v1': new URL('registry/', withSlash(r.registryUrl)).href }), 'shared', L.CACHE_MUTABLE));
+  objects.push(
+    bufObj(L.DISCOVERY_KEY, json({ 'providers.v1': new URL('registry/', withSlash(r.registryUrl)).href }), 'shared', L.CACHE_MUTABLE),
+  );
 
   const entry: VersionEntry = { version: coords.version, protocols, platforms: packages.map((p) => ({ os: p.os, arch: p.arch })) };
   return { coords, packages, protocols, sums, signature, entry, objects, mirrorHost, tmpDir };
@@ -195,17 +228,23 @@ export async function buildRelease(r: ReleaseInput): Promise<Release> {
 export const withSlash = (u: URL): URL => new URL(u.href.endsWith('/') ? u.href : u.href + '/');
 
 function resolveProtocols(packages: Package[], input: string[], log: Logger): string[] {
-  const fromManifests = packages.filter((p) => p.manifestProtocols).map((p) => ({ src: p.source, list: normaliseProtocols(p.manifestProtocols!, 'protocols') }));
+  const fromManifests = packages
+    .filter((p) => p.manifestProtocols)
+    .map((p) => ({ src: p.source, list: normaliseProtocols(p.manifestProtocols!, 'protocols') }));
   for (const m of fromManifests.slice(1)) {
     if (!sameList(m.list, fromManifests[0]!.list)) {
-      throw new UserError(`tarballs disagree on protocol_versions: ${fromManifests[0]!.src} says ${fromManifests[0]!.list.join(',')}, ${m.src} says ${m.list.join(',')}`);
+      throw new UserError(
+        `tarballs disagree on protocol_versions: ${fromManifests[0]!.src} says ${fromManifests[0]!.list.join(',')}, ${m.src} says ${m.list.join(',')}`,
+      );
     }
   }
   const manifest = fromManifests[0]?.list;
   if (input.length > 0) {
     const given = normaliseProtocols(input, 'protocols');
     if (manifest && !sameList(given, manifest)) {
-      throw new UserError(`input 'protocols': ${given.join(',')} differs from terraform-registry-manifest.json in the tarballs (${manifest.join(',')}); give one or make them agree`);
+      throw new UserError(
+        `input 'protocols': ${given.join(',')} differs from terraform-registry-manifest.json in the tarballs (${manifest.join(',')}); give one or make them agree`,
+      );
     }
     return given;
   }
@@ -213,4 +252,3 @@ function resolveProtocols(packages: Package[], input: string[], log: Logger): st
   log.info('no protocols input and no terraform-registry-manifest.json in the tarballs: using protocol 5.0 (the SDKv2 default)');
   return ['5.0'];
 }
-

@@ -66,9 +66,11 @@ export async function repack(file: string, parsed: TarballName, name: string, ve
       manifestProtocols = parseManifest(base, await readAll(body, 64 * 1024, base));
     } else if (isExecutableName(b, name)) {
       found.push(entryName);
-      if (found.length > 1) throw new UserError(`tarball '${base}': expected exactly one provider executable, found ${found.join(' and ')}`);
+      if (found.length > 1)
+        throw new UserError(`tarball '${base}': expected exactly one provider executable, found ${found.join(' and ')}`);
       zip = await writeSingleEntryZip(inner, body, zipPath);
-      if (crc32 !== undefined && zip.crc32 !== crc32) throw new UserError(`tarball '${base}': ${entryName} fails its CRC-32 check (corrupt zip)`);
+      if (crc32 !== undefined && zip.crc32 !== crc32)
+        throw new UserError(`tarball '${base}': ${entryName} fails its CRC-32 check (corrupt zip)`);
     } else {
       body.resume();
       await new Promise((r) => body.once('end', r));
@@ -82,7 +84,8 @@ export async function repack(file: string, parsed: TarballName, name: string, ve
     if (err instanceof UserError) throw err;
     throw new UserError(`tarball '${base}': ${describeArchiveError(err, parsed.format)}`);
   }
-  if (!zip) throw new UserError(`tarball '${base}': expected exactly one provider executable named terraform-provider-${name}*, found none`);
+  if (!zip)
+    throw new UserError(`tarball '${base}': expected exactly one provider executable named terraform-provider-${name}*, found none`);
   const z = zip as ZipResult;
   return {
     os: parsed.os,
@@ -128,12 +131,17 @@ async function readTarball(file: string, base: string, take: (name: string, body
   }
 }
 
-async function readZipArchive(file: string, base: string, take: (name: string, body: Readable, crc32: number) => Promise<void>): Promise<void> {
+async function readZipArchive(
+  file: string,
+  base: string,
+  take: (name: string, body: Readable, crc32: number) => Promise<void>,
+): Promise<void> {
   for (const e of await readZipDirectory(file)) {
     checkEntryPath(base, e.name);
     if (e.name.endsWith('/')) continue;
     const type = e.mode & 0o170000;
-    if (type !== 0 && type !== 0o100000) throw new UserError(`tarball '${base}': entry '${e.name}' is not a regular file (mode ${e.mode.toString(8)})`);
+    if (type !== 0 && type !== 0o100000)
+      throw new UserError(`tarball '${base}': entry '${e.name}' is not a regular file (mode ${e.mode.toString(8)})`);
     await take(e.name, await openZipEntry(file, e), e.crc32);
   }
 }

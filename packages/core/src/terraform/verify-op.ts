@@ -9,13 +9,17 @@ import { httpReader, storeReader, verifyRegistry } from './verify.js';
 
 export const verifySpec = defineOperation({
   name: 'verify-terraform-registry',
-  description: 'Walks a provider registry exactly as terraform init does and applies its checks (discovery, versions, download documents, SHA256SUMS, signature, zip, OpenTofu packages, network mirror).',
+  description:
+    'Walks a provider registry exactly as terraform init does and applies its checks (discovery, versions, download documents, SHA256SUMS, signature, zip, OpenTofu packages, network mirror).',
   inputs: {
     'registry-url': { description: 'Base URL the registry is served from; fetched over HTTP unless `store` is given.', required: true },
     namespace: { description: 'Registry namespace of the provider.', required: true },
     name: { description: 'Provider type.', required: true },
     version: { description: 'Check only this version.', defaultNote: 'every listed version' },
-    store: { description: 'Read the tree from this store (`s3://bucket/prefix` or `file://dir`) instead of over HTTP, as if served at registry-url.' },
+    store: {
+      description:
+        'Read the tree from this store (`s3://bucket/prefix` or `file://dir`) instead of over HTTP, as if served at registry-url.',
+    },
     mirror: { description: 'Also check the static network mirror.', type: 'boolean', default: 'true' },
     's3-endpoint': { description: 'S3-compatible endpoint URL.', defaultNote: 'AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL' },
   },
@@ -31,15 +35,27 @@ export const verifyTerraformRegistry = defineRunnable(verifySpec, async (inp, ct
   const name = checkName(inp.name, 'name');
   const versions = inp.version ? [checkVersion(inp.version)] : [];
   const client = new HttpClient({ log: ctx.log });
-  const reader = inp.store ? storeReader(openStore(inp.store, 'store', { endpoint: s3Endpoint(inp['s3-endpoint'], ctx.env), cwd: ctx.cwd }), root) : httpReader(client);
-  const checks = await verifyRegistry(reader, { root, namespace, name, versions, mirrorHost: inp.mirror ? root.host : undefined }, ctx.log).finally(() => client.close());
+  const reader = inp.store
+    ? storeReader(openStore(inp.store, 'store', { endpoint: s3Endpoint(inp['s3-endpoint'], ctx.env), cwd: ctx.cwd }), root)
+    : httpReader(client);
+  const checks = await verifyRegistry(
+    reader,
+    { root, namespace, name, versions, mirrorHost: inp.mirror ? root.host : undefined },
+    ctx.log,
+  ).finally(() => client.close());
   const vs = [...new Set(checks.map((c) => c.version))];
   return {
     outputs: { versions: vs.join(' '), platforms: String(checks.length) },
     report: {
       title: `Verified ${root.host}/${namespace}/${name}`,
       sections: [
-        { heading: 'Checked', table: { head: ['version', 'platform', 'file', 'zh (sha256)', 'h1', 'signed by'], rows: checks.map((c) => [c.version, c.platform, c.filename, c.shasum, c.h1, c.keyId]) } },
+        {
+          heading: 'Checked',
+          table: {
+            head: ['version', 'platform', 'file', 'zh (sha256)', 'h1', 'signed by'],
+            rows: checks.map((c) => [c.version, c.platform, c.filename, c.shasum, c.h1, c.keyId]),
+          },
+        },
       ],
     },
   };

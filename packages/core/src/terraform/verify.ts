@@ -40,7 +40,8 @@ export function httpReader(client: HttpClient): Reader {
 export function storeReader(store: Store, base: URL): Reader {
   return {
     async get(url) {
-      if (url.origin !== base.origin || !url.pathname.startsWith(base.pathname)) return { status: 404, contentType: undefined, url, body: Readable.from([]) };
+      if (url.origin !== base.origin || !url.pathname.startsWith(base.pathname))
+        return { status: 404, contentType: undefined, url, body: Readable.from([]) };
       const key = decodeURIComponent(url.pathname.slice(base.pathname.length));
       const info = await store.head(key);
       const s = info && (await store.getStream(key));
@@ -123,10 +124,14 @@ export async function verifyRegistry(r: Reader, t: VerifyTarget, log: Logger): P
   const discoUrl = new URL('.well-known/terraform.json', t.root);
   const disco = await readSmall(r, discoUrl, 'discovery document');
   const mt = (disco.contentType ?? '').split(';')[0]!.trim().toLowerCase();
-  if (mt !== 'application/json') throw new IntegrityError(`discovery document ${discoUrl.href}: Content-Type is "${mt}", Terraform requires application/json`);
+  if (mt !== 'application/json')
+    throw new IntegrityError(`discovery document ${discoUrl.href}: Content-Type is "${mt}", Terraform requires application/json`);
   const svc = parseJson<Record<string, unknown>>(disco.body, 'discovery document', discoUrl)['providers.v1'];
   if (typeof svc !== 'string') throw new IntegrityError(`discovery document ${discoUrl.href}: no "providers.v1" string`);
-  if (!svc.endsWith('/')) throw new IntegrityError(`discovery document ${discoUrl.href}: providers.v1 "${svc}" must end in '/' (Terraform drops its last segment otherwise)`);
+  if (!svc.endsWith('/'))
+    throw new IntegrityError(
+      `discovery document ${discoUrl.href}: providers.v1 "${svc}" must end in '/' (Terraform drops its last segment otherwise)`,
+    );
   const base = resolveHttp(svc, disco.url, 'providers.v1');
 
   const vUrl = new URL(`${t.namespace}/${t.name}/versions`, base);
@@ -135,7 +140,10 @@ export async function verifyRegistry(r: Reader, t: VerifyTarget, log: Logger): P
   if (!Array.isArray(vdoc.versions)) throw new IntegrityError(`versions index ${vUrl.href}: no "versions" array`);
   const seen = new Set<string>();
   for (const v of vdoc.versions) {
-    if (typeof v?.version !== 'string' || !isVersion(v.version)) throw new IntegrityError(`versions index ${vUrl.href}: invalid version string ${JSON.stringify(v?.version)} (breaks every install on OpenTofu)`);
+    if (typeof v?.version !== 'string' || !isVersion(v.version))
+      throw new IntegrityError(
+        `versions index ${vUrl.href}: invalid version string ${JSON.stringify(v?.version)} (breaks every install on OpenTofu)`,
+      );
     if (seen.has(v.version)) throw new IntegrityError(`versions index ${vUrl.href}: ${v.version} listed twice`);
     seen.add(v.version);
   }
@@ -147,7 +155,8 @@ export async function verifyRegistry(r: Reader, t: VerifyTarget, log: Logger): P
   try {
     for (const version of wanted) {
       const entry = vdoc.versions.find((v) => v.version === version)!;
-      if (!Array.isArray(entry.platforms) || entry.platforms.length === 0) throw new IntegrityError(`versions index ${vUrl.href}: ${version} lists no platforms`);
+      if (!Array.isArray(entry.platforms) || entry.platforms.length === 0)
+        throw new IntegrityError(`versions index ${vUrl.href}: ${version} lists no platforms`);
       const sumsCache = new Map<string, Buffer>();
       const all = entry.platforms.map((x) => `${x.os}_${x.arch}`);
       // Two platforms at a time: each is a download plus an inflate to compute h1.
@@ -156,7 +165,14 @@ export async function verifyRegistry(r: Reader, t: VerifyTarget, log: Logger): P
         return verifyPlatform(r, base, t, version, p.os, p.arch, all, tmp, sumsCache);
       });
       results.push(...checked);
-      if (t.mirrorHost) await verifyMirror(r, t.root, t, version, results.filter((x) => x.version === version));
+      if (t.mirrorHost)
+        await verifyMirror(
+          r,
+          t.root,
+          t,
+          version,
+          results.filter((x) => x.version === version),
+        );
       log.info(`verified ${t.namespace}/${t.name} ${version}: ${entry.platforms.length} platform(s)`);
     }
   } finally {
@@ -166,7 +182,15 @@ export async function verifyRegistry(r: Reader, t: VerifyTarget, log: Logger): P
 }
 
 async function verifyPlatform(
-  r: Reader, base: URL, t: VerifyTarget, version: string, os_: string, arch: string, allPlatforms: string[], tmp: string, sumsCache: Map<string, Buffer>,
+  r: Reader,
+  base: URL,
+  t: VerifyTarget,
+  version: string,
+  os_: string,
+  arch: string,
+  allPlatforms: string[],
+  tmp: string,
+  sumsCache: Map<string, Buffer>,
 ): Promise<PlatformCheck> {
   const dUrl = new URL(`${t.namespace}/${t.name}/${version}/download/${os_}/${arch}`, base);
   const what = `download document ${dUrl.href}`;
@@ -176,8 +200,10 @@ async function verifyPlatform(
   if ((doc.protocols ?? []).length > 0 && !doc.protocols.some((p) => ['5', '6'].includes(p.split('.')[0]!))) {
     throw new IntegrityError(`${what}: protocols ${doc.protocols.join(',')} are outside Terraform's supported >= 5, < 7`);
   }
-  if (doc.os !== os_ || doc.arch !== arch) throw new IntegrityError(`${what}: has os/arch ${doc.os}_${doc.arch}, Terraform requires it to echo ${os_}_${arch}`);
-  if (typeof doc.shasum !== 'string' || !/^[0-9a-f]{64}$/i.test(doc.shasum)) throw new IntegrityError(`${what}: shasum must be 64 hex characters`);
+  if (doc.os !== os_ || doc.arch !== arch)
+    throw new IntegrityError(`${what}: has os/arch ${doc.os}_${doc.arch}, Terraform requires it to echo ${os_}_${arch}`);
+  if (typeof doc.shasum !== 'string' || !/^[0-9a-f]{64}$/i.test(doc.shasum))
+    throw new IntegrityError(`${what}: shasum must be 64 hex characters`);
   const zipUrl = resolveHttp(doc.download_url, d.url, `${what} download_url`);
   const sumsUrl = resolveHttp(doc.shasums_url, d.url, `${what} shasums_url`);
   const sigUrl = resolveHttp(doc.shasums_signature_url, d.url, `${what} shasums_signature_url`);
@@ -185,47 +211,81 @@ async function verifyPlatform(
   const sums = sumsCache.get(sumsUrl.href) ?? (await readSmall(r, sumsUrl, 'SHA256SUMS')).body;
   sumsCache.set(sumsUrl.href, sums);
   const lines = sums.toString('utf8').split('\n');
-  if (lines.slice(0, -1).some((l) => l.trim() === '')) throw new IntegrityError(`SHA256SUMS ${sumsUrl.href}: has a blank line (Terraform panics on it)`);
+  if (lines.slice(0, -1).some((l) => l.trim() === ''))
+    throw new IntegrityError(`SHA256SUMS ${sumsUrl.href}: has a blank line (Terraform panics on it)`);
   const line = lines.map((l) => l.trim().split(/\s+/)).find((f) => f[1] === doc.filename);
   if (!line) throw new IntegrityError(`SHA256SUMS ${sumsUrl.href}: checksum list has no SHA-256 hash for "${doc.filename}"`);
-  if (line[0]!.toLowerCase() !== doc.shasum.toLowerCase()) throw new IntegrityError(`SHA256SUMS ${sumsUrl.href}: hash for ${doc.filename} is ${line[0]}, download document says ${doc.shasum}`);
+  if (line[0]!.toLowerCase() !== doc.shasum.toLowerCase())
+    throw new IntegrityError(`SHA256SUMS ${sumsUrl.href}: hash for ${doc.filename} is ${line[0]}, download document says ${doc.shasum}`);
 
   const sig = (await readSmall(r, sigUrl, 'signature')).body;
-  if (sig.subarray(0, 5).toString() === '-----') throw new IntegrityError(`signature ${sigUrl.href}: is ASCII-armored; Terraform needs a binary signature`);
+  if (sig.subarray(0, 5).toString() === '-----')
+    throw new IntegrityError(`signature ${sigUrl.href}: is ASCII-armored; Terraform needs a binary signature`);
   const keys = doc.signing_keys?.gpg_public_keys ?? [];
-  if (keys.length === 0) throw new IntegrityError(`${what}: lists no gpg_public_keys (OpenTofu requires a signature for every custom registry)`);
-  if (keys.some((k) => k.trust_signature !== '' && k.trust_signature !== undefined)) throw new IntegrityError(`${what}: trust_signature must be empty (it is checked against HashiCorp's partner key)`);
-  const keyId = await verifyDetached(sums, sig, keys.map((k) => k.ascii_armor));
-  if (!keyId) throw new IntegrityError(`signature ${sigUrl.href}: authentication signature from unknown issuer (does not verify with the listed keys)`);
+  if (keys.length === 0)
+    throw new IntegrityError(`${what}: lists no gpg_public_keys (OpenTofu requires a signature for every custom registry)`);
+  if (keys.some((k) => k.trust_signature !== '' && k.trust_signature !== undefined))
+    throw new IntegrityError(`${what}: trust_signature must be empty (it is checked against HashiCorp's partner key)`);
+  const keyId = await verifyDetached(
+    sums,
+    sig,
+    keys.map((k) => k.ascii_armor),
+  );
+  if (!keyId)
+    throw new IntegrityError(
+      `signature ${sigUrl.href}: authentication signature from unknown issuer (does not verify with the listed keys)`,
+    );
 
   const zipFile = path.join(tmp, `${version}_${os_}_${arch}.zip`);
   const res = await r.get(zipUrl);
   if (res.status !== 200) throw new IntegrityError(`package ${zipUrl.href}: HTTP ${res.status}`);
   const h = createHash('sha256');
   let size = 0;
-  await pipeline(res.body, new Transform({ transform(c: Buffer, _e, cb) { h.update(c); size += c.length; cb(null, c); } }), createWriteStream(zipFile));
+  await pipeline(
+    res.body,
+    new Transform({
+      transform(c: Buffer, _e, cb) {
+        h.update(c);
+        size += c.length;
+        cb(null, c);
+      },
+    }),
+    createWriteStream(zipFile),
+  );
   const zh = h.digest('hex');
-  if (zh !== doc.shasum.toLowerCase()) throw new IntegrityError(`package ${zipUrl.href}: archive has incorrect checksum zh:${zh} (expected zh:${doc.shasum})`);
+  if (zh !== doc.shasum.toLowerCase())
+    throw new IntegrityError(`package ${zipUrl.href}: archive has incorrect checksum zh:${zh} (expected zh:${doc.shasum})`);
   const h1 = await checkZipLayout(zipFile, t.name, zipUrl.href);
 
   if (doc.packages !== undefined) {
     const keysInPkgs = Object.keys(doc.packages).sort();
-    if (JSON.stringify(keysInPkgs) !== JSON.stringify([...allPlatforms].sort())) throw new IntegrityError(`${what}: "packages" must list exactly the version's platforms (${allPlatforms.join(', ')}), lists ${keysInPkgs.join(', ')}`);
+    if (JSON.stringify(keysInPkgs) !== JSON.stringify([...allPlatforms].sort()))
+      throw new IntegrityError(
+        `${what}: "packages" must list exactly the version's platforms (${allPlatforms.join(', ')}), lists ${keysInPkgs.join(', ')}`,
+      );
     const mine = doc.packages[`${os_}_${arch}`]!;
-    if (mine.package_size !== size) throw new IntegrityError(`${what}: packages.${os_}_${arch}.package_size is ${mine.package_size}, the archive has ${size} bytes`);
-    if (!mine.hashes.includes(`zh:${zh}`) || mine.hashes.some((x) => x.startsWith('zh:') && x !== `zh:${zh}`)) throw new IntegrityError(`${what}: packages.${os_}_${arch} zh hash differs from shasum`);
-    if (mine.hashes.some((x) => x.startsWith('h1:') && x !== h1)) throw new IntegrityError(`${what}: packages.${os_}_${arch} h1 hash differs from the archive's (${h1})`);
+    if (mine.package_size !== size)
+      throw new IntegrityError(`${what}: packages.${os_}_${arch}.package_size is ${mine.package_size}, the archive has ${size} bytes`);
+    if (!mine.hashes.includes(`zh:${zh}`) || mine.hashes.some((x) => x.startsWith('zh:') && x !== `zh:${zh}`))
+      throw new IntegrityError(`${what}: packages.${os_}_${arch} zh hash differs from shasum`);
+    if (mine.hashes.some((x) => x.startsWith('h1:') && x !== h1))
+      throw new IntegrityError(`${what}: packages.${os_}_${arch} h1 hash differs from the archive's (${h1})`);
   }
   return { version, platform: `${os_}_${arch}`, filename: doc.filename, shasum: zh, h1, size, keyId, url: zipUrl.href };
 }
 
 /** The zip must hold the executable at top level, with exec bits, and nothing that changes h1. */
 async function checkZipLayout(file: string, name: string, where: string): Promise<string> {
-  const entries = await readZipDirectory(file).catch((e: Error) => { throw new IntegrityError(`package ${where}: not a readable zip (${e.message})`); });
-  if (entries.some((e) => e.name.endsWith('/'))) throw new IntegrityError(`package ${where}: has directory entries (they change the h1 hash)`);
+  const entries = await readZipDirectory(file).catch((e: Error) => {
+    throw new IntegrityError(`package ${where}: not a readable zip (${e.message})`);
+  });
+  if (entries.some((e) => e.name.endsWith('/')))
+    throw new IntegrityError(`package ${where}: has directory entries (they change the h1 hash)`);
   const exe = entries.find((e) => new RegExp(`^terraform-provider-${name}([_.].*)?$`).test(e.name));
-  if (!exe) throw new IntegrityError(`package ${where}: could not find executable file starting with terraform-provider-${name} at the top level`);
-  if ((exe.mode & 0o111) === 0) throw new IntegrityError(`package ${where}: ${exe.name} has no exec bits (Terraform would install a provider it cannot run)`);
+  if (!exe)
+    throw new IntegrityError(`package ${where}: could not find executable file starting with terraform-provider-${name} at the top level`);
+  if ((exe.mode & 0o111) === 0)
+    throw new IntegrityError(`package ${where}: ${exe.name} has no exec bits (Terraform would install a provider it cannot run)`);
   if (entries.length !== 1) throw new IntegrityError(`package ${where}: expected exactly one file, found ${entries.length}`);
   const h = createHash('sha256');
   await pipeline(await openZipEntry(file, exe), h);
@@ -244,13 +304,14 @@ async function verifyMirror(r: Reader, root: URL, t: VerifyTarget, version: stri
     const a = doc.archives?.[c.platform];
     if (!a) throw new IntegrityError(`mirror ${vUrl.href}: no archive for ${c.platform}`);
     const hashes = a.hashes ?? [];
-    if (!hashes.includes(c.h1) || !hashes.includes(`zh:${c.shasum}`)) throw new IntegrityError(`mirror ${vUrl.href}: ${c.platform} hashes do not match the package (want ${c.h1} and zh:${c.shasum})`);
+    if (!hashes.includes(c.h1) || !hashes.includes(`zh:${c.shasum}`))
+      throw new IntegrityError(`mirror ${vUrl.href}: ${c.platform} hashes do not match the package (want ${c.h1} and zh:${c.shasum})`);
     const zipUrl = new URL(a.url, v.url);
     // The registry's own check already fetched and hashed this very URL.
     if (zipUrl.href === c.url) continue;
     const head = await r.get(zipUrl);
     head.body.destroy();
-    if (head.status !== 200) throw new IntegrityError(`mirror ${vUrl.href}: ${c.platform} archive ${zipUrl.href} answers HTTP ${head.status}`);
+    if (head.status !== 200)
+      throw new IntegrityError(`mirror ${vUrl.href}: ${c.platform} archive ${zipUrl.href} answers HTTP ${head.status}`);
   }
 }
-

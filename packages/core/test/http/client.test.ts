@@ -22,26 +22,47 @@ async function server(): Promise<{ url: string; port: number; set(h: Handler): v
   return {
     url: `http://127.0.0.1:${port}`,
     port,
-    set: (h) => { handler = h; },
-    close: () => new Promise<void>((r) => { s.closeAllConnections(); s.close(() => r()); }),
+    set: (h) => {
+      handler = h;
+    },
+    close: () =>
+      new Promise<void>((r) => {
+        s.closeAllConnections();
+        s.close(() => r());
+      }),
   };
 }
 
 let a: Awaited<ReturnType<typeof server>>;
 let b: Awaited<ReturnType<typeof server>>;
-beforeAll(async () => { a = await server(); b = await server(); });
-afterAll(async () => { await a.close(); await b.close(); });
+beforeAll(async () => {
+  a = await server();
+  b = await server();
+});
+afterAll(async () => {
+  await a.close();
+  await b.close();
+});
 
 describe('HttpClient', () => {
   test('follows a redirect to another host without Authorization, keeps it on the same host', async () => {
     const seen: (string | undefined)[] = [];
     a.set((q, r) => {
       seen.push(`a${q.url} ${q.headers.authorization}`);
-      if (q.url === '/start') { r.writeHead(307, { location: '/same' }).end(); return; }
-      if (q.url === '/same') { r.writeHead(302, { location: `${b.url}/other` }).end(); return; }
+      if (q.url === '/start') {
+        r.writeHead(307, { location: '/same' }).end();
+        return;
+      }
+      if (q.url === '/same') {
+        r.writeHead(302, { location: `${b.url}/other` }).end();
+        return;
+      }
       r.end();
     });
-    b.set((q, r) => { seen.push(`b${q.url} ${q.headers.authorization}`); r.end('blob'); });
+    b.set((q, r) => {
+      seen.push(`b${q.url} ${q.headers.authorization}`);
+      r.end('blob');
+    });
     const c = new HttpClient();
     const res = await c.request({ url: `${a.url}/start`, headers: { authorization: 'Bearer T0KEN' } });
     expect(await res.text()).toBe('blob');
@@ -69,7 +90,10 @@ describe('HttpClient', () => {
 
   test('gives up after the policy and returns the last answer', async () => {
     let n = 0;
-    a.set((_q, r) => { n++; r.writeHead(502).end(); });
+    a.set((_q, r) => {
+      n++;
+      r.writeHead(502).end();
+    });
     const c = new HttpClient({ retry: { ...fast, attempts: 3 } });
     const res = await c.request({ url: `${a.url}/x` });
     expect(res.status).toBe(502);
@@ -82,11 +106,19 @@ describe('HttpClient', () => {
     const bodies: string[] = [];
     a.set((q, r, body) => {
       bodies.push(body.toString());
-      if (++n === 1) { q.socket.destroy(); return; }
+      if (++n === 1) {
+        q.socket.destroy();
+        return;
+      }
       r.end('stored');
     });
     const c = new HttpClient({ retry: fast });
-    const res = await c.request({ method: 'PUT', url: `${a.url}/x`, body: () => Readable.from([Buffer.from('pay'), Buffer.from('load')]), headers: { 'content-length': '7' } });
+    const res = await c.request({
+      method: 'PUT',
+      url: `${a.url}/x`,
+      body: () => Readable.from([Buffer.from('pay'), Buffer.from('load')]),
+      headers: { 'content-length': '7' },
+    });
     expect(await res.text()).toBe('stored');
     expect(bodies).toEqual(['payload', 'payload']);
     c.close();
@@ -94,9 +126,17 @@ describe('HttpClient', () => {
 
   test('never retries a one-shot stream body', async () => {
     let n = 0;
-    a.set((_q, r) => { n++; r.writeHead(503).end(); });
+    a.set((_q, r) => {
+      n++;
+      r.writeHead(503).end();
+    });
     const c = new HttpClient({ retry: fast });
-    const res = await c.request({ method: 'PUT', url: `${a.url}/x`, body: Readable.from([Buffer.from('abc')]), headers: { 'content-length': '3' } });
+    const res = await c.request({
+      method: 'PUT',
+      url: `${a.url}/x`,
+      body: Readable.from([Buffer.from('abc')]),
+      headers: { 'content-length': '3' },
+    });
     expect(res.status).toBe(503);
     expect(n).toBe(1);
     c.close();
@@ -105,13 +145,18 @@ describe('HttpClient', () => {
   test('a connection reset that persists becomes one line naming the host', async () => {
     a.set((q) => q.socket.destroy());
     const c = new HttpClient({ retry: { ...fast, attempts: 2 } });
-    await expect(c.request({ url: `${a.url}/v2/x` })).rejects.toThrow(new RegExp(`^GET 127\\.0\\.0\\.1:${a.port}/v2/x: .*after 2 attempts`));
+    await expect(c.request({ url: `${a.url}/v2/x` })).rejects.toThrow(
+      new RegExp(`^GET 127\\.0\\.0\\.1:${a.port}/v2/x: .*after 2 attempts`),
+    );
     c.close();
   });
 
   test('a stalled connection times out and is retried', async () => {
     let n = 0;
-    a.set((_q, r) => { if (++n === 1) return; /* never answer */ r.end('late'); });
+    a.set((_q, r) => {
+      if (++n === 1) return;
+      /* never answer */ r.end('late');
+    });
     const c = new HttpClient({ retry: fast, idleTimeoutMs: 200 });
     const res = await c.request({ url: `${a.url}/x` });
     expect(await res.text()).toBe('late');
@@ -122,7 +167,14 @@ describe('HttpClient', () => {
   test('bounds requests in flight per host', async () => {
     let active = 0;
     let peak = 0;
-    a.set((_q, r) => { active++; peak = Math.max(peak, active); setTimeout(() => { active--; r.end(); }, 30); });
+    a.set((_q, r) => {
+      active++;
+      peak = Math.max(peak, active);
+      setTimeout(() => {
+        active--;
+        r.end();
+      }, 30);
+    });
     const c = new HttpClient({ perHost: 2 });
     await Promise.all(Array.from({ length: 8 }, async () => (await c.request({ url: `${a.url}/x` })).discard()));
     expect(peak).toBe(2);
@@ -130,7 +182,9 @@ describe('HttpClient', () => {
   });
 
   test('an abort signal stops a request', async () => {
-    a.set(() => { /* hang */ });
+    a.set(() => {
+      /* hang */
+    });
     const c = new HttpClient();
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 50);
@@ -144,7 +198,10 @@ describe('HttpClient', () => {
       "refusing plain HTTP to registry.example.com: list it in 'insecure-registries' to allow it",
     );
     b.set((q, r) => r.end(q.headers.host));
-    const allowed = new HttpClient({ insecureHosts: ['registry.example.com'], connectTo: { 'registry.example.com': `127.0.0.1:${b.port}` } });
+    const allowed = new HttpClient({
+      insecureHosts: ['registry.example.com'],
+      connectTo: { 'registry.example.com': `127.0.0.1:${b.port}` },
+    });
     expect(await (await allowed.request({ url: 'http://registry.example.com/v2/' })).text()).toBe('registry.example.com');
     expect(schemeFor('localhost:5000')).toBe('http');
     expect(schemeFor('[::1]:5000')).toBe('http');
@@ -191,22 +248,37 @@ describe('retry policy', () => {
   test('withRetry with retryDecision stops on errors that are not retryable', async () => {
     const p = { ...DEFAULT_RETRY, ...fast };
     let n = 0;
-    await expect(withRetry(async () => { n++; throw new Error('bad'); }, retryDecision, p)).rejects.toThrow('bad');
+    await expect(
+      withRetry(
+        async () => {
+          n++;
+          throw new Error('bad');
+        },
+        retryDecision,
+        p,
+      ),
+    ).rejects.toThrow('bad');
     expect(n).toBe(1);
     let m = 0;
-    const v = await withRetry(async () => {
-      if (++m < 3) throw Object.assign(new Error('reset'), { code: 'ECONNRESET' });
-      return m;
-    }, retryDecision, p);
+    const v = await withRetry(
+      async () => {
+        if (++m < 3) throw Object.assign(new Error('reset'), { code: 'ECONNRESET' });
+        return m;
+      },
+      retryDecision,
+      p,
+    );
     expect(v).toBe(3);
   });
   test('mapLimit lets running work finish before reporting the first failure', async () => {
     const finished: number[] = [];
-    await expect(mapLimit([0, 1, 2, 3, 4], 2, async (i) => {
-      await new Promise((r) => setTimeout(r, i === 0 ? 5 : 30));
-      if (i === 0) throw new Error('first');
-      finished.push(i);
-    })).rejects.toThrow('first');
+    await expect(
+      mapLimit([0, 1, 2, 3, 4], 2, async (i) => {
+        await new Promise((r) => setTimeout(r, i === 0 ? 5 : 30));
+        if (i === 0) throw new Error('first');
+        finished.push(i);
+      }),
+    ).rejects.toThrow('first');
     expect(finished).toEqual([1]);
   });
 });

@@ -15,15 +15,28 @@ import { tmp } from './fixtures.js';
 describe('docker config.json', () => {
   test('auths: base64 user:password, keys with scheme and path, Docker Hub aliases', async () => {
     const dir = await tmp();
-    await writeFile(path.join(dir, 'config.json'), JSON.stringify({ auths: {
-      'https://127.0.0.1:5001/v2/': { auth: Buffer.from('alice:s3cret:with:colons').toString('base64') },
-      'https://index.docker.io/v1/': { username: 'bob', password: 'hubpass' },
-      'quay.io': { identitytoken: 'refresh-tok' },
-    } }));
+    await writeFile(
+      path.join(dir, 'config.json'),
+      JSON.stringify({
+        auths: {
+          'https://127.0.0.1:5001/v2/': { auth: Buffer.from('alice:s3cret:with:colons').toString('base64') },
+          'https://index.docker.io/v1/': { username: 'bob', password: 'hubpass' },
+          'quay.io': { identitytoken: 'refresh-tok' },
+        },
+      }),
+    );
     const log = new NullLogger();
     const env = { DOCKER_CONFIG: dir };
-    expect(await dockerConfigProvider('127.0.0.1:5001', env, log).get()).toEqual({ kind: 'basic', username: 'alice', password: 's3cret:with:colons' });
-    expect(await dockerConfigProvider('registry-1.docker.io', env, log).get()).toEqual({ kind: 'basic', username: 'bob', password: 'hubpass' });
+    expect(await dockerConfigProvider('127.0.0.1:5001', env, log).get()).toEqual({
+      kind: 'basic',
+      username: 'alice',
+      password: 's3cret:with:colons',
+    });
+    expect(await dockerConfigProvider('registry-1.docker.io', env, log).get()).toEqual({
+      kind: 'basic',
+      username: 'bob',
+      password: 'hubpass',
+    });
     expect(await dockerConfigProvider('quay.io', env, log).get()).toEqual({ kind: 'identity-token', token: 'refresh-tok' });
     expect(await dockerConfigProvider('ghcr.io', env, log).get()).toBeUndefined();
     log.info('s3cret:with:colons hubpass refresh-tok');
@@ -35,20 +48,38 @@ describe('docker config.json', () => {
     const bin = path.join(dir, 'bin');
     await mkdir(bin);
     // A helper that answers for one server and says "not found" otherwise, as real helpers do.
-    for (const [name, user] of [['fake', 'AWS'], ['store', '<token>']] as const) {
+    for (const [name, user] of [
+      ['fake', 'AWS'],
+      ['store', '<token>'],
+    ] as const) {
       const file = path.join(bin, `docker-credential-${name}`);
-      await writeFile(file, `#!/bin/sh\nread server\nif [ "$1" = get ] && [ "$server" = "$WANT" ]; then echo '{"ServerURL":"'$server'","Username":"${user}","Secret":"sec-${name}"}'; else echo "credentials not found in native keychain"; exit 1; fi\n`);
+      await writeFile(
+        file,
+        `#!/bin/sh\nread server\nif [ "$1" = get ] && [ "$server" = "$WANT" ]; then echo '{"ServerURL":"'$server'","Username":"${user}","Secret":"sec-${name}"}'; else echo "credentials not found in native keychain"; exit 1; fi\n`,
+      );
       await chmod(file, 0o755);
     }
-    await writeFile(path.join(dir, 'config.json'), JSON.stringify({ credHelpers: { '123456789012.dkr.ecr.us-east-1.amazonaws.com': 'fake' }, credsStore: 'store' }));
+    await writeFile(
+      path.join(dir, 'config.json'),
+      JSON.stringify({ credHelpers: { '123456789012.dkr.ecr.us-east-1.amazonaws.com': 'fake' }, credsStore: 'store' }),
+    );
     const env = { DOCKER_CONFIG: dir, PATH: `${bin}:/usr/bin:/bin` };
     const log = new NullLogger();
-    expect(await dockerConfigProvider('123456789012.dkr.ecr.us-east-1.amazonaws.com', { ...env, WANT: '123456789012.dkr.ecr.us-east-1.amazonaws.com' }, log).get())
-      .toEqual({ kind: 'basic', username: 'AWS', password: 'sec-fake' });
-    expect(await dockerConfigProvider('registry-1.docker.io', { ...env, WANT: 'https://index.docker.io/v1/' }, log).get())
-      .toEqual({ kind: 'identity-token', token: 'sec-store' });
+    expect(
+      await dockerConfigProvider(
+        '123456789012.dkr.ecr.us-east-1.amazonaws.com',
+        { ...env, WANT: '123456789012.dkr.ecr.us-east-1.amazonaws.com' },
+        log,
+      ).get(),
+    ).toEqual({ kind: 'basic', username: 'AWS', password: 'sec-fake' });
+    expect(await dockerConfigProvider('registry-1.docker.io', { ...env, WANT: 'https://index.docker.io/v1/' }, log).get()).toEqual({
+      kind: 'identity-token',
+      token: 'sec-store',
+    });
     expect(await dockerConfigProvider('ghcr.io', { ...env, WANT: 'x' }, log).get()).toBeUndefined();
-    await expect(dockerConfigProvider('ghcr.io', { DOCKER_CONFIG: dir, PATH: '/nonexistent' }, log).get()).rejects.toThrow('credential helper docker-credential-store: not found on PATH');
+    await expect(dockerConfigProvider('ghcr.io', { DOCKER_CONFIG: dir, PATH: '/nonexistent' }, log).get()).rejects.toThrow(
+      'credential helper docker-credential-store: not found on PATH',
+    );
   });
 
   test('no config file means no credentials', async () => {
@@ -59,7 +90,10 @@ describe('docker config.json', () => {
 describe('ECR hosts', () => {
   test('account and region from the host', () => {
     expect(ecrRegistry('123456789012.dkr.ecr.eu-west-1.amazonaws.com')).toEqual({ account: '123456789012', region: 'eu-west-1' });
-    expect(ecrRegistry('123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com')).toEqual({ account: '123456789012', region: 'us-gov-west-1' });
+    expect(ecrRegistry('123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com')).toEqual({
+      account: '123456789012',
+      region: 'us-gov-west-1',
+    });
     expect(ecrRegistry('123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn')).toEqual({ account: '123456789012', region: 'cn-north-1' });
     expect(ecrRegistry('public.ecr.aws')).toBeUndefined();
     expect(ecrRegistry('12345.dkr.ecr.us-east-1.amazonaws.com')).toBeUndefined();
@@ -91,7 +125,13 @@ describe('Bearer token flow', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });
-  afterAll(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
+  afterAll(
+    () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  );
 
   const session = (provider: CredentialProvider, now?: () => number): RegistryAuth =>
     new RegistryAuth(new URL(base).host, new HttpClient(), provider, new NullLogger(), now);
@@ -135,6 +175,8 @@ describe('Bearer token flow', () => {
 
   test('wrong credentials: the token service refusal names registry and service, not the password', async () => {
     const s = session(fixed({ kind: 'basic', username: 'u', password: 'WRONGPASSWORD' }, "input 'x'"));
-    await expect(s.header(['repository:e:pull'])).rejects.toThrow(`registry ${new URL(base).host}: token service ${new URL(base).host} refused credentials from input 'x' (HTTP 401)`);
+    await expect(s.header(['repository:e:pull'])).rejects.toThrow(
+      `registry ${new URL(base).host}: token service ${new URL(base).host} refused credentials from input 'x' (HTTP 401)`,
+    );
   });
 });

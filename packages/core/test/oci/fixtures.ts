@@ -13,7 +13,14 @@ export const T = {
   empty: 'application/vnd.oci.empty.v1+json',
 };
 
-export interface Desc { mediaType: string; digest: string; size: number; artifactType?: string; platform?: { os: string; architecture: string }; annotations?: Record<string, string> }
+export interface Desc {
+  mediaType: string;
+  digest: string;
+  size: number;
+  artifactType?: string;
+  platform?: { os: string; architecture: string };
+  annotations?: Record<string, string>;
+}
 
 const sha = (b: Buffer): string => 'sha256:' + createHash('sha256').update(b).digest('hex');
 
@@ -69,13 +76,30 @@ export async function makeFixture(opts: { tag?: string; layerSize?: number; seed
   w.tag(index, opts.tag ?? 'v1');
   const empty = await w.blob(Buffer.from('{}'), T.empty);
 
-  const payload = await w.blob(Buffer.from(JSON.stringify({ critical: { image: { 'docker-manifest-digest': index.digest } } })), 'application/vnd.dev.cosign.simplesigning.v1+json');
-  const sig = await w.json({ schemaVersion: 2, mediaType: T.manifest, config: empty, layers: [{ ...payload, annotations: { 'dev.cosignproject.cosign/signature': 'MEUCIQ' } }] }, T.manifest);
+  const payload = await w.blob(
+    Buffer.from(JSON.stringify({ critical: { image: { 'docker-manifest-digest': index.digest } } })),
+    'application/vnd.dev.cosign.simplesigning.v1+json',
+  );
+  const sig = await w.json(
+    {
+      schemaVersion: 2,
+      mediaType: T.manifest,
+      config: empty,
+      layers: [{ ...payload, annotations: { 'dev.cosignproject.cosign/signature': 'MEUCIQ' } }],
+    },
+    T.manifest,
+  );
   w.tag(sig, `sha256-${index.digest.slice(7)}.sig`);
 
   const doc = await w.blob(Buffer.from('{"spdxVersion":"SPDX-2.3"}'), 'application/spdx+json');
-  const sbom = await w.json({ schemaVersion: 2, mediaType: T.manifest, artifactType: 'application/spdx+json', subject: index, config: empty, layers: [doc] }, T.manifest);
-  const fallback = await w.json({ schemaVersion: 2, mediaType: T.index, manifests: [{ ...sbom, artifactType: 'application/spdx+json' }] }, T.index);
+  const sbom = await w.json(
+    { schemaVersion: 2, mediaType: T.manifest, artifactType: 'application/spdx+json', subject: index, config: empty, layers: [doc] },
+    T.manifest,
+  );
+  const fallback = await w.json(
+    { schemaVersion: 2, mediaType: T.index, manifests: [{ ...sbom, artifactType: 'application/spdx+json' }] },
+    T.index,
+  );
   w.tag(fallback, `sha256-${index.digest.slice(7)}`);
   await w.close();
   return { dir, index, children, layers, sig, sbom };

@@ -14,7 +14,18 @@ async function run(src: string, dst: string, extra: { tags?: string[]; dryRun?: 
   const log = new NullLogger();
   const session = new OciSession({ env: {}, log });
   try {
-    const r = await copyImage({ source: parseReference(src), destination: parseReference(dst), tags: extra.tags ?? [], dryRun: extra.dryRun ?? false, immutable: extra.immutable ?? false, retry: fast }, session, log);
+    const r = await copyImage(
+      {
+        source: parseReference(src),
+        destination: parseReference(dst),
+        tags: extra.tags ?? [],
+        dryRun: extra.dryRun ?? false,
+        immutable: extra.immutable ?? false,
+        retry: fast,
+      },
+      session,
+      log,
+    );
     return { r, log };
   } finally {
     session.close();
@@ -35,13 +46,17 @@ describe('copy between OCI layouts', () => {
     // Same bytes for everything reachable: every source blob file exists in the target.
     const want = await blobFiles(f.dir);
     expect(await blobFiles(out)).toEqual(want);
-    const tags = Object.fromEntries((await readIndexJson(out)).manifests.map((d) => [d.annotations?.['org.opencontainers.image.ref.name'], d.digest]));
+    const tags = Object.fromEntries(
+      (await readIndexJson(out)).manifests.map((d) => [d.annotations?.['org.opencontainers.image.ref.name'], d.digest]),
+    );
     expect(tags).toEqual({
       v1: f.index.digest,
       [`sha256-${f.index.digest.slice(7)}.sig`]: f.sig.digest,
       [`sha256-${f.index.digest.slice(7)}`]: expect.stringMatching(/^sha256:/),
     });
-    const fallback = JSON.parse(await readFile(path.join(out, 'blobs', 'sha256', (tags[`sha256-${f.index.digest.slice(7)}`] as string).slice(7)), 'utf8'));
+    const fallback = JSON.parse(
+      await readFile(path.join(out, 'blobs', 'sha256', (tags[`sha256-${f.index.digest.slice(7)}`] as string).slice(7)), 'utf8'),
+    );
     expect(fallback.manifests.map((d: { digest: string }) => d.digest)).toEqual([f.sbom.digest]);
     expect(r.transferred?.blobsCopied).toBe(r.plan.blobs.length);
     expect(r.verified.map((v) => v.reference)).toContain(`oci:${out}:v1`);
@@ -75,12 +90,16 @@ describe('copy between OCI layouts', () => {
     await run(`oci:${a.dir}:v1`, `oci:${out}`);
     const blobsBefore = await blobFiles(out);
     await expect(run(`oci:${b.dir}:v1`, `oci:${out}`, { immutable: true })).rejects.toThrow(ConflictError);
-    await expect(run(`oci:${b.dir}:v1`, `oci:${out}`, { immutable: true })).rejects.toThrow(`immutable tag conflict: oci:${out}:v1 is ${a.index.digest}, not ${b.index.digest}`);
+    await expect(run(`oci:${b.dir}:v1`, `oci:${out}`, { immutable: true })).rejects.toThrow(
+      `immutable tag conflict: oci:${out}:v1 is ${a.index.digest}, not ${b.index.digest}`,
+    );
     expect(await blobFiles(out)).toEqual(blobsBefore);
     // Mutable: the tag moves.
     const { r } = await run(`oci:${b.dir}:v1`, `oci:${out}`);
     expect(r.plan.tags.find((t) => t.tag === 'v1')?.action).toBe('move');
-    expect((await readIndexJson(out)).manifests.find((d) => d.annotations?.['org.opencontainers.image.ref.name'] === 'v1')?.digest).toBe(b.index.digest);
+    expect((await readIndexJson(out)).manifests.find((d) => d.annotations?.['org.opencontainers.image.ref.name'] === 'v1')?.digest).toBe(
+      b.index.digest,
+    );
   });
 
   test('a corrupted source blob fails with its digest and leaves no tag', async () => {
@@ -93,7 +112,9 @@ describe('copy between OCI layouts', () => {
     const out = await tmp();
     const err = await run(`oci:${f.dir}:v1`, `oci:${out}`).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(IntegrityError);
-    expect((err as Error).message).toMatch(new RegExp(`^blob ${layer.digest} from oci:.*: digest mismatch, expected ${layer.digest}, got sha256:`));
+    expect((err as Error).message).toMatch(
+      new RegExp(`^blob ${layer.digest} from oci:.*: digest mismatch, expected ${layer.digest}, got sha256:`),
+    );
     expect(await blobFiles(out)).not.toContain(layer.digest.slice(7));
     expect((await readIndexJson(out).catch(() => ({ manifests: [] }))).manifests).toEqual([]);
   });

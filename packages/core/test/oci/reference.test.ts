@@ -4,13 +4,22 @@ import { formatReference, parseReference } from '../../src/oci/reference.js';
 describe('parseReference', () => {
   test.each([
     ['127.0.0.1:5001/app:1.0', { kind: 'registry', registry: '127.0.0.1:5001', repository: 'app', tag: '1.0' }],
-    ['docker://ghcr.io/org/tool/sub@sha256:' + 'a'.repeat(64), { kind: 'registry', registry: 'ghcr.io', repository: 'org/tool/sub', digest: 'sha256:' + 'a'.repeat(64) }],
+    [
+      'docker://ghcr.io/org/tool/sub@sha256:' + 'a'.repeat(64),
+      { kind: 'registry', registry: 'ghcr.io', repository: 'org/tool/sub', digest: 'sha256:' + 'a'.repeat(64) },
+    ],
     ['alpine', { kind: 'registry', registry: 'registry-1.docker.io', repository: 'library/alpine' }],
     ['docker.io/alpine:3', { kind: 'registry', registry: 'registry-1.docker.io', repository: 'library/alpine', tag: '3' }],
     ['bitnami/redis:7', { kind: 'registry', registry: 'registry-1.docker.io', repository: 'bitnami/redis', tag: '7' }],
     ['localhost/app', { kind: 'registry', registry: 'localhost', repository: 'app' }],
-    ['localhost:5000/a/b:t@sha256:' + 'b'.repeat(64), { kind: 'registry', registry: 'localhost:5000', repository: 'a/b', tag: 't', digest: 'sha256:' + 'b'.repeat(64) }],
-    ['123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/app:v1', { kind: 'registry', registry: '123456789012.dkr.ecr.eu-west-1.amazonaws.com', repository: 'team/app', tag: 'v1' }],
+    [
+      'localhost:5000/a/b:t@sha256:' + 'b'.repeat(64),
+      { kind: 'registry', registry: 'localhost:5000', repository: 'a/b', tag: 't', digest: 'sha256:' + 'b'.repeat(64) },
+    ],
+    [
+      '123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/app:v1',
+      { kind: 'registry', registry: '123456789012.dkr.ecr.eu-west-1.amazonaws.com', repository: 'team/app', tag: 'v1' },
+    ],
     ['oci:/tmp/layout', { kind: 'layout', dir: '/tmp/layout' }],
     ['oci:./out:v1.2', { kind: 'layout', dir: './out', tag: 'v1.2' }],
     ['oci:dir@sha256:' + 'c'.repeat(64), { kind: 'layout', dir: 'dir', digest: 'sha256:' + 'c'.repeat(64) }],
@@ -33,6 +42,8 @@ describe('parseReference', () => {
   test('formats as people write it', () => {
     expect(formatReference(parseReference('alpine:3'))).toBe('docker.io/library/alpine:3');
     expect(formatReference(parseReference('oci:/x:t'))).toBe('oci:/x:t');
-    expect(formatReference(parseReference('127.0.0.1:5001/a:t'), { digest: 'sha256:' + 'd'.repeat(64) })).toBe(`127.0.0.1:5001/a@sha256:${'d'.repeat(64)}`);
+    expect(formatReference(parseReference('127.0.0.1:5001/a:t'), { digest: 'sha256:' + 'd'.repeat(64) })).toBe(
+      `127.0.0.1:5001/a@sha256:${'d'.repeat(64)}`,
+    );
   });
 });

@@ -9,10 +9,12 @@ describe('archive names', () => {
     ['terraform-provider-teleport_9.1.3-rc.1_darwin_arm64.zip', { version: '9.1.3-rc.1', os: 'darwin', arch: 'arm64', format: 'zip' }],
     ['dir/terraform-provider-teleport_9.1.3_windows_amd64.tar.gz', { version: '9.1.3', os: 'windows', arch: 'amd64', format: 'tar.gz' }],
   ])('%s', (file, want) => expect(parseTarballName(file, 'teleport')).toEqual(want));
-  test.each(['terraform-provider-other-v1.0.0-linux-amd64-bin.tar.gz', 'terraform-provider-teleport-v1.0.0-plan9-amd64-bin.tar.gz', 'teleport.tar.gz', 'terraform-provider-teleport_1.0.0_linux.zip'])(
-    'refuses %s',
-    (file) => expect(parseTarballName(file, 'teleport')).toBeUndefined(),
-  );
+  test.each([
+    'terraform-provider-other-v1.0.0-linux-amd64-bin.tar.gz',
+    'terraform-provider-teleport-v1.0.0-plan9-amd64-bin.tar.gz',
+    'teleport.tar.gz',
+    'terraform-provider-teleport_1.0.0_linux.zip',
+  ])('refuses %s', (file) => expect(parseTarballName(file, 'teleport')).toBeUndefined());
   test('version from the tag', () => {
     expect(versionFromRef('refs/tags/terraform-provider-teleport-v9.1.3', 'teleport')).toBe('9.1.3');
     expect(versionFromRef('refs/heads/main', 'teleport')).toBeUndefined();
@@ -34,7 +36,10 @@ describe('versions', () => {
 
 describe('documents', () => {
   test('SHA256SUMS is sorted, two spaces, no star, no blank line', () => {
-    const s = sha256Sums([{ name: 'b.zip', sha256: 'b'.repeat(64) }, { name: 'a.zip', sha256: 'a'.repeat(64) }]).toString();
+    const s = sha256Sums([
+      { name: 'b.zip', sha256: 'b'.repeat(64) },
+      { name: 'a.zip', sha256: 'a'.repeat(64) },
+    ]).toString();
     expect(s).toBe(`${'a'.repeat(64)}  a.zip\n${'b'.repeat(64)}  b.zip\n`);
   });
   test('protocols are normalised and bounded to 5.x/6.x', () => {
@@ -48,11 +53,21 @@ describe('documents', () => {
     expect(mergeVersion(doc, e, true, 'v')).toBeUndefined();
     const other = { ...e, platforms: [...e.platforms, { os: 'darwin', arch: 'arm64' }] };
     expect(() => mergeVersion(doc, other, true, 'v')).toThrow(/already published with different platforms/);
-    expect(mergeVersion(doc, other, false, 'v')?.versions).toEqual([{ ...other, platforms: [{ os: 'darwin', arch: 'arm64' }, { os: 'linux', arch: 'amd64' }] }]);
+    expect(mergeVersion(doc, other, false, 'v')?.versions).toEqual([
+      {
+        ...other,
+        platforms: [
+          { os: 'darwin', arch: 'arm64' },
+          { os: 'linux', arch: 'amd64' },
+        ],
+      },
+    ]);
     expect(mergeVersion(doc, { ...e, version: '0.9.0' }, true, 'v')?.versions.map((v) => v.version)).toEqual(['0.9.0', '1.0.0']);
   });
   test('a corrupt or poisoned versions document is refused, not overwritten', () => {
-    expect(() => parseVersionsDoc('s3://b/versions', Buffer.from('{"versions": ['))).toThrow('s3://b/versions is not valid JSON; refusing to overwrite it');
+    expect(() => parseVersionsDoc('s3://b/versions', Buffer.from('{"versions": ['))).toThrow(
+      's3://b/versions is not valid JSON; refusing to overwrite it',
+    );
     expect(() => parseVersionsDoc('x', Buffer.from('{"versions":[{"version":"v1.0.0"}]}'))).toThrow(/invalid version "v1.0.0"/);
     expect(() => parseVersionsDoc('x', Buffer.from('[]'))).toThrow(/no "versions" array/);
   });

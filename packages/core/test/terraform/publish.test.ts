@@ -17,7 +17,11 @@ beforeAll(async () => {
   [key, key2] = await Promise.all([rsaKey(), rsaKey()]);
 });
 
-const PLATFORMS = [['linux', 'amd64'], ['darwin', 'arm64'], ['windows', 'amd64']] as const;
+const PLATFORMS = [
+  ['linux', 'amd64'],
+  ['darwin', 'arm64'],
+  ['windows', 'amd64'],
+] as const;
 
 async function release(dir: string, version: string, content = (os: string) => `bin ${os} ${version}\n`): Promise<string[]> {
   return Promise.all(PLATFORMS.map(([os, arch]) => providerTarball(dir, 'demo', version, os, arch, content(os))));
@@ -25,8 +29,19 @@ async function release(dir: string, version: string, content = (os: string) => `
 
 function inputs(over: Record<string, unknown>) {
   return {
-    namespace: 'acme', name: 'demo', version: '1.0.0', tarballs: [] as string[], source: undefined, store: '', 'registry-url': 'https://registry.example.com/',
-    'signing-key': key, 'signing-key-passphrase': undefined, protocols: [] as string[], immutable: true, 'dry-run': false, 's3-endpoint': undefined,
+    namespace: 'acme',
+    name: 'demo',
+    version: '1.0.0',
+    tarballs: [] as string[],
+    source: undefined,
+    store: '',
+    'registry-url': 'https://registry.example.com/',
+    'signing-key': key,
+    'signing-key-passphrase': undefined,
+    protocols: [] as string[],
+    immutable: true,
+    'dry-run': false,
+    's3-endpoint': undefined,
     ...over,
   } as Parameters<typeof publishTerraformRegistry.run>[0];
 }
@@ -42,21 +57,40 @@ describe('publish-terraform-registry on a file store', () => {
     expect(res.outputs.platforms).toBe('darwin_arm64 linux_amd64 windows_amd64');
     expect(res.outputs['lock-hashes']!.split('\n')).toHaveLength(6);
     const versions = JSON.parse(await fs.readFile(path.join(store, 'registry/acme/demo/versions'), 'utf8'));
-    expect(versions.versions).toEqual([{ version: '1.0.0', protocols: ['5.0'], platforms: [{ os: 'darwin', arch: 'arm64' }, { os: 'linux', arch: 'amd64' }, { os: 'windows', arch: 'amd64' }] }]);
+    expect(versions.versions).toEqual([
+      {
+        version: '1.0.0',
+        protocols: ['5.0'],
+        platforms: [
+          { os: 'darwin', arch: 'arm64' },
+          { os: 'linux', arch: 'amd64' },
+          { os: 'windows', arch: 'amd64' },
+        ],
+      },
+    ]);
     const disco = JSON.parse(await fs.readFile(path.join(store, '.well-known/terraform.json'), 'utf8'));
     expect(disco).toEqual({ 'providers.v1': 'https://registry.example.com/registry/' });
 
     const before = await snapshot(store);
     const again = await publishTerraformRegistry.run(inputs({ tarballs, store: `file://${store}` }), ctx());
-    expect(again.report.sections[0]).toMatchObject({ text: expect.stringContaining('Wrote 0 objects, 11 already identical; versions index: skip') });
+    expect(again.report.sections[0]).toMatchObject({
+      text: expect.stringContaining('Wrote 0 objects, 11 already identical; versions index: skip'),
+    });
     expect(await snapshot(store)).toEqual(before);
   });
 
   test('version from the tag, GoReleaser names, protocols from the manifest inside', async () => {
     const dir = await tmpDir();
     const manifest = { name: 'terraform-registry-manifest.json', body: '{"version":1,"metadata":{"protocol_versions":["6.0"]}}' };
-    const t = await tarball(dir, 'terraform-provider-demo_2.1.0_linux_arm64.tar.gz', [{ name: 'terraform-provider-demo_v2.1.0', body: 'x' }, manifest, { name: 'README.md', body: '#' }]);
-    const res = await publishTerraformRegistry.run(inputs({ version: undefined, tarballs: [t], store: path.join(dir, 'reg') }), ctx({ GITHUB_REF: 'refs/tags/terraform-provider-demo-v2.1.0' }));
+    const t = await tarball(dir, 'terraform-provider-demo_2.1.0_linux_arm64.tar.gz', [
+      { name: 'terraform-provider-demo_v2.1.0', body: 'x' },
+      manifest,
+      { name: 'README.md', body: '#' },
+    ]);
+    const res = await publishTerraformRegistry.run(
+      inputs({ version: undefined, tarballs: [t], store: path.join(dir, 'reg') }),
+      ctx({ GITHUB_REF: 'refs/tags/terraform-provider-demo-v2.1.0' }),
+    );
     expect(res.outputs.version).toBe('2.1.0');
     const doc = JSON.parse(await fs.readFile(path.join(dir, 'reg/registry/acme/demo/2.1.0/download/linux/arm64'), 'utf8'));
     expect(doc.protocols).toEqual(['6.0']);
@@ -75,14 +109,21 @@ describe('publish-terraform-registry on a file store', () => {
     const bytes = await fs.readFile(zipIn);
     bytes[60] = bytes[60]! ^ 0xff; // inside the deflate stream
     await fs.writeFile(zipIn, bytes);
-    const err = await publishTerraformRegistry.run(inputs({ version: '3.0.0', tarballs: [zipIn], store: path.join(dir, 'reg2') }), ctx()).catch((e: unknown) => e);
+    const err = await publishTerraformRegistry
+      .run(inputs({ version: '3.0.0', tarballs: [zipIn], store: path.join(dir, 'reg2') }), ctx())
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UserError);
-    expect((err as Error).message).toMatch(/^tarball 'terraform-provider-demo_3.0.0_linux_amd64.zip': (not a valid zip file|.*fails its CRC-32 check)/);
+    expect((err as Error).message).toMatch(
+      /^tarball 'terraform-provider-demo_3.0.0_linux_amd64.zip': (not a valid zip file|.*fails its CRC-32 check)/,
+    );
   });
 
   test('dry run writes nothing and still reports the plan', async () => {
     const dir = await tmpDir();
-    const res = await publishTerraformRegistry.run(inputs({ tarballs: await release(dir, '1.0.0'), store: path.join(dir, 'reg'), 'dry-run': true }), ctx());
+    const res = await publishTerraformRegistry.run(
+      inputs({ tarballs: await release(dir, '1.0.0'), store: path.join(dir, 'reg'), 'dry-run': true }),
+      ctx(),
+    );
     expect(res.report.title).toMatch(/^Dry run/);
     await expect(fs.stat(path.join(dir, 'reg'))).rejects.toThrow();
   });
@@ -91,8 +132,15 @@ describe('publish-terraform-registry on a file store', () => {
     const dir = await tmpDir();
     const store = path.join(dir, 'reg');
     await publishTerraformRegistry.run(inputs({ tarballs: await release(dir, '1.0.0'), store }), ctx());
-    await publishTerraformRegistry.run(inputs({ version: '1.1.0', tarballs: await release(dir, '1.1.0'), store, 'signing-key': key2 }), ctx());
-    const checks = await verifyRegistry(storeReader(new FsStore(store), new URL('https://registry.example.com/')), { root: new URL('https://registry.example.com/'), namespace: 'acme', name: 'demo', versions: [], mirrorHost: 'registry.example.com' }, new NullLogger());
+    await publishTerraformRegistry.run(
+      inputs({ version: '1.1.0', tarballs: await release(dir, '1.1.0'), store, 'signing-key': key2 }),
+      ctx(),
+    );
+    const checks = await verifyRegistry(
+      storeReader(new FsStore(store), new URL('https://registry.example.com/')),
+      { root: new URL('https://registry.example.com/'), namespace: 'acme', name: 'demo', versions: [], mirrorHost: 'registry.example.com' },
+      new NullLogger(),
+    );
     expect(new Set(checks.map((c) => c.version))).toEqual(new Set(['1.0.0', '1.1.0']));
     expect(new Set(checks.map((c) => c.keyId)).size).toBe(2);
   });
@@ -105,11 +153,24 @@ describe('publish-terraform-registry on a file store', () => {
     const other = await tmpDir();
     const changed = await release(other, '1.0.0', (os) => `rebuilt ${os}\n`);
     await expect(publishTerraformRegistry.run(inputs({ tarballs: changed, store }), ctx())).rejects.toThrow(ConflictError);
-    await expect(publishTerraformRegistry.run(inputs({ tarballs: changed, store }), ctx())).rejects.toThrow(/exists with different content \(published versions are immutable\).*nothing was written/);
+    await expect(publishTerraformRegistry.run(inputs({ tarballs: changed, store }), ctx())).rejects.toThrow(
+      /exists with different content \(published versions are immutable\).*nothing was written/,
+    );
     expect(await snapshot(store)).toEqual(before);
     // staging: immutable false replaces it, and the result verifies
     await publishTerraformRegistry.run(inputs({ tarballs: changed, store, immutable: false }), ctx());
-    await verifyTerraformRegistry.run({ 'registry-url': 'https://registry.example.com', namespace: 'acme', name: 'demo', version: '1.0.0', store, mirror: true, 's3-endpoint': undefined }, ctx());
+    await verifyTerraformRegistry.run(
+      {
+        'registry-url': 'https://registry.example.com',
+        namespace: 'acme',
+        name: 'demo',
+        version: '1.0.0',
+        store,
+        mirror: true,
+        's3-endpoint': undefined,
+      },
+      ctx(),
+    );
   });
 });
 
@@ -127,7 +188,10 @@ describe('bad input: one line naming the input, and the store untouched', () => 
   });
 
   const refuse = async (over: Record<string, unknown>, message: RegExp, env: Record<string, string> = {}): Promise<void> => {
-    const err = await publishTerraformRegistry.run(inputs({ store, version: '2.0.0', ...over }), ctx(env)).then(() => undefined, (e: unknown) => e);
+    const err = await publishTerraformRegistry.run(inputs({ store, version: '2.0.0', ...over }), ctx(env)).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(UserError);
     expect((err as Error).message).toMatch(message);
     expect((err as Error).message).not.toContain('\n');
@@ -136,16 +200,55 @@ describe('bad input: one line naming the input, and the store untouched', () => 
   const t = (file: string, entries: Parameters<typeof tarball>[2]) => tarball(dir, file, entries);
   const name200 = 'terraform-provider-demo-v2.0.0-linux-amd64-bin.tar.gz';
 
-  test('unparseable archive name', async () => refuse({ tarballs: [await t('demo-linux.tar.gz', [{ name: 'terraform-provider-demo' }])] }, /^input 'tarballs': 'demo-linux.tar.gz' is not named terraform-provider-demo-v<version>/));
-  test('version mismatch', async () => refuse({ tarballs: good }, /^input 'tarballs': '.*' is version 1.0.0, but input 'version' is 2.0.0$/));
-  test('v-prefixed version', async () => refuse({ version: 'v2.0.0', tarballs: good }, /^input 'version': expected a version without a "v" prefix/));
-  test('no version and no tag', async () => refuse({ version: undefined, tarballs: good }, /^input 'version': expected a version, or a terraform-provider-demo-v<version> tag in GITHUB_REF/, { GITHUB_REF: 'refs/heads/main' }));
-  test('glob matching nothing', async () => refuse({ tarballs: [path.join(dir, 'nothing-*.tar.gz')] }, /^input 'tarballs': '.*nothing-\*.tar.gz' matched no files$/));
-  test('zero executables', async () => refuse({ tarballs: [await t(name200, [{ name: 'README.md', body: 'x' }])] }, /expected exactly one provider executable named terraform-provider-demo\*, found none/));
-  test('two executables', async () => refuse({ tarballs: [await t(name200, [{ name: 'terraform-provider-demo', body: 'a' }, { name: 'bin/terraform-provider-demo_v2', body: 'b' }])] }, /expected exactly one provider executable, found terraform-provider-demo and bin\/terraform-provider-demo_v2/));
-  test('path traversal', async () => refuse({ tarballs: [await t(name200, [{ name: '../terraform-provider-demo', body: 'a' }])] }, /entry '..\/terraform-provider-demo' escapes the archive/));
-  test('symlink', async () => refuse({ tarballs: [await t(name200, [{ name: 'terraform-provider-demo', type: 'symlink', linkname: '/etc/passwd' }])] }, /entry 'terraform-provider-demo' is a symlink; only regular files and directories are allowed/));
-  test('device', async () => refuse({ tarballs: [await t(name200, [{ name: 'terraform-provider-demo', type: 'character-device', devmajor: 1, devminor: 3 }])] }, /is a character-device/));
+  test('unparseable archive name', async () =>
+    refuse(
+      { tarballs: [await t('demo-linux.tar.gz', [{ name: 'terraform-provider-demo' }])] },
+      /^input 'tarballs': 'demo-linux.tar.gz' is not named terraform-provider-demo-v<version>/,
+    ));
+  test('version mismatch', async () =>
+    refuse({ tarballs: good }, /^input 'tarballs': '.*' is version 1.0.0, but input 'version' is 2.0.0$/));
+  test('v-prefixed version', async () =>
+    refuse({ version: 'v2.0.0', tarballs: good }, /^input 'version': expected a version without a "v" prefix/));
+  test('no version and no tag', async () =>
+    refuse(
+      { version: undefined, tarballs: good },
+      /^input 'version': expected a version, or a terraform-provider-demo-v<version> tag in GITHUB_REF/,
+      { GITHUB_REF: 'refs/heads/main' },
+    ));
+  test('glob matching nothing', async () =>
+    refuse({ tarballs: [path.join(dir, 'nothing-*.tar.gz')] }, /^input 'tarballs': '.*nothing-\*.tar.gz' matched no files$/));
+  test('zero executables', async () =>
+    refuse(
+      { tarballs: [await t(name200, [{ name: 'README.md', body: 'x' }])] },
+      /expected exactly one provider executable named terraform-provider-demo\*, found none/,
+    ));
+  test('two executables', async () =>
+    refuse(
+      {
+        tarballs: [
+          await t(name200, [
+            { name: 'terraform-provider-demo', body: 'a' },
+            { name: 'bin/terraform-provider-demo_v2', body: 'b' },
+          ]),
+        ],
+      },
+      /expected exactly one provider executable, found terraform-provider-demo and bin\/terraform-provider-demo_v2/,
+    ));
+  test('path traversal', async () =>
+    refuse(
+      { tarballs: [await t(name200, [{ name: '../terraform-provider-demo', body: 'a' }])] },
+      /entry '..\/terraform-provider-demo' escapes the archive/,
+    ));
+  test('symlink', async () =>
+    refuse(
+      { tarballs: [await t(name200, [{ name: 'terraform-provider-demo', type: 'symlink', linkname: '/etc/passwd' }])] },
+      /entry 'terraform-provider-demo' is a symlink; only regular files and directories are allowed/,
+    ));
+  test('device', async () =>
+    refuse(
+      { tarballs: [await t(name200, [{ name: 'terraform-provider-demo', type: 'character-device', devmajor: 1, devminor: 3 }])] },
+      /is a character-device/,
+    ));
   test('corrupt gzip among good archives: refused, and no partial zips left in the temp dir', async () => {
     const f = path.join(dir, name200.replace('linux', 'darwin'));
     await fs.writeFile(f, Buffer.concat([Buffer.from([0x1f, 0x8b, 8, 0]), Buffer.alloc(64, 7)]));
@@ -160,24 +263,58 @@ describe('bad input: one line naming the input, and the store untouched', () => 
     }
     expect(await fs.readdir(tmp)).toEqual([]);
   });
-  test('wrong passphrase', async () => refuse({ tarballs: good, version: '1.0.0', 'signing-key': await rsaKey({ passphrase: 'right-pass' }), 'signing-key-passphrase': 'wrong-pass' }, /^input 'signing-key-passphrase': does not decrypt the signing key [0-9A-F]{16}$/));
-  test('missing passphrase', async () => refuse({ tarballs: good, version: '1.0.0', 'signing-key': await rsaKey({ passphrase: 'right-pass' }) }, /^input 'signing-key-passphrase': expected the passphrase/));
-  test('expired key', async () => refuse({ tarballs: good, version: '1.0.0', 'signing-key': await rsaKey({ date: new Date(Date.now() - 86400_000 * 10), keyExpirationTime: 86400 }) }, /^input 'signing-key': key [0-9A-F]{16} expired on \d{4}-\d\d-\d\d/));
-  test('not a key', async () => refuse({ tarballs: good, version: '1.0.0', 'signing-key': 'hunter2' }, /^input 'signing-key': expected an OpenPGP private key/));
-  test('protocols outside 5.x/6.x', async () => refuse({ tarballs: good, version: '1.0.0', protocols: ['7.0'] }, /^input 'protocols': expected protocol versions 5.x or 6.x/));
+  test('wrong passphrase', async () =>
+    refuse(
+      {
+        tarballs: good,
+        version: '1.0.0',
+        'signing-key': await rsaKey({ passphrase: 'right-pass' }),
+        'signing-key-passphrase': 'wrong-pass',
+      },
+      /^input 'signing-key-passphrase': does not decrypt the signing key [0-9A-F]{16}$/,
+    ));
+  test('missing passphrase', async () =>
+    refuse(
+      { tarballs: good, version: '1.0.0', 'signing-key': await rsaKey({ passphrase: 'right-pass' }) },
+      /^input 'signing-key-passphrase': expected the passphrase/,
+    ));
+  test('expired key', async () =>
+    refuse(
+      {
+        tarballs: good,
+        version: '1.0.0',
+        'signing-key': await rsaKey({ date: new Date(Date.now() - 86400_000 * 10), keyExpirationTime: 86400 }),
+      },
+      /^input 'signing-key': key [0-9A-F]{16} expired on \d{4}-\d\d-\d\d/,
+    ));
+  test('not a key', async () =>
+    refuse({ tarballs: good, version: '1.0.0', 'signing-key': 'hunter2' }, /^input 'signing-key': expected an OpenPGP private key/));
+  test('protocols outside 5.x/6.x', async () =>
+    refuse({ tarballs: good, version: '1.0.0', protocols: ['7.0'] }, /^input 'protocols': expected protocol versions 5.x or 6.x/));
   test('protocols input disagreeing with the manifest', async () => {
-    const m = await t('terraform-provider-demo-v2.0.0-freebsd-amd64-bin.tar.gz', [{ name: 'terraform-provider-demo', body: 'a' }, { name: 'terraform-registry-manifest.json', body: '{"version":1,"metadata":{"protocol_versions":["6.0"]}}' }]);
-    await refuse({ tarballs: [m], protocols: ['5.0'] }, /^input 'protocols': 5.0 differs from terraform-registry-manifest.json in the tarballs \(6.0\)/);
+    const m = await t('terraform-provider-demo-v2.0.0-freebsd-amd64-bin.tar.gz', [
+      { name: 'terraform-provider-demo', body: 'a' },
+      { name: 'terraform-registry-manifest.json', body: '{"version":1,"metadata":{"protocol_versions":["6.0"]}}' },
+    ]);
+    await refuse(
+      { tarballs: [m], protocols: ['5.0'] },
+      /^input 'protocols': 5.0 differs from terraform-registry-manifest.json in the tarballs \(6.0\)/,
+    );
   });
-  test('both tarballs and source', async () => refuse({ tarballs: good, source: 's3://bucket/x' }, /^input 'tarballs': expected either 'tarballs' or 'source'/));
-  test('bad store URL', async () => refuse({ tarballs: good, store: 'gs://bucket/x' }, /^input 'store': expected s3:\/\/<bucket>\/<prefix> or file:\/\/<dir>/));
-  test('bad registry URL', async () => refuse({ tarballs: good, 'registry-url': 'ftp://x' }, /^input 'registry-url': expected an http\(s\) URL/));
+  test('both tarballs and source', async () =>
+    refuse({ tarballs: good, source: 's3://bucket/x' }, /^input 'tarballs': expected either 'tarballs' or 'source'/));
+  test('bad store URL', async () =>
+    refuse({ tarballs: good, store: 'gs://bucket/x' }, /^input 'store': expected s3:\/\/<bucket>\/<prefix> or file:\/\/<dir>/));
+  test('bad registry URL', async () =>
+    refuse({ tarballs: good, 'registry-url': 'ftp://x' }, /^input 'registry-url': expected an http\(s\) URL/));
   test('a corrupt versions document in the store is refused, not overwritten', async () => {
     const v = path.join(store, 'registry/acme/demo/versions');
     const orig = await fs.readFile(v);
     await fs.writeFile(v, '{"versions": [');
     const b = await snapshot(store);
-    const err = await publishTerraformRegistry.run(inputs({ store, version: '2.0.0', tarballs: await release(await tmpDir(), '2.0.0') }), ctx()).catch((e: unknown) => e);
+    const err = await publishTerraformRegistry
+      .run(inputs({ store, version: '2.0.0', tarballs: await release(await tmpDir(), '2.0.0') }), ctx())
+      .catch((e: unknown) => e);
     expect((err as Error).message).toMatch(/registry\/acme\/demo\/versions is not valid JSON; refusing to overwrite it/);
     expect(await snapshot(store)).toEqual(b);
     await fs.writeFile(v, orig);
@@ -191,7 +328,19 @@ describe('verify catches what Terraform would reject', () => {
     store = path.join(dir, 'reg');
     await publishTerraformRegistry.run(inputs({ tarballs: await release(dir, '1.0.0'), store }), ctx());
   });
-  const verify = () => verifyTerraformRegistry.run({ 'registry-url': 'https://registry.example.com', namespace: 'acme', name: 'demo', version: undefined, store, mirror: true, 's3-endpoint': undefined }, ctx());
+  const verify = () =>
+    verifyTerraformRegistry.run(
+      {
+        'registry-url': 'https://registry.example.com',
+        namespace: 'acme',
+        name: 'demo',
+        version: undefined,
+        store,
+        mirror: true,
+        's3-endpoint': undefined,
+      },
+      ctx(),
+    );
   const tamper = async (rel: string, edit: (s: string) => string, message: RegExp): Promise<void> => {
     const f = path.join(store, rel);
     const orig = await fs.readFile(f, 'utf8');
@@ -205,12 +354,34 @@ describe('verify catches what Terraform would reject', () => {
     }
   };
   test('the untouched registry verifies', async () => expect((await verify()).outputs).toEqual({ versions: '1.0.0', platforms: '3' }));
-  test('providers.v1 without a trailing slash', () => tamper('.well-known/terraform.json', (s) => s.replace('registry/"', 'registry"'), /must end in '\/'/));
-  test('a v-prefixed version in versions', () => tamper('registry/acme/demo/versions', (s) => s.replace('"1.0.0"', '"v1.0.0"'), /invalid version string "v1.0.0"/));
-  test('os/arch not echoed', () => tamper('registry/acme/demo/1.0.0/download/linux/amd64', (s) => s.replace('"os": "linux"', '"os": "darwin"'), /Terraform requires it to echo linux_amd64/));
-  test('filename missing from SHA256SUMS', () => tamper('store/acme/demo/1.0.0/terraform-provider-demo_1.0.0_SHA256SUMS', (s) => s.replace(/darwin_arm64/, 'darwin_arm65'), /no SHA-256 hash for "terraform-provider-demo_1.0.0_darwin_arm64.zip"/));
-  test('a blank line in SHA256SUMS', () => tamper('store/acme/demo/1.0.0/terraform-provider-demo_1.0.0_SHA256SUMS', (s) => s.replace('\n', '\n\n'), /blank line|does not verify|unknown issuer/));
-  test('a shasum that does not match the zip', () => tamper('registry/acme/demo/1.0.0/download/linux/amd64', (s) => s.replace(/"shasum": "[0-9a-f]{64}"/, `"shasum": "${'0'.repeat(64)}"`), /hash for .* is [0-9a-f]{64}, download document says 0{64}/));
+  test('providers.v1 without a trailing slash', () =>
+    tamper('.well-known/terraform.json', (s) => s.replace('registry/"', 'registry"'), /must end in '\/'/));
+  test('a v-prefixed version in versions', () =>
+    tamper('registry/acme/demo/versions', (s) => s.replace('"1.0.0"', '"v1.0.0"'), /invalid version string "v1.0.0"/));
+  test('os/arch not echoed', () =>
+    tamper(
+      'registry/acme/demo/1.0.0/download/linux/amd64',
+      (s) => s.replace('"os": "linux"', '"os": "darwin"'),
+      /Terraform requires it to echo linux_amd64/,
+    ));
+  test('filename missing from SHA256SUMS', () =>
+    tamper(
+      'store/acme/demo/1.0.0/terraform-provider-demo_1.0.0_SHA256SUMS',
+      (s) => s.replace(/darwin_arm64/, 'darwin_arm65'),
+      /no SHA-256 hash for "terraform-provider-demo_1.0.0_darwin_arm64.zip"/,
+    ));
+  test('a blank line in SHA256SUMS', () =>
+    tamper(
+      'store/acme/demo/1.0.0/terraform-provider-demo_1.0.0_SHA256SUMS',
+      (s) => s.replace('\n', '\n\n'),
+      /blank line|does not verify|unknown issuer/,
+    ));
+  test('a shasum that does not match the zip', () =>
+    tamper(
+      'registry/acme/demo/1.0.0/download/linux/amd64',
+      (s) => s.replace(/"shasum": "[0-9a-f]{64}"/, `"shasum": "${'0'.repeat(64)}"`),
+      /hash for .* is [0-9a-f]{64}, download document says 0{64}/,
+    ));
   test('a signature by another key', async () => {
     const doc = path.join(store, 'registry/acme/demo/1.0.0/download/linux/amd64');
     const orig = await fs.readFile(doc, 'utf8');

@@ -14,11 +14,19 @@ describe('deterministic zip', () => {
     const content = Buffer.from('x'.repeat(100_000) + 'provider');
     const a = await writeSingleEntryZip('terraform-provider-t_v1.0.0', Readable.from([content]), path.join(dir, 'a.zip'));
     process.env.TZ = 'Pacific/Kiritimati';
-    const b = await writeSingleEntryZip('terraform-provider-t_v1.0.0', Readable.from([content.subarray(0, 7), content.subarray(7)]), path.join(dir, 'b.zip'));
+    const b = await writeSingleEntryZip(
+      'terraform-provider-t_v1.0.0',
+      Readable.from([content.subarray(0, 7), content.subarray(7)]),
+      path.join(dir, 'b.zip'),
+    );
     delete process.env.TZ;
     expect(b.sha256).toBe(a.sha256);
     expect(await fs.readFile(path.join(dir, 'b.zip'))).toEqual(await fs.readFile(path.join(dir, 'a.zip')));
-    expect(a.sha256).toBe(createHash('sha256').update(await fs.readFile(path.join(dir, 'a.zip'))).digest('hex'));
+    expect(a.sha256).toBe(
+      createHash('sha256')
+        .update(await fs.readFile(path.join(dir, 'a.zip')))
+        .digest('hex'),
+    );
   });
 
   test('one flat entry with mode 0755 that reads back to the same bytes', async () => {
@@ -26,7 +34,9 @@ describe('deterministic zip', () => {
     const content = Buffer.from('hello\n');
     const z = await writeSingleEntryZip('terraform-provider-teleport_v9.1.3', Readable.from([content]), path.join(dir, 'p.zip'));
     const entries = await readZipDirectory(path.join(dir, 'p.zip'));
-    expect(entries.map((e) => [e.name, e.mode.toString(8), e.size, e.crc32])).toEqual([['terraform-provider-teleport_v9.1.3', '100755', 6, z.crc32]]);
+    expect(entries.map((e) => [e.name, e.mode.toString(8), e.size, e.crc32])).toEqual([
+      ['terraform-provider-teleport_v9.1.3', '100755', 6, z.crc32],
+    ]);
     const back: Buffer[] = [];
     for await (const c of await openZipEntry(path.join(dir, 'p.zip'), entries[0]!)) back.push(c as Buffer);
     expect(Buffer.concat(back)).toEqual(content);

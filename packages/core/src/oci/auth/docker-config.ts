@@ -5,8 +5,18 @@ import { UserError } from '../../errors.js';
 import type { Logger } from '../../log/logger.js';
 import type { Credential, CredentialProvider } from './credentials.js';
 
-interface AuthEntry { auth?: string; username?: string; password?: string; identitytoken?: string; registrytoken?: string }
-interface DockerConfig { auths?: Record<string, AuthEntry>; credHelpers?: Record<string, string>; credsStore?: string }
+interface AuthEntry {
+  auth?: string;
+  username?: string;
+  password?: string;
+  identitytoken?: string;
+  registrytoken?: string;
+}
+interface DockerConfig {
+  auths?: Record<string, AuthEntry>;
+  credHelpers?: Record<string, string>;
+  credsStore?: string;
+}
 
 const HUB_KEY = 'https://index.docker.io/v1/';
 const HUB_HOSTS = new Set(['registry-1.docker.io', 'docker.io', 'index.docker.io']);
@@ -18,7 +28,9 @@ function keyHost(key: string): string {
 }
 
 /** The config.json docker/login-action and amazon-ecr-login leave behind. */
-export async function readDockerConfig(env: Record<string, string | undefined>): Promise<{ file: string; config: DockerConfig } | undefined> {
+export async function readDockerConfig(
+  env: Record<string, string | undefined>,
+): Promise<{ file: string; config: DockerConfig } | undefined> {
   const dir = env.DOCKER_CONFIG ?? (env.HOME ? path.join(env.HOME, '.docker') : undefined);
   if (!dir) return undefined;
   const file = path.join(dir, 'config.json');
@@ -50,14 +62,28 @@ function fromEntry(e: AuthEntry, what: string): Credential | undefined {
 }
 
 /** Runs `docker-credential-<helper> get`, as docker does. */
-export function runCredentialHelper(helper: string, serverUrl: string, env: Record<string, string | undefined>): Promise<Credential | undefined> {
+export function runCredentialHelper(
+  helper: string,
+  serverUrl: string,
+  env: Record<string, string | undefined>,
+): Promise<Credential | undefined> {
   return new Promise((resolve, reject) => {
     const child = spawn(`docker-credential-${helper}`, ['get'], { env: env as NodeJS.ProcessEnv, stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     let errOut = '';
-    child.stdout.on('data', (c: Buffer) => { out += c.toString(); });
-    child.stderr.on('data', (c: Buffer) => { errOut += c.toString(); });
-    child.on('error', (err) => reject(new UserError(`credential helper docker-credential-${helper}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found on PATH' : err.message}`)));
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      errOut += c.toString();
+    });
+    child.on('error', (err) =>
+      reject(
+        new UserError(
+          `credential helper docker-credential-${helper}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found on PATH' : err.message}`,
+        ),
+      ),
+    );
     child.on('close', (code) => {
       if (code !== 0) {
         // Helpers say "credentials not found" on stdout with a non-zero exit.
@@ -67,7 +93,11 @@ export function runCredentialHelper(helper: string, serverUrl: string, env: Reco
       try {
         const r = JSON.parse(out) as { Username?: string; Secret?: string };
         if (!r.Secret) return resolve(undefined);
-        resolve(r.Username === '<token>' ? { kind: 'identity-token', token: r.Secret } : { kind: 'basic', username: r.Username ?? '', password: r.Secret });
+        resolve(
+          r.Username === '<token>'
+            ? { kind: 'identity-token', token: r.Secret }
+            : { kind: 'basic', username: r.Username ?? '', password: r.Secret },
+        );
       } catch {
         reject(new UserError(`credential helper docker-credential-${helper}: output is not JSON`));
       }

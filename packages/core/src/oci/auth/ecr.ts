@@ -35,7 +35,11 @@ export function awsConfigFromEnv(env: Record<string, string | undefined>): AwsCo
   if (ecr) cfg.ecrEndpoint = ecr;
   if (pub) cfg.ecrPublicEndpoint = pub;
   if (env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY) {
-    cfg.credentials = { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY, ...(env.AWS_SESSION_TOKEN && { sessionToken: env.AWS_SESSION_TOKEN }) };
+    cfg.credentials = {
+      accessKeyId: env.AWS_ACCESS_KEY_ID,
+      secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+      ...(env.AWS_SESSION_TOKEN && { sessionToken: env.AWS_SESSION_TOKEN }),
+    };
   }
   return cfg;
 }
@@ -45,7 +49,12 @@ export const loadEcrSdk = (): Promise<typeof import('@aws-sdk/client-ecr')> => i
 
 export async function ecrClient(region: string, aws: AwsConfig): Promise<ECRClient> {
   const { ECRClient } = await loadEcrSdk();
-  return new ECRClient({ region, ...(aws.ecrEndpoint && { endpoint: aws.ecrEndpoint }), ...(aws.credentials && { credentials: aws.credentials }), maxAttempts: 4 });
+  return new ECRClient({
+    region,
+    ...(aws.ecrEndpoint && { endpoint: aws.ecrEndpoint }),
+    ...(aws.credentials && { credentials: aws.credentials }),
+    maxAttempts: 4,
+  });
 }
 
 function awsFailure(what: string, err: unknown): UserError {
@@ -86,7 +95,12 @@ export function ecrPublicProvider(aws: AwsConfig, log: Logger): CredentialProvid
     let out;
     try {
       const { ECRPUBLICClient, GetAuthorizationTokenCommand: GetPublicTokenCommand } = await import('@aws-sdk/client-ecr-public');
-      const client = new ECRPUBLICClient({ region: 'us-east-1', ...(aws.ecrPublicEndpoint && { endpoint: aws.ecrPublicEndpoint }), ...(aws.credentials && { credentials: aws.credentials }), maxAttempts: 4 });
+      const client = new ECRPUBLICClient({
+        region: 'us-east-1',
+        ...(aws.ecrPublicEndpoint && { endpoint: aws.ecrPublicEndpoint }),
+        ...(aws.credentials && { credentials: aws.credentials }),
+        maxAttempts: 4,
+      });
       out = await client.send(new GetPublicTokenCommand({}));
     } catch (err) {
       throw awsFailure(`registry ${ECR_PUBLIC_HOST}: ECR Public GetAuthorizationToken (us-east-1) failed`, err);

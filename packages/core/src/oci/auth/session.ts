@@ -6,7 +6,10 @@ import type { Challenge } from './challenge.js';
 import { basicHeader } from './credentials.js';
 import type { Credential, CredentialProvider } from './credentials.js';
 
-interface Token { value: string; expiresAt: number }
+interface Token {
+  value: string;
+  expiresAt: number;
+}
 
 /** Tokens younger than this before their end are fetched again rather than risked. */
 const EXPIRY_SLACK_MS = 10_000;
@@ -67,8 +70,12 @@ export class RegistryAuth {
     const entry: { promise: Promise<Token>; token?: Token } = { promise: this.fetchToken(ch, scopes, cred) };
     this.tokens.set(key, entry);
     entry.promise.then(
-      (t) => { entry.token = t; },
-      () => { if (this.tokens.get(key) === entry) this.tokens.delete(key); },
+      (t) => {
+        entry.token = t;
+      },
+      () => {
+        if (this.tokens.get(key) === entry) this.tokens.delete(key);
+      },
     );
     return entry.promise.then((t) => t.value);
   }
@@ -80,8 +87,19 @@ export class RegistryAuth {
     let res: HttpResponse;
     if (cred?.kind === 'identity-token') {
       // Docker's identity token is an OAuth2 refresh token (distribution oauth.md).
-      const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: cred.token, client_id: 'relay', service: ch.params.service ?? '', scope: scopes.join(' ') });
-      res = await this.http.request({ method: 'POST', url, headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString() });
+      const form = new URLSearchParams({
+        grant_type: 'refresh_token',
+        refresh_token: cred.token,
+        client_id: 'relay',
+        service: ch.params.service ?? '',
+        scope: scopes.join(' '),
+      });
+      res = await this.http.request({
+        method: 'POST',
+        url,
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: form.toString(),
+      });
     } else {
       if (ch.params.service) url.searchParams.set('service', ch.params.service);
       for (const s of scopes) url.searchParams.append('scope', s);
@@ -93,7 +111,12 @@ export class RegistryAuth {
       const who = cred ? `credentials from ${this.provider.source}` : 'anonymous access';
       throw new UserError(`registry ${this.host}: token service ${url.host} refused ${who} (HTTP ${res.status})`);
     }
-    const body = JSON.parse(await res.text(1024 * 1024)) as { token?: string; access_token?: string; expires_in?: number; issued_at?: string };
+    const body = JSON.parse(await res.text(1024 * 1024)) as {
+      token?: string;
+      access_token?: string;
+      expires_in?: number;
+      issued_at?: string;
+    };
     const value = body.token ?? body.access_token;
     if (!value) throw new UserError(`registry ${this.host}: token service ${url.host} returned no token`);
     this.log.mask(value);
