@@ -8,9 +8,12 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { ConflictError, IntegrityError, NullLogger, UserError } from '../../packages/core/src/index.js';
+import { ConflictError, IntegrityError, NullLogger, InputError } from '../../packages/core/src/index.js';
 import type { Context } from '../../packages/core/src/index.js';
-import { runCopyImage } from '../../packages/core/src/oci/copy-image.js';
+import { copyImage } from '../../packages/core/src/operations/index.js';
+import { outputText, type Clients } from '../../packages/core/src/index.js';
+const runCopyImage = (inputs: Parameters<typeof copyImage.run>[0], c: Context, clients?: Clients): ReturnType<typeof copyImage.run> =>
+  copyImage.run(inputs, { ...c, ...(clients && { clients }) });
 import { startFaultProxy } from '../support/fault-proxy.js';
 import { makeOciImage, pushImage, remoteDigest } from '../support/oci-images.js';
 import type { OciImage } from '../support/oci-images.js';
@@ -182,7 +185,7 @@ describe('copy-image between distribution registries', () => {
     const c = ctx(env);
     const out = await runCopyImage(inputs(`${reg.anon}/${srcRepo}:v1`, `${reg.token}/${dst}`, { tags: ['v1', 'stable'] }), c);
     expect(out.outputs.digest).toBe(image.top.digest);
-    expect(String(out.outputs.images).split('\n')).toEqual([
+    expect(outputText(out.outputs.images!).split('\n')).toEqual([
       `${reg.token}/${dst}:v1@${image.top.digest}`,
       `${reg.token}/${dst}:stable@${image.top.digest}`,
       `${reg.token}/${dst}@${image.top.digest}`,
@@ -394,7 +397,7 @@ describe('copy-image refuses bad input in one line', () => {
       inputs(`${reg.basic}/relay-it/nothing:v1`, `${reg.anon}/relay-it/x:v1`, { 'source-username': reg.user, 'source-password': secret }),
       c,
     ).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(UserError);
+    expect(err).toBeInstanceOf(InputError);
     expect((err as Error).message).toBe(
       `registry ${reg.basic}: credentials from input 'source-password' rejected for GET /v2/relay-it/nothing/manifests/v1 (HTTP 401 UNAUTHORIZED)`,
     );
@@ -405,7 +408,7 @@ describe('copy-image refuses bad input in one line', () => {
     const secret = `wrong-${randomBytes(6).toString('hex')}`;
     const c = ctx({ DOCKER_CONFIG: await dockerConfig({ [reg.token]: `${reg.user}:${secret}` }) });
     const err = await runCopyImage(inputs(`${reg.token}/relay-it/nothing:v1`, `${reg.anon}/relay-it/x:v1`), c).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(UserError);
+    expect(err).toBeInstanceOf(InputError);
     expect((err as Error).message).toBe(
       `registry ${reg.token}: token service 127.0.0.1:5004 refused credentials from docker config (HTTP 401)`,
     );
@@ -428,7 +431,7 @@ describe('copy-image refuses bad input in one line', () => {
     await pushImage(img, `${reg.anon}/${src}:v1`);
     const c = ctx({ DOCKER_CONFIG: await dockerConfig({ [reg.token]: `${reg.pullUser}:${reg.pullPass}` }) });
     const err = await runCopyImage(inputs(`${reg.anon}/${src}:v1`, `${reg.token}/${repoName('denied')}:v1`), c).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(UserError);
+    expect(err).toBeInstanceOf(InputError);
     expect((err as Error).message).toMatch(
       new RegExp(
         `^registry ${reg.token.replace(/\./g, '\\.')}: credentials from docker config (rejected|not allowed) for (POST|PUT) /v2/relay-it/denied-[0-9a-f]+/`,

@@ -8,10 +8,17 @@ import { afterAll, beforeAll, beforeEach, describe, expect, test } from '@jest/g
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ConflictError, NullLogger, UserError } from '../../packages/core/src/index.js';
+import { ConflictError, NullLogger, InputError } from '../../packages/core/src/index.js';
 import type { Context } from '../../packages/core/src/index.js';
-import { runCopyImage } from '../../packages/core/src/oci/copy-image.js';
-import { runPromoteEcrImage } from '../../packages/core/src/oci/promote-ecr-image.js';
+import { copyImage, promoteEcrImage } from '../../packages/core/src/operations/index.js';
+import { outputText, type Clients } from '../../packages/core/src/index.js';
+const runCopyImage = (inputs: Parameters<typeof copyImage.run>[0], c: Context, clients?: Clients): ReturnType<typeof copyImage.run> =>
+  copyImage.run(inputs, { ...c, ...(clients && { clients }) });
+const runPromoteEcrImage = (
+  inputs: Parameters<typeof promoteEcrImage.run>[0],
+  c: Context,
+  clients?: Clients,
+): ReturnType<typeof promoteEcrImage.run> => promoteEcrImage.run(inputs, { ...c, ...(clients && { clients }) });
 import { makeOciImage, pushImage, remoteDigest } from '../support/oci-images.js';
 import type { OciImage } from '../support/oci-images.js';
 import { registries } from '../support/servers.js';
@@ -242,7 +249,7 @@ describe('promote-ecr-image against stand-ins', () => {
       deps(),
     );
     expect(out.outputs.digest).toBe(image.top.digest);
-    expect(String(out.outputs.images).split('\n')).toEqual([
+    expect(outputText(out.outputs.images!).split('\n')).toEqual([
       `${dst}:v1@${image.top.digest}`,
       `${dst}:latest@${image.top.digest}`,
       `${dst}@${image.top.digest}`,
@@ -289,7 +296,7 @@ describe('promote-ecr-image against stand-ins', () => {
       ctx(),
       deps(),
     ).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(UserError);
+    expect(err).toBeInstanceOf(InputError);
     expect((err as Error).message).toBe(
       `scan gate: ${signedRepo}@${bad} (linux/arm64) has 2 HIGH finding(s) at or above 'high' (e.g. CVE-2026-1111)`,
     );
@@ -337,7 +344,7 @@ describe('promote-ecr-image against stand-ins', () => {
     const err = await runPromoteEcrImage(promoteInputs(`${ECR_HOST}/${signedRepo}:v1`, `${PUBLIC_HOST}/relay-alias/x`), c, deps()).catch(
       (e: unknown) => e,
     );
-    expect(err).toBeInstanceOf(UserError);
+    expect(err).toBeInstanceOf(InputError);
     expect((err as Error).message).toMatch(
       new RegExp(
         `^registry ${ECR_HOST.replace(/\./g, '\\.')}: anonymous access \\(no credentials \\(registry ${ECR_HOST.replace(/\./g, '\\.')}: ECR GetAuthorizationToken \\(us-east-1\\) failed: UnrecognizedClientException: The security token included in the request is invalid\\.\\)\\) rejected`,

@@ -1,15 +1,17 @@
+import type { HttpClientOptions } from './http/client.js';
 import type { Logger } from './log/logger.js';
+import type { AwsConfig } from './oci/auth/ecr.js';
+import type { PlanRow } from './report/plan.js';
+import type { RunRecord } from './report/recorder.js';
+import type { Report } from './report/report.js';
 
-/** A row-oriented report that faces render (terminal, job summary, JSON). */
-export interface Report {
-  title: string;
-  /** Markdown-free sections: heading, then a table or preformatted text. */
-  sections: ReportSection[];
+export type { Report, ReportSection, RunStatus } from './report/report.js';
+
+/** Overrides for tests and stand-ins (retry timing, --connect-to, a fake AWS endpoint); the faces pass none. */
+export interface Clients {
+  http?: Omit<HttpClientOptions, 'insecureHosts' | 'log'>;
+  aws?: AwsConfig;
 }
-export type ReportSection =
-  | { heading: string; table: { head: string[]; rows: string[][] } }
-  | { heading: string; code: string; lang?: string }
-  | { heading: string; text: string };
 
 /** What every operation receives besides its inputs. */
 export interface Context {
@@ -18,11 +20,27 @@ export interface Context {
   env: Record<string, string | undefined>;
   /** Where relative paths resolve. */
   cwd: string;
+  /** Fires on SIGINT/SIGTERM or the runner's cancel: engines stop between objects and abort requests. */
   signal?: AbortSignal;
+  clients?: Clients;
+  /** Where the operation records its plan as soon as it has one, so a failed run still reports it. */
+  record?: RunRecord;
 }
 
-/** What every operation returns: outputs for the action, a report for people. */
+/** An output's value: typed in --json, rendered as text for an action output (lists one per line, objects as JSON). */
+export type OutputValue = string | number | boolean | string[] | { [key: string]: unknown };
+
+/** What every operation returns: outputs, the plan (with per-object results), a report for people. */
 export interface Result {
-  outputs: Record<string, string>;
+  outputs: Record<string, OutputValue>;
+  plan: PlanRow[];
   report: Report;
+}
+
+/** An output as an action output or environment text. */
+export function outputText(v: OutputValue): string {
+  if (typeof v === 'string') return v;
+  if (Array.isArray(v)) return v.join('\n');
+  if (typeof v === 'object') return JSON.stringify(v);
+  return String(v);
 }

@@ -1,21 +1,134 @@
 /**
- * Error kinds. A UserError is the user's to fix (bad input, conflict, gate,
- * auth); an IntegrityError means bytes were not what they claimed to be.
- * Both print as one line. Anything else is a bug and may show its stack
- * under --debug.
+ * One error base for everything Relay expects to go wrong. The `kind` decides
+ * the exit code and the JSON report's `error.kind`; `retryable` tells the
+ * retry loops whether another attempt can help. Anything that is not a
+ * RelayError is a bug: it prints as "internal error" and exits 70.
  */
-export class UserError extends Error {
-  override name = 'UserError';
+export type ErrorKind =
+  /** A bad input value or file: the user's to fix. */
+  | 'input'
+  /** An existing object, tag or version differs from what would be written. */
+  | 'conflict'
+  /** A promotion gate refused (scan findings, a missing signature, a quota). */
+  | 'gate'
+  /** Credentials were missing or refused. */
+  | 'auth'
+  /** A digest, checksum or signature did not match, or stored content is malformed. */
+  | 'integrity'
+  /** A remote (registry, S3, HTTP server) failed after every retry. */
+  | 'remote'
+  /** The run was cancelled (SIGINT, SIGTERM, the runner's cancel). */
+  | 'cancelled'
+  /** A check found mirrors that differ from their source. */
+  | 'drift';
+
+/** Exit codes, documented in the README and tested (cli/test/exit-codes.test.ts). */
+export const EXIT = {
+  ok: 0,
+  refused: 1,
+  usage: 2,
+  remote: 3,
+  drift: 4,
+  bug: 70,
+  cancelled: 130,
+} as const;
+
+const EXIT_BY_KIND: Record<ErrorKind, number> = {
+  input: EXIT.refused,
+  conflict: EXIT.refused,
+  gate: EXIT.refused,
+  auth: EXIT.refused,
+  integrity: EXIT.refused,
+  remote: EXIT.remote,
+  cancelled: EXIT.cancelled,
+  drift: EXIT.drift,
+};
+
+export interface RelayErrorOptions extends ErrorOptions {
+  retryable?: boolean;
+}
+
+export class RelayError extends Error {
+  readonly retryable: boolean;
+  constructor(
+    readonly kind: ErrorKind,
+    message: string,
+    options: RelayErrorOptions = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.retryable = options.retryable ?? false;
+  }
+}
+
+/** A bad input value, file or document: the user's to fix. */
+export class InputError extends RelayError {
+  override name = 'InputError';
+  constructor(message: string, options?: RelayErrorOptions) {
+    super('input', message, options);
+  }
 }
 
 /** An existing object, tag or version differs from what would be written. */
-export class ConflictError extends UserError {
+export class ConflictError extends RelayError {
   override name = 'ConflictError';
+  constructor(message: string, options?: RelayErrorOptions) {
+    super('conflict', message, options);
+  }
 }
 
-/** A digest, checksum or signature did not match. */
-export class IntegrityError extends Error {
+/** A gate refused what would be published. */
+export class GateError extends RelayError {
+  override name = 'GateError';
+  constructor(message: string, options?: RelayErrorOptions) {
+    super('gate', message, options);
+  }
+}
+
+/** Credentials missing or refused. */
+export class AuthError extends RelayError {
+  override name = 'AuthError';
+  constructor(message: string, options?: RelayErrorOptions) {
+    super('auth', message, options);
+  }
+}
+
+/** Bytes were not what they claimed to be, or stored content is malformed. */
+export class IntegrityError extends RelayError {
   override name = 'IntegrityError';
+  constructor(message: string, options?: RelayErrorOptions) {
+    super('integrity', message, options);
+  }
+}
+
+/** A remote failed; retryable while attempts remain, exit 3 once they are spent. */
+export class RemoteError extends RelayError {
+  override name = 'RemoteError';
+  constructor(message: string, options?: RelayErrorOptions) {
+    super('remote', message, options);
+  }
+}
+
+/** The run's signal fired. Never retried. */
+export class CancelledError extends RelayError {
+  override name = 'CancelledError';
+  constructor(message = 'cancelled', options?: RelayErrorOptions) {
+    super('cancelled', message, { ...options, retryable: false });
+  }
+}
+
+/** Throws CancelledError when the signal has fired: engines call it between objects. */
+export function throwIfCancelled(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new CancelledError(cancelReason(signal));
+}
+
+function cancelReason(signal: AbortSignal): string {
+  const r: unknown = signal.reason;
+  return typeof r === 'string' ? r : r instanceof Error && r.message && r.name !== 'AbortError' ? r.message : 'cancelled';
+}
+
+/** The run's signal as a CancelledError, for an aborted request or wait. */
+export function cancelledBy(signal: AbortSignal): CancelledError {
+  return new CancelledError(cancelReason(signal));
 }
 
 /** One line describing any thrown value, safe to print. */
@@ -27,13 +140,28 @@ export function errorMessage(err: unknown): string {
   return String(err);
 }
 
-/** True when the error is expected (user or integrity) rather than a bug. */
-export function isExpected(err: unknown): boolean {
-  return err instanceof UserError || err instanceof IntegrityError;
+/** True when the error is expected (a RelayError of any kind) rather than a bug. */
+export function isExpected(err: unknown): err is RelayError {
+  return err instanceof RelayError;
 }
 
-/** Throws a UserError naming the input and what was expected. */
+/** The documented exit code for any thrown value. */
+export function exitCodeFor(err: unknown): number {
+  return err instanceof RelayError ? EXIT_BY_KIND[err.kind] : EXIT.bug;
+}
+
+/** `{kind, message}` for the JSON report; a bug is kind `bug`. */
+export function errorJson(err: unknown): { kind: ErrorKind | 'bug'; message: string } {
+  return { kind: err instanceof RelayError ? err.kind : 'bug', message: errorMessage(err) };
+}
+
+/** The one shape of a bad-input message: `input 'name': expected ..., got "..."`. */
+export function badInputMessage(input: string, expected: string, got?: string): string {
+  const shown = got === undefined ? '' : `, got ${JSON.stringify(got.length > 200 ? got.slice(0, 200) + '…' : got)}`;
+  return `input '${input}': expected ${expected}${shown}`;
+}
+
+/** Throws an InputError naming the input and what was expected. */
 export function badInput(input: string, expected: string, got?: string): never {
-  const shown = got === undefined ? '' : ` (got ${JSON.stringify(got.length > 200 ? got.slice(0, 200) + '…' : got)})`;
-  throw new UserError(`input '${input}': expected ${expected}${shown}`);
+  throw new InputError(badInputMessage(input, expected, got));
 }

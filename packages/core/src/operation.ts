@@ -10,7 +10,11 @@ export interface Operation<I extends Record<string, InputSpec> = Record<string, 
   run(inputs: InputValues<I>, ctx: Context): Promise<Result>;
 }
 
-export function defineRunnable<I extends Record<string, InputSpec>>(
+/** Any operation, whatever its inputs: what the faces and the registry hold. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyOperation = Operation<any>;
+
+export function defineOperation<I extends Record<string, InputSpec>>(
   spec: OperationSpec<I>,
   run: (inputs: InputValues<I>, ctx: Context) => Promise<Result>,
 ): Operation<I> {

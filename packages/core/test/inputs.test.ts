@@ -1,8 +1,8 @@
 import { describe, expect, test } from '@jest/globals';
-import { defineOperation, envName, parseInputs } from '../src/inputs/spec.js';
+import { defineSpec, envName, parseInputs } from '../src/inputs/spec.js';
 import { NullLogger } from '../src/log/logger.js';
 
-const spec = defineOperation({
+const spec = defineSpec({
   name: 'x',
   description: 'x',
   inputs: {
@@ -11,6 +11,7 @@ const spec = defineOperation({
     tags: { description: 't', type: 'list' },
     'signing-key': { description: 'k', secret: true },
   },
+  branding: { icon: 'x', color: 'blue' },
   outputs: {},
 });
 

@@ -2,11 +2,12 @@ import http from 'node:http';
 import https from 'node:https';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { Readable, finished } from 'node:stream';
-import { UserError } from '../errors.js';
+import { InputError, RelayError, RemoteError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { HostLimiter } from './limiter.js';
-import { DEFAULT_RETRY, MAX_RETRY_AFTER_MS, backoffDelay, isRetryableError, isRetryableStatus, parseRetryAfter, sleep } from './retry.js';
-import type { RetryPolicy } from './retry.js';
+import { sleep } from '../concurrency.js';
+import { DEFAULT_RETRY, MAX_RETRY_AFTER_MS, backoffDelay, isRetryableError, isRetryableStatus, parseRetryAfter } from '../retry.js';
+import type { RetryPolicy } from '../retry.js';
 
 /**
  * A request body. Bytes and factories can be sent again, so such requests are
@@ -38,28 +39,28 @@ export interface HttpClientOptions {
 }
 
 /** A status the caller did not expect; carries the registry's answer for one-line errors. */
-export class HttpError extends UserError {
+export class HttpError extends RelayError {
   override name = 'HttpError';
   constructor(
     message: string,
     readonly status: number,
-    readonly retryable = isRetryableStatus(status),
+    retryable = isRetryableStatus(status),
     readonly retryAfterMs?: number,
   ) {
-    super(message);
+    // Refused credentials are the user's to fix (exit 1); anything else is the remote's failure (exit 3).
+    super(status === 401 || status === 403 ? 'auth' : 'remote', message, { retryable });
   }
 }
 
 /** The connection failed (reset, refused, stalled) after all attempts. */
-export class NetworkError extends UserError {
+export class NetworkError extends RemoteError {
   override name = 'NetworkError';
-  readonly retryable = true;
   constructor(
     message: string,
     readonly code: string | undefined,
     options?: ErrorOptions,
   ) {
-    super(message, options);
+    super(message, { ...options, retryable: true });
   }
 }
 
@@ -99,7 +100,7 @@ export class HttpResponse {
       size += (chunk as Buffer).length;
       if (size > limit) {
         this.body.destroy();
-        throw new UserError(`${this.url.host}${this.url.pathname}: response larger than ${limit} bytes`);
+        throw new InputError(`${this.url.host}${this.url.pathname}: response larger than ${limit} bytes`);
       }
       chunks.push(chunk as Buffer);
     }
@@ -196,7 +197,7 @@ export class HttpClient {
       if (REDIRECTS.has(res.status) && req.followRedirects !== false && res.header('location')) {
         if (!replayable && method !== 'GET' && method !== 'HEAD') return res;
         await res.discard();
-        if (++redirects > MAX_REDIRECTS) throw new UserError(`${url.host}${url.pathname}: more than ${MAX_REDIRECTS} redirects`);
+        if (++redirects > MAX_REDIRECTS) throw new InputError(`${url.host}${url.pathname}: more than ${MAX_REDIRECTS} redirects`);
         const next = new URL(res.header('location') as string, url);
         // S3 and CDNs reject (or would leak) a registry's credentials.
         if (next.host !== url.host) delete headers['authorization'];
@@ -227,9 +228,9 @@ export class HttpClient {
 
   private assertAllowed(url: URL): void {
     if (url.protocol === 'https:') return;
-    if (url.protocol !== 'http:') throw new UserError(`${url.href}: only http and https URLs are supported`);
+    if (url.protocol !== 'http:') throw new InputError(`${url.href}: only http and https URLs are supported`);
     if (this.schemeFor(url.host) !== 'http') {
-      throw new UserError(`refusing plain HTTP to ${url.host}: list it in 'insecure-registries' to allow it`);
+      throw new InputError(`refusing plain HTTP to ${url.host}: list it in 'insecure-registries' to allow it`);
     }
   }
 

@@ -24,6 +24,8 @@ export interface InputSpec {
 
 export interface OutputSpec {
   description: string;
+  /** string (default), list (one per line as an action output, an array in --json), json (an object), number. */
+  type?: 'string' | 'list' | 'json' | 'number';
 }
 
 export interface OperationSpec<I extends Record<string, InputSpec> = Record<string, InputSpec>> {
@@ -31,6 +33,8 @@ export interface OperationSpec<I extends Record<string, InputSpec> = Record<stri
   description: string;
   inputs: I;
   outputs: Record<string, OutputSpec>;
+  /** The action's Marketplace branding (a Feather icon name and a colour). */
+  branding: { icon: string; color: string };
 }
 
 type ValueOf<S extends InputSpec> = S['type'] extends 'boolean'
@@ -46,7 +50,7 @@ type ValueOf<S extends InputSpec> = S['type'] extends 'boolean'
 export type InputValues<I extends Record<string, InputSpec>> = { -readonly [K in keyof I]: ValueOf<I[K]> };
 
 /** Identity with inference: keeps literal types of the declaration. */
-export function defineOperation<const I extends Record<string, InputSpec>>(spec: OperationSpec<I>): OperationSpec<I> {
+export function defineSpec<const I extends Record<string, InputSpec>>(spec: OperationSpec<I>): OperationSpec<I> {
   return spec;
 }
 

@@ -1,6 +1,8 @@
-import { UserError, badInput } from '../errors.js';
-import type { ReportSection } from '../context.js';
-import type { RetryPolicy } from '../http/retry.js';
+import { InputError, badInput } from '../errors.js';
+import { mib, type PlanRow } from '../report/plan.js';
+import type { RunRecord } from '../report/recorder.js';
+import { planLines, planRows } from './report.js';
+import type { RetryPolicy } from '../retry.js';
 import type { Logger } from '../log/logger.js';
 import { executePlan } from './execute.js';
 import type { Transferred } from './execute.js';
@@ -30,6 +32,8 @@ export interface CopyRequest {
   parallel?: number;
   /** Whole-transfer attempts (blob streams, a digest that did not match on the wire). */
   retry?: RetryPolicy;
+  /** Where the plan is recorded as soon as it exists (the face reports it if the run then fails). */
+  record?: RunRecord;
   /** Runs once the source is read, before the target is touched (promotion gates). */
   gate?: (g: SourceGraph) => Promise<void>;
 }
@@ -42,7 +46,8 @@ export interface CopyResult {
   graph: SourceGraph;
   transferred?: Transferred;
   verified: Verified[];
-  sections: ReportSection[];
+  /** The plan in the shared vocabulary, with results once executed. */
+  rows: PlanRow[];
 }
 
 /** What tags the target gets: the destination's tag plus `tags`; without either, the source's tag. */
@@ -58,14 +63,14 @@ async function sourceRef(ref: Reference, repo: Repo): Promise<string> {
   if (ref.tag) return ref.tag;
   if (repo instanceof LayoutRepo) {
     const sole = await repo.soleManifest();
-    if (!sole) throw new UserError(`source ${repo.name}: the layout holds no image`);
+    if (!sole) throw new InputError(`source ${repo.name}: the layout holds no image`);
     return sole;
   }
   return 'latest';
 }
 
 /** Plan → (gate) → execute → verify: the one way Relay moves an image. */
-export async function copyImage(req: CopyRequest, session: OciSession, log: Logger, signal?: AbortSignal): Promise<CopyResult> {
+export async function ociCopy(req: CopyRequest, session: OciSession, log: Logger, signal?: AbortSignal): Promise<CopyResult> {
   if (req.destination.digest) badInput('destination', 'a repository or repository:tag, not a digest', formatReference(req.destination));
   const tags = targetTags(req);
   const source = session.open(req.source, 'pull');
@@ -94,16 +99,19 @@ export async function copyImage(req: CopyRequest, session: OciSession, log: Logg
     for (const line of planLines(p)) log.info(line);
     return p;
   });
+  const rows = planRows(plan);
+  req.record?.addPlan(rows);
 
   const images = [...tags.map((t) => `${target.name}:${t}@${plan.root.digest}`), `${target.name}@${plan.root.digest}`];
   if (req.dryRun) {
     log.info('dry run: nothing written');
-    return { digest: plan.root.digest, images, plan, graph, verified: [], sections: planSections(plan, undefined, [], true) };
+    return { digest: plan.root.digest, images, plan, graph, verified: [], rows };
   }
   const started = Date.now();
   const transferred = await log.group(`Copy to ${target.name}`, () =>
     executePlan(plan, source, target, { parallel, retry, log, ...(signal && { signal }) }),
   );
+  for (const r of rows) r.result = r.action === 'skip' ? 'unchanged' : 'written';
   const seconds = (Date.now() - started) / 1000;
   log.info(
     `${transferred.blobsCopied} blobs copied (${mib(transferred.bytesCopied)} MiB in ${seconds.toFixed(1)} s), ${transferred.blobsMounted} mounted, ${transferred.manifestsPut} manifests and ${transferred.tagsPut} tags written`,
@@ -120,74 +128,6 @@ export async function copyImage(req: CopyRequest, session: OciSession, log: Logg
     graph,
     transferred,
     verified,
-    sections: planSections(plan, transferred, verified, false),
+    rows,
   };
-}
-
-function mib(n: number): string {
-  return (n / 1048576).toFixed(1);
-}
-
-function short(d: string): string {
-  return d.slice(0, 'sha256:'.length + 12);
-}
-
-const TAG_ACTION = { put: 'write', present: 'already there', move: 'move' } as const;
-
-function planLines(p: Plan): string[] {
-  const count = <T extends { action: string }>(xs: T[], a: string): number => xs.filter((x) => x.action === a).length;
-  const lines = [
-    `manifests: ${count(p.manifests, 'put')} to write, ${count(p.manifests, 'present')} present`,
-    `blobs: ${count(p.blobs, 'copy')} to copy (${mib(p.blobs.filter((b) => b.action === 'copy').reduce((n, b) => n + b.descriptor.size, 0))} MiB), ${count(p.blobs, 'mount')} to mount, ${count(p.blobs, 'present')} present`,
-  ];
-  for (const t of p.tags)
-    lines.push(
-      `${t.kind} ${t.tag} → ${short(t.digest)}: ${TAG_ACTION[t.action]}${t.current && t.action === 'move' ? ` (from ${short(t.current)})` : ''}`,
-    );
-  return lines;
-}
-
-function planSections(p: Plan, t: Transferred | undefined, verified: Verified[], dryRun: boolean): ReportSection[] {
-  const sections: ReportSection[] = [];
-  sections.push({
-    heading: dryRun ? 'Plan (dry run: nothing written)' : 'Result',
-    text: dryRun
-      ? planLines(p).slice(0, 2).join('; ')
-      : `${p.source} → ${p.target}: ${t?.blobsCopied ?? 0} blobs copied (${mib(t?.bytesCopied ?? 0)} MiB), ${t?.blobsMounted ?? 0} mounted, ${p.blobs.filter((b) => b.action === 'present').length} already present; ${t?.manifestsPut ?? 0} manifests and ${t?.tagsPut ?? 0} tags written; ${verified.length} references verified`,
-  });
-  sections.push({
-    heading: 'References',
-    table: {
-      head: ['Reference', 'Kind', 'Digest', dryRun ? 'Plan' : 'Outcome'],
-      rows: p.tags.map((tag) => [
-        `${p.target}:${tag.tag}`,
-        tag.kind,
-        tag.digest,
-        dryRun || tag.action === 'present'
-          ? TAG_ACTION[tag.action]
-          : verified.some((v) => v.reference.endsWith(`:${tag.tag}`))
-            ? `${TAG_ACTION[tag.action]}, verified`
-            : TAG_ACTION[tag.action],
-      ]),
-    },
-  });
-  sections.push({
-    heading: 'Manifests',
-    table: {
-      head: ['Digest', 'Role', 'Type', 'Size', 'Action'],
-      rows: p.manifests.map((m) => [
-        m.manifest.digest,
-        m.role,
-        m.manifest.mediaType,
-        String(m.manifest.bytes.length),
-        m.action === 'put' ? 'write' : 'present',
-      ]),
-    },
-  });
-  const moving = p.blobs.filter((b) => b.action !== 'present');
-  sections.push({
-    heading: `Blobs (${moving.length} of ${p.blobs.length} needed)`,
-    table: { head: ['Digest', 'Size', 'Action'], rows: p.blobs.map((b) => [b.descriptor.digest, String(b.descriptor.size), b.action]) },
-  });
-  return sections;
 }

@@ -26,7 +26,7 @@ export function verifyBytes(bytes: Uint8Array, expected: string, what: string): 
 
 export function digestMismatch(what: string, expected: string, got: string): IntegrityError {
   // A mismatch on the wire may be transient (a flipped byte): callers may retry it.
-  return Object.assign(new IntegrityError(`${what}: digest mismatch, expected ${expected}, got ${got}`), { retryable: true });
+  return new IntegrityError(`${what}: digest mismatch, expected ${expected}, got ${got}`, { retryable: true });
 }
 
 /**
@@ -50,16 +50,12 @@ export class VerifyingStream extends Transform {
     this.bytes += chunk.length;
     this.onBytes?.(chunk.length);
     if (this.bytes > this.size)
-      return cb(
-        Object.assign(new IntegrityError(`${this.what}: more than the ${this.size} bytes its descriptor states`), { retryable: true }),
-      );
+      return cb(new IntegrityError(`${this.what}: more than the ${this.size} bytes its descriptor states`, { retryable: true }));
     cb(null, chunk);
   }
   override _flush(cb: TransformCallback): void {
     if (this.bytes !== this.size)
-      return cb(
-        Object.assign(new IntegrityError(`${this.what}: ${this.bytes} bytes, descriptor states ${this.size}`), { retryable: true }),
-      );
+      return cb(new IntegrityError(`${this.what}: ${this.bytes} bytes, descriptor states ${this.size}`, { retryable: true }));
     const got = 'sha256:' + this.hash.digest('hex');
     cb(got === this.expected ? null : digestMismatch(this.what, this.expected, got));
   }

@@ -1,4 +1,4 @@
-import { UserError } from '../errors.js';
+import { GateError, InputError, RemoteError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { ecrClient, ecrRegistry, loadEcrSdk } from './auth/ecr.js';
 import type { AwsConfig } from './auth/ecr.js';
@@ -35,7 +35,7 @@ export async function scanGate(
 ): Promise<string[]> {
   if (max === 'none') return [];
   const reg = ecrRegistry(host);
-  if (!reg) throw new UserError(`max-severity: ${host} is not an ECR registry; use 'none' to skip the scan gate`);
+  if (!reg) throw new InputError(`max-severity: ${host} is not an ECR registry; use 'none' to skip the scan gate`);
   const client = await ecrClient(reg.region, aws);
   const { DescribeImageScanFindingsCommand } = await loadEcrSdk();
   const threshold = RANK[max.toUpperCase()] as number;
@@ -54,14 +54,14 @@ export async function scanGate(
     } catch (err) {
       const e = err as Error;
       if (e.name === 'ScanNotFoundException')
-        throw new UserError(`scan gate: ${repository}@${img.label} has no scan; enable scan on push or start one`);
-      throw new UserError(
+        throw new GateError(`scan gate: ${repository}@${img.label} has no scan; enable scan on push or start one`);
+      throw new RemoteError(
         `scan gate: DescribeImageScanFindings for ${repository}@${img.digest} failed: ${e.name}: ${e.message.split('\n')[0]}`,
       );
     }
     const status = out.imageScanStatus?.status;
     if (status !== 'COMPLETE' && status !== 'ACTIVE') {
-      throw new UserError(
+      throw new GateError(
         `scan gate: the scan of ${repository}@${img.label} is ${status ?? 'unknown'}${out.imageScanStatus?.description ? ` (${out.imageScanStatus.description})` : ''}, not complete`,
       );
     }
@@ -82,7 +82,7 @@ export async function scanGate(
       }[];
       const example = findings.find((f) => (RANK[f.severity ?? ''] ?? 0) >= threshold);
       const name = example?.name ?? example?.title;
-      throw new UserError(
+      throw new GateError(
         `scan gate: ${repository}@${img.label} has ${over.map(([s, n]) => `${n} ${s}`).join(', ')} finding(s) at or above '${max}'${name ? ` (e.g. ${name})` : ''}`,
       );
     }
@@ -106,7 +106,7 @@ export function signatureGate(g: SourceGraph, sourceName: string): string {
   if (g.cosignTags.some((t) => t.tag === tag)) return `cosign signature ${tag}`;
   const sig = (g.referrers.get(digest) ?? []).find((d) => SIGNATURE_TYPES.test(parseManifest(g.nodes.get(d)!.manifest).artifactType ?? ''));
   if (sig) return `signature referrer ${sig}`;
-  throw new UserError(`require-signature: no cosign signature (${tag}) or signature referrer found for ${sourceName}@${digest}`);
+  throw new GateError(`require-signature: no cosign signature (${tag}) or signature referrer found for ${sourceName}@${digest}`);
 }
 
 /** Whether the target repository refuses to move `tag` (ECR tag immutability, with exclusion filters). */

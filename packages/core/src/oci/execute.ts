@@ -1,7 +1,7 @@
 import { pipeline } from 'node:stream';
-import { mapLimit } from '../http/limiter.js';
-import { retryDecision, withRetry } from '../http/retry.js';
-import type { RetryPolicy } from '../http/retry.js';
+import { mapLimit } from '../concurrency.js';
+import { retryDecision, withRetry } from '../retry.js';
+import type { RetryPolicy } from '../retry.js';
 import type { Logger } from '../log/logger.js';
 import { VerifyingStream } from './digest.js';
 import type { Descriptor } from './media.js';

@@ -1,4 +1,4 @@
-import { UserError } from '../errors.js';
+import { InputError } from '../errors.js';
 import { isDigest } from './digest.js';
 import { parseManifest } from './media.js';
 import type { Descriptor, Manifest, ManifestParts } from './media.js';
@@ -36,7 +36,7 @@ export interface SourceGraph {
  */
 export async function readGraph(source: Repo, ref: string, opts: { withAttachments?: boolean } = {}): Promise<SourceGraph> {
   const root = await source.getManifest(ref);
-  if (!root) throw new UserError(`source ${source.name}${isDigest(ref) ? '@' : ':'}${ref}: not found`);
+  if (!root) throw new InputError(`source ${source.name}${isDigest(ref) ? '@' : ':'}${ref}: not found`);
   const g: SourceGraph = { root, nodes: new Map(), blobs: new Map(), cosignTags: [], referrers: new Map() };
   const seen = new Set<string>();
 
@@ -48,9 +48,9 @@ export async function readGraph(source: Repo, ref: string, opts: { withAttachmen
     for (const b of parts.blobs) g.blobs.set(b.digest, b);
     const children = parts.manifests.map(async (d) => {
       const child = await source.getManifest(d.digest);
-      if (!child) throw new UserError(`source ${source.name}: ${m.digest} lists ${d.digest}, which the source does not have`);
+      if (!child) throw new InputError(`source ${source.name}: ${m.digest} lists ${d.digest}, which the source does not have`);
       if (child.mediaType !== d.mediaType)
-        throw new UserError(`source ${source.name}: ${d.digest} is ${child.mediaType}, its index says ${d.mediaType}`);
+        throw new InputError(`source ${source.name}: ${d.digest} is ${child.mediaType}, its index says ${d.mediaType}`);
       await visit(child, 'child');
     });
     const attached = opts.withAttachments === false || role === 'cosign' ? [] : [attachments(m.digest)];

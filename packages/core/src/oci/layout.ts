@@ -4,7 +4,7 @@ import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { UserError } from '../errors.js';
+import { InputError } from '../errors.js';
 import { digestHex, digestMismatch, isDigest, sha256Digest } from './digest.js';
 import { OCI_INDEX, manifestType } from './media.js';
 import type { Descriptor, Manifest } from './media.js';
@@ -33,7 +33,7 @@ export class LayoutRepo implements Repo {
   }
 
   private blobPath(digest: string): string {
-    if (!isDigest(digest)) throw new UserError(`${this.name}: unsupported digest ${digest}`);
+    if (!isDigest(digest)) throw new InputError(`${this.name}: unsupported digest ${digest}`);
     return path.join(this.dir, 'blobs', 'sha256', digestHex(digest));
   }
 
@@ -50,14 +50,14 @@ export class LayoutRepo implements Repo {
       if (!Array.isArray(index.manifests)) throw new Error('no manifests');
       return index;
     } catch {
-      throw new UserError(`${this.name}: index.json is not an OCI image index`);
+      throw new InputError(`${this.name}: index.json is not an OCI image index`);
     }
   }
 
   /** The one image in a layout given without a tag, as skopeo allows. */
   async soleManifest(): Promise<string | undefined> {
     const ms = (await this.readIndex())?.manifests ?? [];
-    if (ms.length > 1) throw new UserError(`${this.name}: the layout holds ${ms.length} images; name one as oci:<dir>:<tag>`);
+    if (ms.length > 1) throw new InputError(`${this.name}: the layout holds ${ms.length} images; name one as oci:<dir>:<tag>`);
     return ms[0]?.digest;
   }
 
@@ -115,7 +115,7 @@ export class LayoutRepo implements Repo {
 
   async openBlob(d: Descriptor): Promise<Readable> {
     const file = this.blobPath(d.digest);
-    if (!(await this.has(file, d.size))) throw new UserError(`${this.name}: blob ${d.digest} is missing`);
+    if (!(await this.has(file, d.size))) throw new InputError(`${this.name}: blob ${d.digest} is missing`);
     return createReadStream(file, { highWaterMark: 1024 * 1024 });
   }
 

@@ -1,4 +1,4 @@
-import { UserError } from '../errors.js';
+import { InputError } from '../errors.js';
 
 export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
@@ -68,14 +68,14 @@ export function manifestType(what: string, served: string | undefined, bytes: Bu
   let type = servedType && servedType !== 'application/json' && servedType !== 'application/octet-stream' ? servedType : field;
   if (!type) type = json.manifests ? OCI_INDEX : json.config ? OCI_MANIFEST : undefined;
   if (json.schemaVersion === 1 || type?.startsWith('application/vnd.docker.distribution.manifest.v1')) {
-    throw new UserError(
+    throw new InputError(
       `${what}: Docker schema 1 manifests cannot be copied without changing their digest; re-push the image with a current client`,
     );
   }
   if (!type || (!INDEXES.has(type) && !IMAGES.has(type))) {
-    throw new UserError(`${what}: manifest type ${type ?? '(none)'} is not one Relay can copy unchanged (${MANIFEST_ACCEPT})`);
+    throw new InputError(`${what}: manifest type ${type ?? '(none)'} is not one Relay can copy unchanged (${MANIFEST_ACCEPT})`);
   }
-  if (field && field !== type) throw new UserError(`${what}: served as ${type} but its mediaType says ${field}`);
+  if (field && field !== type) throw new InputError(`${what}: served as ${type} but its mediaType says ${field}`);
   return type;
 }
 
@@ -85,7 +85,7 @@ export function parseManifest(m: Manifest): ManifestParts {
   const blobs = isIndex ? [] : [...(json.config ? [json.config] : []), ...(json.layers ?? []), ...(json.blobs ?? [])];
   for (const d of [...blobs, ...(json.manifests ?? [])]) {
     if (typeof d?.digest !== 'string' || typeof d.size !== 'number')
-      throw new UserError(`manifest ${m.digest}: a descriptor lacks digest or size`);
+      throw new InputError(`manifest ${m.digest}: a descriptor lacks digest or size`);
   }
   return {
     isIndex,
@@ -107,7 +107,7 @@ function parseJson(what: string, bytes: Buffer): ManifestJson {
     if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not an object');
     return v as ManifestJson;
   } catch {
-    throw new UserError(`${what}: the manifest is not a JSON object`);
+    throw new InputError(`${what}: the manifest is not a JSON object`);
   }
 }
 

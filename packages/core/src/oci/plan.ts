@@ -1,5 +1,5 @@
 import { ConflictError } from '../errors.js';
-import { mapLimit } from '../http/limiter.js';
+import { mapLimit } from '../concurrency.js';
 import type { SourceGraph, Role } from './graph.js';
 import type { Descriptor, Manifest } from './media.js';
 import { fallbackTag, mergeFallbackIndex, referrerDescriptor } from './referrers.js';

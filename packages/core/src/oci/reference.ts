@@ -1,4 +1,4 @@
-import { UserError } from '../errors.js';
+import { InputError } from '../errors.js';
 import { isDigest } from './digest.js';
 
 /** An image in a registry repository, or in an OCI image-layout directory. */
@@ -14,7 +14,7 @@ const HOST =
   /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
 
 function bad(input: string, text: string, why: string): never {
-  throw new UserError(`${input} '${text}': ${why}`);
+  throw new InputError(`${input} '${text}': ${why}`);
 }
 
 /**

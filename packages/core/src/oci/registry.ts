@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { ConflictError, UserError } from '../errors.js';
+import { AuthError, ConflictError, InputError } from '../errors.js';
 import { HttpError } from '../http/client.js';
 import type { HttpClient, HttpResponse, RequestBody } from '../http/client.js';
 import type { Logger } from '../log/logger.js';
@@ -84,7 +84,7 @@ export class Registry {
         const who = authorization
           ? `credentials from ${source}`
           : `anonymous access (${source.startsWith('no credentials') ? source : 'no credentials found'})`;
-        throw new UserError(
+        throw new AuthError(
           `registry ${this.host}: ${who} ${res.status === 403 ? 'not allowed' : 'rejected'} for ${what} (HTTP ${res.status}${err.code ? ` ${err.code}` : ''})`,
         );
       }
@@ -207,7 +207,7 @@ export class RegistryRepo implements Repo {
       const res = await this.reg.call('POST', start, this.scopes, { allow: [202] });
       await res.discard();
       const loc = res.header('location');
-      if (!loc) throw new UserError(`registry ${this.registry}: upload to ${this.name} started without a Location`);
+      if (!loc) throw new InputError(`registry ${this.registry}: upload to ${this.name} started without a Location`);
       location = new URL(loc, start).href;
     }
     // Use Location exactly as given; it may carry state in its query.

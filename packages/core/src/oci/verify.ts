@@ -1,5 +1,5 @@
 import { IntegrityError } from '../errors.js';
-import { mapLimit } from '../http/limiter.js';
+import { mapLimit } from '../concurrency.js';
 import type { Plan } from './plan.js';
 import type { Repo } from './repo.js';
 

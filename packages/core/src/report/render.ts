@@ -1,4 +1,4 @@
-import type { Report } from '../context.js';
+import type { Report } from './report.js';
 
 /** Plain text for a terminal or a log file. */
 export function renderText(r: Report): string {

@@ -1,5 +1,5 @@
 import * as openpgp from 'openpgp';
-import { badInput, IntegrityError, UserError } from '../errors.js';
+import { badInput, IntegrityError, InputError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 
 export interface SigningKey {
@@ -31,14 +31,14 @@ export async function loadSigningKey(text: string, passphrase: string | undefine
     try {
       key = await openpgp.decryptKey({ privateKey: key, passphrase });
     } catch {
-      throw new UserError(`input 'signing-key-passphrase': does not decrypt the signing key ${key.getKeyID().toHex().toUpperCase()}`);
+      throw new InputError(`input 'signing-key-passphrase': does not decrypt the signing key ${key.getKeyID().toHex().toUpperCase()}`);
     }
   }
   const keyId = key.getKeyID().toHex().toUpperCase();
-  if (await key.isRevoked(undefined, undefined, now)) throw new UserError(`input 'signing-key': key ${keyId} is revoked`);
+  if (await key.isRevoked(undefined, undefined, now)) throw new InputError(`input 'signing-key': key ${keyId} is revoked`);
   const expires = await key.getExpirationTime();
   if (expires instanceof Date && expires.getTime() <= now.getTime()) {
-    throw new UserError(
+    throw new InputError(
       `input 'signing-key': key ${keyId} expired on ${expires.toISOString().slice(0, 10)}; extend its expiry or use another key`,
     );
   }
@@ -46,7 +46,7 @@ export async function loadSigningKey(text: string, passphrase: string | undefine
   try {
     signer = await key.getSigningKey(undefined, now);
   } catch {
-    throw new UserError(`input 'signing-key': key ${keyId} has no valid signing-capable (sub)key`);
+    throw new InputError(`input 'signing-key': key ${keyId} has no valid signing-capable (sub)key`);
   }
   const algorithm = signer.getAlgorithmInfo().algorithm;
   if (!String(algorithm).startsWith('rsa')) {

@@ -5,7 +5,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { UserError } from '../errors.js';
+import { InputError } from '../errors.js';
 import { contentTypeFor } from './content-type.js';
 import type { Body, ObjectInfo, PutOptions, Store } from './store.js';
 import { PreconditionFailed } from './store.js';
@@ -25,7 +25,7 @@ export class FsStore implements Store {
 
   private file(key: string): string {
     const p = path.resolve(this.root, key);
-    if (!p.startsWith(path.resolve(this.root) + path.sep)) throw new UserError(`store key escapes the store: ${key}`);
+    if (!p.startsWith(path.resolve(this.root) + path.sep)) throw new InputError(`store key escapes the store: ${key}`);
     return p;
   }
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
-import { badInput, UserError } from '../errors.js';
+import { badInput, InputError } from '../errors.js';
 import { FsStore } from './fs.js';
 import { S3Store } from './s3.js';
 import type { Store } from './store.js';
@@ -39,7 +39,7 @@ export async function checkConditionalWrites(store: Store): Promise<void> {
     const match = await refused(() => store.put(key, body, { ...opts, ifMatch: 'relay-probe-not-an-etag' }));
     if (!noneMatch || !match) {
       const which = [!noneMatch && 'If-None-Match', !match && 'If-Match'].filter(Boolean).join(' and ');
-      throw new UserError(
+      throw new InputError(
         `store ${store.url} ignores conditional writes (${which}): concurrent publishes could lose versions or overwrite released files; use a store that supports them (AWS S3, Ceph RGW, MinIO)`,
       );
     }

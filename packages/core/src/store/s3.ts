@@ -9,8 +9,8 @@ import {
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
-import { UserError } from '../errors.js';
-import { isNetworkError, withRetry } from '../retry.js';
+import { AuthError, InputError } from '../errors.js';
+import { isNetworkError, isRetryableStatus, withRetry } from '../retry.js';
 import type { Body, ObjectInfo, PutOptions, Store } from './store.js';
 import { PreconditionFailed } from './store.js';
 
@@ -24,8 +24,7 @@ const status = (e: unknown): number | undefined => (e as S3Error)?.$metadata?.ht
 const unquote = (etag: string | undefined): string => (etag ?? '').replace(/^(W\/)?"|"$/g, '');
 
 function retryable(err: unknown): boolean {
-  const s = status(err);
-  return isNetworkError(err) || s === 429 || s === 408 || (s !== undefined && s >= 500) || (err as S3Error)?.name === 'SlowDown';
+  return isNetworkError(err) || isRetryableStatus(status(err)) || (err as S3Error)?.name === 'SlowDown';
 }
 
 export interface S3StoreOptions {
@@ -73,8 +72,8 @@ export class S3Store implements Store {
     return withRetry(fn, retryable).catch((err: unknown) => {
       const s = status(err);
       if (s === 403 || s === 401)
-        throw new UserError(`store ${this.url}: access denied to ${what} '${key}' (check the AWS credentials and bucket policy)`);
-      if ((err as S3Error)?.name === 'NoSuchBucket') throw new UserError(`store ${this.url}: bucket '${this.bucket}' does not exist`);
+        throw new AuthError(`store ${this.url}: access denied to ${what} '${key}' (check the AWS credentials and bucket policy)`);
+      if ((err as S3Error)?.name === 'NoSuchBucket') throw new InputError(`store ${this.url}: bucket '${this.bucket}' does not exist`);
       throw err;
     });
   }

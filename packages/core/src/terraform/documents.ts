@@ -1,4 +1,4 @@
-import { ConflictError, UserError } from '../errors.js';
+import { ConflictError, InputError } from '../errors.js';
 import { compareVersions, isVersion, type Platform } from './names.js';
 
 /** Stable JSON text: a re-run must produce byte-identical documents. */
@@ -23,15 +23,15 @@ export function parseVersionsDoc(where: string, bytes: Buffer): VersionsDoc {
   try {
     doc = JSON.parse(bytes.toString('utf8'));
   } catch {
-    throw new UserError(`${where} is not valid JSON; refusing to overwrite it (repair or remove it by hand)`);
+    throw new InputError(`${where} is not valid JSON; refusing to overwrite it (repair or remove it by hand)`);
   }
   const d = doc as VersionsDoc;
   if (!d || typeof d !== 'object' || !Array.isArray(d.versions)) {
-    throw new UserError(`${where} has no "versions" array; refusing to overwrite it (repair or remove it by hand)`);
+    throw new InputError(`${where} has no "versions" array; refusing to overwrite it (repair or remove it by hand)`);
   }
   for (const v of d.versions) {
     if (!v || typeof v.version !== 'string' || !isVersion(v.version)) {
-      throw new UserError(
+      throw new InputError(
         `${where} lists an invalid version ${JSON.stringify(v?.version)}; refusing to overwrite it (it already breaks OpenTofu)`,
       );
     }
@@ -110,10 +110,12 @@ export function normaliseProtocols(list: string[], input: string): string[] {
     .map((p) => {
       const m = /^(\d+)(?:\.(\d+))?$/.exec(p);
       if (!m || (m[1] !== '5' && m[1] !== '6'))
-        throw new UserError(`input '${input}': expected protocol versions 5.x or 6.x (Terraform and OpenTofu speak >= 5, < 7), got "${p}"`);
+        throw new InputError(
+          `input '${input}': expected protocol versions 5.x or 6.x (Terraform and OpenTofu speak >= 5, < 7), got "${p}"`,
+        );
       return `${m[1]}.${m[2] ?? '0'}`;
     });
-  if (out.length === 0) throw new UserError(`input '${input}': expected at least one protocol version`);
+  if (out.length === 0) throw new InputError(`input '${input}': expected at least one protocol version`);
   return [...new Set(out)].sort();
 }
 

@@ -1,5 +1,6 @@
 import { sha256Hex } from '../hash.js';
-import { ConflictError } from '../errors.js';
+import { ConflictError, throwIfCancelled } from '../errors.js';
+import { DEFAULTS } from '../defaults.js';
 import type { Logger } from '../log/logger.js';
 import { DEFAULT_RETRY, withRetry } from '../retry.js';
 import type { Store } from '../store/store.js';
@@ -7,7 +8,7 @@ import { PreconditionFailed } from '../store/store.js';
 import { contentTypeFor } from '../store/content-type.js';
 import { json, mergeVersion, parseVersionsDoc } from './documents.js';
 import * as L from './layout.js';
-import { mapLimit } from '../http/limiter.js';
+import { mapLimit } from '../concurrency.js';
 import { parseMirrorIndex, type Plan, type PlanItem } from './plan.js';
 import type { Release } from './release.js';
 
@@ -16,17 +17,32 @@ import type { Release } from './release.js';
  * store objects, then per-version documents, then discovery, then `versions`
  * (the commit point), then the mirror index. A crash anywhere leaves a
  * registry whose listed versions are complete; a re-run finishes the job.
+ * Cancellation stops between objects and never after `versions` is
+ * committed, so the mirror index always follows it.
  */
-export async function executePlan(store: Store, rel: Release, plan: Plan, immutable: boolean, log: Logger): Promise<void> {
+export async function executePlan(
+  store: Store,
+  rel: Release,
+  plan: Plan,
+  immutable: boolean,
+  log: Logger,
+  signal?: AbortSignal,
+): Promise<void> {
   const phases = ['store', 'document', 'shared'] as const;
   for (const kind of phases) {
     const items = plan.objects.filter((i) => i.obj?.kind === kind && (i.action === 'put' || i.action === 'replace'));
-    await mapLimit(items, 4, async (item) => {
-      log.progress(`uploading ${item.key}`);
-      await writeObject(store, item, immutable);
-      log.info(`${item.action === 'put' ? 'put' : 'replaced'} ${item.key}`);
-    });
+    await mapLimit(
+      items,
+      DEFAULTS.storeWriteParallel,
+      async (item) => {
+        log.progress(`uploading ${item.key}`);
+        await writeObject(store, item, immutable);
+        log.info(`${item.action === 'put' ? 'put' : 'replaced'} ${item.key}`);
+      },
+      signal,
+    );
   }
+  throwIfCancelled(signal);
   await updateIndex(store, plan.versions.key, log, (cur) => {
     const where = `${store.url}/${plan.versions.key}`;
     const doc = cur ? parseVersionsDoc(where, cur) : { versions: [] };
@@ -90,7 +106,7 @@ export async function updateIndex(
       return true;
     },
     (err) => err instanceof PreconditionFailed,
-    { ...DEFAULT_RETRY, attempts: 30, baseMs: 50, maxMs: 2000 },
+    DEFAULTS.casRetry,
     (_e, attempt) => log.debug(`${key} changed underneath us (attempt ${attempt}); re-reading`),
   );
 }

@@ -1,6 +1,6 @@
 import { sha256Hex } from '../hash.js';
-import { ConflictError, UserError } from '../errors.js';
-import { mapLimit } from '../http/limiter.js';
+import { ConflictError, InputError } from '../errors.js';
+import { mapLimit } from '../concurrency.js';
 import { verifyDetached } from '../signing/key.js';
 import type { Store } from '../store/store.js';
 import { mergeVersion, parseVersionsDoc, type VersionsDoc } from './documents.js';
@@ -67,7 +67,7 @@ export function parseMirrorIndex(where: string, bytes: Buffer): { versions: Reco
   } catch {
     // fall through
   }
-  throw new UserError(`${where} is not a valid network mirror index; refusing to overwrite it (repair or remove it by hand)`);
+  throw new InputError(`${where} is not a valid network mirror index; refusing to overwrite it (repair or remove it by hand)`);
 }
 
 /** The whole plan: every object, then the two indexes. Reads only. */

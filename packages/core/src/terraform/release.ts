@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createWriteStream } from 'node:fs';
-import { UserError } from '../errors.js';
+import { InputError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { SigningKey } from '../signing/key.js';
 import { signDetached } from '../signing/key.js';
@@ -65,7 +65,7 @@ export async function findTarballs(patterns: string[], cwd: string): Promise<str
   const files = new Set<string>();
   for (const p of patterns) {
     const found = await expandGlob(p, cwd);
-    if (found.length === 0) throw new UserError(`input 'tarballs': '${p}' matched no files`);
+    if (found.length === 0) throw new InputError(`input 'tarballs': '${p}' matched no files`);
     found.forEach((f) => files.add(f));
   }
   return [...files];
@@ -75,12 +75,12 @@ export async function findTarballs(patterns: string[], cwd: string): Promise<str
 export async function fetchSource(store: Store, name: string, version: string, dir: string, log: Logger): Promise<string[]> {
   const keys = (await store.list('')).filter((k) => parseTarballName(k, name)?.version === version);
   if (keys.length === 0)
-    throw new UserError(`input 'source': ${store.url} has no terraform-provider-${name} archives for version ${version}`);
+    throw new InputError(`input 'source': ${store.url} has no terraform-provider-${name} archives for version ${version}`);
   const out: string[] = [];
   for (const k of keys) {
     const file = path.join(dir, path.basename(k));
     const s = await store.getStream(k);
-    if (!s) throw new UserError(`input 'source': ${store.url}/${k} disappeared while reading`);
+    if (!s) throw new InputError(`input 'source': ${store.url}/${k} disappeared while reading`);
     await pipeline(s, createWriteStream(file));
     log.info(`fetched ${k}`);
     out.push(file);
@@ -98,12 +98,12 @@ export async function buildRelease(r: ReleaseInput): Promise<Release> {
   const parsed = r.files.map((f) => {
     const p = parseTarballName(f, coords.name);
     if (!p) {
-      throw new UserError(
+      throw new InputError(
         `input 'tarballs': '${path.basename(f)}' is not named terraform-provider-${coords.name}-v<version>-<os>-<arch>-bin.tar.gz or terraform-provider-${coords.name}_<version>_<os>_<arch>.(tar.gz|zip)`,
       );
     }
     if (p.version !== coords.version) {
-      throw new UserError(`input 'tarballs': '${path.basename(f)}' is version ${p.version}, but input 'version' is ${coords.version}`);
+      throw new InputError(`input 'tarballs': '${path.basename(f)}' is version ${p.version}, but input 'version' is ${coords.version}`);
     }
     return { file: f, p };
   });
@@ -111,10 +111,10 @@ export async function buildRelease(r: ReleaseInput): Promise<Release> {
   for (const { file, p } of parsed) {
     const k = platformKey(p);
     if (seen.has(k))
-      throw new UserError(`input 'tarballs': two archives for ${k}: ${path.basename(seen.get(k)!)} and ${path.basename(file)}`);
+      throw new InputError(`input 'tarballs': two archives for ${k}: ${path.basename(seen.get(k)!)} and ${path.basename(file)}`);
     seen.set(k, file);
   }
-  if (parsed.length === 0) throw new UserError(`input 'tarballs': no archives given`);
+  if (parsed.length === 0) throw new InputError(`input 'tarballs': no archives given`);
 
   const tmpDir = await fs.mkdtemp(path.join(os.tmpdir(), 'relay-publish-'));
   const packages: Package[] = [];
@@ -233,7 +233,7 @@ function resolveProtocols(packages: Package[], input: string[], log: Logger): st
     .map((p) => ({ src: p.source, list: normaliseProtocols(p.manifestProtocols!, 'protocols') }));
   for (const m of fromManifests.slice(1)) {
     if (!sameList(m.list, fromManifests[0]!.list)) {
-      throw new UserError(
+      throw new InputError(
         `tarballs disagree on protocol_versions: ${fromManifests[0]!.src} says ${fromManifests[0]!.list.join(',')}, ${m.src} says ${m.list.join(',')}`,
       );
     }
@@ -242,7 +242,7 @@ function resolveProtocols(packages: Package[], input: string[], log: Logger): st
   if (input.length > 0) {
     const given = normaliseProtocols(input, 'protocols');
     if (manifest && !sameList(given, manifest)) {
-      throw new UserError(
+      throw new InputError(
         `input 'protocols': ${given.join(',')} differs from terraform-registry-manifest.json in the tarballs (${manifest.join(',')}); give one or make them agree`,
       );
     }

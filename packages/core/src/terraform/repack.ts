@@ -6,7 +6,7 @@ import { createGunzip } from 'node:zlib';
 import { extract } from 'tar-stream';
 import { writeSingleEntryZip, type ZipResult } from '../archive/zip-writer.js';
 import { openZipEntry, readZipDirectory, ZipFormatError } from '../archive/zip-reader.js';
-import { UserError } from '../errors.js';
+import { InputError, RelayError } from '../errors.js';
 import type { TarballName } from './names.js';
 import { binaryName, zipName } from './layout.js';
 
@@ -37,7 +37,7 @@ export function h1ForSingleFile(contentSha256: string, name: string): string {
 function checkEntryPath(archive: string, name: string): void {
   const parts = name.replace(/\\/g, '/').split('/');
   if (name.startsWith('/') || /^[a-zA-Z]:/.test(name) || parts.includes('..')) {
-    throw new UserError(`tarball '${archive}': entry '${name}' escapes the archive (absolute path or '..'); refusing it`);
+    throw new InputError(`tarball '${archive}': entry '${name}' escapes the archive (absolute path or '..'); refusing it`);
   }
 }
 
@@ -67,10 +67,10 @@ export async function repack(file: string, parsed: TarballName, name: string, ve
     } else if (isExecutableName(b, name)) {
       found.push(entryName);
       if (found.length > 1)
-        throw new UserError(`tarball '${base}': expected exactly one provider executable, found ${found.join(' and ')}`);
+        throw new InputError(`tarball '${base}': expected exactly one provider executable, found ${found.join(' and ')}`);
       zip = await writeSingleEntryZip(inner, body, zipPath);
       if (crc32 !== undefined && zip.crc32 !== crc32)
-        throw new UserError(`tarball '${base}': ${entryName} fails its CRC-32 check (corrupt zip)`);
+        throw new InputError(`tarball '${base}': ${entryName} fails its CRC-32 check (corrupt zip)`);
     } else {
       body.resume();
       await new Promise((r) => body.once('end', r));
@@ -81,11 +81,11 @@ export async function repack(file: string, parsed: TarballName, name: string, ve
     if (parsed.format === 'zip') await readZipArchive(file, base, take);
     else await readTarball(file, base, take);
   } catch (err) {
-    if (err instanceof UserError) throw err;
-    throw new UserError(`tarball '${base}': ${describeArchiveError(err, parsed.format)}`);
+    if (err instanceof RelayError) throw err;
+    throw new InputError(`tarball '${base}': ${describeArchiveError(err, parsed.format)}`);
   }
   if (!zip)
-    throw new UserError(`tarball '${base}': expected exactly one provider executable named terraform-provider-${name}*, found none`);
+    throw new InputError(`tarball '${base}': expected exactly one provider executable named terraform-provider-${name}*, found none`);
   const z = zip as ZipResult;
   return {
     os: parsed.os,
@@ -124,7 +124,7 @@ async function readTarball(file: string, base: string, take: (name: string, body
       continue;
     }
     if (h.type !== 'file' && h.type !== 'contiguous-file') {
-      throw new UserError(`tarball '${base}': entry '${h.name}' is a ${h.type}; only regular files and directories are allowed`);
+      throw new InputError(`tarball '${base}': entry '${h.name}' is a ${h.type}; only regular files and directories are allowed`);
     }
     // tar-stream entries are streamx streams; wrap for node's pipeline
     await take(h.name, Readable.from(entry));
@@ -141,7 +141,7 @@ async function readZipArchive(
     if (e.name.endsWith('/')) continue;
     const type = e.mode & 0o170000;
     if (type !== 0 && type !== 0o100000)
-      throw new UserError(`tarball '${base}': entry '${e.name}' is not a regular file (mode ${e.mode.toString(8)})`);
+      throw new InputError(`tarball '${base}': entry '${e.name}' is not a regular file (mode ${e.mode.toString(8)})`);
     await take(e.name, await openZipEntry(file, e), e.crc32);
   }
 }
@@ -151,7 +151,7 @@ async function readAll(body: Readable, limit: number, base: string): Promise<Buf
   let n = 0;
   for await (const c of body) {
     n += (c as Buffer).length;
-    if (n > limit) throw new UserError(`tarball '${base}': ${MANIFEST} is larger than ${limit} bytes`);
+    if (n > limit) throw new InputError(`tarball '${base}': ${MANIFEST} is larger than ${limit} bytes`);
     chunks.push(c as Buffer);
   }
   return Buffer.concat(chunks);
@@ -163,12 +163,12 @@ export function parseManifest(where: string, bytes: Buffer): string[] {
   try {
     doc = JSON.parse(bytes.toString('utf8'));
   } catch {
-    throw new UserError(`${where}: ${MANIFEST} is not valid JSON`);
+    throw new InputError(`${where}: ${MANIFEST} is not valid JSON`);
   }
   const d = doc as { version?: unknown; metadata?: { protocol_versions?: unknown } };
   const pv = d.metadata?.protocol_versions;
   if (d.version !== 1 || !Array.isArray(pv) || pv.length === 0 || !pv.every((p) => typeof p === 'string')) {
-    throw new UserError(`${where}: ${MANIFEST} must be {"version":1,"metadata":{"protocol_versions":["5.0"|"6.0"]}}`);
+    throw new InputError(`${where}: ${MANIFEST} must be {"version":1,"metadata":{"protocol_versions":["5.0"|"6.0"]}}`);
   }
   return pv as string[];
 }

@@ -15,7 +15,7 @@ import { contentTypeFor } from '../store/content-type.js';
 import type { DownloadDoc, VersionsDoc } from './documents.js';
 import { isVersion } from './names.js';
 import { h1ForSingleFile } from './repack.js';
-import { mapLimit } from '../http/limiter.js';
+import { mapLimit } from '../concurrency.js';
 
 /** How the walker reads: over HTTP like Terraform, or straight from a store. */
 export interface Reader {

@@ -2,9 +2,10 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
-import { HttpClient, schemeFor } from '../../src/http/client.js';
-import { DEFAULT_RETRY, backoffDelay, isRetryableError, parseRetryAfter, retryDecision, withRetry } from '../../src/http/retry.js';
-import { mapLimit } from '../../src/http/limiter.js';
+import { HttpClient, HttpError, schemeFor } from '../../src/http/client.js';
+import { IntegrityError } from '../../src/errors.js';
+import { DEFAULT_RETRY, backoffDelay, isRetryableError, parseRetryAfter, retryDecision, withRetry } from '../../src/retry.js';
+import { mapLimit } from '../../src/concurrency.js';
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse, body: Buffer) => void;
 const fast = { baseMs: 5, maxMs: 20 };
@@ -241,9 +242,9 @@ describe('retry policy', () => {
     expect(isRetryableError(Object.assign(new Error('x'), { code: 'ECONNRESET' }))).toBe(true);
     expect(isRetryableError(Object.assign(new Error('x'), { code: 'RELAY_IDLE_TIMEOUT' }))).toBe(true);
     expect(isRetryableError(Object.assign(new Error('x'), { code: 'ENOTFOUND' }))).toBe(false);
-    expect(isRetryableError(Object.assign(new Error('digest'), { retryable: true }))).toBe(true);
+    expect(isRetryableError(new IntegrityError('digest', { retryable: true }))).toBe(true);
     expect(isRetryableError(new Error('bad input'))).toBe(false);
-    expect(retryDecision(Object.assign(new Error('429'), { retryable: true, retryAfterMs: 1500 }))).toBe(1500);
+    expect(retryDecision(new HttpError('429', 429, true, 1500))).toBe(1500);
   });
   test('withRetry with retryDecision stops on errors that are not retryable', async () => {
     const p = { ...DEFAULT_RETRY, ...fast };

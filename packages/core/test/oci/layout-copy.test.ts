@@ -3,7 +3,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ConflictError, IntegrityError } from '../../src/errors.js';
 import { NullLogger } from '../../src/log/logger.js';
-import { copyImage } from '../../src/oci/copy.js';
+import { ociCopy } from '../../src/oci/copy.js';
 import { parseReference } from '../../src/oci/reference.js';
 import { OciSession } from '../../src/oci/session.js';
 import { makeFixture, readIndexJson, tmp } from './fixtures.js';
@@ -14,7 +14,7 @@ async function run(src: string, dst: string, extra: { tags?: string[]; dryRun?: 
   const log = new NullLogger();
   const session = new OciSession({ env: {}, log });
   try {
-    const r = await copyImage(
+    const r = await ociCopy(
       {
         source: parseReference(src),
         destination: parseReference(dst),

@@ -1,10 +1,10 @@
 import { beforeAll, describe, expect, test } from '@jest/globals';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { ConflictError, IntegrityError, UserError } from '../../src/errors.js';
+import { ConflictError, IntegrityError, InputError } from '../../src/errors.js';
 import { NullLogger } from '../../src/log/logger.js';
-import { publishTerraformRegistry } from '../../src/terraform/publish.js';
-import { verifyTerraformRegistry } from '../../src/terraform/verify-op.js';
+import { outputText } from '../../src/context.js';
+import { publishTerraformRegistry, verifyTerraformRegistry } from '../../src/operations/index.js';
 import { FsStore } from '../../src/store/fs.js';
 import { storeReader, verifyRegistry } from '../../src/terraform/verify.js';
 import { Readable } from 'node:stream';
@@ -55,7 +55,7 @@ describe('publish-terraform-registry on a file store', () => {
     const tarballs = await release(dir, '1.0.0');
     const res = await publishTerraformRegistry.run(inputs({ tarballs, store: `file://${store}` }), ctx());
     expect(res.outputs.platforms).toBe('darwin_arm64 linux_amd64 windows_amd64');
-    expect(res.outputs['lock-hashes']!.split('\n')).toHaveLength(6);
+    expect(outputText(res.outputs['lock-hashes']!).split('\n')).toHaveLength(6);
     const versions = JSON.parse(await fs.readFile(path.join(store, 'registry/acme/demo/versions'), 'utf8'));
     expect(versions.versions).toEqual([
       {
@@ -112,7 +112,7 @@ describe('publish-terraform-registry on a file store', () => {
     const err = await publishTerraformRegistry
       .run(inputs({ version: '3.0.0', tarballs: [zipIn], store: path.join(dir, 'reg2') }), ctx())
       .catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(UserError);
+    expect(err).toBeInstanceOf(InputError);
     expect((err as Error).message).toMatch(
       /^tarball 'terraform-provider-demo_3.0.0_linux_amd64.zip': (not a valid zip file|.*fails its CRC-32 check)/,
     );
@@ -192,7 +192,7 @@ describe('bad input: one line naming the input, and the store untouched', () => 
       () => undefined,
       (e: unknown) => e,
     );
-    expect(err).toBeInstanceOf(UserError);
+    expect(err).toBeInstanceOf(InputError);
     expect((err as Error).message).toMatch(message);
     expect((err as Error).message).not.toContain('\n');
     expect(await snapshot(store)).toEqual(before);

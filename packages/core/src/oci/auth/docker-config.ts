@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { UserError } from '../../errors.js';
+import { InputError } from '../../errors.js';
 import type { Logger } from '../../log/logger.js';
 import type { Credential, CredentialProvider } from './credentials.js';
 
@@ -44,7 +44,7 @@ export async function readDockerConfig(
   try {
     return { file, config: JSON.parse(text) as DockerConfig };
   } catch {
-    throw new UserError(`${file}: not valid JSON`);
+    throw new InputError(`${file}: not valid JSON`);
   }
 }
 
@@ -55,7 +55,7 @@ function fromEntry(e: AuthEntry, what: string): Credential | undefined {
   if (e.auth) {
     const decoded = Buffer.from(e.auth, 'base64').toString('utf8');
     const i = decoded.indexOf(':');
-    if (i <= 0) throw new UserError(`${what}: 'auth' is not base64 of user:password`);
+    if (i <= 0) throw new InputError(`${what}: 'auth' is not base64 of user:password`);
     return { kind: 'basic', username: decoded.slice(0, i), password: decoded.slice(i + 1) };
   }
   return undefined;
@@ -79,7 +79,7 @@ export function runCredentialHelper(
     });
     child.on('error', (err) =>
       reject(
-        new UserError(
+        new InputError(
           `credential helper docker-credential-${helper}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found on PATH' : err.message}`,
         ),
       ),
@@ -88,7 +88,7 @@ export function runCredentialHelper(
       if (code !== 0) {
         // Helpers say "credentials not found" on stdout with a non-zero exit.
         if (/not found/i.test(out + errOut)) return resolve(undefined);
-        return reject(new UserError(`credential helper docker-credential-${helper} failed for ${serverUrl} (exit ${code})`));
+        return reject(new InputError(`credential helper docker-credential-${helper} failed for ${serverUrl} (exit ${code})`));
       }
       try {
         const r = JSON.parse(out) as { Username?: string; Secret?: string };
@@ -99,7 +99,7 @@ export function runCredentialHelper(
             : { kind: 'basic', username: r.Username ?? '', password: r.Secret },
         );
       } catch {
-        reject(new UserError(`credential helper docker-credential-${helper}: output is not JSON`));
+        reject(new InputError(`credential helper docker-credential-${helper}: output is not JSON`));
       }
     });
     child.stdin.end(serverUrl);

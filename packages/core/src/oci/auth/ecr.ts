@@ -1,5 +1,5 @@
 import type { ECRClient } from '@aws-sdk/client-ecr';
-import { UserError } from '../../errors.js';
+import { InputError } from '../../errors.js';
 import type { Logger } from '../../log/logger.js';
 import type { Credential, CredentialProvider } from './credentials.js';
 
@@ -57,9 +57,9 @@ export async function ecrClient(region: string, aws: AwsConfig): Promise<ECRClie
   });
 }
 
-function awsFailure(what: string, err: unknown): UserError {
+function awsFailure(what: string, err: unknown): InputError {
   const e = err as { name?: string; message?: string };
-  return new UserError(`${what}: ${e.name && e.name !== 'Error' ? `${e.name}: ` : ''}${(e.message ?? String(err)).split('\n')[0]}`);
+  return new InputError(`${what}: ${e.name && e.name !== 'Error' ? `${e.name}: ` : ''}${(e.message ?? String(err)).split('\n')[0]}`);
 }
 
 /** Native private ECR: GetAuthorizationToken in the registry's region, used as Basic AWS:<password>. */
@@ -75,11 +75,11 @@ export function ecrProvider(host: string, aws: AwsConfig, log: Logger): Credenti
       throw awsFailure(`registry ${host}: ECR GetAuthorizationToken (${reg.region}) failed`, err);
     }
     const token = out.authorizationData?.[0]?.authorizationToken;
-    if (!token) throw new UserError(`registry ${host}: ECR GetAuthorizationToken returned no token`);
+    if (!token) throw new InputError(`registry ${host}: ECR GetAuthorizationToken returned no token`);
     log.mask(token);
     const decoded = Buffer.from(token, 'base64').toString('utf8');
     const i = decoded.indexOf(':');
-    if (i <= 0) throw new UserError(`registry ${host}: ECR token is not base64 of user:password`);
+    if (i <= 0) throw new InputError(`registry ${host}: ECR token is not base64 of user:password`);
     log.mask(decoded.slice(i + 1));
     return { kind: 'basic', username: decoded.slice(0, i), password: decoded.slice(i + 1) };
   };
@@ -106,7 +106,7 @@ export function ecrPublicProvider(aws: AwsConfig, log: Logger): CredentialProvid
       throw awsFailure(`registry ${ECR_PUBLIC_HOST}: ECR Public GetAuthorizationToken (us-east-1) failed`, err);
     }
     const token = out.authorizationData?.authorizationToken;
-    if (!token) throw new UserError(`registry ${ECR_PUBLIC_HOST}: ECR Public GetAuthorizationToken returned no token`);
+    if (!token) throw new InputError(`registry ${ECR_PUBLIC_HOST}: ECR Public GetAuthorizationToken returned no token`);
     log.mask(token);
     return { kind: 'bearer', token };
   };

@@ -1,4 +1,4 @@
-import { UserError } from '../../errors.js';
+import { AuthError, InputError } from '../../errors.js';
 import type { HttpClient, HttpResponse } from '../../http/client.js';
 import type { Logger } from '../../log/logger.js';
 import { parseChallenges, pickChallenge } from './challenge.js';
@@ -47,7 +47,7 @@ export class RegistryAuth {
       await res.discard();
       if (res.status === 401) return pickChallenge(parseChallenges(res.header('www-authenticate')));
       if (res.ok || res.status === 404) return undefined;
-      throw new UserError(`registry ${this.host}: GET /v2/ answered HTTP ${res.status}; is it an OCI registry?`);
+      throw new InputError(`registry ${this.host}: GET /v2/ answered HTTP ${res.status}; is it an OCI registry?`);
     })());
   }
 
@@ -82,7 +82,7 @@ export class RegistryAuth {
 
   private async fetchToken(ch: Challenge, scopes: readonly string[], cred: Credential | undefined): Promise<Token> {
     const realm = ch.params.realm;
-    if (!realm) throw new UserError(`registry ${this.host}: Bearer challenge without a realm`);
+    if (!realm) throw new InputError(`registry ${this.host}: Bearer challenge without a realm`);
     const url = new URL(realm, this.base());
     let res: HttpResponse;
     if (cred?.kind === 'identity-token') {
@@ -109,7 +109,7 @@ export class RegistryAuth {
     if (!res.ok) {
       await res.discard();
       const who = cred ? `credentials from ${this.provider.source}` : 'anonymous access';
-      throw new UserError(`registry ${this.host}: token service ${url.host} refused ${who} (HTTP ${res.status})`);
+      throw new AuthError(`registry ${this.host}: token service ${url.host} refused ${who} (HTTP ${res.status})`);
     }
     const body = JSON.parse(await res.text(1024 * 1024)) as {
       token?: string;
@@ -118,7 +118,7 @@ export class RegistryAuth {
       issued_at?: string;
     };
     const value = body.token ?? body.access_token;
-    if (!value) throw new UserError(`registry ${this.host}: token service ${url.host} returned no token`);
+    if (!value) throw new InputError(`registry ${this.host}: token service ${url.host} returned no token`);
     this.log.mask(value);
     const issued = body.issued_at ? Date.parse(body.issued_at) : NaN;
     const start = Number.isNaN(issued) ? this.now() : Math.min(issued, this.now());

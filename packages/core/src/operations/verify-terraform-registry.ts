@@ -1,13 +1,12 @@
 import type { Context, Result } from '../context.js';
 import { HttpClient } from '../http/client.js';
-import { defineOperation } from '../inputs/spec.js';
-import { defineRunnable } from '../operation.js';
-import { openStore } from '../store/open.js';
-import { checkName, checkVersion } from './names.js';
-import { parseRegistryUrl, s3Endpoint } from './publish.js';
-import { httpReader, storeReader, verifyRegistry } from './verify.js';
+import { defineSpec } from '../inputs/spec.js';
+import { defineOperation } from '../operation.js';
+import { checkName, checkVersion } from '../terraform/names.js';
+import { httpReader, storeReader, verifyRegistry } from '../terraform/verify.js';
+import { openStoreInput, parseRegistryUrl } from './common.js';
 
-export const verifySpec = defineOperation({
+const spec = defineSpec({
   name: 'verify-terraform-registry',
   description:
     'Walks a provider registry exactly as terraform init does and applies its checks (discovery, versions, download documents, SHA256SUMS, signature, zip, OpenTofu packages, network mirror).',
@@ -23,21 +22,20 @@ export const verifySpec = defineOperation({
     mirror: { description: 'Also check the static network mirror.', type: 'boolean', default: 'true' },
     's3-endpoint': { description: 'S3-compatible endpoint URL.', defaultNote: 'AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL' },
   },
+  branding: { icon: 'check-circle', color: 'purple' },
   outputs: {
     versions: { description: 'Versions checked, space-separated.' },
     platforms: { description: 'Number of platform packages checked.' },
   },
 });
 
-export const verifyTerraformRegistry = defineRunnable(verifySpec, async (inp, ctx: Context): Promise<Result> => {
+export const verifyTerraformRegistry = defineOperation(spec, async (inp, ctx: Context): Promise<Result> => {
   const root = parseRegistryUrl(inp['registry-url']);
   const namespace = checkName(inp.namespace, 'namespace');
   const name = checkName(inp.name, 'name');
   const versions = inp.version ? [checkVersion(inp.version)] : [];
-  const client = new HttpClient({ log: ctx.log });
-  const reader = inp.store
-    ? storeReader(openStore(inp.store, 'store', { endpoint: s3Endpoint(inp['s3-endpoint'], ctx.env), cwd: ctx.cwd }), root)
-    : httpReader(client);
+  const client = new HttpClient({ ...ctx.clients?.http, log: ctx.log });
+  const reader = inp.store ? storeReader(openStoreInput(inp.store, 'store', inp['s3-endpoint'], ctx), root) : httpReader(client);
   const checks = await verifyRegistry(
     reader,
     { root, namespace, name, versions, mirrorHost: inp.mirror ? root.host : undefined },
@@ -46,6 +44,7 @@ export const verifyTerraformRegistry = defineRunnable(verifySpec, async (inp, ct
   const vs = [...new Set(checks.map((c) => c.version))];
   return {
     outputs: { versions: vs.join(' '), platforms: String(checks.length) },
+    plan: [],
     report: {
       title: `Verified ${root.host}/${namespace}/${name}`,
       sections: [

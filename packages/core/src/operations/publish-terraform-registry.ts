@@ -1,19 +1,21 @@
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { Context, Report, Result } from '../context.js';
+import type { Context, Result } from '../context.js';
 import { badInput } from '../errors.js';
-import { defineOperation, type InputValues } from '../inputs/spec.js';
-import { defineRunnable } from '../operation.js';
+import { defineSpec } from '../inputs/spec.js';
+import { defineOperation } from '../operation.js';
 import { loadSigningKey } from '../signing/key.js';
-import { checkConditionalWrites, openStore } from '../store/open.js';
-import { executePlan } from './execute.js';
-import { checkName, checkVersion, platformKey, versionFromRef } from './names.js';
-import { planRelease, refuseConflicts, type Plan } from './plan.js';
-import { buildRelease, fetchSource, findTarballs, withSlash, type Release } from './release.js';
-import { storeReader, verifyRegistry } from './verify.js';
+import { checkConditionalWrites } from '../store/open.js';
+import { executePlan } from '../terraform/execute.js';
+import { checkName, checkVersion, versionFromRef } from '../terraform/names.js';
+import { planRelease, refuseConflicts } from '../terraform/plan.js';
+import { buildRelease, fetchSource, findTarballs, type Release } from '../terraform/release.js';
+import { logPlan, planRows, publishResult } from '../terraform/report.js';
+import { storeReader, verifyRegistry } from '../terraform/verify.js';
+import { openStoreInput, parseRegistryUrl } from './common.js';
 
-export const publishSpec = defineOperation({
+const spec = defineSpec({
   name: 'publish-terraform-registry',
   description:
     "Publishes a provider version's release archives into a static Terraform/OpenTofu provider registry in S3 (or a directory): signed, write-once, race-safe.",
@@ -60,35 +62,18 @@ export const publishSpec = defineOperation({
     },
     's3-endpoint': { description: 'S3-compatible endpoint URL (Ceph RGW, MinIO).', defaultNote: 'AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL' },
   },
+  branding: { icon: 'package', color: 'purple' },
   outputs: {
     version: { description: 'The version published.' },
     provider: { description: 'Provider address, `host/namespace/name`.' },
     platforms: { description: 'Platforms published, space-separated `os_arch`.' },
-    'lock-hashes': { description: 'Hashes for .terraform.lock.hcl, one per line (h1: and zh: for every platform).' },
-    hashes: { description: 'JSON object: platform -> [h1, zh].' },
+    'lock-hashes': { description: 'Hashes for .terraform.lock.hcl, one per line (h1: and zh: for every platform).', type: 'list' },
+    hashes: { description: 'JSON object: platform -> [h1, zh].', type: 'json' },
   },
 });
 
-type PublishInputs = InputValues<typeof publishSpec.inputs>;
-
-export function parseRegistryUrl(text: string, input = 'registry-url'): URL {
-  let u: URL;
-  try {
-    u = new URL(text);
-  } catch {
-    badInput(input, 'an http(s) URL such as https://registry.example.com', text);
-  }
-  if ((u.protocol !== 'https:' && u.protocol !== 'http:') || u.search || u.hash || u.username)
-    badInput(input, 'an http(s) URL without query, fragment or credentials', text);
-  return withSlash(u);
-}
-
-export function s3Endpoint(given: string | undefined, env: Context['env']): string | undefined {
-  return given || env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;
-}
-
-export const publishTerraformRegistry = defineRunnable(publishSpec, async (inp: PublishInputs, ctx: Context): Promise<Result> => {
-  const { log } = ctx;
+export const publishTerraformRegistry = defineOperation(spec, async (inp, ctx: Context): Promise<Result> => {
+  const { log, signal } = ctx;
   const name = checkName(inp.name, 'name');
   const namespace = checkName(inp.namespace, 'namespace');
   const versionText = inp.version ?? versionFromRef(ctx.env.GITHUB_REF, name);
@@ -96,9 +81,7 @@ export const publishTerraformRegistry = defineRunnable(publishSpec, async (inp: 
   const version = checkVersion(versionText);
   const registryUrl = parseRegistryUrl(inp['registry-url']);
   if (inp.tarballs.length > 0 === Boolean(inp.source)) badInput('tarballs', "either 'tarballs' or 'source', not both and not neither");
-  const endpoint = s3Endpoint(inp['s3-endpoint'], ctx.env);
-  const region = ctx.env.AWS_REGION || ctx.env.AWS_DEFAULT_REGION;
-  const store = openStore(inp.store, 'store', { endpoint, cwd: ctx.cwd, region });
+  const store = openStoreInput(inp.store, 'store', inp['s3-endpoint'], ctx);
   const key = await loadSigningKey(inp['signing-key'], inp['signing-key-passphrase'], log);
   log.info(`signing with key ${key.keyId} (${key.algorithm})`);
   const coords = { namespace, name, version };
@@ -108,21 +91,27 @@ export const publishTerraformRegistry = defineRunnable(publishSpec, async (inp: 
   try {
     const files = inp.source
       ? await log.group('Fetching archives', () =>
-          fetchSource(openStore(inp.source!, 'source', { endpoint, cwd: ctx.cwd, region }), name, version, work, log),
+          fetchSource(openStoreInput(inp.source!, 'source', inp['s3-endpoint'], ctx), name, version, work, log),
         )
       : await findTarballs(inp.tarballs, ctx.cwd);
     rel = await log.group(`Building ${name} ${version} (${files.length} archives)`, () =>
       buildRelease({ coords, files, protocolsInput: inp.protocols, key, registryUrl, immutable: inp.immutable, log }),
     );
-    const plan = await log.group(`Planning against ${store.url}`, () => planRelease(store, rel!, inp.immutable, key.publicArmor));
-    printPlan(plan, log);
+    const plan = await log.group(`Planning against ${store.url}`, async () => {
+      const p = await planRelease(store, rel!, inp.immutable, key.publicArmor);
+      logPlan(planRows(p), log);
+      return p;
+    });
+    const rows = planRows(plan);
+    ctx.record?.addPlan(rows);
     refuseConflicts(plan, store.url);
     if (inp['dry-run']) {
       log.info('dry run: nothing was written');
-      return result(rel, registryUrl, plan, true, key.keyId);
+      return publishResult(rel, registryUrl, rows, true, key.keyId);
     }
     await log.group('Checking the store honours conditional writes', () => checkConditionalWrites(store));
-    await log.group('Publishing', () => executePlan(store, rel!, plan, inp.immutable, log));
+    await log.group('Publishing', () => executePlan(store, rel!, plan, inp.immutable, log, signal));
+    for (const r of rows) r.result = r.action === 'skip' ? 'unchanged' : 'written';
     await log.group('Verifying what was written, as terraform init would', () =>
       verifyRegistry(
         storeReader(store, registryUrl),
@@ -130,64 +119,9 @@ export const publishTerraformRegistry = defineRunnable(publishSpec, async (inp: 
         log,
       ),
     );
-    return result(rel, registryUrl, plan, false, key.keyId);
+    return publishResult(rel, registryUrl, rows, false, key.keyId);
   } finally {
     await fs.rm(work, { recursive: true, force: true });
     if (rel) await fs.rm(rel.tmpDir, { recursive: true, force: true });
   }
 });
-
-function printPlan(plan: Plan, log: Context['log']): void {
-  for (const i of [...plan.objects, plan.versions, plan.mirrorIndex])
-    log.info(`${i.action.padEnd(8)} ${i.key}${i.action === 'put' ? '' : `  (${i.reason})`}`);
-}
-
-function result(rel: Release, registryUrl: URL, plan: Plan, dryRun: boolean, keyId: string): Result {
-  const { coords, packages } = rel;
-  const provider = `${registryUrl.host}/${coords.namespace}/${coords.name}`;
-  const lockHashes = [...packages.map((p) => p.h1), ...packages.map((p) => `zh:${p.sha256}`)].sort();
-  const lock = [
-    `provider "${provider}" {`,
-    `  version     = "${coords.version}"`,
-    `  constraints = "${coords.version}"`,
-    '  hashes = [',
-    ...lockHashes.map((h) => `    "${h}",`),
-    '  ]',
-    '}',
-  ].join('\n');
-  const count = (a: string): number => plan.objects.filter((i) => i.action === a).length;
-  const report: Report = {
-    title: `${dryRun ? 'Dry run: ' : ''}${provider} ${coords.version}`,
-    sections: [
-      {
-        heading: 'Summary',
-        text: `${dryRun ? 'Would write' : 'Wrote'} ${count('put') + count('replace')} objects, ${count('skip')} already identical; versions index: ${plan.versions.action}. Signed by key ${keyId}; protocols ${rel.protocols.join(', ')}.`,
-      },
-      {
-        heading: 'Platforms',
-        table: {
-          head: ['platform', 'file', 'bytes', 'zh (sha256)', 'h1'],
-          rows: packages.map((p) => [platformKey(p), p.filename, String(p.size), p.sha256, p.h1]),
-        },
-      },
-      {
-        heading: 'Plan',
-        table: {
-          head: ['object', 'action', 'why'],
-          rows: [...plan.objects, plan.versions, plan.mirrorIndex].map((i) => [i.key, i.action, i.reason]),
-        },
-      },
-      { heading: '.terraform.lock.hcl', code: lock, lang: 'hcl' },
-    ],
-  };
-  return {
-    outputs: {
-      version: coords.version,
-      provider,
-      platforms: packages.map(platformKey).join(' '),
-      'lock-hashes': lockHashes.join('\n'),
-      hashes: JSON.stringify(Object.fromEntries(packages.map((p) => [platformKey(p), [p.h1, `zh:${p.sha256}`]]))),
-    },
-    report,
-  };
-}

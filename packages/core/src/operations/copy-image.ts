@@ -1,18 +1,15 @@
 import type { Context, Result } from '../context.js';
-import { defineOperation } from '../inputs/spec.js';
-import type { InputValues } from '../inputs/spec.js';
-import { defineRunnable } from '../operation.js';
-import type { Credential } from './auth/credentials.js';
-import { ecrTagImmutability } from './ecr-gates.js';
-import { awsConfigFromEnv } from './auth/ecr.js';
-import { copyImage as copy } from './copy.js';
-import { parseReference } from './reference.js';
-import type { Reference } from './reference.js';
-import { OciSession } from './session.js';
-import type { OciSessionOptions } from './session.js';
-import { badInput } from '../errors.js';
+import { defineSpec } from '../inputs/spec.js';
+import { defineOperation } from '../operation.js';
+import { inputCredentials } from '../oci/auth/credentials.js';
+import { awsConfigFromEnv } from '../oci/auth/ecr.js';
+import { ociCopy } from '../oci/copy.js';
+import { ecrTagImmutability } from '../oci/ecr-gates.js';
+import { parseReference } from '../oci/reference.js';
+import { copyResult } from '../oci/report.js';
+import { OciSession } from '../oci/session.js';
 
-export const copyImageSpec = defineOperation({
+const spec = defineSpec({
   name: 'copy-image',
   description:
     'Copies an OCI image (every platform, its signatures, attestations and referrers) digest-unchanged between registries or OCI layout directories, then verifies the target.',
@@ -50,43 +47,21 @@ export const copyImageSpec = defineOperation({
     },
     'destination-password': { description: 'Password or token for the destination registry.', secret: true },
   },
+  branding: { icon: 'copy', color: 'blue' },
   outputs: {
     digest: { description: 'Digest of the image (index or manifest) copied.' },
-    images: { description: 'Every reference written, one per line (`repo:tag@digest`, then `repo@digest`).' },
+    images: { description: 'Every reference written, one per line (`repo:tag@digest`, then `repo@digest`).', type: 'list' },
   },
 });
 
-type CopyInputs = InputValues<typeof copyImageSpec.inputs>;
-
-/** Overrides for tests and stand-ins; the faces pass none. */
-export interface OciDeps {
-  http?: OciSessionOptions['http'];
-  aws?: OciSessionOptions['aws'];
-}
-
-/** Username/password pairs given as inputs, keyed by the registry they are for. */
-export function inputCredentials(
-  pairs: { ref: Reference; user: string | undefined; pass: string | undefined; input: string }[],
-): OciSessionOptions['credentials'] {
-  const out: NonNullable<OciSessionOptions['credentials']> = {};
-  for (const p of pairs) {
-    if (!p.user && !p.pass) continue;
-    if (!p.user || !p.pass) badInput(`${p.input}-username`, `both ${p.input}-username and ${p.input}-password, or neither`);
-    if (p.ref.kind !== 'registry') badInput(`${p.input}-username`, `a registry ${p.input}, not an OCI layout`);
-    const credential: Credential = { kind: 'basic', username: p.user, password: p.pass };
-    out[p.ref.registry] = { credential, source: `input '${p.input}-password'` };
-  }
-  return out;
-}
-
-export async function runCopyImage(inp: CopyInputs, ctx: Context, deps: OciDeps = {}): Promise<Result> {
+export const copyImage = defineOperation(spec, async (inp, ctx: Context): Promise<Result> => {
   const source = parseReference(inp.source, 'source');
   const destination = parseReference(inp.destination, 'destination');
   const credentials = inputCredentials([
     { ref: source, user: inp['source-username'], pass: inp['source-password'], input: 'source' },
     { ref: destination, user: inp['destination-username'], pass: inp['destination-password'], input: 'destination' },
   ]);
-  const aws = deps.aws ?? awsConfigFromEnv(ctx.env);
+  const aws = ctx.clients?.aws ?? awsConfigFromEnv(ctx.env);
   const session = new OciSession({
     env: ctx.env,
     log: ctx.log,
@@ -94,20 +69,20 @@ export async function runCopyImage(inp: CopyInputs, ctx: Context, deps: OciDeps 
     insecureRegistries: inp['insecure-registries'],
     credentials,
     aws,
-    ...(deps.http && { http: deps.http }),
+    ...(ctx.clients?.http && { http: ctx.clients.http }),
   });
   try {
     const fromEcr =
       destination.kind === 'registry' ? await ecrTagImmutability(destination.registry, destination.repository, aws, ctx.log) : undefined;
     const immutable = inp['immutable-tags'] ? true : (fromEcr ?? false);
-    const r = await copy({ source, destination, tags: inp.tags, dryRun: inp['dry-run'], immutable }, session, ctx.log, ctx.signal);
-    return {
-      outputs: { digest: r.digest, images: r.images.join('\n') },
-      report: { title: `copy-image ${r.plan.source} → ${r.plan.target}`, sections: r.sections },
-    };
+    const r = await ociCopy(
+      { source, destination, tags: inp.tags, dryRun: inp['dry-run'], immutable, ...(ctx.record && { record: ctx.record }) },
+      session,
+      ctx.log,
+      ctx.signal,
+    );
+    return copyResult('copy-image', r, []);
   } finally {
     session.close();
   }
-}
-
-export const copyImage = defineRunnable(copyImageSpec, (inp, ctx) => runCopyImage(inp, ctx));
+});

@@ -1,17 +1,16 @@
 import type { Context, Result } from '../context.js';
 import { badInput } from '../errors.js';
-import { defineOperation } from '../inputs/spec.js';
-import type { InputValues } from '../inputs/spec.js';
-import { defineRunnable } from '../operation.js';
-import { ECR_PUBLIC_HOST, awsConfigFromEnv, ecrRegistry, isEcrPublic } from './auth/ecr.js';
-import { copyImage as copy } from './copy.js';
-import type { OciDeps } from './copy-image.js';
-import { SEVERITIES, scanGate, signatureGate } from './ecr-gates.js';
-import type { Severity } from './ecr-gates.js';
-import { formatReference, parseReference } from './reference.js';
-import { OciSession } from './session.js';
+import { defineSpec } from '../inputs/spec.js';
+import { defineOperation } from '../operation.js';
+import { ECR_PUBLIC_HOST, awsConfigFromEnv, ecrRegistry, isEcrPublic } from '../oci/auth/ecr.js';
+import { ociCopy } from '../oci/copy.js';
+import { SEVERITIES, scanGate, signatureGate } from '../oci/ecr-gates.js';
+import type { Severity } from '../oci/ecr-gates.js';
+import { formatReference, parseReference } from '../oci/reference.js';
+import { copyResult } from '../oci/report.js';
+import { OciSession } from '../oci/session.js';
 
-export const promoteEcrImageSpec = defineOperation({
+const spec = defineSpec({
   name: 'promote-ecr-image',
   description:
     'Promotes a tested image from private Amazon ECR to Amazon ECR Public unchanged (same digest, every platform, its signatures and attestations) after scan and signature gates, then verifies it.',
@@ -36,15 +35,14 @@ export const promoteEcrImageSpec = defineOperation({
     'dry-run': { description: 'Run the gates and print the plan without writing anything.', type: 'boolean', default: 'false' },
     'insecure-registries': { description: 'Registry hosts (host[:port]) spoken to over plain HTTP; loopback always may.', type: 'list' },
   },
+  branding: { icon: 'upload-cloud', color: 'orange' },
   outputs: {
     digest: { description: 'Digest of the promoted image (index or manifest), the same in ECR and ECR Public.' },
-    images: { description: 'Every reference written, one per line (`repo:tag@digest`, then `repo@digest`).' },
+    images: { description: 'Every reference written, one per line (`repo:tag@digest`, then `repo@digest`).', type: 'list' },
   },
 });
 
-type PromoteInputs = InputValues<typeof promoteEcrImageSpec.inputs>;
-
-export async function runPromoteEcrImage(inp: PromoteInputs, ctx: Context, deps: OciDeps = {}): Promise<Result> {
+export const promoteEcrImage = defineOperation(spec, async (inp, ctx: Context): Promise<Result> => {
   const source = parseReference(inp.source, 'source');
   const destination = parseReference(inp.destination, 'destination');
   if (source.kind !== 'registry' || !ecrRegistry(source.registry)) {
@@ -55,24 +53,25 @@ export async function runPromoteEcrImage(inp: PromoteInputs, ctx: Context, deps:
   }
   if (!source.tag && !source.digest) badInput('source', 'a tag or digest to promote', inp.source);
   if (inp.tags.length === 0 && !destination.tag && !source.tag) badInput('tags', 'at least one tag when the source is given by digest');
-  const aws = deps.aws ?? awsConfigFromEnv(ctx.env);
+  const aws = ctx.clients?.aws ?? awsConfigFromEnv(ctx.env);
   const session = new OciSession({
     env: ctx.env,
     log: ctx.log,
     cwd: ctx.cwd,
     insecureRegistries: inp['insecure-registries'],
     aws,
-    ...(deps.http && { http: deps.http }),
+    ...(ctx.clients?.http && { http: ctx.clients.http }),
   });
   const gates: string[] = [];
   try {
-    const r = await copy(
+    const r = await ociCopy(
       {
         source,
         destination,
         tags: inp.tags,
         dryRun: inp['dry-run'],
         immutable: false,
+        ...(ctx.record && { record: ctx.record }),
         // Gates run on what would be published, before anything is written.
         gate: async (g) => {
           await ctx.log.group('Gates', async () => {
@@ -94,13 +93,8 @@ export async function runPromoteEcrImage(inp: PromoteInputs, ctx: Context, deps:
       heading: 'Gates',
       text: gates.length ? gates.join('; ') : `none (require-signature false, max-severity ${inp['max-severity']})`,
     };
-    return {
-      outputs: { digest: r.digest, images: r.images.join('\n') },
-      report: { title: `promote-ecr-image ${r.plan.source} → ${r.plan.target}`, sections: [gateSection, ...r.sections] },
-    };
+    return copyResult('promote-ecr-image', r, [gateSection]);
   } finally {
     session.close();
   }
-}
-
-export const promoteEcrImage = defineRunnable(promoteEcrImageSpec, (inp, ctx) => runPromoteEcrImage(inp, ctx));
+});

@@ -1,0 +1,37 @@
+/**
+ * Every concurrency, retry and time limit Relay uses, each with why that
+ * number. Inputs may override some per run; nothing else hard-codes one.
+ */
+export const DEFAULTS = {
+  /** Attempts per request with full-jitter backoff: rides out a registry or S3 restart (~10 s) without hiding an outage. */
+  retry: { attempts: 6, baseMs: 200, maxMs: 10_000 },
+  /** Longest Retry-After honoured; a server asking for longer fails the request rather than stalling a release. */
+  maxRetryAfterMs: 60_000,
+  /** Requests in flight per host:port: browsers' limit, enough to fill a link without tripping abuse limits. */
+  httpPerHost: 6,
+  /** A TCP/TLS connection not established in this time is dropped and retried (a black-holed address). */
+  connectTimeoutMs: 10_000,
+  /** A connection silent this long (no headers, or a stalled body) is dropped and retried. */
+  idleTimeoutMs: 30_000,
+  /** Whole-run budget for one request including every retry, so a hung server fails the run in bounded time. */
+  requestBudgetMs: 55_000,
+  /** Largest JSON document, manifest or error body read into memory. */
+  maxDocumentBytes: 8 * 1024 * 1024,
+
+  /** OCI copy: blobs and manifests in flight at once (per-host limit applies on top). */
+  ociParallel: 6,
+  /** OCI copy: whole-transfer attempts for a blob stream or a digest that did not match on the wire. */
+  ociTransferAttempts: 4,
+
+  /** Terraform plan: store HEADs in flight; small requests, so more than the write side. */
+  storePlanParallel: 8,
+  /** Terraform publish: store writes in flight (zips are tens of MB each). */
+  storeWriteParallel: 4,
+  /** Terraform verify: platforms downloaded and checked at once (each holds a zip's worth of hashing). */
+  verifyParallel: 2,
+  /** Compare-and-swap of `versions`: many attempts with short backoff, as concurrent publishers race for it. */
+  casRetry: { attempts: 30, baseMs: 50, maxMs: 2000 },
+
+  /** A subprocess (credential helper, gpg, a provider's handshake) that takes longer is killed. */
+  subprocessTimeoutMs: 30_000,
+} as const;

@@ -1,3 +1,0 @@
-export * from './client.js';
-export * from './limiter.js';
-export * from './retry.js';

@@ -1,0 +1,30 @@
+import type { Context } from '../context.js';
+import { badInput } from '../errors.js';
+import { openStore } from '../store/open.js';
+import type { Store } from '../store/store.js';
+import { withSlash } from '../terraform/release.js';
+
+/** An http(s) base URL with a trailing slash; credentials, query and fragment refused. */
+export function parseRegistryUrl(text: string, input = 'registry-url'): URL {
+  let u: URL;
+  try {
+    u = new URL(text);
+  } catch {
+    badInput(input, 'an http(s) URL such as https://registry.example.com', text);
+  }
+  if ((u.protocol !== 'https:' && u.protocol !== 'http:') || u.search || u.hash || u.username || u.password) {
+    badInput(input, 'an http(s) URL without query, fragment or credentials', u.username || u.password ? '(a URL with credentials)' : text);
+  }
+  return withSlash(u);
+}
+
+/**
+ * Opens a store input the same way for every operation: the endpoint from the
+ * input or AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, the region from AWS_REGION
+ * or AWS_DEFAULT_REGION.
+ */
+export function openStoreInput(text: string, input: string, endpointInput: string | undefined, ctx: Context): Store {
+  const endpoint = endpointInput || ctx.env.AWS_ENDPOINT_URL_S3 || ctx.env.AWS_ENDPOINT_URL || undefined;
+  const region = ctx.env.AWS_REGION || ctx.env.AWS_DEFAULT_REGION || undefined;
+  return openStore(text, input, { endpoint, cwd: ctx.cwd, region });
+}

@@ -1,0 +1,40 @@
+/**
+ * One plan vocabulary for every domain (registry objects, blobs, manifests,
+ * tags, mirror targets). The plan is what dry-run prints, what the summary
+ * shows, what --json returns and what execution walks.
+ */
+export type PlanAction = 'put' | 'skip' | 'replace' | 'mount' | 'conflict';
+
+/** What became of a planned object once executed. */
+export type RowResult = 'written' | 'unchanged' | 'failed';
+
+export interface PlanRow {
+  /** The object: a store key, `repo@digest`, `repo:tag`. */
+  object: string;
+  action: PlanAction;
+  /** Why this action, in a few words ("new", "identical", "exists with different content"). */
+  why: string;
+  bytes?: number;
+  /** Set after execution. */
+  result?: RowResult;
+}
+
+export function countActions(rows: readonly PlanRow[]): Record<PlanAction, number> {
+  const c: Record<PlanAction, number> = { put: 0, skip: 0, replace: 0, mount: 0, conflict: 0 };
+  for (const r of rows) c[r.action]++;
+  return c;
+}
+
+/** "3 put, 10 skip" for the rows' non-zero actions, in vocabulary order. */
+export function describeCounts(rows: readonly PlanRow[]): string {
+  const c = countActions(rows);
+  return (Object.keys(c) as PlanAction[])
+    .filter((a) => c[a] > 0)
+    .map((a) => `${c[a]} ${a}`)
+    .join(', ');
+}
+
+/** Mebibytes with one decimal, for plan and transfer lines. */
+export function mib(bytes: number): string {
+  return (bytes / 1048576).toFixed(1);
+}

@@ -1,0 +1,74 @@
+import type { OutputValue, Result } from '../context.js';
+import type { Logger } from '../log/logger.js';
+import type { PlanRow } from '../report/plan.js';
+import type { Report } from '../report/report.js';
+import { platformKey } from './names.js';
+import type { Plan, PlanItem } from './plan.js';
+import type { Release } from './release.js';
+
+/** The terraform plan in the shared vocabulary: objects, then the `versions` commit point, then the mirror index. */
+export function planRows(plan: Plan): PlanRow[] {
+  const row = (i: PlanItem): PlanRow => ({
+    object: i.key,
+    action: i.action,
+    why: i.reason,
+    ...(i.obj && { bytes: Buffer.isBuffer(i.obj.body) ? i.obj.body.length : i.obj.body.size }),
+  });
+  return [...plan.objects, plan.versions, plan.mirrorIndex].map(row);
+}
+
+export function logPlan(rows: readonly PlanRow[], log: Logger): void {
+  for (const r of rows) log.info(`${r.action.padEnd(8)} ${r.object}${r.action === 'put' ? '' : `  (${r.why})`}`);
+}
+
+/** What `terraform providers lock` records for the release: h1 and zh for every platform, sorted. */
+export function lockHashes(rel: Release): string[] {
+  return [...rel.packages.map((p) => p.h1), ...rel.packages.map((p) => `zh:${p.sha256}`)].sort();
+}
+
+/** The publish result: typed outputs, the plan with results, and the report people read. */
+export function publishResult(rel: Release, registryUrl: URL, rows: PlanRow[], dryRun: boolean, keyId: string): Result {
+  const { coords, packages } = rel;
+  const provider = `${registryUrl.host}/${coords.namespace}/${coords.name}`;
+  const hashes = lockHashes(rel);
+  const lock = [
+    `provider "${provider}" {`,
+    `  version     = "${coords.version}"`,
+    `  constraints = "${coords.version}"`,
+    '  hashes = [',
+    ...hashes.map((h) => `    "${h}",`),
+    '  ]',
+    '}',
+  ].join('\n');
+  const objects = rows.slice(0, -2);
+  const writes = objects.filter((r) => r.action === 'put' || r.action === 'replace').length;
+  const versionsRow = rows[rows.length - 2]!;
+  const noop = writes === 0 && versionsRow.action === 'skip';
+  const report: Report = {
+    title: `${dryRun ? 'Dry run: ' : ''}${provider} ${coords.version}`,
+    status: dryRun ? 'dry-run' : noop ? 'no-op' : 'done',
+    sections: [
+      {
+        heading: 'Summary',
+        text: `${dryRun ? 'Would write' : 'Wrote'} ${writes} objects, ${objects.length - writes} already identical; versions index: ${versionsRow.action}. Signed by key ${keyId}; protocols ${rel.protocols.join(', ')}.`,
+      },
+      {
+        heading: 'Platforms',
+        table: {
+          head: ['platform', 'file', 'bytes', 'zh (sha256)', 'h1'],
+          rows: packages.map((p) => [platformKey(p), p.filename, String(p.size), p.sha256, p.h1]),
+        },
+      },
+      { heading: 'Plan', table: { head: ['object', 'action', 'why'], rows: rows.map((r) => [r.object, r.action, r.why]) } },
+      { heading: '.terraform.lock.hcl', code: lock, lang: 'hcl' },
+    ],
+  };
+  const outputs: Record<string, OutputValue> = {
+    version: coords.version,
+    provider,
+    platforms: packages.map(platformKey).join(' '),
+    'lock-hashes': hashes,
+    hashes: Object.fromEntries(packages.map((p) => [platformKey(p), [p.h1, `zh:${p.sha256}`]])),
+  };
+  return { outputs, plan: rows, report };
+}
