@@ -2,7 +2,7 @@ import { sha256Hex } from '../hash.js';
 import { ConflictError, throwIfCancelled } from '../errors.js';
 import { DEFAULTS } from '../defaults.js';
 import type { Logger } from '../log/logger.js';
-import { DEFAULT_RETRY, withRetry } from '../retry.js';
+import { withRetry } from '../retry.js';
 import type { Store } from '../store/store.js';
 import { PreconditionFailed } from '../store/store.js';
 import { contentTypeFor } from '../store/content-type.js';
