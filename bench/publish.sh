@@ -68,25 +68,26 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # --- the Relay under test: a snapshot of the CLI bundle ---------------------------
-# Others may rebuild packages/cli/dist while this runs: copy it once, so every
+# Others may rebuild dist while this runs: copy it once, so every
 # run measures the same bytes. BENCH_RELAY_REF=<git ref> takes a committed one.
-CLI=$WORK/relay-cli/index.js
+CLI=$WORK/relay-cli/cli.js
 mkdir -p "$WORK/relay-cli"
 for try in $(seq 1 30); do
+  rm -rf "$WORK/relay-cli" && mkdir -p "$WORK/relay-cli"
   if [ -n "${BENCH_RELAY_REF:-}" ]; then
-    for f in index.js package.json; do git show "$BENCH_RELAY_REF:packages/cli/dist/$f" > "$WORK/relay-cli/$f"; done
+    git archive "$BENCH_RELAY_REF" dist | tar -x -C "$WORK/relay-cli" --strip-components=1
   else
-    cp packages/cli/dist/index.js packages/cli/dist/package.json "$WORK/relay-cli/" 2>/dev/null || true
+    cp -r dist/. "$WORK/relay-cli/" 2>/dev/null || true
   fi
   "$NODE" --no-warnings "$CLI" publish-terraform-registry --help >/dev/null 2>&1 && break
-  [ "$try" = 30 ] && die "no working CLI bundle at packages/cli/dist/index.js (is someone rebuilding it?)"
+  [ "$try" = 30 ] && die "no working CLI bundle at dist/cli.js (is someone rebuilding it?)"
   sleep 1
 done
 CLI_SHA=$(sha256sum "$CLI" | cut -c1-12)
-if [ -n "${BENCH_RELAY_REF:-}" ]; then CLI_FROM="$BENCH_RELAY_REF:packages/cli/dist"
-elif git diff --quiet HEAD -- packages/cli/dist 2>/dev/null; then CLI_FROM="packages/cli/dist (as committed)"
-else CLI_FROM="packages/cli/dist (uncommitted changes)"; fi
-log "relay under test: $CLI_FROM, index.js sha256 $CLI_SHA"
+if [ -n "${BENCH_RELAY_REF:-}" ]; then CLI_FROM="$BENCH_RELAY_REF:dist"
+elif git diff --quiet HEAD -- dist 2>/dev/null; then CLI_FROM="dist (as committed)"
+else CLI_FROM="dist (uncommitted changes)"; fi
+log "relay under test: $CLI_FROM, cli.js sha256 $CLI_SHA"
 
 # --- Ceph RGW -----------------------------------------------------------------
 if curl -sf -o /dev/null --max-time 5 "$ENDPOINT/"; then

@@ -22,7 +22,7 @@ import { makeBucket, s3Client, s3sdk, s3Settings } from '../support/servers.js';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(new URL('../..', import.meta.url).pathname);
-const CLI = path.join(ROOT, 'packages/cli/dist/index.js');
+const CLI = path.join(ROOT, 'dist/cli.js');
 const REGISTRY = 'https://registry.example.com/';
 const PLATFORMS = [
   ['linux', 'amd64'],

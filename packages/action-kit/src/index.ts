@@ -1,3 +1,3 @@
 export { runAction } from './run-action.js';
 export { ActionsLogger } from './logger.js';
-export { renderActionYml, renderInputsTable } from './action-yml.js';
+export { actionMain, renderActionYml, renderInputsTable } from './docs.js';

@@ -23,7 +23,11 @@ export class ActionsLogger implements Logger {
   progress(): void {
     // Actions logs are not a terminal; the grouped lines already say what happened.
   }
+  redact(text: string): string {
+    return this.masker.apply(text);
+  }
   mask(secret: string): void {
-    for (const line of this.masker.add(secret)) if (!line.includes('\n')) core.setSecret(line);
+    // Masker.add has split multi-line secrets, so each piece is one line the runner can mask.
+    for (const line of this.masker.add(secret)) core.setSecret(line);
   }
 }

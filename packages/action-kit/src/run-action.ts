@@ -1,26 +1,66 @@
 import * as core from '@actions/core';
-import { envName, errorMessage, isExpected, parseInputs, renderMarkdown, type Operation, type RawInputs } from '@relay/core';
+import {
+  CancelledError,
+  documentOf,
+  envName,
+  errorMessage,
+  exitCodeFor,
+  exitCodeOfStatus,
+  failureReport,
+  isExpected,
+  outputText,
+  parseInputs,
+  renderMarkdown,
+  RunRecord,
+  statusOf,
+  type AnyOperation,
+  type RawInputs,
+  type Report,
+} from '@relay/core';
 import { ActionsLogger } from './logger.js';
 
 /**
- * The whole action face: inputs from the spec (the runner applies
- * action.yml defaults; RELAY_* variables fill what the workflow left empty),
- * run, outputs, job summary, and exactly one setFailed on error.
+ * The whole action face: inputs from the spec (the runner applies action.yml
+ * defaults; RELAY_* variables fill what the workflow left empty), the
+ * runner's cancel (SIGINT, then SIGTERM) as the run's signal, outputs, a job
+ * summary whatever the outcome, and exactly one setFailed on failure.
  */
-export async function runAction(op: Operation): Promise<void> {
+export async function runAction(op: AnyOperation): Promise<void> {
   const log = new ActionsLogger();
+  const controller = new AbortController();
+  const cancel = (sig: NodeJS.Signals): void => {
+    log.warn(`${sig}: cancelling ${op.spec.name}; writes in flight finish, nothing new starts`);
+    controller.abort(new CancelledError(`${op.spec.name} cancelled by ${sig}`));
+  };
+  process.once('SIGINT', cancel);
+  process.once('SIGTERM', cancel);
+  const record = new RunRecord();
+  let report: Report;
   try {
     const raw: RawInputs = {};
     for (const name of Object.keys(op.spec.inputs)) raw[name] = core.getInput(name) || process.env[envName(name)] || '';
     // parseInputs masks every secret before it can reach a log line
     const inputs = parseInputs(op.spec, raw, log);
-    const res = await op.run(inputs, { log, env: process.env, cwd: process.env.GITHUB_WORKSPACE || process.cwd() });
-    for (const [k, v] of Object.entries(res.outputs)) core.setOutput(k, v);
-    if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(renderMarkdown(res.report)).write();
+    const cwd = process.env.GITHUB_WORKSPACE || process.cwd();
+    const res = await op.run(inputs, { log, env: process.env, cwd, signal: controller.signal, record });
+    for (const [k, v] of Object.entries(res.outputs)) core.setOutput(k, outputText(v));
+    core.setOutput('report', JSON.stringify(documentOf(op.spec.name, res)));
+    report = res.report;
+    const code = exitCodeOfStatus(statusOf(res));
+    if (code !== 0) {
+      core.setFailed(`${op.spec.name}: ${statusOf(res)} (see the job summary)`);
+      process.exitCode = code;
+    }
   } catch (err) {
     if (!isExpected(err) && err instanceof Error && err.stack) core.debug(err.stack);
+    report = failureReport(op.spec.name, err, record.plan);
     core.setFailed(
       isExpected(err) ? errorMessage(err) : `internal error: ${errorMessage(err)} (re-run with debug logging for the stack trace)`,
     );
+    process.exitCode = exitCodeFor(err);
+  } finally {
+    process.off('SIGINT', cancel);
+    process.off('SIGTERM', cancel);
   }
+  if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(renderMarkdown(report)).write();
 }

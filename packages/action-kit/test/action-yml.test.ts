@@ -1,19 +1,27 @@
 import { describe, expect, test } from '@jest/globals';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { ACTIONS } from '../src/actions.js';
-import { renderActionYml } from '../src/action-yml.js';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { OPERATIONS } from '@relay/core';
+import { renderActionYml } from '../src/docs.js';
 
 const root = new URL('../../../', import.meta.url).pathname;
 
-describe('action.yml matches the input spec', () => {
-  for (const [name, { op, branding }] of Object.entries(ACTIONS)) {
-    test(name, () => {
-      const file = `${root}actions/${name}/action.yml`;
-      const want = renderActionYml(op.spec, branding);
+describe('every operation is an action whose action.yml matches its spec', () => {
+  for (const op of OPERATIONS) {
+    test(op.spec.name, () => {
+      const file = `${root}actions/${op.spec.name}/action.yml`;
+      const want = renderActionYml(op.spec);
       if (process.env.UPDATE_ACTION_YML === '1') writeFileSync(file, want);
+      expect(existsSync(file)).toBe(true);
       expect(readFileSync(file, 'utf8')).toBe(want);
-      expect(op.spec.name).toBe(name);
       for (const input of Object.keys(op.spec.inputs)) expect(input).toMatch(/^[a-z][a-z0-9]*(-[a-z0-9]+)*$/);
     });
   }
+  test('actions/ holds exactly the operations, each only its action.yml', () => {
+    const dirs = readdirSync(`${root}actions`).sort();
+    expect(dirs).toEqual(OPERATIONS.map((o) => o.spec.name).sort());
+    for (const d of dirs) expect(readdirSync(`${root}actions/${d}`)).toEqual(['action.yml']);
+  });
+  test('every action entry exists in the committed bundle', () => {
+    for (const op of OPERATIONS) expect(existsSync(`${root}dist/actions/${op.spec.name}.mjs`)).toBe(true);
+  });
 });

@@ -1,4 +1,7 @@
-import { envName, type OperationSpec, type RawInputs } from '@relay/core';
+import { BOOLEAN_WORDS, envName, type OperationSpec, type RawInputs } from '@relay/core';
+
+/** Flags every command takes besides its inputs. */
+export const COMMON_FLAGS = ['--json', '--debug', '--help', '-h'];
 
 /** A mistake in the command line itself (not in an input's value). */
 export class UsageError extends Error {}
@@ -30,7 +33,7 @@ export function parseArgs(spec: OperationSpec, argv: string[], env: Record<strin
     if (!s) throw new UsageError(`unknown flag --${name} for ${spec.name}; see ${spec.name} --help`);
     let value: string;
     if (eq >= 0) value = a.slice(eq + 1);
-    else if (s.type === 'boolean' && !['true', 'false', 'True', 'False', 'TRUE', 'FALSE'].includes(argv[i + 1] ?? '')) value = 'true';
+    else if (s.type === 'boolean' && !BOOLEAN_WORDS.includes(argv[i + 1] ?? '')) value = 'true';
     else if (i + 1 < argv.length) value = argv[++i]!;
     else throw new UsageError(`flag --${name} needs a value`);
     raw[name] = s.type === 'list' && raw[name] ? `${raw[name]}\n${value}` : value;
@@ -73,6 +76,10 @@ export function helpText(spec: OperationSpec, prog: string): string {
     else if (s.defaultNote) lines.push(`      default: ${s.defaultNote}`);
     if (s.type === 'list') lines.push('      a list: one per line in the variable; repeat the flag');
   }
-  lines.push('', 'Common flags: --json (outputs as JSON on stdout), --debug (stack traces), --help');
+  lines.push(
+    '',
+    'Common flags: --json (one JSON document on stdout: status, outputs, plan, error), --debug (stack traces), --help',
+    'Exit codes: 0 done, 1 refused, 2 usage, 3 a remote failed after retries, 4 drift found, 70 a bug, 130 cancelled',
+  );
   return lines.join('\n');
 }

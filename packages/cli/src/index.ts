@@ -1,25 +1,18 @@
 #!/usr/bin/env node
-import { publishTerraformRegistry, verifyTerraformRegistry, type Operation } from '@relay/core';
-import { copyImageCommand } from './commands/copy-image.js';
+import { findOperation, OPERATIONS, VERSION } from '@relay/core';
 import { demo } from './commands/demo.js';
-import { promoteEcrImageCommand } from './commands/promote-ecr-image.js';
 import { runOperation } from './run.js';
 
 const PROG = 'relay';
-const operations: Operation[] = [
-  publishTerraformRegistry as unknown as Operation,
-  verifyTerraformRegistry as unknown as Operation,
-  promoteEcrImageCommand,
-  copyImageCommand,
-];
 
 function usage(): string {
   return [
-    `Usage: ${PROG} <command> [--<input> <value> ...]   (node packages/cli/dist/index.js ...)`,
+    `Usage: ${PROG} <command> [--<input> <value> ...]   (node dist/cli.js ...)`,
     '',
     'Commands (the same operations the GitHub Actions run):',
-    ...operations.map((o) => `  ${o.spec.name.padEnd(28)} ${o.spec.description.split('. ')[0]}`),
+    ...OPERATIONS.map((o) => `  ${o.spec.name.padEnd(28)} ${o.spec.description.split('. ')[0]}`),
     `  ${'demo'.padEnd(28)} Publish sample providers into a local registry, serve it on loopback and verify it`,
+    `  ${'version'.padEnd(28)} Print Relay's version`,
     '',
     `Run '${PROG} <command> --help' for its inputs.`,
   ].join('\n');
@@ -29,11 +22,15 @@ async function main(): Promise<number> {
   const [cmd, ...rest] = process.argv.slice(2);
   const io = { argv: rest, env: process.env, cwd: process.cwd(), stdout: process.stdout, stderr: process.stderr };
   if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
-    process.stdout.write(usage() + '\n');
+    (cmd ? process.stdout : process.stderr).write(usage() + '\n');
     return cmd ? 0 : 2;
   }
+  if (cmd === '--version' || cmd === 'version') {
+    process.stdout.write(`relay ${VERSION}\n`);
+    return 0;
+  }
   if (cmd === 'demo') return demo(io);
-  const op = operations.find((o) => o.spec.name === cmd);
+  const op = findOperation(cmd);
   if (!op) {
     process.stderr.write(`error: unknown command '${cmd}'\n\n${usage()}\n`);
     return 2;

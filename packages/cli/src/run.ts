@@ -1,5 +1,17 @@
-import { errorMessage, isExpected, parseInputs, renderText, TerminalLogger, type Operation } from '@relay/core';
-import { helpText, parseArgs, UsageError } from './args.js';
+import {
+  CancelledError,
+  documentOf,
+  errorMessage,
+  failureDocument,
+  isExpected,
+  parseInputs,
+  renderText,
+  RunRecord,
+  TerminalLogger,
+  type AnyOperation,
+  type RunDocument,
+} from '@relay/core';
+import { COMMON_FLAGS, helpText, parseArgs, UsageError } from './args.js';
 
 export interface CliIo {
   argv: string[];
@@ -10,19 +22,47 @@ export interface CliIo {
 }
 
 /**
- * Runs one operation the way the action does: same inputs, same run, same
- * report. Returns the exit code: 0 ok, 1 refused (bad input, conflict,
- * integrity), 2 usage, 70 a bug.
+ * Turns SIGINT/SIGTERM into the run's AbortSignal: the first one cancels
+ * (writes in flight finish, the registry stays consistent), a second one
+ * exits at once with 130.
  */
-export async function runOperation(op: Operation, io: CliIo, prog: string): Promise<number> {
-  const argv = io.argv.filter((a) => a !== '--debug' && a !== '--json');
-  const debug = io.argv.includes('--debug') || io.env.RELAY_DEBUG === '1';
-  const asJson = io.argv.includes('--json');
-  if (argv.includes('--help') || argv.includes('-h')) {
+export function cancelOnSignals(log: { warn(msg: string): void }, what: string): { signal: AbortSignal; dispose(): void } {
+  const controller = new AbortController();
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (controller.signal.aborted) process.exit(130);
+    log.warn(`${sig}: cancelling ${what} (again to stop at once)`);
+    controller.abort(new CancelledError(`${what} cancelled by ${sig}`));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
+}
+
+/**
+ * Runs one operation the way the action does: same inputs, same run, same
+ * report. Returns the documented exit code (README "Exit codes").
+ */
+export async function runOperation(op: AnyOperation, io: CliIo, prog: string): Promise<number> {
+  const has = (f: string): boolean => io.argv.includes(f);
+  const argv = io.argv.filter((a) => !COMMON_FLAGS.includes(a));
+  const debug = has('--debug') || io.env.RELAY_DEBUG === '1';
+  const asJson = has('--json');
+  if (has('--help') || has('-h')) {
     io.stdout.write(helpText(op.spec, prog) + '\n');
     return 0;
   }
   const log = new TerminalLogger(io.stderr, debug);
+  const record = new RunRecord();
+  const cancel = cancelOnSignals(log, op.spec.name);
+  const print = (doc: RunDocument): void => {
+    if (asJson) io.stdout.write(log.redact(JSON.stringify(doc, null, 2)) + '\n');
+  };
   try {
     const { raw, fromFlags } = parseArgs(op.spec, argv, io.env);
     for (const [name, s] of Object.entries(op.spec.inputs)) {
@@ -31,21 +71,24 @@ export async function runOperation(op: Operation, io: CliIo, prog: string): Prom
         log.warn(`--${name} on the command line is visible to other users of this machine; prefer the environment variable`);
     }
     const inputs = parseInputs(op.spec, raw, log);
-    const res = await op.run(inputs, { log, env: io.env, cwd: io.cwd });
-    io.stdout.write(asJson ? JSON.stringify(res.outputs, null, 2) + '\n' : renderText(res.report));
-    return 0;
+    const res = await op.run(inputs, { log, env: io.env, cwd: io.cwd, signal: cancel.signal, record });
+    const doc = documentOf(op.spec.name, res);
+    if (asJson) print(doc);
+    else io.stdout.write(log.redact(renderText(res.report)));
+    return doc.exitCode;
   } catch (err) {
-    if (err instanceof UsageError) {
-      log.error(err.message);
-      return 2;
-    }
-    if (isExpected(err)) {
+    const usage = err instanceof UsageError;
+    const doc = failureDocument(op.spec.name, err, record.plan, usage);
+    print(doc);
+    if (usage || isExpected(err)) {
       log.error(errorMessage(err));
       if (debug && err instanceof Error && err.stack) log.debug(err.stack);
-      return 1;
+    } else {
+      log.error(`internal error: ${errorMessage(err)}${debug ? '' : ' (run with --debug for the stack trace)'}`);
+      if (debug && err instanceof Error && err.stack) log.error(err.stack);
     }
-    log.error(`internal error: ${errorMessage(err)}${debug ? '' : ' (run with --debug for the stack trace)'}`);
-    if (debug && err instanceof Error && err.stack) log.error(err.stack);
-    return 70;
+    return doc.exitCode;
+  } finally {
+    cancel.dispose();
   }
 }

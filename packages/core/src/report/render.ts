@@ -1,8 +1,18 @@
-import type { Report } from './report.js';
+import type { Report, ReportSection } from './report.js';
+
+const STATUS_LINE: Record<NonNullable<Report['status']>, string> = {
+  done: 'done',
+  'no-op': 'no-op: everything was already in place',
+  'dry-run': 'dry run: nothing was written',
+  refused: 'refused: nothing was written',
+  failed: 'failed',
+  cancelled: 'cancelled',
+  drift: 'drift found',
+};
 
 /** Plain text for a terminal or a log file. */
 export function renderText(r: Report): string {
-  const out: string[] = [r.title, ''];
+  const out: string[] = [r.title, ...(r.status ? [`status: ${STATUS_LINE[r.status]}`] : []), ''];
   for (const s of r.sections) {
     out.push(`${s.heading}:`);
     if ('table' in s) {
@@ -23,19 +33,31 @@ export function renderText(r: Report): string {
   return out.join('\n');
 }
 
-const cell = (c: string): string => c.replace(/\|/g, '\\|').replace(/\n/g, '<br>');
+const cell = (c: string): string => c.replace(/\|/g, '\\|').replace(/\r?\n/g, '<br>');
+const html = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
-/** GitHub-flavoured Markdown for the job summary. */
+function sectionBody(s: ReportSection): string[] {
+  if ('table' in s) {
+    return [
+      `| ${s.table.head.map(cell).join(' | ')} |`,
+      `|${s.table.head.map(() => ' --- ').join('|')}|`,
+      ...s.table.rows.map((row) => `| ${row.map(cell).join(' | ')} |`),
+    ];
+  }
+  if ('code' in s) return ['```' + (s.lang ?? ''), s.code, '```'];
+  return [s.text];
+}
+
+/** GitHub-flavoured Markdown for the job summary: status first, long detail folded away. */
 export function renderMarkdown(r: Report): string {
   const out: string[] = [`## ${r.title}`, ''];
+  if (r.status) out.push(`**Status: ${STATUS_LINE[r.status]}**`, '');
   for (const s of r.sections) {
-    out.push(`### ${s.heading}`, '');
-    if ('table' in s) {
-      out.push(`| ${s.table.head.map(cell).join(' | ')} |`, `|${s.table.head.map(() => ' --- ').join('|')}|`);
-      for (const row of s.table.rows) out.push(`| ${row.map((c) => cell(c)).join(' | ')} |`);
-    } else if ('code' in s) out.push('```' + (s.lang ?? ''), s.code, '```');
-    else out.push(s.text);
-    out.push('');
+    if ('collapsed' in s && s.collapsed) {
+      out.push('<details>', `<summary>${html(s.heading)}</summary>`, '', ...sectionBody(s), '', '</details>', '');
+      continue;
+    }
+    out.push(`### ${s.heading}`, '', ...sectionBody(s), '');
   }
   return out.join('\n');
 }

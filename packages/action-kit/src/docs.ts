@@ -1,18 +1,25 @@
-import type { OperationSpec } from '@relay/core';
+import { envName, type OperationSpec } from '@relay/core';
 
 const q = (s: string): string => JSON.stringify(s); // a JSON string is a valid YAML double-quoted scalar
 
+/** Where every action's entry lives in the shared bundle, relative to actions/<name>/. */
+export const actionMain = (name: string): string => `../../dist/actions/${name}.mjs`;
+
+/** Every action's extra output: the same document `--json` prints. */
+export const REPORT_OUTPUT =
+  'The run as one JSON document: status, exit code, typed outputs, and the plan with per-object results (the CLI prints the same with --json).';
+
 /** action.yml rendered from the operation's one declaration of inputs. */
-export function renderActionYml(spec: OperationSpec, branding: { icon: string; color: string }): string {
+export function renderActionYml(spec: OperationSpec): string {
   const out = [
-    '# Generated from the input spec in packages/core; the unit tests fail when it drifts.',
+    '# Generated from the operation spec in packages/core/src/operations; the unit tests fail when it drifts.',
     '# Regenerate with: UPDATE_ACTION_YML=1 pnpm test:unit',
     `name: ${q(spec.name)}`,
     `description: ${q(spec.description)}`,
     'author: Relay',
     'branding:',
-    `  icon: ${branding.icon}`,
-    `  color: ${branding.color}`,
+    `  icon: ${spec.branding.icon}`,
+    `  color: ${spec.branding.color}`,
     'inputs:',
   ];
   for (const [name, s] of Object.entries(spec.inputs)) {
@@ -23,7 +30,8 @@ export function renderActionYml(spec: OperationSpec, branding: { icon: string; c
   }
   out.push('outputs:');
   for (const [name, o] of Object.entries(spec.outputs)) out.push(`  ${name}:`, `    description: ${q(o.description)}`);
-  out.push('runs:', '  using: node24', '  main: dist/index.js', '');
+  out.push('  report:', `    description: ${q(REPORT_OUTPUT)}`);
+  out.push('runs:', '  using: node24', `  main: ${actionMain(spec.name)}`, '');
   return out.join('\n');
 }
 
@@ -33,16 +41,16 @@ const md = (s: string): string => s.replace(/\|/g, '\\|');
 export function renderInputsTable(spec: OperationSpec): string {
   const rows = Object.entries(spec.inputs).map(([name, s]) => {
     const def = s.default !== undefined ? `\`${s.default}\`` : s.defaultNote ? s.defaultNote : s.required ? '**required**' : '';
-    return `| \`${name}\` | \`RELAY_${name.toUpperCase().replace(/-/g, '_')}\` | ${md(s.description)}${s.secret ? ' *Secret.*' : ''} | ${md(def)} |`;
+    return `| \`${name}\` | \`${envName(name)}\` | ${s.type ?? 'string'} | ${md(s.description)}${s.secret ? ' *Secret.*' : ''} | ${md(def)} |`;
   });
-  const outs = Object.entries(spec.outputs).map(([name, o]) => `| \`${name}\` | ${md(o.description)} |`);
+  const outs = Object.entries(spec.outputs).map(([name, o]) => `| \`${name}\` | ${o.type ?? 'string'} | ${md(o.description)} |`);
   return [
-    '| input / flag | environment | what | default |',
-    '| --- | --- | --- | --- |',
+    '| input / flag | environment | type | what | default |',
+    '| --- | --- | --- | --- | --- |',
     ...rows,
     '',
-    '| output | what |',
-    '| --- | --- |',
+    '| output | type | what |',
+    '| --- | --- | --- |',
     ...outs,
   ].join('\n');
 }
