@@ -5,7 +5,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { IntegrityError } from '../errors.js';
+import { IntegrityError, RemoteError } from '../errors.js';
+import { isRetryableStatus } from '../retry.js';
 import type { Logger } from '../log/logger.js';
 import type { HttpClient } from '../http/client.js';
 import { openZipEntry, readZipDirectory } from '../archive/zip-reader.js';
@@ -55,7 +56,9 @@ async function readSmall(r: Reader, url: URL, what: string, limit = 4 << 20): Pr
   const res = await r.get(url);
   if (res.status !== 200) {
     res.body.resume();
-    throw new IntegrityError(`${what} ${url.href}: HTTP ${res.status} (Terraform needs 200)`);
+    const msg = `${what} ${url.href}: HTTP ${res.status} (Terraform needs 200)`;
+    // A server that keeps failing is the remote's fault (exit 3); any other answer means the registry is wrong.
+    throw isRetryableStatus(res.status) ? new RemoteError(msg) : new IntegrityError(msg);
   }
   const chunks: Buffer[] = [];
   let n = 0;
