@@ -1,7 +1,8 @@
 import { BOOLEAN_WORDS, envName, type OperationSpec, type RawInputs } from '@relay/core';
+import { didYouMean } from './suggest.js';
 
 /** Flags every command takes besides its inputs. */
-export const COMMON_FLAGS = ['--json', '--debug', '--help', '-h'];
+export const COMMON_FLAGS = ['--json', '--debug', '--quiet', '-q', '--help', '-h'];
 
 /** A mistake in the command line itself (not in an input's value). */
 export class UsageError extends Error {}
@@ -21,16 +22,24 @@ export function parseArgs(spec: OperationSpec, argv: string[], env: Record<strin
   const raw: RawInputs = {};
   const fromFlags = new Set<string>();
   const positional: string[] = [];
+  /** Positional arguments that came right after a bare boolean flag: a mistyped value, if surplus. */
+  const afterBoolean = new Map<number, string>();
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (!a.startsWith('--')) {
+      const prev = argv[i - 1];
+      const prevSpec = prev?.startsWith('--') && !prev.includes('=') ? spec.inputs[prev.slice(2)] : undefined;
+      if (prevSpec?.type === 'boolean') afterBoolean.set(positional.length, prev!);
       positional.push(a);
       continue;
     }
     const eq = a.indexOf('=');
     const name = a.slice(2, eq < 0 ? undefined : eq);
     const s = spec.inputs[name];
-    if (!s) throw new UsageError(`unknown flag --${name} for ${spec.name}; see ${spec.name} --help`);
+    if (!s) {
+      const near = didYouMean(name, Object.keys(spec.inputs));
+      throw new UsageError(`unknown flag --${name} for ${spec.name}${near ? ` (did you mean --${near}?)` : ''}; see ${spec.name} --help`);
+    }
     let value: string;
     if (eq >= 0) value = a.slice(eq + 1);
     else if (s.type === 'boolean' && !BOOLEAN_WORDS.includes(argv[i + 1] ?? '')) value = 'true';
@@ -46,8 +55,11 @@ export function parseArgs(spec: OperationSpec, argv: string[], env: Record<strin
     }
   }
   const maxPos = Math.max(-1, ...Object.values(spec.inputs).map((s) => s.positional ?? -1));
-  if (positional.length > maxPos + 1)
+  if (positional.length > maxPos + 1) {
+    const flag = afterBoolean.get(maxPos + 1);
+    if (flag) throw new UsageError(`flag ${flag} takes true or false (or nothing), got '${positional[maxPos + 1]}'`);
     throw new UsageError(`unexpected argument '${positional[maxPos + 1]}' for ${spec.name}; see ${spec.name} --help`);
+  }
   for (const name of Object.keys(spec.inputs)) {
     const e = env[envName(name)];
     if (raw[name] === undefined && e !== undefined && e !== '') raw[name] = e;
@@ -78,7 +90,8 @@ export function helpText(spec: OperationSpec, prog: string): string {
   }
   lines.push(
     '',
-    'Common flags: --json (one JSON document on stdout: status, outputs, plan, error), --debug (stack traces), --help',
+    'Common flags: --json (one JSON document on stdout: status, outputs, plan, error), --quiet (warnings and errors only),',
+    '  --debug (stack traces), --help',
     'Exit codes: 0 done, 1 refused, 2 usage, 3 a remote failed after retries, 4 drift found, 70 a bug, 130 cancelled',
   );
   return lines.join('\n');

@@ -1,9 +1,13 @@
 #!/usr/bin/env node
 import { findOperation, OPERATIONS, VERSION } from '@relay/core';
-import { demo } from './commands/demo.js';
+import { completionScript, SHELLS, type CommandSpec, type Shell } from './completion.js';
+import { demo, demoSpec } from './commands/demo.js';
 import { runOperation } from './run.js';
+import { suggestion } from './suggest.js';
 
 const PROG = 'relay';
+const COMMANDS: CommandSpec[] = [...OPERATIONS.map((o) => o.spec), demoSpec];
+const OTHERS = ['version', 'completion', 'help'];
 
 function usage(): string {
   return [
@@ -11,8 +15,10 @@ function usage(): string {
     '',
     'Commands (the same operations the GitHub Actions run):',
     ...OPERATIONS.map((o) => `  ${o.spec.name.padEnd(28)} ${o.spec.description.split('. ')[0]}`),
+    '',
     `  ${'demo'.padEnd(28)} Publish sample providers into a local registry, serve it on loopback and verify it`,
-    `  ${'version'.padEnd(28)} Print Relay's version`,
+    `  ${'version'.padEnd(28)} Print Relay's version (also --version)`,
+    `  ${'completion bash|zsh|fish'.padEnd(28)} Print a shell completion script`,
     '',
     `Run '${PROG} <command> --help' for its inputs.`,
   ].join('\n');
@@ -29,10 +35,20 @@ async function main(): Promise<number> {
     process.stdout.write(`relay ${VERSION}\n`);
     return 0;
   }
+  if (cmd === 'completion') {
+    const shell = rest[0];
+    if (!shell || !(shell in SHELLS)) {
+      process.stderr.write(`error: completion takes one of ${Object.keys(SHELLS).join(', ')}${shell ? `, got '${shell}'` : ''}\n`);
+      return 2;
+    }
+    process.stdout.write(completionScript(shell as Shell, COMMANDS));
+    return 0;
+  }
   if (cmd === 'demo') return demo(io);
   const op = findOperation(cmd);
   if (!op) {
-    process.stderr.write(`error: unknown command '${cmd}'\n\n${usage()}\n`);
+    const names = [...COMMANDS.map((c) => c.name), ...OTHERS];
+    process.stderr.write(`error: unknown command '${cmd}'${suggestion(cmd, names)}; run '${PROG} --help' for the list\n`);
     return 2;
   }
   return runOperation(op, io, PROG);

@@ -57,7 +57,7 @@ export async function runOperation(op: AnyOperation, io: CliIo, prog: string): P
     io.stdout.write(helpText(op.spec, prog) + '\n');
     return 0;
   }
-  const log = new TerminalLogger(io.stderr, debug);
+  const log = new TerminalLogger(io.stderr, debug, has('--quiet') || has('-q'));
   const record = new RunRecord();
   const cancel = cancelOnSignals(log, op.spec.name);
   const print = (doc: RunDocument): void => {

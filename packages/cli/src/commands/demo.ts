@@ -6,6 +6,11 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { pack } from 'tar-stream';
 import {
+  badInput,
+  defineSpec,
+  EXIT,
+  exitCodeFor,
+  parseInputs,
   contentTypeFor,
   errorMessage,
   generateThrowawayKey,
@@ -16,6 +21,7 @@ import {
   TerminalLogger,
   verifyRegistry,
 } from '@relay/core';
+import { COMMON_FLAGS, helpText, parseArgs, UsageError } from '../args.js';
 import type { CliIo } from '../run.js';
 
 const NAMESPACE = 'relay';
@@ -27,6 +33,27 @@ const PLATFORMS = [
   ['windows', 'amd64'],
 ] as const;
 
+export const demoSpec = defineSpec({
+  name: 'demo',
+  description:
+    'The main job on an embedded default: publishes sample provider tarballs for three platforms into a local file-backed registry with a throwaway key, serves it on loopback and verifies it over HTTP as terraform init would.',
+  branding: { icon: 'play', color: 'green' },
+  inputs: {
+    dir: {
+      description:
+        'Where the demo writes; created, or one an earlier demo made. A directory holding anything else is refused, never emptied.',
+      default: '.relay-demo',
+    },
+    serve: { description: 'Keep serving the registry on loopback until interrupted.', type: 'boolean', default: 'false' },
+  },
+  outputs: {},
+});
+
+/** Marks a directory as the demo's own: only such a directory is ever cleared. */
+const MARKER = '.relay-demo';
+/** What the demo writes into its directory, and all it ever removes there. */
+const OWNED = ['registry', 'dist', 'terraform.rc', MARKER];
+
 /**
  * The main job on an embedded default: sample provider tarballs for three
  * platforms, a throwaway RSA key, a publish into a file-backed registry
@@ -34,14 +61,25 @@ const PLATFORMS = [
  * and a verification over HTTP exactly as terraform init would walk it.
  */
 export async function demo(io: CliIo): Promise<number> {
-  const log = new TerminalLogger(io.stderr, io.argv.includes('--debug'));
-  const dirArg = io.argv.indexOf('--dir');
-  const dir = path.resolve(io.cwd, dirArg >= 0 ? io.argv[dirArg + 1]! : '.relay-demo');
-  const serve = io.argv.includes('--serve');
+  if (io.argv.includes('--help') || io.argv.includes('-h')) {
+    io.stdout.write(helpText(demoSpec, 'relay') + '\n');
+    return 0;
+  }
+  const argv = io.argv.filter((a) => !COMMON_FLAGS.includes(a));
+  const log = new TerminalLogger(io.stderr, io.argv.includes('--debug'), io.argv.includes('--quiet') || io.argv.includes('-q'));
+  let inputs;
+  try {
+    inputs = parseInputs(demoSpec, parseArgs(demoSpec, argv, io.env).raw, log);
+  } catch (err) {
+    log.error(errorMessage(err));
+    return err instanceof UsageError ? EXIT.usage : EXIT.refused;
+  }
+  const dir = path.resolve(io.cwd, inputs.dir);
+  const serve = inputs.serve;
   const storeDir = path.join(dir, 'registry');
   const server = http.createServer((req, res) => void serveFile(storeDir, req, res));
   try {
-    await fs.rm(dir, { recursive: true, force: true });
+    await claimDir(dir, inputs.dir);
     await fs.mkdir(path.join(dir, 'dist'), { recursive: true });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const port = (server.address() as { port: number }).port;
@@ -93,7 +131,15 @@ export async function demo(io: CliIo): Promise<number> {
         `Registry tree: ${path.relative(io.cwd, storeDir)}/ (served at ${registryUrl})`,
         `To install it with terraform or tofu while it is served (${serve ? 'now' : 'run the demo with --serve'}):`,
         `  export TF_CLI_CONFIG_FILE=${cfg}`,
-        `  terraform { required_providers { ${NAME} = { source = "localhost:${port}/${NAMESPACE}/${NAME}", version = "${VERSION}" } } }`,
+        '  and in main.tf:',
+        '    terraform {',
+        '      required_providers {',
+        `        ${NAME} = {`,
+        `          source  = "localhost:${port}/${NAMESPACE}/${NAME}"`,
+        `          version = "${VERSION}"`,
+        '        }',
+        '      }',
+        '    }',
         `The CLI config holds a host block, which bypasses HTTPS-only discovery:`,
         ...(await fs.readFile(cfg, 'utf8'))
           .trimEnd()
@@ -109,10 +155,32 @@ export async function demo(io: CliIo): Promise<number> {
     return 0;
   } catch (err) {
     log.error(errorMessage(err));
-    return 1;
+    return exitCodeFor(err) === EXIT.bug ? EXIT.bug : exitCodeFor(err);
   } finally {
     server.close();
   }
+}
+
+/** Creates dir, or clears what an earlier demo wrote there; refuses a directory holding anything else. */
+async function claimDir(dir: string, given: string): Promise<void> {
+  const entries = await fs.readdir(dir).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return undefined;
+    if (e.code === 'ENOTDIR') badInput('dir', 'a directory for the demo', given);
+    throw e;
+  });
+  if (entries && entries.length > 0) {
+    const foreign = entries.filter((e) => !OWNED.includes(e));
+    if (!entries.includes(MARKER) || foreign.length > 0) {
+      badInput(
+        'dir',
+        `a new or empty directory, or one an earlier demo made (it holds ${foreign.slice(0, 3).join(', ') || 'files'}; nothing was removed)`,
+        given,
+      );
+    }
+    for (const e of OWNED) await fs.rm(path.join(dir, e), { recursive: true, force: true });
+  }
+  await fs.mkdir(dir, { recursive: true });
+  await fs.writeFile(path.join(dir, MARKER), 'made by relay demo: the demo may clear this directory\n');
 }
 
 /** A tiny static server with the Content-Type S3 would serve; loopback only. */

@@ -9,6 +9,8 @@ export class TerminalLogger implements Logger {
   constructor(
     private readonly out: NodeJS.WriteStream = process.stderr,
     private readonly verbose = false,
+    /** --quiet: warnings and errors only, no progress. */
+    private readonly quiet = false,
   ) {}
 
   private write(prefix: string, msg: string): void {
@@ -26,7 +28,7 @@ export class TerminalLogger implements Logger {
     if (this.verbose) this.write('debug: ', msg);
   }
   info(msg: string): void {
-    this.write('', msg);
+    if (!this.quiet) this.write('', msg);
   }
   warn(msg: string): void {
     this.write('warning: ', msg);
@@ -35,7 +37,7 @@ export class TerminalLogger implements Logger {
     this.write('error: ', msg);
   }
   async group<T>(title: string, fn: () => Promise<T>): Promise<T> {
-    this.write('', `▸ ${title}`);
+    if (!this.quiet) this.write('', `▸ ${title}`);
     this.depth++;
     try {
       return await fn();
@@ -45,7 +47,7 @@ export class TerminalLogger implements Logger {
     }
   }
   progress(msg: string): void {
-    if (!this.out.isTTY) return;
+    if (!this.out.isTTY || this.quiet) return;
     const cols = this.out.columns || 80;
     this.out.write('\r\x1b[K' + this.masker.apply(msg).slice(0, cols - 1));
     this.statusShown = true;
