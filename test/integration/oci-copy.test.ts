@@ -8,7 +8,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { ConflictError, IntegrityError, NullLogger, InputError } from '../../packages/core/src/index.js';
+import { AuthError, ConflictError, IntegrityError, NullLogger, RelayError } from '../../packages/core/src/index.js';
 import type { Context } from '../../packages/core/src/index.js';
 import { copyImage } from '../../packages/core/src/operations/index.js';
 import { outputText, type Clients } from '../../packages/core/src/index.js';
@@ -397,7 +397,9 @@ describe('copy-image refuses bad input in one line', () => {
       inputs(`${reg.basic}/relay-it/nothing:v1`, `${reg.anon}/relay-it/x:v1`, { 'source-username': reg.user, 'source-password': secret }),
       c,
     ).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(InputError);
+    // The registry's own refusal: a RegistryError of kind auth (exit 1).
+    expect(err).toBeInstanceOf(RelayError);
+    expect((err as RelayError).kind).toBe('auth');
     expect((err as Error).message).toBe(
       `registry ${reg.basic}: credentials from input 'source-password' rejected for GET /v2/relay-it/nothing/manifests/v1 (HTTP 401 UNAUTHORIZED)`,
     );
@@ -408,7 +410,7 @@ describe('copy-image refuses bad input in one line', () => {
     const secret = `wrong-${randomBytes(6).toString('hex')}`;
     const c = ctx({ DOCKER_CONFIG: await dockerConfig({ [reg.token]: `${reg.user}:${secret}` }) });
     const err = await runCopyImage(inputs(`${reg.token}/relay-it/nothing:v1`, `${reg.anon}/relay-it/x:v1`), c).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(InputError);
+    expect(err).toBeInstanceOf(AuthError);
     expect((err as Error).message).toBe(
       `registry ${reg.token}: token service 127.0.0.1:5004 refused credentials from docker config (HTTP 401)`,
     );
@@ -431,7 +433,9 @@ describe('copy-image refuses bad input in one line', () => {
     await pushImage(img, `${reg.anon}/${src}:v1`);
     const c = ctx({ DOCKER_CONFIG: await dockerConfig({ [reg.token]: `${reg.pullUser}:${reg.pullPass}` }) });
     const err = await runCopyImage(inputs(`${reg.anon}/${src}:v1`, `${reg.token}/${repoName('denied')}:v1`), c).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(InputError);
+    // The registry's own refusal: a RegistryError of kind auth (exit 1).
+    expect(err).toBeInstanceOf(RelayError);
+    expect((err as RelayError).kind).toBe('auth');
     expect((err as Error).message).toMatch(
       new RegExp(
         `^registry ${reg.token.replace(/\./g, '\\.')}: credentials from docker config (rejected|not allowed) for (POST|PUT) /v2/relay-it/denied-[0-9a-f]+/`,
@@ -440,8 +444,14 @@ describe('copy-image refuses bad input in one line', () => {
   });
 
   test.each([
-    ['127.0.0.1:5002/Relay/App:v1', "source '127.0.0.1:5002/Relay/App:v1': the repository must be lowercase path components"],
-    ['127.0.0.1:5002/app@sha256:1234', "source '127.0.0.1:5002/app@sha256:1234': the digest must be sha256:<64 lowercase hex>"],
+    [
+      '127.0.0.1:5002/Relay/App:v1',
+      `input 'source': expected registry/repository[:tag][@sha256:<hex>] (the repository must be lowercase path components: [a-z0-9] separated by . _ __ or -), got "127.0.0.1:5002/Relay/App:v1"`,
+    ],
+    [
+      '127.0.0.1:5002/app@sha256:1234',
+      `input 'source': expected registry/repository[:tag][@sha256:<hex>] (the digest must be sha256:<64 lowercase hex>), got "127.0.0.1:5002/app@sha256:1234"`,
+    ],
   ])('malformed reference %s', async (source, msg) => {
     await expect(runCopyImage(inputs(source, `${reg.anon}/x:v1`), ctx())).rejects.toThrow(msg);
   });

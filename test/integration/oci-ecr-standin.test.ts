@@ -8,7 +8,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, test } from '@jest/g
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ConflictError, NullLogger, InputError } from '../../packages/core/src/index.js';
+import { ConflictError, GateError, NullLogger, RelayError } from '../../packages/core/src/index.js';
 import type { Context } from '../../packages/core/src/index.js';
 import { copyImage, promoteEcrImage } from '../../packages/core/src/operations/index.js';
 import { outputText, type Clients } from '../../packages/core/src/index.js';
@@ -296,7 +296,7 @@ describe('promote-ecr-image against stand-ins', () => {
       ctx(),
       deps(),
     ).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(InputError);
+    expect(err).toBeInstanceOf(GateError);
     expect((err as Error).message).toBe(
       `scan gate: ${signedRepo}@${bad} (linux/arm64) has 2 HIGH finding(s) at or above 'high' (e.g. CVE-2026-1111)`,
     );
@@ -344,7 +344,9 @@ describe('promote-ecr-image against stand-ins', () => {
     const err = await runPromoteEcrImage(promoteInputs(`${ECR_HOST}/${signedRepo}:v1`, `${PUBLIC_HOST}/relay-alias/x`), c, deps()).catch(
       (e: unknown) => e,
     );
-    expect(err).toBeInstanceOf(InputError);
+    // The registry's own refusal: a RegistryError of kind auth (exit 1).
+    expect(err).toBeInstanceOf(RelayError);
+    expect((err as RelayError).kind).toBe('auth');
     expect((err as Error).message).toMatch(
       new RegExp(
         `^registry ${ECR_HOST.replace(/\./g, '\\.')}: anonymous access \\(no credentials \\(registry ${ECR_HOST.replace(/\./g, '\\.')}: ECR GetAuthorizationToken \\(us-east-1\\) failed: UnrecognizedClientException: The security token included in the request is invalid\\.\\)\\) rejected`,

@@ -1,6 +1,6 @@
 import type { HttpClientOptions } from './http/client.js';
 import type { Logger } from './log/logger.js';
-import type { AwsConfig } from './oci/auth/ecr.js';
+import type { AwsConfig } from './oci/ecr/client.js';
 import type { PlanRow } from './report/plan.js';
 import type { RunRecord } from './report/recorder.js';
 import type { Report } from './report/report.js';

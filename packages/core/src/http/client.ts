@@ -15,6 +15,11 @@ import type { RetryPolicy } from '../retry.js';
  */
 export type RequestBody = Uint8Array | string | Readable | (() => Readable | Uint8Array | Promise<Readable | Uint8Array>);
 
+/** Whether a request with this body can be sent again (retried, or repeated after a refusal). */
+export function isReplayable(body: RequestBody | undefined): boolean {
+  return !(body instanceof Readable);
+}
+
 export interface HttpRequest {
   method?: string;
   url: string | URL;
@@ -164,7 +169,7 @@ export class HttpClient {
     const headers: Record<string, string> = { 'user-agent': 'relay' };
     for (const [k, v] of Object.entries(req.headers ?? {})) if (v !== undefined) headers[k.toLowerCase()] = v;
     let body = req.body;
-    const replayable = !(body instanceof Readable);
+    const replayable = isReplayable(body);
     let redirects = 0;
 
     for (let attempt = 1; ;) {

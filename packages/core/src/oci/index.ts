@@ -1,2 +1,2 @@
-export { parseReference, formatReference } from './reference.js';
-export type { Reference } from './reference.js';
+export { parseReference, formatReference } from './ref/reference.js';
+export type { Reference } from './ref/reference.js';

@@ -1,13 +1,12 @@
 import type { Context, Result } from '../context.js';
 import { defineSpec } from '../inputs/spec.js';
 import { defineOperation } from '../operation.js';
-import { inputCredentials } from '../oci/auth/credentials.js';
-import { awsConfigFromEnv } from '../oci/auth/ecr.js';
-import { ociCopy } from '../oci/copy.js';
-import { ecrTagImmutability } from '../oci/ecr-gates.js';
-import { parseReference } from '../oci/reference.js';
-import { copyResult } from '../oci/report.js';
-import { OciSession } from '../oci/session.js';
+import { ociCopy } from '../oci/copy/copy.js';
+import { copyResult } from '../oci/copy/report.js';
+import { ecrTagImmutability } from '../oci/ecr/immutability.js';
+import { parseReference } from '../oci/ref/reference.js';
+import { inputCredentials } from '../oci/repo/auth/credentials.js';
+import { openOciSession } from './oci-session.js';
 
 const spec = defineSpec({
   name: 'copy-image',
@@ -61,16 +60,7 @@ export const copyImage = defineOperation(spec, async (inp, ctx: Context): Promis
     { ref: source, user: inp['source-username'], pass: inp['source-password'], input: 'source' },
     { ref: destination, user: inp['destination-username'], pass: inp['destination-password'], input: 'destination' },
   ]);
-  const aws = ctx.clients?.aws ?? awsConfigFromEnv(ctx.env);
-  const session = new OciSession({
-    env: ctx.env,
-    log: ctx.log,
-    cwd: ctx.cwd,
-    insecureRegistries: inp['insecure-registries'],
-    credentials,
-    aws,
-    ...(ctx.clients?.http && { http: ctx.clients.http }),
-  });
+  const { session, aws } = openOciSession(ctx, { insecureRegistries: inp['insecure-registries'], credentials });
   try {
     const fromEcr =
       destination.kind === 'registry' ? await ecrTagImmutability(destination.registry, destination.repository, aws, ctx.log) : undefined;

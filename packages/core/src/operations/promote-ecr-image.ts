@@ -2,13 +2,13 @@ import type { Context, Result } from '../context.js';
 import { badInput } from '../errors.js';
 import { defineSpec } from '../inputs/spec.js';
 import { defineOperation } from '../operation.js';
-import { ECR_PUBLIC_HOST, awsConfigFromEnv, ecrRegistry, isEcrPublic } from '../oci/auth/ecr.js';
-import { ociCopy } from '../oci/copy.js';
-import { SEVERITIES, scanGate, signatureGate } from '../oci/ecr-gates.js';
-import type { Severity } from '../oci/ecr-gates.js';
-import { formatReference, parseReference } from '../oci/reference.js';
-import { copyResult } from '../oci/report.js';
-import { OciSession } from '../oci/session.js';
+import { ociCopy } from '../oci/copy/copy.js';
+import { copyResult } from '../oci/copy/report.js';
+import { SEVERITIES, scanGate, signatureGate } from '../oci/ecr/gates.js';
+import type { Severity } from '../oci/ecr/gates.js';
+import { ECR_PUBLIC_HOST, ecrRegistry, isEcrPublic } from '../oci/ref/hosts.js';
+import { formatReference, parseReference } from '../oci/ref/reference.js';
+import { openOciSession } from './oci-session.js';
 
 const spec = defineSpec({
   name: 'promote-ecr-image',
@@ -53,15 +53,7 @@ export const promoteEcrImage = defineOperation(spec, async (inp, ctx: Context): 
   }
   if (!source.tag && !source.digest) badInput('source', 'a tag or digest to promote', inp.source);
   if (inp.tags.length === 0 && !destination.tag && !source.tag) badInput('tags', 'at least one tag when the source is given by digest');
-  const aws = ctx.clients?.aws ?? awsConfigFromEnv(ctx.env);
-  const session = new OciSession({
-    env: ctx.env,
-    log: ctx.log,
-    cwd: ctx.cwd,
-    insecureRegistries: inp['insecure-registries'],
-    aws,
-    ...(ctx.clients?.http && { http: ctx.clients.http }),
-  });
+  const { session, aws } = openOciSession(ctx, { insecureRegistries: inp['insecure-registries'] });
   const gates: string[] = [];
   try {
     const r = await ociCopy(

@@ -5,11 +5,11 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { HttpClient } from '../../src/http/client.js';
 import { NullLogger } from '../../src/log/logger.js';
-import { fixed } from '../../src/oci/auth/credentials.js';
-import type { CredentialProvider } from '../../src/oci/auth/credentials.js';
-import { dockerConfigProvider } from '../../src/oci/auth/docker-config.js';
-import { ecrRegistry } from '../../src/oci/auth/ecr.js';
-import { RegistryAuth } from '../../src/oci/auth/session.js';
+import { fixed } from '../../src/oci/repo/auth/credentials.js';
+import type { CredentialProvider } from '../../src/oci/repo/auth/credentials.js';
+import { dockerConfigProvider } from '../../src/oci/repo/auth/docker-config.js';
+import { ecrRegistry } from '../../src/oci/ref/hosts.js';
+import { RegistryAuth } from '../../src/oci/repo/auth/registry-auth.js';
 import { tmp } from './fixtures.js';
 
 describe('docker config.json', () => {

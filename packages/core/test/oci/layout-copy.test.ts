@@ -3,9 +3,9 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ConflictError, IntegrityError } from '../../src/errors.js';
 import { NullLogger } from '../../src/log/logger.js';
-import { ociCopy } from '../../src/oci/copy.js';
-import { parseReference } from '../../src/oci/reference.js';
-import { OciSession } from '../../src/oci/session.js';
+import { ociCopy } from '../../src/oci/copy/copy.js';
+import { parseReference } from '../../src/oci/ref/reference.js';
+import { OciSession } from '../../src/oci/repo/session.js';
 import { makeFixture, readIndexJson, tmp } from './fixtures.js';
 
 const fast = { attempts: 2, baseMs: 1, maxMs: 5 };

@@ -1,8 +1,8 @@
 import { describe, expect, test } from '@jest/globals';
-import { parseChallenges, pickChallenge } from '../../src/oci/auth/challenge.js';
-import { sha256Digest } from '../../src/oci/digest.js';
-import { MANIFEST_ACCEPT, OCI_INDEX, OCI_MANIFEST, manifestType, parseManifest } from '../../src/oci/media.js';
-import { cosignTag, fallbackTag, mergeFallbackIndex, referrerDescriptor } from '../../src/oci/referrers.js';
+import { parseChallenges, pickChallenge } from '../../src/oci/repo/auth/challenge.js';
+import { sha256Digest } from '../../src/oci/ref/digest.js';
+import { MANIFEST_ACCEPT, OCI_INDEX, OCI_MANIFEST, manifestType, parseManifest } from '../../src/oci/ref/media.js';
+import { cosignTag, fallbackTag, mergeFallbackIndex, referrerDescriptor } from '../../src/oci/copy/referrers.js';
 
 describe('WWW-Authenticate', () => {
   test('a Bearer challenge with a quoted, comma-holding scope', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { formatReference, parseReference } from '../../src/oci/reference.js';
+import { formatReference, parseReference } from '../../src/oci/ref/reference.js';
 
 describe('parseReference', () => {
   test.each([
@@ -28,8 +28,11 @@ describe('parseReference', () => {
   });
 
   test.each([
-    ['', "source '': expected registry/repository[:tag][@sha256:<hex>]"],
-    ['ghcr.io/Org/app:1', "source 'ghcr.io/Org/app:1': the repository must be lowercase"],
+    ['', `input 'source': expected registry/repository[:tag][@sha256:<hex>], got ""`],
+    [
+      'ghcr.io/Org/app:1',
+      `input 'source': expected registry/repository[:tag][@sha256:<hex>] (the repository must be lowercase path components: [a-z0-9] separated by . _ __ or -), got "ghcr.io/Org/app:1"`,
+    ],
     ['ghcr.io/app:bad tag', "tag 'bad tag' is not a valid tag"],
     ['ghcr.io/app@sha256:abc', 'the digest must be sha256:<64 lowercase hex>'],
     ['ghcr.io/app@md5:' + 'a'.repeat(32), 'the digest must be sha256'],

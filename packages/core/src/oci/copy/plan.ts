@@ -1,11 +1,11 @@
-import { ConflictError } from '../errors.js';
-import { mapLimit } from '../concurrency.js';
+import { ConflictError } from '../../errors.js';
+import { mapLimit } from '../../concurrency.js';
 import type { SourceGraph, Role } from './graph.js';
-import type { Descriptor, Manifest } from './media.js';
+import type { Descriptor, Manifest } from '../ref/media.js';
 import { fallbackTag, mergeFallbackIndex, referrerDescriptor } from './referrers.js';
-import type { Repo } from './repo.js';
-import { OCI_INDEX } from './media.js';
-import { sha256Digest } from './digest.js';
+import type { Repo } from '../repo/repo.js';
+import { OCI_INDEX } from '../ref/media.js';
+import { sha256Digest } from '../ref/digest.js';
 
 export type BlobAction = 'copy' | 'mount' | 'present';
 export type ManifestAction = 'put' | 'present';

@@ -1,20 +1,34 @@
-import { InputError } from '../errors.js';
+import { badInput } from '../../errors.js';
 import { isDigest } from './digest.js';
+import { DOCKER_HUB, DOCKER_HUB_ALIASES, displayHost } from './hosts.js';
 
 /** An image in a registry repository, or in an OCI image-layout directory. */
 export type Reference =
   | { kind: 'registry'; registry: string; repository: string; tag?: string; digest?: string }
   | { kind: 'layout'; dir: string; tag?: string; digest?: string };
 
-const DOCKER_HUB = 'registry-1.docker.io';
-const HUB_ALIASES = new Set(['docker.io', 'index.docker.io', DOCKER_HUB]);
 const COMPONENT = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$/;
-const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+/** distribution-spec's tag grammar, as text for messages. */
+export const TAG_PATTERN = '[A-Za-z0-9_][A-Za-z0-9._-]{0,127}';
+const TAG = new RegExp(`^${TAG_PATTERN}$`);
 const HOST =
   /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
 
-function bad(input: string, text: string, why: string): never {
-  throw new InputError(`${input} '${text}': ${why}`);
+const REGISTRY_FORM = 'registry/repository[:tag][@sha256:<hex>]';
+const LAYOUT_FORM = 'oci:<directory>[:tag]';
+
+export function isTag(s: string): boolean {
+  return TAG.test(s);
+}
+
+/** `name:tag` or `name@digest`: the one place the separator is chosen. */
+export function joinRef(name: string, ref: string): string {
+  return `${name}${isDigest(ref) ? '@' : ':'}${ref}`;
+}
+
+/** Refuses `text` as the value of `input`, saying which form was expected and, when known, which rule it broke. */
+function bad(input: string, text: string, form: string, why?: string): never {
+  badInput(input, why ? `${form} (${why})` : form, text);
 }
 
 /**
@@ -25,7 +39,7 @@ export function parseReference(text: string, input = 'reference'): Reference {
   const raw = text.trim();
   if (raw.startsWith('oci:')) return parseLayout(raw, input);
   const s = raw.startsWith('docker://') ? raw.slice('docker://'.length) : raw;
-  if (s === '') bad(input, text, 'expected registry/repository[:tag][@sha256:<hex>]');
+  if (s === '') bad(input, text, REGISTRY_FORM);
 
   let rest = s;
   let digest: string | undefined;
@@ -33,7 +47,7 @@ export function parseReference(text: string, input = 'reference'): Reference {
   if (at >= 0) {
     digest = rest.slice(at + 1);
     rest = rest.slice(0, at);
-    if (!isDigest(digest)) bad(input, text, 'the digest must be sha256:<64 lowercase hex>');
+    if (!isDigest(digest)) bad(input, text, REGISTRY_FORM, 'the digest must be sha256:<64 lowercase hex>');
   }
   let tag: string | undefined;
   const slash = rest.lastIndexOf('/');
@@ -41,7 +55,7 @@ export function parseReference(text: string, input = 'reference'): Reference {
   if (colon > slash) {
     tag = rest.slice(colon + 1);
     rest = rest.slice(0, colon);
-    if (!TAG.test(tag)) bad(input, text, `tag '${tag}' is not a valid tag ([A-Za-z0-9_][A-Za-z0-9._-]{0,127})`);
+    if (!isTag(tag)) bad(input, text, REGISTRY_FORM, `tag '${tag}' is not a valid tag: ${TAG_PATTERN}`);
   }
 
   const parts = rest.split('/');
@@ -51,17 +65,17 @@ export function parseReference(text: string, input = 'reference'): Reference {
   if (parts.length > 1 && (first.includes('.') || first.includes(':') || first === 'localhost' || first.startsWith('['))) {
     registry = first;
     parts.shift();
-    if (!HOST.test(registry)) bad(input, text, `'${registry}' is not a registry host`);
+    if (!HOST.test(registry)) bad(input, text, REGISTRY_FORM, `'${registry}' is not a registry host`);
   }
-  if (HUB_ALIASES.has(registry)) {
+  if (DOCKER_HUB_ALIASES.has(registry)) {
     registry = DOCKER_HUB;
     if (parts.length === 1) parts.unshift('library');
   }
   const repository = parts.join('/');
   if (parts.length === 0 || parts.some((p) => !COMPONENT.test(p))) {
-    bad(input, text, 'the repository must be lowercase path components ([a-z0-9] separated by . _ __ or -)');
+    bad(input, text, REGISTRY_FORM, 'the repository must be lowercase path components: [a-z0-9] separated by . _ __ or -');
   }
-  if (repository.length > 255) bad(input, text, 'the repository name is longer than 255 characters');
+  if (repository.length > 255) bad(input, text, REGISTRY_FORM, 'the repository name is longer than 255 characters');
   return { kind: 'registry', registry, repository, ...(tag !== undefined && { tag }), ...(digest !== undefined && { digest }) };
 }
 
@@ -79,9 +93,9 @@ function parseLayout(raw: string, input: string): Reference {
   if (colon >= 0 && !rest.slice(colon + 1).includes('/')) {
     tag = rest.slice(colon + 1);
     rest = rest.slice(0, colon);
-    if (!TAG.test(tag)) bad(input, raw, `tag '${tag}' is not a valid tag`);
+    if (!isTag(tag)) bad(input, raw, LAYOUT_FORM, `tag '${tag}' is not a valid tag: ${TAG_PATTERN}`);
   }
-  if (rest === '') bad(input, raw, 'expected oci:<directory>[:tag]');
+  if (rest === '') bad(input, raw, LAYOUT_FORM);
   return { kind: 'layout', dir: rest, ...(tag !== undefined && { tag }), ...(digest !== undefined && { digest }) };
 }
 
@@ -89,11 +103,6 @@ function parseLayout(raw: string, input: string): Reference {
 export function formatReference(ref: Reference, override?: { tag?: string; digest?: string }): string {
   const tag = override ? override.tag : ref.tag;
   const digest = override ? override.digest : ref.digest;
-  const base = ref.kind === 'layout' ? `oci:${ref.dir}` : `${ref.registry === DOCKER_HUB ? 'docker.io' : ref.registry}/${ref.repository}`;
+  const base = ref.kind === 'layout' ? `oci:${ref.dir}` : `${displayHost(ref.registry)}/${ref.repository}`;
   return base + (tag ? `:${tag}` : '') + (digest ? `@${digest}` : '');
-}
-
-/** The repository without tag or digest, for messages and reports. */
-export function repositoryName(ref: Reference): string {
-  return formatReference(ref, {});
 }

@@ -1,12 +1,13 @@
 import { pipeline } from 'node:stream';
-import { mapLimit } from '../concurrency.js';
-import { retryDecision, withRetry } from '../retry.js';
-import type { RetryPolicy } from '../retry.js';
-import type { Logger } from '../log/logger.js';
-import { VerifyingStream } from './digest.js';
-import type { Descriptor } from './media.js';
+import { mapLimit } from '../../concurrency.js';
+import { retryDecision, withRetry } from '../../retry.js';
+import type { RetryPolicy } from '../../retry.js';
+import type { Logger } from '../../log/logger.js';
+import { mib } from '../../report/plan.js';
+import { VerifyingStream } from '../ref/digest.js';
+import type { Descriptor } from '../ref/media.js';
 import type { Plan, PlannedManifest } from './plan.js';
-import type { Repo } from './repo.js';
+import type { Repo } from '../repo/repo.js';
 
 export interface ExecuteOptions {
   parallel: number;
@@ -44,10 +45,6 @@ class Progress {
   show(): void {
     this.log.progress(`blobs ${this.blobs}/${this.totalBlobs}, ${mib(this.bytes)}/${mib(this.totalBytes)} MiB`);
   }
-}
-
-function mib(n: number): string {
-  return (n / 1048576).toFixed(1);
 }
 
 /**

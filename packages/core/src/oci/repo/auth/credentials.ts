@@ -1,5 +1,5 @@
-import { badInput } from '../../errors.js';
-import type { Reference } from '../reference.js';
+import { badInput } from '../../../errors.js';
+import type { Reference } from '../../ref/reference.js';
 
 /** What a registry is given to prove who we are. */
 export type Credential =

@@ -1,17 +1,15 @@
-import { HttpClient } from '../http/client.js';
-import type { HttpClientOptions } from '../http/client.js';
-import type { Logger } from '../log/logger.js';
+import path from 'node:path';
+import { HttpClient } from '../../http/client.js';
+import type { HttpClientOptions } from '../../http/client.js';
+import type { Logger } from '../../log/logger.js';
+import type { Reference } from '../ref/reference.js';
+import { anonymous, fixed } from './auth/credentials.js';
+import type { CredentialProvider, InputCredentials } from './auth/credentials.js';
 import { dockerConfigProvider } from './auth/docker-config.js';
-import { awsConfigFromEnv, ecrProvider, ecrPublicProvider, ecrRegistry, isEcrPublic } from './auth/ecr.js';
-import type { AwsConfig } from './auth/ecr.js';
-import { anonymous } from './auth/credentials.js';
-import type { Credential, CredentialProvider } from './auth/credentials.js';
-import { RegistryAuth } from './auth/session.js';
+import { RegistryAuth } from './auth/registry-auth.js';
 import { LayoutRepo } from './layout.js';
-import type { Reference } from './reference.js';
 import { Registry } from './registry.js';
 import type { Repo } from './repo.js';
-import path from 'node:path';
 
 export interface OciSessionOptions {
   env: Record<string, string | undefined>;
@@ -19,11 +17,15 @@ export interface OciSessionOptions {
   cwd?: string;
   /** Hosts spoken to over plain HTTP besides loopback. */
   insecureRegistries?: readonly string[];
-  /** Credentials given as inputs, by registry host; `source` names the input for messages. */
-  credentials?: Record<string, { credential: Credential; source: string }>;
+  /** Credentials given as inputs, by registry host. */
+  credentials?: InputCredentials;
+  /**
+   * A host's native credential sources, tried after inputs and before docker's
+   * config (ECR's: oci/ecr/auth.ts ecrKeychain). The session knows no cloud.
+   */
+  keychain?: (host: string) => CredentialProvider[];
   /** Overrides for tests and stand-ins (retry timing, --connect-to). */
   http?: Omit<HttpClientOptions, 'insecureHosts' | 'log'>;
-  aws?: AwsConfig;
 }
 
 /** Tries providers in order; the first with credentials answers; failures fall through to the next. */
@@ -64,24 +66,21 @@ function firstOf(providers: CredentialProvider[], log: Logger): CredentialProvid
 export class OciSession {
   readonly http: HttpClient;
   private readonly registries = new Map<string, Registry>();
-  private readonly aws: AwsConfig;
 
   constructor(private readonly opts: OciSessionOptions) {
     this.http = new HttpClient({ ...opts.http, insecureHosts: opts.insecureRegistries ?? [], log: opts.log });
-    this.aws = opts.aws ?? awsConfigFromEnv(opts.env);
   }
 
-  /** explicit input > native ECR / ECR Public > docker config > anonymous. */
+  /** explicit input > the keychain's (native ECR / ECR Public) > docker config > anonymous. */
   private provider(host: string): CredentialProvider {
     const { log, env } = this.opts;
     const chain: CredentialProvider[] = [];
     const given = this.opts.credentials?.[host];
     if (given) {
       log.mask(given.credential.kind === 'basic' ? given.credential.password : given.credential.token);
-      chain.push({ source: given.source, get: async () => given.credential });
+      chain.push(fixed(given.credential, given.source));
     }
-    if (ecrRegistry(host)) chain.push(ecrProvider(host, this.aws, log));
-    if (isEcrPublic(host)) chain.push(ecrPublicProvider(this.aws, log));
+    chain.push(...(this.opts.keychain?.(host) ?? []));
     chain.push(dockerConfigProvider(host, env, log));
     return firstOf(chain, log);
   }

@@ -1,8 +1,11 @@
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
 import path from 'node:path';
-import { InputError } from '../../errors.js';
-import type { Logger } from '../../log/logger.js';
+import { DEFAULTS } from '../../../defaults.js';
+import { AuthError } from '../../../errors.js';
+import { parseJsonObject, readLimited } from '../../../json.js';
+import type { Logger } from '../../../log/logger.js';
+import { displayHost } from '../../ref/hosts.js';
 import type { Credential, CredentialProvider } from './credentials.js';
 
 interface AuthEntry {
@@ -19,12 +22,10 @@ interface DockerConfig {
 }
 
 const HUB_KEY = 'https://index.docker.io/v1/';
-const HUB_HOSTS = new Set(['registry-1.docker.io', 'docker.io', 'index.docker.io']);
 
-/** `https://127.0.0.1:5001/v2/` and `127.0.0.1:5001` name the same registry. */
+/** `https://127.0.0.1:5001/v2/` and `127.0.0.1:5001` name the same registry; Docker Hub's aliases are one. */
 function keyHost(key: string): string {
-  const host = key.replace(/^[a-z]+:\/\//i, '').split('/')[0] ?? '';
-  return HUB_HOSTS.has(host) ? 'docker.io' : host;
+  return displayHost(key.replace(/^[a-z]+:\/\//i, '').split('/')[0] ?? '');
 }
 
 /** The config.json docker/login-action and amazon-ecr-login leave behind. */
@@ -34,18 +35,15 @@ export async function readDockerConfig(
   const dir = env.DOCKER_CONFIG ?? (env.HOME ? path.join(env.HOME, '.docker') : undefined);
   if (!dir) return undefined;
   const file = path.join(dir, 'config.json');
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(file, 'utf8');
+    bytes = await readLimited(createReadStream(file), DEFAULTS.maxDocumentBytes, file, 'input');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
-  try {
-    return { file, config: JSON.parse(text) as DockerConfig };
-  } catch {
-    throw new InputError(`${file}: not valid JSON`);
-  }
+  // The user's own file: a malformed one is theirs to fix.
+  return { file, config: parseJsonObject(bytes, file, 'input') as DockerConfig };
 }
 
 function fromEntry(e: AuthEntry, what: string): Credential | undefined {
@@ -55,7 +53,7 @@ function fromEntry(e: AuthEntry, what: string): Credential | undefined {
   if (e.auth) {
     const decoded = Buffer.from(e.auth, 'base64').toString('utf8');
     const i = decoded.indexOf(':');
-    if (i <= 0) throw new InputError(`${what}: 'auth' is not base64 of user:password`);
+    if (i <= 0) throw new AuthError(`${what}: 'auth' is not base64 of user:password`);
     return { kind: 'basic', username: decoded.slice(0, i), password: decoded.slice(i + 1) };
   }
   return undefined;
@@ -79,7 +77,7 @@ export function runCredentialHelper(
     });
     child.on('error', (err) =>
       reject(
-        new InputError(
+        new AuthError(
           `credential helper docker-credential-${helper}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found on PATH' : err.message}`,
         ),
       ),
@@ -88,19 +86,17 @@ export function runCredentialHelper(
       if (code !== 0) {
         // Helpers say "credentials not found" on stdout with a non-zero exit.
         if (/not found/i.test(out + errOut)) return resolve(undefined);
-        return reject(new InputError(`credential helper docker-credential-${helper} failed for ${serverUrl} (exit ${code})`));
+        return reject(new AuthError(`credential helper docker-credential-${helper} failed for ${serverUrl} (exit ${code})`));
       }
+      let r: { Username?: unknown; Secret?: unknown };
       try {
-        const r = JSON.parse(out) as { Username?: string; Secret?: string };
-        if (!r.Secret) return resolve(undefined);
-        resolve(
-          r.Username === '<token>'
-            ? { kind: 'identity-token', token: r.Secret }
-            : { kind: 'basic', username: r.Username ?? '', password: r.Secret },
-        );
-      } catch {
-        reject(new InputError(`credential helper docker-credential-${helper}: output is not JSON`));
+        r = parseJsonObject(out, `credential helper docker-credential-${helper}: output`, 'auth');
+      } catch (err) {
+        return reject(err);
       }
+      if (typeof r.Secret !== 'string' || !r.Secret) return resolve(undefined);
+      const username = typeof r.Username === 'string' ? r.Username : '';
+      resolve(username === '<token>' ? { kind: 'identity-token', token: r.Secret } : { kind: 'basic', username, password: r.Secret });
     });
     child.stdin.end(serverUrl);
   });

@@ -1,10 +1,11 @@
-import { GateError, InputError, RemoteError } from '../errors.js';
-import type { Logger } from '../log/logger.js';
-import { ecrClient, ecrRegistry, loadEcrSdk } from './auth/ecr.js';
-import type { AwsConfig } from './auth/ecr.js';
-import type { SourceGraph } from './graph.js';
-import { isIndexType, parseManifest } from './media.js';
-import { cosignTag } from './referrers.js';
+import { GateError, RemoteError, badInput } from '../../errors.js';
+import type { Logger } from '../../log/logger.js';
+import type { SourceGraph } from '../copy/graph.js';
+import { cosignTag } from '../copy/referrers.js';
+import { ecrRegistry } from '../ref/hosts.js';
+import { isIndexType, parseManifest } from '../ref/media.js';
+import { awsErrorText, ecrSdkClient, loadEcrSdk } from './client.js';
+import type { AwsConfig } from './client.js';
 
 export const SEVERITIES = ['none', 'informational', 'low', 'medium', 'high', 'critical'] as const;
 export type Severity = (typeof SEVERITIES)[number];
@@ -35,8 +36,8 @@ export async function scanGate(
 ): Promise<string[]> {
   if (max === 'none') return [];
   const reg = ecrRegistry(host);
-  if (!reg) throw new InputError(`max-severity: ${host} is not an ECR registry; use 'none' to skip the scan gate`);
-  const client = await ecrClient(reg.region, aws);
+  if (!reg) badInput('max-severity', `'none' for a source outside ECR (${host} is not an ECR registry)`, max);
+  const client = await ecrSdkClient('ecr', reg.region, aws);
   const { DescribeImageScanFindingsCommand } = await loadEcrSdk();
   const threshold = RANK[max.toUpperCase()] as number;
   const summary: string[] = [];
@@ -55,9 +56,7 @@ export async function scanGate(
       const e = err as Error;
       if (e.name === 'ScanNotFoundException')
         throw new GateError(`scan gate: ${repository}@${img.label} has no scan; enable scan on push or start one`);
-      throw new RemoteError(
-        `scan gate: DescribeImageScanFindings for ${repository}@${img.digest} failed: ${e.name}: ${e.message.split('\n')[0]}`,
-      );
+      throw new RemoteError(`scan gate: DescribeImageScanFindings for ${repository}@${img.digest} failed: ${awsErrorText(e)}`);
     }
     const status = out.imageScanStatus?.status;
     if (status !== 'COMPLETE' && status !== 'ACTIVE') {
@@ -107,46 +106,4 @@ export function signatureGate(g: SourceGraph, sourceName: string): string {
   const sig = (g.referrers.get(digest) ?? []).find((d) => SIGNATURE_TYPES.test(parseManifest(g.nodes.get(d)!.manifest).artifactType ?? ''));
   if (sig) return `signature referrer ${sig}`;
   throw new GateError(`require-signature: no cosign signature (${tag}) or signature referrer found for ${sourceName}@${digest}`);
-}
-
-/** Whether the target repository refuses to move `tag` (ECR tag immutability, with exclusion filters). */
-export async function ecrTagImmutability(
-  host: string,
-  repository: string,
-  aws: AwsConfig,
-  log: Logger,
-): Promise<((tag: string) => boolean) | undefined> {
-  const reg = ecrRegistry(host);
-  if (!reg) return undefined;
-  try {
-    const { DescribeRepositoriesCommand } = await loadEcrSdk();
-    const out = await (
-      await ecrClient(reg.region, aws)
-    ).send(new DescribeRepositoriesCommand({ registryId: reg.account, repositoryNames: [repository] }));
-    const repo = out.repositories?.[0];
-    const filters = (repo?.imageTagMutabilityExclusionFilters ?? []).map(
-      (f) =>
-        new RegExp(
-          `^${(f.filter ?? '')
-            .split('*')
-            .map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
-            .join('.*')}$`,
-        ),
-    );
-    const excluded = (tag: string): boolean => filters.some((re) => re.test(tag));
-    switch (repo?.imageTagMutability) {
-      case 'IMMUTABLE':
-        return () => true;
-      case 'IMMUTABLE_WITH_EXCLUSION':
-        return (tag) => !excluded(tag);
-      case 'MUTABLE_WITH_EXCLUSION':
-        return (tag) => excluded(tag);
-      default:
-        return () => false;
-    }
-  } catch (err) {
-    // Without ecr:DescribeRepositories the registry's own refusal (TAG_INVALID) still becomes a conflict.
-    log.debug(`DescribeRepositories ${repository}: ${(err as Error).message}`);
-    return undefined;
-  }
 }

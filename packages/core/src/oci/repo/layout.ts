@@ -1,13 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { InputError } from '../errors.js';
-import { digestHex, digestMismatch, isDigest, sha256Digest } from './digest.js';
-import { OCI_INDEX, manifestType } from './media.js';
-import type { Descriptor, Manifest } from './media.js';
+import { DEFAULTS } from '../../defaults.js';
+import { InputError, IntegrityError } from '../../errors.js';
+import { parseJsonObject, readLimited } from '../../json.js';
+import { digestHex, digestMismatch, isDigest, sha256Digest } from '../ref/digest.js';
+import { OCI_INDEX, manifestType } from '../ref/media.js';
+import type { Descriptor, Manifest } from '../ref/media.js';
 import type { Repo } from './repo.js';
 
 const REF_NAME = 'org.opencontainers.image.ref.name';
@@ -26,6 +28,7 @@ interface LayoutIndex {
  */
 export class LayoutRepo implements Repo {
   readonly name: string;
+  readonly requiresTag = true;
   private indexWrite: Promise<unknown> = Promise.resolve();
 
   constructor(readonly dir: string) {
@@ -33,29 +36,31 @@ export class LayoutRepo implements Repo {
   }
 
   private blobPath(digest: string): string {
-    if (!isDigest(digest)) throw new InputError(`${this.name}: unsupported digest ${digest}`);
+    if (!isDigest(digest)) throw new IntegrityError(`${this.name}: unsupported digest ${digest}`);
     return path.join(this.dir, 'blobs', 'sha256', digestHex(digest));
   }
 
-  async readIndex(): Promise<LayoutIndex | undefined> {
-    let text: string;
+  /** A document (index.json, a manifest) read whole, up to the document limit; undefined when absent. */
+  private async readDocument(file: string, what: string): Promise<Buffer | undefined> {
     try {
-      text = await readFile(path.join(this.dir, 'index.json'), 'utf8');
+      return await readLimited(createReadStream(file), DEFAULTS.maxDocumentBytes, what);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw err;
     }
-    try {
-      const index = JSON.parse(text) as LayoutIndex;
-      if (!Array.isArray(index.manifests)) throw new Error('no manifests');
-      return index;
-    } catch {
-      throw new InputError(`${this.name}: index.json is not an OCI image index`);
-    }
   }
 
-  /** The one image in a layout given without a tag, as skopeo allows. */
-  async soleManifest(): Promise<string | undefined> {
+  async readIndex(): Promise<LayoutIndex | undefined> {
+    const what = `${this.name}: index.json`;
+    const bytes = await this.readDocument(path.join(this.dir, 'index.json'), what);
+    if (!bytes) return undefined;
+    const index = parseJsonObject(bytes, what);
+    if (!Array.isArray(index.manifests)) throw new IntegrityError(`${what} is not an OCI image index`);
+    return index as unknown as LayoutIndex;
+  }
+
+  /** The one image in a layout given without a tag, as skopeo allows; undefined for an empty layout. */
+  async defaultReference(): Promise<string | undefined> {
     const ms = (await this.readIndex())?.manifests ?? [];
     if (ms.length > 1) throw new InputError(`${this.name}: the layout holds ${ms.length} images; name one as oci:<dir>:<tag>`);
     return ms[0]?.digest;
@@ -70,14 +75,9 @@ export class LayoutRepo implements Repo {
     const entry = await this.lookup(ref);
     const digest = isDigest(ref) ? ref : entry?.digest;
     if (!digest) return undefined;
-    let bytes: Buffer;
-    try {
-      bytes = await readFile(this.blobPath(digest));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw err;
-    }
     const what = `manifest ${this.name}@${digest}`;
+    const bytes = await this.readDocument(this.blobPath(digest), what);
+    if (!bytes) return undefined;
     const got = sha256Digest(bytes);
     if (got !== digest) throw digestMismatch(what, digest, got);
     return { digest, mediaType: manifestType(what, entry?.mediaType, bytes), bytes };
@@ -115,7 +115,7 @@ export class LayoutRepo implements Repo {
 
   async openBlob(d: Descriptor): Promise<Readable> {
     const file = this.blobPath(d.digest);
-    if (!(await this.has(file, d.size))) throw new InputError(`${this.name}: blob ${d.digest} is missing`);
+    if (!(await this.has(file, d.size))) throw new IntegrityError(`${this.name}: blob ${d.digest} is missing`);
     return createReadStream(file, { highWaterMark: 1024 * 1024 });
   }
 

@@ -1,7 +1,7 @@
-import { digestHex } from './digest.js';
-import { OCI_INDEX, isIndexType, parseManifest } from './media.js';
-import type { Descriptor, Manifest } from './media.js';
-import type { Repo } from './repo.js';
+import { digestHex } from '../ref/digest.js';
+import { OCI_INDEX, isIndexType, parseManifest } from '../ref/media.js';
+import type { Descriptor, Manifest } from '../ref/media.js';
+import type { Repo } from '../repo/repo.js';
 
 /** The referrers tag schema: `sha256-<hex>` (distribution-spec "Referrers Tag Schema"). */
 export function fallbackTag(digest: string): string {

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { Descriptor, Manifest } from './media.js';
+import type { Descriptor, Manifest } from '../ref/media.js';
 
 /** A blob mount's outcome: mounted, or an upload session the registry opened instead. */
 export type MountResult = { mounted: true } | { mounted: false; session?: string };
@@ -14,6 +14,18 @@ export interface Repo {
   /** Registry host and repository path, for mounts (same registry only); absent for layouts. */
   readonly registry?: string;
   readonly repository?: string;
+  /**
+   * Whether an image written here must be tagged to be reachable: true for a
+   * layout (index.json lists only tagged images), false for a registry (an
+   * image is reachable by digest).
+   */
+  readonly requiresTag: boolean;
+  /**
+   * What a reference without tag or digest means here: `latest` in a
+   * registry, the only image of a layout; undefined when there is nothing to
+   * default to (an empty layout).
+   */
+  defaultReference(): Promise<string | undefined>;
   /** A manifest by tag or digest, exact bytes, digest checked; undefined when absent. */
   getManifest(ref: string): Promise<Manifest | undefined>;
   /** What a tag or digest resolves to, without the body when the store allows. */

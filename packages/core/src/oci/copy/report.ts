@@ -1,6 +1,6 @@
-import type { Result } from '../context.js';
-import { describeCounts, mib, type PlanAction, type PlanRow } from '../report/plan.js';
-import type { ReportSection } from '../report/report.js';
+import type { Result } from '../../context.js';
+import { describeCounts, mib, type PlanAction, type PlanRow } from '../../report/plan.js';
+import type { ReportSection } from '../../report/report.js';
 import type { CopyResult } from './copy.js';
 import type { BlobAction, ManifestAction, Plan, TagAction } from './plan.js';
 import type { Verified } from './verify.js';

@@ -1,24 +1,22 @@
-import { InputError, badInput } from '../errors.js';
-import { mib, type PlanRow } from '../report/plan.js';
-import type { RunRecord } from '../report/recorder.js';
-import { planLines, planRows } from './report.js';
-import type { RetryPolicy } from '../retry.js';
-import type { Logger } from '../log/logger.js';
+import { DEFAULTS } from '../../defaults.js';
+import { badInput } from '../../errors.js';
+import type { Logger } from '../../log/logger.js';
+import { mib, type PlanRow } from '../../report/plan.js';
+import type { RunRecord } from '../../report/recorder.js';
+import type { RetryPolicy } from '../../retry.js';
+import { TAG_PATTERN, formatReference, isTag, joinRef } from '../ref/reference.js';
+import type { Reference } from '../ref/reference.js';
+import type { Repo } from '../repo/repo.js';
+import type { OciSession } from '../repo/session.js';
 import { executePlan } from './execute.js';
 import type { Transferred } from './execute.js';
 import { readGraph } from './graph.js';
 import type { SourceGraph } from './graph.js';
-import { LayoutRepo } from './layout.js';
 import { planCopy } from './plan.js';
 import type { Plan } from './plan.js';
-import { formatReference } from './reference.js';
-import type { Reference } from './reference.js';
-import type { Repo } from './repo.js';
-import type { OciSession } from './session.js';
+import { planLines, planRows } from './report.js';
 import { verifyCopy } from './verify.js';
 import type { Verified } from './verify.js';
-
-const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 
 export interface CopyRequest {
   source: Reference;
@@ -52,21 +50,17 @@ export interface CopyResult {
 
 /** What tags the target gets: the destination's tag plus `tags`; without either, the source's tag. */
 export function targetTags(req: Pick<CopyRequest, 'source' | 'destination' | 'tags'>): string[] {
-  for (const t of req.tags) if (!TAG.test(t)) badInput('tags', 'tags matching [A-Za-z0-9_][A-Za-z0-9._-]{0,127}', t);
+  for (const t of req.tags) if (!isTag(t)) badInput('tags', `tags matching ${TAG_PATTERN}`, t);
   const tags = [...(req.destination.tag ? [req.destination.tag] : []), ...req.tags];
   if (tags.length === 0 && req.source.tag) tags.push(req.source.tag);
   return [...new Set(tags)];
 }
 
+/** What the source reference names: its digest, else its tag, else what the repository defaults to. */
 async function sourceRef(ref: Reference, repo: Repo): Promise<string> {
-  if (ref.digest) return ref.digest;
-  if (ref.tag) return ref.tag;
-  if (repo instanceof LayoutRepo) {
-    const sole = await repo.soleManifest();
-    if (!sole) throw new InputError(`source ${repo.name}: the layout holds no image`);
-    return sole;
-  }
-  return 'latest';
+  const r = ref.digest ?? ref.tag ?? (await repo.defaultReference());
+  if (r === undefined) badInput('source', `a tag or digest (${repo.name} holds no image to default to)`, formatReference(ref));
+  return r;
 }
 
 /** Plan → (gate) → execute → verify: the one way Relay moves an image. */
@@ -75,14 +69,14 @@ export async function ociCopy(req: CopyRequest, session: OciSession, log: Logger
   const tags = targetTags(req);
   const source = session.open(req.source, 'pull');
   const target = session.open(req.destination, 'push');
-  if (target instanceof LayoutRepo && tags.length === 0) {
-    badInput('tags', `a tag for ${target.name} (an untagged image in a layout is unreachable)`);
+  if (target.requiresTag && tags.length === 0) {
+    badInput('tags', `a tag for ${target.name} (an untagged image there is unreachable)`);
   }
-  const parallel = req.parallel ?? 6;
-  const retry = req.retry ?? { ...session.http.policy, attempts: 4 };
+  const parallel = req.parallel ?? DEFAULTS.ociParallel;
+  const retry = req.retry ?? { ...session.http.policy, attempts: DEFAULTS.ociTransferAttempts };
   const ref = await sourceRef(req.source, source);
 
-  const graph = await log.group(`Read ${source.name}${ref.startsWith('sha256:') ? '@' : ':'}${ref}`, async () => {
+  const graph = await log.group(`Read ${joinRef(source.name, ref)}`, async () => {
     const g = await readGraph(source, ref);
     log.info(
       `${g.root.digest} (${g.root.mediaType}): ${g.nodes.size} manifests, ${g.blobs.size} blobs, ${g.cosignTags.length} cosign tags, ${[...g.referrers.values()].flat().length} referrers`,

@@ -1,9 +1,9 @@
-import { InputError } from '../errors.js';
-import { isDigest } from './digest.js';
-import { parseManifest } from './media.js';
-import type { Descriptor, Manifest, ManifestParts } from './media.js';
+import { InputError, IntegrityError } from '../../errors.js';
+import { parseManifest } from '../ref/media.js';
+import type { Descriptor, Manifest, ManifestParts } from '../ref/media.js';
+import { joinRef } from '../ref/reference.js';
+import type { Repo } from '../repo/repo.js';
 import { COSIGN_SUFFIXES, cosignTag, listReferrers } from './referrers.js';
-import type { Repo } from './repo.js';
 
 /** Why a manifest is part of the copy. */
 export type Role = 'image' | 'child' | 'referrer' | 'cosign';
@@ -36,7 +36,7 @@ export interface SourceGraph {
  */
 export async function readGraph(source: Repo, ref: string, opts: { withAttachments?: boolean } = {}): Promise<SourceGraph> {
   const root = await source.getManifest(ref);
-  if (!root) throw new InputError(`source ${source.name}${isDigest(ref) ? '@' : ':'}${ref}: not found`);
+  if (!root) throw new InputError(`source ${joinRef(source.name, ref)}: not found`);
   const g: SourceGraph = { root, nodes: new Map(), blobs: new Map(), cosignTags: [], referrers: new Map() };
   const seen = new Set<string>();
 
@@ -48,9 +48,9 @@ export async function readGraph(source: Repo, ref: string, opts: { withAttachmen
     for (const b of parts.blobs) g.blobs.set(b.digest, b);
     const children = parts.manifests.map(async (d) => {
       const child = await source.getManifest(d.digest);
-      if (!child) throw new InputError(`source ${source.name}: ${m.digest} lists ${d.digest}, which the source does not have`);
+      if (!child) throw new IntegrityError(`source ${source.name}: ${m.digest} lists ${d.digest}, which the source does not have`);
       if (child.mediaType !== d.mediaType)
-        throw new InputError(`source ${source.name}: ${d.digest} is ${child.mediaType}, its index says ${d.mediaType}`);
+        throw new IntegrityError(`source ${source.name}: ${d.digest} is ${child.mediaType}, its index says ${d.mediaType}`);
       await visit(child, 'child');
     });
     const attached = opts.withAttachments === false || role === 'cosign' ? [] : [attachments(m.digest)];

@@ -1,6 +1,7 @@
-import { AuthError, InputError } from '../../errors.js';
-import type { HttpClient, HttpResponse } from '../../http/client.js';
-import type { Logger } from '../../log/logger.js';
+import { AuthError, RemoteError } from '../../../errors.js';
+import type { HttpClient, HttpResponse } from '../../../http/client.js';
+import { parseJsonObject } from '../../../json.js';
+import type { Logger } from '../../../log/logger.js';
 import { parseChallenges, pickChallenge } from './challenge.js';
 import type { Challenge } from './challenge.js';
 import { basicHeader } from './credentials.js';
@@ -47,7 +48,7 @@ export class RegistryAuth {
       await res.discard();
       if (res.status === 401) return pickChallenge(parseChallenges(res.header('www-authenticate')));
       if (res.ok || res.status === 404) return undefined;
-      throw new InputError(`registry ${this.host}: GET /v2/ answered HTTP ${res.status}; is it an OCI registry?`);
+      throw new RemoteError(`registry ${this.host}: GET /v2/ answered HTTP ${res.status}; is it an OCI registry?`);
     })());
   }
 
@@ -82,7 +83,7 @@ export class RegistryAuth {
 
   private async fetchToken(ch: Challenge, scopes: readonly string[], cred: Credential | undefined): Promise<Token> {
     const realm = ch.params.realm;
-    if (!realm) throw new InputError(`registry ${this.host}: Bearer challenge without a realm`);
+    if (!realm) throw new AuthError(`registry ${this.host}: Bearer challenge without a realm`);
     const url = new URL(realm, this.base());
     let res: HttpResponse;
     if (cred?.kind === 'identity-token') {
@@ -111,14 +112,14 @@ export class RegistryAuth {
       const who = cred ? `credentials from ${this.provider.source}` : 'anonymous access';
       throw new AuthError(`registry ${this.host}: token service ${url.host} refused ${who} (HTTP ${res.status})`);
     }
-    const body = JSON.parse(await res.text(1024 * 1024)) as {
+    const body = parseJsonObject(await res.bytes(1024 * 1024), `registry ${this.host}: token service ${url.host}`, 'auth') as {
       token?: string;
       access_token?: string;
       expires_in?: number;
       issued_at?: string;
     };
     const value = body.token ?? body.access_token;
-    if (!value) throw new InputError(`registry ${this.host}: token service ${url.host} returned no token`);
+    if (!value) throw new AuthError(`registry ${this.host}: token service ${url.host} returned no token`);
     this.log.mask(value);
     const issued = body.issued_at ? Date.parse(body.issued_at) : NaN;
     const start = Number.isNaN(issued) ? this.now() : Math.min(issued, this.now());

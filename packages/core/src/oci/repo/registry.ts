@@ -1,44 +1,18 @@
 import type { Readable } from 'node:stream';
-import { AuthError, ConflictError, InputError } from '../errors.js';
-import { HttpError } from '../http/client.js';
-import type { HttpClient, HttpResponse, RequestBody } from '../http/client.js';
-import type { Logger } from '../log/logger.js';
-import type { RegistryAuth } from './auth/session.js';
-import { isEcrPublic } from './auth/ecr.js';
-import { digestMismatch, isDigest, sha256Digest } from './digest.js';
-import { MANIFEST_ACCEPT, OCI_INDEX, manifestType } from './media.js';
-import type { Descriptor, Manifest } from './media.js';
+import { ConflictError, RemoteError } from '../../errors.js';
+import { isReplayable } from '../../http/client.js';
+import type { HttpClient, HttpResponse, RequestBody } from '../../http/client.js';
+import { parseJsonObject } from '../../json.js';
+import type { Logger } from '../../log/logger.js';
+import { parseRetryAfter } from '../../retry.js';
+import { digestMismatch, isDigest, sha256Digest } from '../ref/digest.js';
+import { displayHost, isEcrPublic } from '../ref/hosts.js';
+import { MANIFEST_ACCEPT, OCI_INDEX, manifestType } from '../ref/media.js';
+import type { Descriptor, Manifest } from '../ref/media.js';
+import { joinRef } from '../ref/reference.js';
+import type { RegistryAuth } from './auth/registry-auth.js';
+import { RegistryError, parseErrorBody } from './registry-errors.js';
 import type { MountResult, Repo } from './repo.js';
-
-/** A registry's refusal, with its error code (MANIFEST_UNKNOWN, TAG_INVALID, DENIED, …). */
-export class RegistryError extends HttpError {
-  override name = 'RegistryError';
-  constructor(
-    message: string,
-    status: number,
-    readonly code?: string,
-  ) {
-    super(message, status);
-  }
-}
-
-interface ErrorBody {
-  errors?: { code?: string; message?: string; detail?: unknown }[];
-}
-
-function parseErrors(text: string): { code?: string; message?: string } {
-  try {
-    const first = (JSON.parse(text) as ErrorBody).errors?.[0];
-    return { ...(first?.code && { code: first.code }), ...(first?.message && { message: first.message }) };
-  } catch {
-    const line = text.trim().split('\n')[0]?.slice(0, 200);
-    return line ? { message: line } : {};
-  }
-}
-
-function replayable(body: RequestBody | undefined): boolean {
-  return body === undefined || typeof body !== 'object' || body instanceof Uint8Array;
-}
 
 /** One registry host: its auth session and the requests all its repositories make. */
 export class Registry {
@@ -74,25 +48,25 @@ export class Registry {
       const res = await this.http.request({ method, url, headers: { ...opts.headers, authorization }, body: opts.body });
       if (res.ok || opts.allow?.includes(res.status)) return res;
       const text = method === 'HEAD' ? '' : await res.text(64 * 1024).catch(() => '');
-      const err = parseErrors(text);
+      const err = parseErrorBody(text);
       // ECR Public answers an expired token with 400 DENIED (no challenge); a HEAD shows no body, so any 400 there.
       const denied400 = res.status === 400 && isEcrPublic(this.host) && (err.code === 'DENIED' || method === 'HEAD');
-      const canRetry = attempt === 0 && replayable(opts.body);
+      const canRetry = attempt === 0 && isReplayable(opts.body);
       if ((res.status === 401 || denied400) && canRetry && (await this.auth.refused(res, scopes, authorization))) continue;
+      const status = `HTTP ${res.status}${err.code ? ` ${err.code}` : ''}`;
+      let message: string;
       if (res.status === 401 || res.status === 403 || denied400) {
         const source = this.auth.provider.source;
         const who = authorization
           ? `credentials from ${source}`
           : `anonymous access (${source.startsWith('no credentials') ? source : 'no credentials found'})`;
-        throw new AuthError(
-          `registry ${this.host}: ${who} ${res.status === 403 ? 'not allowed' : 'rejected'} for ${what} (HTTP ${res.status}${err.code ? ` ${err.code}` : ''})`,
-        );
+        message = `registry ${this.host}: ${who} ${res.status === 403 ? 'not allowed' : 'rejected'} for ${what} (${status})`;
+      } else {
+        message = `registry ${this.host}: ${what}: ${status}${err.message ? `: ${err.message}` : ''}`;
       }
-      throw new RegistryError(
-        `registry ${this.host}: ${what}: HTTP ${res.status}${err.code ? ` ${err.code}` : ''}${err.message ? `: ${err.message}` : ''}`,
-        res.status,
-        err.code,
-      );
+      // A bodiless 400 from ECR Public is its DENIED: typed so, it is an auth refusal.
+      const code = err.code ?? (denied400 ? 'DENIED' : undefined);
+      throw new RegistryError(message, res.status, code, parseRetryAfter(res.header('retry-after')));
     }
   }
 }
@@ -107,8 +81,14 @@ export class RegistryRepo implements Repo {
     access: 'pull' | 'push',
   ) {
     this.registry = reg.host;
-    this.name = `${reg.host === 'registry-1.docker.io' ? 'docker.io' : reg.host}/${repository}`;
+    this.name = `${displayHost(reg.host)}/${repository}`;
     this.scopes = [`repository:${repository}:${access === 'push' ? 'pull,push' : 'pull'}`];
+  }
+
+  readonly requiresTag = false;
+
+  async defaultReference(): Promise<string> {
+    return 'latest';
   }
 
   private path(kind: string, ref: string): string {
@@ -126,7 +106,7 @@ export class RegistryRepo implements Repo {
     }
     const bytes = await res.bytes();
     const digest = sha256Digest(bytes);
-    const what = `manifest ${this.name}${isDigest(ref) ? '@' : ':'}${ref}`;
+    const what = `manifest ${joinRef(this.name, ref)}`;
     if (isDigest(ref) && digest !== ref) throw digestMismatch(what, ref, digest);
     // The header is optional (ECR omits it on GET) but must agree when present.
     const claimed = res.header('docker-content-digest');
@@ -157,7 +137,7 @@ export class RegistryRepo implements Repo {
         body: m.bytes,
       });
     } catch (err) {
-      if (err instanceof RegistryError && (err.code === 'TAG_INVALID' || /immutable/i.test(err.message))) {
+      if (err instanceof RegistryError && (err.reportedCode === 'TAG_INVALID' || /immutable/i.test(err.message))) {
         throw new ConflictError(`immutable tag conflict: ${this.name}:${ref} exists and the registry refuses to move it to ${m.digest}`);
       }
       throw err;
@@ -207,7 +187,7 @@ export class RegistryRepo implements Repo {
       const res = await this.reg.call('POST', start, this.scopes, { allow: [202] });
       await res.discard();
       const loc = res.header('location');
-      if (!loc) throw new InputError(`registry ${this.registry}: upload to ${this.name} started without a Location`);
+      if (!loc) throw new RemoteError(`registry ${this.registry}: upload to ${this.name} started without a Location`);
       location = new URL(loc, start).href;
     }
     // Use Location exactly as given; it may carry state in its query.
@@ -241,7 +221,9 @@ export class RegistryRepo implements Repo {
         if (out.length === 0) return undefined;
         break;
       }
-      const index = JSON.parse(await res.text()) as { manifests?: Descriptor[] };
+      const index = parseJsonObject(await res.bytes(), `registry ${this.registry}: referrers of ${this.name}@${digest}`) as {
+        manifests?: Descriptor[];
+      };
       out.push(...(index.manifests ?? []));
       const next = /<([^>]+)>\s*;\s*rel="?next"?/.exec(res.header('link') ?? '')?.[1];
       url = next ? new URL(next, url).href : undefined;

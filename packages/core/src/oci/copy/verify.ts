@@ -1,7 +1,8 @@
-import { IntegrityError } from '../errors.js';
-import { mapLimit } from '../concurrency.js';
+import { IntegrityError } from '../../errors.js';
+import { mapLimit } from '../../concurrency.js';
+import { joinRef } from '../ref/reference.js';
+import type { Repo } from '../repo/repo.js';
 import type { Plan } from './plan.js';
-import type { Repo } from './repo.js';
 
 export interface Verified {
   reference: string;
@@ -20,9 +21,9 @@ export async function verifyCopy(plan: Plan, target: Repo, referrers: Map<string
   const out: Verified[] = [];
   for (const [i, r] of refs.entries()) {
     const at = got[i]?.digest;
-    const sep = r.startsWith('sha256:') ? '@' : ':';
-    if (at !== want[i]) throw new IntegrityError(`verify: ${target.name}${sep}${r} resolves to ${at ?? 'nothing'}, expected ${want[i]}`);
-    out.push({ reference: `${target.name}${sep}${r}`, digest: at as string });
+    const reference = joinRef(target.name, r);
+    if (at !== want[i]) throw new IntegrityError(`verify: ${reference} resolves to ${at ?? 'nothing'}, expected ${want[i]}`);
+    out.push({ reference, digest: at as string });
   }
   if (plan.targetReferrersApi) {
     for (const [subject, digests] of referrers) {

@@ -1,10 +1,10 @@
-import { InputError } from '../errors.js';
+import { InputError, IntegrityError } from '../../errors.js';
+import { parseJson } from '../../json.js';
 
 export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 export const DOCKER_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json';
 export const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
-export const OCI_EMPTY = 'application/vnd.oci.empty.v1+json';
 
 /** Without all four, a registry may convert (schema1, one platform) and the digest changes. */
 export const MANIFEST_ACCEPT = [OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST].join(', ');
@@ -62,7 +62,7 @@ export function isIndexType(mediaType: string): boolean {
  * Refuses types Relay cannot copy unchanged (schema1 and anything unknown).
  */
 export function manifestType(what: string, served: string | undefined, bytes: Buffer): string {
-  const json = parseJson(what, bytes);
+  const json = manifestJson(what, bytes);
   const field = json.mediaType;
   const servedType = served?.split(';')[0]?.trim();
   let type = servedType && servedType !== 'application/json' && servedType !== 'application/octet-stream' ? servedType : field;
@@ -75,17 +75,17 @@ export function manifestType(what: string, served: string | undefined, bytes: Bu
   if (!type || (!INDEXES.has(type) && !IMAGES.has(type))) {
     throw new InputError(`${what}: manifest type ${type ?? '(none)'} is not one Relay can copy unchanged (${MANIFEST_ACCEPT})`);
   }
-  if (field && field !== type) throw new InputError(`${what}: served as ${type} but its mediaType says ${field}`);
+  if (field && field !== type) throw new IntegrityError(`${what}: served as ${type} but its mediaType says ${field}`);
   return type;
 }
 
 export function parseManifest(m: Manifest): ManifestParts {
-  const json = parseJson(m.digest, m.bytes);
+  const json = manifestJson(`manifest ${m.digest}`, m.bytes);
   const isIndex = INDEXES.has(m.mediaType);
   const blobs = isIndex ? [] : [...(json.config ? [json.config] : []), ...(json.layers ?? []), ...(json.blobs ?? [])];
   for (const d of [...blobs, ...(json.manifests ?? [])]) {
     if (typeof d?.digest !== 'string' || typeof d.size !== 'number')
-      throw new InputError(`manifest ${m.digest}: a descriptor lacks digest or size`);
+      throw new IntegrityError(`manifest ${m.digest}: a descriptor lacks digest or size`);
   }
   return {
     isIndex,
@@ -101,16 +101,10 @@ export function parseManifest(m: Manifest): ManifestParts {
   };
 }
 
-function parseJson(what: string, bytes: Buffer): ManifestJson {
-  try {
-    const v = JSON.parse(bytes.toString('utf8')) as unknown;
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not an object');
-    return v as ManifestJson;
-  } catch {
-    throw new InputError(`${what}: the manifest is not a JSON object`);
-  }
-}
-
-export function describe(m: Manifest): Descriptor {
-  return { mediaType: m.mediaType, digest: m.digest, size: m.bytes.length };
+/** The manifest's JSON object; malformed bytes are an integrity failure of whoever stored them. */
+function manifestJson(what: string, bytes: Buffer): ManifestJson {
+  const refusal = `${what}: the manifest is not a JSON object`;
+  const v = parseJson(bytes, refusal);
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new IntegrityError(refusal);
+  return v as ManifestJson;
 }

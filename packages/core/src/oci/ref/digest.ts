@@ -1,8 +1,8 @@
-import { sha256Hex } from '../hash.js';
+import { sha256Hex } from '../../hash.js';
 import { createHash } from 'node:crypto';
 import { Transform } from 'node:stream';
 import type { TransformCallback } from 'node:stream';
-import { IntegrityError } from '../errors.js';
+import { IntegrityError } from '../../errors.js';
 
 const SHA256 = /^sha256:[a-f0-9]{64}$/;
 export function isDigest(s: string): boolean {

@@ -1,0 +1,28 @@
+import type { Context } from '../context.js';
+import { ecrKeychain } from '../oci/ecr/auth.js';
+import { awsConfigFromEnv } from '../oci/ecr/client.js';
+import type { AwsConfig } from '../oci/ecr/client.js';
+import type { InputCredentials } from '../oci/repo/auth/credentials.js';
+import { OciSession } from '../oci/repo/session.js';
+
+/**
+ * How every OCI operation opens its session: the AWS settings read once
+ * (ctx.clients.aws for stand-ins, else ctx.env) and shared by ECR's keychain
+ * and the ECR calls the operation makes itself (gates, tag immutability).
+ */
+export function openOciSession(
+  ctx: Context,
+  opts: { insecureRegistries: readonly string[]; credentials?: InputCredentials },
+): { session: OciSession; aws: AwsConfig } {
+  const aws = ctx.clients?.aws ?? awsConfigFromEnv(ctx.env);
+  const session = new OciSession({
+    env: ctx.env,
+    log: ctx.log,
+    cwd: ctx.cwd,
+    insecureRegistries: opts.insecureRegistries,
+    ...(opts.credentials && { credentials: opts.credentials }),
+    keychain: ecrKeychain(aws, ctx.log),
+    ...(ctx.clients?.http && { http: ctx.clients.http }),
+  });
+  return { session, aws };
+}
