@@ -20,7 +20,7 @@ export function didYouMean(given: string, candidates: readonly string[]): string
     const d = c.startsWith(given) && given.length >= 3 ? 1 : distance(given, c);
     if (!best || d < best.d) best = { c, d };
   }
-  return best && best.d <= Math.max(2, Math.floor(given.length / 4)) ? best.c : undefined;
+  return best && best.d <= Math.max(1, Math.floor(given.length / 3)) ? best.c : undefined;
 }
 
 /** ` (did you mean 'x'?)`, or nothing. */

@@ -126,6 +126,6 @@ describe('committed bundles', () => {
         .trim()
         .split('\n')
         .filter((l) => l.startsWith('::error::')),
-    ).toEqual([expect.stringMatching(/^::error::source 'Not\/A\/Ref': /)]);
+    ).toEqual([expect.stringMatching(/^::error::input 'source': expected registry\/repository.*, got "Not\/A\/Ref"$/)]);
   });
 });
