@@ -10,7 +10,11 @@ import { makeFixture, readIndexJson, tmp } from './fixtures.js';
 
 const fast = { attempts: 2, baseMs: 1, maxMs: 5 };
 
-async function run(src: string, dst: string, extra: { tags?: string[]; dryRun?: boolean; immutable?: boolean } = {}) {
+async function run(
+  src: string,
+  dst: string,
+  extra: { tags?: string[]; dryRun?: boolean; immutable?: boolean; signal?: AbortSignal; onLog?: (line: string) => void } = {},
+) {
   const log = new NullLogger();
   const session = new OciSession({ env: {}, log });
   try {
@@ -25,6 +29,7 @@ async function run(src: string, dst: string, extra: { tags?: string[]; dryRun?: 
       },
       session,
       log,
+      extra.signal,
     );
     return { r, log };
   } finally {
@@ -122,5 +127,31 @@ describe('copy between OCI layouts', () => {
   test('a missing source tag is one line naming it', async () => {
     const f = await makeFixture();
     await expect(run(`oci:${f.dir}:nope`, `oci:${await tmp()}`)).rejects.toThrow(`source oci:${f.dir}:nope: not found`);
+  });
+
+  test('a cancelled copy stops between objects, leaves no tag, and a re-run completes', async () => {
+    const fx = await makeFixture({ layerSize: 24 << 20, seed: 'cancel' });
+    const dst = path.join(await tmp(), 'dst');
+    const controller = new AbortController();
+    // cancel as soon as the first blob has been written to the target
+    const watcher = setInterval(() => {
+      void blobFiles(dst).then((f) => f.length > 0 && controller.abort());
+    }, 1);
+    const err = await run(`oci:${fx.dir}:v1`, `oci:${dst}:v1`, { signal: controller.signal }).catch((e: unknown) => e);
+    clearInterval(watcher);
+    expect(err).toMatchObject({ kind: 'cancelled' });
+    const index = await readIndexJson(dst).catch(() => ({ manifests: [] }));
+    expect(index.manifests.filter((m) => m.annotations?.['org.opencontainers.image.ref.name'] === 'v1')).toEqual([]);
+    const again = await run(`oci:${fx.dir}:v1`, `oci:${dst}:v1`);
+    expect(again.r.digest).toBe(fx.index.digest);
+  });
+
+  test('an already-cancelled signal refuses before anything is written', async () => {
+    const fx = await makeFixture();
+    const dst = path.join(await tmp(), 'dst');
+    const controller = new AbortController();
+    controller.abort();
+    await expect(run(`oci:${fx.dir}:v1`, `oci:${dst}:v1`, { signal: controller.signal })).rejects.toMatchObject({ kind: 'cancelled' });
+    expect(await blobFiles(dst)).toEqual([]);
   });
 });

@@ -89,6 +89,7 @@ export async function ociCopy(req: CopyRequest, session: OciSession, log: Logger
       tags,
       immutable: typeof req.immutable === 'function' ? req.immutable : () => req.immutable === true,
       parallel,
+      ...(signal && { signal }),
     });
     for (const line of planLines(p)) log.info(line);
     return p;

@@ -1,5 +1,6 @@
 import { pipeline } from 'node:stream';
 import { mapLimit } from '../../concurrency.js';
+import { throwIfCancelled } from '../../errors.js';
 import { retryDecision, withRetry } from '../../retry.js';
 import type { RetryPolicy } from '../../retry.js';
 import type { Logger } from '../../log/logger.js';
@@ -64,44 +65,50 @@ export async function executePlan(plan: Plan, source: Repo, target: Repo, opts: 
 
   // Large blobs first: the long poles start early, small ones fill the gaps.
   todo.sort((a, b) => b.descriptor.size - a.descriptor.size);
-  await mapLimit(todo, opts.parallel, async (b) => {
-    let session: string | undefined;
-    if (b.action === 'mount' && target.mountBlob) {
-      const r = await target.mountBlob(b.descriptor, source);
-      if (r.mounted) {
-        out.blobsMounted++;
-        progress.blobs++;
-        progress.add(0);
-        return;
-      }
-      session = r.session;
-    }
-    await withRetry(
-      async (attempt) => {
-        let sent = 0;
-        try {
-          // A mount's upload session serves the first attempt only.
-          await copyBlob(source, target, b.descriptor, attempt === 1 ? session : undefined, (n) => {
-            sent += n;
-            progress.add(n);
-          });
-        } catch (err) {
-          progress.add(-sent);
-          throw err;
+  await mapLimit(
+    todo,
+    opts.parallel,
+    async (b) => {
+      let session: string | undefined;
+      if (b.action === 'mount' && target.mountBlob) {
+        const r = await target.mountBlob(b.descriptor, source);
+        if (r.mounted) {
+          out.blobsMounted++;
+          progress.blobs++;
+          progress.add(0);
+          return;
         }
-      },
-      retryDecision,
-      opts.retry,
-      (err, attempt) =>
-        opts.log.warn(
-          `blob ${b.descriptor.digest}: ${(err as Error).message}; retrying (attempt ${attempt + 1} of ${opts.retry.attempts})`,
-        ),
-    );
-    out.blobsCopied++;
-    out.bytesCopied += b.descriptor.size;
-    progress.blobs++;
-    progress.show();
-  });
+        session = r.session;
+      }
+      await withRetry(
+        async (attempt) => {
+          let sent = 0;
+          try {
+            // A mount's upload session serves the first attempt only.
+            await copyBlob(source, target, b.descriptor, attempt === 1 ? session : undefined, (n) => {
+              sent += n;
+              progress.add(n);
+            });
+          } catch (err) {
+            progress.add(-sent);
+            throw err;
+          }
+        },
+        retryDecision,
+        opts.retry,
+        (err, attempt) =>
+          opts.log.warn(
+            `blob ${b.descriptor.digest}: ${(err as Error).message}; retrying (attempt ${attempt + 1} of ${opts.retry.attempts})`,
+          ),
+        opts.signal,
+      );
+      out.blobsCopied++;
+      out.bytesCopied += b.descriptor.size;
+      progress.blobs++;
+      progress.show();
+    },
+    opts.signal,
+  );
 
   // Children before parents, referrers after subjects: a registry may refuse dangling references.
   const byDigest = new Map(plan.manifests.map((m) => [m.manifest.digest, m]));
@@ -115,20 +122,23 @@ export async function executePlan(plan: Plan, source: Repo, target: Repo, opts: 
           .filter((d): d is PlannedManifest => d !== undefined);
         await Promise.all(deps.map(put));
         if (m.action === 'present') return;
-        await withRetry(() => target.putManifest(m.manifest, m.manifest.digest), retryDecision, opts.retry);
+        throwIfCancelled(opts.signal);
+        await withRetry(() => target.putManifest(m.manifest, m.manifest.digest), retryDecision, opts.retry, undefined, opts.signal);
         out.manifestsPut++;
       })();
       done.set(m.manifest.digest, p);
     }
     return p;
   };
-  await mapLimit(plan.manifests, opts.parallel, put);
+  await mapLimit(plan.manifests, opts.parallel, put, opts.signal);
 
   // Requested tags last of all, after cosign tags and referrer indexes.
   const order = { cosign: 0, referrers: 1, tag: 2 } as const;
   const tags = plan.tags.filter((t) => t.action !== 'present').sort((a, b) => order[a.kind] - order[b.kind]);
   for (const t of tags) {
-    await withRetry(() => target.putManifest(t.manifest, t.tag), retryDecision, opts.retry);
+    // Cancelled between tags, the target still shows only complete images: every tag names content already there.
+    throwIfCancelled(opts.signal);
+    await withRetry(() => target.putManifest(t.manifest, t.tag), retryDecision, opts.retry, undefined, opts.signal);
     out.tagsPut++;
   }
   return out;

@@ -48,6 +48,7 @@ export interface PlanOptions {
   /** Tags the target refuses to move (an immutable repository): a move is a conflict. */
   immutable: (tag: string) => boolean;
   parallel: number;
+  signal?: AbortSignal;
 }
 
 /**
@@ -56,7 +57,7 @@ export interface PlanOptions {
  */
 export async function planCopy(g: SourceGraph, source: Repo, target: Repo, opts: PlanOptions): Promise<Plan> {
   const nodes = [...g.nodes.values()];
-  const presence = await mapLimit(nodes, opts.parallel, (n) => target.headManifest(n.manifest.digest));
+  const presence = await mapLimit(nodes, opts.parallel, (n) => target.headManifest(n.manifest.digest), opts.signal);
   const manifests: PlannedManifest[] = nodes.map((n, i) => ({
     manifest: n.manifest,
     role: n.role,
@@ -72,7 +73,7 @@ export async function planCopy(g: SourceGraph, source: Repo, target: Repo, opts:
   }
   const sameRegistry = source.registry !== undefined && source.registry === target.registry && source.repository !== target.repository;
   const blobList = [...needed.values()];
-  const have = await mapLimit(blobList, opts.parallel, (b) => target.hasBlob(b));
+  const have = await mapLimit(blobList, opts.parallel, (b) => target.hasBlob(b), opts.signal);
   const blobs: PlannedBlob[] = blobList.map((b, i) => ({ descriptor: b, action: have[i] ? 'present' : sameRegistry ? 'mount' : 'copy' }));
 
   const wanted: Omit<PlannedTag, 'action' | 'current'>[] = [
@@ -85,7 +86,7 @@ export async function planCopy(g: SourceGraph, source: Repo, target: Repo, opts:
     })),
   ];
 
-  const current = await mapLimit(wanted, opts.parallel, (t) => target.headManifest(t.tag));
+  const current = await mapLimit(wanted, opts.parallel, (t) => target.headManifest(t.tag), opts.signal);
   const tags: PlannedTag[] = wanted.map((t, i) => {
     const at = current[i]?.digest;
     return { ...t, action: at === undefined ? 'put' : at === t.digest ? 'present' : 'move', ...(at !== undefined && { current: at }) };
