@@ -3,6 +3,7 @@ import { createWriteStream } from 'node:fs';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { constants, crc32, createDeflateRaw } from 'node:zlib';
+import { InputError } from '../errors.js';
 
 /** Fixed for every entry: 1980-01-01 00:00, the DOS epoch, independent of time zone. */
 const DOS_TIME = 0;
@@ -29,8 +30,10 @@ export interface ZipResult {
  * directory entries. Terraform's lock file records the zip's sha256, so a
  * re-run must reproduce it exactly. (archiver is not used here: its DOS time
  * is computed in the local time zone, so two machines would disagree.)
+ * `source` names where the content came from (the input archive), for the
+ * refusal of content too large for a zip without zip64.
  */
-export async function writeSingleEntryZip(entryName: string, content: Readable, outPath: string): Promise<ZipResult> {
+export async function writeSingleEntryZip(entryName: string, content: Readable, outPath: string, source?: string): Promise<ZipResult> {
   const name = Buffer.from(entryName, 'utf8');
   const zipHash = createHash('sha256');
   const rawHash = createHash('sha256');
@@ -76,7 +79,11 @@ export async function writeSingleEntryZip(entryName: string, content: Readable, 
   await pipeline(content, measureRaw, createDeflateRaw({ level: LEVEL, strategy: constants.Z_DEFAULT_STRATEGY }), measureComp, out, {
     end: false,
   });
-  if (rawSize > MAX || compSize > MAX) throw new Error(`${entryName}: larger than 4 GiB, which needs zip64`);
+  // Every size and offset must fit 32 bits, the central directory's offset included.
+  if (rawSize > MAX || compSize > MAX || zipSize + 16 > MAX) {
+    out.destroy();
+    throw new InputError(`${source ? `${source}: ` : ''}${entryName} is larger than 4 GiB, which needs zip64 (not supported)`);
+  }
 
   const desc = Buffer.alloc(16);
   desc.writeUInt32LE(0x08074b50, 0);

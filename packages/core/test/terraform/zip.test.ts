@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { writeSingleEntryZip } from '../../src/archive/zip-writer.js';
 import { openZipEntry, readZipDirectory } from '../../src/archive/zip-reader.js';
-import { h1ForSingleFile } from '../../src/terraform/repack.js';
+import { h1ForSingleFile } from '../../src/terraform/hashes.js';
 import { tmpDir } from '../fixtures.js';
 
 describe('deterministic zip', () => {
