@@ -17,9 +17,8 @@ export interface ZipResult {
   /** sha256 hex and size of the zip file. */
   sha256: string;
   size: number;
-  /** sha256 hex and size of the single entry's uncompressed content. */
+  /** sha256 hex of the single entry's uncompressed content. */
   contentSha256: string;
-  contentSize: number;
   /** CRC-32 of the content, as stored in the zip. */
   crc32: number;
 }
@@ -122,5 +121,5 @@ export async function writeSingleEntryZip(entryName: string, content: Readable, 
     out.once('error', reject);
     out.end(resolve);
   });
-  return { sha256: zipHash.digest('hex'), size: zipSize, contentSha256: rawHash.digest('hex'), contentSize: rawSize, crc32: crc >>> 0 };
+  return { sha256: zipHash.digest('hex'), size: zipSize, contentSha256: rawHash.digest('hex'), crc32: crc >>> 0 };
 }

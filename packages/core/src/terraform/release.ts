@@ -46,8 +46,8 @@ export interface Release {
   coords: L.Coordinates;
   packages: Package[];
   protocols: string[];
+  /** SHA256SUMS: planning keeps an existing signature that verifies over these bytes. */
   sums: Buffer;
-  signature: Buffer;
   /** ID of the key that signed SHA256SUMS. */
   keyId: string;
   entry: VersionEntry;
@@ -109,7 +109,6 @@ export async function buildRelease(r: ReleaseInput): Promise<Release> {
       packages,
       protocols,
       sums,
-      signature,
       keyId: r.key.keyId,
       entry,
       objects,

@@ -16,7 +16,7 @@ export function logPlan(rows: readonly PlanRow[], log: Logger): void {
 }
 
 /** What `terraform providers lock` records for the release: h1 and zh for every platform, sorted. */
-export function lockHashes(rel: Release): string[] {
+function lockHashes(rel: Release): string[] {
   return [...rel.packages.map((p) => p.h1), ...rel.packages.map((p) => p.zh)].sort();
 }
 

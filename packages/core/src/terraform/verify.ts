@@ -285,7 +285,11 @@ async function checkZipLayout(file: string, name: string, where: string): Promis
     throw new IntegrityError(`package ${where}: ${exe.name} has no exec bits (Terraform would install a provider it cannot run)`);
   if (entries.length !== 1) throw new IntegrityError(`package ${where}: expected exactly one file, found ${entries.length}`);
   const h = createHash('sha256');
-  await pipeline(await openZipEntry(file, exe), h);
+  try {
+    await pipeline(await openZipEntry(file, exe), h);
+  } catch (e) {
+    throw new IntegrityError(`package ${where}: ${exe.name} cannot be read back (${(e as Error).message})`);
+  }
   return h1ForSingleFile(h.digest('hex'), exe.name);
 }
 
