@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { sleep } from '../concurrency.js';
 import { DEFAULTS } from '../defaults.js';
@@ -60,9 +60,12 @@ export class FsStore implements Store {
     const f = this.file(key);
     await fs.mkdir(path.dirname(f), { recursive: true });
     const tmp = `${f}.relay-tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-    if (Buffer.isBuffer(body)) await fs.writeFile(tmp, body);
-    else await fs.copyFile(body.path, tmp);
+    let etag: string;
     try {
+      if (Buffer.isBuffer(body)) {
+        await fs.writeFile(tmp, body);
+        etag = sha256Hex(body);
+      } else etag = await copyHashing(body.path, tmp);
       if (opts.ifNoneMatch) {
         await fs.link(tmp, f).catch((e: NodeJS.ErrnoException) => {
           if (e.code === 'EEXIST') throw new PreconditionFailed(key, 'already exists');
@@ -81,7 +84,7 @@ export class FsStore implements Store {
     } finally {
       await fs.rm(tmp, { force: true });
     }
-    return { etag: opts.sha256 };
+    return { etag };
   }
 
   /** A lock file per key; a holder that died (crash) is detected by age. */
@@ -128,4 +131,17 @@ export class FsStore implements Store {
   async delete(key: string): Promise<void> {
     await fs.rm(this.file(key), { force: true });
   }
+}
+
+/** Copies a file and returns the sha256 of the bytes copied: the ETag this store gives them. */
+async function copyHashing(from: string, to: string): Promise<string> {
+  const h = createHash('sha256');
+  const hashing = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      h.update(chunk);
+      cb(null, chunk);
+    },
+  });
+  await pipeline(createReadStream(from), hashing, createWriteStream(to));
+  return h.digest('hex');
 }
