@@ -42,6 +42,16 @@ describe('deterministic zip', () => {
     expect(Buffer.concat(back)).toEqual(content);
   });
 
+  test('the bytes are pinned: a change here changes every published zip, and lock files stop matching', async () => {
+    const dir = await tmpDir();
+    const z = await writeSingleEntryZip(
+      'terraform-provider-teleport_v9.1.3',
+      Readable.from([Buffer.from('hello\n'.repeat(1000))]),
+      path.join(dir, 'p.zip'),
+    );
+    expect([z.sha256, z.size]).toEqual(['b2fe11966a406905360b33bd9eedb42f49d7de1473c86eb47c6c91728c1ac38d', 216]);
+  });
+
   test('h1 matches the value golang.org/x/mod dirhash computes (reference vector)', () => {
     const sha = createHash('sha256').update('hello\n').digest('hex');
     expect(h1ForSingleFile(sha, 'terraform-provider-teleport_v9.1.3')).toBe('h1:DGwCFc11wxhescdrE5QcpSYukWUhflipaE64Kn1rqZc=');
