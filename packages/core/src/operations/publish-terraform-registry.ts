@@ -6,7 +6,7 @@ import { badInput } from '../errors.js';
 import { defineSpec } from '../inputs/spec.js';
 import { defineOperation } from '../operation.js';
 import { loadSigningKey } from '../signing/key.js';
-import { checkConditionalWrites } from '../store/open.js';
+import { checkConditionalWrites } from '../store/probe.js';
 import { executePlan } from '../terraform/execute.js';
 import { checkName, checkVersion, versionFromRef } from '../terraform/names.js';
 import { planRelease, refuseConflicts } from '../terraform/plan.js';
