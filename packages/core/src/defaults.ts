@@ -1,3 +1,5 @@
+import { availableParallelism } from 'node:os';
+
 /**
  * Every concurrency, retry and time limit Relay uses, each with why that
  * number. Inputs may override some per run; nothing else hard-codes one.
@@ -23,6 +25,14 @@ export const DEFAULTS = {
   /** OCI copy: whole-transfer attempts for a blob stream or a digest that did not match on the wire. */
   ociTransferAttempts: 4,
 
+  /**
+   * Terraform publish: archives repacked at once. Gunzip and deflate run on libuv's thread pool (4 threads unless
+   * UV_THREADPOOL_SIZE says otherwise), so workers beyond the cores or beyond 4 only queue. Each zip is
+   * deterministic, so the count changes the time a release takes, never its bytes.
+   */
+  repackParallel: Math.max(1, Math.min(availableParallelism(), 4)),
+  /** A terraform-registry-manifest.json inside an archive: tens of bytes in practice; anything this big is not one. */
+  registryManifestBytes: 64 * 1024,
   /** Terraform plan: store HEADs in flight; small requests, so more than the write side. */
   storePlanParallel: 8,
   /** Terraform publish: store writes in flight (zips are tens of MB each). */
@@ -31,6 +41,11 @@ export const DEFAULTS = {
   verifyParallel: 2,
   /** Compare-and-swap of `versions`: many attempts with short backoff, as concurrent publishers race for it. */
   casRetry: { attempts: 30, baseMs: 50, maxMs: 2000 },
+
+  /** File store: a lock file older than this was left by a crashed writer and is broken (a live writer holds it for milliseconds). */
+  fsLockStaleMs: 30_000,
+  /** File store: longest wait for another writer's lock on the same key; longer than fsLockStaleMs, so a crashed writer's lock is broken first. */
+  fsLockWaitMs: 40_000,
 
   /** A subprocess (credential helper, gpg, a provider's handshake) that takes longer is killed. */
   subprocessTimeoutMs: 30_000,

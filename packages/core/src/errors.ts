@@ -116,6 +116,22 @@ export class CancelledError extends RelayError {
   }
 }
 
+const CLASS_BY_KIND: Partial<Record<ErrorKind, new (message: string, options?: RelayErrorOptions) => RelayError>> = {
+  input: InputError,
+  conflict: ConflictError,
+  gate: GateError,
+  auth: AuthError,
+  integrity: IntegrityError,
+  remote: RemoteError,
+  cancelled: CancelledError,
+};
+
+/** The error of a kind chosen at run time, as its own class, so `instanceof IntegrityError` holds for shared helpers too. */
+export function errorOfKind(kind: ErrorKind, message: string, options?: RelayErrorOptions): RelayError {
+  const C = CLASS_BY_KIND[kind];
+  return C ? new C(message, options) : new RelayError(kind, message, options);
+}
+
 /** Throws CancelledError when the signal has fired: engines call it between objects. */
 export function throwIfCancelled(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new CancelledError(cancelReason(signal));

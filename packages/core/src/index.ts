@@ -12,7 +12,7 @@ export * from './report/outcome.js';
 export * from './operations/index.js';
 export * from './terraform/index.js';
 export * from './oci/index.js';
-export { contentTypeFor } from './store/content-type.js';
+export { contentTypeFor } from './terraform/layout.js';
 export { generateThrowawayKey } from './signing/key.js';
 export { HttpClient } from './http/client.js';
 export { VERSION } from './version.js';

@@ -3,6 +3,7 @@ import { createWriteStream } from 'node:fs';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { constants, crc32, createDeflateRaw } from 'node:zlib';
+import { InputError } from '../errors.js';
 
 /** Fixed for every entry: 1980-01-01 00:00, the DOS epoch, independent of time zone. */
 const DOS_TIME = 0;
@@ -16,9 +17,8 @@ export interface ZipResult {
   /** sha256 hex and size of the zip file. */
   sha256: string;
   size: number;
-  /** sha256 hex and size of the single entry's uncompressed content. */
+  /** sha256 hex of the single entry's uncompressed content. */
   contentSha256: string;
-  contentSize: number;
   /** CRC-32 of the content, as stored in the zip. */
   crc32: number;
 }
@@ -29,8 +29,10 @@ export interface ZipResult {
  * directory entries. Terraform's lock file records the zip's sha256, so a
  * re-run must reproduce it exactly. (archiver is not used here: its DOS time
  * is computed in the local time zone, so two machines would disagree.)
+ * `source` names where the content came from (the input archive), for the
+ * refusal of content too large for a zip without zip64.
  */
-export async function writeSingleEntryZip(entryName: string, content: Readable, outPath: string): Promise<ZipResult> {
+export async function writeSingleEntryZip(entryName: string, content: Readable, outPath: string, source?: string): Promise<ZipResult> {
   const name = Buffer.from(entryName, 'utf8');
   const zipHash = createHash('sha256');
   const rawHash = createHash('sha256');
@@ -76,7 +78,11 @@ export async function writeSingleEntryZip(entryName: string, content: Readable, 
   await pipeline(content, measureRaw, createDeflateRaw({ level: LEVEL, strategy: constants.Z_DEFAULT_STRATEGY }), measureComp, out, {
     end: false,
   });
-  if (rawSize > MAX || compSize > MAX) throw new Error(`${entryName}: larger than 4 GiB, which needs zip64`);
+  // Every size and offset must fit 32 bits, the central directory's offset included.
+  if (rawSize > MAX || compSize > MAX || zipSize + 16 > MAX) {
+    out.destroy();
+    throw new InputError(`${source ? `${source}: ` : ''}${entryName} is larger than 4 GiB, which needs zip64 (not supported)`);
+  }
 
   const desc = Buffer.alloc(16);
   desc.writeUInt32LE(0x08074b50, 0);
@@ -115,5 +121,5 @@ export async function writeSingleEntryZip(entryName: string, content: Readable, 
     out.once('error', reject);
     out.end(resolve);
   });
-  return { sha256: zipHash.digest('hex'), size: zipSize, contentSha256: rawHash.digest('hex'), contentSize: rawSize, crc32: crc >>> 0 };
+  return { sha256: zipHash.digest('hex'), size: zipSize, contentSha256: rawHash.digest('hex'), crc32: crc >>> 0 };
 }

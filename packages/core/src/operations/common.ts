@@ -2,7 +2,7 @@ import type { Context } from '../context.js';
 import { badInput } from '../errors.js';
 import { openStore } from '../store/open.js';
 import type { Store } from '../store/store.js';
-import { withSlash } from '../terraform/release.js';
+import { withSlash } from '../terraform/layout.js';
 
 /** An http(s) base URL with a trailing slash; credentials, query and fragment refused. */
 export function parseRegistryUrl(text: string, input = 'registry-url'): URL {

@@ -6,12 +6,13 @@ import { badInput } from '../errors.js';
 import { defineSpec } from '../inputs/spec.js';
 import { defineOperation } from '../operation.js';
 import { loadSigningKey } from '../signing/key.js';
-import { checkConditionalWrites } from '../store/open.js';
+import { checkConditionalWrites } from '../store/probe.js';
 import { executePlan } from '../terraform/execute.js';
 import { checkName, checkVersion, versionFromRef } from '../terraform/names.js';
 import { planRelease, refuseConflicts } from '../terraform/plan.js';
-import { buildRelease, fetchSource, findTarballs, type Release } from '../terraform/release.js';
+import { buildRelease, type Release } from '../terraform/release.js';
 import { logPlan, planRows, publishResult } from '../terraform/report.js';
+import { fetchSource, findTarballs } from '../terraform/sources.js';
 import { storeReader, verifyRegistry } from '../terraform/verify.js';
 import { openStoreInput, parseRegistryUrl } from './common.js';
 
@@ -91,14 +92,14 @@ export const publishTerraformRegistry = defineOperation(spec, async (inp, ctx: C
   try {
     const files = inp.source
       ? await log.group('Fetching archives', () =>
-          fetchSource(openStoreInput(inp.source!, 'source', inp['s3-endpoint'], ctx), name, version, work, log),
+          fetchSource(openStoreInput(inp.source!, 'source', inp['s3-endpoint'], ctx), coords, work, log),
         )
       : await findTarballs(inp.tarballs, ctx.cwd);
     rel = await log.group(`Building ${name} ${version} (${files.length} archives)`, () =>
-      buildRelease({ coords, files, protocolsInput: inp.protocols, key, registryUrl, immutable: inp.immutable, log }),
+      buildRelease({ coords, files, protocolsInput: inp.protocols, key, registryUrl, immutable: inp.immutable, log, signal }),
     );
     const plan = await log.group(`Planning against ${store.url}`, async () => {
-      const p = await planRelease(store, rel!, inp.immutable, key.publicArmor);
+      const p = await planRelease(store, rel!, { immutable: inp.immutable, publicArmor: key.publicArmor });
       logPlan(planRows(p), log);
       return p;
     });
@@ -107,10 +108,10 @@ export const publishTerraformRegistry = defineOperation(spec, async (inp, ctx: C
     refuseConflicts(plan, store.url);
     if (inp['dry-run']) {
       log.info('dry run: nothing was written');
-      return publishResult(rel, registryUrl, rows, true, key.keyId);
+      return publishResult(rel, rows, true);
     }
     await log.group('Checking the store honours conditional writes', () => checkConditionalWrites(store));
-    await log.group('Publishing', () => executePlan(store, rel!, plan, inp.immutable, log, signal));
+    await log.group('Publishing', () => executePlan(store, rel!, plan, { immutable: inp.immutable, log, signal }));
     for (const r of rows) r.result = r.action === 'skip' ? 'unchanged' : 'written';
     await log.group('Verifying what was written, as terraform init would', () =>
       verifyRegistry(
@@ -119,7 +120,7 @@ export const publishTerraformRegistry = defineOperation(spec, async (inp, ctx: C
         log,
       ),
     );
-    return publishResult(rel, registryUrl, rows, false, key.keyId);
+    return publishResult(rel, rows, false);
   } finally {
     await fs.rm(work, { recursive: true, force: true });
     if (rel) await fs.rm(rel.tmpDir, { recursive: true, force: true });

@@ -33,7 +33,13 @@ export function renderText(r: Report): string {
   return out.join('\n');
 }
 
-const cell = (c: string): string => c.replace(/\|/g, '\\|').replace(/\r?\n/g, '<br>');
+/**
+ * Text for a GFM table cell: pipes and backslashes are backslash-escaped (a
+ * bare pipe ends the cell; a bare backslash would escape whatever follows it),
+ * and every line ending (LF, CRLF, a lone CR) becomes <br>, as any of them
+ * would end the row.
+ */
+const cell = (c: string): string => c.replace(/[\\|]/g, '\\$&').replace(/\r\n|\r|\n/g, '<br>');
 const html = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 function sectionBody(s: ReportSection): string[] {

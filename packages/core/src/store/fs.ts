@@ -1,21 +1,22 @@
-import { sha256Hex } from '../hash.js';
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { InputError } from '../errors.js';
-import { contentTypeFor } from './content-type.js';
+import { sleep } from '../concurrency.js';
+import { DEFAULTS } from '../defaults.js';
+import { InputError, RemoteError } from '../errors.js';
+import { sha256Hex } from '../hash.js';
 import type { Body, ObjectInfo, PutOptions, Store } from './store.js';
 import { PreconditionFailed } from './store.js';
-
-const LOCK_STALE_MS = 30_000;
 
 /**
  * A directory that behaves like a store with conditional writes: exclusive
  * create by link(2) of a finished temp file, compare-and-swap by rename(2)
- * under a lock file. Readers never see a partial object.
+ * under a lock file. Readers never see a partial object. It keeps no
+ * metadata: the ETag is the content's sha256, and no Content-Type or
+ * Cache-Control is stored (whoever serves the directory decides them).
  */
 export class FsStore implements Store {
   readonly url: string;
@@ -36,7 +37,7 @@ export class FsStore implements Store {
     const h = createHash('sha256');
     await pipeline(createReadStream(f), h);
     const sha256 = h.digest('hex');
-    return { key, size: st.size, etag: sha256, sha256, contentType: contentTypeFor(key) };
+    return { key, size: st.size, etag: sha256, sha256 };
   }
 
   async get(key: string): Promise<{ body: Buffer; info: ObjectInfo } | undefined> {
@@ -46,7 +47,7 @@ export class FsStore implements Store {
     });
     if (!body) return undefined;
     const sha256 = sha256Hex(body);
-    return { body, info: { key, size: body.length, etag: sha256, sha256, contentType: contentTypeFor(key) } };
+    return { body, info: { key, size: body.length, etag: sha256, sha256 } };
   }
 
   async getStream(key: string): Promise<Readable | undefined> {
@@ -59,9 +60,12 @@ export class FsStore implements Store {
     const f = this.file(key);
     await fs.mkdir(path.dirname(f), { recursive: true });
     const tmp = `${f}.relay-tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-    if (Buffer.isBuffer(body)) await fs.writeFile(tmp, body);
-    else await fs.copyFile(body.path, tmp);
+    let etag: string;
     try {
+      if (Buffer.isBuffer(body)) {
+        await fs.writeFile(tmp, body);
+        etag = sha256Hex(body);
+      } else etag = await copyHashing(body.path, tmp);
       if (opts.ifNoneMatch) {
         await fs.link(tmp, f).catch((e: NodeJS.ErrnoException) => {
           if (e.code === 'EEXIST') throw new PreconditionFailed(key, 'already exists');
@@ -80,13 +84,14 @@ export class FsStore implements Store {
     } finally {
       await fs.rm(tmp, { force: true });
     }
-    return { etag: opts.sha256 };
+    return { etag };
   }
 
   /** A lock file per key; a holder that died (crash) is detected by age. */
   private async withLock<T>(f: string, fn: () => Promise<T>): Promise<T> {
     const lock = `${f}.relay-lock`;
-    for (let attempt = 0; ; attempt++) {
+    const deadline = Date.now() + DEFAULTS.fsLockWaitMs;
+    for (;;) {
       try {
         const h = await fs.open(lock, 'wx');
         await h.close();
@@ -94,9 +99,12 @@ export class FsStore implements Store {
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
         const st = await fs.stat(lock).catch(() => undefined);
-        if (st && Date.now() - st.mtimeMs > LOCK_STALE_MS) await fs.rm(lock, { force: true });
-        if (attempt > 2000) throw new Error(`timed out waiting for lock ${lock}`);
-        await new Promise((r) => setTimeout(r, 5 + Math.random() * 20));
+        if (st && Date.now() - st.mtimeMs > DEFAULTS.fsLockStaleMs) await fs.rm(lock, { force: true });
+        if (Date.now() > deadline)
+          throw new RemoteError(
+            `store ${this.url}: ${path.relative(this.root, f)} stayed locked by another writer for ${DEFAULTS.fsLockWaitMs} ms`,
+          );
+        await sleep(5 + Math.random() * 20);
       }
     }
     try {
@@ -123,4 +131,17 @@ export class FsStore implements Store {
   async delete(key: string): Promise<void> {
     await fs.rm(this.file(key), { force: true });
   }
+}
+
+/** Copies a file and returns the sha256 of the bytes copied: the ETag this store gives them. */
+async function copyHashing(from: string, to: string): Promise<string> {
+  const h = createHash('sha256');
+  const hashing = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      h.update(chunk);
+      cb(null, chunk);
+    },
+  });
+  await pipeline(createReadStream(from), hashing, createWriteStream(to));
+  return h.digest('hex');
 }

@@ -1,5 +1,15 @@
 import { ConflictError, InputError } from '../errors.js';
-import { compareVersions, isVersion, type Platform } from './names.js';
+import { tryParseJson } from '../json.js';
+import type { SigningKey } from '../signing/key.js';
+import * as L from './layout.js';
+import { compareVersions, isVersion, platformKey, type Platform } from './names.js';
+import type { Package } from './repack.js';
+
+/**
+ * Every document the registry and the network mirror serve: their types, the
+ * renderers that build them from a release, and the strict readers for the
+ * two indexes Relay updates in place.
+ */
 
 /** Stable JSON text: a re-run must produce byte-identical documents. */
 export const json = (doc: unknown): Buffer => Buffer.from(JSON.stringify(doc, null, 2) + '\n');
@@ -14,29 +24,56 @@ export interface VersionsDoc {
   warnings?: string[];
 }
 
-/**
- * Reads an existing `versions` document strictly. A document we cannot
- * understand is never overwritten: it may hold versions users depend on.
- */
+/** The static network mirror's `index.json`: every version, each mapped to `{}`. */
+export interface MirrorIndexDoc {
+  versions: Record<string, object>;
+}
+
+/** The static network mirror's `<version>.json`: each platform's zip and its hashes. */
+export interface MirrorVersionDoc {
+  archives: Record<string, { url: string; hashes: string[] }>;
+}
+
+/** `.well-known/terraform.json`. */
+export interface DiscoveryDoc {
+  'providers.v1': string;
+}
+
+/** An index Relay would rewrite but cannot read is never overwritten: it may hold versions users depend on. */
+function refuseToOverwrite(where: string, problem: string, advice = 'repair or remove it by hand'): never {
+  throw new InputError(`${where} ${problem}; refusing to overwrite it (${advice})`);
+}
+
+/** Reads an existing `versions` document strictly (see refuseToOverwrite). */
 export function parseVersionsDoc(where: string, bytes: Buffer): VersionsDoc {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(bytes.toString('utf8'));
-  } catch {
-    throw new InputError(`${where} is not valid JSON; refusing to overwrite it (repair or remove it by hand)`);
-  }
-  const d = doc as VersionsDoc;
-  if (!d || typeof d !== 'object' || !Array.isArray(d.versions)) {
-    throw new InputError(`${where} has no "versions" array; refusing to overwrite it (repair or remove it by hand)`);
-  }
-  for (const v of d.versions) {
-    if (!v || typeof v.version !== 'string' || !isVersion(v.version)) {
-      throw new InputError(
-        `${where} lists an invalid version ${JSON.stringify(v?.version)}; refusing to overwrite it (it already breaks OpenTofu)`,
-      );
-    }
+  const doc = tryParseJson(bytes);
+  if (doc === undefined) refuseToOverwrite(where, 'is not valid JSON');
+  const d = doc as VersionsDoc | null;
+  if (!d || typeof d !== 'object' || !Array.isArray(d.versions)) refuseToOverwrite(where, 'has no "versions" array');
+  for (const v of d.versions as (Partial<VersionEntry> | null)[]) {
+    if (!v || typeof v.version !== 'string' || !isVersion(v.version))
+      refuseToOverwrite(where, `lists an invalid version ${JSON.stringify(v?.version)}`, 'it already breaks OpenTofu');
   }
   return d;
+}
+
+/** Reads an existing mirror `index.json` strictly (see refuseToOverwrite). */
+export function parseMirrorIndex(where: string, bytes: Buffer): MirrorIndexDoc {
+  const d = tryParseJson(bytes) as { versions?: unknown } | null | undefined;
+  if (!d || typeof d.versions !== 'object' || d.versions === null || Array.isArray(d.versions))
+    refuseToOverwrite(where, 'is not a valid network mirror index');
+  return d as MirrorIndexDoc;
+}
+
+/** The mirror index with `version` added (keys sorted), or undefined when it already lists it. */
+export function addMirrorVersion(idx: MirrorIndexDoc, version: string): MirrorIndexDoc | undefined {
+  if (version in idx.versions) return undefined;
+  const versions = Object.fromEntries(
+    Object.keys({ ...idx.versions, [version]: {} })
+      .sort()
+      .map((v) => [v, {}]),
+  );
+  return { ...idx, versions };
 }
 
 /**
@@ -61,9 +98,7 @@ function canonicalEntry(e: VersionEntry): VersionEntry {
   return {
     version: e.version,
     protocols: [...e.protocols].sort(),
-    platforms: [...e.platforms]
-      .map((p) => ({ os: p.os, arch: p.arch }))
-      .sort((a, b) => `${a.os}_${a.arch}`.localeCompare(`${b.os}_${b.arch}`)),
+    platforms: [...e.platforms].map((p) => ({ os: p.os, arch: p.arch })).sort((a, b) => platformKey(a).localeCompare(platformKey(b))),
   };
 }
 
@@ -121,4 +156,65 @@ export function normaliseProtocols(list: string[], input: string): string[] {
 
 export function sameList(a: string[], b: string[]): boolean {
   return JSON.stringify([...a].sort()) === JSON.stringify([...b].sort());
+}
+
+/** terraform-registry-manifest.json for the release (it is listed in SHA256SUMS). */
+export const registryManifestDoc = (protocols: string[]): object => ({ version: 1, metadata: { protocol_versions: protocols } });
+
+/** Discovery: the providers service lives under `registry/` of the registry URL. */
+export const discoveryDoc = (registryUrl: URL): DiscoveryDoc => ({ 'providers.v1': new URL('registry/', L.withSlash(registryUrl)).href });
+
+/** OpenTofu's `packages`: every platform's hashes and size, the same in each download document. */
+export function packagesMeta(packages: readonly Package[]): Record<string, PackageMeta> {
+  return Object.fromEntries(packages.map((p) => [platformKey(p), { hashes: [p.zh, p.h1], package_size: p.size }]));
+}
+
+export interface DownloadDocInput {
+  coords: L.Coordinates;
+  pkg: Package;
+  protocols: string[];
+  signer: Pick<SigningKey, 'keyId' | 'publicArmor'>;
+  registryUrl: URL;
+  /** packagesMeta of the whole release. */
+  packages: Record<string, PackageMeta>;
+}
+
+/** One platform's download document; its links are relative to where it is stored (L.downloadKey). */
+export function downloadDoc(o: DownloadDocInput): DownloadDoc {
+  const { coords, pkg } = o;
+  const key = L.downloadKey(coords, pkg.os, pkg.arch);
+  const dir = L.storeDir(coords);
+  return {
+    protocols: o.protocols,
+    os: pkg.os,
+    arch: pkg.arch,
+    filename: pkg.filename,
+    download_url: L.relativeUrl(key, dir + pkg.filename),
+    shasums_url: L.relativeUrl(key, dir + L.sumsName(coords)),
+    shasums_signature_url: L.relativeUrl(key, dir + L.sigName(coords)),
+    shasum: pkg.sha256,
+    signing_keys: {
+      gpg_public_keys: [
+        {
+          key_id: o.signer.keyId,
+          ascii_armor: o.signer.publicArmor,
+          trust_signature: '',
+          source: coords.namespace,
+          source_url: o.registryUrl.href,
+        },
+      ],
+    },
+    packages: o.packages,
+  };
+}
+
+/** The mirror's per-version document, stored at L.mirrorVersionKey(host, coords); links are relative to it. */
+export function mirrorVersionDoc(coords: L.Coordinates, host: string, packages: readonly Package[]): MirrorVersionDoc {
+  const key = L.mirrorVersionKey(host, coords);
+  const dir = L.storeDir(coords);
+  return {
+    archives: Object.fromEntries(
+      packages.map((p) => [platformKey(p), { url: L.relativeUrl(key, dir + p.filename), hashes: [p.h1, p.zh] }]),
+    ),
+  };
 }

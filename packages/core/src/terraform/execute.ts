@@ -1,16 +1,20 @@
-import { sha256Hex } from '../hash.js';
-import { ConflictError, throwIfCancelled } from '../errors.js';
+import { mapLimit } from '../concurrency.js';
 import { DEFAULTS } from '../defaults.js';
+import { ConflictError, throwIfCancelled } from '../errors.js';
+import { sha256Hex } from '../hash.js';
 import type { Logger } from '../log/logger.js';
 import { withRetry } from '../retry.js';
-import type { Store } from '../store/store.js';
-import { PreconditionFailed } from '../store/store.js';
-import { contentTypeFor } from '../store/content-type.js';
-import { json, mergeVersion, parseVersionsDoc } from './documents.js';
+import { PreconditionFailed, type Store } from '../store/store.js';
+import { addMirrorVersion, json, mergeVersion, parseMirrorIndex, parseVersionsDoc } from './documents.js';
 import * as L from './layout.js';
-import { mapLimit } from '../concurrency.js';
-import { parseMirrorIndex, type Plan, type PlanItem } from './plan.js';
+import type { Plan, PlanItem } from './plan.js';
 import type { Release } from './release.js';
+
+export interface ExecuteOptions {
+  immutable: boolean;
+  log: Logger;
+  signal?: AbortSignal;
+}
 
 /**
  * Writes in the order that keeps every reference resolvable at every moment:
@@ -20,14 +24,8 @@ import type { Release } from './release.js';
  * Cancellation stops between objects and never after `versions` is
  * committed, so the mirror index always follows it.
  */
-export async function executePlan(
-  store: Store,
-  rel: Release,
-  plan: Plan,
-  immutable: boolean,
-  log: Logger,
-  signal?: AbortSignal,
-): Promise<void> {
+export async function executePlan(store: Store, rel: Release, plan: Plan, o: ExecuteOptions): Promise<void> {
+  const { immutable, log, signal } = o;
   const phases = ['store', 'document', 'shared'] as const;
   for (const kind of phases) {
     const items = plan.objects.filter((i) => i.obj?.kind === kind && (i.action === 'put' || i.action === 'replace'));
@@ -35,29 +33,24 @@ export async function executePlan(
       items,
       DEFAULTS.storeWriteParallel,
       async (item) => {
-        log.progress(`uploading ${item.key}`);
+        log.progress(`uploading ${item.object}`);
         await writeObject(store, item, immutable);
-        log.info(`${item.action === 'put' ? 'put' : 'replaced'} ${item.key}`);
+        log.info(`${item.action === 'put' ? 'put' : 'replaced'} ${item.object}`);
       },
       signal,
     );
   }
   throwIfCancelled(signal);
-  await updateIndex(store, plan.versions.key, log, (cur) => {
-    const where = `${store.url}/${plan.versions.key}`;
+  await updateIndex(store, plan.versions.object, log, (cur) => {
+    const where = `${store.url}/${plan.versions.object}`;
     const doc = cur ? parseVersionsDoc(where, cur) : { versions: [] };
     const merged = mergeVersion(doc, rel.entry, immutable, where);
     return merged && json(merged);
   });
-  await updateIndex(store, plan.mirrorIndex.key, log, (cur) => {
-    const idx = cur ? parseMirrorIndex(`${store.url}/${plan.mirrorIndex.key}`, cur) : { versions: {} };
-    if (rel.coords.version in idx.versions) return undefined;
-    const versions = Object.fromEntries(
-      Object.keys({ ...idx.versions, [rel.coords.version]: {} })
-        .sort()
-        .map((v) => [v, {}]),
-    );
-    return json({ ...idx, versions });
+  await updateIndex(store, plan.mirrorIndex.object, log, (cur) => {
+    const idx = cur ? parseMirrorIndex(`${store.url}/${plan.mirrorIndex.object}`, cur) : { versions: {} };
+    const next = addMirrorVersion(idx, rel.coords.version);
+    return next && json(next);
   });
 }
 
@@ -100,7 +93,7 @@ export async function updateIndex(
       const cur = await store.get(key);
       const next = mutate(cur?.body);
       if (!next) return false;
-      const opts = { contentType: contentTypeFor(key), cacheControl: L.CACHE_MUTABLE, sha256: sha256Hex(next) };
+      const opts = { contentType: L.contentTypeFor(key), cacheControl: L.CACHE_MUTABLE, sha256: sha256Hex(next) };
       await store.put(key, next, cur ? { ...opts, ifMatch: cur.info.etag } : { ...opts, ifNoneMatch: '*' });
       log.info(`updated ${key}`);
       return true;

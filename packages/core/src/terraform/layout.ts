@@ -9,7 +9,6 @@ export interface Coordinates {
 }
 
 export const DISCOVERY_KEY = '.well-known/terraform.json';
-export const REGISTRY_ROOT = 'registry/';
 
 export const zipName = (name: string, version: string, os: string, arch: string): string =>
   `terraform-provider-${name}_${version}_${os}_${arch}.zip`;
@@ -39,3 +38,21 @@ export function relativeUrl(fromKey: string, toKey: string): string {
 /** Released objects never change; indexes do. */
 export const CACHE_IMMUTABLE = 'public, max-age=31536000, immutable';
 export const CACHE_MUTABLE = 'public, max-age=60, must-revalidate';
+
+/**
+ * The Content-Type each key is served with, the same from S3 (set on put) and
+ * from a file store behind any static server: Terraform requires
+ * application/json for discovery, and download documents and `versions` have
+ * no extension to go by.
+ */
+export function contentTypeFor(key: string): string {
+  const base = key.split('/').pop() ?? key;
+  if (key.endsWith('.json') || base === 'versions' || /\/download\/[^/]+\/[^/]+$/.test(key)) return 'application/json';
+  if (base.endsWith('.zip')) return 'application/zip';
+  if (base.endsWith('_SHA256SUMS')) return 'text/plain; charset=utf-8';
+  if (base.endsWith('.sig')) return 'application/pgp-signature';
+  return 'application/octet-stream';
+}
+
+/** The URL with a trailing slash, so relative references resolve beneath it rather than beside it. */
+export const withSlash = (u: URL): URL => new URL(u.href.endsWith('/') ? u.href : u.href + '/');

@@ -1,18 +1,17 @@
-import { sha256Hex } from '../hash.js';
-import { ConflictError, InputError } from '../errors.js';
 import { mapLimit } from '../concurrency.js';
+import { DEFAULTS } from '../defaults.js';
+import { ConflictError } from '../errors.js';
+import { sha256Hex } from '../hash.js';
+import type { PlanAction, PlanRow } from '../report/plan.js';
 import { verifyDetached } from '../signing/key.js';
 import type { Store } from '../store/store.js';
-import { mergeVersion, parseVersionsDoc, type VersionsDoc } from './documents.js';
+import { addMirrorVersion, mergeVersion, parseMirrorIndex, parseVersionsDoc, type VersionsDoc } from './documents.js';
 import * as L from './layout.js';
 import type { Release, ReleaseObject } from './release.js';
 
-export type Action = 'put' | 'skip' | 'replace' | 'conflict';
-
-export interface PlanItem {
-  key: string;
-  action: Action;
-  reason: string;
+/** A row of the shared plan vocabulary, with the object it would write (the two indexes have none: they are merged at write time). */
+export interface PlanItem extends PlanRow {
+  action: Exclude<PlanAction, 'mount'>;
   obj?: ReleaseObject;
 }
 
@@ -23,82 +22,77 @@ export interface Plan {
   mirrorIndex: PlanItem;
 }
 
+export interface PlanOptions {
+  immutable: boolean;
+  /** The signing key: an existing signature it made over the same SHA256SUMS is kept. */
+  publicArmor: string;
+  sums: Buffer;
+}
+
+const item = (obj: ReleaseObject, action: PlanItem['action'], why: string): PlanItem => ({
+  object: obj.key,
+  action,
+  why,
+  bytes: Buffer.isBuffer(obj.body) ? obj.body.length : obj.body.size,
+  obj,
+});
+
 /** Compares one object with what the store holds. Reads only; never writes. */
-export async function planObject(
-  store: Store,
-  obj: ReleaseObject,
-  immutable: boolean,
-  publicArmor: string,
-  sums: Buffer,
-): Promise<PlanItem> {
+async function planObject(store: Store, obj: ReleaseObject, o: PlanOptions): Promise<PlanItem> {
   const info = await store.head(obj.key);
-  if (!info) return { key: obj.key, action: 'put', reason: 'new', obj };
+  if (!info) return item(obj, 'put', 'new');
   let existingSha = info.sha256;
   let existing: Buffer | undefined;
   if (!existingSha || obj.key.endsWith('.sig') || obj.kind === 'shared') {
     existing = (await store.get(obj.key))?.body;
-    if (!existing) return { key: obj.key, action: 'put', reason: 'new', obj };
+    if (!existing) return item(obj, 'put', 'new');
     existingSha = sha256Hex(existing);
   }
-  if (existingSha === obj.sha256) return { key: obj.key, action: 'skip', reason: 'identical', obj };
+  if (existingSha === obj.sha256) return item(obj, 'skip', 'identical');
   // Signatures carry their creation time, so a re-run signs different bytes;
   // an existing signature by the same key over the same SHA256SUMS is kept.
-  if (obj.key.endsWith('.sig') && existing && (await verifyDetached(sums, existing, [publicArmor]))) {
-    return { key: obj.key, action: 'skip', reason: 'existing signature verifies with this key', obj };
+  if (obj.key.endsWith('.sig') && existing && (await verifyDetached(o.sums, existing, [o.publicArmor]))) {
+    return item(obj, 'skip', 'existing signature verifies with this key');
   }
   if (obj.kind === 'shared') {
-    return {
-      key: obj.key,
-      action: 'conflict',
-      reason: `holds ${existing?.toString('utf8').trim()}, but registry-url gives ${(obj.body as Buffer).toString('utf8').trim()}`,
+    return item(
       obj,
-    };
+      'conflict',
+      `holds ${existing?.toString('utf8').trim()}, but registry-url gives ${(obj.body as Buffer).toString('utf8').trim()}`,
+    );
   }
-  if (immutable)
-    return { key: obj.key, action: 'conflict', reason: 'exists with different content (published versions are immutable)', obj };
-  return { key: obj.key, action: 'replace', reason: 'differs; replacing (immutable: false)', obj };
-}
-
-export function parseMirrorIndex(where: string, bytes: Buffer): { versions: Record<string, object> } {
-  try {
-    const d = JSON.parse(bytes.toString('utf8')) as { versions?: unknown };
-    if (d && typeof d.versions === 'object' && d.versions !== null && !Array.isArray(d.versions))
-      return d as { versions: Record<string, object> };
-  } catch {
-    // fall through
-  }
-  throw new InputError(`${where} is not a valid network mirror index; refusing to overwrite it (repair or remove it by hand)`);
+  if (o.immutable) return item(obj, 'conflict', 'exists with different content (published versions are immutable)');
+  return item(obj, 'replace', 'differs; replacing (immutable: false)');
 }
 
 /** The whole plan: every object, then the two indexes. Reads only. */
-export async function planRelease(store: Store, rel: Release, immutable: boolean, publicArmor: string): Promise<Plan> {
-  const objects = await mapLimit(rel.objects, 8, (o) => planObject(store, o, immutable, publicArmor, rel.sums));
+export async function planRelease(store: Store, rel: Release, o: Omit<PlanOptions, 'sums'>): Promise<Plan> {
+  const objects = await mapLimit(rel.objects, DEFAULTS.storePlanParallel, (obj) => planObject(store, obj, { ...o, sums: rel.sums }));
 
   const vKey = L.versionsKey(rel.coords);
   const cur = await store.get(vKey);
   const doc: VersionsDoc = cur ? parseVersionsDoc(`${store.url}/${vKey}`, cur.body) : { versions: [] };
   let versions: PlanItem;
   try {
-    const merged = mergeVersion(doc, rel.entry, immutable, `${store.url}/${vKey}`);
+    const merged = mergeVersion(doc, rel.entry, o.immutable, `${store.url}/${vKey}`);
     versions = merged
       ? {
-          key: vKey,
+          object: vKey,
           action: cur ? 'replace' : 'put',
-          reason: `add ${rel.coords.version}` + (cur ? ` to ${doc.versions.length} listed` : ''),
+          why: `add ${rel.coords.version}` + (cur ? ` to ${doc.versions.length} listed` : ''),
         }
-      : { key: vKey, action: 'skip', reason: `${rel.coords.version} already listed, identical` };
+      : { object: vKey, action: 'skip', why: `${rel.coords.version} already listed, identical` };
   } catch (err) {
     if (!(err instanceof ConflictError)) throw err;
-    versions = { key: vKey, action: 'conflict', reason: err.message };
+    versions = { object: vKey, action: 'conflict', why: err.message };
   }
 
   const mKey = L.mirrorIndexKey(rel.mirrorHost, rel.coords);
   const m = await store.get(mKey);
   const mi = m ? parseMirrorIndex(`${store.url}/${mKey}`, m.body) : { versions: {} };
-  const mirrorIndex: PlanItem =
-    rel.coords.version in mi.versions
-      ? { key: mKey, action: 'skip', reason: 'already listed' }
-      : { key: mKey, action: m ? 'replace' : 'put', reason: `add ${rel.coords.version}` };
+  const mirrorIndex: PlanItem = addMirrorVersion(mi, rel.coords.version)
+    ? { object: mKey, action: m ? 'replace' : 'put', why: `add ${rel.coords.version}` }
+    : { object: mKey, action: 'skip', why: 'already listed' };
   return { objects, versions, mirrorIndex };
 }
 
@@ -108,5 +102,5 @@ export function refuseConflicts(plan: Plan, storeUrl: string): void {
   if (c.length === 0) return;
   const first = c[0]!;
   const more = c.length > 1 ? ` (and ${c.length - 1} more conflicting object${c.length > 2 ? 's' : ''})` : '';
-  throw new ConflictError(`${storeUrl}/${first.key} ${first.reason}${more}; nothing was written`);
+  throw new ConflictError(`${storeUrl}/${first.object} ${first.why}${more}; nothing was written`);
 }

@@ -1,19 +1,34 @@
-import { sha256Hex } from '../hash.js';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { createWriteStream } from 'node:fs';
+import { mapLimit } from '../concurrency.js';
+import { DEFAULTS } from '../defaults.js';
 import { InputError } from '../errors.js';
+import { sha256Hex } from '../hash.js';
 import type { Logger } from '../log/logger.js';
-import type { SigningKey } from '../signing/key.js';
-import { signDetached } from '../signing/key.js';
-import type { Body, Store } from '../store/store.js';
-import { expandGlob } from '../files/glob.js';
-import { json, normaliseProtocols, sameList, sha256Sums, type DownloadDoc, type VersionEntry } from './documents.js';
+import { signDetached, type SigningKey } from '../signing/key.js';
+import type { Body } from '../store/store.js';
+import {
+  discoveryDoc,
+  downloadDoc,
+  json,
+  mirrorVersionDoc,
+  normaliseProtocols,
+  packagesMeta,
+  registryManifestDoc,
+  sameList,
+  sha256Sums,
+  type VersionEntry,
+} from './documents.js';
 import * as L from './layout.js';
-import { parseTarballName, platformKey } from './names.js';
 import { repack, type Package } from './repack.js';
+import { identifyArchives } from './sources.js';
+
+/**
+ * Building one version locally, before the store is touched: every archive
+ * repacked into a deterministic zip, SHA256SUMS signed, and every object the
+ * publish writes rendered. Checks that can refuse run here.
+ */
 
 /** One object the publish writes, with how it may be written. */
 export interface ReleaseObject {
@@ -26,17 +41,20 @@ export interface ReleaseObject {
   kind: 'store' | 'document' | 'shared';
 }
 
-/** Everything one version publishes, built locally before the store is touched. */
+/** Everything one version publishes. */
 export interface Release {
   coords: L.Coordinates;
   packages: Package[];
   protocols: string[];
+  /** SHA256SUMS: planning keeps an existing signature that verifies over these bytes. */
   sums: Buffer;
-  signature: Buffer;
+  /** ID of the key that signed SHA256SUMS. */
+  keyId: string;
   entry: VersionEntry;
   objects: ReleaseObject[];
+  registryUrl: URL;
   mirrorHost: string;
-  /** The mirror's per-version archives, for its index. */
+  /** Where the repacked zips wait to be uploaded; the caller removes it when done. */
   tmpDir: string;
 }
 
@@ -48,184 +66,112 @@ export interface ReleaseInput {
   registryUrl: URL;
   immutable: boolean;
   log: Logger;
-}
-
-const bufObj = (key: string, body: Buffer, kind: ReleaseObject['kind'], cacheControl: string): ReleaseObject => ({
-  key,
-  body,
-  sha256: sha256Hex(body),
-  contentType: contentType(key),
-  cacheControl,
-  kind,
-});
-import { contentTypeFor as contentType } from '../store/content-type.js';
-
-/** Files named by `tarballs` (globs or paths, one a line). */
-export async function findTarballs(patterns: string[], cwd: string): Promise<string[]> {
-  const files = new Set<string>();
-  for (const p of patterns) {
-    const found = await expandGlob(p, cwd);
-    if (found.length === 0) throw new InputError(`input 'tarballs': '${p}' matched no files`);
-    found.forEach((f) => files.add(f));
-  }
-  return [...files];
-}
-
-/** Downloads this version's archives from an s3:// staging prefix into dir. */
-export async function fetchSource(store: Store, name: string, version: string, dir: string, log: Logger): Promise<string[]> {
-  const keys = (await store.list('')).filter((k) => parseTarballName(k, name)?.version === version);
-  if (keys.length === 0)
-    throw new InputError(`input 'source': ${store.url} has no terraform-provider-${name} archives for version ${version}`);
-  const out: string[] = [];
-  for (const k of keys) {
-    const file = path.join(dir, path.basename(k));
-    const s = await store.getStream(k);
-    if (!s) throw new InputError(`input 'source': ${store.url}/${k} disappeared while reading`);
-    await pipeline(s, createWriteStream(file));
-    log.info(`fetched ${k}`);
-    out.push(file);
-  }
-  return out;
+  signal?: AbortSignal;
 }
 
 /**
  * Repacks every archive, writes SHA256SUMS over all platforms at once, signs
- * it (and verifies the signature), and renders every document. Checks that
- * can refuse run here, before anything is written.
+ * it (and verifies the signature), and renders every document. On a refusal
+ * the temporary directory is removed before the error is thrown.
  */
 export async function buildRelease(r: ReleaseInput): Promise<Release> {
   const { coords, log } = r;
-  const parsed = r.files.map((f) => {
-    const p = parseTarballName(f, coords.name);
-    if (!p) {
-      throw new InputError(
-        `input 'tarballs': '${path.basename(f)}' is not named terraform-provider-${coords.name}-v<version>-<os>-<arch>-bin.tar.gz or terraform-provider-${coords.name}_<version>_<os>_<arch>.(tar.gz|zip)`,
-      );
-    }
-    if (p.version !== coords.version) {
-      throw new InputError(`input 'tarballs': '${path.basename(f)}' is version ${p.version}, but input 'version' is ${coords.version}`);
-    }
-    return { file: f, p };
-  });
-  const seen = new Map<string, string>();
-  for (const { file, p } of parsed) {
-    const k = platformKey(p);
-    if (seen.has(k))
-      throw new InputError(`input 'tarballs': two archives for ${k}: ${path.basename(seen.get(k)!)} and ${path.basename(file)}`);
-    seen.set(k, file);
-  }
-  if (parsed.length === 0) throw new InputError(`input 'tarballs': no archives given`);
-
+  const archives = identifyArchives(r.files, coords);
   const tmpDir = await fs.mkdtemp(path.join(os.tmpdir(), 'relay-publish-'));
-  const packages: Package[] = [];
-  // Two at a time: each repack is one deflate stream, CPU-bound. The first
-  // refusal stops the other worker too, and the partial zips are removed.
-  const queue = [...parsed];
-  let failed = false;
-  const worker = async (): Promise<void> => {
-    for (let job = queue.shift(); job && !failed; job = queue.shift()) {
-      log.progress(`repacking ${path.basename(job.file)}`);
-      try {
-        packages.push(await repack(job.file, job.p, coords.name, coords.version, tmpDir));
-      } catch (err) {
-        failed = true;
-        throw err;
-      }
-      log.info(`repacked ${path.basename(job.file)} -> ${packages.at(-1)!.filename}`);
-    }
-  };
   try {
-    await Promise.all([worker(), worker()]);
-  } catch (err) {
-    await fs.rm(tmpDir, { recursive: true, force: true });
-    throw err;
-  }
-  packages.sort((a, b) => a.filename.localeCompare(b.filename));
-
-  let protocols: string[];
-  let sums: Buffer;
-  let signature: Buffer;
-  let manifest: Buffer;
-  try {
-    protocols = resolveProtocols(packages, r.protocolsInput, log);
-    manifest = json({ version: 1, metadata: { protocol_versions: protocols } });
-    sums = sha256Sums([
+    // mapLimit starts nothing after the first refusal and rejects only once the
+    // running repacks end, so removing tmpDir then leaves no partial zip behind.
+    const packages = await mapLimit(
+      archives,
+      DEFAULTS.repackParallel,
+      async (a) => {
+        const base = path.basename(a.file);
+        log.progress(`repacking ${base}`);
+        const p = await repack(a, coords, tmpDir);
+        log.info(`repacked ${base} -> ${p.filename}`);
+        return p;
+      },
+      r.signal,
+    );
+    packages.sort((a, b) => a.filename.localeCompare(b.filename));
+    const protocols = resolveProtocols(packages, r.protocolsInput, log);
+    const manifest = json(registryManifestDoc(protocols));
+    const sums = sha256Sums([
       ...packages.map((p) => ({ name: p.filename, sha256: p.sha256 })),
       { name: L.manifestName(coords), sha256: sha256Hex(manifest) },
     ]);
-    signature = await signDetached(r.key, sums);
+    const signature = await signDetached(r.key, sums);
+    const mirrorHost = r.registryUrl.host;
+    const objects = releaseObjects({ ...r, packages, protocols, manifest, sums, signature, mirrorHost });
+    const entry: VersionEntry = { version: coords.version, protocols, platforms: packages.map((p) => ({ os: p.os, arch: p.arch })) };
+    return {
+      coords,
+      packages,
+      protocols,
+      sums,
+      keyId: r.key.keyId,
+      entry,
+      objects,
+      registryUrl: r.registryUrl,
+      mirrorHost,
+      tmpDir,
+    };
   } catch (err) {
     await fs.rm(tmpDir, { recursive: true, force: true });
     throw err;
   }
+}
 
-  const storeCache = r.immutable ? L.CACHE_IMMUTABLE : L.CACHE_MUTABLE;
+const bufferObject = (key: string, body: Buffer, kind: ReleaseObject['kind'], cacheControl: string): ReleaseObject => ({
+  key,
+  body,
+  sha256: sha256Hex(body),
+  contentType: L.contentTypeFor(key),
+  cacheControl,
+  kind,
+});
+
+/** Every object in write order: released bytes, per-version documents, then discovery. */
+function releaseObjects(o: {
+  coords: L.Coordinates;
+  packages: Package[];
+  protocols: string[];
+  manifest: Buffer;
+  sums: Buffer;
+  signature: Buffer;
+  key: SigningKey;
+  registryUrl: URL;
+  mirrorHost: string;
+  immutable: boolean;
+}): ReleaseObject[] {
+  const { coords, packages } = o;
+  const cache = o.immutable ? L.CACHE_IMMUTABLE : L.CACHE_MUTABLE;
   const dir = L.storeDir(coords);
-  const objects: ReleaseObject[] = [
+  const meta = packagesMeta(packages);
+  return [
     ...packages.map((p): ReleaseObject => ({
       key: dir + p.filename,
       body: { path: p.zipPath, size: p.size },
       sha256: p.sha256,
-      contentType: 'application/zip',
-      cacheControl: storeCache,
+      contentType: L.contentTypeFor(p.filename),
+      cacheControl: cache,
       kind: 'store',
     })),
-    bufObj(dir + L.manifestName(coords), manifest, 'store', storeCache),
-    bufObj(dir + L.sumsName(coords), sums, 'store', storeCache),
-    bufObj(dir + L.sigName(coords), signature, 'store', storeCache),
-  ];
-  const packagesMeta = Object.fromEntries(
-    packages.map((p) => [platformKey(p), { hashes: [`zh:${p.sha256}`, p.h1], package_size: p.size }]),
-  );
-  for (const p of packages) {
-    const key = L.downloadKey(coords, p.os, p.arch);
-    const doc: DownloadDoc = {
-      protocols,
-      os: p.os,
-      arch: p.arch,
-      filename: p.filename,
-      download_url: L.relativeUrl(key, dir + p.filename),
-      shasums_url: L.relativeUrl(key, dir + L.sumsName(coords)),
-      shasums_signature_url: L.relativeUrl(key, dir + L.sigName(coords)),
-      shasum: p.sha256,
-      signing_keys: {
-        gpg_public_keys: [
-          {
-            key_id: r.key.keyId,
-            ascii_armor: r.key.publicArmor,
-            trust_signature: '',
-            source: coords.namespace,
-            source_url: r.registryUrl.href,
-          },
-        ],
-      },
-      packages: packagesMeta,
-    };
-    objects.push(bufObj(key, json(doc), 'document', storeCache));
-  }
-  const mirrorHost = r.registryUrl.host;
-  const mirrorKey = L.mirrorVersionKey(mirrorHost, coords);
-  objects.push(
-    bufObj(
-      mirrorKey,
-      json({
-        archives: Object.fromEntries(
-          packages.map((p) => [platformKey(p), { url: L.relativeUrl(mirrorKey, dir + p.filename), hashes: [p.h1, `zh:${p.sha256}`] }]),
-        ),
-      }),
-      'document',
-      storeCache,
+    bufferObject(dir + L.manifestName(coords), o.manifest, 'store', cache),
+    bufferObject(dir + L.sumsName(coords), o.sums, 'store', cache),
+    bufferObject(dir + L.sigName(coords), o.signature, 'store', cache),
+    ...packages.map((pkg) =>
+      bufferObject(
+        L.downloadKey(coords, pkg.os, pkg.arch),
+        json(downloadDoc({ coords, pkg, protocols: o.protocols, signer: o.key, registryUrl: o.registryUrl, packages: meta })),
+        'document',
+        cache,
+      ),
     ),
-  );
-  objects.push(
-    bufObj(L.DISCOVERY_KEY, json({ 'providers.v1': new URL('registry/', withSlash(r.registryUrl)).href }), 'shared', L.CACHE_MUTABLE),
-  );
-
-  const entry: VersionEntry = { version: coords.version, protocols, platforms: packages.map((p) => ({ os: p.os, arch: p.arch })) };
-  return { coords, packages, protocols, sums, signature, entry, objects, mirrorHost, tmpDir };
+    bufferObject(L.mirrorVersionKey(o.mirrorHost, coords), json(mirrorVersionDoc(coords, o.mirrorHost, packages)), 'document', cache),
+    bufferObject(L.DISCOVERY_KEY, json(discoveryDoc(o.registryUrl)), 'shared', L.CACHE_MUTABLE),
+  ];
 }
-
-export const withSlash = (u: URL): URL => new URL(u.href.endsWith('/') ? u.href : u.href + '/');
 
 function resolveProtocols(packages: Package[], input: string[], log: Logger): string[] {
   const fromManifests = packages

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
@@ -6,9 +5,12 @@ import { createGunzip } from 'node:zlib';
 import { extract } from 'tar-stream';
 import { writeSingleEntryZip, type ZipResult } from '../archive/zip-writer.js';
 import { openZipEntry, readZipDirectory, ZipFormatError } from '../archive/zip-reader.js';
+import { DEFAULTS } from '../defaults.js';
 import { InputError, RelayError } from '../errors.js';
-import type { TarballName } from './names.js';
-import { binaryName, zipName } from './layout.js';
+import { parseJson, readLimited } from '../json.js';
+import { h1ForSingleFile, zhHash } from './hashes.js';
+import { binaryName, zipName, type Coordinates } from './layout.js';
+import type { Archive } from './sources.js';
 
 export interface Package {
   os: string;
@@ -19,8 +21,10 @@ export interface Package {
   zipPath: string;
   sha256: string;
   size: number;
-  /** dirhash h1 of the zip's content (one flat file) */
+  /** dirhash h1 of the zip's content (one flat file), `h1:` prefixed */
   h1: string;
+  /** the zip's sha256, `zh:` prefixed as lock files and mirrors list it */
+  zh: string;
   /** protocol_versions from a terraform-registry-manifest.json inside, if any */
   manifestProtocols?: string[];
   source: string;
@@ -28,11 +32,6 @@ export interface Package {
 
 const DOC = /\.(md|txt|json|html|sig|asc|sha256|pem|sbom|spdx|cdx)$/i;
 const MANIFEST = 'terraform-registry-manifest.json';
-
-/** dirhash Hash1 over the single file a flat provider zip holds. */
-export function h1ForSingleFile(contentSha256: string, name: string): string {
-  return 'h1:' + createHash('sha256').update(`${contentSha256}  ${name}\n`).digest('base64');
-}
 
 function checkEntryPath(archive: string, name: string): void {
   const parts = name.replace(/\\/g, '/').split('/');
@@ -51,10 +50,12 @@ function isExecutableName(base: string, name: string): boolean {
  * never to disk or memory whole. Refuses links, devices, traversal, and any
  * archive without exactly one provider executable.
  */
-export async function repack(file: string, parsed: TarballName, name: string, version: string, outDir: string): Promise<Package> {
+export async function repack(archive: Archive, coords: Omit<Coordinates, 'namespace'>, outDir: string): Promise<Package> {
+  const { file } = archive;
+  const { name, version } = coords;
   const base = path.basename(file);
-  const filename = zipName(name, version, parsed.os, parsed.arch);
-  const inner = binaryName(name, version, parsed.os);
+  const filename = zipName(name, version, archive.os, archive.arch);
+  const inner = binaryName(name, version, archive.os);
   const zipPath = path.join(outDir, filename);
   const found: string[] = [];
   let zip: ZipResult | undefined;
@@ -63,12 +64,13 @@ export async function repack(file: string, parsed: TarballName, name: string, ve
   const take = async (entryName: string, body: Readable, crc32?: number): Promise<void> => {
     const b = path.posix.basename(entryName.replace(/\\/g, '/'));
     if (b === MANIFEST) {
-      manifestProtocols = parseManifest(base, await readAll(body, 64 * 1024, base));
+      const what = `tarball '${base}': ${MANIFEST}`;
+      manifestProtocols = parseRegistryManifest(what, await readLimited(body, DEFAULTS.registryManifestBytes, what, 'input'));
     } else if (isExecutableName(b, name)) {
       found.push(entryName);
       if (found.length > 1)
         throw new InputError(`tarball '${base}': expected exactly one provider executable, found ${found.join(' and ')}`);
-      zip = await writeSingleEntryZip(inner, body, zipPath);
+      zip = await writeSingleEntryZip(inner, body, zipPath, `tarball '${base}'`);
       if (crc32 !== undefined && zip.crc32 !== crc32)
         throw new InputError(`tarball '${base}': ${entryName} fails its CRC-32 check (corrupt zip)`);
     } else {
@@ -78,23 +80,24 @@ export async function repack(file: string, parsed: TarballName, name: string, ve
   };
 
   try {
-    if (parsed.format === 'zip') await readZipArchive(file, base, take);
+    if (archive.format === 'zip') await readZipArchive(file, base, take);
     else await readTarball(file, base, take);
   } catch (err) {
     if (err instanceof RelayError) throw err;
-    throw new InputError(`tarball '${base}': ${describeArchiveError(err, parsed.format)}`);
+    throw new InputError(`tarball '${base}': ${describeArchiveError(err, archive.format)}`);
   }
   if (!zip)
     throw new InputError(`tarball '${base}': expected exactly one provider executable named terraform-provider-${name}*, found none`);
   const z = zip as ZipResult;
   return {
-    os: parsed.os,
-    arch: parsed.arch,
+    os: archive.os,
+    arch: archive.arch,
     filename,
     zipPath,
     sha256: z.sha256,
     size: z.size,
     h1: h1ForSingleFile(z.contentSha256, inner),
+    zh: zhHash(z.sha256),
     manifestProtocols,
     source: base,
   };
@@ -146,29 +149,15 @@ async function readZipArchive(
   }
 }
 
-async function readAll(body: Readable, limit: number, base: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let n = 0;
-  for await (const c of body) {
-    n += (c as Buffer).length;
-    if (n > limit) throw new InputError(`tarball '${base}': ${MANIFEST} is larger than ${limit} bytes`);
-    chunks.push(c as Buffer);
-  }
-  return Buffer.concat(chunks);
-}
-
-/** terraform-registry-manifest.json: {"version":1,"metadata":{"protocol_versions":["6.0"]}} */
-export function parseManifest(where: string, bytes: Buffer): string[] {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(bytes.toString('utf8'));
-  } catch {
-    throw new InputError(`${where}: ${MANIFEST} is not valid JSON`);
-  }
-  const d = doc as { version?: unknown; metadata?: { protocol_versions?: unknown } };
-  const pv = d.metadata?.protocol_versions;
-  if (d.version !== 1 || !Array.isArray(pv) || pv.length === 0 || !pv.every((p) => typeof p === 'string')) {
-    throw new InputError(`${where}: ${MANIFEST} must be {"version":1,"metadata":{"protocol_versions":["5.0"|"6.0"]}}`);
+/**
+ * terraform-registry-manifest.json: {"version":1,"metadata":{"protocol_versions":["6.0"]}}.
+ * `what` names it (the archive and the file) in the refusal.
+ */
+export function parseRegistryManifest(what: string, bytes: Buffer): string[] {
+  const d = parseJson(bytes, what, 'input') as { version?: unknown; metadata?: { protocol_versions?: unknown } } | null;
+  const pv = d?.metadata?.protocol_versions;
+  if (d?.version !== 1 || !Array.isArray(pv) || pv.length === 0 || !pv.every((p) => typeof p === 'string')) {
+    throw new InputError(`${what}: expected {"version":1,"metadata":{"protocol_versions":["5.0"|"6.0"]}}`);
   }
   return pv as string[];
 }

@@ -3,18 +3,12 @@ import type { Logger } from '../log/logger.js';
 import type { PlanRow } from '../report/plan.js';
 import type { Report } from '../report/report.js';
 import { platformKey } from './names.js';
-import type { Plan, PlanItem } from './plan.js';
+import type { Plan } from './plan.js';
 import type { Release } from './release.js';
 
-/** The terraform plan in the shared vocabulary: objects, then the `versions` commit point, then the mirror index. */
+/** The plan's rows without the objects' bodies: objects, then the `versions` commit point, then the mirror index. */
 export function planRows(plan: Plan): PlanRow[] {
-  const row = (i: PlanItem): PlanRow => ({
-    object: i.key,
-    action: i.action,
-    why: i.reason,
-    ...(i.obj && { bytes: Buffer.isBuffer(i.obj.body) ? i.obj.body.length : i.obj.body.size }),
-  });
-  return [...plan.objects, plan.versions, plan.mirrorIndex].map(row);
+  return [...plan.objects, plan.versions, plan.mirrorIndex].map(({ obj: _obj, ...row }) => row);
 }
 
 export function logPlan(rows: readonly PlanRow[], log: Logger): void {
@@ -22,14 +16,14 @@ export function logPlan(rows: readonly PlanRow[], log: Logger): void {
 }
 
 /** What `terraform providers lock` records for the release: h1 and zh for every platform, sorted. */
-export function lockHashes(rel: Release): string[] {
-  return [...rel.packages.map((p) => p.h1), ...rel.packages.map((p) => `zh:${p.sha256}`)].sort();
+function lockHashes(rel: Release): string[] {
+  return [...rel.packages.map((p) => p.h1), ...rel.packages.map((p) => p.zh)].sort();
 }
 
 /** The publish result: typed outputs, the plan with results, and the report people read. */
-export function publishResult(rel: Release, registryUrl: URL, rows: PlanRow[], dryRun: boolean, keyId: string): Result {
+export function publishResult(rel: Release, rows: PlanRow[], dryRun: boolean): Result {
   const { coords, packages } = rel;
-  const provider = `${registryUrl.host}/${coords.namespace}/${coords.name}`;
+  const provider = `${rel.registryUrl.host}/${coords.namespace}/${coords.name}`;
   const hashes = lockHashes(rel);
   const lock = [
     `provider "${provider}" {`,
@@ -50,7 +44,7 @@ export function publishResult(rel: Release, registryUrl: URL, rows: PlanRow[], d
     sections: [
       {
         heading: 'Summary',
-        text: `${dryRun ? 'Would write' : 'Wrote'} ${writes} objects, ${objects.length - writes} already identical; versions index: ${versionsRow.action}. Signed by key ${keyId}; protocols ${rel.protocols.join(', ')}.`,
+        text: `${dryRun ? 'Would write' : 'Wrote'} ${writes} objects, ${objects.length - writes} already identical; versions index: ${versionsRow.action}. Signed by key ${rel.keyId}; protocols ${rel.protocols.join(', ')}.`,
       },
       {
         heading: 'Platforms',
@@ -68,7 +62,7 @@ export function publishResult(rel: Release, registryUrl: URL, rows: PlanRow[], d
     provider,
     platforms: packages.map(platformKey).join(' '),
     'lock-hashes': hashes,
-    hashes: Object.fromEntries(packages.map((p) => [platformKey(p), [p.h1, `zh:${p.sha256}`]])),
+    hashes: Object.fromEntries(packages.map((p) => [platformKey(p), [p.h1, p.zh]])),
   };
   return { outputs, plan: rows, report };
 }

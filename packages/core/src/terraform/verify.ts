@@ -5,18 +5,20 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { IntegrityError, RemoteError } from '../errors.js';
-import { isRetryableStatus } from '../retry.js';
-import type { Logger } from '../log/logger.js';
-import type { HttpClient } from '../http/client.js';
 import { openZipEntry, readZipDirectory } from '../archive/zip-reader.js';
+import { mapLimit } from '../concurrency.js';
+import { DEFAULTS } from '../defaults.js';
+import { IntegrityError, RemoteError } from '../errors.js';
+import type { HttpClient } from '../http/client.js';
+import { parseJsonObject, readLimited } from '../json.js';
+import type { Logger } from '../log/logger.js';
+import { isRetryableStatus } from '../retry.js';
 import { verifyDetached } from '../signing/key.js';
 import type { Store } from '../store/store.js';
-import { contentTypeFor } from '../store/content-type.js';
-import type { DownloadDoc, VersionsDoc } from './documents.js';
-import { isVersion } from './names.js';
-import { h1ForSingleFile } from './repack.js';
-import { mapLimit } from '../concurrency.js';
+import type { DownloadDoc, MirrorIndexDoc, MirrorVersionDoc, VersionsDoc } from './documents.js';
+import { h1ForSingleFile, zhHash } from './hashes.js';
+import { contentTypeFor } from './layout.js';
+import { isVersion, platformKey, type Platform } from './names.js';
 
 /** How the walker reads: over HTTP like Terraform, or straight from a store. */
 export interface Reader {
@@ -35,8 +37,9 @@ export function httpReader(client: HttpClient): Reader {
 
 /**
  * The store seen through the public URL space it is served at (`base` is
- * registry-url), with the Content-Type S3 would serve: the same walk checks
- * a store before (or without) its CDN.
+ * registry-url), with the Content-Type the store holds (S3), or the one the
+ * registry layout gives the key (a file store keeps none): the same walk
+ * checks a store before (or without) its CDN.
  */
 export function storeReader(store: Store, base: URL): Reader {
   return {
@@ -52,7 +55,8 @@ export function storeReader(store: Store, base: URL): Reader {
   };
 }
 
-async function readSmall(r: Reader, url: URL, what: string, limit = 4 << 20): Promise<{ body: Buffer; url: URL; contentType?: string }> {
+/** A document or checksum file, whole, refused past DEFAULTS.maxDocumentBytes. */
+async function readSmall(r: Reader, url: URL, what: string): Promise<{ body: Buffer; url: URL; contentType?: string }> {
   const res = await r.get(url);
   if (res.status !== 200) {
     res.body.resume();
@@ -60,23 +64,12 @@ async function readSmall(r: Reader, url: URL, what: string, limit = 4 << 20): Pr
     // A server that keeps failing is the remote's fault (exit 3); any other answer means the registry is wrong.
     throw isRetryableStatus(res.status) ? new RemoteError(msg) : new IntegrityError(msg);
   }
-  const chunks: Buffer[] = [];
-  let n = 0;
-  for await (const c of res.body) {
-    n += (c as Buffer).length;
-    if (n > limit) throw new IntegrityError(`${what} ${url.href}: larger than ${limit} bytes`);
-    chunks.push(Buffer.from(c as Buffer));
-  }
-  return { body: Buffer.concat(chunks), url: res.url, contentType: res.contentType };
+  const body = await readLimited(res.body, DEFAULTS.maxDocumentBytes, `${what} ${url.href}`);
+  return { body, url: res.url, contentType: res.contentType };
 }
 
-function parseJson<T>(b: Buffer, what: string, url: URL): T {
-  try {
-    return JSON.parse(b.toString('utf8')) as T;
-  } catch {
-    throw new IntegrityError(`${what} ${url.href}: not valid JSON`);
-  }
-}
+/** A JSON object, refused in one line naming the document (`<what> <url>: not valid JSON`); the caller checks its fields. */
+const parseDoc = <T>(b: Buffer, what: string, url: URL): T => parseJsonObject(b, `${what} ${url.href}`) as T;
 
 function resolveHttp(ref: string, base: URL, what: string): URL {
   let u: URL;
@@ -129,7 +122,7 @@ export async function verifyRegistry(r: Reader, t: VerifyTarget, log: Logger): P
   const mt = (disco.contentType ?? '').split(';')[0]!.trim().toLowerCase();
   if (mt !== 'application/json')
     throw new IntegrityError(`discovery document ${discoUrl.href}: Content-Type is "${mt}", Terraform requires application/json`);
-  const svc = parseJson<Record<string, unknown>>(disco.body, 'discovery document', discoUrl)['providers.v1'];
+  const svc = parseDoc<Record<string, unknown>>(disco.body, 'discovery document', discoUrl)['providers.v1'];
   if (typeof svc !== 'string') throw new IntegrityError(`discovery document ${discoUrl.href}: no "providers.v1" string`);
   if (!svc.endsWith('/'))
     throw new IntegrityError(
@@ -139,7 +132,7 @@ export async function verifyRegistry(r: Reader, t: VerifyTarget, log: Logger): P
 
   const vUrl = new URL(`${t.namespace}/${t.name}/versions`, base);
   const vRes = await readSmall(r, vUrl, 'versions index');
-  const vdoc = parseJson<VersionsDoc>(vRes.body, 'versions index', vUrl);
+  const vdoc = parseDoc<VersionsDoc>(vRes.body, 'versions index', vUrl);
   if (!Array.isArray(vdoc.versions)) throw new IntegrityError(`versions index ${vUrl.href}: no "versions" array`);
   const seen = new Set<string>();
   for (const v of vdoc.versions) {
@@ -161,21 +154,13 @@ export async function verifyRegistry(r: Reader, t: VerifyTarget, log: Logger): P
       if (!Array.isArray(entry.platforms) || entry.platforms.length === 0)
         throw new IntegrityError(`versions index ${vUrl.href}: ${version} lists no platforms`);
       const sumsCache = new Map<string, Buffer>();
-      const all = entry.platforms.map((x) => `${x.os}_${x.arch}`);
-      // Two platforms at a time: each is a download plus an inflate to compute h1.
-      const checked = await mapLimit(entry.platforms, 2, (p) => {
-        log.progress(`verifying ${version} ${p.os}_${p.arch}`);
-        return verifyPlatform(r, base, t, version, p.os, p.arch, all, tmp, sumsCache);
+      const allPlatforms = entry.platforms.map(platformKey);
+      const checked = await mapLimit(entry.platforms, DEFAULTS.verifyParallel, (platform) => {
+        log.progress(`verifying ${version} ${platformKey(platform)}`);
+        return verifyPlatform({ reader: r, base, target: t, version, platform, allPlatforms, tmp, sumsCache });
       });
       results.push(...checked);
-      if (t.mirrorHost)
-        await verifyMirror(
-          r,
-          t.root,
-          t,
-          version,
-          results.filter((x) => x.version === version),
-        );
+      if (t.mirrorHost) await verifyMirror(r, t, version, checked);
       log.info(`verified ${t.namespace}/${t.name} ${version}: ${entry.platforms.length} platform(s)`);
     }
   } finally {
@@ -184,27 +169,35 @@ export async function verifyRegistry(r: Reader, t: VerifyTarget, log: Logger): P
   return results;
 }
 
-async function verifyPlatform(
-  r: Reader,
-  base: URL,
-  t: VerifyTarget,
-  version: string,
-  os_: string,
-  arch: string,
-  allPlatforms: string[],
-  tmp: string,
-  sumsCache: Map<string, Buffer>,
-): Promise<PlatformCheck> {
-  const dUrl = new URL(`${t.namespace}/${t.name}/${version}/download/${os_}/${arch}`, base);
+interface PlatformJob {
+  reader: Reader;
+  /** The providers.v1 service URL. */
+  base: URL;
+  target: VerifyTarget;
+  version: string;
+  platform: Platform;
+  /** Every platform the version lists, as `os_arch`: OpenTofu's `packages` must list exactly these. */
+  allPlatforms: string[];
+  /** Where the package is downloaded to be hashed. */
+  tmp: string;
+  /** SHA256SUMS by URL, read once per version. */
+  sumsCache: Map<string, Buffer>;
+}
+
+async function verifyPlatform(job: PlatformJob): Promise<PlatformCheck> {
+  const { reader: r, target: t, version, allPlatforms, sumsCache } = job;
+  const { os: os_, arch } = job.platform;
+  const key = platformKey(job.platform);
+  const dUrl = new URL(`${t.namespace}/${t.name}/${version}/download/${os_}/${arch}`, job.base);
   const what = `download document ${dUrl.href}`;
   const d = await readSmall(r, dUrl, 'download document');
-  const doc = parseJson<DownloadDoc>(d.body, 'download document', dUrl);
+  const doc = parseDoc<DownloadDoc>(d.body, 'download document', dUrl);
   for (const p of doc.protocols ?? []) if (!/^\d+(\.\d+)?$/.test(p)) throw new IntegrityError(`${what}: invalid protocol version "${p}"`);
   if ((doc.protocols ?? []).length > 0 && !doc.protocols.some((p) => ['5', '6'].includes(p.split('.')[0]!))) {
     throw new IntegrityError(`${what}: protocols ${doc.protocols.join(',')} are outside Terraform's supported >= 5, < 7`);
   }
   if (doc.os !== os_ || doc.arch !== arch)
-    throw new IntegrityError(`${what}: has os/arch ${doc.os}_${doc.arch}, Terraform requires it to echo ${os_}_${arch}`);
+    throw new IntegrityError(`${what}: has os/arch ${platformKey(doc)}, Terraform requires it to echo ${key}`);
   if (typeof doc.shasum !== 'string' || !/^[0-9a-f]{64}$/i.test(doc.shasum))
     throw new IntegrityError(`${what}: shasum must be 64 hex characters`);
   const zipUrl = resolveHttp(doc.download_url, d.url, `${what} download_url`);
@@ -239,7 +232,7 @@ async function verifyPlatform(
       `signature ${sigUrl.href}: authentication signature from unknown issuer (does not verify with the listed keys)`,
     );
 
-  const zipFile = path.join(tmp, `${version}_${os_}_${arch}.zip`);
+  const zipFile = path.join(job.tmp, `${version}_${key}.zip`);
   const res = await r.get(zipUrl);
   if (res.status !== 200) throw new IntegrityError(`package ${zipUrl.href}: HTTP ${res.status}`);
   const h = createHash('sha256');
@@ -255,9 +248,10 @@ async function verifyPlatform(
     }),
     createWriteStream(zipFile),
   );
-  const zh = h.digest('hex');
-  if (zh !== doc.shasum.toLowerCase())
-    throw new IntegrityError(`package ${zipUrl.href}: archive has incorrect checksum zh:${zh} (expected zh:${doc.shasum})`);
+  const sha256 = h.digest('hex');
+  const zh = zhHash(sha256);
+  if (sha256 !== doc.shasum.toLowerCase())
+    throw new IntegrityError(`package ${zipUrl.href}: archive has incorrect checksum ${zh} (expected ${zhHash(doc.shasum)})`);
   const h1 = await checkZipLayout(zipFile, t.name, zipUrl.href);
 
   if (doc.packages !== undefined) {
@@ -266,15 +260,15 @@ async function verifyPlatform(
       throw new IntegrityError(
         `${what}: "packages" must list exactly the version's platforms (${allPlatforms.join(', ')}), lists ${keysInPkgs.join(', ')}`,
       );
-    const mine = doc.packages[`${os_}_${arch}`]!;
+    const mine = doc.packages[key]!;
     if (mine.package_size !== size)
-      throw new IntegrityError(`${what}: packages.${os_}_${arch}.package_size is ${mine.package_size}, the archive has ${size} bytes`);
-    if (!mine.hashes.includes(`zh:${zh}`) || mine.hashes.some((x) => x.startsWith('zh:') && x !== `zh:${zh}`))
-      throw new IntegrityError(`${what}: packages.${os_}_${arch} zh hash differs from shasum`);
+      throw new IntegrityError(`${what}: packages.${key}.package_size is ${mine.package_size}, the archive has ${size} bytes`);
+    if (!mine.hashes.includes(zh) || mine.hashes.some((x) => x.startsWith('zh:') && x !== zh))
+      throw new IntegrityError(`${what}: packages.${key} zh hash differs from shasum`);
     if (mine.hashes.some((x) => x.startsWith('h1:') && x !== h1))
-      throw new IntegrityError(`${what}: packages.${os_}_${arch} h1 hash differs from the archive's (${h1})`);
+      throw new IntegrityError(`${what}: packages.${key} h1 hash differs from the archive's (${h1})`);
   }
-  return { version, platform: `${os_}_${arch}`, filename: doc.filename, shasum: zh, h1, size, keyId, url: zipUrl.href };
+  return { version, platform: key, filename: doc.filename, shasum: sha256, h1, size, keyId, url: zipUrl.href };
 }
 
 /** The zip must hold the executable at top level, with exec bits, and nothing that changes h1. */
@@ -291,24 +285,30 @@ async function checkZipLayout(file: string, name: string, where: string): Promis
     throw new IntegrityError(`package ${where}: ${exe.name} has no exec bits (Terraform would install a provider it cannot run)`);
   if (entries.length !== 1) throw new IntegrityError(`package ${where}: expected exactly one file, found ${entries.length}`);
   const h = createHash('sha256');
-  await pipeline(await openZipEntry(file, exe), h);
+  try {
+    await pipeline(await openZipEntry(file, exe), h);
+  } catch (e) {
+    throw new IntegrityError(`package ${where}: ${exe.name} cannot be read back (${(e as Error).message})`);
+  }
   return h1ForSingleFile(h.digest('hex'), exe.name);
 }
 
-async function verifyMirror(r: Reader, root: URL, t: VerifyTarget, version: string, checks: PlatformCheck[]): Promise<void> {
-  const base = new URL(`mirror/${t.mirrorHost}/${t.namespace}/${t.name}/`, root);
+/** The version's checked packages, as the static network mirror lists them. */
+async function verifyMirror(r: Reader, t: VerifyTarget, version: string, checks: PlatformCheck[]): Promise<void> {
+  const base = new URL(`mirror/${t.mirrorHost}/${t.namespace}/${t.name}/`, t.root);
   const idxUrl = new URL('index.json', base);
-  const idx = parseJson<{ versions?: Record<string, unknown> }>((await readSmall(r, idxUrl, 'mirror index')).body, 'mirror index', idxUrl);
+  const idx = parseDoc<Partial<MirrorIndexDoc>>((await readSmall(r, idxUrl, 'mirror index')).body, 'mirror index', idxUrl);
   if (!idx.versions || !(version in idx.versions)) throw new IntegrityError(`mirror index ${idxUrl.href}: does not list ${version}`);
   const vUrl = new URL(`${version}.json`, base);
   const v = await readSmall(r, vUrl, 'mirror version document');
-  const doc = parseJson<{ archives?: Record<string, { url: string; hashes?: string[] }> }>(v.body, 'mirror version document', vUrl);
+  const doc = parseDoc<Partial<MirrorVersionDoc>>(v.body, 'mirror version document', vUrl);
   for (const c of checks) {
     const a = doc.archives?.[c.platform];
     if (!a) throw new IntegrityError(`mirror ${vUrl.href}: no archive for ${c.platform}`);
     const hashes = a.hashes ?? [];
-    if (!hashes.includes(c.h1) || !hashes.includes(`zh:${c.shasum}`))
-      throw new IntegrityError(`mirror ${vUrl.href}: ${c.platform} hashes do not match the package (want ${c.h1} and zh:${c.shasum})`);
+    const zh = zhHash(c.shasum);
+    if (!hashes.includes(c.h1) || !hashes.includes(zh))
+      throw new IntegrityError(`mirror ${vUrl.href}: ${c.platform} hashes do not match the package (want ${c.h1} and ${zh})`);
     const zipUrl = new URL(a.url, v.url);
     // The registry's own check already fetched and hashed this very URL.
     if (zipUrl.href === c.url) continue;

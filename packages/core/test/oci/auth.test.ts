@@ -10,11 +10,11 @@ import type { CredentialProvider } from '../../src/oci/repo/auth/credentials.js'
 import { dockerConfigProvider } from '../../src/oci/repo/auth/docker-config.js';
 import { ecrRegistry } from '../../src/oci/ref/hosts.js';
 import { RegistryAuth } from '../../src/oci/repo/auth/registry-auth.js';
-import { tmp } from './fixtures.js';
+import { tmpDir } from '../fixtures.js';
 
 describe('docker config.json', () => {
   test('auths: base64 user:password, keys with scheme and path, Docker Hub aliases', async () => {
-    const dir = await tmp();
+    const dir = await tmpDir();
     await writeFile(
       path.join(dir, 'config.json'),
       JSON.stringify({
@@ -44,7 +44,7 @@ describe('docker config.json', () => {
   });
 
   test('credHelpers and credsStore run docker-credential-<helper> get with the server on stdin', async () => {
-    const dir = await tmp();
+    const dir = await tmpDir();
     const bin = path.join(dir, 'bin');
     await mkdir(bin);
     // A helper that answers for one server and says "not found" otherwise, as real helpers do.
@@ -83,7 +83,7 @@ describe('docker config.json', () => {
   });
 
   test('no config file means no credentials', async () => {
-    expect(await dockerConfigProvider('ghcr.io', { DOCKER_CONFIG: await tmp() }, new NullLogger()).get()).toBeUndefined();
+    expect(await dockerConfigProvider('ghcr.io', { DOCKER_CONFIG: await tmpDir() }, new NullLogger()).get()).toBeUndefined();
   });
 });
 

@@ -1,9 +1,9 @@
 // Small OCI layouts written by hand (not by the code under test): an index of
 // two platforms, a cosign signature tag and an SBOM referrer in the fallback index.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { tmpDir } from '../fixtures.js';
 
 export const T = {
   index: 'application/vnd.oci.image.index.v1+json',
@@ -23,10 +23,6 @@ export interface Desc {
 }
 
 const sha = (b: Buffer): string => 'sha256:' + createHash('sha256').update(b).digest('hex');
-
-export async function tmp(prefix = 'relay-unit-'): Promise<string> {
-  return mkdtemp(path.join(tmpdir(), prefix));
-}
 
 export class LayoutWriter {
   readonly tags: Desc[] = [];
@@ -60,7 +56,7 @@ export interface Fixture {
 
 /** Index `tag` of linux/amd64 + linux/arm64, 2 layers each, a .sig tag and an SBOM referrer. */
 export async function makeFixture(opts: { tag?: string; layerSize?: number; seed?: string } = {}): Promise<Fixture> {
-  const dir = await tmp();
+  const dir = await tmpDir();
   const w = new LayoutWriter(dir);
   const layers: Desc[] = [];
   const children: Desc[] = [];

@@ -6,7 +6,8 @@ import { NullLogger } from '../../src/log/logger.js';
 import { ociCopy } from '../../src/oci/copy/copy.js';
 import { parseReference } from '../../src/oci/ref/reference.js';
 import { OciSession } from '../../src/oci/repo/session.js';
-import { makeFixture, readIndexJson, tmp } from './fixtures.js';
+import { tmpDir } from '../fixtures.js';
+import { makeFixture, readIndexJson } from './fixtures.js';
 
 const fast = { attempts: 2, baseMs: 1, maxMs: 5 };
 
@@ -44,7 +45,7 @@ async function blobFiles(dir: string): Promise<string[]> {
 describe('copy between OCI layouts', () => {
   test('copies index, children, blobs, cosign tag and referrer; keeps the digest; verifies', async () => {
     const f = await makeFixture();
-    const out = await tmp();
+    const out = await tmpDir();
     const { r } = await run(`oci:${f.dir}:v1`, `oci:${out}`);
     expect(r.digest).toBe(f.index.digest);
     expect(r.images).toEqual([`oci:${out}:v1@${f.index.digest}`, `oci:${out}@${f.index.digest}`]);
@@ -69,7 +70,7 @@ describe('copy between OCI layouts', () => {
 
   test('a re-run is a no-op: nothing copied or written', async () => {
     const f = await makeFixture();
-    const out = await tmp();
+    const out = await tmpDir();
     await run(`oci:${f.dir}:v1`, `oci:${out}`);
     const before = await readFile(path.join(out, 'index.json'), 'utf8');
     const { r } = await run(`oci:${f.dir}:v1`, `oci:${out}`);
@@ -80,7 +81,7 @@ describe('copy between OCI layouts', () => {
 
   test('dry run plans and writes nothing', async () => {
     const f = await makeFixture();
-    const out = await tmp();
+    const out = await tmpDir();
     const { r, log } = await run(`oci:${f.dir}:v1`, `oci:${out}:release`, { dryRun: true });
     expect(r.plan.blobs.every((b) => b.action === 'copy')).toBe(true);
     expect(r.plan.tags.find((t) => t.tag === 'release')?.action).toBe('put');
@@ -91,7 +92,7 @@ describe('copy between OCI layouts', () => {
   test('an immutable tag at another digest is a conflict before anything is written', async () => {
     const a = await makeFixture();
     const b = await makeFixture();
-    const out = await tmp();
+    const out = await tmpDir();
     await run(`oci:${a.dir}:v1`, `oci:${out}`);
     const blobsBefore = await blobFiles(out);
     await expect(run(`oci:${b.dir}:v1`, `oci:${out}`, { immutable: true })).rejects.toThrow(ConflictError);
@@ -114,7 +115,7 @@ describe('copy between OCI layouts', () => {
     const bytes = await readFile(file);
     bytes[100] = bytes[100]! ^ 0xff;
     await writeFile(file, bytes);
-    const out = await tmp();
+    const out = await tmpDir();
     const err = await run(`oci:${f.dir}:v1`, `oci:${out}`).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(IntegrityError);
     expect((err as Error).message).toMatch(
@@ -126,7 +127,7 @@ describe('copy between OCI layouts', () => {
 
   test('a missing source tag is one line naming it', async () => {
     const f = await makeFixture();
-    await expect(run(`oci:${f.dir}:nope`, `oci:${await tmp()}`)).rejects.toThrow(`source oci:${f.dir}:nope: not found`);
+    await expect(run(`oci:${f.dir}:nope`, `oci:${await tmpDir()}`)).rejects.toThrow(`source oci:${f.dir}:nope: not found`);
   });
 
   test('a cancelled copy stops between objects, leaves no tag, and a re-run completes', async () => {

@@ -1,7 +1,15 @@
 import { describe, expect, test } from '@jest/globals';
 import { checkVersion, compareVersions, parseTarballName, versionFromRef } from '../../src/terraform/names.js';
-import { mergeVersion, normaliseProtocols, parseVersionsDoc, sha256Sums } from '../../src/terraform/documents.js';
-import { relativeUrl } from '../../src/terraform/layout.js';
+import {
+  addMirrorVersion,
+  mergeVersion,
+  normaliseProtocols,
+  parseMirrorIndex,
+  parseVersionsDoc,
+  sha256Sums,
+} from '../../src/terraform/documents.js';
+import { InputError } from '../../src/errors.js';
+import { contentTypeFor, relativeUrl } from '../../src/terraform/layout.js';
 
 describe('archive names', () => {
   test.each([
@@ -75,4 +83,40 @@ describe('documents', () => {
     const u = relativeUrl('registry/ns/t/1.0.0/download/linux/amd64', 'store/ns/t/1.0.0/f.zip');
     expect(new URL(u, 'https://h/prefix/registry/ns/t/1.0.0/download/linux/amd64').href).toBe('https://h/prefix/store/ns/t/1.0.0/f.zip');
   });
+});
+
+describe('mirror index', () => {
+  test.each([
+    ['not JSON', '{"versions": {'],
+    ['an array', '[]'],
+    ['null', 'null'],
+    ['no versions', '{}'],
+    ['versions as an array', '{"versions":["1.0.0"]}'],
+    ['versions as null', '{"versions":null}'],
+  ])('%s is refused, not overwritten', (_name, text) => {
+    const parse = () => parseMirrorIndex('s3://b/mirror/h/acme/demo/index.json', Buffer.from(text));
+    expect(parse).toThrow(InputError);
+    expect(parse).toThrow(
+      's3://b/mirror/h/acme/demo/index.json is not a valid network mirror index; refusing to overwrite it (repair or remove it by hand)',
+    );
+  });
+  test('adding a version keeps the others and sorts the keys; one already listed is a no-op', () => {
+    const idx = parseMirrorIndex('x', Buffer.from('{"versions":{"1.1.0":{},"0.9.0":{}},"extra":true}'));
+    expect(addMirrorVersion(idx, '1.0.0')).toEqual({ versions: { '0.9.0': {}, '1.0.0': {}, '1.1.0': {} }, extra: true });
+    expect(Object.keys(addMirrorVersion(idx, '1.0.0')!.versions)).toEqual(['0.9.0', '1.0.0', '1.1.0']);
+    expect(addMirrorVersion(idx, '1.1.0')).toBeUndefined();
+  });
+});
+
+describe('content types', () => {
+  test.each([
+    ['.well-known/terraform.json', 'application/json'],
+    ['registry/acme/demo/versions', 'application/json'],
+    ['registry/acme/demo/1.0.0/download/linux/amd64', 'application/json'],
+    ['mirror/h/acme/demo/index.json', 'application/json'],
+    ['store/acme/demo/1.0.0/terraform-provider-demo_1.0.0_linux_amd64.zip', 'application/zip'],
+    ['store/acme/demo/1.0.0/terraform-provider-demo_1.0.0_SHA256SUMS', 'text/plain; charset=utf-8'],
+    ['store/acme/demo/1.0.0/terraform-provider-demo_1.0.0_SHA256SUMS.sig', 'application/pgp-signature'],
+    ['store/acme/demo/1.0.0/notes', 'application/octet-stream'],
+  ])('%s is served as %s', (key, type) => expect(contentTypeFor(key)).toBe(type));
 });

@@ -71,8 +71,12 @@ describe('publish-terraform-registry on a file store', () => {
     const disco = JSON.parse(await fs.readFile(path.join(store, '.well-known/terraform.json'), 'utf8'));
     expect(disco).toEqual({ 'providers.v1': 'https://registry.example.com/registry/' });
 
+    expect(res.plan).toHaveLength(13);
+    expect(res.plan.map((r) => r.result)).toEqual(res.plan.map(() => 'written'));
     const before = await snapshot(store);
     const again = await publishTerraformRegistry.run(inputs({ tarballs, store: `file://${store}` }), ctx());
+    expect(again.report.status).toBe('no-op');
+    expect(again.plan.filter((r) => r.action !== 'skip' || r.result !== 'unchanged')).toEqual([]);
     expect(again.report.sections[0]).toMatchObject({
       text: expect.stringContaining('Wrote 0 objects, 11 already identical; versions index: skip'),
     });
@@ -124,8 +128,31 @@ describe('publish-terraform-registry on a file store', () => {
       inputs({ tarballs: await release(dir, '1.0.0'), store: path.join(dir, 'reg'), 'dry-run': true }),
       ctx(),
     );
-    expect(res.report.title).toMatch(/^Dry run/);
+    expect(res.report.title).toBe('Dry run: registry.example.com/acme/demo 1.0.0');
+    expect(res.report.status).toBe('dry-run');
     await expect(fs.stat(path.join(dir, 'reg'))).rejects.toThrow();
+    // Every object a real run would write, in write order, each a put of a new object with its size;
+    // then the versions index (the commit point) and the mirror index.
+    const dirKey = 'store/acme/demo/1.0.0/';
+    const platforms = ['darwin_arm64', 'linux_amd64', 'windows_amd64'];
+    expect(res.plan.map((r) => [r.object, r.action, r.why])).toEqual([
+      ...platforms.map((p) => [`${dirKey}terraform-provider-demo_1.0.0_${p}.zip`, 'put', 'new']),
+      [`${dirKey}terraform-provider-demo_1.0.0_manifest.json`, 'put', 'new'],
+      [`${dirKey}terraform-provider-demo_1.0.0_SHA256SUMS`, 'put', 'new'],
+      [`${dirKey}terraform-provider-demo_1.0.0_SHA256SUMS.sig`, 'put', 'new'],
+      ...platforms.map((p) => [`registry/acme/demo/1.0.0/download/${p.replace('_', '/')}`, 'put', 'new']),
+      ['mirror/registry.example.com/acme/demo/1.0.0.json', 'put', 'new'],
+      ['.well-known/terraform.json', 'put', 'new'],
+      ['registry/acme/demo/versions', 'put', 'add 1.0.0'],
+      ['mirror/registry.example.com/acme/demo/index.json', 'put', 'add 1.0.0'],
+    ]);
+    for (const r of res.plan.slice(0, -2)) expect(r.bytes).toBeGreaterThan(0);
+    expect(res.plan.every((r) => r.result === undefined)).toBe(true);
+    expect(res.report.sections[0]).toMatchObject({
+      text: expect.stringContaining('Would write 11 objects, 0 already identical; versions index: put.'),
+    });
+    const planSection = res.report.sections.find((x) => x.heading === 'Plan');
+    expect(planSection && 'table' in planSection && planSection.table.rows).toEqual(res.plan.map((r) => [r.object, r.action, r.why]));
   });
 
   test('a second key signs a new version; old versions keep verifying with theirs', async () => {
@@ -234,6 +261,37 @@ describe('bad input: one line naming the input, and the store untouched', () => 
       },
       /expected exactly one provider executable, found terraform-provider-demo and bin\/terraform-provider-demo_v2/,
     ));
+  test('two archives for one platform', async () => {
+    const a = await t('terraform-provider-demo_2.0.0_linux_amd64.zip', []);
+    const b = await t(name200, [{ name: 'terraform-provider-demo', body: 'a' }]);
+    await refuse(
+      { tarballs: [b, a] },
+      /^input 'tarballs': two archives for linux_amd64: terraform-provider-demo-v2\.0\.0-linux-amd64-bin\.tar\.gz and terraform-provider-demo_2\.0\.0_linux_amd64\.zip$/,
+    );
+  });
+  test.each([
+    ['not JSON', '{"version":1,', /: terraform-registry-manifest\.json: not valid JSON$/],
+    [
+      'the wrong shape',
+      '{"version":2,"metadata":{"protocol_versions":["6.0"]}}',
+      /: terraform-registry-manifest\.json: expected \{"version":1,/,
+    ],
+    ['no protocols', '{"version":1,"metadata":{"protocol_versions":[]}}', /: terraform-registry-manifest\.json: expected \{"version":1,/],
+    ['null', 'null', /: terraform-registry-manifest\.json: expected \{"version":1,/],
+    ['too large', ' '.repeat(65 * 1024), /: terraform-registry-manifest\.json: larger than 65536 bytes$/],
+  ])('a terraform-registry-manifest.json that is %s', async (_name, body, message) =>
+    refuse(
+      {
+        tarballs: [
+          await t(name200, [
+            { name: 'terraform-registry-manifest.json', body },
+            { name: 'terraform-provider-demo', body: 'a' },
+          ]),
+        ],
+      },
+      new RegExp(`^tarball '${name200.replace(/\./g, '\\.')}'${message.source}`),
+    ),
+  );
   test('path traversal', async () =>
     refuse(
       { tarballs: [await t(name200, [{ name: '../terraform-provider-demo', body: 'a' }])] },
@@ -374,7 +432,7 @@ describe('verify catches what Terraform would reject', () => {
     tamper(
       'store/acme/demo/1.0.0/terraform-provider-demo_1.0.0_SHA256SUMS',
       (s) => s.replace('\n', '\n\n'),
-      /blank line|does not verify|unknown issuer/,
+      /^SHA256SUMS \S+\/store\/acme\/demo\/1\.0\.0\/terraform-provider-demo_1\.0\.0_SHA256SUMS: has a blank line \(Terraform panics on it\)$/,
     ));
   test('a shasum that does not match the zip', () =>
     tamper(

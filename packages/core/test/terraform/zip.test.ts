@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { writeSingleEntryZip } from '../../src/archive/zip-writer.js';
 import { openZipEntry, readZipDirectory } from '../../src/archive/zip-reader.js';
-import { h1ForSingleFile } from '../../src/terraform/repack.js';
+import { h1ForSingleFile } from '../../src/terraform/hashes.js';
 import { tmpDir } from '../fixtures.js';
 
 describe('deterministic zip', () => {
@@ -40,6 +40,16 @@ describe('deterministic zip', () => {
     const back: Buffer[] = [];
     for await (const c of await openZipEntry(path.join(dir, 'p.zip'), entries[0]!)) back.push(c as Buffer);
     expect(Buffer.concat(back)).toEqual(content);
+  });
+
+  test('the bytes are pinned: a change here changes every published zip, and lock files stop matching', async () => {
+    const dir = await tmpDir();
+    const z = await writeSingleEntryZip(
+      'terraform-provider-teleport_v9.1.3',
+      Readable.from([Buffer.from('hello\n'.repeat(1000))]),
+      path.join(dir, 'p.zip'),
+    );
+    expect([z.sha256, z.size]).toEqual(['b2fe11966a406905360b33bd9eedb42f49d7de1473c86eb47c6c91728c1ac38d', 216]);
   });
 
   test('h1 matches the value golang.org/x/mod dirhash computes (reference vector)', () => {
