@@ -132,7 +132,7 @@ describe('copy between OCI layouts', () => {
 
   test('a cancelled copy stops between objects, leaves no tag, and a re-run completes', async () => {
     const fx = await makeFixture({ layerSize: 24 << 20, seed: 'cancel' });
-    const dst = path.join(await tmp(), 'dst');
+    const dst = path.join(await tmpDir(), 'dst');
     const controller = new AbortController();
     // cancel as soon as the first blob has been written to the target
     const watcher = setInterval(() => {
@@ -149,7 +149,7 @@ describe('copy between OCI layouts', () => {
 
   test('an already-cancelled signal refuses before anything is written', async () => {
     const fx = await makeFixture();
-    const dst = path.join(await tmp(), 'dst');
+    const dst = path.join(await tmpDir(), 'dst');
     const controller = new AbortController();
     controller.abort();
     await expect(run(`oci:${fx.dir}:v1`, `oci:${dst}:v1`, { signal: controller.signal })).rejects.toMatchObject({ kind: 'cancelled' });
