@@ -60,53 +60,28 @@ export class RelayError extends Error {
   }
 }
 
+/** A RelayError subclass fixed to one kind, so callers can throw and test for it by class. */
+function ofKind(kind: ErrorKind, className: string) {
+  return class extends RelayError {
+    override name = className;
+    constructor(message: string, options?: RelayErrorOptions) {
+      super(kind, message, options);
+    }
+  };
+}
+
 /** A bad input value, file or document: the user's to fix. */
-export class InputError extends RelayError {
-  override name = 'InputError';
-  constructor(message: string, options?: RelayErrorOptions) {
-    super('input', message, options);
-  }
-}
-
+export class InputError extends ofKind('input', 'InputError') {}
 /** An existing object, tag or version differs from what would be written. */
-export class ConflictError extends RelayError {
-  override name = 'ConflictError';
-  constructor(message: string, options?: RelayErrorOptions) {
-    super('conflict', message, options);
-  }
-}
-
+export class ConflictError extends ofKind('conflict', 'ConflictError') {}
 /** A gate refused what would be published. */
-export class GateError extends RelayError {
-  override name = 'GateError';
-  constructor(message: string, options?: RelayErrorOptions) {
-    super('gate', message, options);
-  }
-}
-
+export class GateError extends ofKind('gate', 'GateError') {}
 /** Credentials missing or refused. */
-export class AuthError extends RelayError {
-  override name = 'AuthError';
-  constructor(message: string, options?: RelayErrorOptions) {
-    super('auth', message, options);
-  }
-}
-
+export class AuthError extends ofKind('auth', 'AuthError') {}
 /** Bytes were not what they claimed to be, or stored content is malformed. */
-export class IntegrityError extends RelayError {
-  override name = 'IntegrityError';
-  constructor(message: string, options?: RelayErrorOptions) {
-    super('integrity', message, options);
-  }
-}
-
+export class IntegrityError extends ofKind('integrity', 'IntegrityError') {}
 /** A remote failed; retryable while attempts remain, exit 3 once they are spent. */
-export class RemoteError extends RelayError {
-  override name = 'RemoteError';
-  constructor(message: string, options?: RelayErrorOptions) {
-    super('remote', message, options);
-  }
-}
+export class RemoteError extends ofKind('remote', 'RemoteError') {}
 
 /** The run's signal fired. Never retried. */
 export class CancelledError extends RelayError {

@@ -6,7 +6,7 @@ import { copyResult } from '../oci/copy/report.js';
 import { ecrTagImmutability } from '../oci/ecr/immutability.js';
 import { parseReference } from '../oci/ref/reference.js';
 import { inputCredentials } from '../oci/repo/auth/credentials.js';
-import { openOciSession } from './oci-session.js';
+import { imagesOutput, insecureRegistriesInput, openOciSession } from './oci-session.js';
 
 const spec = defineSpec({
   name: 'copy-image',
@@ -34,7 +34,7 @@ const spec = defineSpec({
       type: 'boolean',
       default: 'false',
     },
-    'insecure-registries': { description: 'Registry hosts (host[:port]) spoken to over plain HTTP; loopback always may.', type: 'list' },
+    'insecure-registries': insecureRegistriesInput,
     'source-username': {
       description: 'Username for the source registry.',
       defaultNote: 'docker config.json, or native ECR / ECR Public auth',
@@ -49,7 +49,7 @@ const spec = defineSpec({
   branding: { icon: 'copy', color: 'blue' },
   outputs: {
     digest: { description: 'Digest of the image (index or manifest) copied.' },
-    images: { description: 'Every reference written, one per line (`repo:tag@digest`, then `repo@digest`).', type: 'list' },
+    images: imagesOutput,
   },
 });
 

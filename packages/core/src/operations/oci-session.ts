@@ -26,3 +26,13 @@ export function openOciSession(
   });
   return { session, aws };
 }
+
+/** Inputs and outputs every OCI operation declares the same way. */
+export const insecureRegistriesInput = {
+  description: 'Registry hosts (host[:port]) spoken to over plain HTTP; loopback always may.',
+  type: 'list',
+} as const;
+export const imagesOutput = {
+  description: 'Every reference written, one per line (`repo:tag@digest`, then `repo@digest`).',
+  type: 'list',
+} as const;

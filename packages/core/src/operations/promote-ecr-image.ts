@@ -8,7 +8,7 @@ import { SEVERITIES, scanGate, signatureGate } from '../oci/ecr/gates.js';
 import type { Severity } from '../oci/ecr/gates.js';
 import { ECR_PUBLIC_HOST, ecrRegistry, isEcrPublic } from '../oci/ref/hosts.js';
 import { formatReference, parseReference } from '../oci/ref/reference.js';
-import { openOciSession } from './oci-session.js';
+import { imagesOutput, insecureRegistriesInput, openOciSession } from './oci-session.js';
 
 const spec = defineSpec({
   name: 'promote-ecr-image',
@@ -33,12 +33,12 @@ const spec = defineSpec({
       choices: SEVERITIES,
     },
     'dry-run': { description: 'Run the gates and print the plan without writing anything.', type: 'boolean', default: 'false' },
-    'insecure-registries': { description: 'Registry hosts (host[:port]) spoken to over plain HTTP; loopback always may.', type: 'list' },
+    'insecure-registries': insecureRegistriesInput,
   },
   branding: { icon: 'upload-cloud', color: 'orange' },
   outputs: {
     digest: { description: 'Digest of the promoted image (index or manifest), the same in ECR and ECR Public.' },
-    images: { description: 'Every reference written, one per line (`repo:tag@digest`, then `repo@digest`).', type: 'list' },
+    images: imagesOutput,
   },
 });
 
