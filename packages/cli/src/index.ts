@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { findOperation, OPERATIONS, VERSION } from '@relay/core';
 import { completionScript, SHELLS, type CommandSpec, type Shell } from './completion.js';
-import { demo, demoSpec } from './commands/demo.js';
+import { demoSpec } from './commands/demo-spec.js';
 import { runOperation } from './run.js';
 import { suggestion } from './suggest.js';
 
@@ -44,7 +44,7 @@ async function main(): Promise<number> {
     process.stdout.write(completionScript(shell as Shell, COMMANDS));
     return 0;
   }
-  if (cmd === 'demo') return demo(io);
+  if (cmd === 'demo') return (await import('./commands/demo.js')).demo(io);
   const op = findOperation(cmd);
   if (!op) {
     const names = [...COMMANDS.map((c) => c.name), ...OTHERS];

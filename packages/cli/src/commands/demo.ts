@@ -7,7 +7,6 @@ import { createGzip } from 'node:zlib';
 import { pack } from 'tar-stream';
 import {
   badInput,
-  defineSpec,
   EXIT,
   exitCodeFor,
   parseInputs,
@@ -23,6 +22,7 @@ import {
 } from '@relay/core';
 import { COMMON_FLAGS, helpText, parseArgs, UsageError } from '../args.js';
 import type { CliIo } from '../run.js';
+import { demoSpec } from './demo-spec.js';
 
 const NAMESPACE = 'relay';
 const NAME = 'demo';
@@ -32,22 +32,6 @@ const PLATFORMS = [
   ['darwin', 'arm64'],
   ['windows', 'amd64'],
 ] as const;
-
-export const demoSpec = defineSpec({
-  name: 'demo',
-  description:
-    'The main job on an embedded default: publishes sample provider tarballs for three platforms into a local file-backed registry with a throwaway key, serves it on loopback and verifies it over HTTP as terraform init would.',
-  branding: { icon: 'play', color: 'green' },
-  inputs: {
-    dir: {
-      description:
-        'Where the demo writes; created, or one an earlier demo made. A directory holding anything else is refused, never emptied.',
-      default: '.relay-demo',
-    },
-    serve: { description: 'Keep serving the registry on loopback until interrupted.', type: 'boolean', default: 'false' },
-  },
-  outputs: {},
-});
 
 /** Marks a directory as the demo's own: only such a directory is ever cleared. */
 const MARKER = '.relay-demo';

@@ -1,9 +1,13 @@
-import * as openpgp from 'openpgp';
+import type * as OpenPgp from 'openpgp';
+
+/** openpgp is ~0.8 MB of JavaScript: load it on first use, not at CLI start-up. */
+let loaded: Promise<typeof OpenPgp> | undefined;
+const pgp = (): Promise<typeof OpenPgp> => (loaded ??= import('openpgp'));
 import { badInput, IntegrityError, InputError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 
 export interface SigningKey {
-  key: openpgp.PrivateKey;
+  key: OpenPgp.PrivateKey;
   publicArmor: string;
   /** Primary key ID, 16 upper-case hex digits, as the registry protocol shows it. */
   keyId: string;
@@ -19,8 +23,9 @@ const ARMOR = '-----BEGIN PGP PRIVATE KEY BLOCK-----';
  * work on current Terraform but not on Terraform < 1.6 (no EdDSA there).
  */
 export async function loadSigningKey(text: string, passphrase: string | undefined, log: Logger, now = new Date()): Promise<SigningKey> {
+  const openpgp = await pgp();
   const input = 'signing-key';
-  let key: openpgp.PrivateKey;
+  let key: OpenPgp.PrivateKey;
   try {
     key = await readKey(text.trim());
   } catch {
@@ -42,7 +47,7 @@ export async function loadSigningKey(text: string, passphrase: string | undefine
       `input 'signing-key': key ${keyId} expired on ${expires.toISOString().slice(0, 10)}; extend its expiry or use another key`,
     );
   }
-  let signer: openpgp.PrivateKey | openpgp.Subkey;
+  let signer: OpenPgp.PrivateKey | OpenPgp.Subkey;
   try {
     signer = await key.getSigningKey(undefined, now);
   } catch {
@@ -55,7 +60,8 @@ export async function loadSigningKey(text: string, passphrase: string | undefine
   return { key, publicArmor: key.toPublic().armor(), keyId, fingerprint: key.getFingerprint().toUpperCase(), algorithm: String(algorithm) };
 }
 
-async function readKey(text: string): Promise<openpgp.PrivateKey> {
+async function readKey(text: string): Promise<OpenPgp.PrivateKey> {
+  const openpgp = await pgp();
   if (text.startsWith(ARMOR)) return openpgp.readPrivateKey({ armoredKey: text });
   const raw = Buffer.from(text.replace(/\s+/g, ''), 'base64');
   const asText = raw.toString('utf8');
@@ -65,6 +71,7 @@ async function readKey(text: string): Promise<openpgp.PrivateKey> {
 
 /** A binary detached signature, verified with the public key before it is returned. */
 export async function signDetached(k: SigningKey, data: Buffer, date?: Date): Promise<Buffer> {
+  const openpgp = await pgp();
   const sig = await openpgp.sign({
     message: await openpgp.createMessage({ binary: data }),
     signingKeys: k.key,
@@ -80,14 +87,15 @@ export async function signDetached(k: SigningKey, data: Buffer, date?: Date): Pr
 
 /** True when `sig` is a valid detached signature over `data` by one of the armored public keys. */
 export async function verifyDetached(data: Buffer, sig: Buffer, publicArmors: string[]): Promise<string | false> {
-  let signature: openpgp.Signature;
+  const openpgp = await pgp();
+  let signature: OpenPgp.Signature;
   try {
     signature = await openpgp.readSignature({ binarySignature: sig });
   } catch {
     return false;
   }
   for (const armor of publicArmors) {
-    let keys: openpgp.Key[];
+    let keys: OpenPgp.Key[];
     try {
       keys = await openpgp.readKeys({ armoredKeys: armor });
     } catch {
@@ -113,6 +121,7 @@ export async function verifyDetached(data: Buffer, sig: Buffer, publicArmors: st
 
 /** A throwaway RSA key for the demo and tests (never for real releases). */
 export async function generateThrowawayKey(name: string, bits: 2048 | 3072 | 4096 = 3072): Promise<string> {
+  const openpgp = await pgp();
   const { privateKey } = await openpgp.generateKey({
     type: 'rsa',
     rsaBits: bits,
