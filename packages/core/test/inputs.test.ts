@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { defineSpec, envName, parseInputs } from '../src/inputs/spec.js';
+import { defineSpec, envName, parseInputs, splitList } from '../src/inputs/spec.js';
 import { NullLogger } from '../src/log/logger.js';
 
 const spec = defineSpec({
@@ -71,5 +71,17 @@ describe('parseInputs', () => {
   });
   test('env names', () => {
     expect(envName('signing-key-passphrase')).toBe('RELAY_SIGNING_KEY_PASSPHRASE');
+  });
+});
+
+describe('list inputs', () => {
+  test.each([
+    ['newlines', 'a\nb\r\nc', ['a', 'b', 'c']],
+    ['commas', 'v1, v2,latest', ['v1', 'v2', 'latest']],
+    ['both, with blanks', 'a,\n\n b ,', ['a', 'b']],
+    ['braces keep their commas', 'dist/*.{tar.gz,zip}, extra.zip', ['dist/*.{tar.gz,zip}', 'extra.zip']],
+    ['quotes keep their commas', '"a,b",c', ['a,b', 'c']],
+  ])('%s', (_name, text, want) => {
+    expect(splitList(text)).toEqual(want);
   });
 });

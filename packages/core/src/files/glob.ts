@@ -1,44 +1,52 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
+import { glob, isDynamicPattern, type GlobOptions } from 'tinyglobby';
+import { badInput } from '../errors.js';
 
 /**
- * Expands one pattern (`*`, `?`, `**`, `[...]`) against the file system.
- * Node 20 has no fs.glob, and the CLI must run there.
+ * Expands a list of file patterns the way @actions/glob and docker's actions
+ * do (tinyglobby, i.e. picomatch semantics): `**` matches at the top level
+ * too, symlinks are followed, dotfiles only when a pattern names the dot,
+ * braces work, and `!pattern` excludes what earlier patterns matched. A
+ * one-segment pattern reads one directory, never the whole tree. Every
+ * pattern that includes must match at least one file.
  */
-export async function expandGlob(pattern: string, cwd: string): Promise<string[]> {
-  const abs = path.resolve(cwd, pattern);
-  if (!/[*?[]/.test(pattern)) return (await fs.stat(abs).catch(() => undefined))?.isFile() ? [abs] : [];
-  const parts = abs.split(path.sep);
-  const fixed = parts.findIndex((p) => /[*?[]/.test(p));
-  const root = parts.slice(0, fixed).join(path.sep) || path.sep;
-  const re = new RegExp('^' + parts.slice(fixed).map(segmentRegex).join('/') + '$');
-  const out: string[] = [];
-  const walk = async (dir: string, rel: string): Promise<void> => {
-    for (const e of await fs.readdir(dir, { withFileTypes: true }).catch(() => [])) {
-      const r = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory()) await walk(path.join(dir, e.name), r);
-      else if (e.isFile() && re.test(r)) out.push(path.join(dir, e.name));
-    }
-  };
-  await walk(root, '');
-  return out.sort();
+export async function expandPatterns(
+  patterns: readonly string[],
+  cwd: string,
+  input: string,
+  /** Tests count directory reads through it. */
+  fsAdapter?: GlobOptions['fs'],
+): Promise<string[]> {
+  const excludes = patterns.filter((p) => p.startsWith('!')).map((p) => p.slice(1));
+  const out = new Set<string>();
+  for (const p of patterns.filter((q) => !q.startsWith('!'))) {
+    const found = await expandOne(p, cwd, excludes, fsAdapter);
+    if (found.length === 0) badInput(input, `a path or pattern that matches at least one file`, p);
+    for (const f of found) out.add(f);
+  }
+  return [...out].sort();
 }
 
-function segmentRegex(seg: string): string {
-  if (seg === '**') return '(?:.*)';
-  let s = '';
-  for (let i = 0; i < seg.length; i++) {
-    const c = seg[i]!;
-    if (c === '*') s += '[^/]*';
-    else if (c === '?') s += '[^/]';
-    else if (c === '[') {
-      const j = seg.indexOf(']', i);
-      if (j < 0) s += '\\[';
-      else {
-        s += seg.slice(i, j + 1).replace(/^\[!/, '[^');
-        i = j;
-      }
-    } else s += c.replace(/[.+^${}()|\\]/g, '\\$&');
+async function expandOne(pattern: string, cwd: string, excludes: readonly string[], fsAdapter: GlobOptions['fs']): Promise<string[]> {
+  if (!isDynamicPattern(pattern)) {
+    const abs = path.resolve(cwd, pattern);
+    return (await fs.stat(abs).catch(() => undefined))?.isFile() ? [abs] : [];
   }
-  return s;
+  // Absolute patterns and `../` prefixes: crawl from their fixed leading directories.
+  const segments = path.resolve(cwd, pattern).split(path.sep);
+  const fixed = segments.findIndex((s) => isDynamicPattern(s));
+  const base = segments.slice(0, fixed).join(path.sep) || path.sep;
+  const rest = segments.slice(fixed).join('/');
+  const ignore = excludes.map((e) => path.relative(base, path.resolve(cwd, e)).split(path.sep).join('/'));
+  return glob(rest, {
+    cwd: base,
+    absolute: true,
+    onlyFiles: true,
+    followSymbolicLinks: true,
+    dot: false,
+    expandDirectories: false,
+    ignore,
+    ...(fsAdapter && { fs: fsAdapter }),
+  });
 }

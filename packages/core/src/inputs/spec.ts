@@ -8,7 +8,7 @@ import type { Logger } from '../log/logger.js';
  */
 export interface InputSpec {
   description: string;
-  /** string (default), boolean, list (newline-separated; a CLI flag may repeat), or number */
+  /** string (default), boolean, list (newlines or commas; a CLI flag may repeat), or number */
   type?: 'string' | 'boolean' | 'list' | 'number';
   /** Default as text, exactly as action.yml states it. */
   default?: string;
@@ -89,10 +89,7 @@ export function parseInputs<I extends Record<string, InputSpec>>(spec: Operation
         else badInput(name, 'true or false', s.secret ? undefined : text);
         break;
       case 'list':
-        out[name] = text
-          .split(/\r?\n/)
-          .map((l) => l.trim())
-          .filter((l) => l !== '');
+        out[name] = splitList(text);
         break;
       case 'number': {
         const n = Number(text.trim());
@@ -106,4 +103,27 @@ export function parseInputs<I extends Record<string, InputSpec>>(spec: Operation
     }
   }
   return out as InputValues<I>;
+}
+
+/**
+ * A list input as docker's actions read one: items separated by newlines or
+ * commas, trimmed, empty ones dropped. Commas inside braces (`{a,b}.tar.gz`,
+ * a glob) or double quotes (`"a,b"`) do not split; the quotes are removed.
+ */
+export function splitList(text: string): string[] {
+  const items: string[] = [];
+  let cur = '';
+  let depth = 0;
+  let quoted = false;
+  for (const c of text) {
+    if (c === '"') quoted = !quoted;
+    else if (!quoted && c === '{') depth++;
+    else if (!quoted && c === '}' && depth > 0) depth--;
+    if (c === '\n' || c === '\r' || (c === ',' && depth === 0 && !quoted)) {
+      items.push(cur);
+      cur = '';
+    } else if (c !== '"') cur += c;
+  }
+  items.push(cur);
+  return items.map((i) => i.trim()).filter((i) => i !== '');
 }

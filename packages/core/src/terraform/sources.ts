@@ -2,7 +2,7 @@ import { createWriteStream } from 'node:fs';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { InputError } from '../errors.js';
-import { expandGlob } from '../files/glob.js';
+import { expandPatterns } from '../files/glob.js';
 import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/store.js';
 import type { Coordinates } from './layout.js';
@@ -20,14 +20,8 @@ export interface Archive extends TarballName {
 }
 
 /** Files named by `tarballs` (globs or paths, one a line). */
-export async function findTarballs(patterns: string[], cwd: string): Promise<string[]> {
-  const files = new Set<string>();
-  for (const p of patterns) {
-    const found = await expandGlob(p, cwd);
-    if (found.length === 0) throw new InputError(`input 'tarballs': '${p}' matched no files`);
-    found.forEach((f) => files.add(f));
-  }
-  return [...files];
+export function findTarballs(patterns: string[], cwd: string): Promise<string[]> {
+  return expandPatterns(patterns, cwd, 'tarballs');
 }
 
 /** Downloads this version's archives from an s3:// staging prefix into dir. */

@@ -7,7 +7,7 @@ import { HttpClient } from '../../src/http/client.js';
 import { NullLogger } from '../../src/log/logger.js';
 import { fixed } from '../../src/oci/repo/auth/credentials.js';
 import type { CredentialProvider } from '../../src/oci/repo/auth/credentials.js';
-import { dockerConfigProvider } from '../../src/oci/repo/auth/docker-config.js';
+import { dockerConfigProvider, runCredentialHelper } from '../../src/oci/repo/auth/docker-config.js';
 import { ecrRegistry } from '../../src/oci/ref/hosts.js';
 import { RegistryAuth } from '../../src/oci/repo/auth/registry-auth.js';
 import { tmpDir } from '../fixtures.js';
@@ -80,6 +80,54 @@ describe('docker config.json', () => {
     await expect(dockerConfigProvider('ghcr.io', { DOCKER_CONFIG: dir, PATH: '/nonexistent' }, log).get()).rejects.toThrow(
       'credential helper docker-credential-store: not found on PATH',
     );
+  });
+
+  test('after docker config: REGISTRY_AUTH_FILE, then the containers auth.json (skopeo login, podman login)', async () => {
+    const home = await tmpDir();
+    const b64 = (u: string): string => Buffer.from(u).toString('base64');
+    await mkdir(path.join(home, '.docker'));
+    await writeFile(path.join(home, '.docker', 'config.json'), JSON.stringify({ auths: { 'ghcr.io': { auth: b64('docker:one') } } }));
+    const authFile = path.join(home, 'auth.json');
+    await writeFile(
+      authFile,
+      JSON.stringify({ auths: { 'quay.io/acme': { auth: b64('skopeo:two') }, 'ghcr.io': { auth: b64('x:shadowed') } } }),
+    );
+    await mkdir(path.join(home, '.config', 'containers'), { recursive: true });
+    await writeFile(
+      path.join(home, '.config', 'containers', 'auth.json'),
+      JSON.stringify({ auths: { 'docker.io': { auth: b64('podman:three') } } }),
+    );
+    const log = new NullLogger();
+    const env = { HOME: home, REGISTRY_AUTH_FILE: authFile };
+    expect(await dockerConfigProvider('ghcr.io', env, log).get()).toEqual({ kind: 'basic', username: 'docker', password: 'one' });
+    const quay = dockerConfigProvider('quay.io', env, log);
+    expect(await quay.get()).toEqual({ kind: 'basic', username: 'skopeo', password: 'two' });
+    expect(quay.source).toBe(authFile);
+    expect(await dockerConfigProvider('registry-1.docker.io', env, log).get()).toEqual({
+      kind: 'basic',
+      username: 'podman',
+      password: 'three',
+    });
+    expect(
+      await dockerConfigProvider('ghcr.io', { HOME: home, DOCKER_CONFIG: await tmpDir(), REGISTRY_AUTH_FILE: authFile }, log).get(),
+    ).toEqual({
+      kind: 'basic',
+      username: 'x',
+      password: 'shadowed',
+    });
+  });
+
+  test('a credential helper that never answers is killed and refused within its time limit', async () => {
+    const dir = await tmpDir();
+    const bin = path.join(dir, 'bin');
+    await mkdir(bin);
+    await writeFile(path.join(bin, 'docker-credential-hang'), '#!/bin/sh\nexec sleep 60\n');
+    await chmod(path.join(bin, 'docker-credential-hang'), 0o755);
+    const started = Date.now();
+    await expect(runCredentialHelper('hang', 'ghcr.io', { PATH: `${bin}:/usr/bin:/bin` }, 300)).rejects.toThrow(
+      'credential helper docker-credential-hang did not answer within 0.3 s for ghcr.io',
+    );
+    expect(Date.now() - started).toBeLessThan(5000);
   });
 
   test('no config file means no credentials', async () => {

@@ -243,7 +243,10 @@ describe('bad input: one line naming the input, and the store untouched', () => 
       { GITHUB_REF: 'refs/heads/main' },
     ));
   test('glob matching nothing', async () =>
-    refuse({ tarballs: [path.join(dir, 'nothing-*.tar.gz')] }, /^input 'tarballs': '.*nothing-\*.tar.gz' matched no files$/));
+    refuse(
+      { tarballs: [path.join(dir, 'nothing-*.tar.gz')] },
+      /^input 'tarballs': expected a path or pattern that matches at least one file, got ".*nothing-\*.tar.gz"$/,
+    ));
   test('zero executables', async () =>
     refuse(
       { tarballs: [await t(name200, [{ name: 'README.md', body: 'x' }])] },

@@ -28,13 +28,26 @@ function keyHost(key: string): string {
   return displayHost(key.replace(/^[a-z]+:\/\//i, '').split('/')[0] ?? '');
 }
 
-/** The config.json docker/login-action and amazon-ecr-login leave behind. */
-export async function readDockerConfig(
-  env: Record<string, string | undefined>,
-): Promise<{ file: string; config: DockerConfig } | undefined> {
-  const dir = env.DOCKER_CONFIG ?? (env.HOME ? path.join(env.HOME, '.docker') : undefined);
-  if (!dir) return undefined;
-  const file = path.join(dir, 'config.json');
+/**
+ * The credential files to read, in order: docker's config.json (what
+ * docker/login-action and amazon-ecr-login leave; DOCKER_CONFIG or
+ * ~/.docker), then the containers auth.json that `skopeo login` and
+ * `podman login` write (REGISTRY_AUTH_FILE, else $XDG_RUNTIME_DIR/containers,
+ * else ~/.config/containers). The first file with an entry for a host wins.
+ */
+export function authFiles(env: Record<string, string | undefined>): string[] {
+  const home = env.HOME;
+  const files = [
+    env.DOCKER_CONFIG ? path.join(env.DOCKER_CONFIG, 'config.json') : home && path.join(home, '.docker', 'config.json'),
+    env.REGISTRY_AUTH_FILE,
+    env.XDG_RUNTIME_DIR && path.join(env.XDG_RUNTIME_DIR, 'containers', 'auth.json'),
+    home && path.join(home, '.config', 'containers', 'auth.json'),
+  ];
+  return [...new Set(files.filter((f): f is string => Boolean(f)))];
+}
+
+/** One credential file, or undefined when it does not exist. */
+export async function readAuthFile(file: string): Promise<{ file: string; config: DockerConfig } | undefined> {
   let bytes: Buffer;
   try {
     bytes = await readLimited(createReadStream(file), DEFAULTS.maxDocumentBytes, file, 'input');
@@ -64,9 +77,16 @@ export function runCredentialHelper(
   helper: string,
   serverUrl: string,
   env: Record<string, string | undefined>,
+  timeoutMs: number = DEFAULTS.subprocessTimeoutMs,
 ): Promise<Credential | undefined> {
   return new Promise((resolve, reject) => {
     const child = spawn(`docker-credential-${helper}`, ['get'], { env: env as NodeJS.ProcessEnv, stdio: ['pipe', 'pipe', 'pipe'] });
+    // A helper that waits for a keychain prompt or a network must not hang the release.
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new AuthError(`credential helper docker-credential-${helper} did not answer within ${timeoutMs / 1000} s for ${serverUrl}`));
+    }, timeoutMs);
+    child.on('close', () => clearTimeout(timer));
     let out = '';
     let errOut = '';
     child.stdout.on('data', (c: Buffer) => {
@@ -106,21 +126,31 @@ export function runCredentialHelper(
 export function dockerConfigProvider(host: string, env: Record<string, string | undefined>, log: Logger): CredentialProvider {
   let cached: Promise<Credential | undefined> | undefined;
   const want = keyHost(host);
+  let source = 'docker config';
   const lookup = async (): Promise<Credential | undefined> => {
-    const found = await readDockerConfig(env);
-    if (!found) return undefined;
-    const { file, config } = found;
     const serverUrl = want === 'docker.io' ? HUB_KEY : host;
-    const helperFor = Object.entries(config.credHelpers ?? {}).find(([k]) => keyHost(k) === want)?.[1];
-    if (helperFor) return runCredentialHelper(helperFor, serverUrl, env);
-    const entry = Object.entries(config.auths ?? {}).find(([k]) => keyHost(k) === want);
-    const fromFile = entry ? fromEntry(entry[1], `${file} auths["${entry[0]}"]`) : undefined;
-    if (fromFile) return fromFile;
-    if (config.credsStore) return runCredentialHelper(config.credsStore, serverUrl, env);
+    for (const f of authFiles(env)) {
+      const found = await readAuthFile(f);
+      if (!found) continue;
+      const { file, config } = found;
+      source = file;
+      const helperFor = Object.entries(config.credHelpers ?? {}).find(([k]) => keyHost(k) === want)?.[1];
+      if (helperFor) return runCredentialHelper(helperFor, serverUrl, env);
+      const entry = Object.entries(config.auths ?? {}).find(([k]) => keyHost(k) === want);
+      const fromFile = entry ? fromEntry(entry[1], `${file} auths["${entry[0]}"]`) : undefined;
+      if (fromFile) return fromFile;
+      if (config.credsStore) {
+        const c = await runCredentialHelper(config.credsStore, serverUrl, env);
+        if (c) return c;
+      }
+    }
+    source = 'docker config';
     return undefined;
   };
   return {
-    source: 'docker config',
+    get source() {
+      return source;
+    },
     get: () => {
       cached ??= lookup().then((c) => {
         if (c) log.mask(c.kind === 'basic' ? c.password : c.token);

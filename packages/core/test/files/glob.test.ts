@@ -1,0 +1,73 @@
+import { beforeAll, describe, expect, test } from '@jest/globals';
+import * as fs from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import { expandPatterns } from '../../src/files/glob.js';
+import { tmpDir } from '../fixtures.js';
+
+let root: string;
+const rel = (files: string[]): string[] => files.map((f) => path.relative(root, f)).sort();
+
+beforeAll(async () => {
+  root = await tmpDir('relay-glob-');
+  const files = [
+    'a.tar.gz',
+    'b.zip',
+    '.hidden.tar.gz',
+    'sub/c.tar.gz',
+    'sub/deep/d.tar.gz',
+    'sub/.dot/e.tar.gz',
+    'other/f.tar.gz',
+    'README.md',
+    'sub/notes.md',
+  ];
+  for (const f of files) {
+    await fsp.mkdir(path.join(root, path.dirname(f)), { recursive: true });
+    await fsp.writeFile(path.join(root, f), f);
+  }
+  await fsp.mkdir(path.join(root, 'store'));
+  await fsp.writeFile(path.join(root, 'store', 'real.tar.gz'), 'real');
+  await fsp.symlink(path.join(root, 'store', 'real.tar.gz'), path.join(root, 'linked.tar.gz'));
+  await fsp.symlink(path.join(root, 'store'), path.join(root, 'linkdir'));
+});
+
+describe('expandPatterns', () => {
+  test.each([
+    [
+      '** matches the top level too',
+      ['**/*.tar.gz'],
+      ['a.tar.gz', 'linkdir/real.tar.gz', 'linked.tar.gz', 'other/f.tar.gz', 'store/real.tar.gz', 'sub/c.tar.gz', 'sub/deep/d.tar.gz'],
+    ],
+    ['one segment stays in its directory', ['*.tar.gz'], ['a.tar.gz', 'linked.tar.gz']],
+    ['a symlinked archive is followed', ['linked.tar.gz'], ['linked.tar.gz']],
+    ['dotfiles only when named', ['.*.tar.gz'], ['.hidden.tar.gz']],
+    ['braces', ['{a,b}.*'], ['a.tar.gz', 'b.zip']],
+    ['! excludes', ['**/*.tar.gz', '!sub/**', '!linkdir/**', '!store/**'], ['a.tar.gz', 'linked.tar.gz', 'other/f.tar.gz']],
+    ['a plain path', ['sub/c.tar.gz'], ['sub/c.tar.gz']],
+    ['a pattern in a subdirectory', ['sub/*.md'], ['sub/notes.md']],
+  ])('%s', async (_name, patterns, want) => {
+    expect(rel(await expandPatterns(patterns, root, 'tarballs'))).toEqual(want);
+  });
+
+  test('absolute patterns work from any cwd', async () => {
+    expect(rel(await expandPatterns([path.join(root, 'sub', '*.tar.gz')], '/', 'tarballs'))).toEqual(['sub/c.tar.gz']);
+  });
+
+  test('a one-segment pattern reads one directory, not the tree', async () => {
+    const read: string[] = [];
+    const counting = {
+      readdir: ((p: fs.PathLike, o: unknown, cb: unknown) => {
+        read.push(String(p));
+        return (fs.readdir as (...a: unknown[]) => void)(p, o, cb);
+      }) as typeof fs.readdir,
+    };
+    expect(rel(await expandPatterns(['*.md'], root, 'tarballs', counting))).toEqual(['README.md']);
+    expect(read.map((d) => path.relative(root, d.replace(/\/$/, '')))).toEqual(['']);
+  });
+
+  test('a pattern that matches nothing is refused, naming the input and the pattern', async () => {
+    await expect(expandPatterns(['*.tgz'], root, 'tarballs')).rejects.toThrow(
+      /^input 'tarballs': expected a path or pattern that matches at least one file, got "\*\.tgz"$/,
+    );
+  });
+});
