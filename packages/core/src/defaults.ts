@@ -17,6 +17,8 @@ export const DEFAULTS = {
   idleTimeoutMs: 30_000,
   /** Whole-run budget for one request including every retry, so a hung server fails the run in bounded time. */
   requestBudgetMs: 55_000,
+  /** Sockets per AWS SDK client: the SDK's own default; Relay's parallelism stays well below it. */
+  awsMaxSockets: 50,
   /** Largest JSON document, manifest or error body read into memory. */
   maxDocumentBytes: 8 * 1024 * 1024,
 

@@ -2,9 +2,16 @@ import http from 'node:http';
 import https from 'node:https';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { Readable, finished } from 'node:stream';
-import { InputError, RelayError, RemoteError } from '../errors.js';
+import { AuthError, CancelledError, InputError, RelayError, RemoteError, cancelledBy } from '../errors.js';
+import type { RelayErrorOptions } from '../errors.js';
+import { DEFAULTS } from '../defaults.js';
 import type { Logger } from '../log/logger.js';
+import { proxyAgents } from './agents.js';
+import type { Agents } from './agents.js';
+import { Budget, seconds } from './budget.js';
 import { HostLimiter } from './limiter.js';
+import { NO_PROXY_SETTINGS, proxyFor, proxySettings } from './proxy.js';
+import type { Env, Proxy, ProxySettings } from './proxy.js';
 import { sleep } from '../concurrency.js';
 import { DEFAULT_RETRY, MAX_RETRY_AFTER_MS, backoffDelay, isRetryableError, isRetryableStatus, parseRetryAfter } from '../retry.js';
 import type { RetryPolicy } from '../retry.js';
@@ -36,8 +43,16 @@ export interface HttpClientOptions {
   /** Requests awaiting a response per host:port. */
   perHost?: number;
   retry?: Partial<RetryPolicy>;
-  /** A connection silent this long is dropped (and retried). */
+  /** A TCP connection (or a proxy's answer to CONNECT) not made in this time fails the attempt. */
+  connectTimeoutMs?: number;
+  /** A connection silent this long (no response headers, or a body stalled mid-stream) is dropped. */
   idleTimeoutMs?: number;
+  /** Time to get a response over every attempt, backoff and redirect (see Budget). */
+  budgetMs?: number;
+  /** Where HTTPS_PROXY, HTTP_PROXY and NO_PROXY are read (Context.env); without it, no proxy. */
+  env?: Env;
+  /** Extra CA certificates (PEM) to trust: a private registry's, a test server's. */
+  ca?: string | Buffer;
   /** 'host[:port]' → 'address:port' to connect to instead, as curl --connect-to (stand-ins in tests). */
   connectTo?: Readonly<Record<string, string>>;
   log?: Logger;
@@ -57,15 +72,19 @@ export class HttpError extends RelayError {
   }
 }
 
-/** The connection failed (reset, refused, stalled) after all attempts. */
+/**
+ * The connection failed (refused, reset, stalled, no answer within the
+ * budget). Retryable by the caller only where HttpClient itself could not
+ * retry (a one-shot body, a body that stalled after the headers).
+ */
 export class NetworkError extends RemoteError {
   override name = 'NetworkError';
   constructor(
     message: string,
     readonly code: string | undefined,
-    options?: ErrorOptions,
+    options?: RelayErrorOptions,
   ) {
-    super(message, { ...options, retryable: true });
+    super(message, { retryable: true, ...options });
   }
 }
 
@@ -134,23 +153,31 @@ const MAX_REDIRECTS = 10;
 /**
  * The project's one way to speak HTTP: manual redirects that drop
  * Authorization across hosts, retries with backoff and Retry-After, bounded
- * requests per host, plain HTTP only where allowed.
+ * requests per host, plain HTTP only where allowed, connect and idle
+ * timeouts, a budget for the whole request, proxies from the environment.
  */
 export class HttpClient {
   readonly policy: RetryPolicy;
   private readonly limiter: HostLimiter;
   private readonly insecure: readonly string[];
+  private readonly connectMs: number;
   private readonly idleMs: number;
-  private readonly agents = {
-    http: new http.Agent({ keepAlive: true, maxSockets: 64 }),
-    https: new https.Agent({ keepAlive: true, maxSockets: 64 }),
-  };
+  private readonly budgetMs: number;
+  private readonly proxies: ProxySettings;
+  private readonly agents: Agents;
 
   constructor(private readonly opts: HttpClientOptions = {}) {
     this.policy = { ...DEFAULT_RETRY, ...opts.retry };
-    this.limiter = new HostLimiter(opts.perHost ?? 6);
+    this.limiter = new HostLimiter(opts.perHost ?? DEFAULTS.httpPerHost);
     this.insecure = opts.insecureHosts ?? [];
-    this.idleMs = opts.idleTimeoutMs ?? 60_000;
+    this.connectMs = opts.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs;
+    this.idleMs = opts.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs;
+    this.budgetMs = opts.budgetMs ?? DEFAULTS.requestBudgetMs;
+    this.proxies = opts.env ? proxySettings(opts.env) : NO_PROXY_SETTINGS;
+    for (const p of [this.proxies.http, this.proxies.https]) {
+      if (p?.authorization) opts.log?.mask(p.authorization.slice('Basic '.length));
+    }
+    this.agents = proxyAgents({ proxies: this.proxies, connectTimeoutMs: this.connectMs, maxSockets: 64, ...(opts.ca && { ca: opts.ca }) });
   }
 
   schemeFor(host: string): 'http' | 'https' {
@@ -164,40 +191,65 @@ export class HttpClient {
   }
 
   async request(req: HttpRequest): Promise<HttpResponse> {
+    const budget = new Budget(this.budgetMs, this.idleMs);
+    try {
+      return await this.attempts(req, budget);
+    } finally {
+      budget.dispose();
+    }
+  }
+
+  private async attempts(req: HttpRequest, budget: Budget): Promise<HttpResponse> {
     let url = new URL(req.url);
     let method = (req.method ?? 'GET').toUpperCase();
     const headers: Record<string, string> = { 'user-agent': 'relay' };
     for (const [k, v] of Object.entries(req.headers ?? {})) if (v !== undefined) headers[k.toLowerCase()] = v;
     let body = req.body;
     const replayable = isReplayable(body);
+    const signal = req.signal;
+    const cancelled = (): CancelledError => new CancelledError(`${cancelledBy(signal!).message} (${method} ${where(url)} aborted)`);
+    const wait = (ms: number): Promise<void> =>
+      sleep(ms, signal).catch(() => {
+        throw cancelled();
+      });
     let redirects = 0;
 
     for (let attempt = 1; ;) {
       this.assertAllowed(url);
+      if (signal?.aborted) throw cancelled();
       let res: HttpResponse;
-      const release = await this.limiter.for(url.host).acquire(req.signal);
+      budget.pause(); // time queued behind this host's other requests is not the server's
+      const release = await this.limiter
+        .for(url.host)
+        .acquire(signal)
+        .catch(() => {
+          throw cancelled();
+        });
+      budget.run();
       try {
-        res = await this.send(url, method, headers, await materialise(body), req.signal);
+        res = await this.send(url, method, headers, await materialise(body), signal, budget);
       } catch (err) {
         release();
-        if (replayable && attempt < this.policy.attempts && isRetryableError(err) && !req.signal?.aborted) {
+        if (signal?.aborted) throw cancelled();
+        if (replayable && !budget.spent && attempt < this.policy.attempts && isRetryableError(err)) {
           const delay = backoffDelay(this.policy, attempt);
-          this.opts.log?.debug(`retrying ${method} ${url.host}${url.pathname} after ${errText(err)} in ${Math.round(delay)} ms`);
-          attempt++;
-          await sleep(delay, req.signal);
-          continue;
+          if (delay < budget.remainingMs()) {
+            this.opts.log?.debug(`retrying ${method} ${where(url)} after ${errText(err)} in ${Math.round(delay)} ms`);
+            attempt++;
+            await wait(delay);
+            continue;
+          }
         }
-        if ((err as Error)?.name === 'AbortError' || req.signal?.aborted) throw err;
-        const code = (err as { code?: string }).code;
-        // The body's own failure (a digest check) is not the connection's: pass it on as it is.
-        if (code === undefined && (err as Error).message !== 'socket hang up') throw err;
-        throw new NetworkError(
-          `${method} ${url.host}${url.pathname}: ${errText(err)}${attempt > 1 ? ` (after ${attempt} attempts)` : ''}`,
-          code,
-          { cause: err },
-        );
+        throw this.failure(err, method, url, attempt, budget, replayable);
       }
       release(); // the slot bounds requests awaiting an answer; body streams are bounded by the caller
+
+      if (res.status === 407 && url.protocol === 'http:' && this.proxyFor(url)) {
+        await res.discard();
+        throw new AuthError(
+          `proxy ${this.proxyFor(url)!.host} refused ${method} ${where(url)}: HTTP 407 (check the credentials in the proxy URL)`,
+        );
+      }
 
       if (REDIRECTS.has(res.status) && req.followRedirects !== false && res.header('location')) {
         if (!replayable && method !== 'GET' && method !== 'HEAD') return res;
@@ -216,19 +268,48 @@ export class HttpClient {
         continue;
       }
 
-      if (isRetryableStatus(res.status) && replayable && attempt < this.policy.attempts && !req.signal?.aborted) {
+      if (isRetryableStatus(res.status) && replayable && attempt < this.policy.attempts && !signal?.aborted) {
         const retryAfter = parseRetryAfter(res.header('retry-after'));
-        if (retryAfter === undefined || retryAfter <= MAX_RETRY_AFTER_MS) {
+        const delay = backoffDelay(this.policy, attempt, retryAfter);
+        // A wait past the budget (or the longest Retry-After we honour) returns the answer instead.
+        if ((retryAfter === undefined || retryAfter <= MAX_RETRY_AFTER_MS) && delay < budget.remainingMs()) {
           await res.discard();
-          const delay = backoffDelay(this.policy, attempt, retryAfter);
-          this.opts.log?.debug(`retrying ${method} ${url.host}${url.pathname} after HTTP ${res.status} in ${Math.round(delay)} ms`);
+          this.opts.log?.debug(`retrying ${method} ${where(url)} after HTTP ${res.status} in ${Math.round(delay)} ms`);
           attempt++;
-          await sleep(delay, req.signal);
+          await wait(delay);
           continue;
         }
       }
       return res;
     }
+  }
+
+  /** The one line a failed attempt becomes once no retry is left. */
+  private failure(err: unknown, method: string, url: URL, attempts: number, budget: Budget, replayable: boolean): unknown {
+    const proxy = this.proxyFor(url);
+    const what = `${method} ${where(url)}${proxy ? ` via proxy ${proxy.host}` : ''}`;
+    const tried = `(after ${attempts} attempt${attempts === 1 ? '' : 's'})`;
+    if (budget.spent) {
+      return new NetworkError(`${what}: no response for ${seconds(budget.elapsedMs())} s ${tried}`, 'RELAY_BUDGET', {
+        cause: err,
+        retryable: false,
+      });
+    }
+    // Refusals (a proxy's 407) and the body's own failures (a digest check) pass on as they are.
+    if (err instanceof RelayError && !(err instanceof NetworkError)) return err;
+    const code = (err as { code?: string }).code;
+    if (!(err instanceof NetworkError) && code === undefined && (err as Error).message !== 'socket hang up') return err;
+    return new NetworkError(`${what}: ${errText(err)} ${tried}`, code, { cause: err, retryable: !replayable && isRetryableError(err) });
+  }
+
+  private proxyFor(url: URL): Proxy | undefined {
+    const target = this.connectTarget(url);
+    return proxyFor(this.proxies, url.protocol, target.hostname.replace(/^\[|\]$/g, ''), Number(target.port || defaultPort(url)));
+  }
+
+  private connectTarget(url: URL): URL {
+    const target = this.opts.connectTo?.[url.host] ?? this.opts.connectTo?.[url.hostname];
+    return target ? new URL(`http://${target}`) : url;
   }
 
   private assertAllowed(url: URL): void {
@@ -239,16 +320,21 @@ export class HttpClient {
     }
   }
 
+  /**
+   * One attempt: resolves with the response once its headers are in. Until
+   * then the connect timeout, the idle timeout, the budget and the signal
+   * can each end it; afterwards the idle timeout and the signal end the body.
+   */
   private send(
     url: URL,
     method: string,
     headers: Record<string, string>,
     body: Readable | Uint8Array | undefined,
-    signal?: AbortSignal,
+    signal: AbortSignal | undefined,
+    budget: Budget,
   ): Promise<HttpResponse> {
     const isHttps = url.protocol === 'https:';
-    const target = this.opts.connectTo?.[url.host] ?? this.opts.connectTo?.[url.hostname];
-    const connect = target ? new URL(`http://${target}`) : url;
+    const connect = this.connectTarget(url);
     const hdrs: Record<string, string> = { ...headers, host: url.host };
     if (body instanceof Uint8Array) hdrs['content-length'] = String(body.length);
     else if (!body && method !== 'GET' && method !== 'HEAD' && hdrs['content-length'] === undefined) hdrs['content-length'] = '0';
@@ -257,25 +343,64 @@ export class HttpClient {
       const options: https.RequestOptions = {
         method,
         hostname: connect.hostname.replace(/^\[|\]$/g, ''),
-        port: connect.port || (isHttps ? 443 : 80),
+        port: connect.port || defaultPort(url),
         path: url.pathname + url.search,
         headers: hdrs,
         agent: isHttps ? this.agents.https : this.agents.http,
         servername: isHttps ? url.hostname : undefined,
-        signal,
         timeout: this.idleMs,
       };
       const r = (isHttps ? https : http).request(options);
+      let response: IncomingMessage | undefined;
       let settled = false;
-      const fail = (err: Error): void => {
-        if (settled) return;
-        settled = true;
-        reject(err);
+      const connectTimer = setTimeout(
+        () => stop(Object.assign(new Error(`could not connect within ${seconds(this.connectMs)} s`), { code: 'RELAY_CONNECT_TIMEOUT' })),
+        this.connectMs,
+      );
+      const onBudget = (): void => stop(Object.assign(new Error('request budget spent'), { code: 'RELAY_BUDGET' }));
+      const onAbort = (): void => {
+        const err = new CancelledError(`${cancelledBy(signal!).message} (${method} ${where(url)} aborted)`);
+        if (response) {
+          response.destroy(err);
+          r.destroy();
+        } else stop(err);
       };
-      r.on('timeout', () => r.destroy(Object.assign(new Error(`no data for ${this.idleMs} ms`), { code: 'RELAY_IDLE_TIMEOUT' })));
-      r.on('error', fail);
-      r.on('response', (msg: IncomingMessage) => {
+      const headersIn = (): void => {
         settled = true;
+        clearTimeout(connectTimer);
+        budget.signal.removeEventListener('abort', onBudget);
+      };
+      function stop(err: Error): void {
+        r.destroy(err);
+        if (settled) return;
+        headersIn();
+        reject(err);
+      }
+      budget.signal.addEventListener('abort', onBudget, { once: true });
+      if (signal) {
+        signal.addEventListener('abort', onAbort, { once: true });
+        r.once('close', () => signal.removeEventListener('abort', onAbort));
+      }
+      r.once('socket', (socket) => {
+        if (socket.connecting) socket.once('connect', () => clearTimeout(connectTimer));
+        else clearTimeout(connectTimer);
+      });
+      r.on('timeout', () => {
+        if (!response) return stop(Object.assign(new Error(`no response for ${seconds(this.idleMs)} s`), { code: 'RELAY_IDLE_TIMEOUT' }));
+        // The caller is reading the body: it hears of the stall from the stream, and may try again.
+        response.destroy(
+          new NetworkError(`${method} ${where(url)}: body stalled, no data for ${seconds(this.idleMs)} s`, 'RELAY_IDLE_TIMEOUT'),
+        );
+        r.destroy();
+      });
+      r.on('error', (err) => {
+        if (settled) return;
+        headersIn();
+        reject(err);
+      });
+      r.on('response', (msg: IncomingMessage) => {
+        headersIn();
+        response = msg;
         // An answer can come before the upload ends (an early 4xx): stop sending.
         if (body instanceof Readable && !body.readableEnded) {
           body.unpipe(r);
@@ -285,19 +410,30 @@ export class HttpClient {
         }
         resolve(new HttpResponse(msg.statusCode ?? 0, msg.headers, url, msg));
       });
+      if (signal?.aborted) return onAbort();
+      if (budget.spent) return onBudget();
       if (body instanceof Readable) {
         // Also catches a body that failed before we got here (its source dropped while we waited).
         finished(body, { writable: false }, (err) => {
           if (!err) return;
-          r.destroy(err);
-          fail(err);
+          stop(err);
         });
         body.pipe(r);
+        body.on('data', () => budget.progress()); // an upload still moving is not a server that never answers
       } else {
         r.end(body);
       }
     });
   }
+}
+
+/** host+path for messages: never the query string (it may carry signed credentials). */
+function where(url: URL): string {
+  return `${url.host}${url.pathname}`;
+}
+
+function defaultPort(url: URL): number {
+  return url.protocol === 'https:' ? 443 : 80;
 }
 
 async function materialise(body: RequestBody | undefined): Promise<Readable | Uint8Array | undefined> {
@@ -309,5 +445,6 @@ async function materialise(body: RequestBody | undefined): Promise<Readable | Ui
 
 function errText(err: unknown): string {
   const e = err as { code?: string; message?: string };
-  return e.code && !(e.message ?? '').includes(e.code) ? `${e.message} (${e.code})` : (e.message ?? String(err));
+  const showCode = e.code && !e.code.startsWith('RELAY_') && !(e.message ?? '').includes(e.code);
+  return showCode ? `${e.message} (${e.code})` : (e.message ?? String(err));
 }

@@ -21,10 +21,21 @@ export function parseRegistryUrl(text: string, input = 'registry-url'): URL {
 /**
  * Opens a store input the same way for every operation: the endpoint from the
  * input or AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, the region from AWS_REGION
- * or AWS_DEFAULT_REGION.
+ * or AWS_DEFAULT_REGION, proxies from ctx.env, cancellation from ctx.signal,
+ * and the timeouts tests override for HTTP.
  */
 export function openStoreInput(text: string, input: string, endpointInput: string | undefined, ctx: Context): Store {
   const endpoint = endpointInput || ctx.env.AWS_ENDPOINT_URL_S3 || ctx.env.AWS_ENDPOINT_URL || undefined;
   const region = ctx.env.AWS_REGION || ctx.env.AWS_DEFAULT_REGION || undefined;
-  return openStore(text, input, { endpoint, cwd: ctx.cwd, region });
+  const { connectTimeoutMs, idleTimeoutMs, budgetMs } = ctx.clients?.http ?? {};
+  return openStore(text, input, {
+    endpoint,
+    cwd: ctx.cwd,
+    region,
+    env: ctx.env,
+    signal: ctx.signal,
+    connectTimeoutMs,
+    idleTimeoutMs,
+    budgetMs,
+  });
 }

@@ -2,10 +2,11 @@ import * as path from 'node:path';
 import { badInput } from '../errors.js';
 import { FsStore } from './fs.js';
 import { S3Store } from './s3.js';
+import type { S3StoreOptions } from './s3.js';
 import type { Store } from './store.js';
 
 /** `s3://bucket/prefix` or `file://dir` (or a plain path) -> a Store. */
-export function openStore(url: string, input: string, opts: { endpoint?: string; region?: string; cwd: string }): Store {
+export function openStore(url: string, input: string, opts: S3StoreOptions & { cwd: string }): Store {
   const m = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(url);
   if (m) return new S3Store(m[1]!, (m[2] ?? '').replace(/\/+$/, ''), opts);
   if (url.startsWith('s3://')) badInput(input, 's3://<bucket>/<prefix> with a valid bucket name', url);

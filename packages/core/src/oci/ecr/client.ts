@@ -1,5 +1,7 @@
 import type { ECRClient } from '@aws-sdk/client-ecr';
 import type { ECRPUBLICClient } from '@aws-sdk/client-ecr-public';
+import { awsClientConfig } from '../../aws/client-config.js';
+import type { AwsNetOptions } from '../../aws/client-config.js';
 
 /**
  * How the AWS SDK clients are built. Core never reads process.env: the
@@ -12,10 +14,12 @@ export interface AwsConfig {
   /** AWS_ENDPOINT_URL_ECR_PUBLIC. */
   ecrPublicEndpoint?: string;
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** Timeouts and the proxy variables for the SDK clients (aws/client-config.ts). */
+  net?: AwsNetOptions;
 }
 
 export function awsConfigFromEnv(env: Record<string, string | undefined>): AwsConfig {
-  const cfg: AwsConfig = {};
+  const cfg: AwsConfig = { net: { env } };
   const ecr = env.AWS_ENDPOINT_URL_ECR ?? env.AWS_ENDPOINT_URL;
   const pub = env.AWS_ENDPOINT_URL_ECR_PUBLIC ?? env.AWS_ENDPOINT_URL;
   if (ecr) cfg.ecrEndpoint = ecr;
@@ -46,7 +50,7 @@ interface EcrSdkClients {
  * ECR Public's API exists only in us-east-1.
  */
 export async function ecrSdkClient<K extends EcrSdkKind>(kind: K, region: string, aws: AwsConfig): Promise<EcrSdkClients[K]> {
-  const common = { region, ...(aws.credentials && { credentials: aws.credentials }), maxAttempts: 4 };
+  const common = { ...awsClientConfig(aws.net), region, ...(aws.credentials && { credentials: aws.credentials }), maxAttempts: 4 };
   if (kind === 'ecr') {
     const { ECRClient } = await loadEcrSdk();
     return new ECRClient({ ...common, ...(aws.ecrEndpoint && { endpoint: aws.ecrEndpoint }) }) as EcrSdkClients[K];

@@ -68,7 +68,7 @@ export class OciSession {
   private readonly registries = new Map<string, Registry>();
 
   constructor(private readonly opts: OciSessionOptions) {
-    this.http = new HttpClient({ ...opts.http, insecureHosts: opts.insecureRegistries ?? [], log: opts.log });
+    this.http = new HttpClient({ env: opts.env, ...opts.http, insecureHosts: opts.insecureRegistries ?? [], log: opts.log });
   }
 
   /** explicit input > the keychain's (native ECR / ECR Public) > docker config > anonymous. */

@@ -1,0 +1,149 @@
+/**
+ * Connection pools that honour the proxy settings per request, shared by
+ * HttpClient and every AWS SDK client: https targets through a CONNECT
+ * tunnel, http targets as absolute-form requests to the proxy (as curl does),
+ * NO_PROXY hosts directly. Proxy credentials go out only as
+ * Proxy-Authorization, and only to the proxy.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import tls from 'node:tls';
+import type { Duplex } from 'node:stream';
+import { AuthError, RemoteError } from '../errors.js';
+import { isRetryableStatus } from '../retry.js';
+import { proxyFor } from './proxy.js';
+import type { Proxy, ProxySettings } from './proxy.js';
+
+export interface AgentSettings {
+  proxies: ProxySettings;
+  /** Bounds reaching the proxy and its answer to CONNECT. */
+  connectTimeoutMs: number;
+  maxSockets: number;
+  /** Extra CA certificates (PEM) for targets and https proxies. */
+  ca?: string | Buffer;
+}
+
+export interface Agents {
+  http: http.Agent;
+  https: https.Agent;
+}
+
+export function proxyAgents(s: AgentSettings): Agents {
+  const base = { keepAlive: true, maxSockets: s.maxSockets, ...(s.ca && { ca: s.ca }) };
+  return { http: new ForwardingAgent(s, base), https: new TunnellingAgent(s, base) };
+}
+
+const bracket = (host: string): string => (host.includes(':') ? `[${host}]` : host);
+
+type ConnectOptions = https.RequestOptions & { relayProxy?: Proxy };
+type Callback = (err: Error | null, socket: Duplex) => void;
+/** node's ClientRequest internals that every forwarding proxy agent touches. */
+interface Internals {
+  _header: string | null;
+  _implicitHeader(): void;
+  outputData?: { data: string | Buffer }[];
+}
+
+/** http targets: absolute-form requests to the proxy; NO_PROXY hosts directly. */
+class ForwardingAgent extends http.Agent {
+  constructor(
+    private readonly s: AgentSettings,
+    options: http.AgentOptions,
+  ) {
+    super(options);
+  }
+
+  // Not in @types/node, but the hook every proxy agent uses: called before the socket is chosen.
+  addRequest(req: http.ClientRequest, options: ConnectOptions): void {
+    const host = String(options.host ?? options.hostname ?? 'localhost').replace(/^\[|\]$/g, '');
+    const port = Number(options.port ?? 80);
+    const proxy = proxyFor(this.s.proxies, 'http:', host, port);
+    if (proxy) {
+      const r = req as unknown as Internals;
+      const built = r._header;
+      r._header = null;
+      req.path = `http://${bracket(host)}${port === 80 ? '' : `:${port}`}${req.path}`;
+      if (proxy.authorization) req.setHeader('proxy-authorization', proxy.authorization);
+      if (built) {
+        // Expect: 100-continue makes node build and queue the header block before the agent sees the
+        // request: rebuild it with the absolute path and swap it into the queued output.
+        r._implicitHeader();
+        const first = r.outputData?.[0];
+        if (first && typeof first.data === 'string' && first.data.startsWith(built))
+          first.data = r._header + first.data.slice(built.length);
+      }
+      options = { ...options, host: proxy.hostname, hostname: proxy.hostname, port: proxy.port, relayProxy: proxy };
+    }
+    (http.Agent.prototype as unknown as { addRequest(r: http.ClientRequest, o: ConnectOptions): void }).addRequest.call(this, req, options);
+  }
+
+  override createConnection(options: ConnectOptions, cb?: Callback): Duplex | null | undefined {
+    const proxy = options.relayProxy;
+    if (proxy?.protocol === 'https:')
+      return tls.connect({ ...(options as tls.ConnectionOptions), host: proxy.hostname, port: proxy.port, servername: proxy.hostname });
+    return super.createConnection(options, cb);
+  }
+}
+
+/** https targets: TLS inside a CONNECT tunnel through the proxy; NO_PROXY hosts directly. */
+class TunnellingAgent extends https.Agent {
+  constructor(
+    private readonly s: AgentSettings,
+    options: https.AgentOptions,
+  ) {
+    super(options);
+  }
+
+  override createConnection(options: ConnectOptions, cb?: Callback): Duplex | null | undefined {
+    const host = String(options.host ?? options.hostname ?? 'localhost').replace(/^\[|\]$/g, '');
+    const port = Number(options.port ?? 443);
+    const proxy = proxyFor(this.s.proxies, 'https:', host, port);
+    if (!proxy || !cb) return super.createConnection(options, cb);
+    tunnel(proxy, `${bracket(host)}:${port}`, this.s).then(
+      (socket) => cb(null, tls.connect({ ...(options as tls.ConnectionOptions), socket })),
+      (err: Error) => cb(err, undefined as unknown as Duplex),
+    );
+    return undefined;
+  }
+}
+
+/** A raw socket to `authority` through the proxy's CONNECT. */
+function tunnel(proxy: Proxy, authority: string, s: AgentSettings): Promise<Duplex> {
+  return new Promise((resolve, reject) => {
+    const req = (proxy.protocol === 'https:' ? https : http).request({
+      method: 'CONNECT',
+      host: proxy.hostname,
+      port: proxy.port,
+      path: authority,
+      agent: false,
+      headers: { host: authority, ...(proxy.authorization && { 'proxy-authorization': proxy.authorization }) },
+      ...(proxy.protocol === 'https:' && { servername: proxy.hostname, ...(s.ca && { ca: s.ca }) }),
+    });
+    const timer = setTimeout(() => {
+      const secs = s.connectTimeoutMs / 1000;
+      req.destroy(
+        Object.assign(new Error(`proxy ${proxy.host}: no answer to CONNECT within ${secs} s`), { code: 'RELAY_CONNECT_TIMEOUT' }),
+      );
+    }, s.connectTimeoutMs);
+    req.once('connect', (res: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+      clearTimeout(timer);
+      if (res.statusCode === 200) {
+        if (head.length) socket.unshift(head);
+        return resolve(socket);
+      }
+      socket.destroy();
+      const status = res.statusCode ?? 0;
+      const msg = `proxy ${proxy.host} refused CONNECT to ${authority}: HTTP ${status}${res.statusMessage ? ` ${res.statusMessage}` : ''}`;
+      reject(
+        status === 407
+          ? new AuthError(`${msg} (check the credentials in the proxy URL)`)
+          : new RemoteError(msg, { retryable: isRetryableStatus(status) }),
+      );
+    });
+    req.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    req.end();
+  });
+}
