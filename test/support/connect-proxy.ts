@@ -76,6 +76,7 @@ export async function startConnectProxy(opts: { auth?: { user: string; pass: str
       headers,
     });
     up.on('response', (upRes) => {
+      if (res.destroyed) return void upRes.destroy();
       res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, upRes.headers);
       pipeline(upRes, res, () => {});
     });

@@ -40,7 +40,6 @@ type Callback = (err: Error | null, socket: Duplex) => void;
 /** node's ClientRequest internals that every forwarding proxy agent touches. */
 interface Internals {
   _header: string | null;
-  _implicitHeader(): void;
   outputData?: { data: string | Buffer }[];
 }
 
@@ -59,18 +58,22 @@ class ForwardingAgent extends http.Agent {
     const port = Number(options.port ?? 80);
     const proxy = proxyFor(this.s.proxies, 'http:', host, port);
     if (proxy) {
+      const absolute = `http://${bracket(host)}${port === 80 ? '' : `:${port}`}${req.path}`;
       const r = req as unknown as Internals;
-      const built = r._header;
-      r._header = null;
-      req.path = `http://${bracket(host)}${port === 80 ? '' : `:${port}`}${req.path}`;
-      if (proxy.authorization) req.setHeader('proxy-authorization', proxy.authorization);
-      if (built) {
-        // Expect: 100-continue makes node build and queue the header block before the agent sees the
-        // request: rebuild it with the absolute path and swap it into the queued output.
-        r._implicitHeader();
+      if (r._header) {
+        // Expect: 100-continue makes node build and queue the request head before the agent sees
+        // the request: rewrite it in place, with the absolute path and the proxy's credentials.
+        const old = r._header;
+        const head = old
+          .replace(`${req.method} ${req.path} HTTP/1.1\r\n`, `${req.method} ${absolute} HTTP/1.1\r\n`)
+          .replace(/\r\n\r\n$/, proxy.authorization ? `\r\nProxy-Authorization: ${proxy.authorization}\r\n\r\n` : '\r\n\r\n');
         const first = r.outputData?.[0];
-        if (first && typeof first.data === 'string' && first.data.startsWith(built))
-          first.data = r._header + first.data.slice(built.length);
+        if (first && typeof first.data === 'string' && first.data.startsWith(old)) first.data = head + first.data.slice(old.length);
+        r._header = head;
+        req.path = absolute;
+      } else {
+        req.path = absolute;
+        if (proxy.authorization) req.setHeader('proxy-authorization', proxy.authorization);
       }
       options = { ...options, host: proxy.hostname, hostname: proxy.hostname, port: proxy.port, relayProxy: proxy };
     }

@@ -174,9 +174,7 @@ export class HttpClient {
     this.idleMs = opts.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs;
     this.budgetMs = opts.budgetMs ?? DEFAULTS.requestBudgetMs;
     this.proxies = opts.env ? proxySettings(opts.env) : NO_PROXY_SETTINGS;
-    for (const p of [this.proxies.http, this.proxies.https]) {
-      if (p?.authorization) opts.log?.mask(p.authorization.slice('Basic '.length));
-    }
+    for (const secret of [...(this.proxies.http?.secrets ?? []), ...(this.proxies.https?.secrets ?? [])]) opts.log?.mask(secret);
     this.agents = proxyAgents({ proxies: this.proxies, connectTimeoutMs: this.connectMs, maxSockets: 64, ...(opts.ca && { ca: opts.ca }) });
   }
 
@@ -287,7 +285,8 @@ export class HttpClient {
   /** The one line a failed attempt becomes once no retry is left. */
   private failure(err: unknown, method: string, url: URL, attempts: number, budget: Budget, replayable: boolean): unknown {
     const proxy = this.proxyFor(url);
-    const what = `${method} ${where(url)}${proxy ? ` via proxy ${proxy.host}` : ''}`;
+    const named = proxy && String((err as Error)?.message).includes(proxy.host);
+    const what = `${method} ${where(url)}${proxy && !named ? ` via proxy ${proxy.host}` : ''}`;
     const tried = `(after ${attempts} attempt${attempts === 1 ? '' : 's'})`;
     if (budget.spent) {
       return new NetworkError(`${what}: no response for ${seconds(budget.elapsedMs())} s ${tried}`, 'RELAY_BUDGET', {

@@ -20,6 +20,8 @@ export interface Proxy {
   host: string;
   /** The Proxy-Authorization value, from credentials in the proxy URL. */
   authorization?: string;
+  /** The password and the encoded credentials, for the logger to mask. */
+  secrets: string[];
 }
 
 interface NoProxyRule {
@@ -69,12 +71,14 @@ function parseProxy(name: string, value: string): Proxy {
   const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
   const user = decodeURIComponent(url.username);
   const pass = decodeURIComponent(url.password);
+  const token = user || pass ? Buffer.from(`${user}:${pass}`).toString('base64') : undefined;
   return {
     protocol: url.protocol,
     hostname: url.hostname.replace(/^\[|\]$/g, ''),
     port,
     host: `${url.hostname}:${port}`,
-    ...((user || pass) && { authorization: `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}` }),
+    ...(token && { authorization: `Basic ${token}` }),
+    secrets: [pass, token ?? ''].filter((x) => x.length > 0),
   };
 }
 

@@ -30,8 +30,21 @@ interface S3Error {
 const status = (e: unknown): number | undefined => (e as S3Error)?.$metadata?.httpStatusCode;
 const unquote = (etag: string | undefined): string => (etag ?? '').replace(/^(W\/)?"|"$/g, '');
 
+/**
+ * The SDK's error as thrown, or node's error read back out of the SDK's
+ * "AWS SDK error wrapper for Error: connect ECONNREFUSED ..." (what it makes
+ * of an error from another realm, as under a test runner's VM), code included.
+ */
+function unwrap(err: unknown): S3Error {
+  const e = err as S3Error;
+  const m = /^AWS SDK error wrapper for (?:\w*Error: )?(.*)$/s.exec(e?.message ?? '');
+  if (!m) return e;
+  const message = m[1] as string;
+  return { name: 'Error', message, code: /\b(E[A-Z]{3,}|ERR_[A-Z_]+)\b/.exec(message)?.[1], $metadata: e.$metadata };
+}
+
 function retryable(err: unknown): boolean {
-  return isNetworkError(err) || isRetryableStatus(status(err)) || (err as S3Error)?.name === 'SlowDown';
+  return isNetworkError(unwrap(err)) || isRetryableStatus(status(err)) || (err as S3Error)?.name === 'SlowDown';
 }
 
 const AUTH_ERRORS = new Set(['AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'ExpiredToken', 'InvalidToken']);
@@ -158,7 +171,7 @@ export class S3Store implements Store {
 
   /** The SDK's failure in a few words. */
   private cause(err: unknown): string {
-    const e = ((err as S3Error)?.errors?.[0] ?? err) as S3Error; // happy eyeballs: an AggregateError of each address's failure
+    const e = unwrap((err as S3Error)?.errors?.[0] ?? err); // happy eyeballs: an AggregateError of each address's failure
     const msg = firstLine(e);
     const s = status(err);
     if (e?.name === 'TimeoutError') {
