@@ -53,6 +53,8 @@ export interface HttpClientOptions {
   env?: Env;
   /** Extra CA certificates (PEM) to trust: a private registry's, a test server's. */
   ca?: string | Buffer;
+  /** Context.signal: cancels every request (and body) of this client, besides each request's own signal. */
+  signal?: AbortSignal;
   /** 'host[:port]' → 'address:port' to connect to instead, as curl --connect-to (stand-ins in tests). */
   connectTo?: Readonly<Record<string, string>>;
   log?: Logger;
@@ -190,8 +192,14 @@ export class HttpClient {
 
   async request(req: HttpRequest): Promise<HttpResponse> {
     const budget = new Budget(this.budgetMs, this.idleMs);
+    const link = either(req.signal, this.opts.signal);
     try {
-      return await this.attempts(req, budget);
+      const res = await this.attempts({ ...req, signal: link.signal }, budget);
+      res.body.once('close', link.dispose); // the signal also ends the body
+      return res;
+    } catch (err) {
+      link.dispose();
+      throw err;
     } finally {
       budget.dispose();
     }
@@ -424,6 +432,25 @@ export class HttpClient {
       }
     });
   }
+}
+
+/** A signal that fires when either does (with its reason), and the way to stop listening. */
+function either(a: AbortSignal | undefined, b: AbortSignal | undefined): { signal: AbortSignal | undefined; dispose: () => void } {
+  if (!a || !b) return { signal: a ?? b, dispose: () => undefined };
+  const ac = new AbortController();
+  const onA = (): void => ac.abort(a.reason);
+  const onB = (): void => ac.abort(b.reason);
+  if (a.aborted) onA();
+  else if (b.aborted) onB();
+  a.addEventListener('abort', onA, { once: true });
+  b.addEventListener('abort', onB, { once: true });
+  return {
+    signal: ac.signal,
+    dispose: () => {
+      a.removeEventListener('abort', onA);
+      b.removeEventListener('abort', onB);
+    },
+  };
 }
 
 /** host+path for messages: never the query string (it may carry signed credentials). */

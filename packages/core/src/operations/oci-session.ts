@@ -17,6 +17,7 @@ export function openOciSession(
   const aws = ctx.clients?.aws ?? awsConfigFromEnv(ctx.env);
   const session = new OciSession({
     env: ctx.env,
+    signal: ctx.signal,
     log: ctx.log,
     cwd: ctx.cwd,
     insecureRegistries: opts.insecureRegistries,

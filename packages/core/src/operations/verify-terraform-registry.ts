@@ -34,7 +34,7 @@ export const verifyTerraformRegistry = defineOperation(spec, async (inp, ctx: Co
   const namespace = checkName(inp.namespace, 'namespace');
   const name = checkName(inp.name, 'name');
   const versions = inp.version ? [checkVersion(inp.version)] : [];
-  const client = new HttpClient({ env: ctx.env, ...ctx.clients?.http, log: ctx.log });
+  const client = new HttpClient({ env: ctx.env, signal: ctx.signal, ...ctx.clients?.http, log: ctx.log });
   const reader = inp.store ? storeReader(openStoreInput(inp.store, 'store', inp['s3-endpoint'], ctx), root) : httpReader(client);
   const checks = await verifyRegistry(
     reader,

@@ -111,6 +111,18 @@ describe('nothing waits forever', () => {
     c.close();
   });
 
+  test("the client's own signal (Context.signal) cancels its requests, alongside each request's", async () => {
+    const run = new AbortController();
+    const c = new HttpClient({ signal: run.signal, budgetMs: 30_000 });
+    const mine = new AbortController();
+    setTimeout(() => run.abort('interrupted (SIGTERM)'), 100);
+    const { err, ms } = await caught(c.request({ url: `http://${silent.host}/v2/`, signal: mine.signal }));
+    expect(ms).toBeLessThan(400);
+    expect(err.kind).toBe('cancelled');
+    expect(err.message).toBe(`interrupted (SIGTERM) (GET ${silent.host}/v2/ aborted)`);
+    c.close();
+  });
+
   test('aborting while a body streams ends the stream with kind cancelled', async () => {
     const c = new HttpClient({ idleTimeoutMs: 30_000 });
     const ac = new AbortController();

@@ -26,6 +26,8 @@ export interface OciSessionOptions {
   keychain?: (host: string) => CredentialProvider[];
   /** Overrides for tests and stand-ins (retry timing, --connect-to). */
   http?: Omit<HttpClientOptions, 'insecureHosts' | 'log'>;
+  /** Context.signal: cancels every registry request in flight. */
+  signal?: AbortSignal;
 }
 
 /** Tries providers in order; the first with credentials answers; failures fall through to the next. */
@@ -68,7 +70,13 @@ export class OciSession {
   private readonly registries = new Map<string, Registry>();
 
   constructor(private readonly opts: OciSessionOptions) {
-    this.http = new HttpClient({ env: opts.env, ...opts.http, insecureHosts: opts.insecureRegistries ?? [], log: opts.log });
+    this.http = new HttpClient({
+      env: opts.env,
+      signal: opts.signal,
+      ...opts.http,
+      insecureHosts: opts.insecureRegistries ?? [],
+      log: opts.log,
+    });
   }
 
   /** explicit input > the keychain's (native ECR / ECR Public) > docker config > anonymous. */
