@@ -1,11 +1,15 @@
 import type { Logger } from './logger.js';
 import { Masker } from './logger.js';
 
+/** How often progress becomes a plain line when stderr is not a terminal. */
+const PLAIN_PROGRESS_MS = 10_000;
+
 /** Logger for a person at a terminal (or a plain log file when not a TTY). */
 export class TerminalLogger implements Logger {
   private masker = new Masker();
   private depth = 0;
   private statusShown = false;
+  private lastPlain = 0;
   constructor(
     private readonly out: NodeJS.WriteStream = process.stderr,
     private readonly verbose = false,
@@ -47,7 +51,15 @@ export class TerminalLogger implements Logger {
     }
   }
   progress(msg: string): void {
-    if (!this.out.isTTY || this.quiet) return;
+    if (this.quiet) return;
+    if (!this.out.isTTY) {
+      // A log file gets a plain line now and then, not a redraw every 200 ms.
+      const now = Date.now();
+      if (now - this.lastPlain < PLAIN_PROGRESS_MS) return;
+      this.lastPlain = now;
+      this.write('', msg);
+      return;
+    }
     const cols = this.out.columns || 80;
     this.out.write('\r\x1b[K' + this.masker.apply(msg).slice(0, cols - 1));
     this.statusShown = true;

@@ -1,3 +1,5 @@
+import type { ReportSection } from './report.js';
+
 /**
  * One plan vocabulary for every domain (registry objects, blobs, manifests,
  * tags, mirror targets). The plan is what dry-run prints, what the summary
@@ -37,4 +39,31 @@ export function describeCounts(rows: readonly PlanRow[]): string {
 /** Mebibytes with one decimal, for plan and transfer lines. */
 export function mib(bytes: number): string {
   return (bytes / 1048576).toFixed(1);
+}
+
+/** "3 written, 11 identical" after a run; "3 to write, 11 identical" for a plan not (yet) executed. */
+export function countsLine(rows: readonly PlanRow[], executed: boolean): string {
+  const c = countActions(rows);
+  const writes = c.put + c.replace;
+  const parts = [
+    ...(writes ? [executed ? `${writes} written` : `${writes} to write`] : []),
+    ...(c.mount ? [executed ? `${c.mount} mounted` : `${c.mount} to mount`] : []),
+    ...(c.skip ? [`${c.skip} identical`] : []),
+    ...(c.conflict ? [`${c.conflict} in conflict`] : []),
+  ];
+  return parts.join(', ') || 'nothing to do';
+}
+
+/**
+ * The plan as people read it: every row that changes something (or refuses),
+ * and the identical ones counted in one line rather than listed.
+ */
+export function planSection(rows: readonly PlanRow[], heading = 'Plan'): ReportSection {
+  const changing = rows.filter((r) => r.action !== 'skip');
+  const same = rows.length - changing.length;
+  if (changing.length === 0) return { heading, text: `${same} identical: nothing to write` };
+  return {
+    heading: same ? `${heading} (${same} identical not listed)` : heading,
+    table: { head: ['object', 'action', 'why'], rows: changing.map((r) => [r.object, r.action, r.why]) },
+  };
 }

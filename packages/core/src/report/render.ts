@@ -10,27 +10,52 @@ const STATUS_LINE: Record<NonNullable<Report['status']>, string> = {
   drift: 'drift found',
 };
 
-/** Plain text for a terminal or a log file. */
+/** The terminal report's width: tables wider than this are printed one record per row. */
+export const TEXT_WIDTH = 100;
+
+/** "status: done · 3 put, 11 identical" */
+function statusLine(r: Report, sep: string): string | undefined {
+  if (!r.status) return undefined;
+  return [STATUS_LINE[r.status], ...(r.counts ? [r.counts] : [])].join(sep);
+}
+
+/** Plain text for a terminal or a log file, within TEXT_WIDTH columns wherever the values allow. */
 export function renderText(r: Report): string {
-  const out: string[] = [r.title, ...(r.status ? [`status: ${STATUS_LINE[r.status]}`] : []), ''];
+  const status = statusLine(r, ' · ');
+  const out: string[] = [r.title, ...(status ? [`status: ${status}`] : []), ''];
   for (const s of r.sections) {
     out.push(`${s.heading}:`);
-    if ('table' in s) {
-      const rows = [s.table.head, ...s.table.rows];
-      const widths = s.table.head.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length)));
-      for (const row of rows)
-        out.push(
-          '  ' +
-            row
-              .map((c, i) => c.padEnd(widths[i]!))
-              .join('  ')
-              .trimEnd(),
-        );
-    } else if ('code' in s) out.push(...s.code.split('\n').map((l) => '  ' + l));
+    if ('table' in s) out.push(...textTable(s.table.head, s.table.rows));
+    else if ('code' in s) out.push(...s.code.split('\n').map((l) => '  ' + l));
     else out.push('  ' + s.text);
     out.push('');
   }
   return out.join('\n');
+}
+
+function textTable(head: string[], rows: string[][]): string[] {
+  const all = [head, ...rows];
+  const widths = head.map((_, i) => Math.max(...all.map((row) => (row[i] ?? '').length)));
+  if (2 + widths.reduce((n, w) => n + w + 2, 0) - 2 <= TEXT_WIDTH) {
+    return all.map(
+      (row) =>
+        '  ' +
+        row
+          .map((c, i) => c.padEnd(widths[i]!))
+          .join('  ')
+          .trimEnd(),
+    );
+  }
+  // Too wide (hashes, long keys): the first column names the record, the others follow as `name: value`.
+  const label = Math.max(...head.slice(1).map((h) => h.length));
+  return rows.flatMap((row) => [
+    `  ${row[0] ?? ''}`,
+    ...head
+      .slice(1)
+      .map((h, i) => [h, row[i + 1] ?? ''] as const)
+      .filter(([, v]) => v !== '')
+      .map(([h, v]) => `    ${(h + ':').padEnd(label + 1)} ${v}`),
+  ]);
 }
 
 /**
@@ -57,7 +82,8 @@ function sectionBody(s: ReportSection): string[] {
 /** GitHub-flavoured Markdown for the job summary: status first, long detail folded away. */
 export function renderMarkdown(r: Report): string {
   const out: string[] = [`## ${r.title}`, ''];
-  if (r.status) out.push(`**Status: ${STATUS_LINE[r.status]}**`, '');
+  const status = statusLine(r, ' · ');
+  if (status) out.push(`**Status: ${status}**`, '');
   for (const s of r.sections) {
     if ('collapsed' in s && s.collapsed) {
       out.push('<details>', `<summary>${html(s.heading)}</summary>`, '', ...sectionBody(s), '', '</details>', '');

@@ -10,6 +10,8 @@ export interface Report {
   title: string;
   /** Set by the operation when it knows better than "done" (a no-op, a dry run, drift found). */
   status?: RunStatus;
+  /** What the run did in a few words, after the status ("3 written, 11 identical"). */
+  counts?: string;
   /** Markdown-free sections: heading, then a table or preformatted text. */
   sections: ReportSection[];
 }

@@ -1,4 +1,5 @@
 import { mapLimit } from '../concurrency.js';
+import { TransferProgress } from '../log/progress.js';
 import { DEFAULTS } from '../defaults.js';
 import { ConflictError, throwIfCancelled } from '../errors.js';
 import { sha256Hex } from '../hash.js';
@@ -27,14 +28,22 @@ export interface ExecuteOptions {
 export async function executePlan(store: Store, rel: Release, plan: Plan, o: ExecuteOptions): Promise<void> {
   const { immutable, log, signal } = o;
   const phases = ['store', 'document', 'shared'] as const;
+  const writes = plan.objects.filter((i) => i.action === 'put' || i.action === 'replace');
+  const progress = new TransferProgress(
+    log,
+    'uploading',
+    writes.length,
+    writes.reduce((n, i) => n + (i.bytes ?? 0), 0),
+  );
   for (const kind of phases) {
-    const items = plan.objects.filter((i) => i.obj?.kind === kind && (i.action === 'put' || i.action === 'replace'));
+    const items = writes.filter((i) => i.obj?.kind === kind);
     await mapLimit(
       items,
       DEFAULTS.storeWriteParallel,
       async (item) => {
-        log.progress(`uploading ${item.object}`);
         await writeObject(store, item, immutable);
+        progress.add(item.bytes ?? 0);
+        progress.itemDone();
         log.info(`${item.action === 'put' ? 'put' : 'replaced'} ${item.object}`);
       },
       signal,

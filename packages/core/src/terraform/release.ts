@@ -2,6 +2,7 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { mapLimit } from '../concurrency.js';
+import { TransferProgress } from '../log/progress.js';
 import { DEFAULTS } from '../defaults.js';
 import { InputError } from '../errors.js';
 import { sha256Hex } from '../hash.js';
@@ -81,14 +82,25 @@ export async function buildRelease(r: ReleaseInput): Promise<Release> {
   try {
     // mapLimit starts nothing after the first refusal and rejects only once the
     // running repacks end, so removing tmpDir then leaves no partial zip behind.
+    const sizes = await Promise.all(archives.map(async (a) => (await fs.stat(a.file)).size));
+    const progress = new TransferProgress(
+      log,
+      'repacking',
+      archives.length,
+      sizes.reduce((n, s) => n + s, 0),
+    );
     const packages = await mapLimit(
       archives,
       DEFAULTS.repackParallel,
-      async (a) => {
-        const base = path.basename(a.file);
-        log.progress(`repacking ${base}`);
-        const p = await repack(a, coords, tmpDir);
-        log.info(`repacked ${base} -> ${p.filename}`);
+      async (a, i) => {
+        let read = 0;
+        const p = await repack(a, coords, tmpDir, (n) => {
+          read += n;
+          progress.add(n);
+        });
+        progress.add(sizes[i]! - read); // zips report no bytes on the way
+        progress.itemDone();
+        log.info(`repacked ${path.basename(a.file)} -> ${p.filename}`);
         return p;
       },
       r.signal,

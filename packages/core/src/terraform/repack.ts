@@ -50,7 +50,13 @@ function isExecutableName(base: string, name: string): boolean {
  * never to disk or memory whole. Refuses links, devices, traversal, and any
  * archive without exactly one provider executable.
  */
-export async function repack(archive: Archive, coords: Omit<Coordinates, 'namespace'>, outDir: string): Promise<Package> {
+export async function repack(
+  archive: Archive,
+  coords: Omit<Coordinates, 'namespace'>,
+  outDir: string,
+  /** Told of compressed bytes read from a tarball, for progress. */
+  onBytes?: (n: number) => void,
+): Promise<Package> {
   const { file } = archive;
   const { name, version } = coords;
   const base = path.basename(file);
@@ -81,7 +87,7 @@ export async function repack(archive: Archive, coords: Omit<Coordinates, 'namesp
 
   try {
     if (archive.format === 'zip') await readZipArchive(file, base, take);
-    else await readTarball(file, base, take);
+    else await readTarball(file, base, take, onBytes);
   } catch (err) {
     if (err instanceof RelayError) throw err;
     throw new InputError(`tarball '${base}': ${describeArchiveError(err, archive.format)}`);
@@ -112,11 +118,17 @@ function describeArchiveError(err: unknown, format: string): string {
   return e.message ?? String(err);
 }
 
-async function readTarball(file: string, base: string, take: (name: string, body: Readable) => Promise<void>): Promise<void> {
+async function readTarball(
+  file: string,
+  base: string,
+  take: (name: string, body: Readable) => Promise<void>,
+  onBytes?: (n: number) => void,
+): Promise<void> {
   const ex = extract();
   const src = createReadStream(file);
   const gunzip = createGunzip();
   src.on('error', (e) => gunzip.destroy(e));
+  if (onBytes) src.on('data', (c) => onBytes(c.length));
   gunzip.on('error', (e) => ex.destroy(e));
   src.pipe(gunzip).pipe(ex);
   for await (const entry of ex) {

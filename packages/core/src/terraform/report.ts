@@ -1,6 +1,6 @@
 import type { OutputValue, Result } from '../context.js';
 import type { Logger } from '../log/logger.js';
-import type { PlanRow } from '../report/plan.js';
+import { countsLine, planSection, type PlanRow } from '../report/plan.js';
 import type { Report } from '../report/report.js';
 import { platformKey } from './names.js';
 import type { Plan } from './plan.js';
@@ -41,20 +41,22 @@ export function publishResult(rel: Release, rows: PlanRow[], dryRun: boolean): R
   const report: Report = {
     title: `${dryRun ? 'Dry run: ' : ''}${provider} ${coords.version}`,
     status: dryRun ? 'dry-run' : noop ? 'no-op' : 'done',
+    counts: countsLine(objects, !dryRun),
     sections: [
       {
         heading: 'Summary',
         text: `${dryRun ? 'Would write' : 'Wrote'} ${writes} objects, ${objects.length - writes} already identical; versions index: ${versionsRow.action}. Signed by key ${rel.keyId}; protocols ${rel.protocols.join(', ')}.`,
       },
+      planSection(rows),
       {
-        heading: 'Platforms',
+        heading: `Platforms (${packages.length}): files and hashes`,
         table: {
           head: ['platform', 'file', 'bytes', 'zh (sha256)', 'h1'],
           rows: packages.map((p) => [platformKey(p), p.filename, String(p.size), p.sha256, p.h1]),
         },
+        collapsed: true,
       },
-      { heading: 'Plan', table: { head: ['object', 'action', 'why'], rows: rows.map((r) => [r.object, r.action, r.why]) } },
-      { heading: '.terraform.lock.hcl', code: lock, lang: 'hcl' },
+      { heading: '.terraform.lock.hcl', code: lock, lang: 'hcl', collapsed: true },
     ],
   };
   const outputs: Record<string, OutputValue> = {

@@ -102,7 +102,7 @@ describe('docker config.json', () => {
     expect(await dockerConfigProvider('ghcr.io', env, log).get()).toEqual({ kind: 'basic', username: 'docker', password: 'one' });
     const quay = dockerConfigProvider('quay.io', env, log);
     expect(await quay.get()).toEqual({ kind: 'basic', username: 'skopeo', password: 'two' });
-    expect(quay.source).toBe(authFile);
+    expect(quay.source).toBe(`containers auth file ${authFile}`);
     expect(await dockerConfigProvider('registry-1.docker.io', env, log).get()).toEqual({
       kind: 'basic',
       username: 'podman',

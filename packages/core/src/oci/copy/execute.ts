@@ -4,7 +4,7 @@ import { throwIfCancelled } from '../../errors.js';
 import { retryDecision, withRetry } from '../../retry.js';
 import type { RetryPolicy } from '../../retry.js';
 import type { Logger } from '../../log/logger.js';
-import { mib } from '../../report/plan.js';
+import { TransferProgress } from '../../log/progress.js';
 import { VerifyingStream } from '../ref/digest.js';
 import type { Descriptor } from '../ref/media.js';
 import type { Plan, PlannedManifest } from './plan.js';
@@ -26,28 +26,6 @@ export interface Transferred {
   tagsPut: number;
 }
 
-/** Progress on one line: blobs and bytes. */
-class Progress {
-  private last = 0;
-  blobs = 0;
-  bytes = 0;
-  constructor(
-    private readonly log: Logger,
-    private readonly totalBlobs: number,
-    private readonly totalBytes: number,
-  ) {}
-  add(bytes: number): void {
-    this.bytes += bytes;
-    const now = Date.now();
-    if (now - this.last < 200) return;
-    this.last = now;
-    this.show();
-  }
-  show(): void {
-    this.log.progress(`blobs ${this.blobs}/${this.totalBlobs}, ${mib(this.bytes)}/${mib(this.totalBytes)} MiB`);
-  }
-}
-
 /**
  * Walks a plan: blobs (mounted or streamed, digest checked on the way),
  * then manifests by digest with children before parents and referrers after
@@ -57,10 +35,11 @@ class Progress {
 export async function executePlan(plan: Plan, source: Repo, target: Repo, opts: ExecuteOptions): Promise<Transferred> {
   const out: Transferred = { blobsCopied: 0, blobsMounted: 0, bytesCopied: 0, manifestsPut: 0, tagsPut: 0 };
   const todo = plan.blobs.filter((b) => b.action !== 'present');
-  const progress = new Progress(
+  const progress = new TransferProgress(
     opts.log,
+    'copying blobs',
     todo.length,
-    todo.reduce((n, b) => n + b.descriptor.size, 0),
+    todo.filter((b) => b.action === 'copy').reduce((n, b) => n + b.descriptor.size, 0),
   );
 
   // Large blobs first: the long poles start early, small ones fill the gaps.
@@ -74,8 +53,7 @@ export async function executePlan(plan: Plan, source: Repo, target: Repo, opts: 
         const r = await target.mountBlob(b.descriptor, source);
         if (r.mounted) {
           out.blobsMounted++;
-          progress.blobs++;
-          progress.add(0);
+          progress.itemDone();
           return;
         }
         session = r.session;
@@ -104,8 +82,7 @@ export async function executePlan(plan: Plan, source: Repo, target: Repo, opts: 
       );
       out.blobsCopied++;
       out.bytesCopied += b.descriptor.size;
-      progress.blobs++;
-      progress.show();
+      progress.itemDone();
     },
     opts.signal,
   );

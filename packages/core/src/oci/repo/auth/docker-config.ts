@@ -129,11 +129,11 @@ export function dockerConfigProvider(host: string, env: Record<string, string | 
   let source = 'docker config';
   const lookup = async (): Promise<Credential | undefined> => {
     const serverUrl = want === 'docker.io' ? HUB_KEY : host;
-    for (const f of authFiles(env)) {
+    for (const [i, f] of authFiles(env).entries()) {
       const found = await readAuthFile(f);
       if (!found) continue;
       const { file, config } = found;
-      source = file;
+      source = i === 0 && f !== env.REGISTRY_AUTH_FILE ? 'docker config' : `containers auth file ${file}`;
       const helperFor = Object.entries(config.credHelpers ?? {}).find(([k]) => keyHost(k) === want)?.[1];
       if (helperFor) return runCredentialHelper(helperFor, serverUrl, env);
       const entry = Object.entries(config.auths ?? {}).find(([k]) => keyHost(k) === want);
