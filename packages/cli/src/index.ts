@@ -6,6 +6,8 @@ import { runOperation } from './run.js';
 import { suggestion } from './suggest.js';
 
 const PROG = 'relay';
+// The CLI supports Node 20 (engines); the AWS SDK's notice that its future releases will not is not the user's concern.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const COMMANDS: CommandSpec[] = [...OPERATIONS.map((o) => o.spec), demoSpec];
 const OTHERS = ['version', 'completion', 'help'];
 

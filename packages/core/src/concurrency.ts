@@ -86,3 +86,11 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
+
+/**
+ * A CommonJS package's exports from a dynamic import(): Node gives them as
+ * `default` (and named, when it can tell), the bundle only as `default`.
+ */
+export function cjsExports<T>(mod: T): T {
+  return (mod as { default?: T }).default ?? mod;
+}

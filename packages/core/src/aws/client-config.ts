@@ -8,6 +8,7 @@
 import type http from 'node:http';
 import type https from 'node:https';
 import { DEFAULTS } from '../defaults.js';
+import { USER_AGENT } from '../version.js';
 import { proxyAgents } from '../http/agents.js';
 import { proxySettings } from '../http/proxy.js';
 import type { Env } from '../http/proxy.js';
@@ -35,10 +36,12 @@ export interface AwsRequestHandlerOptions {
   httpsAgent: https.Agent;
 }
 
-export function awsClientConfig(opts: AwsNetOptions = {}): { requestHandler: AwsRequestHandlerOptions } {
+export function awsClientConfig(opts: AwsNetOptions = {}): { requestHandler: AwsRequestHandlerOptions; customUserAgent: string } {
   const connectTimeoutMs = opts.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs;
   const agents = proxyAgents({ proxies: proxySettings(opts.env ?? {}), connectTimeoutMs, maxSockets: DEFAULTS.awsMaxSockets });
   return {
+    // Appended to the SDK's own user agent: `relay/<version>` in the server's logs.
+    customUserAgent: USER_AGENT,
     requestHandler: {
       // TCP connect (or the proxy's CONNECT: the socket is handed over once the tunnel is up).
       connectionTimeout: connectTimeoutMs,

@@ -5,6 +5,7 @@ import { Readable, finished } from 'node:stream';
 import { AuthError, CancelledError, InputError, RelayError, RemoteError, cancelledBy } from '../errors.js';
 import type { RelayErrorOptions } from '../errors.js';
 import { DEFAULTS } from '../defaults.js';
+import { USER_AGENT } from '../version.js';
 import type { Logger } from '../log/logger.js';
 import { proxyAgents } from './agents.js';
 import type { Agents } from './agents.js';
@@ -208,7 +209,7 @@ export class HttpClient {
   private async attempts(req: HttpRequest, budget: Budget): Promise<HttpResponse> {
     let url = new URL(req.url);
     let method = (req.method ?? 'GET').toUpperCase();
-    const headers: Record<string, string> = { 'user-agent': 'relay' };
+    const headers: Record<string, string> = { 'user-agent': USER_AGENT };
     for (const [k, v] of Object.entries(req.headers ?? {})) if (v !== undefined) headers[k.toLowerCase()] = v;
     let body = req.body;
     const replayable = isReplayable(body);

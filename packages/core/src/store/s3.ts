@@ -1,14 +1,9 @@
+import { cjsExports } from '../concurrency.js';
 import { createReadStream } from 'node:fs';
 import { Transform, pipeline, type Readable } from 'node:stream';
-import {
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-  type S3ClientConfig,
-} from '@aws-sdk/client-s3';
+import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
+
+type S3Module = typeof import('@aws-sdk/client-s3');
 import { awsClientConfig } from '../aws/client-config.js';
 import { DEFAULTS } from '../defaults.js';
 import { AuthError, InputError, RelayError, RemoteError, cancelledBy } from '../errors.js';
@@ -75,7 +70,8 @@ export interface S3StoreOptions {
  */
 export class S3Store implements Store {
   readonly url: string;
-  private readonly client: S3Client;
+  private readonly config: S3ClientConfig;
+  private client?: S3Client;
   private readonly signal: AbortSignal | undefined;
   private readonly policy: RetryPolicy;
   private readonly connectMs: number;
@@ -107,7 +103,14 @@ export class S3Store implements Store {
       maxAttempts: 1,
     };
     if (opts.endpoint) Object.assign(cfg, { endpoint: opts.endpoint, forcePathStyle: true });
-    this.client = new S3Client(cfg);
+    this.config = cfg;
+  }
+
+  /** Runs fn with the client; the SDK (about 1 MB of JavaScript) loads on the first request, not when the CLI starts. */
+  private async with<T>(fn: (client: S3Client, s3: S3Module) => Promise<T>): Promise<T> {
+    const s3 = cjsExports(await import('@aws-sdk/client-s3'));
+    this.client ??= new s3.S3Client(this.config);
+    return fn(this.client, s3);
   }
 
   private k(key: string): string {
@@ -190,7 +193,7 @@ export class S3Store implements Store {
       'HEAD',
       key,
       async (abortSignal) => {
-        const r = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.k(key) }), { abortSignal });
+        const r = await this.with((c, s3) => c.send(new s3.HeadObjectCommand({ Bucket: this.bucket, Key: this.k(key) }), { abortSignal }));
         return { key, size: r.ContentLength ?? 0, etag: unquote(r.ETag), sha256: r.Metadata?.sha256, contentType: r.ContentType };
       },
       (err) => (status(err) === 404 ? { value: undefined } : undefined),
@@ -202,7 +205,7 @@ export class S3Store implements Store {
       'GET',
       key,
       async (abortSignal) => {
-        const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.k(key) }), { abortSignal });
+        const r = await this.with((c, s3) => c.send(new s3.GetObjectCommand({ Bucket: this.bucket, Key: this.k(key) }), { abortSignal }));
         const body = Buffer.from(await r.Body!.transformToByteArray());
         return { body, info: { key, size: body.length, etag: unquote(r.ETag), sha256: r.Metadata?.sha256, contentType: r.ContentType } };
       },
@@ -215,7 +218,8 @@ export class S3Store implements Store {
       'GET',
       key,
       async (abortSignal) =>
-        (await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.k(key) }), { abortSignal })).Body as Readable,
+        (await this.with((c, s3) => c.send(new s3.GetObjectCommand({ Bucket: this.bucket, Key: this.k(key) }), { abortSignal })))
+          .Body as Readable,
       notFound,
     );
     // The budget ends with the headers; the body is bounded by the idle timeout, and ended by a cancel.
@@ -236,20 +240,22 @@ export class S3Store implements Store {
         // A file is reopened for each attempt, and its bytes moving keep the budget from cutting a slow upload.
         const file = Buffer.isBuffer(body) ? undefined : createReadStream(body.path);
         try {
-          const r = await this.client.send(
-            new PutObjectCommand({
-              Bucket: this.bucket,
-              Key: this.k(key),
-              Body: file ? withProgress(file, budget) : (body as Buffer),
-              ContentLength: Buffer.isBuffer(body) ? body.length : body.size,
-              ContentType: opts.contentType,
-              CacheControl: opts.cacheControl,
-              Metadata: { sha256: opts.sha256 },
-              IfNoneMatch: opts.ifNoneMatch,
-              // Ceph RGW compares If-Match against the unquoted ETag; AWS ignores quotes.
-              IfMatch: opts.ifMatch === undefined ? undefined : unquote(opts.ifMatch),
-            }),
-            { abortSignal },
+          const r = await this.with((c, s3) =>
+            c.send(
+              new s3.PutObjectCommand({
+                Bucket: this.bucket,
+                Key: this.k(key),
+                Body: file ? withProgress(file, budget) : (body as Buffer),
+                ContentLength: Buffer.isBuffer(body) ? body.length : body.size,
+                ContentType: opts.contentType,
+                CacheControl: opts.cacheControl,
+                Metadata: { sha256: opts.sha256 },
+                IfNoneMatch: opts.ifNoneMatch,
+                // Ceph RGW compares If-Match against the unquoted ETag; AWS ignores quotes.
+                IfMatch: opts.ifMatch === undefined ? undefined : unquote(opts.ifMatch),
+              }),
+              { abortSignal },
+            ),
           );
           return { etag: unquote(r.ETag) };
         } finally {
@@ -274,9 +280,11 @@ export class S3Store implements Store {
     const strip = this.prefix ? this.prefix.replace(/\/+$/, '').length + 1 : 0;
     do {
       const r = await this.call('LIST', prefix, (abortSignal) =>
-        this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.k(prefix), ContinuationToken: token }), {
-          abortSignal,
-        }),
+        this.with((c, s3) =>
+          c.send(new s3.ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.k(prefix), ContinuationToken: token }), {
+            abortSignal,
+          }),
+        ),
       );
       for (const o of r.Contents ?? []) if (o.Key) out.push(o.Key.slice(strip));
       token = r.IsTruncated ? r.NextContinuationToken : undefined;
@@ -286,7 +294,9 @@ export class S3Store implements Store {
 
   async delete(key: string): Promise<void> {
     await this.call('DELETE', key, (abortSignal) =>
-      this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.k(key) }), { abortSignal }).then(() => undefined),
+      this.with((c, s3) => c.send(new s3.DeleteObjectCommand({ Bucket: this.bucket, Key: this.k(key) }), { abortSignal })).then(
+        () => undefined,
+      ),
     );
   }
 }

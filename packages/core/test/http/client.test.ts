@@ -4,6 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { HttpClient, HttpError, schemeFor } from '../../src/http/client.js';
 import { IntegrityError } from '../../src/errors.js';
+import { S3Store } from '../../src/store/s3.js';
+import { VERSION } from '../../src/version.js';
 import { DEFAULT_RETRY, backoffDelay, isRetryableError, parseRetryAfter, retryDecision, withRetry } from '../../src/retry.js';
 import { mapLimit } from '../../src/concurrency.js';
 
@@ -281,5 +283,43 @@ describe('retry policy', () => {
       }),
     ).rejects.toThrow('first');
     expect(finished).toEqual([1]);
+  });
+});
+
+describe('User-Agent', () => {
+  test('every request says relay/<version>, and so does every S3 call', async () => {
+    const agents: string[] = [];
+    const saved = { access: process.env.AWS_ACCESS_KEY_ID, secret: process.env.AWS_SECRET_ACCESS_KEY };
+    const server = http.createServer((req, res) => {
+      agents.push(req.headers['user-agent'] ?? '');
+      res.writeHead(404).end();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const client = new HttpClient({});
+      await (await client.request({ url: `${base}/x` })).discard();
+      client.close();
+      // the SDK's credential chain reads the process environment itself
+      Object.assign(process.env, { AWS_ACCESS_KEY_ID: 'test-ua', AWS_SECRET_ACCESS_KEY: 'test-ua' });
+      Object.assign(
+        process.env,
+        saved.access && { AWS_ACCESS_KEY_ID: saved.access },
+        saved.secret && { AWS_SECRET_ACCESS_KEY: saved.secret },
+      );
+      const store = new S3Store('bucket', '', { endpoint: base });
+      expect(await store.head('key')).toBeUndefined();
+    } finally {
+      for (const [k, v] of [
+        ['AWS_ACCESS_KEY_ID', saved.access],
+        ['AWS_SECRET_ACCESS_KEY', saved.secret],
+      ] as const) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+      server.close();
+    }
+    expect(agents[0]).toBe(`relay/${VERSION}`);
+    expect(agents[1]).toMatch(new RegExp(`(^| )relay/${VERSION.replace(/\./g, '\\.')}( |$)`));
   });
 });

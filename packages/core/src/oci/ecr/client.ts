@@ -1,3 +1,4 @@
+import { cjsExports } from '../../concurrency.js';
 import type { ECRClient } from '@aws-sdk/client-ecr';
 import type { ECRPUBLICClient } from '@aws-sdk/client-ecr-public';
 import { awsClientConfig } from '../../aws/client-config.js';
@@ -35,8 +36,9 @@ export function awsConfigFromEnv(env: Record<string, string | undefined>): AwsCo
 }
 
 /** The SDKs load only when an ECR host is involved: they are most of the CLI's start-up time. */
-export const loadEcrSdk = (): Promise<typeof import('@aws-sdk/client-ecr')> => import('@aws-sdk/client-ecr');
-export const loadEcrPublicSdk = (): Promise<typeof import('@aws-sdk/client-ecr-public')> => import('@aws-sdk/client-ecr-public');
+export const loadEcrSdk = async (): Promise<typeof import('@aws-sdk/client-ecr')> => cjsExports(await import('@aws-sdk/client-ecr'));
+export const loadEcrPublicSdk = async (): Promise<typeof import('@aws-sdk/client-ecr-public')> =>
+  cjsExports(await import('@aws-sdk/client-ecr-public'));
 
 export type EcrSdkKind = 'ecr' | 'ecr-public';
 interface EcrSdkClients {
