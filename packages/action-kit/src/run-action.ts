@@ -1,4 +1,5 @@
 import * as core from '@actions/core';
+import { writeFileSync } from 'node:fs';
 import {
   CancelledError,
   documentOf,
@@ -6,6 +7,7 @@ import {
   errorMessage,
   exitCodeFor,
   exitCodeOfStatus,
+  failureDocument,
   failureReport,
   isExpected,
   outputText,
@@ -16,6 +18,7 @@ import {
   type AnyOperation,
   type RawInputs,
   type Report,
+  type RunDocument,
 } from '@relay/core';
 import { ActionsLogger } from './logger.js';
 
@@ -44,7 +47,7 @@ export async function runAction(op: AnyOperation): Promise<void> {
     const cwd = process.env.GITHUB_WORKSPACE || process.cwd();
     const res = await op.run(inputs, { log, env: process.env, cwd, signal: controller.signal, record });
     for (const [k, v] of Object.entries(res.outputs)) core.setOutput(k, log.redact(outputText(v)));
-    core.setOutput('report', log.redact(JSON.stringify(documentOf(op.spec.name, res))));
+    keepDocument(documentOf(op.spec.name, res), log);
     report = res.report;
     const code = exitCodeOfStatus(statusOf(res));
     if (code !== 0) {
@@ -54,6 +57,7 @@ export async function runAction(op: AnyOperation): Promise<void> {
   } catch (err) {
     if (!isExpected(err) && err instanceof Error && err.stack) core.debug(log.redact(err.stack));
     report = failureReport(op.spec.name, err, record.plan);
+    keepDocument(failureDocument(op.spec.name, err, record.plan), log);
     core.setFailed(
       isExpected(err) ? errorMessage(err) : `internal error: ${errorMessage(err)} (re-run with debug logging for the stack trace)`,
     );
@@ -63,4 +67,20 @@ export async function runAction(op: AnyOperation): Promise<void> {
     process.off('SIGTERM', cancel);
   }
   if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(log.redact(renderMarkdown(report))).write();
+}
+
+/**
+ * The run document as the `report` output, whatever the outcome, and also as
+ * the file RELAY_REPORT_FILE names when set: the reusable workflows read the
+ * plan from there, since a large plan does not fit in an environment variable.
+ */
+function keepDocument(doc: RunDocument, log: ActionsLogger): void {
+  const text = log.redact(JSON.stringify(doc));
+  core.setOutput('report', text);
+  const file = process.env.RELAY_REPORT_FILE;
+  try {
+    if (file) writeFileSync(file, text + '\n');
+  } catch (err) {
+    core.warning(`could not write the run document to RELAY_REPORT_FILE (${file}): ${errorMessage(err)}`);
+  }
 }

@@ -1,5 +1,6 @@
 import type { AnyOperation } from '../operation.js';
 import { copyImage } from './copy-image.js';
+import { iamPolicy } from './iam-policy.js';
 import { promoteEcrImage } from './promote-ecr-image.js';
 import { publishTerraformRegistry } from './publish-terraform-registry.js';
 import { verifyTerraformRegistry } from './verify-terraform-registry.js';
@@ -14,6 +15,7 @@ export const OPERATIONS = [
   verifyTerraformRegistry,
   copyImage,
   promoteEcrImage,
+  iamPolicy,
 ] as const satisfies readonly AnyOperation[];
 
 export type OperationName = (typeof OPERATIONS)[number]['spec']['name'];
@@ -22,4 +24,4 @@ export function findOperation(name: string): AnyOperation | undefined {
   return OPERATIONS.find((o) => o.spec.name === name);
 }
 
-export { copyImage, promoteEcrImage, publishTerraformRegistry, verifyTerraformRegistry };
+export { copyImage, iamPolicy, promoteEcrImage, publishTerraformRegistry, verifyTerraformRegistry };

@@ -1,0 +1,488 @@
+import { envName, type InputSpec, type OperationSpec } from '@relay/core';
+import { REPORT_OUTPUT } from './docs.js';
+
+/**
+ * Reusable workflows (`on: workflow_call`) generated from the operation specs,
+ * as github/codeql-action generates its `__*.yml` checks: one
+ * `.github/workflows/reusable-<operation>.yml` per operation, its inputs and
+ * secrets from the same declaration as the CLI flags and action.yml. A unit
+ * test (packages/action-kit/test/workflows.test.ts) fails when a committed file
+ * differs from what this renders; `UPDATE_WORKFLOWS=1 pnpm test:unit` rewrites
+ * them.
+ *
+ * Shape: an operation with `dry-run` (it writes) gets two jobs. `plan` runs it
+ * as a dry run, shows the plan in the job summary, uploads the run document as
+ * an artifact and outputs the plan hash; it runs only when an `environment` is
+ * given, since only then is there an approval to bind. `apply` waits for it,
+ * runs in that environment (its required reviewers approve the plan they saw)
+ * and passes the hash as `expect-plan`, so the operation refuses when what it
+ * would now do differs from what was approved. A read-only operation gets one
+ * job, `run`. Relay's own action is `$/actions/<name>`: the action of the
+ * repository and commit the reusable workflow itself runs from, whoever calls
+ * it (GitHub's self-repository syntax; `./` would resolve in the caller's
+ * checkout).
+ */
+
+const words = (s: string): readonly string[] => s.split(/\s+/);
+
+/** Third-party actions, pinned by commit (tags move); `inputs` are those of the pinned action.yml, for the tests. */
+export const PINNED_ACTIONS = {
+  checkout: {
+    repo: 'actions/checkout',
+    sha: '3d3c42e5aac5ba805825da76410c181273ba90b1',
+    version: 'v7.0.1',
+    inputs: words(
+      'repository ref token ssh-key ssh-known-hosts ssh-strict ssh-user persist-credentials path clean filter sparse-checkout sparse-checkout-cone-mode fetch-depth fetch-tags show-progress lfs submodules set-safe-directory github-server-url allow-unsafe-pr-checkout',
+    ),
+  },
+  'configure-aws-credentials': {
+    repo: 'aws-actions/configure-aws-credentials',
+    sha: 'e6de054238d6b7531b4efff3b6587d9aade6a06c',
+    version: 'v6.2.3',
+    inputs: words(
+      'aws-region aws-profile overwrite-aws-profile role-to-assume aws-access-key-id aws-secret-access-key aws-session-token web-identity-token-file role-chaining audience http-proxy no-proxy mask-aws-account-id role-duration-seconds role-external-id role-session-name role-skip-session-tagging transitive-tag-keys inline-session-policy managed-session-policies output-credentials output-env-credentials unset-current-credentials disable-retry retry-max-attempts special-characters-workaround use-existing-credentials allowed-account-ids force-skip-oidc action-timeout-s custom-tags sts-endpoint',
+    ),
+  },
+  'upload-artifact': {
+    repo: 'actions/upload-artifact',
+    sha: 'bbbca2ddaa5d8feaa63e36b76fdaad77386f024f',
+    version: 'v7.0.0',
+    inputs: words('name path if-no-files-found retention-days compression-level overwrite include-hidden-files archive'),
+  },
+  'download-artifact': {
+    repo: 'actions/download-artifact',
+    sha: '3e5f45b2cfb9172054b4087a40e8e0b5a5461e7c',
+    version: 'v8.0.1',
+    inputs: words('name artifact-ids path pattern merge-multiple github-token repository run-id skip-decompress digest-mismatch'),
+  },
+  'setup-node': {
+    repo: 'actions/setup-node',
+    sha: '820762786026740c76f36085b0efc47a31fe5020',
+    version: 'v7.0.0',
+    inputs: words(
+      'node-version node-version-file architecture check-latest registry-url scope token cache package-manager-cache cache-dependency-path mirror mirror-token',
+    ),
+  },
+} as const;
+
+export type PinnedAction = keyof typeof PINNED_ACTIONS;
+
+/** `uses:` text of a pinned action: the commit, and the release it is, in a comment. */
+export function pinned(name: PinnedAction): string {
+  const a = PINNED_ACTIONS[name];
+  return `${a.repo}@${a.sha} # ${a.version}`;
+}
+
+/** Where a reusable workflow lives, relative to the repository root. */
+export const workflowFile = (operation: string): string => `.github/workflows/reusable-${operation}.yml`;
+
+/**
+ * Per-operation choices the spec does not carry. `concurrency`: the inputs
+ * that name what the operation writes (one provider in one store, one image
+ * repository, one mirror file), so two runs writing it queue instead of
+ * interleaving; default, every required input that is not a secret.
+ * `envSecrets`: the operation reads credentials from variables its inputs
+ * name (the mirror file's `username-env`), so the workflow takes them as one
+ * dotenv secret. `workflow: false`: no reusable workflow (nothing to run in CI).
+ */
+export const WORKFLOW_OPTIONS: Record<string, { concurrency?: string[]; envSecrets?: boolean; workflow?: false }> = {
+  'publish-terraform-registry': { concurrency: ['namespace', 'name', 'store'] },
+  'promote-terraform-provider': { concurrency: ['namespace', 'name', 'store'] },
+  'copy-image': { concurrency: ['destination'] },
+  'promote-ecr-image': { concurrency: ['destination'] },
+  'mirror-artifact': { concurrency: ['config'], envSecrets: true },
+  'iam-policy': { workflow: false },
+};
+
+/** Operations that get a reusable workflow. */
+export function hasWorkflow(spec: OperationSpec): boolean {
+  return WORKFLOW_OPTIONS[spec.name]?.workflow !== false;
+}
+
+/** The input a writing operation takes in the apply job: the hash of the approved plan. */
+export const EXPECT_PLAN = 'expect-plan';
+
+/** Inputs every generated workflow adds to the operation's own. */
+export const COMMON_INPUTS: Record<string, { description: string; type: 'string' | 'boolean'; default: string | boolean }> = {
+  environment: {
+    description:
+      'GitHub environment the writing job runs in, so that its required reviewers approve first (e.g. `production`). Given, a dry-run plan job runs first and the approved plan is enforced (`expect-plan`); empty, no environment and no plan job.',
+    type: 'string',
+    default: '',
+  },
+  'role-to-assume': {
+    description:
+      'ARN of the IAM role to assume through GitHub OIDC (aws-actions/configure-aws-credentials); `relay iam-policy` prints its policies. Empty: no AWS credentials are configured.',
+    type: 'string',
+    default: '',
+  },
+  'aws-region': {
+    description: 'AWS region for the credentials and S3 (ECR Public is always us-east-1).',
+    type: 'string',
+    default: 'us-east-1',
+  },
+  checkout: {
+    description: 'Check out the calling repository at the calling commit first (for paths the inputs name), without persisting the token.',
+    type: 'boolean',
+    default: true,
+  },
+  'download-artifact': {
+    description:
+      'Name of an artifact of the calling run to download into the workspace first (e.g. the release tarballs a build job uploaded).',
+    type: 'string',
+    default: '',
+  },
+  'runs-on': { description: 'Runner label for the jobs.', type: 'string', default: 'ubuntu-latest' },
+};
+
+/** Where the action leaves its run document (action-kit writes it when RELAY_REPORT_FILE is set). */
+export const REPORT_FILE = '${{ runner.temp }}/relay-report.json';
+
+/** The dotenv secret of operations with `envSecrets` (and of the hand-written image workflows). */
+export const ENV_SECRET = 'RELAY_ENV';
+
+/** The workflow_call secret of a secret input: its RELAY_* name, so that `secrets: inherit` and environment secrets work too. */
+export const secretName = (input: string): string => envName(input);
+
+const q = (s: string): string => JSON.stringify(s);
+
+/**
+ * Keeps Relay's run document as a file named by its content, and outputs the
+ * plan hash: sha256 (hex) of the canonical JSON of the plan rows without
+ * `result`, exactly as `planHash` in packages/core/src/report/plan-hash.ts
+ * (a unit test runs both). Node, because every runner that runs Relay has it.
+ */
+export const KEEP_REPORT_SCRIPT = `// Relay: keep the run document under a name made from its content, and output the plan
+// hash (sha256 of the canonical JSON of the plan rows without "result", as planHash in @relay/core).
+const { createHash } = require('node:crypto');
+const fs = require('node:fs');
+const path = require('node:path');
+const env = process.env;
+if (!fs.existsSync(env.RELAY_REPORT_FILE)) {
+  console.log('::error::Relay left no run document: see the step above');
+  process.exit(1);
+}
+const text = fs.readFileSync(env.RELAY_REPORT_FILE, 'utf8');
+const report = JSON.parse(text);
+const canon = (v) =>
+  Array.isArray(v)
+    ? '[' + v.map((x) => (x === undefined ? 'null' : canon(x))).join(',') + ']'
+    : v !== null && typeof v === 'object'
+      ? '{' + Object.keys(v).sort().filter((k) => v[k] !== undefined).map((k) => JSON.stringify(k) + ':' + canon(v[k])).join(',') + '}'
+      : JSON.stringify(v) ?? 'null';
+const sha256 = (s) => createHash('sha256').update(s).digest('hex');
+const planHash = sha256(canon((report.plan || []).map(({ result, ...row }) => row)));
+const name = 'relay-' + report.operation + '-' + env.RELAY_STAGE + '-' + sha256(text).slice(0, 16);
+const file = path.join(path.dirname(env.RELAY_REPORT_FILE), name + '.json');
+fs.writeFileSync(file, JSON.stringify({ ...report, planHash }, null, 2) + '\\n');
+fs.appendFileSync(env.GITHUB_OUTPUT, 'plan-hash=' + planHash + '\\nname=' + name + '\\nfile=' + file + '\\n');
+if (env.RELAY_STAGE === 'plan') {
+  fs.appendFileSync(
+    env.GITHUB_STEP_SUMMARY,
+    '\\n### Plan hash\\n\\n\`' + planHash + '\`\\n\\nApproving the \`' + env.RELAY_ENVIRONMENT + '\` environment applies this plan and no other: ' +
+      'the apply job passes the hash as \`expect-plan\`, and Relay refuses if the plan it recomputes differs ' +
+      '(the store or a registry changed since). The run document is the artifact \`' + name + '\`.\\n',
+  );
+}
+`;
+
+/**
+ * Turns the dotenv secret into variables for the following steps, each value
+ * masked first. Refuses names that would change how the job runs rather than
+ * what Relay reads (GITHUB_*, RUNNER_*, PATH, NODE_OPTIONS, ...) and AWS_*
+ * (AWS access goes through OIDC, never long-lived keys).
+ */
+export const ENV_SECRET_SCRIPT = `// Relay: ${ENV_SECRET} (dotenv lines NAME=value) -> masked variables for the next steps.
+const fs = require('node:fs');
+const { randomBytes } = require('node:crypto');
+const text = process.env.${ENV_SECRET} || '';
+const refused = /^(GITHUB_|RUNNER_|ACTIONS_|INPUT_|STATE_|AWS_)|^(PATH|HOME|SHELL|BASH_ENV|ENV|CDPATH|IFS|PS4|NODE_OPTIONS|NODE_PATH|NODE_EXTRA_CA_CERTS|LD_PRELOAD|LD_LIBRARY_PATH|LD_AUDIT)$/;
+let n = 0;
+for (const [i, raw] of text.split(/\\r?\\n/).entries()) {
+  const line = raw.trim();
+  if (line === '' || line.startsWith('#')) continue;
+  const m = /^(?:export\\s+)?([A-Za-z_][A-Za-z0-9_]*)\\s*=\\s*(.*)$/.exec(line);
+  if (!m) {
+    console.log('::error::${ENV_SECRET} line ' + (i + 1) + ': expected NAME=value');
+    process.exit(1);
+  }
+  const [, name, quoted] = m;
+  if (refused.test(name)) {
+    console.log('::error::${ENV_SECRET} line ' + (i + 1) + ': ' + name + ' may not be set this way');
+    process.exit(1);
+  }
+  const value = /^(["']).*\\1$/.test(quoted) ? quoted.slice(1, -1) : quoted;
+  if (value) console.log('::add-mask::' + value);
+  const eof = 'RELAY_' + randomBytes(16).toString('hex');
+  fs.appendFileSync(process.env.GITHUB_ENV, name + '<<' + eof + '\\n' + value + '\\n' + eof + '\\n');
+  n++;
+}
+console.log(n + ' variable(s) set from ${ENV_SECRET}');
+`;
+
+const indent = (text: string, n: number): string[] =>
+  text
+    .replace(/\n$/, '')
+    .split('\n')
+    .map((l) => (l === '' ? '' : ' '.repeat(n) + l));
+
+/** The description of an input in workflow_call: the spec's, its default note, its choices, list form. */
+function inputDescription(s: InputSpec): string {
+  return [
+    s.description,
+    s.type === 'list' && !/one per line/i.test(s.description) ? ' One per line.' : '',
+    s.choices ? ` One of: ${s.choices.join(', ')}.` : '',
+    s.defaultNote ? ` Default: ${s.defaultNote}.` : '',
+  ].join('');
+}
+
+/** The workflow_call input type of a spec input: boolean and number as such; list (newline-separated) and string as string. */
+export function workflowInputType(s: InputSpec): 'boolean' | 'number' | 'string' {
+  return s.type === 'boolean' ? 'boolean' : s.type === 'number' ? 'number' : 'string';
+}
+
+function yamlDefault(s: InputSpec): string | undefined {
+  if (s.default === undefined) return undefined;
+  const t = workflowInputType(s);
+  if (t === 'boolean') return s.default === 'true' ? 'true' : 'false';
+  if (t === 'number') return String(Number(s.default));
+  return q(s.default);
+}
+
+/** Spec inputs the caller gives (all but the plan hash, which the apply job sets). */
+function callerInputs(spec: OperationSpec): [string, InputSpec][] {
+  return Object.entries(spec.inputs).filter(([name]) => name !== EXPECT_PLAN);
+}
+
+export function isWriting(spec: OperationSpec): boolean {
+  return 'dry-run' in spec.inputs;
+}
+
+function concurrencyInputs(spec: OperationSpec): string[] {
+  const names =
+    WORKFLOW_OPTIONS[spec.name]?.concurrency ??
+    callerInputs(spec)
+      .filter(([, s]) => s.required && !s.secret)
+      .map(([n]) => n);
+  for (const n of names) if (!(n in spec.inputs)) throw new Error(`${spec.name}: concurrency input '${n}' is not an input`);
+  return names;
+}
+
+/** Steps every job takes before Relay runs. */
+function prepareSteps(spec: OperationSpec): string[] {
+  const out = [
+    '      - name: Check out the calling repository',
+    '        if: inputs.checkout',
+    `        uses: ${pinned('checkout')}`,
+    '        with:',
+    '          persist-credentials: false',
+    '      - name: Download ${{ inputs.download-artifact }}',
+    "        if: inputs.download-artifact != ''",
+    `        uses: ${pinned('download-artifact')}`,
+    '        with:',
+    '          name: ${{ inputs.download-artifact }}',
+    '      - name: AWS credentials through OIDC',
+    "        if: inputs.role-to-assume != ''",
+    `        uses: ${pinned('configure-aws-credentials')}`,
+    '        with:',
+    '          role-to-assume: ${{ inputs.role-to-assume }}',
+    '          aws-region: ${{ inputs.aws-region }}',
+    `          role-session-name: relay-${spec.name.slice(0, 40)}-\${{ github.run_id }}`,
+  ];
+  if (WORKFLOW_OPTIONS[spec.name]?.envSecrets) out.push(...envSecretStep());
+  return out;
+}
+
+/** The step that turns the RELAY_ENV dotenv secret into masked variables. */
+export function envSecretStep(): string[] {
+  return [
+    `      - name: Variables from ${ENV_SECRET}`,
+    '        env:',
+    `          ${ENV_SECRET}: \${{ secrets.${ENV_SECRET} }}`,
+    '        shell: node {0}',
+    '        run: |',
+    ...indent(ENV_SECRET_SCRIPT, 10),
+  ];
+}
+
+/** The step running Relay's action with every caller input, and `extra` (dry-run, expect-plan) on top. */
+function relayStep(spec: OperationSpec, title: string, extra: Record<string, string>): string[] {
+  const out = [
+    `      - name: ${q(title)}`,
+    '        id: relay',
+    `        uses: $/actions/${spec.name}`,
+    '        env:',
+    `          RELAY_REPORT_FILE: ${REPORT_FILE}`,
+    '        with:',
+  ];
+  for (const [name, s] of callerInputs(spec)) {
+    if (name in extra) continue;
+    out.push(`          ${name}: \${{ ${s.secret ? `secrets.${secretName(name)}` : `inputs.${name}`} }}`);
+  }
+  for (const [name, value] of Object.entries(extra)) out.push(`          ${name}: ${value}`);
+  return out;
+}
+
+/** Keeps the run document (artifact) and, for the plan, the hash and summary. */
+function keepSteps(spec: OperationSpec, stage: 'plan' | 'apply' | 'run'): string[] {
+  const cond = "        if: ${{ !cancelled() && steps.relay.outcome != 'skipped' }}";
+  return [
+    `      - name: ${stage === 'plan' ? 'Plan hash and run document' : 'Run document'}`,
+    '        id: keep',
+    cond,
+    '        env:',
+    `          RELAY_REPORT_FILE: ${REPORT_FILE}`,
+    `          RELAY_STAGE: ${stage}`,
+    ...(stage === 'plan' ? ['          RELAY_ENVIRONMENT: ${{ inputs.environment }}'] : []),
+    '        shell: node {0}',
+    '        run: |',
+    ...indent(KEEP_REPORT_SCRIPT, 10),
+    '      - name: Upload the run document',
+    cond,
+    `        uses: ${pinned('upload-artifact')}`,
+    '        with:',
+    '          name: ${{ steps.keep.outputs.name }}',
+    '          path: ${{ steps.keep.outputs.file }}',
+    '          if-no-files-found: error',
+    '          overwrite: true',
+  ];
+}
+
+const JOB_PERMISSIONS = ['    permissions:', '      contents: read', '      id-token: write'];
+
+function jobOutputs(spec: OperationSpec): string[] {
+  return [
+    '    outputs:',
+    ...Object.keys(spec.outputs).map((o) => `      ${o}: \${{ steps.relay.outputs.${o} }}`),
+    '      report: ${{ steps.relay.outputs.report }}',
+  ];
+}
+
+/** `.github/workflows/reusable-<name>.yml`, rendered from the operation's spec. */
+export function renderReusableWorkflow(spec: OperationSpec): string {
+  const writing = isWriting(spec);
+  const common = Object.keys(COMMON_INPUTS);
+  for (const name of Object.keys(spec.inputs))
+    if (common.includes(name)) throw new Error(`${spec.name}: input '${name}' collides with a workflow input of the same name`);
+  const out = [
+    `# Generated from the ${spec.name} spec (packages/core/src/operations) by packages/action-kit/src/workflows.ts;`,
+    '# the unit tests fail when it drifts. Regenerate with: UPDATE_WORKFLOWS=1 pnpm test:unit',
+    '#',
+    `# ${spec.description}`,
+    '# Call it from a job (pin the commit of a release; `permissions` must grant what its jobs ask):',
+    `#   uses: your-org/relay/${workflowFile(spec.name)}@<commit> # vX.Y.Z`,
+    ...(writing
+      ? [
+          '# With `environment`, a dry-run job computes the plan first (job summary, artifact, hash); the write job then',
+          '# waits for the environment approval and refuses unless its own plan has the same hash (`expect-plan`).',
+        ]
+      : []),
+    `name: ${q(`relay: ${spec.name}`)}`,
+    '',
+    'on:',
+    '  workflow_call:',
+    '    inputs:',
+  ];
+  for (const [name, s] of callerInputs(spec)) {
+    if (s.secret) continue;
+    const def = yamlDefault(s);
+    out.push(
+      `      ${name}:`,
+      `        description: ${q(inputDescription(s))}`,
+      `        type: ${workflowInputType(s)}`,
+      `        required: ${Boolean(s.required) && def === undefined}`,
+    );
+    if (def !== undefined) out.push(`        default: ${def}`);
+  }
+  for (const [name, c] of Object.entries(COMMON_INPUTS)) {
+    if (!writing && name === 'environment') continue;
+    out.push(
+      `      ${name}:`,
+      `        description: ${q(c.description)}`,
+      `        type: ${c.type}`,
+      '        required: false',
+      `        default: ${typeof c.default === 'boolean' ? String(c.default) : q(c.default)}`,
+    );
+  }
+  const secrets = callerInputs(spec).filter(([, s]) => s.secret);
+  const envSecrets = WORKFLOW_OPTIONS[spec.name]?.envSecrets;
+  if (secrets.length || envSecrets) {
+    out.push('    secrets:');
+    for (const [name, s] of secrets)
+      out.push(
+        `      ${secretName(name)}:`,
+        `        description: ${q(`${name}: ${s.description}${s.required ? ' Required by the operation, which refuses to run without it.' : ''} Pass it mapped, or name an environment or repository secret ${secretName(name)} and call with \`secrets: inherit\`.`)}`,
+        '        required: false',
+      );
+    if (envSecrets)
+      out.push(
+        `      ${ENV_SECRET}:`,
+        `        description: ${q("Variables for the operation, one `NAME=value` per line (dotenv): the credentials its inputs name by variable, e.g. the mirror file's `username-env`/`password-env`/`token-env`. Each value is masked; GITHUB_*, RUNNER_*, AWS_* and names that change how programs run are refused.")}`,
+        '        required: false',
+      );
+  }
+  const job = writing ? 'apply' : 'run';
+  out.push('    outputs:');
+  for (const [name, o] of Object.entries(spec.outputs))
+    out.push(`      ${name}:`, `        description: ${q(o.description)}`, `        value: \${{ jobs.${job}.outputs.${name} }}`);
+  out.push('      report:', `        description: ${q(REPORT_OUTPUT)}`, `        value: \${{ jobs.${job}.outputs.report }}`);
+  if (writing)
+    out.push(
+      '      plan-hash:',
+      `        description: ${q('sha256 of the approved plan (empty without `environment`): what the write job was bound to.')}`,
+      '        value: ${{ jobs.plan.outputs.plan-hash }}',
+    );
+  out.push('', 'permissions: {}', '', 'jobs:');
+
+  const keys = concurrencyInputs(spec);
+  const concurrency = keys.length
+    ? [
+        '    concurrency:',
+        `      group: relay-${spec.name}-${keys.map((k) => `\${{ inputs.${k} }}`).join('-')}`,
+        '      cancel-in-progress: false',
+        '      queue: max',
+      ]
+    : [];
+  if (writing) {
+    out.push(
+      '  plan:',
+      '    name: Plan (dry run)',
+      "    if: inputs.environment != ''",
+      '    runs-on: ${{ inputs.runs-on }}',
+      ...JOB_PERMISSIONS,
+      '    outputs:',
+      '      plan-hash: ${{ steps.keep.outputs.plan-hash }}',
+      '    steps:',
+      ...prepareSteps(spec),
+      ...relayStep(spec, `${spec.name} (dry run)`, { 'dry-run': 'true' }),
+      ...keepSteps(spec, 'plan'),
+      '',
+      '  apply:',
+      '    name: Apply',
+      '    needs: plan',
+      "    if: ${{ !cancelled() && (needs.plan.result == 'success' || needs.plan.result == 'skipped') }}",
+      '    runs-on: ${{ inputs.runs-on }}',
+      '    environment: ${{ inputs.environment }}',
+      ...concurrency,
+      ...JOB_PERMISSIONS,
+      ...jobOutputs(spec),
+      '    steps:',
+      ...prepareSteps(spec),
+      ...relayStep(spec, spec.name, { [EXPECT_PLAN]: '${{ needs.plan.outputs.plan-hash }}' }),
+      ...keepSteps(spec, 'apply'),
+    );
+  } else {
+    out.push(
+      '  run:',
+      `    name: ${q(spec.name)}`,
+      '    runs-on: ${{ inputs.runs-on }}',
+      ...JOB_PERMISSIONS,
+      ...jobOutputs(spec),
+      '    steps:',
+      ...prepareSteps(spec),
+      ...relayStep(spec, spec.name, {}),
+      ...keepSteps(spec, 'run'),
+    );
+  }
+  return out.join('\n') + '\n';
+}

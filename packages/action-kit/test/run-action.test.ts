@@ -1,0 +1,65 @@
+import { afterEach, beforeEach, expect, jest, test } from '@jest/globals';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConflictError, defineOperation, defineSpec, type RunDocument } from '@relay/core';
+import { runAction } from '../src/run-action.js';
+
+// A stand-in operation: the face is what is tested here, not a domain.
+const spec = defineSpec({
+  name: 'stand-in',
+  description: 'A stand-in operation for the action face.',
+  inputs: {
+    outcome: { description: 'done or conflict', required: true },
+    token: { description: 'a secret', secret: true },
+  },
+  outputs: { answer: { description: 'an output' } },
+  branding: { icon: 'box', color: 'gray' },
+});
+const op = defineOperation(spec, async (inp, ctx) => {
+  const plan = [{ object: `key-${inp.token}`, action: 'put' as const, why: 'new' }];
+  ctx.record?.addPlan(plan);
+  if (inp.outcome === 'conflict') throw new ConflictError(`object key-${inp.token} exists with different content`);
+  return { outputs: { answer: '42' }, plan, report: { title: 'stand-in', sections: [] } };
+});
+
+let dir: string;
+const saved = { ...process.env };
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'relay-action-face-'));
+  writeFileSync(join(dir, 'out'), '');
+  process.env.GITHUB_OUTPUT = join(dir, 'out');
+  process.env.RELAY_REPORT_FILE = join(dir, 'report.json');
+  delete process.env.GITHUB_STEP_SUMMARY;
+  jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
+});
+afterEach(() => {
+  process.env = { ...saved };
+  process.exitCode = undefined;
+  jest.restoreAllMocks();
+});
+
+const outputs = (): string => readFileSync(join(dir, 'out'), 'utf8');
+
+test('the run document goes to the report output and to RELAY_REPORT_FILE (the reusable workflows read the plan there)', async () => {
+  process.env.INPUT_OUTCOME = 'done';
+  process.env.INPUT_TOKEN = 'sekret-value-1';
+  await runAction(op);
+  const doc = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as RunDocument;
+  expect(doc).toMatchObject({ operation: 'stand-in', status: 'done', exitCode: 0, outputs: { answer: '42' } });
+  expect(doc.plan).toEqual([{ object: 'key-***', action: 'put', why: 'new' }]); // masked like every log line
+  expect(outputs()).toMatch(/^report<<.*\n\{"operation":"stand-in".*\n/m);
+  expect(outputs()).not.toContain('sekret-value-1');
+  expect(process.exitCode).toBeUndefined();
+});
+
+test('a refused run still leaves its run document, error and plan included', async () => {
+  process.env.INPUT_OUTCOME = 'conflict';
+  process.env.INPUT_TOKEN = 'sekret-value-2';
+  await runAction(op);
+  const doc = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as RunDocument;
+  expect(doc).toMatchObject({ status: 'refused', exitCode: 1, error: { kind: 'conflict' } });
+  expect(JSON.stringify(doc)).not.toContain('sekret-value-2');
+  expect(outputs()).toContain('report<<');
+  expect(process.exitCode).toBe(1);
+});

@@ -1,0 +1,372 @@
+import { describe, expect, test } from '@jest/globals';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { envName, OPERATIONS, planHash, type OperationSpec, type PlanRow } from '@relay/core';
+import {
+  COMMON_INPUTS,
+  ENV_SECRET,
+  ENV_SECRET_SCRIPT,
+  EXPECT_PLAN,
+  hasWorkflow,
+  isWriting,
+  KEEP_REPORT_SCRIPT,
+  PINNED_ACTIONS,
+  renderReusableWorkflow,
+  WORKFLOW_OPTIONS,
+  workflowFile,
+  workflowInputType,
+} from '../src/workflows.js';
+import { validateWorkflow } from './workflow-parser.js';
+
+const root = new URL('../../../', import.meta.url).pathname;
+const WORKFLOWS = '.github/workflows/';
+const EXAMPLES = 'examples/workflows/';
+
+/** Workflows written by hand: Relay's CI, and the two that chain operations. */
+const HAND_WRITTEN = ['ci.yml', 'reusable-drift-check.yml', 'reusable-promote-image.yml'];
+
+/**
+ * Operations the workflows and examples already call, being built on other
+ * branches. Remove a name once it is in OPERATIONS (a test below fails until
+ * then): from that moment its steps are checked against its spec too.
+ */
+const PENDING_OPERATIONS = ['mirror-artifact', 'promote-terraform-provider'];
+
+/**
+ * Writing operations whose spec does not declare `expect-plan` yet. The
+ * apply jobs pass it anyway (the runner only warns about an unknown input),
+ * so the binding to the approved plan starts working as each one gains it;
+ * remove a name when it does (a test below fails until then).
+ */
+const EXPECT_PLAN_PENDING = ['copy-image', 'promote-ecr-image', 'publish-terraform-registry'];
+
+interface Step {
+  id?: string;
+  name?: string;
+  if?: string;
+  uses?: string;
+  run?: string;
+  shell?: string;
+  with?: Record<string, unknown>;
+  env?: Record<string, unknown>;
+}
+interface Job {
+  uses?: string;
+  with?: Record<string, unknown>;
+  secrets?: 'inherit' | Record<string, unknown>;
+  steps?: Step[];
+  permissions?: unknown;
+  needs?: string | string[];
+  if?: string;
+  environment?: unknown;
+  concurrency?: { group: string; 'cancel-in-progress'?: unknown; queue?: string };
+  outputs?: Record<string, string>;
+}
+interface CallInput {
+  type: string;
+  required?: boolean;
+  default?: unknown;
+  description?: string;
+}
+interface Workflow {
+  on: Record<string, unknown> & {
+    workflow_call?: {
+      inputs?: Record<string, CallInput>;
+      secrets?: Record<string, { required?: boolean }>;
+      outputs?: Record<string, unknown>;
+    };
+  };
+  permissions?: unknown;
+  jobs: Record<string, Job>;
+}
+
+const ymlIn = (dir: string): string[] =>
+  existsSync(root + dir)
+    ? readdirSync(root + dir)
+        .filter((f) => /\.ya?ml$/.test(f))
+        .sort()
+        .map((f) => dir + f)
+    : [];
+const ALL = [...ymlIn(WORKFLOWS), ...ymlIn(EXAMPLES)];
+const text = (file: string): string => readFileSync(root + file, 'utf8');
+const load = (file: string): Workflow => parse(text(file)) as Workflow;
+const opSpec = (name: string): OperationSpec | undefined => OPERATIONS.find((o) => o.spec.name === name)?.spec;
+const steps = (wf: Workflow): Step[] => Object.values(wf.jobs).flatMap((j) => j.steps ?? []);
+const isEmptyMapping = (v: unknown): boolean => v !== null && typeof v === 'object' && Object.keys(v).length === 0;
+
+describe('reusable workflows generated from the operation specs', () => {
+  for (const op of OPERATIONS.filter((o) => hasWorkflow(o.spec))) {
+    test(`${workflowFile(op.spec.name)} matches its spec`, () => {
+      const file = root + workflowFile(op.spec.name);
+      const want = renderReusableWorkflow(op.spec);
+      if (process.env.UPDATE_WORKFLOWS === '1') writeFileSync(file, want);
+      expect(existsSync(file)).toBe(true);
+      expect(readFileSync(file, 'utf8')).toBe(want);
+    });
+  }
+
+  test('.github/workflows holds the generated workflows, the hand-written ones, and nothing stale', () => {
+    const generated = OPERATIONS.filter((o) => hasWorkflow(o.spec)).map((o) => workflowFile(o.spec.name).slice(WORKFLOWS.length));
+    expect(ymlIn(WORKFLOWS).map((f) => f.slice(WORKFLOWS.length))).toEqual([...generated, ...HAND_WRITTEN].sort());
+  });
+
+  test('their inputs and secrets are the specs: types, required, defaults; secrets by their RELAY_* names', () => {
+    for (const op of OPERATIONS.filter((o) => hasWorkflow(o.spec))) {
+      const call = load(workflowFile(op.spec.name)).on.workflow_call!;
+      const want: Record<string, CallInput> = {};
+      const secrets: string[] = [];
+      for (const [name, s] of Object.entries(op.spec.inputs)) {
+        if (name === EXPECT_PLAN) continue;
+        if (s.secret) {
+          secrets.push(envName(name));
+          continue;
+        }
+        const type = workflowInputType(s);
+        const def =
+          s.default === undefined
+            ? undefined
+            : type === 'boolean'
+              ? s.default === 'true'
+              : type === 'number'
+                ? Number(s.default)
+                : s.default;
+        want[name] = { type, required: Boolean(s.required) && def === undefined, ...(def !== undefined && { default: def }) };
+      }
+      for (const [name, c] of Object.entries(COMMON_INPUTS))
+        if (name !== 'environment' || isWriting(op.spec)) want[name] = { type: c.type, required: false, default: c.default };
+      const got = Object.fromEntries(Object.entries(call.inputs ?? {}).map(([k, v]) => [k, { ...v, description: undefined }]));
+      expect(JSON.parse(JSON.stringify(got))).toEqual(want);
+      if (WORKFLOW_OPTIONS[op.spec.name]?.envSecrets) secrets.push(ENV_SECRET);
+      expect(Object.keys(call.secrets ?? {}).sort()).toEqual(secrets.sort());
+      expect(Object.keys(call.outputs ?? {}).sort()).toEqual(
+        [...Object.keys(op.spec.outputs), 'report', ...(isWriting(op.spec) ? ['plan-hash'] : [])].sort(),
+      );
+    }
+  });
+
+  test('a writing operation: plan (dry run) first, then apply in the environment, bound to the plan hash, queued per target', () => {
+    for (const op of OPERATIONS.filter((o) => hasWorkflow(o.spec) && isWriting(o.spec))) {
+      const wf = load(workflowFile(op.spec.name));
+      expect(Object.keys(wf.jobs)).toEqual(['plan', 'apply']);
+      const { plan, apply } = wf.jobs as { plan: Job; apply: Job };
+      expect(plan.if).toBe("inputs.environment != ''");
+      expect(plan.environment).toBeUndefined();
+      expect(plan.steps!.find((s) => s.id === 'relay')!.with!['dry-run']).toBe(true);
+      expect(plan.outputs!['plan-hash']).toBe('${{ steps.keep.outputs.plan-hash }}');
+      expect(apply.needs).toBe('plan');
+      expect(apply.environment).toBe('${{ inputs.environment }}');
+      expect(apply.steps!.find((s) => s.id === 'relay')!.with![EXPECT_PLAN]).toBe('${{ needs.plan.outputs.plan-hash }}');
+      expect(apply.concurrency).toMatchObject({ 'cancel-in-progress': false, queue: 'max' });
+      for (const k of WORKFLOW_OPTIONS[op.spec.name]?.concurrency ?? []) expect(apply.concurrency!.group).toContain(`\${{ inputs.${k} }}`);
+      expect(plan.concurrency).toBeUndefined(); // a dry run writes nothing: it need not wait
+    }
+  });
+
+  test('the pending lists are current', () => {
+    for (const name of PENDING_OPERATIONS)
+      expect(`${name}: ${opSpec(name) ? 'now in OPERATIONS: remove it from PENDING_OPERATIONS' : 'pending'}`).toBe(`${name}: pending`);
+    const lacking = OPERATIONS.filter((o) => isWriting(o.spec) && !(EXPECT_PLAN in o.spec.inputs)).map((o) => o.spec.name);
+    expect(lacking.sort()).toEqual(EXPECT_PLAN_PENDING);
+  });
+});
+
+describe('every workflow and example', () => {
+  test('there are workflows and examples to check', () => {
+    expect(ymlIn(WORKFLOWS).length).toBeGreaterThanOrEqual(HAND_WRITTEN.length + 1);
+    expect(ymlIn(EXAMPLES).map((f) => f.slice(EXAMPLES.length))).toEqual([
+      'image-promotion.yml',
+      'mirror-drift.yml',
+      'provider-production.yml',
+      'provider-staging.yml',
+    ]);
+  });
+
+  test('the validator is not a no-op: it finds a typo, a context where none is allowed, an unclosed expression', async () => {
+    const bad = [
+      'on: push',
+      'permissions: {}',
+      'jobs:',
+      '  j:',
+      '    runs-on: ubuntu-latest',
+      "    if: ${{ secrets.X != '' }}",
+      '    concurrency: { group: g, queue: bogus }',
+      '    permissions: { id-token: writ }',
+      '    steps:',
+      '      - run: echo ${{ github.sha }',
+    ].join('\n');
+    const errors = await validateWorkflow('bad.yml', bad);
+    expect(errors).toEqual([
+      expect.stringContaining("Unrecognized named-value: 'secrets'"),
+      expect.stringContaining("Unexpected value 'bogus'"),
+      expect.stringContaining("Unexpected value 'writ'"),
+      expect.stringContaining('The expression is not closed'),
+    ]);
+  });
+
+  for (const file of ALL) {
+    describe(file, () => {
+      test('parses and validates with @actions/workflow-parser', async () => {
+        expect(await validateWorkflow(file, text(file))).toEqual([]);
+      });
+
+      test('grants nothing at the top (permissions: {}), and each job exactly what it declares', () => {
+        const wf = load(file);
+        expect(isEmptyMapping(wf.permissions)).toBe(true);
+        for (const [id, job] of Object.entries(wf.jobs)) expect(`${id}: ${typeof job.permissions}`).toBe(`${id}: object`);
+      });
+
+      test('every uses: is pinned by commit with its version in a comment (Relay itself: $/ or this repository by tag)', () => {
+        const lines = text(file).split('\n');
+        for (const line of lines) {
+          const m = /^\s*(?:- )?uses:\s*(\S+)(?:\s+#\s*(.*))?$/.exec(line);
+          if (!m) continue;
+          const [, ref, comment] = m as unknown as [string, string, string | undefined];
+          if (/^(\$|\.)\/actions\/[a-z0-9-]+$/.test(ref)) continue; // Relay's own action, at the workflow's own commit
+          if (/^your-org\/relay\/\.github\/workflows\/[a-z0-9-]+\.yml@v\d+(\.\d+\.\d+)?$/.test(ref)) continue; // README "Versioning"
+          expect(ref).toMatch(/^[\w.-]+\/[\w.-]+(\/[\w./-]+)?@[0-9a-f]{40}$/);
+          expect(comment).toMatch(/^v\d+\.\d+\.\d+$/);
+          const repo = ref.split('@')[0]!;
+          const pin = Object.values(PINNED_ACTIONS).find((p) => p.repo === repo);
+          expect(`${repo}@${ref.split('@')[1]} # ${comment}`).toBe(
+            pin ? `${pin.repo}@${pin.sha} # ${pin.version}` : `${repo} in PINNED_ACTIONS`,
+          );
+        }
+      });
+
+      test("third-party steps use only their action's inputs", () => {
+        for (const s of steps(load(file))) {
+          const pin = s.uses && Object.values(PINNED_ACTIONS).find((p) => s.uses!.startsWith(p.repo + '@'));
+          if (pin)
+            for (const k of Object.keys(s.with ?? {}))
+              expect(`${pin.repo}: ${k}`).toBe(`${pin.repo}: ${pin.inputs.includes(k) ? k : 'not an input'}`);
+        }
+      });
+
+      test("Relay's steps give only inputs their operation declares, and every required one", () => {
+        for (const s of steps(load(file))) {
+          const m = /^(?:\$|\.)\/actions\/([a-z0-9-]+)$/.exec(s.uses ?? '');
+          if (!m) continue;
+          const spec = opSpec(m[1]!);
+          if (!spec) {
+            expect(PENDING_OPERATIONS).toContain(m[1]);
+            continue;
+          }
+          for (const k of Object.keys(s.with ?? {}))
+            if (!(k === EXPECT_PLAN && isWriting(spec)))
+              expect(`${spec.name}: ${k}`).toBe(`${spec.name}: ${k in spec.inputs ? k : 'not an input'}`);
+          for (const [k, i] of Object.entries(spec.inputs))
+            if (i.required && i.default === undefined && !i.secret) expect(Object.keys(s.with ?? {})).toContain(k);
+        }
+      });
+
+      test('calls of reusable workflows give only declared inputs and secrets, and every required input', () => {
+        for (const [id, job] of Object.entries(load(file).jobs)) {
+          if (!job.uses) continue;
+          const m = /^(?:\.\/|your-org\/relay\/)\.github\/workflows\/([a-z0-9-]+\.yml)(?:@.*)?$/.exec(job.uses);
+          expect(`${id}: ${job.uses}`).toMatch(/^[^:]+: (\.\/|your-org\/relay\/)\.github\/workflows\//);
+          const callee = WORKFLOWS + m![1];
+          if (!existsSync(root + callee)) {
+            expect(PENDING_OPERATIONS.map((o) => workflowFile(o))).toContain(callee);
+            continue;
+          }
+          const call = load(callee).on.workflow_call!;
+          for (const k of Object.keys(job.with ?? {}))
+            expect(`${callee}: ${k}`).toBe(`${callee}: ${k in (call.inputs ?? {}) ? k : 'not an input'}`);
+          for (const [k, i] of Object.entries(call.inputs ?? {})) if (i.required) expect(Object.keys(job.with ?? {})).toContain(k);
+          if (job.secrets && job.secrets !== 'inherit')
+            for (const k of Object.keys(job.secrets))
+              expect(`${callee}: ${k}`).toBe(`${callee}: ${k in (call.secrets ?? {}) ? k : 'not a secret'}`);
+        }
+      });
+
+      test('no ${{ }} inside a script (values reach scripts through env), and every node script is a known one', () => {
+        for (const s of steps(load(file))) {
+          if (s.run === undefined) continue;
+          expect(s.run).not.toContain('${{');
+          if (s.shell === 'node {0}') expect([KEEP_REPORT_SCRIPT, ENV_SECRET_SCRIPT]).toContain(s.run);
+        }
+      });
+    });
+  }
+});
+
+describe('the scripts the workflows run', () => {
+  const tmp = (): string => mkdtempSync(join(tmpdir(), 'relay-wf-'));
+  const runScript = (script: string, env: Record<string, string>): { code: number | null; stdout: string } => {
+    const dir = tmp();
+    writeFileSync(join(dir, 'script'), script); // the runner hands `node {0}` a file without an extension
+    const r = spawnSync(process.execPath, [join(dir, 'script')], { env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'utf8' });
+    return { code: r.status, stdout: r.stdout };
+  };
+  const outputsOf = (file: string): Record<string, string> =>
+    Object.fromEntries(
+      readFileSync(file, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+    );
+
+  test("the plan job's hash is planHash of @relay/core: canonical JSON of the rows without result", () => {
+    const plan: PlanRow[] = [
+      { object: 'store/acme/teleport/9.1.3/terraform-provider-teleport_9.1.3_linux_amd64.zip', action: 'put', why: 'new', bytes: 41234567 },
+      { object: 'registry/acme/teleport/versions', why: 'compare-and-swap', action: 'replace', result: 'written' },
+      { object: 'public.ecr.aws/acme/app:1.4.0 ✓ "quoted" \\ \u0001', action: 'skip', why: 'identical', bytes: 0.5 },
+    ];
+    const dir = tmp();
+    const report = { operation: 'publish-terraform-registry', status: 'dry-run', exitCode: 0, outputs: {}, plan };
+    writeFileSync(join(dir, 'relay-report.json'), JSON.stringify(report) + '\n');
+    for (const f of ['out', 'summary']) writeFileSync(join(dir, f), '');
+    const env = {
+      RELAY_REPORT_FILE: join(dir, 'relay-report.json'),
+      RELAY_STAGE: 'plan',
+      RELAY_ENVIRONMENT: 'production',
+      GITHUB_OUTPUT: join(dir, 'out'),
+      GITHUB_STEP_SUMMARY: join(dir, 'summary'),
+    };
+    const r = runScript(KEEP_REPORT_SCRIPT, env);
+    expect(r.code).toBe(0);
+    const out = outputsOf(join(dir, 'out'));
+    expect(out['plan-hash']).toBe(planHash(plan));
+    expect(out['plan-hash']).toMatch(/^[0-9a-f]{64}$/);
+    // key order and `result` do not change the hash; the content does
+    expect(planHash(plan.map(({ result: _r, ...row }) => Object.fromEntries(Object.entries(row).reverse()) as unknown as PlanRow))).toBe(
+      planHash(plan),
+    );
+    expect(planHash([{ ...plan[0]!, bytes: 41234568 }, ...plan.slice(1)])).not.toBe(planHash(plan));
+    expect(out.name).toMatch(/^relay-publish-terraform-registry-plan-[0-9a-f]{16}$/);
+    expect(JSON.parse(readFileSync(out.file!, 'utf8'))).toEqual({ ...report, planHash: planHash(plan) });
+    expect(readFileSync(join(dir, 'summary'), 'utf8')).toContain(`\`${planHash(plan)}\``);
+    expect(readFileSync(join(dir, 'summary'), 'utf8')).toContain('Approving the `production` environment');
+    // the generated workflows carry this very script
+    const wf = load(workflowFile('publish-terraform-registry'));
+    expect(wf.jobs.plan!.steps!.find((s) => s.id === 'keep')!.run).toBe(KEEP_REPORT_SCRIPT);
+
+    const none = runScript(KEEP_REPORT_SCRIPT, { ...env, RELAY_REPORT_FILE: join(dir, 'absent.json') });
+    expect(none.code).toBe(1);
+    expect(none.stdout).toContain('::error::Relay left no run document');
+  });
+
+  test(`${ENV_SECRET}: dotenv lines become masked variables; job-changing names and AWS keys are refused`, () => {
+    const dir = tmp();
+    writeFileSync(join(dir, 'env'), '');
+    const run = (value: string) => runScript(ENV_SECRET_SCRIPT, { [ENV_SECRET]: value, GITHUB_ENV: join(dir, 'env') });
+    const ok = run('# mirror credentials\nDOCKERHUB_USERNAME=acme\nexport DOCKERHUB_TOKEN="dckr_pat_x=y"\n\nQUAY_TOKEN=\'q t\'\r\n');
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain('::add-mask::acme\n');
+    expect(ok.stdout).toContain('::add-mask::dckr_pat_x=y\n');
+    expect(ok.stdout).toContain('::add-mask::q t\n');
+    expect(ok.stdout).toContain('3 variable(s) set');
+    const written = readFileSync(join(dir, 'env'), 'utf8');
+    const vars = Object.fromEntries([...written.matchAll(/^(\w+)<<(RELAY_[0-9a-f]{32})\n(.*)\n\2$/gm)].map((m) => [m[1], m[3]]));
+    expect(vars).toEqual({ DOCKERHUB_USERNAME: 'acme', DOCKERHUB_TOKEN: 'dckr_pat_x=y', QUAY_TOKEN: 'q t' });
+    for (const bad of ['AWS_ACCESS_KEY_ID=AKIA', 'PATH=/tmp', 'NODE_OPTIONS=--require=/tmp/x.js', 'GITHUB_TOKEN=x', 'not a line']) {
+      const r = run(`OK=1\n${bad}`);
+      expect(r.code).toBe(1);
+      expect(r.stdout).toMatch(/::error::RELAY_ENV line 2: /);
+    }
+    expect(run('').code).toBe(0);
+  });
+});

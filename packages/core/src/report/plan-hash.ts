@@ -1,0 +1,39 @@
+import { createHash } from 'node:crypto';
+import type { PlanRow } from './plan.js';
+
+/**
+ * JSON with object keys sorted (by UTF-16 code units, as Array.prototype.sort
+ * does), no whitespace, and `undefined` members left out: the same value always
+ * gives the same text. Plans hold only strings, numbers and plain objects, for
+ * which this agrees with RFC 8785 (JCS).
+ */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return '[' + value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',') + ']';
+  if (value !== null && typeof value === 'object') {
+    const o = value as Record<string, unknown>;
+    return (
+      '{' +
+      Object.keys(o)
+        .sort()
+        .filter((k) => o[k] !== undefined)
+        .map((k) => JSON.stringify(k) + ':' + canonicalJson(o[k]))
+        .join(',') +
+      '}'
+    );
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+/**
+ * The hash that binds an approval to a plan: sha256 (hex) of the canonical JSON
+ * of the plan rows without their `result` (which only execution sets). The
+ * plan job of a reusable workflow computes it from the dry run's `report`
+ * output; the apply job passes it back as `expect-plan`, and the operation
+ * refuses when the plan it recomputes hashes differently (the store or a
+ * registry changed after approval). `.github/workflows` carries the same
+ * computation as a small script; a unit test keeps the two equal.
+ */
+export function planHash(plan: readonly PlanRow[]): string {
+  const rows = plan.map(({ result: _result, ...row }) => row);
+  return createHash('sha256').update(canonicalJson(rows)).digest('hex');
+}
