@@ -8,6 +8,9 @@ const common = {
   testEnvironment: 'node',
 };
 export default {
+  // The secret scan: tests register secrets and Relay's outputs; the run fails if any secret leaked.
+  globalSetup: '<rootDir>/test/support/leak-setup.mjs',
+  globalTeardown: '<rootDir>/test/support/leak-scan.mjs',
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/packages/*/test/**/*.test.ts'] },
     { ...common, displayName: 'integration', testMatch: ['<rootDir>/test/integration/**/*.test.ts'] },

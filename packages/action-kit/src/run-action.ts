@@ -43,8 +43,8 @@ export async function runAction(op: AnyOperation): Promise<void> {
     const inputs = parseInputs(op.spec, raw, log);
     const cwd = process.env.GITHUB_WORKSPACE || process.cwd();
     const res = await op.run(inputs, { log, env: process.env, cwd, signal: controller.signal, record });
-    for (const [k, v] of Object.entries(res.outputs)) core.setOutput(k, outputText(v));
-    core.setOutput('report', JSON.stringify(documentOf(op.spec.name, res)));
+    for (const [k, v] of Object.entries(res.outputs)) core.setOutput(k, log.redact(outputText(v)));
+    core.setOutput('report', log.redact(JSON.stringify(documentOf(op.spec.name, res))));
     report = res.report;
     const code = exitCodeOfStatus(statusOf(res));
     if (code !== 0) {
@@ -52,7 +52,7 @@ export async function runAction(op: AnyOperation): Promise<void> {
       process.exitCode = code;
     }
   } catch (err) {
-    if (!isExpected(err) && err instanceof Error && err.stack) core.debug(err.stack);
+    if (!isExpected(err) && err instanceof Error && err.stack) core.debug(log.redact(err.stack));
     report = failureReport(op.spec.name, err, record.plan);
     core.setFailed(
       isExpected(err) ? errorMessage(err) : `internal error: ${errorMessage(err)} (re-run with debug logging for the stack trace)`,
@@ -62,5 +62,5 @@ export async function runAction(op: AnyOperation): Promise<void> {
     process.off('SIGINT', cancel);
     process.off('SIGTERM', cancel);
   }
-  if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(renderMarkdown(report)).write();
+  if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(log.redact(renderMarkdown(report))).write();
 }

@@ -4,6 +4,7 @@
 import { describe, expect, test } from '@jest/globals';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { captured, secret, secretKey } from '../../../test/support/leaks.js';
 import * as fs from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import * as os from 'node:os';
@@ -22,8 +23,14 @@ async function runNode(node: string, args: string[], opts: { cwd?: string; env?:
     env: { PATH: process.env.PATH ?? '', HOME: os.tmpdir(), ...opts.env },
     maxBuffer: 10 << 20,
   }).then(
-    (r) => ({ code: 0, ...r }),
-    (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
+    (r) => {
+      captured(r.stdout, r.stderr);
+      return { code: 0, ...r };
+    },
+    (e: { code: number; stdout: string; stderr: string }) => {
+      captured(e.stdout, e.stderr);
+      return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+    },
   );
 }
 
@@ -75,13 +82,14 @@ describe('committed bundles', () => {
     const demo = await runNode(NODE24, [CLI, 'demo'], { cwd });
     expect(demo.code).toBe(0);
     const { generateKey } = await import('openpgp');
-    const { privateKey } = await generateKey({
+    const { privateKey: generated } = await generateKey({
       type: 'rsa',
       rsaBits: 2048,
       userIDs: [{ name: 'ci' }],
-      passphrase: 'pass-phrase-123',
+      passphrase: secret('pass-phrase-123'),
       format: 'armored',
     });
+    const privateKey = secretKey(generated);
     const out = path.join(cwd, 'out');
     const summary = path.join(cwd, 'summary');
     await fs.writeFile(out, '');
@@ -105,6 +113,7 @@ describe('committed bundles', () => {
     expect(r.stdout).not.toContain('::error::');
     expect(r.code).toBe(0);
     const outputs = await fs.readFile(out, 'utf8');
+    captured(outputs, await fs.readFile(summary, 'utf8'));
     expect(outputs).toMatch(/^version<<.*\n1\.0\.0\n/m);
     expect(outputs).toContain('provider<<');
     expect(await fs.readFile(summary, 'utf8')).toMatch(
@@ -114,7 +123,7 @@ describe('committed bundles', () => {
     expect(r.stdout).toContain('::add-mask::pass-phrase-123');
     expect(r.stdout.replace(/::add-mask::.*\n/g, '')).not.toContain('pass-phrase-123');
 
-    const bad = await runNode(NODE24, [ACTION], { cwd, env: { ...env, 'INPUT_SIGNING-KEY-PASSPHRASE': 'wrong-pass-456' } });
+    const bad = await runNode(NODE24, [ACTION], { cwd, env: { ...env, 'INPUT_SIGNING-KEY-PASSPHRASE': secret('wrong-pass-456') } });
     expect(bad.code).toBe(1);
     expect(bad.stdout).toMatch(/^::error::input 'signing-key-passphrase': does not decrypt the signing key [0-9A-F]{16}$/m);
     expect(bad.stdout.replace(/::add-mask::.*\n/g, '')).not.toContain('wrong-pass-456');

@@ -7,6 +7,7 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
+import { captured, secret } from '../../../test/support/leaks.js';
 import { OPERATIONS, VERSION } from '@relay/core';
 import { didYouMean } from '../src/suggest.js';
 
@@ -20,8 +21,14 @@ async function relay(
   env: Record<string, string> = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   return run(process.execPath, [CLI, ...args], { cwd, env: { PATH: process.env.PATH ?? '', ...env } }).then(
-    (r) => ({ code: 0, ...r }),
-    (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
+    (r) => {
+      captured(r.stdout, r.stderr);
+      return { code: 0, ...r };
+    },
+    (e: { code: number; stdout: string; stderr: string }) => {
+      captured(e.stdout, e.stderr);
+      return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+    },
   );
 }
 

@@ -7,6 +7,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
+import { captured, secret, secretKey } from '../../../test/support/leaks.js';
 import { randomBytes } from 'node:crypto';
 import { EXIT, exitCodeFor, InputError, OPERATIONS, RemoteError, CancelledError } from '@relay/core';
 import { providerTarball, rsaKey, tmpDir } from '../../core/test/fixtures.js';
@@ -21,8 +22,14 @@ async function relay(
   cwd = ROOT,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   return run(process.execPath, [CLI, ...args], { cwd, env: { PATH: process.env.PATH ?? '', ...env }, maxBuffer: 10 << 20 }).then(
-    (r) => ({ code: 0, ...r }),
-    (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
+    (r) => {
+      captured(r.stdout, r.stderr);
+      return { code: 0, ...r };
+    },
+    (e: { code: number; stdout: string; stderr: string }) => {
+      captured(e.stdout, e.stderr);
+      return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+    },
   );
 }
 
@@ -114,7 +121,7 @@ describe('exit codes', () => {
 describe('--json', () => {
   test('one document: typed outputs, the plan with results; on refusal {error: {kind, message}}', async () => {
     const dir = await tmpDir();
-    const key = await rsaKey();
+    const key = secretKey(await rsaKey());
     const tarballs = await release(dir, '1.0.0');
     const store = path.join(dir, 'reg');
     const env = { RELAY_SIGNING_KEY: key };
@@ -158,7 +165,7 @@ describe('--json', () => {
 describe('cancellation', () => {
   test('SIGINT mid-publish exits 130 and leaves a registry that verifies; a re-run completes', async () => {
     const dir = await tmpDir();
-    const key = await rsaKey();
+    const key = secretKey(await rsaKey());
     const store = path.join(dir, 'reg');
     const env = { PATH: process.env.PATH ?? '', RELAY_SIGNING_KEY: key };
     expect((await relay(publishArgs(store, await release(dir, '1.0.0'), '1.0.0'), env)).code).toBe(0);
@@ -175,6 +182,7 @@ describe('cancellation', () => {
       }
     });
     const code = await new Promise<number | null>((r) => child.on('close', r));
+    captured(stderr);
     expect(code).toBe(130);
     expect(stderr).toMatch(/cancelled by SIGINT/);
     const versions = JSON.parse(await fs.readFile(path.join(store, 'registry/acme/demo/versions'), 'utf8'));

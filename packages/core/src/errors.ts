@@ -1,3 +1,5 @@
+import { redact } from './log/redact.js';
+
 /**
  * One error base for everything Relay expects to go wrong. The `kind` decides
  * the exit code and the JSON report's `error.kind`; `retryable` tells the
@@ -55,7 +57,8 @@ export class RelayError extends Error {
     message: string,
     options: RelayErrorOptions = {},
   ) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    // Credentials inside URLs and references never survive into a message, wherever it is printed.
+    super(redact(message), options.cause === undefined ? undefined : { cause: options.cause });
     this.retryable = options.retryable ?? false;
   }
 }
@@ -126,9 +129,9 @@ export function cancelledBy(signal: AbortSignal): CancelledError {
 export function errorMessage(err: unknown): string {
   if (err instanceof Error) {
     const msg = err.message || err.name;
-    return msg.split('\n')[0] ?? msg;
+    return redact(msg.split('\n')[0] ?? msg);
   }
-  return String(err);
+  return redact(String(err));
 }
 
 /** True when the error is expected (a RelayError of any kind) rather than a bug. */
@@ -148,7 +151,8 @@ export function errorJson(err: unknown): { kind: ErrorKind | 'bug'; message: str
 
 /** The one shape of a bad-input message: `input 'name': expected ..., got "..."`. */
 export function badInputMessage(input: string, expected: string, got?: string): string {
-  const shown = got === undefined ? '' : `, got ${JSON.stringify(got.length > 200 ? got.slice(0, 200) + '…' : got)}`;
+  const safe = got === undefined ? undefined : redact(got);
+  const shown = safe === undefined ? '' : `, got ${JSON.stringify(safe.length > 200 ? safe.slice(0, 200) + '…' : safe)}`;
   return `input '${input}': expected ${expected}${shown}`;
 }
 

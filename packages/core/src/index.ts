@@ -16,3 +16,4 @@ export { contentTypeFor } from './terraform/layout.js';
 export { generateThrowawayKey } from './signing/key.js';
 export { HttpClient } from './http/client.js';
 export { VERSION } from './version.js';
+export { redact } from './log/redact.js';

@@ -1,3 +1,5 @@
+import { redact } from './redact.js';
+
 /**
  * What core may say. The faces implement it: a terminal logger for the CLI,
  * one over @actions/core for the actions, a silent one for tests.
@@ -34,7 +36,7 @@ export class Masker {
     return added;
   }
   apply(line: string): string {
-    let out = line;
+    let out = redact(line);
     for (const s of this.secrets) out = out.split(s).join('***');
     return out;
   }

@@ -13,7 +13,7 @@ export function parseRegistryUrl(text: string, input = 'registry-url'): URL {
     badInput(input, 'an http(s) URL such as https://registry.example.com', text);
   }
   if ((u.protocol !== 'https:' && u.protocol !== 'http:') || u.search || u.hash || u.username || u.password) {
-    badInput(input, 'an http(s) URL without query, fragment or credentials', u.username || u.password ? '(a URL with credentials)' : text);
+    badInput(input, 'an http(s) URL without query, fragment or credentials', text);
   }
   return withSlash(u);
 }
