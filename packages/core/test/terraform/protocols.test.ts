@@ -81,7 +81,7 @@ function noise(n: number, seed = 1): Buffer {
   const b = Buffer.alloc(n);
   let x = seed;
   for (let i = 0; i < n; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
     b[i] = x >>> 24;
   }
   return b;
@@ -258,6 +258,20 @@ describe('Go build information', () => {
       host: null,
     });
     expect(ev.caps).toMatchObject({ possible: [5], likely: [5] });
+  });
+
+  test('a scan that stops at the build information closes the zip it read', async () => {
+    const dir = await tmpDir();
+    const exe = Buffer.concat([inlineHeader('go1.21.0', MODINFO), noise(1 << 20)]);
+    const bin = await zipOf(dir, exe, { os: 'linux', arch: 'amd64' });
+    const fds = async (): Promise<number> => (await fs.readdir('/proc/self/fd').catch(() => [])).length;
+    const before = await fds();
+    for (let i = 0; i < 5; i++) {
+      const ev = await inspectBinary(bin, { mode: 'static', log: new NullLogger(), host: null });
+      expect(ev.buildInfo?.goVersion).toBe('go1.21.0');
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await fds()).toBeLessThanOrEqual(before);
   });
 
   test('not an executable: no build information, no header', async () => {
