@@ -274,6 +274,19 @@ describe('Go build information', () => {
     expect(await fds()).toBeLessThanOrEqual(before);
   });
 
+  test('an executable whose header names another machine than its archive is refused, even without build settings', async () => {
+    const dir = await tmpDir();
+    const elf = pointerElf({ ptr: 8, bigEndian: false, goVersion: 'go1.16.15', modinfo: `dep\t${SDK}\tv2.10.1\t\n` });
+    await expect(
+      inspectBinary(await zipOf(dir, elf, { os: 'linux', arch: 'arm64' }), { mode: 'static', log: new NullLogger(), host: null }),
+    ).rejects.toThrow(
+      "tarball 'terraform-provider-demo-v1.0.0-linux-arm64-bin.tar.gz' is named for linux_arm64, but its provider executable is ELF for amd64",
+    );
+    const fat = Buffer.from('cafebabe00000002', 'hex');
+    expect(identifyExecutable(fat)).toMatchObject({ format: 'macho', osFamily: 'darwin', universal: true });
+    expect(identifyExecutable(fat)?.arch).toBeUndefined();
+  });
+
   test('not an executable: no build information, no header', async () => {
     const dir = await tmpDir();
     const file = path.join(dir, 'script');

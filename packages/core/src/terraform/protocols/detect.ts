@@ -204,7 +204,8 @@ export async function inspectBinary(bin: ProviderBinary, opts: DetectOptions): P
   if (entries.length !== 1) throw new Error(`${bin.zipPath}: expected one entry, found ${entries.length}`);
   const entry = entries[0]!;
   const forHost = host !== null && host !== undefined && bin.os === host.os && bin.arch === host.arch;
-  const mayRun = opts.mode === 'handshake' && forHost;
+  // Killing the provider's whole process group is what makes running it safe; Windows has no such groups.
+  const mayRun = opts.mode === 'handshake' && forHost && process.platform !== 'win32';
   const scanner = new BuildInfoScanner();
   let dir: string | undefined;
   try {
@@ -229,7 +230,8 @@ export async function inspectBinary(bin: ProviderBinary, opts: DetectOptions): P
     // The archive's name says which platform it is for; the executable must agree before anything trusts either.
     const goos = buildInfo?.settings.GOOS;
     const goarch = buildInfo?.settings.GOARCH;
-    if ((goos && goos !== bin.os) || (goarch && goarch !== bin.arch)) {
+    // (a universal Mach-O holds several architectures; its first slice's GOARCH says nothing about the archive)
+    if ((goos && goos !== bin.os) || (goarch && goarch !== bin.arch && !exe?.universal)) {
       throw new InputError(
         `tarball '${bin.source}' is named for ${platform}, but its provider executable was built for ${goos ?? bin.os}_${goarch ?? bin.arch} (Go build information)`,
       );
@@ -245,7 +247,10 @@ export async function inspectBinary(bin: ProviderBinary, opts: DetectOptions): P
     }
 
     if (opts.mode === 'static') ev.notRun = forHost ? 'detect-protocols is static' : undefined;
+    else if (opts.mode === 'handshake' && forHost && !mayRun) ev.notRun = 'this host (Windows) cannot kill a process group';
     else if (mayRun && !exe) ev.notRun = 'it is not an executable this host can run (no ELF, Mach-O or PE header)';
+    else if (mayRun && (exe?.arch !== bin.arch || exe.universal))
+      ev.notRun = `its header does not name this host's machine (${bin.arch}) alone`;
     else if (mayRun && file) {
       opts.log.progress(`running ${platform} provider for its go-plugin handshake`);
       ev.handshake = await runHandshake(file, path.join(await tmp(), 'run'), { timeoutMs: opts.handshakeTimeoutMs, signal: opts.signal });

@@ -17,6 +17,8 @@ export interface ExeKind {
   osFamily: 'elf' | 'darwin' | 'windows';
   bigEndian: boolean;
   ptrSize: 4 | 8;
+  /** A Mach-O universal ("fat") file: several architectures, so no one `arch`. */
+  universal?: boolean;
 }
 
 /** How many leading bytes `identifyExecutable` needs at most (the PE header sits behind the DOS stub). */
@@ -49,6 +51,9 @@ export function identifyExecutable(head: Buffer): ExeKind | undefined {
     if (arch === 'mips') arch = cls === 2 ? (bigEndian ? 'mips64' : 'mips64le') : bigEndian ? 'mips' : 'mipsle';
     if (arch === 'ppc64' && !bigEndian) arch = 'ppc64le';
     return { format: 'elf', arch, osFamily: 'elf', bigEndian, ptrSize: cls === 2 ? 8 : 4 };
+  }
+  if (head.length >= 8 && head.readUInt32BE(0) === 0xcafebabe && head.readUInt32BE(4) > 0 && head.readUInt32BE(4) < 32) {
+    return { format: 'macho', osFamily: 'darwin', bigEndian: true, ptrSize: 8, universal: true };
   }
   if (head.length >= 8) {
     const le = head.readUInt32LE(0);
