@@ -525,7 +525,7 @@ describeGo('stand-in providers built with Debian Go (offline, modules through re
     );
     expect(d.protocols).toEqual(['6.0']);
     expect(d.decidedBy).toBe('build-info');
-    expect(d.note).toContain('the same on 2 executables; handshake not run (detect-protocols is static)');
+    expect(d.note).toContain('the same on 2 executables; no handshake to decide (detect-protocols is static)');
     expect(existsSync(marker.framework!)).toBe(false);
   });
 

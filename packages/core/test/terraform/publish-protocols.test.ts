@@ -150,7 +150,9 @@ describeGo('publish: protocols read from stand-in providers', () => {
     );
     expect(await versionsOf(store)).toMatchObject({ versions: [{ protocols: ['6.0'] }] });
     const note = res.report.sections.find((s) => s.heading === 'Protocols');
-    expect(note && 'text' in note && note.text).toMatch(/the same on 3 executables; handshake not run \(detect-protocols is static\)$/);
+    expect(note && 'text' in note && note.text).toMatch(
+      /the same on 3 executables; no handshake to decide \(detect-protocols is static\)$/,
+    );
     for (const m of Object.values(marker)) expect(existsSync(m)).toBe(false);
   });
 

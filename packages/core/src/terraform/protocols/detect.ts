@@ -378,7 +378,7 @@ export async function decideProtocols(bins: ProviderBinary[], input: string[], o
     decision = {
       protocols,
       decidedBy: 'build-info',
-      note: `${protocols.join(', ')} from the ${builtText}, the same on ${withLibs.length} executable${withLibs.length === 1 ? '' : 's'}; handshake not run (${why})`,
+      note: `${protocols.join(', ')} from the ${builtText}, the same on ${withLibs.length} executable${withLibs.length === 1 ? '' : 's'}; no handshake to decide (${why})`,
     };
   } else if (built) {
     log.warn(
