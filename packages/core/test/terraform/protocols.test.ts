@@ -29,6 +29,7 @@ import {
 } from '../../src/terraform/protocols/detect.js';
 import { identifyExecutable } from '../../src/terraform/protocols/exe.js';
 import { handshakeOnce, parseHandshakeLine, runHandshake, TF_MAGIC_COOKIE_VALUE } from '../../src/terraform/protocols/handshake.js';
+import { captured, secret } from '../../../../test/support/leaks.js';
 import { tmpDir } from '../fixtures.js';
 import { alive, buildStandin, describeWithGo, goHost, goVersionM, markerRuns } from './go-standins.js';
 
@@ -326,7 +327,8 @@ describeGo('stand-in providers built with Debian Go (offline, modules through re
   let host: Platform;
   const bin: Record<string, string> = {};
   const marker: Record<string, string> = {};
-  const SECRET = 'do-not-leak-' + Math.random().toString(36).slice(2);
+  const SECRET = secret('do-not-leak-' + Math.random().toString(36).slice(2));
+  const logs: NullLogger[] = [];
 
   beforeAll(async () => {
     dir = await tmpDir('relay-protocols-');
@@ -355,6 +357,7 @@ describeGo('stand-in providers built with Debian Go (offline, modules through re
   afterAll(async () => {
     delete process.env.AWS_SECRET_ACCESS_KEY;
     delete process.env.GITHUB_TOKEN;
+    captured(...logs.flatMap((l) => l.lines));
     await fs.rm(dir, { recursive: true, force: true });
   });
 
@@ -489,6 +492,7 @@ describeGo('stand-in providers built with Debian Go (offline, modules through re
   ): Promise<{ d: Awaited<ReturnType<typeof decideProtocols>>; log: NullLogger }> {
     const bins = await Promise.all(exes.map(async ([k, p]) => ({ ...(await zipOf(dir, bin[k]!, p)), ...extra })));
     const log = new NullLogger();
+    logs.push(log);
     return { d: await decideProtocols(bins, input, { mode, log, host }), log };
   }
   const other = (): Platform => ({ os: 'linux', arch: host.arch === 'arm64' ? 'amd64' : 'arm64' });

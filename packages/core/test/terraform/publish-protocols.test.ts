@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { InputError } from '../../src/errors.js';
 import { NullLogger } from '../../src/log/logger.js';
 import { publishTerraformRegistry } from '../../src/operations/index.js';
+import { captured, secretKey } from '../../../../test/support/leaks.js';
 import { rsaKey, snapshot, tarball, tmpDir } from '../fixtures.js';
 import { buildStandin, describeWithGo, goHost } from './go-standins.js';
 
@@ -23,7 +24,7 @@ describeGo('publish: protocols read from stand-in providers', () => {
   beforeAll(async () => {
     dir = await tmpDir('relay-publish-protocols-');
     host = await goHost();
-    key = await rsaKey();
+    key = secretKey(await rsaKey());
     const build = async (k: string, s: Parameters<typeof buildStandin>[0]): Promise<void> => {
       marker[k] = path.join(dir, `${k}.marker`);
       bin[k] = await buildStandin({ ...s, marker: marker[k] }, dir);
@@ -32,7 +33,11 @@ describeGo('publish: protocols read from stand-in providers', () => {
     await build('frameworkDarwin', { cmd: 'framework', goos: 'darwin', goarch: 'arm64' });
     await build('frameworkWindows', { cmd: 'framework', goos: 'windows', goarch: 'amd64' });
   }, 600_000);
-  afterAll(() => fs.rm(dir, { recursive: true, force: true }));
+  // the suite's secret scan: nothing Relay logged here may hold the signing key
+  afterAll(async () => {
+    captured(...logs.flatMap((l) => l.lines));
+    await fs.rm(dir, { recursive: true, force: true });
+  });
 
   /** Teleport-style tarballs for the host, darwin/arm64 and windows/amd64, each holding a stand-in. */
   async function tarballs(where: string): Promise<string[]> {
@@ -71,7 +76,12 @@ describeGo('publish: protocols read from stand-in providers', () => {
       ...over,
     } as Parameters<typeof publishTerraformRegistry.run>[0];
   }
-  const ctx = () => ({ log: new NullLogger(), env: {}, cwd: '/' });
+  const logs: NullLogger[] = [];
+  const ctx = () => {
+    const log = new NullLogger();
+    logs.push(log);
+    return { log, env: {}, cwd: '/' };
+  };
   const versionsOf = async (store: string): Promise<unknown> =>
     JSON.parse(await fs.readFile(path.join(store, 'registry/acme/demo/versions'), 'utf8'));
   const clearMarkers = (): Promise<void[]> => Promise.all(Object.values(marker).map((m) => fs.rm(m, { force: true })));
