@@ -2,7 +2,7 @@
 # The whole test suite, from a fresh Debian machine with Node and npm:
 #   bash scripts/test.sh
 # Installs what it needs (Debian packages for Ceph RGW, the CNCF registry,
-# skopeo, GnuPG, unzip; pnpm; the locked npm deps), runs the static checks
+# skopeo, GnuPG, unzip, Go for the stand-in providers; pnpm; the locked npm deps), runs the static checks
 # (types, lint, committed bundles), starts the servers on loopback, runs unit
 # and integration tests, and stops the servers by PID whatever happens.
 set -euo pipefail
@@ -14,7 +14,7 @@ step "system packages"
 need=()
 for b in ceph-mon:ceph-mon ceph-osd:ceph-osd radosgw:radosgw radosgw-admin:ceph-common monmaptool:ceph-base \
          uuidgen:uuid-runtime docker-registry:docker-registry htpasswd:apache2-utils skopeo:skopeo \
-         gpg:gnupg unzip:unzip curl:curl openssl:openssl; do
+         gpg:gnupg unzip:unzip curl:curl openssl:openssl go:golang-go; do
   command -v "${b%%:*}" >/dev/null 2>&1 || need+=("${b##*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then

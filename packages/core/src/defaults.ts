@@ -49,6 +49,14 @@ export const DEFAULTS = {
   /** File store: longest wait for another writer's lock on the same key; longer than fsLockStaleMs, so a crashed writer's lock is broken first. */
   fsLockWaitMs: 40_000,
 
-  /** A subprocess (credential helper, gpg, a provider's handshake) that takes longer is killed. */
+  /** A subprocess (credential helper, gpg) that takes longer is killed; a provider's handshake has its own limit below. */
   subprocessTimeoutMs: 30_000,
+  /**
+   * A provider started for go-plugin's handshake prints its line within milliseconds (it only opens a socket);
+   * Terraform waits a minute, but a publish should not: 10 s covers a cold start on a loaded runner, and a
+   * binary that hangs costs at most this, twice (one run per offered protocol version), then its group is killed.
+   */
+  handshakeTimeoutMs: 10_000,
+  /** Protocol detection: provider executables inflated and scanned for Go build information at once (CPU-bound, like repacking). */
+  buildInfoScanParallel: 2,
 } as const;

@@ -90,6 +90,7 @@ export async function demo(io: CliIo): Promise<number> {
         'signing-key': key,
         'signing-key-passphrase': undefined,
         protocols: [],
+        'detect-protocols': 'handshake',
         immutable: true,
         'dry-run': false,
         's3-endpoint': undefined,

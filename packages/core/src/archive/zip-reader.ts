@@ -80,5 +80,7 @@ export async function openZipEntry(file: string, e: ZipEntry): Promise<Readable>
   if (e.method === 0) return raw;
   const inflate = createInflateRaw();
   raw.on('error', (err) => inflate.destroy(err));
+  // a reader that stops early (a scan that found what it wanted) must not leave the file open
+  inflate.once('close', () => raw.destroy());
   return raw.pipe(inflate);
 }

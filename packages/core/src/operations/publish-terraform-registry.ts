@@ -10,6 +10,7 @@ import { checkConditionalWrites } from '../store/probe.js';
 import { executePlan } from '../terraform/execute.js';
 import { checkName, checkVersion, versionFromRef } from '../terraform/names.js';
 import { planRelease, refuseConflicts } from '../terraform/plan.js';
+import { DETECT_MODES, type DetectMode } from '../terraform/protocols/detect.js';
 import { buildRelease, type Release } from '../terraform/release.js';
 import { logPlan, planRows, publishResult } from '../terraform/report.js';
 import { fetchSource, findTarballs } from '../terraform/sources.js';
@@ -49,7 +50,13 @@ const spec = defineSpec({
     protocols: {
       description: 'Plugin protocol versions, e.g. `6.0`.',
       type: 'list',
-      defaultNote: 'from terraform-registry-manifest.json in the archives, else 5.0',
+      defaultNote: 'from terraform-registry-manifest.json in the archives, else read from the provider (`detect-protocols`), else 5.0',
+    },
+    'detect-protocols': {
+      description:
+        "Reading protocols from the provider, to decide them or check `protocols` and the manifest: `handshake` also runs the executable for this host through go-plugin's handshake (throwaway directory, no network, 10 s); `static` only reads the Go build information of every executable; `off` reads nothing.",
+      choices: DETECT_MODES,
+      default: 'handshake',
     },
     immutable: {
       description: 'A published version never changes; `false` for staging, where a republish replaces it.',
@@ -96,7 +103,17 @@ export const publishTerraformRegistry = defineOperation(spec, async (inp, ctx: C
         )
       : await findTarballs(inp.tarballs, ctx.cwd);
     rel = await log.group(`Building ${name} ${version} (${files.length} archives)`, () =>
-      buildRelease({ coords, files, protocolsInput: inp.protocols, key, registryUrl, immutable: inp.immutable, log, signal }),
+      buildRelease({
+        coords,
+        files,
+        protocolsInput: inp.protocols,
+        key,
+        registryUrl,
+        immutable: inp.immutable,
+        log,
+        detectProtocols: (inp['detect-protocols'] ?? 'handshake') as DetectMode,
+        signal,
+      }),
     );
     const plan = await log.group(`Planning against ${store.url}`, async () => {
       const p = await planRelease(store, rel!, { immutable: inp.immutable, publicArmor: key.publicArmor });

@@ -4,7 +4,6 @@ import * as path from 'node:path';
 import { mapLimit } from '../concurrency.js';
 import { TransferProgress } from '../log/progress.js';
 import { DEFAULTS } from '../defaults.js';
-import { InputError } from '../errors.js';
 import { sha256Hex } from '../hash.js';
 import type { Logger } from '../log/logger.js';
 import { signDetached, type SigningKey } from '../signing/key.js';
@@ -14,14 +13,13 @@ import {
   downloadDoc,
   json,
   mirrorVersionDoc,
-  normaliseProtocols,
   packagesMeta,
   registryManifestDoc,
-  sameList,
   sha256Sums,
   type VersionEntry,
 } from './documents.js';
 import * as L from './layout.js';
+import { decideProtocols, type DetectMode } from './protocols/detect.js';
 import { repack, type Package } from './repack.js';
 import { identifyArchives } from './sources.js';
 
@@ -47,6 +45,8 @@ export interface Release {
   coords: L.Coordinates;
   packages: Package[];
   protocols: string[];
+  /** Which evidence decided the protocols, for the report. */
+  protocolNote: string;
   /** SHA256SUMS: planning keeps an existing signature that verifies over these bytes. */
   sums: Buffer;
   /** ID of the key that signed SHA256SUMS. */
@@ -67,6 +67,8 @@ export interface ReleaseInput {
   registryUrl: URL;
   immutable: boolean;
   log: Logger;
+  /** How protocols are read from the provider; default `handshake`. */
+  detectProtocols?: DetectMode;
   signal?: AbortSignal;
 }
 
@@ -106,7 +108,11 @@ export async function buildRelease(r: ReleaseInput): Promise<Release> {
       r.signal,
     );
     packages.sort((a, b) => a.filename.localeCompare(b.filename));
-    const protocols = resolveProtocols(packages, r.protocolsInput, log);
+    const { protocols, note: protocolNote } = await decideProtocols(packages, r.protocolsInput, {
+      mode: r.detectProtocols ?? 'handshake',
+      log,
+      signal: r.signal,
+    });
     const manifest = json(registryManifestDoc(protocols));
     const sums = sha256Sums([
       ...packages.map((p) => ({ name: p.filename, sha256: p.sha256 })),
@@ -120,6 +126,7 @@ export async function buildRelease(r: ReleaseInput): Promise<Release> {
       coords,
       packages,
       protocols,
+      protocolNote,
       sums,
       keyId: r.key.keyId,
       entry,
@@ -183,30 +190,4 @@ function releaseObjects(o: {
     bufferObject(L.mirrorVersionKey(o.mirrorHost, coords), json(mirrorVersionDoc(coords, o.mirrorHost, packages)), 'document', cache),
     bufferObject(L.DISCOVERY_KEY, json(discoveryDoc(o.registryUrl)), 'shared', L.CACHE_MUTABLE),
   ];
-}
-
-function resolveProtocols(packages: Package[], input: string[], log: Logger): string[] {
-  const fromManifests = packages
-    .filter((p) => p.manifestProtocols)
-    .map((p) => ({ src: p.source, list: normaliseProtocols(p.manifestProtocols!, 'protocols') }));
-  for (const m of fromManifests.slice(1)) {
-    if (!sameList(m.list, fromManifests[0]!.list)) {
-      throw new InputError(
-        `tarballs disagree on protocol_versions: ${fromManifests[0]!.src} says ${fromManifests[0]!.list.join(',')}, ${m.src} says ${m.list.join(',')}`,
-      );
-    }
-  }
-  const manifest = fromManifests[0]?.list;
-  if (input.length > 0) {
-    const given = normaliseProtocols(input, 'protocols');
-    if (manifest && !sameList(given, manifest)) {
-      throw new InputError(
-        `input 'protocols': ${given.join(',')} differs from terraform-registry-manifest.json in the tarballs (${manifest.join(',')}); give one or make them agree`,
-      );
-    }
-    return given;
-  }
-  if (manifest) return manifest;
-  log.info('no protocols input and no terraform-registry-manifest.json in the tarballs: using protocol 5.0 (the SDKv2 default)');
-  return ['5.0'];
 }

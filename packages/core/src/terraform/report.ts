@@ -47,6 +47,7 @@ export function publishResult(rel: Release, rows: PlanRow[], dryRun: boolean): R
         heading: 'Summary',
         text: `${dryRun ? 'Would write' : 'Wrote'} ${writes} objects, ${objects.length - writes} already identical; versions index: ${versionsRow.action}. Signed by key ${rel.keyId}; protocols ${rel.protocols.join(', ')}.`,
       },
+      { heading: 'Protocols', text: rel.protocolNote },
       planSection(rows),
       {
         heading: `Platforms (${packages.length}): files and hashes`,

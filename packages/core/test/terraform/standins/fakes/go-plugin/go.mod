@@ -1,0 +1,3 @@
+module github.com/hashicorp/go-plugin
+
+go 1.19

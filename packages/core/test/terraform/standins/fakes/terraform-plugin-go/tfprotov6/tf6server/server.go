@@ -1,0 +1,13 @@
+// Package tf6server stands in for terraform-plugin-go's protocol 6 server.
+package tf6server
+
+import plugin "github.com/hashicorp/go-plugin"
+
+const cookie = "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2"
+
+// Serve answers Terraform's handshake with protocol 6.
+func Serve(name string) {
+	plugin.Serve(&plugin.ServeConfig{HandshakeConfig: plugin.HandshakeConfig{
+		ProtocolVersion: 6, MagicCookieKey: "TF_PLUGIN_MAGIC_COOKIE", MagicCookieValue: cookie,
+	}})
+}

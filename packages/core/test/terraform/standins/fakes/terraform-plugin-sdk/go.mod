@@ -1,0 +1,5 @@
+module github.com/hashicorp/terraform-plugin-sdk/v2
+
+go 1.19
+
+require github.com/hashicorp/terraform-plugin-go v0.19.1
