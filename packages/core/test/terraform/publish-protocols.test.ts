@@ -73,6 +73,7 @@ describeGo('publish: protocols read from stand-in providers', () => {
       immutable: true,
       'dry-run': false,
       's3-endpoint': undefined,
+      'max-binary-size': 1024,
       ...over,
     } as Parameters<typeof publishTerraformRegistry.run>[0];
   }
@@ -178,14 +179,14 @@ describeGo('publish: protocols read from stand-in providers', () => {
     ]);
     const err = await publishTerraformRegistry.run(inputs({ tarballs: [t], store: `file://${store}` }), ctx()).catch((e: unknown) => e);
     expect((err as Error).message).toBe(
-      `tarball '${path.basename(t)}' is named for ${host.os}_${other}, but its provider executable was built for ${host.os}_${host.arch} (Go build information)`,
+      `tarball '${path.basename(t)}' is named for ${host.os}_${other}, but its provider executable is ELF for ${host.arch}`,
     );
     // a darwin executable in an archive named for this host: refused, not run
     const d = await tarball(where, `terraform-provider-demo-v1.0.0-${host.os}-${host.arch}-bin.tar.gz`, [
       { name: 'terraform-provider-demo', body: await fs.readFile(bin.frameworkDarwin!) },
     ]);
     await expect(publishTerraformRegistry.run(inputs({ tarballs: [d], store: `file://${store}` }), ctx())).rejects.toThrow(
-      `is named for ${host.os}_${host.arch}, but its provider executable was built for darwin_arm64`,
+      `is named for ${host.os}_${host.arch}, but its provider executable is Mach-O for arm64`,
     );
     for (const m of Object.values(marker)) expect(existsSync(m)).toBe(false);
     expect(await snapshot(store)).toEqual({});
