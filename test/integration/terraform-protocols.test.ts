@@ -73,6 +73,7 @@ describeGo('protocols from the provider, published to Ceph RGW', () => {
       immutable: true,
       'dry-run': false,
       's3-endpoint': s3.endpoint,
+      'max-binary-size': 1024,
       ...over,
     }) as Parameters<typeof publishTerraformRegistry.run>[0];
   const ctx = () => ({ log: new NullLogger(), env: {}, cwd: '/' });

@@ -49,6 +49,12 @@ export const DEFAULTS = {
   /** File store: longest wait for another writer's lock on the same key; longer than fsLockStaleMs, so a crashed writer's lock is broken first. */
   fsLockWaitMs: 40_000,
 
+  /**
+   * Largest provider executable a publish accepts (input max-binary-size): real providers are tens to a few
+   * hundred MB; well under zip's 4 GiB so a lying archive header or a gzip bomb is refused before it fills a disk.
+   */
+  maxBinaryBytes: 1024 * 1024 * 1024,
+
   /** A subprocess (credential helper, gpg) that takes longer is killed; a provider's handshake has its own limit below. */
   subprocessTimeoutMs: 30_000,
   /**

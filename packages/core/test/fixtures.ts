@@ -34,7 +34,7 @@ export function providerTarball(
   version: string,
   os_: string,
   arch: string,
-  content = `binary ${os_}/${arch}\n`,
+  content: string | Buffer = `binary ${os_}/${arch}\n`,
   extra: Entry[] = [],
 ): Promise<string> {
   return tarball(dir, `terraform-provider-${name}-v${version}-${os_}-${arch}-bin.tar.gz`, [

@@ -94,6 +94,7 @@ export async function demo(io: CliIo): Promise<number> {
         immutable: true,
         'dry-run': false,
         's3-endpoint': undefined,
+        'max-binary-size': 1024,
       },
       { log, env, cwd: io.cwd },
     );

@@ -39,3 +39,10 @@ export function openStoreInput(text: string, input: string, endpointInput: strin
     budgetMs,
   });
 }
+
+/** A size input given in MiB, as bytes (undefined: the default, for callers that build inputs by hand); refuses zero and negatives. */
+export function positiveMiB(mib: number | undefined, input: string, fallbackBytes: number): number {
+  if (mib === undefined) return fallbackBytes;
+  if (!(mib > 0) || !Number.isFinite(mib)) badInput(input, 'a positive number of MiB', String(mib));
+  return Math.floor(mib * 1024 * 1024);
+}

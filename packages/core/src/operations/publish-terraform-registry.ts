@@ -2,6 +2,7 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Context, Result } from '../context.js';
+import { DEFAULTS } from '../defaults.js';
 import { badInput } from '../errors.js';
 import { defineSpec } from '../inputs/spec.js';
 import { defineOperation } from '../operation.js';
@@ -15,7 +16,7 @@ import { buildRelease, type Release } from '../terraform/release.js';
 import { logPlan, planRows, publishResult } from '../terraform/report.js';
 import { fetchSource, findTarballs } from '../terraform/sources.js';
 import { storeReader, verifyRegistry } from '../terraform/verify.js';
-import { openStoreInput, parseRegistryUrl } from './common.js';
+import { openStoreInput, parseRegistryUrl, positiveMiB } from './common.js';
 
 const spec = defineSpec({
   name: 'publish-terraform-registry',
@@ -63,6 +64,12 @@ const spec = defineSpec({
       type: 'boolean',
       default: 'true',
     },
+    'max-binary-size': {
+      description:
+        'Largest provider executable accepted, in MiB; an archive declaring or inflating to more is refused before it is unpacked (a lying header, a gzip bomb).',
+      type: 'number',
+      default: '1024',
+    },
     'dry-run': {
       description: 'Build, sign and print the plan (put / skip identical / conflict) without writing anything.',
       type: 'boolean',
@@ -107,6 +114,7 @@ export const publishTerraformRegistry = defineOperation(spec, async (inp, ctx: C
         coords,
         files,
         protocolsInput: inp.protocols,
+        maxBinaryBytes: positiveMiB(inp['max-binary-size'], 'max-binary-size', DEFAULTS.maxBinaryBytes),
         key,
         registryUrl,
         immutable: inp.immutable,

@@ -69,6 +69,8 @@ export interface ReleaseInput {
   log: Logger;
   /** How protocols are read from the provider; default `handshake`. */
   detectProtocols?: DetectMode;
+  /** Largest provider executable accepted (max-binary-size). */
+  maxBinaryBytes?: number;
   signal?: AbortSignal;
 }
 
@@ -96,10 +98,16 @@ export async function buildRelease(r: ReleaseInput): Promise<Release> {
       DEFAULTS.repackParallel,
       async (a, i) => {
         let read = 0;
-        const p = await repack(a, coords, tmpDir, (n) => {
-          read += n;
-          progress.add(n);
-        });
+        const p = await repack(
+          a,
+          coords,
+          tmpDir,
+          (n) => {
+            read += n;
+            progress.add(n);
+          },
+          r.maxBinaryBytes,
+        );
         progress.add(sizes[i]! - read); // zips report no bytes on the way
         progress.itemDone();
         log.info(`repacked ${path.basename(a.file)} -> ${p.filename}`);

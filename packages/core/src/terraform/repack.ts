@@ -1,9 +1,10 @@
 import { createReadStream } from 'node:fs';
 import * as path from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { extract } from 'tar-stream';
 import { writeSingleEntryZip, type ZipResult } from '../archive/zip-writer.js';
+import { checkExecutablePlatform, EXE_HEAD_BYTES } from './protocols/exe.js';
 import { openZipEntry, readZipDirectory, ZipFormatError } from '../archive/zip-reader.js';
 import { DEFAULTS } from '../defaults.js';
 import { InputError, RelayError } from '../errors.js';
@@ -56,6 +57,8 @@ export async function repack(
   outDir: string,
   /** Told of compressed bytes read from a tarball, for progress. */
   onBytes?: (n: number) => void,
+  /** Largest provider executable accepted; an archive's whole content may be twice that. */
+  maxBinaryBytes: number = DEFAULTS.maxBinaryBytes,
 ): Promise<Package> {
   const { file } = archive;
   const { name, version } = coords;
@@ -76,7 +79,9 @@ export async function repack(
       found.push(entryName);
       if (found.length > 1)
         throw new InputError(`tarball '${base}': expected exactly one provider executable, found ${found.join(' and ')}`);
-      zip = await writeSingleEntryZip(inner, body, zipPath, `tarball '${base}'`);
+      const head = new ExecutableHead(maxBinaryBytes, `tarball '${base}': ${entryName}`);
+      zip = await writeSingleEntryZip(inner, body.pipe(head), zipPath, `tarball '${base}'`);
+      checkExecutablePlatform(head.bytes(), archive, `tarball '${base}'`);
       if (crc32 !== undefined && zip.crc32 !== crc32)
         throw new InputError(`tarball '${base}': ${entryName} fails its CRC-32 check (corrupt zip)`);
     } else {
@@ -86,8 +91,8 @@ export async function repack(
   };
 
   try {
-    if (archive.format === 'zip') await readZipArchive(file, base, take);
-    else await readTarball(file, base, take, onBytes);
+    if (archive.format === 'zip') await readZipArchive(file, base, take, maxBinaryBytes);
+    else await readTarball(file, base, take, maxBinaryBytes, onBytes);
   } catch (err) {
     if (err instanceof RelayError) throw err;
     throw new InputError(`tarball '${base}': ${describeArchiveError(err, archive.format)}`);
@@ -122,11 +127,20 @@ async function readTarball(
   file: string,
   base: string,
   take: (name: string, body: Readable) => Promise<void>,
+  maxBinaryBytes: number,
   onBytes?: (n: number) => void,
 ): Promise<void> {
   const ex = extract();
   const src = createReadStream(file);
   const gunzip = createGunzip();
+  // A gzip bomb (one member or many concatenated) stops as soon as it passes the limit, not after inflating it all.
+  const limit = 2 * maxBinaryBytes;
+  let inflated = 0;
+  gunzip.on('data', (c: Buffer) => {
+    inflated += c.length;
+    if (inflated > limit)
+      gunzip.destroy(new InputError(`tarball '${base}': inflates to more than ${limit} bytes (twice the binary size limit); refusing it`));
+  });
   src.on('error', (e) => gunzip.destroy(e));
   if (onBytes) src.on('data', (c) => onBytes(c.length));
   gunzip.on('error', (e) => ex.destroy(e));
@@ -134,6 +148,11 @@ async function readTarball(
   for await (const entry of ex) {
     const h = entry.header;
     checkEntryPath(base, h.name);
+    if ((h.size ?? 0) > maxBinaryBytes) {
+      throw new InputError(
+        `tarball '${base}': entry '${h.name}' declares ${h.size} bytes, over the ${maxBinaryBytes}-byte limit (max-binary-size)`,
+      );
+    }
     if (h.type === 'directory') {
       entry.resume();
       continue;
@@ -150,9 +169,15 @@ async function readZipArchive(
   file: string,
   base: string,
   take: (name: string, body: Readable, crc32: number) => Promise<void>,
+  maxBinaryBytes: number,
 ): Promise<void> {
   for (const e of await readZipDirectory(file)) {
     checkEntryPath(base, e.name);
+    if (e.size > maxBinaryBytes) {
+      throw new InputError(
+        `tarball '${base}': entry '${e.name}' declares ${e.size} bytes, over the ${maxBinaryBytes}-byte limit (max-binary-size)`,
+      );
+    }
     if (e.name.endsWith('/')) continue;
     const type = e.mode & 0o170000;
     if (type !== 0 && type !== 0o100000)
@@ -172,4 +197,33 @@ export function parseRegistryManifest(what: string, bytes: Buffer): string[] {
     throw new InputError(`${what}: expected {"version":1,"metadata":{"protocol_versions":["5.0"|"6.0"]}}`);
   }
   return pv as string[];
+}
+
+/**
+ * Passes a provider executable through, keeping its first bytes (for the
+ * platform check) and refusing it the moment it grows past the limit, whatever
+ * its header declared.
+ */
+class ExecutableHead extends Transform {
+  private readonly head: Buffer[] = [];
+  private headLen = 0;
+  private total = 0;
+  constructor(
+    private readonly limit: number,
+    private readonly what: string,
+  ) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.total += chunk.length;
+    if (this.total > this.limit) return cb(new InputError(`${this.what}: more than ${this.limit} bytes (max-binary-size)`));
+    if (this.headLen < EXE_HEAD_BYTES) {
+      this.head.push(chunk.subarray(0, EXE_HEAD_BYTES - this.headLen));
+      this.headLen += Math.min(chunk.length, EXE_HEAD_BYTES - this.headLen);
+    }
+    cb(null, chunk);
+  }
+  bytes(): Buffer {
+    return Buffer.concat(this.head);
+  }
 }

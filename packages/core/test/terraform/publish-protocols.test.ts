@@ -73,6 +73,7 @@ describeGo('publish: protocols read from stand-in providers', () => {
       immutable: true,
       'dry-run': false,
       's3-endpoint': undefined,
+      'max-binary-size': 1024,
       ...over,
     } as Parameters<typeof publishTerraformRegistry.run>[0];
   }

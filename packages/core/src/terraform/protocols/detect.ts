@@ -25,7 +25,7 @@ import { InputError } from '../../errors.js';
 import type { Logger } from '../../log/logger.js';
 import { normaliseProtocols, sameList } from '../documents.js';
 import { BuildInfoScanner, parseModInfo, readBuildInfoFile, scanStream, type GoBuildInfo, type GoModule } from './buildinfo.js';
-import { identifyExecutable, type ExeKind } from './exe.js';
+import { headerFits, identifyExecutable, type ExeKind } from './exe.js';
 import { describeAnswers, runHandshake, type HandshakeResult } from './handshake.js';
 
 export const DETECT_MODES = ['handshake', 'static', 'off'] as const;
@@ -167,10 +167,6 @@ const libText = (libs: Library[]): string =>
 const majors = (ns: number[]): string => ns.join(' and ');
 
 /** Does an executable's header fit the platform its archive is named for? */
-function headerFits(exe: ExeKind, p: Platform): boolean {
-  const family = p.os === 'darwin' ? 'darwin' : p.os === 'windows' ? 'windows' : 'elf';
-  return exe.osFamily === family && (exe.arch === undefined || exe.arch === p.arch);
-}
 
 async function extract(zipPath: string, entry: ZipEntry, file: string, scanner?: BuildInfoScanner): Promise<void> {
   await fs.mkdir(path.dirname(file), { recursive: true });

@@ -1,3 +1,4 @@
+import { InputError } from '../../errors.js';
 /**
  * Just enough of ELF, Mach-O and PE to say which platform an executable is
  * for (from its first bytes) and to read memory addresses out of it (for the
@@ -233,4 +234,25 @@ export async function openExeImage(fh: fs.FileHandle): Promise<ExeImage | undefi
       return readAt(fh, size, seg.offset + (addr - seg.vaddr), n);
     },
   };
+}
+
+/** Whether a header fits a platform: ELF for linux and the BSDs, Mach-O for darwin, PE for windows, and the machine when known. */
+export function headerFits(exe: ExeKind, p: { os: string; arch: string }): boolean {
+  const family = p.os === 'darwin' ? 'darwin' : p.os === 'windows' ? 'windows' : 'elf';
+  return exe.osFamily === family && (exe.arch === undefined || exe.arch === p.arch);
+}
+
+/**
+ * Refuses an executable whose header names another platform than its
+ * archive's name, naming both. Content that is no executable at all (a script)
+ * is left to the platform it claims.
+ */
+export function checkExecutablePlatform(head: Buffer, p: { os: string; arch: string }, source: string): void {
+  const exe = identifyExecutable(head);
+  if (exe && !headerFits(exe, p)) {
+    const format = exe.format === 'macho' ? 'Mach-O' : exe.format.toUpperCase();
+    throw new InputError(
+      `${source} is named for ${p.os}_${p.arch}, but its provider executable is ${format} for ${exe.arch ?? 'another machine'}`,
+    );
+  }
 }
