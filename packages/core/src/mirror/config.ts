@@ -63,8 +63,8 @@ export interface MirrorConfig {
   images: Image[];
 }
 
-export const DEFAULT_LABEL =
-  'Mirror of {source}, copied unchanged (same digests and signatures). The vendor does not run this mirror: pull from {source} for the authoritative copy.';
+/** Short enough for Docker Hub's 100 characters with a source of up to ~60. */
+export const DEFAULT_LABEL = 'Unchanged mirror of {source}. The vendor does not run this mirror.';
 
 /** Docker Hub's short repository description holds this many characters. */
 export const DOCKER_HUB_DESCRIPTION_MAX = 100;
@@ -152,7 +152,7 @@ function parse(text: string, file: string, opts: LoadOptions): MirrorConfig {
   const doc = parseDocument(text, { lineCounter: counter, prettyErrors: false, uniqueKeys: true });
   const yamlError = doc.errors[0];
   if (yamlError) {
-    const line = yamlError.linePos?.[0].line ?? 1;
+    const line = yamlError.linePos?.[0].line ?? counter.linePos(yamlError.pos[0]).line;
     throw new FieldError(line, 'YAML', yamlError.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, ''));
   }
   const { value: raw, positions: at } = validate(MIRROR_FILE, doc, counter);
@@ -282,7 +282,7 @@ function build(raw: MirrorFile, at: Positions, file: string, opts: LoadOptions):
         if (label.length > DOCKER_HUB_DESCRIPTION_MAX)
           throw at.error(
             img.label !== undefined ? `${p}.label` : raw.label !== undefined ? 'label' : `targets.${t.name}.description-api`,
-            `the label for '${img.name}' on ${t.name} is ${label.length} characters; Docker Hub descriptions hold ${DOCKER_HUB_DESCRIPTION_MAX}`,
+            `the ${img.label === undefined && raw.label === undefined ? 'default ' : ''}label for '${img.name}' on ${t.name} is ${label.length} characters; Docker Hub descriptions hold ${DOCKER_HUB_DESCRIPTION_MAX}${img.label === undefined && raw.label === undefined ? ": set a shorter 'label'" : ''}`,
           );
       }
     }

@@ -193,9 +193,13 @@ export function validate<S extends Schema>(schema: S, doc: Document, counter: Li
   const positions = new Positions(counter);
   const resolve = (n: unknown): unknown => (isAlias(n) ? n.resolve(doc) : n);
 
-  const walk = (s: Schema, raw: unknown, path: string, parentLine: number): unknown => {
+  /** `keyLine`: where the key of a mapping value is; a block collection is named there, not at its first entry. */
+  const walk = (s: Schema, raw: unknown, path: string, parentLine: number, keyLine?: number): unknown => {
     const node = resolve(raw) as YamlNode | null | undefined;
-    const line = positions.record(path, node, parentLine);
+    const line =
+      keyLine !== undefined && (isMap(node) || isSeq(node))
+        ? positions.record(path, undefined, keyLine)
+        : positions.record(path, node, parentLine);
     const fail = (detail: string): never => {
       throw new FieldError(line, path || '(top level)', detail);
     };
@@ -241,7 +245,7 @@ export function validate<S extends Schema>(schema: S, doc: Document, counter: Li
           const at = join(path, key);
           if (s.type === 'map') {
             if (!new RegExp(s.keyPattern, 'u').test(key)) throw new FieldError(keyLine, at, `expected ${s.keyExpected} as the key`);
-            out[key] = walk(s.values, pair.value, at, keyLine);
+            out[key] = walk(s.values, pair.value, at, keyLine, keyLine);
             continue;
           }
           const prop = s.properties[key];
@@ -255,7 +259,7 @@ export function validate<S extends Schema>(schema: S, doc: Document, counter: Li
               `unknown field${near ? ` (did you mean '${near}'?)` : ''}; known fields: ${known.join(', ')}`,
             );
           }
-          out[key] = walk(prop.schema, pair.value, at, keyLine);
+          out[key] = walk(prop.schema, pair.value, at, keyLine, keyLine);
         }
         if (s.type === 'object') {
           for (const [k, p] of Object.entries(s.properties)) if (p.required && !(k in out)) fail(`missing required field '${k}'`);
@@ -276,5 +280,6 @@ function closeEnough(a: string, b: string): boolean {
   if (Math.abs(a.length - b.length) > 1) return false;
   let i = 0;
   while (i < a.length && a[i] === b[i]) i++;
-  return a.slice(i + 1) === b.slice(i + 1) || a.slice(i) === b.slice(i + 1) || a.slice(i + 1) === b.slice(i);
+  const swapped = a.length === b.length && a[i] === b[i + 1] && a[i + 1] === b[i] && a.slice(i + 2) === b.slice(i + 2);
+  return swapped || a.slice(i + 1) === b.slice(i + 1) || a.slice(i) === b.slice(i + 1) || a.slice(i + 1) === b.slice(i);
 }
