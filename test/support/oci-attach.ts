@@ -55,6 +55,7 @@ export async function attachSignatureAndSbom(
   repo: string,
   subject: { digest: string; size: number; mediaType: string },
   auth?: string,
+  opts: { sbom?: boolean } = {},
 ): Promise<Attached> {
   const hex = subject.digest.slice(7);
   const empty = Buffer.from('{}');
@@ -77,6 +78,7 @@ export async function attachSignatureAndSbom(
     }),
   );
   const sig = await rawPush(host, repo, `sha256-${hex}.sig`, sigManifest, OCI_MANIFEST, [empty, payload], auth);
+  if (opts.sbom === false) return { sig, sbom: '', fallback: '', blobs: [empty, payload].map((b) => ({ digest: sha(b), size: b.length })) };
   const doc = Buffer.from(JSON.stringify({ spdxVersion: 'SPDX-2.3', name: randomBytes(4).toString('hex') }));
   const sbomManifest = Buffer.from(
     JSON.stringify({

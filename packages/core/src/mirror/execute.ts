@@ -1,4 +1,4 @@
-import { mapLimit, sleep } from '../concurrency.js';
+import { Semaphore, mapLimit, sleep } from '../concurrency.js';
 import { CancelledError, ConflictError, RelayError, errorMessage } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { parseManifest } from '../oci/ref/media.js';
@@ -55,35 +55,46 @@ const live = (p: Pair): boolean => p.status === undefined;
 /**
  * Phase 1, blobs: each source blob is read once into a spool and streamed
  * from it to every repository lacking it; within a registry it is uploaded
- * once and mounted into the other repositories. A failing delivery fails its
- * pairs only; the others go on.
+ * once and mounted into the other repositories. Downloads and each target's
+ * uploads have their own limits, so a slow target works through its queue
+ * while the others (and the source) go ahead; what it has yet to take waits
+ * on disk. A failing delivery fails its pairs only; the others go on.
  */
 export async function deliverBlobs(jobs: BlobJob[], t: Transfer, opts: ExecOptions): Promise<void> {
   const total = jobs.reduce((n, j) => n + j.descriptor.size, 0);
   let doneBytes = 0;
   let last = 0;
-  // Large blobs first: the long poles start early, small ones fill the gaps.
+  const downloads = new Semaphore(opts.parallel);
+  const uploads = new Map<string, Semaphore>();
+  const slots = (target: string): Semaphore => {
+    let s = uploads.get(target);
+    if (!s) uploads.set(target, (s = new Semaphore(opts.parallel)));
+    return s;
+  };
+  // Large blobs first: the long poles start early, small ones fill the gaps (each semaphore is FIFO).
   const order = [...jobs].sort((a, b) => b.descriptor.size - a.descriptor.size);
-  await mapLimit(
-    order,
-    opts.parallel,
-    async (job) => {
-      if (t.stopped) return;
-      await runJob(job, t, opts);
+  const results = await Promise.allSettled(
+    order.map(async (job) => {
+      await runJob(job, t, opts, downloads, slots);
       doneBytes += job.descriptor.size;
       if (Date.now() - last > 500) {
         last = Date.now();
         opts.log.progress(`blobs: ${mib(doneBytes)}/${mib(total)} MiB`);
       }
-    },
-    opts.signal,
+    }),
   );
+  const cancelled = results.find((r) => r.status === 'rejected');
+  if (cancelled) throw (cancelled as PromiseRejectedResult).reason;
 }
 
-async function runJob(job: BlobJob, t: Transfer, opts: ExecOptions): Promise<void> {
+async function runJob(
+  job: BlobJob,
+  t: Transfer,
+  opts: ExecOptions,
+  downloads: Semaphore,
+  slots: (target: string) => Semaphore,
+): Promise<void> {
   const d0 = job.descriptor;
-  const wanted = job.deliveries.filter((d) => d.pairs.some(live));
-  if (wanted.length === 0) return;
   const what = `blob ${d0.digest} from ${job.unit.source.name}`;
   let spool: Spool | undefined;
   const spooled = (): Spool => {
@@ -91,27 +102,38 @@ async function runJob(job: BlobJob, t: Transfer, opts: ExecOptions): Promise<voi
       const s = new Spool(d0, opts.tmpDir, what);
       spool = s;
       t.sourceBlobs++;
-      s.fill(
-        () => job.unit.source.openBlob(d0),
-        async (err, attempt) => {
-          if (attempt >= opts.retry.attempts || !isRetryableError(err) || opts.signal?.aborted) return false;
-          opts.log.warn(`${what}: ${errorMessage(err)}; reading it again (attempt ${attempt + 1} of ${opts.retry.attempts})`);
-          await sleep(backoffDelay(opts.retry, attempt), opts.signal);
-          return true;
-        },
-      ).catch(() => undefined);
+      void (async () => {
+        const release = await downloads.acquire(opts.signal);
+        try {
+          await s.fill(
+            () => job.unit.source.openBlob(d0),
+            async (err, attempt) => {
+              if (attempt >= opts.retry.attempts || !isRetryableError(err) || opts.signal?.aborted) return false;
+              opts.log.warn(`${what}: ${errorMessage(err)}; reading it again (attempt ${attempt + 1} of ${opts.retry.attempts})`);
+              await sleep(backoffDelay(opts.retry, attempt), opts.signal);
+              return true;
+            },
+          );
+        } finally {
+          release();
+        }
+      })().catch(() => undefined);
     }
     return spool;
   };
 
   const deliver = async (d: Delivery): Promise<boolean> => {
+    if (t.stopped || !d.pairs.some(live)) return false;
     const stats = t.stats(d.pairs[0]!.target.name);
     const caps = d.pairs[0]!.caps;
     try {
-      let session: string | undefined;
-      if (d.action === 'mount') {
-        const leaderLanded = d.after ? await d.after.landed : true;
-        if (leaderLanded && d.from) {
+      // Wait for the upload to mount from before taking a slot: a slot is never held waiting.
+      const leaderLanded = d.after ? await d.after.landed : true;
+      const release = await slots(d.pairs[0]!.target.name).acquire(opts.signal);
+      try {
+        if (t.stopped || !d.pairs.some(live)) return false;
+        let session: string | undefined;
+        if (d.action === 'mount' && leaderLanded && d.from) {
           const r = await d.repo.mountBlob(d0, d.from.repo);
           if (r.mounted) {
             caps.mountsHonoured++;
@@ -122,22 +144,24 @@ async function runJob(job: BlobJob, t: Transfer, opts: ExecOptions): Promise<voi
           caps.mountsRefused++;
           session = r.session;
         }
+        const s = spooled();
+        await withRetry(
+          (attempt) => d.repo.writeBlob(d0, s.reader(), attempt === 1 ? session : undefined),
+          retryDecision,
+          opts.retry,
+          (err, attempt) =>
+            opts.log.warn(
+              `${d.repo.name}: blob ${short(d0.digest)}: ${errorMessage(err)}; retrying (attempt ${attempt + 1} of ${opts.retry.attempts})`,
+            ),
+          opts.signal,
+        );
+        stats.blobsCopied++;
+        stats.bytesCopied += d0.size;
+        for (const p of d.pairs) p.wrote = true;
+        return true;
+      } finally {
+        release();
       }
-      const s = spooled();
-      await withRetry(
-        (attempt) => d.repo.writeBlob(d0, s.reader(), attempt === 1 ? session : undefined),
-        retryDecision,
-        opts.retry,
-        (err, attempt) =>
-          opts.log.warn(
-            `${d.repo.name}: blob ${short(d0.digest)}: ${errorMessage(err)}; retrying (attempt ${attempt + 1} of ${opts.retry.attempts})`,
-          ),
-        opts.signal,
-      );
-      stats.blobsCopied++;
-      stats.bytesCopied += d0.size;
-      for (const p of d.pairs) p.wrote = true;
-      return true;
     } catch (err) {
       if (err instanceof CancelledError) throw err;
       for (const p of d.pairs) failed(t, opts, p, `blob ${short(d0.digest)}: ${errorMessage(err)}`);
@@ -145,6 +169,7 @@ async function runJob(job: BlobJob, t: Transfer, opts: ExecOptions): Promise<voi
     }
   };
 
+  const wanted = job.deliveries.filter((d) => d.pairs.some(live));
   try {
     // In deliveries order, so a leader's promise exists before its followers await it.
     for (const d of wanted) d.landed = deliver(d);

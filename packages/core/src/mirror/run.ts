@@ -30,7 +30,6 @@ export interface MirrorRequest {
   parallel: number;
   shard?: string;
   failFast: boolean;
-  insecureRegistries: string[];
 }
 
 /**

@@ -57,7 +57,6 @@ export const mirrorArtifact = defineOperation(spec, async (inp, ctx: Context): P
       parallel: inp.parallel,
       ...(inp.shard !== undefined && { shard: inp.shard }),
       failFast: inp['fail-fast'],
-      insecureRegistries: inp['insecure-registries'],
     },
     ctx,
     (credentials) => openOciSession(ctx, { insecureRegistries: inp['insecure-registries'], credentials }),

@@ -181,3 +181,20 @@ describe('tag filters', () => {
     expect(tagIsVersion('9.1.30', '9.1.3')).toBe(false);
   });
 });
+
+describe('the shipped example', () => {
+  test('examples/mirror-artifact/mirror.yml is a valid mirror file', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const text = await readFile(new URL('../../../../examples/mirror-artifact/mirror.yml', import.meta.url), 'utf8');
+    const env = Object.fromEntries(
+      ['QUAY_ROBOT_USERNAME', 'QUAY_ROBOT_TOKEN', 'QUAY_API_TOKEN', 'DOCKERHUB_USERNAME', 'DOCKERHUB_TOKEN'].map((k) => [k, 'x']),
+    );
+    const cfg = parseMirrorConfig(text, 'mirror.yml', { env, cwd: '/' });
+    expect(cfg.images.map((i) => [i.name, i.targets.map((t) => t.name)])).toEqual([
+      ['teleport', ['quay', 'hub', 'ghcr']],
+      ['teleport-distroless', ['quay', 'hub', 'ghcr']],
+      ['tbot', ['ghcr']],
+    ]);
+    expect(cfg.targets.get('quay')!.descriptionApi.token?.from).toBe('QUAY_API_TOKEN');
+  });
+});
