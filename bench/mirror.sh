@@ -139,9 +139,9 @@ count_bytes() { # tool
   port=$(head -1 "$work/port")
   if [ "$1" = relay ]; then
     fanout_file "$work/count.yml" "127.0.0.1:$port" "$prefix"
-    $RELAY mirror-artifact "$work/count.yml" --json >"$work/count-relay.json" 2>/dev/null
+    $RELAY mirror-artifact "$work/count.yml" --json >"$work/count-relay.json" 2>"$work/count-relay.log" || { tail -5 "$work/count-relay.log" >&2; exit 1; }
   else
-    bash -c 'TARGETS=($TARGETS_STR); skopeo_fanout "$@"' _ "127.0.0.1:$port" "$prefix" >/dev/null 2>&1
+    bash -c 'TARGETS=($TARGETS_STR); skopeo_fanout "$@"' _ "127.0.0.1:$port" "$prefix" >"$work/count-skopeo.log" 2>&1 || { tail -5 "$work/count-skopeo.log" >&2; exit 1; }
   fi
   kill "$proxy_pid"; wait "$proxy_pid" 2>/dev/null || true; proxy_pid=""
   $NODE -e 'const s = JSON.parse(require("fs").readFileSync(process.argv[1])); console.log(s.blobBytes, s.blobGets)' "$work/stats-$1.json"
@@ -178,12 +178,12 @@ skopeo_sync() {
   local i creds
   for i in 0 1 2; do
     creds=(); [ "$i" != 1 ] && creds=(--dest-creds "$USERPASS")
-    skopeo --insecure-policy sync -q --all --preserve-digests --src yaml --dest docker --dest-tls-verify=false "${creds[@]}" \
+    skopeo --insecure-policy sync --all --preserve-digests --src yaml --dest docker --dest-tls-verify=false "${creds[@]}" \
       "$1" "${TARGETS[$i]}/bench/sync-$run"
   done
 }
 export -f skopeo_sync
-bash -c 'TARGETS=($TARGETS_STR); skopeo_sync "$@"' _ "$work/sync.yml" >/dev/null 2>&1
+bash -c 'TARGETS=($TARGETS_STR); skopeo_sync "$@"' _ "$work/sync.yml" >"$work/populate.log" 2>&1 || { tail -5 "$work/populate.log" >&2; exit 1; }
 $RELAY mirror-artifact "$work/noop.yml" --json >"$work/noop-first.json" 2>"$work/noop-first.log" || { tail -5 "$work/noop-first.log" >&2; exit 1; }
 
 echo "no-op rounds"
