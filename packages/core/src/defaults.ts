@@ -40,6 +40,12 @@ export const DEFAULTS = {
    * lacking it, so uploads in flight reach this times the targets (the per-host limit caps each registry).
    */
   mirrorParallel: 6,
+  /**
+   * mirror-artifact: images read and (image, target) pairs planned or checked at once. Plans and checks
+   * are HEADs and small GETs, bound by round trips rather than bytes; the per-host limit still caps each
+   * registry.
+   */
+  mirrorPlanParallel: 16,
 
   /** Terraform plan: store HEADs in flight; small requests, so more than the write side. */
   storePlanParallel: 8,

@@ -1,5 +1,5 @@
 import { Semaphore, mapLimit, sleep } from '../concurrency.js';
-import { CancelledError, ConflictError, RelayError, errorMessage } from '../errors.js';
+import { CancelledError, ConflictError, RelayError, errorMessage, throwIfCancelled } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { parseManifest } from '../oci/ref/media.js';
 import type { PlannedManifest } from '../oci/copy/plan.js';
@@ -103,8 +103,10 @@ async function runJob(
       spool = s;
       t.sourceBlobs++;
       void (async () => {
-        const release = await downloads.acquire(opts.signal);
+        // No signal on waits: a signal would gain a listener per queued job; running transfers see it.
+        const release = await downloads.acquire();
         try {
+          throwIfCancelled(opts.signal);
           await s.fill(
             () => job.unit.source.openBlob(d0),
             async (err, attempt) => {
@@ -113,11 +115,14 @@ async function runJob(
               await sleep(backoffDelay(opts.retry, attempt), opts.signal);
               return true;
             },
+            opts.signal,
           );
+        } catch (err) {
+          s.abort(err);
         } finally {
           release();
         }
-      })().catch(() => undefined);
+      })();
     }
     return spool;
   };
@@ -129,8 +134,9 @@ async function runJob(
     try {
       // Wait for the upload to mount from before taking a slot: a slot is never held waiting.
       const leaderLanded = d.after ? await d.after.landed : true;
-      const release = await slots(d.pairs[0]!.target.name).acquire(opts.signal);
+      const release = await slots(d.pairs[0]!.target.name).acquire();
       try {
+        throwIfCancelled(opts.signal);
         if (t.stopped || !d.pairs.some(live)) return false;
         let session: string | undefined;
         if (d.action === 'mount' && leaderLanded && d.from) {

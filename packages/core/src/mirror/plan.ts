@@ -105,7 +105,19 @@ export async function planPair(p: Pair, parallel: number): Promise<void> {
   const dropReferrers = p.target.overrides.artifacts === false;
   const nodes = keptNodes(g, !dropReferrers);
   const kept = new Set(nodes.map((n) => n.manifest.digest));
-  const presence = await mapLimit(nodes, parallel, (n) => p.repo.headManifest(n.manifest.digest));
+  const wanted: Omit<PlannedTag, 'action' | 'current'>[] = [
+    ...p.unit.tags.map((tag) => ({ tag, digest: g.root.digest, kind: 'tag' as const, manifest: g.root })),
+    ...g.cosignTags.map((c) => ({ tag: c.tag, digest: c.digest, kind: 'cosign' as const, manifest: g.nodes.get(c.digest)!.manifest })),
+  ];
+  const subjects = [...g.referrers].filter(([s]) => kept.has(s));
+  const referrers = dropReferrers ? [] : subjects;
+  const expected = referrers.map(([s, ds]) => ({ subject: s, tag: fallbackTag(s), manifest: expectedFallback(g, s, ds), digests: ds }));
+  // One round of HEADs (free on Docker Hub): manifests by digest, tags, fallback indexes.
+  const refs = [...nodes.map((n) => n.manifest.digest), ...wanted.map((t) => t.tag), ...expected.map((e) => e.tag)];
+  const heads = await mapLimit(refs, parallel, (r) => p.repo.headManifest(r));
+  const presence = heads.slice(0, nodes.length);
+  const current = heads.slice(nodes.length, nodes.length + wanted.length);
+  const fallbackNow = heads.slice(nodes.length + wanted.length);
   p.manifests = nodes.map((n, i) => ({
     manifest: n.manifest,
     role: n.role,
@@ -114,19 +126,13 @@ export async function planPair(p: Pair, parallel: number): Promise<void> {
     children: n.parts.manifests.map((d) => d.digest),
   }));
 
-  const wanted: Omit<PlannedTag, 'action' | 'current'>[] = [
-    ...p.unit.tags.map((tag) => ({ tag, digest: g.root.digest, kind: 'tag' as const, manifest: g.root })),
-    ...g.cosignTags.map((c) => ({ tag: c.tag, digest: c.digest, kind: 'cosign' as const, manifest: g.nodes.get(c.digest)!.manifest })),
-  ];
-  const current = await mapLimit(wanted, parallel, (t) => p.repo.headManifest(t.tag));
   p.tags = wanted.map((t, i) => {
     const at = current[i]?.digest;
     return { ...t, action: at === undefined ? 'put' : at === t.digest ? 'present' : 'move', ...(at !== undefined && { current: at }) };
   });
 
-  const subjects = [...g.referrers].filter(([s]) => kept.has(s));
   if (dropReferrers && g.referrers.size > 0) p.referrers = 'dropped';
-  else if (subjects.length > 0) await planReferrers(p, g, subjects);
+  else if (expected.length > 0) await planReferrers(p, g, expected, fallbackNow);
 
   // Tags at other content: a version tag moves only when allowed; nothing moves on an immutable target.
   const moveTags = p.unit.image.moveTags ?? p.target.moveTags;
@@ -155,13 +161,16 @@ export async function planPair(p: Pair, parallel: number): Promise<void> {
   p.pulls = p.manifests.filter((m) => m.action === 'put').length;
 }
 
-async function planReferrers(p: Pair, g: SourceGraph, subjects: [string, string[]][]): Promise<void> {
-  const expected = subjects.map(([s, ds]) => ({ subject: s, tag: fallbackTag(s), manifest: expectedFallback(g, s, ds), digests: ds }));
-  const current = await Promise.all(expected.map((e) => p.repo.headManifest(e.tag)));
+async function planReferrers(
+  p: Pair,
+  g: SourceGraph,
+  expected: { subject: string; tag: string; manifest: Manifest; digests: string[] }[],
+  current: (Descriptor | undefined)[],
+): Promise<void> {
   const upToDate = expected.every((e, i) => current[i]?.digest === e.manifest.digest);
   let support: string;
   if (upToDate && !p.target.overrides.referrers) support = 'missing';
-  else support = await p.caps.referrersApi(p.reg, p.repository, subjects[0]![0], p.scopes);
+  else support = await p.caps.referrersApi(p.reg, p.repository, expected[0]!.subject, p.scopes);
   if (support === 'api') {
     p.referrers = 'api';
     return;

@@ -65,6 +65,8 @@ export async function runMirror(
   const caps = new Map(usedTargets.map((t) => [t.name, new Capabilities(t)]));
   const labels = new Map<string, LabelResult[]>();
   const parallel = req.parallel;
+  // Reading and planning are round trips, not bytes: more at once than the transfers.
+  const many = Math.max(parallel, DEFAULTS.mirrorPlanParallel);
   try {
     const wanted = await log.group('Selecting tags', async () => {
       const w = await selectTags(
@@ -79,7 +81,7 @@ export async function runMirror(
       return w;
     });
     throwIfCancelled(ctx.signal);
-    const units = await log.group('Reading sources', () => readUnits(wanted, session, parallel, log));
+    const units = await log.group('Reading sources', () => readUnits(wanted, session, many, log));
     throwIfCancelled(ctx.signal);
 
     // Tag immutability from ECR's API where a target is ECR; the mirror file's override wins.
@@ -117,7 +119,7 @@ export async function runMirror(
 
     if (req.mode === 'check') {
       const rows = await log.group('Checking mirrors', async () => {
-        const r = (await mapLimit(pairs, parallel, (p) => checkPair(p, parallel), ctx.signal)).flat();
+        const r = (await mapLimit(pairs, many, (p) => checkPair(p, many), ctx.signal)).flat();
         for (const x of r) if (x.status !== 'ok') log.warn(`${x.pair.name}:${x.tag}: ${x.status}${x.why ? ` (${x.why})` : ''}`);
         return r;
       });
@@ -135,11 +137,11 @@ export async function runMirror(
     const plan = await log.group('Planning (HEAD only where the mirror is up to date)', async () => {
       await mapLimit(
         pairs,
-        parallel,
+        many,
         async (p) => {
           if (p.unit.error) return fail(p, p.unit.error);
           try {
-            await planPair(p, parallel);
+            await planPair(p, many);
           } catch (err) {
             if (err instanceof CancelledError) throw err;
             fail(p, errorMessage(err));

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { IntegrityError, RelayError, RemoteError, errorMessage } from '../errors.js';
+import { IntegrityError, RelayError, RemoteError, errorMessage, throwIfCancelled } from '../errors.js';
 import { digestMismatch } from '../oci/ref/digest.js';
 import type { Descriptor } from '../oci/ref/media.js';
 
@@ -61,7 +61,11 @@ export class Spool {
    * Downloads the blob into the file: `openSource` gives a fresh source
    * stream per attempt; `retry` decides (and waits) before another attempt.
    */
-  async fill(openSource: () => Promise<Readable>, retry: (err: unknown, attempt: number) => Promise<boolean>): Promise<void> {
+  async fill(
+    openSource: () => Promise<Readable>,
+    retry: (err: unknown, attempt: number) => Promise<boolean>,
+    signal?: AbortSignal,
+  ): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       this.attempt = attempt;
       this.written = 0;
@@ -73,6 +77,7 @@ export class Spool {
         const src = await openSource();
         try {
           for await (const c of src) {
+            throwIfCancelled(signal);
             const chunk = c as Buffer;
             if (this.written + chunk.length > this.descriptor.size)
               throw new IntegrityError(`${this.what}: more than the ${this.descriptor.size} bytes its descriptor states`, {
@@ -173,6 +178,12 @@ export class Spool {
       }
     };
     return stream;
+  }
+
+  /** Fails every reader with `err` (the download could not even start, or was cancelled). */
+  abort(err: unknown): void {
+    this.finalError ??= err instanceof RelayError ? err : new RemoteError(`${this.what}: ${errorMessage(err)}`);
+    this.wake();
   }
 
   /** Closes and removes the file; a download still running fails. */
