@@ -4,6 +4,7 @@ import { OCI_INDEX, parseManifest, type Descriptor, type Manifest } from '../oci
 import type { Plan, PlannedBlob, PlannedManifest, PlannedTag } from '../oci/copy/plan.js';
 import { fallbackTag, mergeFallbackIndex, referrerDescriptor } from '../oci/copy/referrers.js';
 import type { Registry, RegistryRepo } from '../oci/repo/registry.js';
+import type { Repo } from '../oci/repo/repo.js';
 import { sha256Digest } from '../oci/ref/digest.js';
 import { planRows } from '../oci/copy/report.js';
 import type { PlanRow } from '../report/plan.js';
@@ -97,8 +98,11 @@ const short = (d: string | undefined): string => (d ? d.slice(0, 19) : 'nothing'
 /**
  * Compares one unit with one target, by HEAD only when the target is up to
  * date (HEADs are free on Docker Hub); GET only for a fallback index that
- * must be merged. Decides each manifest, tag and blob; refusals (a tag at
- * other content) make the pair a conflict. Never writes.
+ * must be merged. A tag at its expected digest vouches for the manifests
+ * under it (registries refuse an index naming manifests they lack), so an
+ * up-to-date pair costs one HEAD per tag; `check` still asks for each.
+ * Decides each manifest, tag and blob; refusals (a tag at other content)
+ * make the pair a conflict. Never writes.
  */
 export async function planPair(p: Pair, parallel: number): Promise<void> {
   const g = p.unit.graph!;
@@ -112,16 +116,29 @@ export async function planPair(p: Pair, parallel: number): Promise<void> {
   const subjects = [...g.referrers].filter(([s]) => kept.has(s));
   const referrers = dropReferrers ? [] : subjects;
   const expected = referrers.map(([s, ds]) => ({ subject: s, tag: fallbackTag(s), manifest: expectedFallback(g, s, ds), digests: ds }));
-  // One round of HEADs (free on Docker Hub): manifests by digest, tags, fallback indexes.
-  const refs = [...nodes.map((n) => n.manifest.digest), ...wanted.map((t) => t.tag), ...expected.map((e) => e.tag)];
-  const heads = await mapLimit(refs, parallel, (r) => p.repo.headManifest(r));
-  const presence = heads.slice(0, nodes.length);
-  const current = heads.slice(nodes.length, nodes.length + wanted.length);
-  const fallbackNow = heads.slice(nodes.length + wanted.length);
-  p.manifests = nodes.map((n, i) => ({
+  // HEADs only (free on Docker Hub). First the tags: one at its expected digest vouches for everything
+  // under it, as a registry refuses an index or a fallback index naming manifests it lacks.
+  const tagRefs = [...wanted.map((t) => t.tag), ...expected.map((e) => e.tag)];
+  const tagHeads = await mapLimit(tagRefs, parallel, (r) => p.repo.headManifest(r));
+  const current = tagHeads.slice(0, wanted.length);
+  const fallbackNow = tagHeads.slice(wanted.length);
+  const vouched = new Set<string>();
+  const vouch = (digest: string): void => {
+    const n = g.nodes.get(digest);
+    if (!n || vouched.has(digest)) return;
+    vouched.add(digest);
+    for (const c of n.parts.manifests) vouch(c.digest);
+  };
+  wanted.forEach((t, i) => current[i]?.digest === t.digest && vouch(t.digest));
+  expected.forEach((e, i) => fallbackNow[i]?.digest === e.manifest.digest && e.digests.forEach(vouch));
+  // Then each manifest nothing vouched for, by digest.
+  const unknown = nodes.filter((n) => !vouched.has(n.manifest.digest));
+  const found = await mapLimit(unknown, parallel, (n) => p.repo.headManifest(n.manifest.digest));
+  const present = new Set([...vouched, ...unknown.filter((n, i) => found[i]?.digest === n.manifest.digest).map((n) => n.manifest.digest)]);
+  p.manifests = nodes.map((n) => ({
     manifest: n.manifest,
     role: n.role,
-    action: presence[i]?.digest === n.manifest.digest ? 'present' : 'put',
+    action: present.has(n.manifest.digest) ? 'present' : 'put',
     ...(n.subject && { subject: n.subject }),
     children: n.parts.manifests.map((d) => d.digest),
   }));
@@ -202,9 +219,9 @@ async function planReferrers(
 }
 
 /** Where a blob can be mounted from within one registry: a repository known to hold it. */
-export type Holders = Map<string, Map<string, { repository: string; repo: RegistryRepo }>>;
+export type Holders = Map<string, Map<string, { repository: string; repo: Repo }>>;
 
-export function addHolder(h: Holders, registry: string, digest: string, repository: string, repo: RegistryRepo): void {
+export function addHolder(h: Holders, registry: string, digest: string, repository: string, repo: Repo): void {
   let m = h.get(registry);
   if (!m) h.set(registry, (m = new Map()));
   if (!m.has(digest)) m.set(digest, { repository, repo });
@@ -219,7 +236,7 @@ export interface Delivery {
   pairs: Pair[];
   action: 'copy' | 'mount';
   /** Mount source: a repository known to hold it, or the delivery that uploads it first in this registry. */
-  from?: { repository: string; repo: RegistryRepo };
+  from?: { repository: string; repo: Repo };
   after?: Delivery;
   /** Resolves true once the blob is in this repository. */
   landed?: Promise<boolean>;

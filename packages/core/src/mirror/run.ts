@@ -18,7 +18,7 @@ import { deliverBlobs, moveTags, putContent, Transfer, type ExecOptions } from '
 import { addHolder, fail, newPair, pairRows, planPair, scheduleBlobs, upToDate, type Holders, type Pair } from './plan.js';
 import { Capabilities, RegistryWatch } from './probe.js';
 import { driftRows, mirrorResult, syncRows } from './report.js';
-import { parseShard, readUnits, selectTags } from './source.js';
+import { parseShard, readUnits, selectTags, TagLists } from './source.js';
 import { Labeller, type LabelResult } from './targets/description.js';
 
 export interface MirrorRequest {
@@ -62,6 +62,7 @@ export async function runMirror(
   }
   const { session, aws } = openSession(credentials);
   const watch = new RegistryWatch();
+  const lists = new TagLists(session);
   const caps = new Map(usedTargets.map((t) => [t.name, new Capabilities(t)]));
   const labels = new Map<string, LabelResult[]>();
   const parallel = req.parallel;
@@ -72,8 +73,8 @@ export async function runMirror(
       const w = await selectTags(
         cfg.images,
         { ...(req.version !== undefined && { version: req.version }), ...(shard && { shard }) },
-        session,
-        parallel,
+        many,
+        lists,
       );
       log.info(
         `${w.length} image tags${shard ? ` in shard ${req.shard}` : ''}: ${w.map((x) => `${x.image.name}:${x.tag}`).join(', ') || 'none'}`,
@@ -81,7 +82,7 @@ export async function runMirror(
       return w;
     });
     throwIfCancelled(ctx.signal);
-    const units = await log.group('Reading sources', () => readUnits(wanted, session, many, log));
+    const units = await log.group('Reading sources', () => readUnits(wanted, session, many, log, lists));
     throwIfCancelled(ctx.signal);
 
     // Tag immutability from ECR's API where a target is ECR; the mirror file's override wins.
