@@ -8,6 +8,8 @@ import type { Descriptor } from '../oci/ref/media.js';
 
 /** Bytes one spool reader asks the file for at a time (and so its buffer). */
 const READ_CHUNK = 1024 * 1024;
+/** The newest downloaded bytes kept in memory: readers keeping up take them from here, not from the file. */
+const WINDOW = 4 * 1024 * 1024;
 
 /**
  * One source blob read once and fanned out to every target that lacks it.
@@ -31,6 +33,9 @@ export class Spool {
   /** Set when the download gave up: readers fail at once with it. */
   private finalError: RelayError | undefined;
   private waiters: (() => void)[] = [];
+  /** The current attempt's newest chunks, by offset (also on disk). */
+  private window: { start: number; buf: Buffer }[] = [];
+  private windowBytes = 0;
   private readonly fh: Promise<FileHandle>;
   private disposed = false;
   readonly file: string;
@@ -69,6 +74,8 @@ export class Spool {
     for (let attempt = 1; ; attempt++) {
       this.attempt = attempt;
       this.written = 0;
+      this.window = [];
+      this.windowBytes = 0;
       this.state = 'filling';
       this.wake();
       try {
@@ -88,6 +95,9 @@ export class Spool {
               const { bytesWritten } = await fh.write(chunk, off, chunk.length - off, this.written + off);
               off += bytesWritten;
             }
+            this.window.push({ start: this.written, buf: chunk });
+            this.windowBytes += chunk.length;
+            while (this.windowBytes > WINDOW && this.window.length > 1) this.windowBytes -= this.window.shift()!.buf.length;
             this.written += chunk.length;
             this.bytesRead += chunk.length;
             this.wake();
@@ -157,6 +167,12 @@ export class Spool {
           // The last byte waits for the digest check.
           const limit = this.state === 'done' ? size : Math.min(this.written, size - 1);
           if (pos < limit) {
+            const hit = this.fromWindow(pos, limit);
+            if (hit) {
+              pos += hit.length;
+              if (!stream.push(hit)) return;
+              continue;
+            }
             const n = Math.min(READ_CHUNK, limit - pos);
             const buf = Buffer.allocUnsafe(n);
             const { bytesRead } = await fh.read(buf, 0, n, pos);
@@ -178,6 +194,16 @@ export class Spool {
       }
     };
     return stream;
+  }
+
+  /** Bytes from `pos` (up to `limit`) still in memory, without copying; undefined when only the file has them. */
+  private fromWindow(pos: number, limit: number): Buffer | undefined {
+    const first = this.window[0];
+    if (!first || pos < first.start) return undefined;
+    for (const c of this.window) {
+      if (pos >= c.start && pos < c.start + c.buf.length) return c.buf.subarray(pos - c.start, Math.min(c.buf.length, limit - c.start));
+    }
+    return undefined;
   }
 
   /** Fails every reader with `err` (the download could not even start, or was cancelled). */
