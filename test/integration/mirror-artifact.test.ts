@@ -21,6 +21,20 @@ import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
 import { attachSignatureAndSbom, type Attached } from '../support/oci-attach.js';
 import { makeOciImage, pushImage, remoteDigest, type OciImage } from '../support/oci-images.js';
 import { registries, type RegistrySettings } from '../support/servers.js';
+import { captured, secret } from '../support/leaks.js';
+import { renderText } from '../../packages/core/src/index.js';
+
+/** Runs the operation and hands everything it said (outputs, report, log, refusal) to the suite's secret scan. */
+async function runMirror(inp: Inputs, c: Context & { log: NullLogger }): Promise<Result> {
+  try {
+    const r = await mirrorArtifact.run(inp, c);
+    captured(JSON.stringify(r.outputs), renderText(r.report), ...c.log.lines);
+    return r;
+  } catch (err) {
+    captured((err as Error).message, ...c.log.lines);
+    throw err;
+  }
+}
 
 const run = promisify(execFile);
 type Inputs = Parameters<typeof mirrorArtifact.run>[0];
@@ -32,7 +46,7 @@ const fast: Clients = { http: { retry: { baseMs: 20, maxMs: 200 } } };
 
 beforeAll(async () => {
   reg = registries();
-  creds = `${reg.user}:${reg.pass}`;
+  creds = `${reg.user}:${secret(reg.pass)}`;
   work.dir = await mkdtemp(path.join(tmpdir(), 'relay-mirror-it-'));
 });
 
@@ -165,7 +179,7 @@ images:
       method: 'PUT',
       path: new RegExp(`digest=sha256(:|%3A)${layer.slice(7)}`),
     });
-    const out = await mirrorArtifact.run(inputs(file), ctx(env));
+    const out = await runMirror(inputs(file), ctx(env));
 
     expect(out.report.status).toBe('failed');
     expect(byTarget(out)).toEqual({ basic: 'created', token: 'created', anon: 'created', anon2: 'created', flaky: 'failed' });
@@ -225,7 +239,7 @@ images:
 
   test('the next run completes the failed target; then a re-run is a no-op with no manifest or blob GET and no write on any target', async () => {
     flaky.reset();
-    const again = await mirrorArtifact.run(inputs(file), ctx(env));
+    const again = await runMirror(inputs(file), ctx(env));
     expect(byTarget(again)).toEqual({
       basic: 'up to date',
       token: 'up to date',
@@ -237,7 +251,7 @@ images:
     expect(await remoteDigest(`${reg.anon}/${repoOf('flaky')}:1.0.0`)).toBe(src.image.top.digest);
 
     for (const p of [pBasic, pToken, pAnon, flaky, srcProxy]) p.reset();
-    const noop = await mirrorArtifact.run(inputs(file), ctx(env));
+    const noop = await runMirror(inputs(file), ctx(env));
     expect(noop.report.status).toBe('no-op');
     expect(new Set(Object.values(byTarget(noop)))).toEqual(new Set(['up to date']));
     for (const p of [pBasic, pToken, pAnon, flaky]) {
@@ -249,7 +263,7 @@ images:
   }, 120_000);
 
   test('check classifies a deleted tag, a moved tag, a deleted signature and an unreachable mirror, writes nothing, and reports drift', async () => {
-    const clean = await mirrorArtifact.run(inputs(file, { mode: 'check' }), ctx(env));
+    const clean = await runMirror(inputs(file, { mode: 'check' }), ctx(env));
     expect(clean.report.status).toBe('done');
     expect(new Set(Object.values(byTarget(clean)))).toEqual(new Set(['ok']));
 
@@ -268,7 +282,7 @@ images:
         .replace('targets:\n', 'targets:\n  gone: { registry: "127.0.0.1:9", repository: "relay-it/gone/{name}" }\n'),
     );
     for (const p of [pBasic, pToken, pAnon, flaky]) p.reset();
-    const drift = await mirrorArtifact.run(inputs(withGone, { mode: 'check' }), ctx(env));
+    const drift = await runMirror(inputs(withGone, { mode: 'check' }), ctx(env));
     expect(drift.report.status).toBe('drift');
     expect(byTarget(drift)).toEqual({
       basic: 'missing',
@@ -308,7 +322,7 @@ describe('mirror-artifact refusals before any write', () => {
         'quota',
         `targets:\n  hub: { registry: "${hub.host}", repository: "${repo}/{name}" }\ntiers:\n  gold: [hub]\nimages:\n  - { name: app, source: "${reg.anon}/${src.repo}", tier: gold, tags: ["1.0.0"] }\n`,
       );
-      const err = await mirrorArtifact.run(inputs(file), ctx()).catch((e: unknown) => e);
+      const err = await runMirror(inputs(file), ctx()).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(GateError);
       // index + 2 platform manifests + signature + SBOM: each read back once after it is written.
       expect((err as Error).message).toBe(
@@ -348,7 +362,7 @@ describe('mirror-artifact refusals before any write', () => {
     try {
       const good = `targets:\n  hub: { registry: "${proxy.host}", repository: "relay-it/bad/{name}" }\ntiers:\n  gold: [hub]\nimages:\n  - name: app\n    source: "${proxy.host}/${src.repo}"\n    tier: gold\n    tags: ["1.0.0"]\n`;
       const file = await mirrorFile('bad', edit(good));
-      const err = await mirrorArtifact.run(inputs(file), ctx({ IT_USER: 'u' })).catch((e: unknown) => e);
+      const err = await runMirror(inputs(file), ctx({ IT_USER: 'u' })).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(InputError);
       expect((err as Error).message.split('\n')).toHaveLength(1);
       expect((err as Error).message).toMatch(expected);
@@ -373,7 +387,7 @@ class HubStandIn {
       const json = (status: number, v: unknown): void =>
         void res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(v));
       if (req.method === 'POST' && req.url === '/v2/users/login') {
-        return body.username === 'hubuser' && body.password === 'hubtoken'
+        return body.username === 'hubuser' && body.password === 'hubtoken-standin'
           ? json(200, { token: 'jwt-standin' })
           : json(401, { detail: 'Incorrect authentication credentials' });
       }
@@ -450,9 +464,16 @@ images:
   - { name: app, source: "${reg.anon}/${src.repo}", tier: gold, tags: ["1.0.0"] }
 `,
       );
-      const env = { HUB_USER: 'hubuser', HUB_TOKEN: 'hubtoken', QUAY_TOKEN: 'quay-oauth-standin', IT_USER: reg.user, IT_PASS: reg.pass };
+      const env = {
+        HUB_USER: 'hubuser',
+        HUB_TOKEN: secret('hubtoken-standin'),
+        QUAY_TOKEN: secret('quay-oauth-standin'),
+        IT_USER: reg.user,
+        IT_PASS: reg.pass,
+      };
+      secret('jwt-standin');
       const c = ctx(env);
-      const out = await mirrorArtifact.run(inputs(file), c);
+      const out = await runMirror(inputs(file), c);
       expect(out.report.status).toBe('done');
       const source = `${reg.anon}/${src.repo}`;
       expect(hub.descriptions.get(`relay-it/l-${id}-hub/app`)).toBe(`Mirror of ${source} (hubby). Not run by the vendor.`);
@@ -465,7 +486,7 @@ images:
 
       hub.calls = [];
       quay.calls = [];
-      const again = await mirrorArtifact.run(inputs(file), ctx(env));
+      const again = await runMirror(inputs(file), ctx(env));
       expect(targetsOut(again).hubby!.labels).toEqual(['unchanged']);
       expect(targetsOut(again).quayish!.labels).toEqual(['unchanged']);
       expect(hub.calls.filter((x) => x.startsWith('PATCH'))).toEqual([]);
@@ -491,7 +512,7 @@ images:
         'tags',
         `targets:\n  t: { registry: "${target.host}", repository: "${dst}/{name}" }\ntiers:\n  gold: [t]\nimages:\n  - { name: app, source: "${reg.anon}/${repo}", tier: gold, tag-filter: { semver: "^1" } }\n`,
       );
-      const dry = await mirrorArtifact.run(inputs(file, { 'dry-run': true }), ctx());
+      const dry = await runMirror(inputs(file, { 'dry-run': true }), ctx());
       expect(dry.report.status).toBe('dry-run');
       expect(rows(dry).map((r) => [r.tag, r.status])).toEqual([
         ['1.0.0', 'would create'],
@@ -499,17 +520,17 @@ images:
       ]);
       expect(writes(target.seen)).toEqual([]);
 
-      const one = await mirrorArtifact.run(inputs(file, { shard: '1/2' }), ctx());
-      const two = await mirrorArtifact.run(inputs(file, { shard: '2/2' }), ctx());
+      const one = await runMirror(inputs(file, { shard: '1/2' }), ctx());
+      const two = await runMirror(inputs(file, { shard: '2/2' }), ctx());
       expect(rows(one).map((r) => r.tag)).toEqual(['1.0.0']);
       expect(rows(two).map((r) => r.tag)).toEqual(['1.1.0']);
       expect(await remoteDigest(`${reg.anon}/${dst}/app:1.0.0`)).toBe(digests['1.0.0']);
       expect(await remoteDigest(`${reg.anon}/${dst}/app:1.1.0`)).toBe(digests['1.1.0']);
       expect(await status(`http://${reg.anon}/v2/${dst}/app/manifests/2.0.0`)).toBe(404);
 
-      const v = await mirrorArtifact.run(inputs(file, { version: 'v1.1.0', mode: 'check' }), ctx());
+      const v = await runMirror(inputs(file, { version: 'v1.1.0', mode: 'check' }), ctx());
       expect(rows(v).map((r) => [r.tag, r.status])).toEqual([['1.1.0', 'ok']]);
-      await expect(mirrorArtifact.run(inputs(file, { version: '2.0.0' }), ctx())).rejects.toThrow(
+      await expect(runMirror(inputs(file, { version: '2.0.0' }), ctx())).rejects.toThrow(
         `input 'version': expected a version named by an image's tags or tag-filter in this run's tiers, got "2.0.0"`,
       );
     } finally {
@@ -526,7 +547,7 @@ images:
         'failfast',
         `targets:\n  good: { registry: "${reg.anon}", repository: "relay-it/ff-${id}-good/{name}" }\n  bad: { registry: "${flaky.host}", repository: "relay-it/ff-${id}-bad/{name}" }\ntiers:\n  gold: [good, bad]\nimages:\n  - { name: app, source: "${reg.anon}/${src.repo}", tier: gold, tags: ["1.0.0"] }\n`,
       );
-      const out = await mirrorArtifact.run(inputs(file, { 'fail-fast': true, parallel: 1 }), ctx());
+      const out = await runMirror(inputs(file, { 'fail-fast': true, parallel: 1 }), ctx());
       expect(out.report.status).toBe('failed');
       expect(byTarget(out).bad).toBe('failed');
       expect(byTarget(out).good).toBe('skipped');
