@@ -13,7 +13,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { GateError, InputError, NullLogger } from '../../packages/core/src/index.js';
+import { GateError, InputError, NullLogger, planHash } from '../../packages/core/src/index.js';
 import type { Clients, Context, Result } from '../../packages/core/src/index.js';
 import { mirrorArtifact } from '../../packages/core/src/operations/index.js';
 import { startCountingProxy, writes, type CountingProxy } from '../support/counting-proxy.js';
@@ -60,6 +60,7 @@ function inputs(config: string, more: Partial<Inputs> = {}): Inputs {
     parallel: 6,
     shard: undefined,
     'fail-fast': false,
+    'expect-plan': undefined,
     'insecure-registries': [],
     ...more,
   };
@@ -519,6 +520,16 @@ images:
         ['1.1.0', 'would create'],
       ]);
       expect(writes(target.seen)).toEqual([]);
+
+      // The approved dry run binds the apply: another hash refuses before writing, the same one runs.
+      const err = await runMirror(inputs(file, { 'expect-plan': '0'.repeat(64) }), ctx()).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(GateError);
+      expect((err as Error).message).toMatch(
+        /^expect-plan: the plan now hashes to [0-9a-f]{64}, not the approved 0{64} \(a target or source changed since the dry run\); nothing written$/,
+      );
+      expect(writes(target.seen)).toEqual([]);
+      const applied = await runMirror(inputs(file, { 'expect-plan': planHash(dry.plan) }), ctx());
+      expect(applied.report.status).toBe('done');
 
       const one = await runMirror(inputs(file, { shard: '1/2' }), ctx());
       const two = await runMirror(inputs(file, { shard: '2/2' }), ctx());

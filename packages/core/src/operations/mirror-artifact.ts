@@ -34,6 +34,10 @@ const spec = defineSpec({
     },
     shard: { description: 'Mirror only this share of the (image, tag) list, `i/n`, so a workflow matrix splits a large file.' },
     'fail-fast': { description: 'Stop at the first failed target instead of finishing the others.', type: 'boolean', default: 'false' },
+    'expect-plan': {
+      description:
+        "sync: refuse, before writing, unless the plan computed now has this hash (the approved dry run's plan hash), so what runs is what was approved.",
+    },
     'insecure-registries': { description: 'Registry hosts (host[:port]) spoken to over plain HTTP; loopback always may.', type: 'list' },
   },
   branding: { icon: 'copy', color: 'green' },
@@ -57,6 +61,7 @@ export const mirrorArtifact = defineOperation(spec, async (inp, ctx: Context): P
       parallel: inp.parallel,
       ...(inp.shard !== undefined && { shard: inp.shard }),
       failFast: inp['fail-fast'],
+      ...(inp['expect-plan'] && { expectPlan: inp['expect-plan'] }),
     },
     ctx,
     (credentials) => openOciSession(ctx, { insecureRegistries: inp['insecure-registries'], credentials }),
