@@ -33,7 +33,7 @@ const HAND_WRITTEN = ['ci.yml', 'reusable-drift-check.yml', 'reusable-promote-im
  * branches. Remove a name once it is in OPERATIONS (a test below fails until
  * then): from that moment its steps are checked against its spec too.
  */
-const PENDING_OPERATIONS = ['mirror-artifact', 'promote-terraform-provider'];
+const PENDING_OPERATIONS = ['promote-terraform-provider'];
 
 /**
  * Writing operations whose spec does not declare `expect-plan` yet. The

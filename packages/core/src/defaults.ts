@@ -35,6 +35,18 @@ export const DEFAULTS = {
   repackParallel: Math.max(1, Math.min(availableParallelism(), 4)),
   /** A terraform-registry-manifest.json inside an archive: tens of bytes in practice; anything this big is not one. */
   registryManifestBytes: 64 * 1024,
+  /**
+   * mirror-artifact: source blobs in flight at once. Each is read once and streamed to every target
+   * lacking it, so uploads in flight reach this times the targets (the per-host limit caps each registry).
+   */
+  mirrorParallel: 6,
+  /**
+   * mirror-artifact: images read and (image, target) pairs planned or checked at once. Plans and checks
+   * are HEADs and small GETs, bound by round trips rather than bytes; the per-host limit still caps each
+   * registry.
+   */
+  mirrorPlanParallel: 16,
+
   /** Terraform plan: store HEADs in flight; small requests, so more than the write side. */
   storePlanParallel: 8,
   /** Terraform publish: store writes in flight (zips are tens of MB each). */

@@ -1,6 +1,7 @@
 import type { AnyOperation } from '../operation.js';
 import { copyImage } from './copy-image.js';
 import { iamPolicy } from './iam-policy.js';
+import { mirrorArtifact } from './mirror-artifact.js';
 import { promoteEcrImage } from './promote-ecr-image.js';
 import { publishTerraformRegistry } from './publish-terraform-registry.js';
 import { verifyTerraformRegistry } from './verify-terraform-registry.js';
@@ -16,6 +17,7 @@ export const OPERATIONS = [
   copyImage,
   promoteEcrImage,
   iamPolicy,
+  mirrorArtifact,
 ] as const satisfies readonly AnyOperation[];
 
 export type OperationName = (typeof OPERATIONS)[number]['spec']['name'];
@@ -24,4 +26,4 @@ export function findOperation(name: string): AnyOperation | undefined {
   return OPERATIONS.find((o) => o.spec.name === name);
 }
 
-export { copyImage, iamPolicy, promoteEcrImage, publishTerraformRegistry, verifyTerraformRegistry };
+export { copyImage, iamPolicy, mirrorArtifact, promoteEcrImage, publishTerraformRegistry, verifyTerraformRegistry };

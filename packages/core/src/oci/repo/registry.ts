@@ -14,8 +14,19 @@ import type { RegistryAuth } from './auth/registry-auth.js';
 import { RegistryError, parseErrorBody } from './registry-errors.js';
 import type { MountResult, Repo } from './repo.js';
 
+/** What an observer sees of each registry response (rate-limit headers, request counts). */
+export interface ObservedResponse {
+  host: string;
+  method: string;
+  url: string;
+  status: number;
+  header(name: string): string | undefined;
+}
+
 /** One registry host: its auth session and the requests all its repositories make. */
 export class Registry {
+  /** Called with every response this registry sends (after auth renewals), before the caller reads it. */
+  readonly observers: ((r: ObservedResponse) => void)[] = [];
   constructor(
     readonly host: string,
     readonly http: HttpClient,
@@ -46,6 +57,7 @@ export class Registry {
     for (let attempt = 0; ; attempt++) {
       const authorization = await this.auth.header(scopes);
       const res = await this.http.request({ method, url, headers: { ...opts.headers, authorization }, body: opts.body });
+      for (const o of this.observers) o({ host: this.host, method, url, status: res.status, header: (n) => res.header(n) });
       if (res.ok || opts.allow?.includes(res.status)) return res;
       const text = method === 'HEAD' ? '' : await res.text(64 * 1024).catch(() => '');
       const err = parseErrorBody(text);

@@ -1,0 +1,98 @@
+import { mapLimit } from '../concurrency.js';
+import { CancelledError, errorMessage } from '../errors.js';
+import { isIndexType, parseManifest } from '../oci/ref/media.js';
+import { fallbackTag } from '../oci/copy/referrers.js';
+import { expectedFallback, keptNodes, type Pair } from './plan.js';
+import { childPlatform } from './source.js';
+
+/** A mirror's state for one (image, version): the drift report's vocabulary. */
+export type DriftStatus = 'ok' | 'missing' | 'moved' | 'incomplete' | 'unreachable';
+
+export interface DriftRow {
+  pair: Pair;
+  tag: string;
+  status: DriftStatus;
+  why: string;
+}
+
+const short = (d: string | undefined): string => (d ? d.slice(0, 19) : 'nothing');
+const KIND: Record<string, string> = { sig: 'signature', att: 'attestation', sbom: 'SBOM' };
+
+/**
+ * Classifies one unit on one target without writing anything, by HEAD where
+ * that suffices: each tag missing, moved (at other content) or present; when
+ * present, whether every platform, cosign tag and referrer is there too.
+ */
+export async function checkPair(p: Pair, parallel: number): Promise<DriftRow[]> {
+  const u = p.unit;
+  if (u.error || !u.graph) return u.tags.map((tag) => ({ pair: p, tag, status: 'unreachable', why: u.error ?? 'source not read' }));
+  try {
+    const at = await mapLimit(u.tags, parallel, (t) => p.repo.headManifest(t));
+    const problems = at.some((d) => d?.digest === u.digest) ? await completeness(p, parallel) : [];
+    return u.tags.map((tag, i): DriftRow => {
+      const d = at[i]?.digest;
+      if (d === undefined) return { pair: p, tag, status: 'missing', why: `${p.name}:${tag} does not exist` };
+      if (d !== u.digest)
+        return { pair: p, tag, status: 'moved', why: `${p.name}:${tag} is ${short(d)}, the source's is ${short(u.digest)}` };
+      if (problems.length) return { pair: p, tag, status: 'incomplete', why: problems.join('; ') };
+      return { pair: p, tag, status: 'ok', why: '' };
+    });
+  } catch (err) {
+    if (err instanceof CancelledError) throw err;
+    return u.tags.map((tag) => ({ pair: p, tag, status: 'unreachable', why: errorMessage(err) }));
+  }
+}
+
+async function completeness(p: Pair, parallel: number): Promise<string[]> {
+  const g = p.unit.graph!;
+  const out: string[] = [...p.unit.missingPlatforms.map((pl) => `the source lacks platform ${pl}`)];
+  const withReferrers = p.target.overrides.artifacts !== false;
+  const nodes = keptNodes(g, withReferrers).filter((n) => n.manifest.digest !== g.root.digest && n.role !== 'cosign');
+  const have = await mapLimit(nodes, parallel, (n) => p.repo.headManifest(n.manifest.digest));
+  const missingReferrers = new Set<string>();
+  for (const [i, n] of nodes.entries()) {
+    if (have[i]?.digest === n.manifest.digest) continue;
+    if (n.role === 'referrer') {
+      missingReferrers.add(n.manifest.digest);
+      out.push(`referrer ${short(n.manifest.digest)} (${parseManifest(n.manifest).artifactType ?? 'artifact'}) missing`);
+    } else {
+      const platform = childPlatform(g, n.manifest.digest);
+      out.push(platform ? `platform ${platform} (${short(n.manifest.digest)}) missing` : `manifest ${short(n.manifest.digest)} missing`);
+    }
+  }
+  const cosign = await mapLimit(g.cosignTags, parallel, (c) => p.repo.headManifest(c.tag));
+  for (const [i, c] of g.cosignTags.entries()) {
+    const what = KIND[c.tag.split('.').pop()!] ?? 'cosign tag';
+    const d = cosign[i]?.digest;
+    if (d === undefined) out.push(`${what} ${c.tag} missing`);
+    else if (d !== c.digest) out.push(`${what} ${c.tag} differs (${short(d)} on the mirror, ${short(c.digest)} at the source)`);
+  }
+  if (!withReferrers) return out;
+  const subjects = [...g.referrers].filter(([s]) => s === g.root.digest || nodes.some((n) => n.manifest.digest === s));
+  if (subjects.length === 0) return out;
+  const expected = subjects.map(([s, ds]) => ({ subject: s, tag: fallbackTag(s), digest: expectedFallback(g, s, ds).digest, ds }));
+  const current = await Promise.all(expected.map((e) => p.repo.headManifest(e.tag)));
+  if (expected.every((e, i) => current[i]?.digest === e.digest)) return out;
+  const support = await p.caps.referrersApi(p.reg, p.repository, subjects[0]![0], p.scopes);
+  for (const [i, e] of expected.entries()) {
+    if (current[i]?.digest === e.digest) continue;
+    const present = e.ds.filter((d) => !missingReferrers.has(d));
+    if (present.length === 0) continue;
+    let listed: Set<string>;
+    let where: string;
+    if (support === 'api') {
+      listed = new Set(((await p.repo.referrers(e.subject)) ?? []).map((d) => d.digest));
+      where = `the referrers API of ${short(e.subject)}`;
+    } else {
+      const index = current[i] ? await p.repo.getManifest(e.tag) : undefined;
+      if (!index) {
+        out.push(`referrers index ${e.tag} missing`);
+        continue;
+      }
+      listed = new Set(isIndexType(index.mediaType) ? parseManifest(index).manifests.map((d) => d.digest) : []);
+      where = `the ${short(e.tag)}… index`;
+    }
+    for (const d of present) if (!listed.has(d)) out.push(`referrer ${short(d)} not listed by ${where}`);
+  }
+  return out;
+}

@@ -1,0 +1,349 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import semver from 'semver';
+import { LineCounter, parseDocument } from 'yaml';
+import { InputError, badInput } from '../errors.js';
+import { parseReference, type Reference } from '../oci/ref/reference.js';
+import { MIRROR_FILE, type MirrorFile } from './file.js';
+import { FieldError, validate, type Positions } from './schema.js';
+
+/** Where a repository description (the mirror label) can be set. */
+export interface DescriptionApi {
+  kind: 'dockerhub' | 'quay' | 'none';
+  url: string;
+  /** quay: the OAuth token's value and the variable it came from. */
+  token?: { value: string; from: string };
+}
+
+export interface ProbeOverrides {
+  referrers?: 'api' | 'fallback';
+  mounts?: boolean;
+  immutableTags?: boolean;
+  artifacts?: boolean;
+}
+
+export interface Target {
+  name: string;
+  /** Registry host as the engine names it (docker.io becomes registry-1.docker.io). */
+  registry: string;
+  repositoryTemplate: string;
+  credentials?: { username: string; password: string; from: string };
+  moveTags: boolean;
+  descriptionApi: DescriptionApi;
+  overrides: ProbeOverrides;
+}
+
+export interface TagFilter {
+  semver?: string;
+  regex?: RegExp;
+  exclude?: RegExp;
+}
+
+export interface Image {
+  /** Position in the file (images[i]). */
+  index: number;
+  name: string;
+  source: Extract<Reference, { kind: 'registry' }>;
+  sourceText: string;
+  tier: string;
+  targets: Target[];
+  tags: string[];
+  filter?: TagFilter;
+  platforms: string[];
+  labelTemplate: string;
+  moveTags?: boolean;
+}
+
+export interface MirrorConfig {
+  /** The file as the user named it, for messages. */
+  file: string;
+  targets: Map<string, Target>;
+  tiers: Map<string, string[]>;
+  /** Images of the selected tiers, in file order. */
+  images: Image[];
+}
+
+/** Short enough for Docker Hub's 100 characters with a source of up to ~60. */
+export const DEFAULT_LABEL = 'Unchanged mirror of {source}. The vendor does not run this mirror.';
+
+/** Docker Hub's short repository description holds this many characters. */
+export const DOCKER_HUB_DESCRIPTION_MAX = 100;
+
+const REPO_PLACEHOLDERS = ['name'] as const;
+const LABEL_PLACEHOLDERS = ['name', 'source', 'target', 'registry', 'repository'] as const;
+const COMPONENT = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$/;
+
+/** Checks a `{placeholder}` template; returns why it is bad, or undefined. */
+export function templateProblem(template: string, allowed: readonly string[]): string | undefined {
+  const stripped = template.replace(/\{([^{}]*)\}/g, (_, name: string) => `\u0000${name}\u0000`);
+  if (/[{}]/.test(stripped)) return `unbalanced '{' or '}' in "${template}"`;
+  for (const m of template.matchAll(/\{([^{}]*)\}/g)) {
+    if (!allowed.includes(m[1]!))
+      return `unknown placeholder {${m[1]}} in "${template}" (allowed: ${allowed.map((a) => `{${a}}`).join(', ')})`;
+  }
+  return undefined;
+}
+
+export function renderTemplate(template: string, values: Record<string, string>): string {
+  return template.replace(/\{([^{}]*)\}/g, (_, name: string) => values[name] ?? '');
+}
+
+/** The repository a target holds an image in. */
+export function targetRepository(t: Target, imageName: string): string {
+  return renderTemplate(t.repositoryTemplate, { name: imageName });
+}
+
+/** How people name a registry: docker.io for Docker Hub. */
+export function registryName(host: string): string {
+  return host === 'registry-1.docker.io' ? 'docker.io' : host;
+}
+
+export function labelFor(img: Image, t: Target): string {
+  return renderTemplate(img.labelTemplate, {
+    name: img.name,
+    source: img.sourceText,
+    target: t.name,
+    registry: registryName(t.registry),
+    repository: targetRepository(t, img.name),
+  });
+}
+
+const DEFAULT_API_URL: Record<DescriptionApi['kind'], string> = { dockerhub: 'https://hub.docker.com', quay: 'https://quay.io', none: '' };
+
+function defaultDescriptionApi(registry: string): DescriptionApi {
+  if (registry === 'registry-1.docker.io') return { kind: 'dockerhub', url: DEFAULT_API_URL.dockerhub };
+  if (registry === 'quay.io') return { kind: 'quay', url: DEFAULT_API_URL.quay };
+  return { kind: 'none', url: '' };
+}
+
+export interface LoadOptions {
+  env: Record<string, string | undefined>;
+  cwd: string;
+  /** Limit to these tiers (input 'tiers'); empty: all. */
+  tiers?: readonly string[];
+}
+
+/**
+ * Reads and checks the mirror file. Everything is checked before any network
+ * use: the schema, tiers and targets named, templates, sources, filters,
+ * credential variables. A problem refuses in one line: `file:line: field: why`.
+ */
+export async function loadMirrorConfig(file: string, opts: LoadOptions): Promise<MirrorConfig> {
+  let text: string;
+  try {
+    text = await readFile(path.resolve(opts.cwd, file), 'utf8');
+  } catch (err) {
+    badInput('config', 'a readable mirror file', `${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  return parseMirrorConfig(text, file, opts);
+}
+
+export function parseMirrorConfig(text: string, file: string, opts: LoadOptions): MirrorConfig {
+  try {
+    return parse(text, file, opts);
+  } catch (err) {
+    if (err instanceof FieldError) throw new InputError(`${file}:${err.message}`);
+    throw err;
+  }
+}
+
+function parse(text: string, file: string, opts: LoadOptions): MirrorConfig {
+  const counter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: counter, prettyErrors: false, uniqueKeys: true });
+  const yamlError = doc.errors[0];
+  if (yamlError) {
+    const line = yamlError.linePos?.[0].line ?? counter.linePos(yamlError.pos[0]).line;
+    throw new FieldError(line, 'YAML', yamlError.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, ''));
+  }
+  const { value: raw, positions: at } = validate(MIRROR_FILE, doc, counter);
+  return build(raw, at, file, opts);
+}
+
+function build(raw: MirrorFile, at: Positions, file: string, opts: LoadOptions): MirrorConfig {
+  const tiers = new Map(Object.entries(raw.tiers));
+  for (const [tier, names] of tiers) {
+    names.forEach((n, i) => {
+      if (!(n in raw.targets))
+        throw at.error(`tiers.${tier}[${i}]`, `unknown target '${n}' (targets: ${Object.keys(raw.targets).join(', ')})`);
+    });
+  }
+  const wantTiers = opts.tiers ?? [];
+  for (const t of wantTiers) if (!tiers.has(t)) badInput('tiers', `tiers of ${file} (${[...tiers.keys()].join(', ')})`, t);
+
+  const targets = new Map<string, Target>();
+  for (const [name, t] of Object.entries(raw.targets)) {
+    const p = `targets.${name}`;
+    let registry: string;
+    try {
+      const ref = parseReference(`${t.registry}/relay-probe`, 'registry');
+      registry = (ref as { registry: string }).registry;
+    } catch {
+      throw at.error(`${p}.registry`, `"${t.registry}" is not a registry host`);
+    }
+    const bad = templateProblem(t.repository, REPO_PLACEHOLDERS);
+    if (bad) throw at.error(`${p}.repository`, bad);
+    if (!t.repository.includes('{name}'))
+      throw at.error(`${p}.repository`, `"${t.repository}" lacks {name}: every image would land in one repository`);
+    if (Boolean(t['username-env']) !== Boolean(t['password-env']))
+      throw at.error(`${p}.${t['username-env'] ? 'password-env' : 'username-env'}`, 'give both username-env and password-env, or neither');
+    const api = t['description-api'];
+    const descriptionApi: DescriptionApi = api
+      ? { kind: api.kind, url: (api.url ?? DEFAULT_API_URL[api.kind]).replace(/\/+$/, '') }
+      : defaultDescriptionApi(registry);
+    const ov = t.overrides ?? {};
+    targets.set(name, {
+      name,
+      registry,
+      repositoryTemplate: t.repository,
+      moveTags: t['move-tags'] ?? false,
+      descriptionApi,
+      overrides: {
+        ...(ov.referrers && { referrers: ov.referrers }),
+        ...(ov.mounts !== undefined && { mounts: ov.mounts }),
+        ...(ov['immutable-tags'] !== undefined && { immutableTags: ov['immutable-tags'] }),
+        ...(ov.artifacts !== undefined && { artifacts: ov.artifacts }),
+      },
+    });
+  }
+
+  const fileLabel = raw.label ?? DEFAULT_LABEL;
+  if (raw.label !== undefined) {
+    const bad = templateProblem(raw.label, LABEL_PLACEHOLDERS);
+    if (bad) throw at.error('label', bad);
+  }
+
+  const seen = new Map<string, number>();
+  const images: Image[] = [];
+  raw.images.forEach((img, i) => {
+    const p = `images[${i}]`;
+    const dup = seen.get(img.name);
+    if (dup !== undefined) throw at.error(`${p}.name`, `image '${img.name}' is already listed as images[${dup}]`);
+    seen.set(img.name, i);
+    const tierTargets = tiers.get(img.tier);
+    if (!tierTargets) throw at.error(`${p}.tier`, `unknown tier '${img.tier}' (tiers: ${[...tiers.keys()].join(', ')})`);
+    let source: Reference;
+    try {
+      source = parseReference(img.source, 'source');
+    } catch (err) {
+      throw at.error(`${p}.source`, (err as Error).message.replace(/^source '[^']*': /, `"${img.source}": `));
+    }
+    if (source.kind !== 'registry') throw at.error(`${p}.source`, `"${img.source}": expected registry/repository`);
+    if (source.tag || source.digest)
+      throw at.error(`${p}.source`, `"${img.source}": name the repository only; tags go in 'tags' or 'tag-filter'`);
+    if (!img.tags?.length && !img['tag-filter']) throw at.error(p, "give 'tags', 'tag-filter', or both");
+    let filter: TagFilter | undefined;
+    const f = img['tag-filter'];
+    if (f) {
+      filter = {};
+      if (f.semver !== undefined) {
+        if (semver.validRange(f.semver, { loose: true }) === null)
+          throw at.error(`${p}.tag-filter.semver`, `"${f.semver}" is not a semver range`);
+        filter.semver = f.semver;
+      }
+      for (const k of ['regex', 'exclude'] as const) {
+        const v = f[k];
+        if (v === undefined) continue;
+        try {
+          filter[k] = new RegExp(v, 'u');
+        } catch (err) {
+          throw at.error(`${p}.tag-filter.${k}`, `"${v}" is not a regular expression (${(err as Error).message})`);
+        }
+      }
+      if (!filter.semver && !filter.regex && !filter.exclude) throw at.error(`${p}.tag-filter`, 'give semver, regex or exclude');
+    }
+    const labelTemplate = img.label ?? fileLabel;
+    if (img.label !== undefined) {
+      const bad = templateProblem(img.label, LABEL_PLACEHOLDERS);
+      if (bad) throw at.error(`${p}.label`, bad);
+    }
+    const image: Image = {
+      index: i,
+      name: img.name,
+      source,
+      sourceText: img.source.replace(/^docker:\/\//, ''),
+      tier: img.tier,
+      targets: tierTargets.map((n) => targets.get(n)!),
+      tags: [...new Set(img.tags ?? [])],
+      ...(filter && { filter }),
+      platforms: img.platforms ?? [],
+      labelTemplate,
+      ...(img['move-tags'] !== undefined && { moveTags: img['move-tags'] }),
+    };
+    // Each target's repository for this image must be a valid name, and its label fit the API.
+    for (const t of image.targets) {
+      const repo = targetRepository(t, img.name);
+      if (repo.length > 255 || repo.split('/').some((c) => !COMPONENT.test(c)))
+        throw at.error(
+          `targets.${t.name}.repository`,
+          `"${t.repositoryTemplate}" gives "${repo}" for image '${img.name}', not a valid repository path`,
+        );
+      if (t.descriptionApi.kind === 'dockerhub') {
+        const label = labelFor(image, t);
+        if (label.length > DOCKER_HUB_DESCRIPTION_MAX)
+          throw at.error(
+            img.label !== undefined ? `${p}.label` : raw.label !== undefined ? 'label' : `targets.${t.name}.description-api`,
+            `the ${img.label === undefined && raw.label === undefined ? 'default ' : ''}label for '${img.name}' on ${t.name} is ${label.length} characters; Docker Hub descriptions hold ${DOCKER_HUB_DESCRIPTION_MAX}${img.label === undefined && raw.label === undefined ? ": set a shorter 'label'" : ''}`,
+          );
+      }
+    }
+    images.push(image);
+  });
+
+  const selected = wantTiers.length ? images.filter((img) => wantTiers.includes(img.tier)) : images;
+  // Credentials: only the targets this run uses must have their variables set.
+  const used = new Set(selected.flatMap((img) => img.targets.map((t) => t.name)));
+  const byRegistry = new Map<string, Target>();
+  for (const name of used) {
+    const t = targets.get(name)!;
+    const r = raw.targets[name]!;
+    const p = `targets.${name}`;
+    const user = r['username-env'];
+    const pass = r['password-env'];
+    if (user && pass) {
+      for (const [k, v] of [
+        ['username-env', user],
+        ['password-env', pass],
+      ] as const) {
+        if (!opts.env[v]) throw at.error(`${p}.${k}`, `environment variable ${v} is not set (target '${name}' needs it)`);
+      }
+      t.credentials = { username: opts.env[user]!, password: opts.env[pass]!, from: `${file} ${p}.password-env (${pass})` };
+    }
+    const tokenEnv = r['description-api']?.['token-env'];
+    if (tokenEnv) {
+      if (!opts.env[tokenEnv])
+        throw at.error(`${p}.description-api.token-env`, `environment variable ${tokenEnv} is not set (target '${name}' needs it)`);
+      t.descriptionApi.token = { value: opts.env[tokenEnv]!, from: tokenEnv };
+    }
+    // One registry host has one set of credentials in a run (the session keys them by host).
+    const other = byRegistry.get(t.registry);
+    if (
+      other &&
+      t.credentials &&
+      other.credentials &&
+      (other.credentials.username !== t.credentials.username || other.credentials.password !== t.credentials.password)
+    )
+      throw at.error(
+        `${p}.username-env`,
+        `targets '${other.name}' and '${name}' both use ${registryName(t.registry)} with different credentials`,
+      );
+    if (!other || t.credentials) byRegistry.set(t.registry, t);
+  }
+  return { file, targets, tiers, images: selected };
+}
+
+/** Whether a source tag passes an image's filter (every given part). */
+export function passesFilter(tag: string, f: TagFilter): boolean {
+  if (/^sha256-[0-9a-f]{64}/.test(tag)) return false; // cosign and referrer tags travel with their image
+  if (f.regex && !f.regex.test(tag)) return false;
+  if (f.exclude && f.exclude.test(tag)) return false;
+  if (f.semver) {
+    const v = semver.valid(tag.replace(/^v(?=\d)/, ''), { loose: true });
+    if (!v || !semver.satisfies(v, f.semver, { loose: true, includePrerelease: false })) return false;
+  }
+  return true;
+}
+
+/** Tag `t` names version `v`: equal, or equal but for a leading `v`. */
+export function tagIsVersion(t: string, v: string): boolean {
+  return t === v || t === `v${v}` || `v${t}` === v;
+}

@@ -1,0 +1,176 @@
+import { declare, toJsonSchema, type Infer } from './schema.js';
+
+/**
+ * The mirror file, declared once: `MirrorFile` (the type), the JSON Schema
+ * shipped at packages/core/schemas/mirror-file.schema.json (drift-tested),
+ * and the validator config.ts runs all come from MIRROR_FILE.
+ */
+
+const ENV_NAME = { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$', expected: 'an environment variable name' } as const;
+const TEMPLATE_NOTE = 'Placeholders: {name}';
+const LABEL_NOTE =
+  'A description template. Placeholders: {name} (image name), {source} (the first-party repository), {target} (target name), {registry}, {repository} (where the mirror is).';
+
+const TARGET = declare({
+  type: 'object',
+  description: 'An OCI registry repository family that mirrors receive.',
+  properties: {
+    registry: {
+      required: true,
+      schema: {
+        type: 'string',
+        description: 'Registry host[:port]: quay.io, docker.io, ghcr.io, …',
+        pattern:
+          '^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\\[[0-9A-Fa-f:.]+\\])(?::[0-9]{1,5})?$',
+        expected: 'a registry host[:port] such as quay.io',
+      },
+    },
+    repository: {
+      required: true,
+      schema: {
+        type: 'string',
+        description: `Repository path template for each image. ${TEMPLATE_NOTE}.`,
+        minLength: 1,
+        expected: 'a repository template such as "gravitational/{name}"',
+      },
+    },
+    'username-env': { schema: { ...ENV_NAME, description: 'Variable holding the registry username (else docker config or ECR).' } },
+    'password-env': { schema: { ...ENV_NAME, description: 'Variable holding the registry password or token.' } },
+    'move-tags': {
+      schema: {
+        type: 'boolean',
+        description: 'Move a tag that points at other content on this target (default false: reported as a conflict).',
+      },
+    },
+    'description-api': {
+      schema: {
+        type: 'object',
+        description: 'Where the repository description (the mirror label) is set. Default: Docker Hub for docker.io, quay for quay.io.',
+        properties: {
+          kind: { required: true, schema: { type: 'string', enum: ['dockerhub', 'quay', 'none'] } },
+          url: {
+            schema: {
+              type: 'string',
+              description: 'API base URL (default https://hub.docker.com or https://quay.io).',
+              pattern: '^https?://[^/?#\\s]+(/[^?#\\s]*)?$',
+              expected: 'an http(s) base URL',
+            },
+          },
+          'token-env': { schema: { ...ENV_NAME, description: 'quay: variable holding an OAuth application token with repo:admin.' } },
+        },
+      },
+    },
+    overrides: {
+      schema: {
+        type: 'object',
+        description: 'What to assume instead of what the capability probe finds.',
+        properties: {
+          referrers: {
+            schema: {
+              type: 'string',
+              enum: ['api', 'fallback'],
+              description: 'Referrers API present (api) or use the sha256-<hex> tag index.',
+            },
+          },
+          mounts: {
+            schema: { type: 'boolean', description: 'false: never try cross-repository mounts (registries that never fulfil them).' },
+          },
+          'immutable-tags': { schema: { type: 'boolean', description: 'The target refuses to move any tag (cosign tags included).' } },
+          artifacts: {
+            schema: { type: 'boolean', description: 'false: the target refuses OCI artifact manifests; referrers are skipped.' },
+          },
+        },
+      },
+    },
+  },
+});
+
+const IMAGE = declare({
+  type: 'object',
+  description: 'A first-party image and where it is mirrored.',
+  properties: {
+    name: {
+      required: true,
+      schema: {
+        type: 'string',
+        description: 'Name used in repository templates ({name}).',
+        pattern: '^[a-z0-9]+(?:(?:\\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\\.|_|__|-+)[a-z0-9]+)*)*$',
+        expected: 'a lowercase repository path such as "teleport"',
+      },
+    },
+    source: {
+      required: true,
+      schema: { type: 'string', description: 'The first-party repository: registry/repository, no tag.', minLength: 1 },
+    },
+    tier: { required: true, schema: { type: 'string', description: 'Which tier (and so which targets) the image goes to.', minLength: 1 } },
+    tags: {
+      schema: {
+        type: 'array',
+        description: 'Tags to mirror.',
+        items: { type: 'string', pattern: '^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$', expected: 'a tag' },
+      },
+    },
+    'tag-filter': {
+      schema: {
+        type: 'object',
+        description: "Also mirror the source's tags that pass every filter given.",
+        properties: {
+          semver: { schema: { type: 'string', description: 'A semver range, e.g. ">=9.0.0 <10" (a leading v is allowed).', minLength: 1 } },
+          regex: { schema: { type: 'string', description: 'A regular expression the tag must match.', minLength: 1 } },
+          exclude: { schema: { type: 'string', description: 'A regular expression the tag must not match.', minLength: 1 } },
+        },
+      },
+    },
+    platforms: {
+      schema: {
+        type: 'array',
+        description: 'Platforms the image must have (os/arch[/variant]); the index is copied whole, so this is checked, not filtered.',
+        items: { type: 'string', pattern: '^[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?$', expected: 'os/arch[/variant]' },
+      },
+    },
+    label: { schema: { type: 'string', description: `${LABEL_NOTE} Overrides the file's label.` } },
+    'move-tags': { schema: { type: 'boolean', description: 'Move tags that point at other content on every target.' } },
+  },
+});
+
+export const MIRROR_FILE = declare({
+  type: 'object',
+  description: 'Relay mirror-artifact: first-party images copied unchanged to third-party registries, grouped in tiers.',
+  ignoredKeys: '^x-',
+  properties: {
+    version: { schema: { type: 'integer', description: 'File format version.', minimum: 1, maximum: 1 } },
+    label: { schema: { type: 'string', description: `${LABEL_NOTE} Default for every image.` } },
+    targets: {
+      required: true,
+      schema: {
+        type: 'map',
+        description: 'Mirror targets by name.',
+        keyPattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$',
+        keyExpected: 'a target name ([A-Za-z0-9_.-])',
+        values: TARGET,
+      },
+    },
+    tiers: {
+      required: true,
+      schema: {
+        type: 'map',
+        description: 'Tiers by name: the targets each tier mirrors to (may be empty).',
+        keyPattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$',
+        keyExpected: 'a tier name ([A-Za-z0-9_.-])',
+        values: { type: 'array', items: { type: 'string', minLength: 1, expected: 'a target name' } },
+      },
+    },
+    images: { required: true, schema: { type: 'array', description: 'Images to mirror.', minItems: 1, items: IMAGE } },
+  },
+});
+
+export type MirrorFile = Infer<typeof MIRROR_FILE>;
+export type MirrorTarget = Infer<typeof TARGET>;
+export type MirrorImage = Infer<typeof IMAGE>;
+
+export const MIRROR_FILE_SCHEMA_ID = 'urn:relay:schema:mirror-file:1';
+
+/** The JSON Schema shipped as packages/core/schemas/mirror-file.schema.json. */
+export function mirrorFileJsonSchema(): Record<string, unknown> {
+  return toJsonSchema(MIRROR_FILE, { id: MIRROR_FILE_SCHEMA_ID, title: 'Relay mirror file' });
+}

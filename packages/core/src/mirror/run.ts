@@ -1,0 +1,282 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { mapLimit } from '../concurrency.js';
+import type { Context, Result } from '../context.js';
+import { CancelledError, GateError, badInput, errorMessage, throwIfCancelled } from '../errors.js';
+import type { InputCredentials } from '../oci/repo/auth/credentials.js';
+import type { AwsConfig } from '../oci/ecr/client.js';
+import { ecrRegistry } from '../oci/ref/hosts.js';
+import { ecrTagImmutability } from '../oci/ecr/immutability.js';
+import { parseManifest } from '../oci/ref/media.js';
+import type { OciSession } from '../oci/repo/session.js';
+import type { PlanRow } from '../report/plan.js';
+import { planHash } from '../report/plan-hash.js';
+import { DEFAULTS } from '../defaults.js';
+import { checkPair } from './check.js';
+import { labelFor, loadMirrorConfig, registryName, targetRepository, type Target } from './config.js';
+import { deliverBlobs, moveTags, putContent, Transfer, type ExecOptions } from './execute.js';
+import { addHolder, fail, newPair, pairRows, planPair, scheduleBlobs, upToDate, type Holders, type Pair } from './plan.js';
+import { Capabilities, RegistryWatch } from './probe.js';
+import { driftRows, mirrorResult, syncRows } from './report.js';
+import { parseShard, readUnits, selectTags, TagLists } from './source.js';
+import { Labeller, type LabelResult } from './targets/description.js';
+
+export interface MirrorRequest {
+  config: string;
+  version?: string;
+  tiers: string[];
+  mode: 'sync' | 'check';
+  dryRun: boolean;
+  parallel: number;
+  shard?: string;
+  failFast: boolean;
+  /** The approved plan's hash: refuse before writing when the plan now differs. */
+  expectPlan?: string;
+}
+
+/**
+ * mirror-artifact: read the mirror file (refusing before any network use),
+ * read each source image once, then either classify every mirror (check) or
+ * plan, gate, publish content everywhere, verify, and only then move tags
+ * (sync). Targets fail one by one; the report says which and why.
+ */
+export async function runMirror(
+  req: MirrorRequest,
+  ctx: Context,
+  /** Opens the OCI session (the operation's: ECR keychain, test overrides) with the mirror file's credentials. */
+  openSession: (credentials: InputCredentials) => { session: OciSession; aws: AwsConfig },
+): Promise<Result> {
+  const { log } = ctx;
+  if (!Number.isInteger(req.parallel) || req.parallel < 1 || req.parallel > 64)
+    badInput('parallel', 'an integer from 1 to 64', String(req.parallel));
+  const shard = parseShard(req.shard);
+  const cfg = await loadMirrorConfig(req.config, { env: ctx.env, cwd: ctx.cwd, tiers: req.tiers });
+  const usedTargets = [...new Map(cfg.images.flatMap((i) => i.targets).map((t) => [t.name, t])).values()];
+
+  const credentials: InputCredentials = {};
+  for (const t of usedTargets) {
+    if (t.credentials) {
+      credentials[t.registry] = {
+        credential: { kind: 'basic', username: t.credentials.username, password: t.credentials.password },
+        source: t.credentials.from,
+      };
+    }
+  }
+  const { session, aws } = openSession(credentials);
+  const watch = new RegistryWatch();
+  const lists = new TagLists(session);
+  const caps = new Map(usedTargets.map((t) => [t.name, new Capabilities(t)]));
+  const labels = new Map<string, LabelResult[]>();
+  const parallel = req.parallel;
+  // Reading and planning are round trips, not bytes: more at once than the transfers.
+  const many = Math.max(parallel, DEFAULTS.mirrorPlanParallel);
+  try {
+    const wanted = await log.group('Selecting tags', async () => {
+      const w = await selectTags(
+        cfg.images,
+        { ...(req.version !== undefined && { version: req.version }), ...(shard && { shard }) },
+        many,
+        lists,
+      );
+      log.info(
+        `${w.length} image tags${shard ? ` in shard ${req.shard}` : ''}: ${w.map((x) => `${x.image.name}:${x.tag}`).join(', ') || 'none'}`,
+      );
+      return w;
+    });
+    throwIfCancelled(ctx.signal);
+    const units = await log.group('Reading sources', () => readUnits(wanted, session, many, log, lists));
+    throwIfCancelled(ctx.signal);
+
+    // Tag immutability from ECR's API where a target is ECR; the mirror file's override wins.
+    await Promise.all(
+      usedTargets.map(async (t) => {
+        const c = caps.get(t.name)!;
+        if (c.immutability || !ecrRegistry(t.registry)) return;
+        const first = cfg.images.find((i) => i.targets.includes(t));
+        const im = first && (await ecrTagImmutability(t.registry, targetRepository(t, first.name), aws, log));
+        if (im) c.immutability = { immutable: im, from: 'ECR' };
+      }),
+    );
+
+    const access = req.mode === 'check' ? 'pull' : 'push';
+    const pairs: Pair[] = [];
+    for (const u of units) {
+      for (const t of u.image.targets) {
+        const reg = session.registry(t.registry);
+        watch.watch(reg);
+        pairs.push(newPair(u, t, caps.get(t.name)!, reg, targetRepository(t, u.image.name), access));
+      }
+    }
+    for (const u of units) watch.watch(session.registry(u.image.source.registry));
+
+    const base = {
+      mode: req.mode,
+      dryRun: req.dryRun,
+      cfg,
+      ...(req.shard && { shard: req.shard }),
+      targets: usedTargets,
+      caps,
+      watch,
+      labels,
+    };
+
+    if (req.mode === 'check') {
+      const rows = await log.group('Checking mirrors', async () => {
+        const r = (await mapLimit(pairs, many, (p) => checkPair(p, many), ctx.signal)).flat();
+        for (const x of r) if (x.status !== 'ok') log.warn(`${x.pair.name}:${x.tag}: ${x.status}${x.why ? ` (${x.why})` : ''}`);
+        return r;
+      });
+      return mirrorResult({ ...base, rows: driftRows(rows), plan: [] });
+    }
+
+    // Refusals that need the source read, before any target is touched.
+    const lacking = units.find((u) => u.missingPlatforms.length > 0);
+    if (lacking) {
+      throw new GateError(
+        `${cfg.file}: images[${lacking.image.index}] ${lacking.image.sourceText}:${lacking.tags.join(',')} lacks platform ${lacking.missingPlatforms.join(', ')} (platforms: ${lacking.image.platforms.join(', ')}); nothing written`,
+      );
+    }
+
+    const plan = await log.group('Planning (HEAD only where the mirror is up to date)', async () => {
+      await mapLimit(
+        pairs,
+        many,
+        async (p) => {
+          if (p.unit.error) return fail(p, p.unit.error);
+          try {
+            await planPair(p, many);
+          } catch (err) {
+            if (err instanceof CancelledError) throw err;
+            fail(p, errorMessage(err));
+          }
+        },
+        ctx.signal,
+      );
+      const holders: Holders = new Map();
+      for (const u of units) {
+        if (!u.graph) continue;
+        for (const d of u.graph.blobs.keys()) addHolder(holders, u.source.registry, d, u.source.repository, u.source);
+      }
+      for (const p of pairs) {
+        if (!p.unit.graph || p.status) continue;
+        for (const b of p.blobs)
+          if (b.action === 'present') addHolder(holders, p.target.registry, b.descriptor.digest, p.repository, p.repo);
+        for (const m of p.manifests) {
+          if (m.action !== 'present') continue;
+          for (const b of parseManifest(m.manifest).blobs) addHolder(holders, p.target.registry, b.digest, p.repository, p.repo);
+        }
+      }
+      const jobs = scheduleBlobs(pairs, holders);
+      const rows: PlanRow[] = [];
+      for (const p of pairs) {
+        if (!p.unit.graph) continue;
+        p.rows = pairRows(p);
+        rows.push(...p.rows);
+        const what = p.status ? `${p.status}: ${p.why}` : upToDate(p) ? 'up to date' : planSummary(p);
+        log.info(`${p.name} ← ${p.unit.image.name}:${p.unit.tags.join(',')}: ${what}`);
+      }
+      ctx.record?.addPlan(rows);
+      return { jobs, rows };
+    });
+
+    quotaGate(pairs, watch, usedTargets);
+    if (req.expectPlan && !req.dryRun) {
+      const now = planHash(plan.rows);
+      if (now !== req.expectPlan.trim().toLowerCase())
+        throw new GateError(
+          `expect-plan: the plan now hashes to ${now}, not the approved ${req.expectPlan.trim()} (a target or source changed since the dry run); nothing written`,
+        );
+    }
+
+    if (req.dryRun) {
+      for (const p of pairs) if (!p.status) p.status = upToDate(p) ? 'up to date' : 'would create';
+      log.info('dry run: nothing written');
+      return mirrorResult({ ...base, rows: syncRows(pairs), plan: plan.rows });
+    }
+
+    const transfer = new Transfer();
+    const tmp = await mkdtemp(path.join(tmpdir(), 'relay-mirror-'));
+    const opts: ExecOptions = {
+      parallel,
+      retry: { ...session.http.policy, attempts: DEFAULTS.ociTransferAttempts },
+      log,
+      ...(ctx.signal && { signal: ctx.signal }),
+      failFast: req.failFast,
+      tmpDir: tmp,
+    };
+    try {
+      await log.group('Content: blobs (each source blob read once, streamed to every target lacking it)', () =>
+        deliverBlobs(plan.jobs, transfer, opts),
+      );
+      await log.group('Content: manifests by digest, read back', () => putContent(pairs, transfer, opts));
+      await log.group('Tags, on verified content only', () => moveTags(pairs, transfer, opts));
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+    for (const p of pairs) {
+      if (p.status) continue;
+      p.status = 'skipped';
+      p.why = 'not started: stopped after the first failure (fail-fast)';
+    }
+    await log.group('Labels', () => setLabels(pairs, new Labeller(session.http, log), labels, transfer.stopped));
+    for (const r of plan.rows) r.result = r.action === 'skip' ? 'unchanged' : 'written';
+    for (const p of pairs)
+      if (p.status === 'failed' || p.status === 'skipped') for (const r of p.rows) if (r.action !== 'skip') r.result = 'failed';
+    for (const p of pairs)
+      if (p.status === 'failed' || p.status === 'conflict')
+        log.warn(`${p.name} ← ${p.unit.image.name}:${p.unit.tags.join(',')}: ${p.status}: ${p.why}`);
+    return mirrorResult({ ...base, rows: syncRows(pairs), plan: plan.rows, transfer });
+  } finally {
+    session.close();
+  }
+}
+
+function planSummary(p: Pair): string {
+  const blobs = p.blobs.filter((b) => b.action !== 'present');
+  const bytes = blobs.filter((b) => b.action === 'copy').reduce((n, b) => n + b.descriptor.size, 0);
+  return [
+    `${p.manifests.filter((m) => m.action === 'put').length} manifests`,
+    `${blobs.filter((b) => b.action === 'copy').length} blobs to upload (${(bytes / 1048576).toFixed(1)} MiB)`,
+    `${blobs.filter((b) => b.action === 'mount').length} to mount`,
+    `${p.tags.filter((t) => t.action !== 'present').length} tags`,
+  ].join(', ');
+}
+
+/**
+ * Refuses, before anything is written, a run whose manifest reads (the
+ * read-back of each manifest written; HEADs are free) exceed what a
+ * registry's `ratelimit-remaining` allows (Docker Hub's pull quota).
+ */
+export function quotaGate(pairs: Pair[], watch: RegistryWatch, targets: Target[]): void {
+  for (const [host, rl] of watch.rateLimits) {
+    if (rl.remaining === undefined) continue;
+    const mine = pairs.filter((p) => p.target.registry === host && !p.status);
+    const needed = mine.reduce((n, p) => n + p.pulls, 0);
+    if (needed <= rl.remaining) continue;
+    const names = [...new Set(targets.filter((t) => t.registry === host).map((t) => t.name))].join(', ');
+    throw new GateError(
+      `registry ${registryName(host)} (target ${names}): the plan needs ${needed} pulls (a read-back GET of each manifest it writes) but only ${rl.remaining} remain (ratelimit-remaining: ${rl.remainingText ?? rl.remaining}${rl.limit ? `, limit ${rl.limit}` : ''}); nothing written`,
+    );
+  }
+}
+
+async function setLabels(pairs: Pair[], labeller: Labeller, out: Map<string, LabelResult[]>, stopped: boolean): Promise<void> {
+  const groups = new Map<string, Pair[]>();
+  for (const p of pairs) {
+    const k = `${p.unit.image.index}\0${p.target.name}`;
+    groups.set(k, [...(groups.get(k) ?? []), p]);
+  }
+  for (const group of groups.values()) {
+    const p = group[0]!;
+    const list = out.get(p.target.name) ?? [];
+    out.set(p.target.name, list);
+    const ok = group.every((x) => x.status === 'created' || x.status === 'up to date');
+    if (!ok || stopped) {
+      list.push({ status: 'skipped', why: 'the mirror did not complete' });
+      continue;
+    }
+    const r = await labeller.label(p.target, p.repository, labelFor(p.unit.image, p.target));
+    list.push(r);
+  }
+}

@@ -1,0 +1,200 @@
+// The mirror file: parsed into typed targets and images, or refused in one
+// line naming the file, the line and the field, before any network use.
+import { describe, expect, test } from '@jest/globals';
+import { InputError } from '../../src/errors.js';
+import { DEFAULT_LABEL, labelFor, parseMirrorConfig, passesFilter, tagIsVersion } from '../../src/mirror/config.js';
+
+const GOOD = `version: 1
+x-note: keys starting with x- are ignored (room for YAML anchors)
+targets:
+  quay: { registry: quay.io, repository: "gravitational/{name}" }
+  hub:
+    registry: docker.io
+    repository: "gravitational/{name}"
+    username-env: HUB_USER
+    password-env: HUB_TOKEN
+  ghcr: { registry: ghcr.io, repository: "gravitational/mirror/{name}" }
+tiers:
+  gold: [quay, hub]
+  silver: [ghcr]
+  bronze: []
+images:
+  - name: teleport
+    source: public.ecr.aws/gravitational/teleport
+    tier: gold
+    tags: ["9.1.3"]
+  - name: tbot
+    source: public.ecr.aws/gravitational/tbot
+    tier: silver
+    tag-filter: { semver: ">=9 <10", exclude: "-rc" }
+    platforms: [linux/amd64, linux/arm64]
+`;
+const ENV = { HUB_USER: 'u', HUB_TOKEN: 't' };
+
+function parse(text: string, env: Record<string, string> = ENV, tiers: string[] = []) {
+  return parseMirrorConfig(text, 'mirror.yml', { env, cwd: '/', tiers });
+}
+
+function refusal(text: string, env: Record<string, string> = ENV, tiers: string[] = []): string {
+  try {
+    parse(text, env, tiers);
+  } catch (err) {
+    expect(err).toBeInstanceOf(InputError);
+    const msg = (err as Error).message;
+    expect(msg.split('\n')).toHaveLength(1);
+    return msg;
+  }
+  throw new Error('expected a refusal');
+}
+
+describe('mirror file', () => {
+  test('a good file gives typed targets and images', () => {
+    const text = GOOD;
+    const cfg = parse(text);
+    expect([...cfg.targets.keys()]).toEqual(['quay', 'hub', 'ghcr']);
+    const hub = cfg.targets.get('hub')!;
+    expect(hub.registry).toBe('registry-1.docker.io');
+    expect(hub.credentials).toEqual({ username: 'u', password: 't', from: 'mirror.yml targets.hub.password-env (HUB_TOKEN)' });
+    expect(hub.descriptionApi).toEqual({ kind: 'dockerhub', url: 'https://hub.docker.com' });
+    expect(cfg.targets.get('quay')!.descriptionApi).toEqual({ kind: 'quay', url: 'https://quay.io' });
+    expect(cfg.targets.get('ghcr')!.descriptionApi.kind).toBe('none');
+    expect(cfg.images.map((i) => [i.name, i.tier, i.targets.map((t) => t.name), i.tags])).toEqual([
+      ['teleport', 'gold', ['quay', 'hub'], ['9.1.3']],
+      ['tbot', 'silver', ['ghcr'], []],
+    ]);
+    expect(cfg.images[1]!.platforms).toEqual(['linux/amd64', 'linux/arm64']);
+    expect(labelFor(cfg.images[0]!, hub)).toBe(DEFAULT_LABEL.replace(/\{source\}/g, 'public.ecr.aws/gravitational/teleport'));
+    // Tiers limit the images, and so the credentials needed.
+    expect(parse(text, {}, ['silver']).images.map((i) => i.name)).toEqual(['tbot']);
+  });
+
+  const MERGE = GOOD.replace(
+    'x-note: keys starting with x- are ignored (room for YAML anchors)',
+    'x-creds: &creds { username-env: HUB_USER }',
+  ).replace('    username-env: HUB_USER\n', '    <<: *creds\n');
+  test.each([
+    [
+      'an unknown field (with a suggestion)',
+      GOOD.replace('tier: gold', 'teir: gold'),
+      /^mirror\.yml:18: images\[0\]\.teir: unknown field \(did you mean 'tier'\?\); known fields: name, source, tier,/,
+    ],
+    ['a YAML merge key', MERGE, /^mirror\.yml:8: targets\.hub\.<<: unknown field/],
+    [
+      'an unknown tier',
+      GOOD.replace('tier: gold', 'tier: platinum'),
+      /^mirror\.yml:18: images\[0\]\.tier: unknown tier 'platinum' \(tiers: gold, silver, bronze\)$/,
+    ],
+    [
+      'an unknown target in a tier',
+      GOOD.replace('gold: [quay, hub]', 'gold: [quay, dockerhub]'),
+      /^mirror\.yml:12: tiers\.gold\[1\]: unknown target 'dockerhub' \(targets: quay, hub, ghcr\)$/,
+    ],
+    [
+      'an unknown placeholder',
+      GOOD.replace('"gravitational/{name}" }', '"gravitational/{image}" }'),
+      /^mirror\.yml:4: targets\.quay\.repository: unknown placeholder \{image\}/,
+    ],
+    [
+      'an unbalanced brace',
+      GOOD.replace('"gravitational/{name}" }', '"gravitational/{name" }'),
+      /^mirror\.yml:4: targets\.quay\.repository: unbalanced/,
+    ],
+    [
+      'a template without {name}',
+      GOOD.replace('"gravitational/{name}" }', '"gravitational/teleport" }'),
+      /^mirror\.yml:4: targets\.quay\.repository: .* lacks \{name\}/,
+    ],
+    ['a label placeholder', `label: "Mirror of {vendor}"\n${GOOD}`, /^mirror\.yml:1: label: unknown placeholder \{vendor\}/],
+    [
+      'a tag given as a number',
+      GOOD.replace('tags: ["9.1.3"]', 'tags: [9.1]'),
+      /^mirror\.yml:19: images\[0\]\.tags\[0\]: expected a string, got number 9\.1 \(quote it: "9\.1"\)$/,
+    ],
+    [
+      'a bad semver range',
+      GOOD.replace('">=9 <10"', '"nine"'),
+      /^mirror\.yml:23: images\[1\]\.tag-filter\.semver: "nine" is not a semver range$/,
+    ],
+    [
+      'a bad regex',
+      GOOD.replace('exclude: "-rc"', 'exclude: "(rc"'),
+      /^mirror\.yml:23: images\[1\]\.tag-filter\.exclude: "\(rc" is not a regular expression/,
+    ],
+    [
+      'a source with a tag',
+      GOOD.replace('gravitational/teleport\n', 'gravitational/teleport:9.1.3\n'),
+      /^mirror\.yml:17: images\[0\]\.source: .*name the repository only/,
+    ],
+    [
+      'an uppercase image name',
+      GOOD.replace('name: teleport', 'name: Teleport'),
+      /^mirror\.yml:16: images\[0\]\.name: expected a lowercase repository path/,
+    ],
+    ['a missing required field', GOOD.replace('    tier: gold\n', ''), /^mirror\.yml:16: images\[0\]: missing required field 'tier'$/],
+    ['no tags at all', GOOD.replace('    tags: ["9.1.3"]\n', ''), /^mirror\.yml:16: images\[0\]: give 'tags', 'tag-filter', or both$/],
+    ['a duplicate key', GOOD.replace('  silver: [ghcr]', '  gold: [ghcr]'), /^mirror\.yml:13: YAML: Map keys must be unique/],
+    ['broken YAML', GOOD.replace('tags: ["9.1.3"]', 'tags: ["9.1.3"'), /^mirror\.yml:\d+: YAML: /],
+    ['a file that is not a mapping', '- a\n- b\n', /^mirror\.yml:1: \(top level\): expected a mapping, got a list$/],
+    [
+      'a duplicate image',
+      GOOD.replace('name: tbot', 'name: teleport'),
+      /^mirror\.yml:20: images\[1\]\.name: image 'teleport' is already listed as images\[0\]$/,
+    ],
+    [
+      'a default label too long for Docker Hub',
+      GOOD.replace('public.ecr.aws/gravitational/teleport', 'public.ecr.aws/gravitational/teleport-enterprise-distroless-debug-fips'),
+      /^mirror\.yml:5: targets\.hub\.description-api: the default label for 'teleport' on hub is 1\d\d characters; Docker Hub descriptions hold 100: set a shorter 'label'$/,
+    ],
+  ])('refuses %s in one line with file and line', (_, text, expected) => {
+    expect(refusal(text)).toMatch(expected);
+  });
+
+  test('a missing credential variable is refused naming the variable', () => {
+    expect(refusal(GOOD, { HUB_USER: 'u' })).toBe(
+      "mirror.yml:9: targets.hub.password-env: environment variable HUB_TOKEN is not set (target 'hub' needs it)",
+    );
+    expect(refusal(GOOD.replace('    password-env: HUB_TOKEN\n', ''))).toBe(
+      'mirror.yml:5: targets.hub.password-env: give both username-env and password-env, or neither',
+    );
+  });
+
+  test('a Docker Hub label longer than the API allows is refused where the label is', () => {
+    const text = `label: "${'x'.repeat(101)} {name}"\n` + GOOD;
+    expect(refusal(text)).toBe("mirror.yml:1: label: the label for 'teleport' on hub is 110 characters; Docker Hub descriptions hold 100");
+  });
+
+  test('an unknown tier as input is refused naming the input', () => {
+    expect(refusal(GOOD, ENV, ['platinum'])).toBe(`input 'tiers': expected tiers of mirror.yml (gold, silver, bronze), got "platinum"`);
+  });
+});
+
+describe('tag filters', () => {
+  test('semver range, regex and exclude all apply; cosign tags never pass', () => {
+    const f = { semver: '>=9.0.0 <10', exclude: /-rc/u };
+    expect(['9.0.0', 'v9.1.3', '9.1.3-rc.1', '10.0.0', 'latest', '8.9.9'].filter((t) => passesFilter(t, f))).toEqual(['9.0.0', 'v9.1.3']);
+    expect(passesFilter('sha256-' + 'a'.repeat(64) + '.sig', { regex: /.*/u })).toBe(false);
+    expect(passesFilter('9.1', { regex: /^9\./u })).toBe(true);
+  });
+  test('a version names a tag with or without a leading v', () => {
+    expect(tagIsVersion('v9.1.3', '9.1.3')).toBe(true);
+    expect(tagIsVersion('9.1.3', 'v9.1.3')).toBe(true);
+    expect(tagIsVersion('9.1.30', '9.1.3')).toBe(false);
+  });
+});
+
+describe('the shipped example', () => {
+  test('examples/mirror-artifact/mirror.yml is a valid mirror file', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const text = await readFile(new URL('../../../../examples/mirror-artifact/mirror.yml', import.meta.url), 'utf8');
+    const env = Object.fromEntries(
+      ['QUAY_ROBOT_USERNAME', 'QUAY_ROBOT_TOKEN', 'QUAY_API_TOKEN', 'DOCKERHUB_USERNAME', 'DOCKERHUB_TOKEN'].map((k) => [k, 'x']),
+    );
+    const cfg = parseMirrorConfig(text, 'mirror.yml', { env, cwd: '/' });
+    expect(cfg.images.map((i) => [i.name, i.targets.map((t) => t.name)])).toEqual([
+      ['teleport', ['quay', 'hub', 'ghcr']],
+      ['teleport-distroless', ['quay', 'hub', 'ghcr']],
+      ['tbot', ['ghcr']],
+    ]);
+    expect(cfg.targets.get('quay')!.descriptionApi.token?.from).toBe('QUAY_API_TOKEN');
+  });
+});
