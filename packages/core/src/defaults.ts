@@ -56,11 +56,6 @@ export const DEFAULTS = {
   /** Compare-and-swap of `versions`: many attempts with short backoff, as concurrent publishers race for it. */
   casRetry: { attempts: 30, baseMs: 50, maxMs: 2000 },
 
-  /** File store: a lock file older than this was left by a crashed writer and is broken (a live writer holds it for milliseconds). */
-  fsLockStaleMs: 30_000,
-  /** File store: longest wait for another writer's lock on the same key; longer than fsLockStaleMs, so a crashed writer's lock is broken first. */
-  fsLockWaitMs: 40_000,
-
   /**
    * Largest provider executable a publish accepts (input max-binary-size): real providers are tens to a few
    * hundred MB; well under zip's 4 GiB so a lying archive header or a gzip bomb is refused before it fills a disk.

@@ -4,19 +4,33 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { sleep } from '../concurrency.js';
-import { DEFAULTS } from '../defaults.js';
-import { InputError, RemoteError } from '../errors.js';
+import { InputError } from '../errors.js';
 import { sha256Hex } from '../hash.js';
 import type { Body, ObjectInfo, PutOptions, Store } from './store.js';
 import { PreconditionFailed } from './store.js';
 
+/** Generations a key keeps besides its newest: enough for any writer still reading one, small enough to stay tidy. */
+const KEEP_GENERATIONS = 8;
+
 /**
- * A directory that behaves like a store with conditional writes: exclusive
- * create by link(2) of a finished temp file, compare-and-swap by rename(2)
- * under a lock file. Readers never see a partial object. It keeps no
- * metadata: the ETag is the content's sha256, and no Content-Type or
- * Cache-Control is stored (whoever serves the directory decides them).
+ * A directory that behaves like a store with conditional writes, with no
+ * locks at all, so a writer paused for any length of time (a stopped
+ * process, a suspended laptop, a slow NFS server) can never make another
+ * writer lose an update, and a killed one leaves nothing to clean up:
+ *
+ * - exclusive create: link(2) of a finished temp file, which fails if the key exists;
+ * - compare-and-swap: each version of a key is a numbered generation
+ *   (`<key>.relay-gen/<n>`) created exclusively by link(2); the newest is the
+ *   key's content. A writer that read generation n creates n+1 or loses (a
+ *   PreconditionFailed, and its caller reads again); a paused writer resuming
+ *   late simply loses its race.
+ * - the plain file `<key>` always catches up with the newest generation, for
+ *   whoever serves the directory as static files: every writer republishes
+ *   the newest generation after its own, until it sees no newer one.
+ *
+ * Readers never see a partial object. No metadata is kept: the ETag is the
+ * content's sha256, and no Content-Type or Cache-Control is stored (whoever
+ * serves the directory decides them).
  */
 export class FsStore implements Store {
   readonly url: string;
@@ -30,36 +44,46 @@ export class FsStore implements Store {
     return p;
   }
 
-  async head(key: string): Promise<ObjectInfo | undefined> {
-    const f = this.file(key);
+  /** Where the key's current content is: its newest generation, else the plain file. */
+  private async current(f: string): Promise<{ file: string; gen: number } | undefined> {
+    const gen = await newestGeneration(f);
+    if (gen !== undefined) return { file: generationFile(f, gen), gen };
     const st = await fs.stat(f).catch(() => undefined);
-    if (!st?.isFile()) return undefined;
+    return st?.isFile() ? { file: f, gen: 0 } : undefined;
+  }
+
+  async head(key: string): Promise<ObjectInfo | undefined> {
+    const cur = await this.current(this.file(key));
+    const st = cur && (await fs.stat(cur.file).catch(() => undefined));
+    if (!cur || !st?.isFile()) return undefined;
     const h = createHash('sha256');
-    await pipeline(createReadStream(f), h);
+    await pipeline(createReadStream(cur.file), h);
     const sha256 = h.digest('hex');
     return { key, size: st.size, etag: sha256, sha256 };
   }
 
   async get(key: string): Promise<{ body: Buffer; info: ObjectInfo } | undefined> {
-    const body = await fs.readFile(this.file(key)).catch((e: NodeJS.ErrnoException) => {
-      if (e.code === 'ENOENT' || e.code === 'EISDIR') return undefined;
-      throw e;
-    });
+    const cur = await this.current(this.file(key));
+    const body =
+      cur &&
+      (await fs.readFile(cur.file).catch((e: NodeJS.ErrnoException) => {
+        if (e.code === 'ENOENT' || e.code === 'EISDIR') return undefined;
+        throw e;
+      }));
     if (!body) return undefined;
     const sha256 = sha256Hex(body);
     return { body, info: { key, size: body.length, etag: sha256, sha256 } };
   }
 
   async getStream(key: string): Promise<Readable | undefined> {
-    const f = this.file(key);
-    const st = await fs.stat(f).catch(() => undefined);
-    return st?.isFile() ? createReadStream(f) : undefined;
+    const cur = await this.current(this.file(key));
+    return cur ? createReadStream(cur.file) : undefined;
   }
 
   async put(key: string, body: Body, opts: PutOptions): Promise<{ etag: string }> {
     const f = this.file(key);
     await fs.mkdir(path.dirname(f), { recursive: true });
-    const tmp = `${f}.relay-tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+    const tmp = tempName(f);
     let etag: string;
     try {
       if (Buffer.isBuffer(body)) {
@@ -67,19 +91,25 @@ export class FsStore implements Store {
         etag = sha256Hex(body);
       } else etag = await copyHashing(body.path, tmp);
       if (opts.ifNoneMatch) {
-        await fs.link(tmp, f).catch((e: NodeJS.ErrnoException) => {
-          if (e.code === 'EEXIST') throw new PreconditionFailed(key, 'already exists');
-          throw e;
-        });
+        if ((await newestGeneration(f)) !== undefined || !(await linkExclusive(tmp, f)))
+          throw new PreconditionFailed(key, 'already exists');
       } else if (opts.ifMatch !== undefined) {
-        await this.withLock(f, async () => {
-          const cur = await this.head(key);
-          if (!cur) throw new PreconditionFailed(key, 'does not exist');
-          if (cur.etag !== opts.ifMatch) throw new PreconditionFailed(key, 'changed since it was read');
-          await fs.rename(tmp, f);
-        });
+        const cur = await this.current(f);
+        if (!cur) throw new PreconditionFailed(key, 'does not exist');
+        if ((await sha256OfFile(cur.file)) !== opts.ifMatch) throw new PreconditionFailed(key, 'changed since it was read');
+        await fs.mkdir(generationDir(f), { recursive: true });
+        // The one decision: whoever creates generation n+1 first wins; everyone else read a stale version.
+        if (!(await linkExclusive(tmp, generationFile(f, cur.gen + 1)))) throw new PreconditionFailed(key, 'changed since it was read');
+        await this.publishNewest(f);
+      } else if ((await newestGeneration(f)) === undefined) {
+        await fs.rename(tmp, f);
       } else {
-        await this.withLock(f, () => fs.rename(tmp, f));
+        // An unconditional write to a compare-and-swap key: the next generation, whatever it is.
+        for (;;) {
+          const next = ((await newestGeneration(f)) ?? 0) + 1;
+          if (await linkExclusive(tmp, generationFile(f, next))) break;
+        }
+        await this.publishNewest(f);
       }
     } finally {
       await fs.rm(tmp, { force: true });
@@ -87,30 +117,24 @@ export class FsStore implements Store {
     return { etag };
   }
 
-  /** A lock file per key; a holder that died (crash) is detected by age. */
-  private async withLock<T>(f: string, fn: () => Promise<T>): Promise<T> {
-    const lock = `${f}.relay-lock`;
-    const deadline = Date.now() + DEFAULTS.fsLockWaitMs;
+  /** Copies the newest generation to the plain file until no newer one appears, then prunes old generations. */
+  private async publishNewest(f: string): Promise<void> {
     for (;;) {
+      const gen = await newestGeneration(f);
+      if (gen === undefined) return;
+      const tmp = tempName(f);
       try {
-        const h = await fs.open(lock, 'wx');
-        await h.close();
-        break;
+        await fs.copyFile(generationFile(f, gen), tmp);
+        await fs.rename(tmp, f);
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-        const st = await fs.stat(lock).catch(() => undefined);
-        if (st && Date.now() - st.mtimeMs > DEFAULTS.fsLockStaleMs) await fs.rm(lock, { force: true });
-        if (Date.now() > deadline)
-          throw new RemoteError(
-            `store ${this.url}: ${path.relative(this.root, f)} stayed locked by another writer for ${DEFAULTS.fsLockWaitMs} ms`,
-          );
-        await sleep(5 + Math.random() * 20);
+        await fs.rm(tmp, { force: true });
+        // pruned under us by a writer that had already moved on: look again
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+        continue;
       }
-    }
-    try {
-      return await fn();
-    } finally {
-      await fs.rm(lock, { force: true });
+      if ((await newestGeneration(f)) !== gen) continue;
+      for (const g of await generations(f)) if (g < gen - KEEP_GENERATIONS) await fs.rm(generationFile(f, g), { force: true });
+      return;
     }
   }
 
@@ -120,8 +144,9 @@ export class FsStore implements Store {
       const entries = await fs.readdir(dir, { withFileTypes: true }).catch(() => []);
       for (const e of entries) {
         const p = path.join(dir, e.name);
-        if (e.isDirectory()) await walk(p);
-        else if (e.isFile() && !/\.relay-(tmp|lock)/.test(e.name)) out.push(path.relative(this.root, p).split(path.sep).join('/'));
+        if (e.isDirectory()) {
+          if (!e.name.endsWith(GEN_SUFFIX)) await walk(p);
+        } else if (e.isFile() && !/\.relay-(tmp|lock)/.test(e.name)) out.push(path.relative(this.root, p).split(path.sep).join('/'));
       }
     };
     await walk(this.root);
@@ -129,8 +154,42 @@ export class FsStore implements Store {
   }
 
   async delete(key: string): Promise<void> {
-    await fs.rm(this.file(key), { force: true });
+    const f = this.file(key);
+    await fs.rm(generationDir(f), { recursive: true, force: true });
+    await fs.rm(f, { force: true });
   }
+}
+
+const GEN_SUFFIX = '.relay-gen';
+const generationDir = (f: string): string => f + GEN_SUFFIX;
+const generationFile = (f: string, gen: number): string => path.join(generationDir(f), String(gen).padStart(12, '0'));
+const tempName = (f: string): string => `${f}.relay-tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+
+async function generations(f: string): Promise<number[]> {
+  const names = await fs.readdir(generationDir(f)).catch(() => [] as string[]);
+  return names.filter((n) => /^\d+$/.test(n)).map(Number);
+}
+
+async function newestGeneration(f: string): Promise<number | undefined> {
+  const gens = await generations(f);
+  return gens.length ? Math.max(...gens) : undefined;
+}
+
+/** link(2): creates `to` only if it does not exist. */
+async function linkExclusive(from: string, to: string): Promise<boolean> {
+  try {
+    await fs.link(from, to);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw e;
+  }
+}
+
+async function sha256OfFile(file: string): Promise<string> {
+  const h = createHash('sha256');
+  await pipeline(createReadStream(file), h);
+  return h.digest('hex');
 }
 
 /** Copies a file and returns the sha256 of the bytes copied: the ETag this store gives them. */

@@ -131,23 +131,18 @@ describe('FsStore conditional writes', () => {
     expect(stored.sort()).toEqual([...lines].sort());
   });
 
-  test("a crashed writer's stale lock is broken; a live one is waited for", async () => {
-    const v0 = (await store.put(KEY, b('v0'), opts(b('v0'), { ifNoneMatch: '*' }))).etag;
-    const lock = path.join(dir, 'reg', `${KEY}.relay-lock`);
-    await fs.writeFile(lock, '');
-    const old = new Date(Date.now() - 10 * 60_000);
-    await fs.utimes(lock, old, old);
-    await store.put(KEY, b('v1'), opts(b('v1'), { ifMatch: v0 }));
-    expect((await store.get(KEY))?.body).toEqual(b('v1'));
-    await expect(fs.stat(lock)).rejects.toThrow();
-
-    await fs.writeFile(lock, '');
-    const put = store.put(KEY, b('v2'), opts(b('v2')));
-    await new Promise((r) => setTimeout(r, 100));
-    expect((await store.get(KEY))?.body).toEqual(b('v1'));
-    await fs.rm(lock);
-    await put;
-    expect((await store.get(KEY))?.body).toEqual(b('v2'));
+  test('compare-and-swap keeps numbered generations: the plain file follows the newest, old ones are pruned, none is listed', async () => {
+    let etag = (await store.put(KEY, b('v0'), opts(b('v0'), { ifNoneMatch: '*' }))).etag;
+    for (let i = 1; i <= 20; i++) etag = (await store.put(KEY, b(`v${i}`), opts(b(`v${i}`), { ifMatch: etag }))).etag;
+    expect(await fs.readFile(path.join(dir, 'reg', KEY), 'utf8')).toBe('v20');
+    expect((await store.get(KEY))?.body).toEqual(b('v20'));
+    const gens = await fs.readdir(path.join(dir, 'reg', `${KEY}.relay-gen`));
+    expect(gens.length).toBeLessThanOrEqual(9);
+    expect(await store.list('')).toEqual([KEY]);
+    await expect(store.put(KEY, b('x'), opts(b('x'), { ifNoneMatch: '*' }))).rejects.toBeInstanceOf(PreconditionFailed);
+    await store.delete(KEY);
+    expect(await store.get(KEY)).toBeUndefined();
+    expect(await store.list('')).toEqual([]);
   });
 
   test('list shows objects only, never temp or lock files', async () => {
