@@ -8,11 +8,13 @@ import { withRetry } from '../retry.js';
 import { PreconditionFailed, type Store } from '../store/store.js';
 import { addMirrorVersion, json, mergeVersion, parseMirrorIndex, parseVersionsDoc } from './documents.js';
 import * as L from './layout.js';
-import type { Plan, PlanItem } from './plan.js';
+import { planObject, type Plan, type PlanItem } from './plan.js';
 import type { Release } from './release.js';
 
 export interface ExecuteOptions {
   immutable: boolean;
+  /** The signing key's public armor: a signature found at execution time is judged by the plan's rule. */
+  publicArmor: string;
   log: Logger;
   signal?: AbortSignal;
 }
@@ -41,7 +43,7 @@ export async function executePlan(store: Store, rel: Release, plan: Plan, o: Exe
       items,
       DEFAULTS.storeWriteParallel,
       async (item) => {
-        await writeObject(store, item, immutable);
+        await writeObject(store, rel, item, o);
         progress.add(item.bytes ?? 0);
         progress.itemDone();
         log.info(`${item.action === 'put' ? 'put' : 'replaced'} ${item.object}`);
@@ -63,26 +65,24 @@ export async function executePlan(store: Store, rel: Release, plan: Plan, o: Exe
   });
 }
 
-async function writeObject(store: Store, item: PlanItem, immutable: boolean): Promise<void> {
-  const o = item.obj!;
-  const opts = { contentType: o.contentType, cacheControl: o.cacheControl, sha256: o.sha256 };
+async function writeObject(store: Store, rel: Release, item: PlanItem, o: ExecuteOptions): Promise<void> {
+  const obj = item.obj!;
+  const opts = { contentType: obj.contentType, cacheControl: obj.cacheControl, sha256: obj.sha256 };
   if (item.action === 'replace') {
-    await store.put(o.key, o.body, opts);
+    await store.put(obj.key, obj.body, opts);
     return;
   }
   try {
-    await store.put(o.key, o.body, { ...opts, ifNoneMatch: '*' });
+    await store.put(obj.key, obj.body, { ...opts, ifNoneMatch: '*' });
   } catch (err) {
     if (!(err instanceof PreconditionFailed)) throw err;
-    // Someone wrote it since we planned (a concurrent publish of the same
-    // version, or our own retried request): fine if identical.
-    const now = await store.head(o.key);
-    if (now?.sha256 === o.sha256) return;
-    if (immutable || o.kind === 'shared')
-      throw new ConflictError(
-        `${store.url}/${o.key} was written with different content while publishing; stopping before the versions index`,
-      );
-    await store.put(o.key, o.body, opts);
+    // Someone wrote it since we planned (a concurrent publish of the same version, a workflow re-run racing
+    // the original, or our own retried request): judge it by the same rule the plan applies, so identical
+    // publishes all succeed (an existing signature by this key over these sums is kept).
+    const now = await planObject(store, obj, { immutable: o.immutable, publicArmor: o.publicArmor, sums: rel.sums });
+    if (now.action === 'skip') return;
+    if (now.action === 'replace') return void (await store.put(obj.key, obj.body, opts));
+    throw new ConflictError(`${store.url}/${obj.key} was written with different content while publishing (${now.why}); stopping before the versions index`);
   }
 }
 

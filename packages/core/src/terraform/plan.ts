@@ -38,7 +38,7 @@ const item = (obj: ReleaseObject, action: PlanItem['action'], why: string): Plan
 });
 
 /** Compares one object with what the store holds. Reads only; never writes. */
-async function planObject(store: Store, obj: ReleaseObject, o: PlanOptions): Promise<PlanItem> {
+export async function planObject(store: Store, obj: ReleaseObject, o: PlanOptions): Promise<PlanItem> {
   const info = await store.head(obj.key);
   if (!info) return item(obj, 'put', 'new');
   let existingSha = info.sha256;
