@@ -136,7 +136,9 @@ export const publishTerraformRegistry = defineOperation(spec, async (inp, ctx: C
       return publishResult(rel, rows, true);
     }
     await log.group('Checking the store honours conditional writes', () => checkConditionalWrites(store));
-    await log.group('Publishing', () => executePlan(store, rel!, plan, { immutable: inp.immutable, publicArmor: key.publicArmor, log, signal }));
+    await log.group('Publishing', () =>
+      executePlan(store, rel!, plan, { immutable: inp.immutable, publicArmor: key.publicArmor, log, signal }),
+    );
     for (const r of rows) r.result = r.action === 'skip' ? 'unchanged' : 'written';
     await log.group('Verifying what was written, as terraform init would', () =>
       verifyRegistry(

@@ -82,7 +82,9 @@ async function writeObject(store: Store, rel: Release, item: PlanItem, o: Execut
     const now = await planObject(store, obj, { immutable: o.immutable, publicArmor: o.publicArmor, sums: rel.sums });
     if (now.action === 'skip') return;
     if (now.action === 'replace') return void (await store.put(obj.key, obj.body, opts));
-    throw new ConflictError(`${store.url}/${obj.key} was written with different content while publishing (${now.why}); stopping before the versions index`);
+    throw new ConflictError(
+      `${store.url}/${obj.key} was written with different content while publishing (${now.why}); stopping before the versions index`,
+    );
   }
 }
 
