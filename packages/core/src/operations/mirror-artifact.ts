@@ -4,6 +4,7 @@ import { defineOperation } from '../operation.js';
 import { runMirror } from '../mirror/run.js';
 import { DEFAULTS } from '../defaults.js';
 import { openOciSession } from './oci-session.js';
+import { openStoreInput } from './common.js';
 
 const spec = defineSpec({
   name: 'mirror-artifact',
@@ -65,5 +66,6 @@ export const mirrorArtifact = defineOperation(spec, async (inp, ctx: Context): P
     },
     ctx,
     (credentials) => openOciSession(ctx, { insecureRegistries: inp['insecure-registries'], credentials }),
+    (url, field) => openStoreInput(url, field, undefined, ctx),
   );
 });
