@@ -5,7 +5,7 @@ import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/store.js';
 import * as L from '../terraform/layout.js';
 import { storeReader, verifyRegistry } from '../terraform/verify.js';
-import type { GithubTarget, MirrorConfig, Provider } from './config.js';
+import { tagIsVersion, type GithubTarget, type MirrorConfig, type Provider } from './config.js';
 import type { StatusRow } from './report.js';
 import { GithubError, GithubReleases, hashStream, watchRegistry, type GhAsset, type GhRelease } from './targets/github-release.js';
 
@@ -36,6 +36,8 @@ export interface ProviderRunOptions {
   http: HttpClient;
   log: Logger;
   openStore: (url: string, field: string) => Store;
+  /** Only this version (input 'version'; a leading v allowed). */
+  version?: string;
   signal?: AbortSignal;
 }
 
@@ -251,7 +253,9 @@ export async function runProviders(cfg: MirrorConfig, o: ProviderRunOptions): Pr
     return a;
   };
   const stores = new Map<string, Store>();
-  const units = cfg.providers.flatMap((p) => p.versions.map((version) => ({ p, version })));
+  const units = cfg.providers.flatMap((p) =>
+    p.versions.filter((v) => o.version === undefined || tagIsVersion(v, o.version)).map((version) => ({ p, version })),
+  );
   const rows = await mapLimit(
     units,
     Math.max(1, Math.min(o.parallel, 4)),

@@ -99,6 +99,7 @@ export async function runMirror(
           http: session.http,
           log,
           openStore,
+          ...(req.version !== undefined && { version: req.version }),
           ...(ctx.signal && { signal: ctx.signal }),
         }),
     );
