@@ -33,6 +33,34 @@ export interface Target {
   overrides: ProbeOverrides;
 }
 
+/** A GitHub repository whose releases receive providers (target kind github-release). */
+export interface GithubTarget {
+  name: string;
+  /** owner/repo */
+  repository: string;
+  /** REST API base, no trailing slash. */
+  apiUrl: string;
+  tokenEnv: string;
+  /** Set for the targets this run uses. */
+  token?: string;
+  watch?: { registryUrl: string; timeoutMs: number; intervalMs: number };
+}
+
+/** A provider's versions, from the first-party store, to the github-release targets of its tier. */
+export interface Provider {
+  index: number;
+  name: string;
+  namespace: string;
+  store: string;
+  registryUrl: URL;
+  tier: string;
+  versions: string[];
+  targets: GithubTarget[];
+}
+
+export const DEFAULT_GITHUB_API = 'https://api.github.com';
+export const DEFAULT_WATCH_REGISTRY = 'https://registry.terraform.io';
+
 export interface TagFilter {
   semver?: string;
   regex?: RegExp;
@@ -61,6 +89,9 @@ export interface MirrorConfig {
   tiers: Map<string, string[]>;
   /** Images of the selected tiers, in file order. */
   images: Image[];
+  githubTargets: Map<string, GithubTarget>;
+  /** Providers of the selected tiers, in file order. */
+  providers: Provider[];
 }
 
 /** Short enough for Docker Hub's 100 characters with a source of up to ~60. */
@@ -171,8 +202,16 @@ function build(raw: MirrorFile, at: Positions, file: string, opts: LoadOptions):
   for (const t of wantTiers) if (!tiers.has(t)) badInput('tiers', `tiers of ${file} (${[...tiers.keys()].join(', ')})`, t);
 
   const targets = new Map<string, Target>();
+  const githubTargets = new Map<string, GithubTarget>();
   for (const [name, t] of Object.entries(raw.targets)) {
     const p = `targets.${name}`;
+    if (t.kind === 'github-release') {
+      githubTargets.set(name, githubTarget(name, t, at));
+      continue;
+    }
+    for (const k of ['token-env', 'api-url', 'watch'] as const)
+      if (t[k] !== undefined) throw at.error(`${p}.${k}`, `only a github-release target takes '${k}'`);
+    if (t.registry === undefined) throw at.error(p, "missing required field 'registry'");
     let registry: string;
     try {
       const ref = parseReference(`${t.registry}/relay-probe`, 'registry');
@@ -214,7 +253,7 @@ function build(raw: MirrorFile, at: Positions, file: string, opts: LoadOptions):
 
   const seen = new Map<string, number>();
   const images: Image[] = [];
-  raw.images.forEach((img, i) => {
+  (raw.images ?? []).forEach((img, i) => {
     const p = `images[${i}]`;
     const dup = seen.get(img.name);
     if (dup !== undefined) throw at.error(`${p}.name`, `image '${img.name}' is already listed as images[${dup}]`);
@@ -262,7 +301,7 @@ function build(raw: MirrorFile, at: Positions, file: string, opts: LoadOptions):
       source,
       sourceText: img.source.replace(/^docker:\/\//, ''),
       tier: img.tier,
-      targets: tierTargets.map((n) => targets.get(n)!),
+      targets: tierTargets.filter((n) => targets.has(n)).map((n) => targets.get(n)!),
       tags: [...new Set(img.tags ?? [])],
       ...(filter && { filter }),
       platforms: img.platforms ?? [],
@@ -288,6 +327,16 @@ function build(raw: MirrorFile, at: Positions, file: string, opts: LoadOptions):
     }
     images.push(image);
   });
+
+  if (!raw.images && !raw.providers) throw at.error('', "give 'images', 'providers', or both");
+  const providers = buildProviders(raw, at, tiers, githubTargets);
+  const selectedProviders = wantTiers.length ? providers.filter((p) => wantTiers.includes(p.tier)) : providers;
+  for (const name of new Set(selectedProviders.flatMap((p) => p.targets.map((t) => t.name)))) {
+    const t = githubTargets.get(name)!;
+    const value = opts.env[t.tokenEnv];
+    if (!value) throw at.error(`targets.${name}.token-env`, `environment variable ${t.tokenEnv} is not set (target '${name}' needs it)`);
+    t.token = value;
+  }
 
   const selected = wantTiers.length ? images.filter((img) => wantTiers.includes(img.tier)) : images;
   // Credentials: only the targets this run uses must have their variables set.
@@ -328,7 +377,68 @@ function build(raw: MirrorFile, at: Positions, file: string, opts: LoadOptions):
       );
     if (!other || t.credentials) byRegistry.set(t.registry, t);
   }
-  return { file, targets, tiers, images: selected };
+  return { file, targets, tiers, images: selected, githubTargets, providers: selectedProviders };
+}
+
+const OWNER_REPO = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})\/[A-Za-z0-9._-]{1,100}$/;
+
+function githubTarget(name: string, t: MirrorFile['targets'][string], at: Positions): GithubTarget {
+  const p = `targets.${name}`;
+  for (const k of ['registry', 'username-env', 'password-env', 'move-tags', 'description-api', 'overrides'] as const)
+    if (t[k] !== undefined) throw at.error(`${p}.${k}`, `a github-release target does not take '${k}'`);
+  if (!OWNER_REPO.test(t.repository) || t.repository.endsWith('.git'))
+    throw at.error(`${p}.repository`, `expected a GitHub repository owner/repo, got "${t.repository}"`);
+  if (!t['token-env']) throw at.error(p, "missing required field 'token-env' (a github-release target writes releases with a token)");
+  const w = t.watch;
+  return {
+    name,
+    repository: t.repository,
+    apiUrl: (t['api-url'] ?? DEFAULT_GITHUB_API).replace(/\/+$/, ''),
+    tokenEnv: t['token-env'],
+    ...(w && {
+      watch: {
+        registryUrl: (w['registry-url'] ?? DEFAULT_WATCH_REGISTRY).replace(/\/+$/, ''),
+        timeoutMs: w['timeout-seconds'] * 1000,
+        intervalMs: (w['interval-seconds'] ?? 15) * 1000,
+      },
+    }),
+  };
+}
+
+function buildProviders(
+  raw: MirrorFile,
+  at: Positions,
+  tiers: Map<string, string[]>,
+  githubTargets: Map<string, GithubTarget>,
+): Provider[] {
+  const seen = new Map<string, number>();
+  return (raw.providers ?? []).map((pr, i): Provider => {
+    const p = `providers[${i}]`;
+    const id = `${pr.namespace}/${pr.name}`;
+    const dup = seen.get(id);
+    if (dup !== undefined) throw at.error(`${p}.name`, `provider '${id}' is already listed as providers[${dup}]`);
+    seen.set(id, i);
+    const tierTargets = tiers.get(pr.tier);
+    if (!tierTargets) throw at.error(`${p}.tier`, `unknown tier '${pr.tier}' (tiers: ${[...tiers.keys()].join(', ')})`);
+    if (!/^(s3|file):\/\//.test(pr.store) && /^[a-z][a-z0-9+.-]*:\/\//i.test(pr.store))
+      throw at.error(`${p}.store`, `expected s3://bucket/prefix or file://dir, got "${pr.store}"`);
+    let registryUrl: URL;
+    try {
+      registryUrl = new URL(pr['registry-url'].endsWith('/') ? pr['registry-url'] : pr['registry-url'] + '/');
+    } catch {
+      throw at.error(`${p}.registry-url`, `"${pr['registry-url']}" is not a URL`);
+    }
+    return {
+      index: i,
+      name: pr.name,
+      namespace: pr.namespace,
+      store: pr.store,
+      registryUrl,
+      tier: pr.tier,
+      versions: [...new Set(pr.versions)],
+      targets: tierTargets.filter((n) => githubTargets.has(n)).map((n) => githubTargets.get(n)!),
+    };
+  });
 }
 
 /** Whether a source tag passes an image's filter (every given part). */

@@ -13,10 +13,17 @@ const LABEL_NOTE =
 
 const TARGET = declare({
   type: 'object',
-  description: 'An OCI registry repository family that mirrors receive.',
+  description:
+    "Where mirrors go: an OCI registry repository family (kind oci, the default: images) or a GitHub repository's releases (kind github-release: providers).",
   properties: {
+    kind: {
+      schema: {
+        type: 'string',
+        enum: ['oci', 'github-release'],
+        description: 'oci (default): an OCI registry, for images. github-release: releases of a GitHub repository, for providers.',
+      },
+    },
     registry: {
-      required: true,
       schema: {
         type: 'string',
         description: 'Registry host[:port]: quay.io, docker.io, ghcr.io, …',
@@ -29,9 +36,45 @@ const TARGET = declare({
       required: true,
       schema: {
         type: 'string',
-        description: `Repository path template for each image. ${TEMPLATE_NOTE}.`,
+        description: `oci: repository path template for each image (${TEMPLATE_NOTE}). github-release: the GitHub repository, owner/repo.`,
         minLength: 1,
         expected: 'a repository template such as "gravitational/{name}"',
+      },
+    },
+    'token-env': {
+      schema: { ...ENV_NAME, description: "github-release: variable holding a token that may write the repository's releases." },
+    },
+    'api-url': {
+      schema: {
+        type: 'string',
+        description: 'github-release: the REST API base URL (default https://api.github.com; GitHub Enterprise: https://HOST/api/v3).',
+        pattern: '^https?://[^/?#\\s]+(/[^?#\\s]*)?$',
+        expected: 'an http(s) base URL',
+      },
+    },
+    watch: {
+      schema: {
+        type: 'object',
+        description:
+          "github-release: after publishing, poll a public registry's versions endpoint until the version appears (registry.terraform.io ingests releases by webhook).",
+        properties: {
+          'registry-url': {
+            schema: {
+              type: 'string',
+              description:
+                'The registry polled: <registry-url>/v1/providers/<namespace>/<name>/versions (default https://registry.terraform.io).',
+              pattern: '^https?://[^/?#\\s]+(/[^?#\\s]*)?$',
+              expected: 'an http(s) base URL',
+            },
+          },
+          'timeout-seconds': {
+            required: true,
+            schema: { type: 'integer', description: 'How long to wait for the version to appear.', minimum: 1, maximum: 3600 },
+          },
+          'interval-seconds': {
+            schema: { type: 'integer', description: 'Time between polls (default 15).', minimum: 1, maximum: 600 },
+          },
+        },
       },
     },
     'username-env': { schema: { ...ENV_NAME, description: 'Variable holding the registry username (else docker config or ECR).' } },
@@ -133,9 +176,65 @@ const IMAGE = declare({
   },
 });
 
+const PROVIDER = declare({
+  type: 'object',
+  description: "A Terraform provider in Relay's first-party registry store, released on the github-release targets of its tier.",
+  properties: {
+    name: {
+      required: true,
+      schema: {
+        type: 'string',
+        description: 'Provider type (terraform-provider-<name>).',
+        pattern: '^[a-z0-9][a-z0-9-]*$',
+        expected: 'a provider name such as "teleport"',
+      },
+    },
+    namespace: {
+      required: true,
+      schema: {
+        type: 'string',
+        description: 'Namespace in the first-party registry.',
+        pattern: '^[A-Za-z0-9][A-Za-z0-9-]*$',
+        expected: 'a namespace such as "gravitational"',
+      },
+    },
+    store: {
+      required: true,
+      schema: { type: 'string', description: 'The first-party registry store: s3://bucket/prefix or file://dir.', minLength: 1 },
+    },
+    'registry-url': {
+      required: true,
+      schema: {
+        type: 'string',
+        description: 'The URL the store is served at (the signing keys the registry lists are checked there).',
+        pattern: '^https?://[^/?#\\s]+(/[^?#\\s]*)?$',
+        expected: 'an http(s) base URL',
+      },
+    },
+    tier: {
+      required: true,
+      schema: { type: 'string', description: 'Which tier (and so which github-release targets) the provider goes to.', minLength: 1 },
+    },
+    versions: {
+      required: true,
+      schema: {
+        type: 'array',
+        description: 'Versions to release (no leading v; the tag is v<version>).',
+        minItems: 1,
+        items: {
+          type: 'string',
+          pattern: '^[0-9]+\\.[0-9]+\\.[0-9]+(-[0-9A-Za-z.-]+)?(\\+[0-9A-Za-z.-]+)?$',
+          expected: 'a version such as "1.2.3"',
+        },
+      },
+    },
+  },
+});
+
 export const MIRROR_FILE = declare({
   type: 'object',
-  description: 'Relay mirror-artifact: first-party images copied unchanged to third-party registries, grouped in tiers.',
+  description:
+    'Relay mirror-artifact: first-party images copied unchanged to third-party registries, and Terraform providers released byte-identical on GitHub, grouped in tiers.',
   ignoredKeys: '^x-',
   properties: {
     version: { schema: { type: 'integer', description: 'File format version.', minimum: 1, maximum: 1 } },
@@ -160,13 +259,17 @@ export const MIRROR_FILE = declare({
         values: { type: 'array', items: { type: 'string', minLength: 1, expected: 'a target name' } },
       },
     },
-    images: { required: true, schema: { type: 'array', description: 'Images to mirror.', minItems: 1, items: IMAGE } },
+    images: { schema: { type: 'array', description: 'Images to mirror.', minItems: 1, items: IMAGE } },
+    providers: {
+      schema: { type: 'array', description: 'Terraform providers released on github-release targets.', minItems: 1, items: PROVIDER },
+    },
   },
 });
 
 export type MirrorFile = Infer<typeof MIRROR_FILE>;
 export type MirrorTarget = Infer<typeof TARGET>;
 export type MirrorImage = Infer<typeof IMAGE>;
+export type MirrorProvider = Infer<typeof PROVIDER>;
 
 export const MIRROR_FILE_SCHEMA_ID = 'urn:relay:schema:mirror-file:1';
 

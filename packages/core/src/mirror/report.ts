@@ -1,7 +1,7 @@
 import type { Result } from '../context.js';
 import { describeCounts, mib, type PlanRow } from '../report/plan.js';
 import type { ReportSection, RunStatus } from '../report/report.js';
-import { registryName, type MirrorConfig, type Target } from './config.js';
+import { registryName, type GithubTarget, type MirrorConfig, type Target } from './config.js';
 import type { DriftRow, DriftStatus } from './check.js';
 import type { Transfer } from './execute.js';
 import type { Pair, PairStatus } from './plan.js';
@@ -21,6 +21,8 @@ export interface StatusRow {
   digest: string;
   status: PairStatus | DriftStatus;
   why: string;
+  /** Set on a provider version's row (image: namespace/name, tag: version, reference: owner/repo v<version>). */
+  kind?: 'provider';
 }
 
 export interface ReportInput {
@@ -35,6 +37,9 @@ export interface ReportInput {
   labels: Map<string, LabelResult[]>;
   transfer?: Transfer;
   plan: PlanRow[];
+  /** Provider versions on github-release targets. */
+  providerRows?: StatusRow[];
+  githubTargets?: GithubTarget[];
 }
 
 export function syncRows(pairs: Pair[]): StatusRow[] {
@@ -95,7 +100,11 @@ export function runStatus(mode: 'sync' | 'check', dryRun: boolean, rows: StatusR
 }
 
 /** The Result: outputs (JSON per target, rows, digests written, counts), the plan, and the report people read. */
-export function mirrorResult(r: ReportInput): Result {
+export function mirrorResult(input: ReportInput): Result {
+  const providerRows = input.providerRows ?? [];
+  const gh = input.githubTargets ?? [];
+  const r: ReportInput = { ...input, rows: [...input.rows, ...providerRows] };
+  const imageRows = input.rows;
   const statuses = r.mode === 'check' ? DRIFT_STATUSES : SYNC_STATUSES;
   const status = runStatus(r.mode, r.dryRun, r.rows);
   const counts = count(r.rows, statuses);
@@ -116,9 +125,19 @@ export function mirrorResult(r: ReportInput): Result {
       ...(stats && { transfer: stats }),
     };
   }
+  for (const t of gh) {
+    const mine = providerRows.filter((x) => x.target === t.name);
+    perTarget[t.name] = {
+      kind: 'github-release',
+      repository: t.repository,
+      api: t.apiUrl,
+      status: mine.length === 0 ? 'none' : worst(mine.map((x) => x.status)),
+      counts: count(mine, statuses),
+    };
+  }
   const written = r.rows.filter((x) => x.status === 'created').map((x) => `${x.reference}@${x.digest}`);
 
-  const images = [...new Set(r.rows.map((x) => `${x.image}:${x.tag}`))];
+  const images = [...new Set(imageRows.map((x) => `${x.image}:${x.tag}`))];
   const grid: ReportSection = {
     heading: r.mode === 'check' ? 'Drift (images × targets)' : 'Mirrors (images × targets)',
     table: {
@@ -126,16 +145,28 @@ export function mirrorResult(r: ReportInput): Result {
       rows: images.map((it) => [
         it,
         ...r.targets.map((t) => {
-          const cell = r.rows.filter((x) => `${x.image}:${x.tag}` === it && x.target === t.name).map((x) => x.status);
+          const cell = imageRows.filter((x) => `${x.image}:${x.tag}` === it && x.target === t.name).map((x) => x.status);
           return cell.length ? worst(cell) : '—';
         }),
       ]),
     },
   };
   const troubled = r.rows.filter((x) => x.why && x.status !== 'ok' && x.status !== 'up to date' && x.status !== 'created');
+  const versions = [...new Set(providerRows.map((x) => `${x.image} ${x.tag}`))];
+  const providerGrid: ReportSection = {
+    heading: r.mode === 'check' ? 'Drift (provider versions × GitHub releases)' : 'Provider releases (versions × GitHub releases)',
+    table: {
+      head: ['provider version', ...gh.map((t) => `${t.name} (${t.repository})`)],
+      rows: versions.map((v) => [
+        v,
+        ...gh.map((t) => providerRows.find((x) => `${x.image} ${x.tag}` === v && x.target === t.name)?.status ?? '—'),
+      ]),
+    },
+  };
   const sections: ReportSection[] = [
-    { heading: 'Summary', text: summaryLine(r, counts, status) },
-    grid,
+    { heading: 'Summary', text: summaryLine(r, counts, status, imageRows, providerRows, gh.length) },
+    ...(imageRows.length || !providerRows.length ? [grid] : []),
+    ...(providerRows.length ? [providerGrid] : []),
     ...(troubled.length
       ? [
           {
@@ -220,12 +251,24 @@ function labelSummary(labels: LabelResult[]): string {
   return [...by].map(([k, n]) => (labels.length > 1 ? `${n}× ${k}` : k)).join('; ');
 }
 
-function summaryLine(r: ReportInput, counts: Record<string, number>, status: RunStatus): string {
+function summaryLine(
+  r: ReportInput,
+  counts: Record<string, number>,
+  status: RunStatus,
+  imageRows: StatusRow[],
+  providerRows: StatusRow[],
+  githubTargets: number,
+): string {
   const parts = Object.entries(counts)
     .filter(([, n]) => n > 0)
     .map(([s, n]) => `${n} ${s}`);
-  const images = new Set(r.rows.map((x) => `${x.image}:${x.tag}`)).size;
-  let line = `${status}: ${images} image tags × ${r.targets.length} targets: ${parts.join(', ') || 'nothing to do'}`;
+  const images = new Set(imageRows.map((x) => `${x.image}:${x.tag}`)).size;
+  const versions = new Set(providerRows.map((x) => `${x.image} ${x.tag}`)).size;
+  const what = [
+    ...(images || !versions ? [`${images} image tags × ${r.targets.length} targets`] : []),
+    ...(versions ? [`${versions} provider versions × ${githubTargets} GitHub release targets`] : []),
+  ].join(' and ');
+  let line = `${status}: ${what}: ${parts.join(', ') || 'nothing to do'}`;
   if (r.transfer) {
     const up = [...r.transfer.perTarget.values()].reduce((n, s) => n + s.bytesCopied, 0);
     line += `; ${mib(r.transfer.sourceBytes)} MiB read from the sources (${r.transfer.sourceBlobs} blobs, each once), ${mib(up)} MiB uploaded`;

@@ -18,7 +18,9 @@ import { labelFor, loadMirrorConfig, registryName, targetRepository, type Target
 import { deliverBlobs, moveTags, putContent, Transfer, type ExecOptions } from './execute.js';
 import { addHolder, fail, newPair, pairRows, planPair, scheduleBlobs, upToDate, type Holders, type Pair } from './plan.js';
 import { Capabilities, RegistryWatch } from './probe.js';
-import { driftRows, mirrorResult, syncRows } from './report.js';
+import { runProviders } from './providers.js';
+import { driftRows, mirrorResult, syncRows, type ReportInput } from './report.js';
+import type { Store } from '../store/store.js';
 import { parseShard, readUnits, selectTags, TagLists } from './source.js';
 import { Labeller, type LabelResult } from './targets/description.js';
 
@@ -46,6 +48,8 @@ export async function runMirror(
   ctx: Context,
   /** Opens the OCI session (the operation's: ECR keychain, test overrides) with the mirror file's credentials. */
   openSession: (credentials: InputCredentials) => { session: OciSession; aws: AwsConfig },
+  /** Opens a provider's first-party store (the operation's: S3 endpoint from the environment). */
+  openStore?: (url: string, field: string) => Store,
 ): Promise<Result> {
   const { log } = ctx;
   if (!Number.isInteger(req.parallel) || req.parallel < 1 || req.parallel > 64)
@@ -71,7 +75,39 @@ export async function runMirror(
   const parallel = req.parallel;
   // Reading and planning are round trips, not bytes: more at once than the transfers.
   const many = Math.max(parallel, DEFAULTS.mirrorPlanParallel);
+  const base = {
+    mode: req.mode,
+    dryRun: req.dryRun,
+    cfg,
+    ...(req.shard && { shard: req.shard }),
+    targets: usedTargets,
+    caps,
+    watch,
+    labels,
+  };
+  // Provider versions to their GitHub releases, after the images (or alone).
+  const finish = async (r: ReportInput): Promise<Result> => {
+    if (cfg.providers.length === 0) return mirrorResult(r);
+    if (!openStore) throw new Error('mirror-artifact: providers need a store opener');
+    const providerRows = await log.group(
+      req.mode === 'check' ? 'Checking provider releases' : 'Provider releases (verify the store, draft, upload, read back, publish)',
+      () =>
+        runProviders(cfg, {
+          mode: req.mode,
+          dryRun: req.dryRun,
+          parallel,
+          http: session.http,
+          log,
+          openStore,
+          ...(req.version !== undefined && { version: req.version }),
+          ...(ctx.signal && { signal: ctx.signal }),
+        }),
+    );
+    const githubTargets = [...new Map(cfg.providers.flatMap((p) => p.targets).map((t) => [t.name, t])).values()];
+    return mirrorResult({ ...r, providerRows, githubTargets });
+  };
   try {
+    if (cfg.images.length === 0) return await finish({ ...base, rows: [], plan: [] });
     const wanted = await log.group('Selecting tags', async () => {
       const w = await selectTags(
         cfg.images,
@@ -110,24 +146,13 @@ export async function runMirror(
     }
     for (const u of units) watch.watch(session.registry(u.image.source.registry));
 
-    const base = {
-      mode: req.mode,
-      dryRun: req.dryRun,
-      cfg,
-      ...(req.shard && { shard: req.shard }),
-      targets: usedTargets,
-      caps,
-      watch,
-      labels,
-    };
-
     if (req.mode === 'check') {
       const rows = await log.group('Checking mirrors', async () => {
         const r = (await mapLimit(pairs, many, (p) => checkPair(p, many), ctx.signal)).flat();
         for (const x of r) if (x.status !== 'ok') log.warn(`${x.pair.name}:${x.tag}: ${x.status}${x.why ? ` (${x.why})` : ''}`);
         return r;
       });
-      return mirrorResult({ ...base, rows: driftRows(rows), plan: [] });
+      return await finish({ ...base, rows: driftRows(rows), plan: [] });
     }
 
     // Refusals that need the source read, before any target is touched.
@@ -192,7 +217,7 @@ export async function runMirror(
     if (req.dryRun) {
       for (const p of pairs) if (!p.status) p.status = upToDate(p) ? 'up to date' : 'would create';
       log.info('dry run: nothing written');
-      return mirrorResult({ ...base, rows: syncRows(pairs), plan: plan.rows });
+      return await finish({ ...base, rows: syncRows(pairs), plan: plan.rows });
     }
 
     const transfer = new Transfer();
@@ -226,7 +251,7 @@ export async function runMirror(
     for (const p of pairs)
       if (p.status === 'failed' || p.status === 'conflict')
         log.warn(`${p.name} ← ${p.unit.image.name}:${p.unit.tags.join(',')}: ${p.status}: ${p.why}`);
-    return mirrorResult({ ...base, rows: syncRows(pairs), plan: plan.rows, transfer });
+    return await finish({ ...base, rows: syncRows(pairs), plan: plan.rows, transfer });
   } finally {
     session.close();
   }

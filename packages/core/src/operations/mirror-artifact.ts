@@ -4,13 +4,14 @@ import { defineOperation } from '../operation.js';
 import { runMirror } from '../mirror/run.js';
 import { DEFAULTS } from '../defaults.js';
 import { openOciSession } from './oci-session.js';
+import { openStoreInput } from './common.js';
 
 const spec = defineSpec({
   name: 'mirror-artifact',
   description:
-    'Mirrors first-party images, unchanged (same digests, signatures and referrers), to the third-party registries of their tier: the source read once, content everywhere before any tag moves, every mirror read back; `check` reports drift.',
+    'Mirrors first-party images, unchanged (same digests, signatures and referrers), to the third-party registries of their tier, and Terraform provider versions, byte-identical from the registry store, to GitHub releases: the source read once, content everywhere before any tag moves or release is published, every mirror read back; `check` reports drift.',
   inputs: {
-    config: { description: 'Path of the mirror file (YAML: targets, tiers, images).', required: true, positional: 0 },
+    config: { description: 'Path of the mirror file (YAML: targets, tiers, images, providers).', required: true, positional: 0 },
     version: {
       description: 'Mirror only this version (a tag, with or without a leading v), e.g. the tag just promoted.',
       defaultNote: 'every tag the file names',
@@ -65,5 +66,6 @@ export const mirrorArtifact = defineOperation(spec, async (inp, ctx: Context): P
     },
     ctx,
     (credentials) => openOciSession(ctx, { insecureRegistries: inp['insecure-registries'], credentials }),
+    (url, field) => openStoreInput(url, field, undefined, ctx),
   );
 });

@@ -187,7 +187,9 @@ describe('the shipped example', () => {
     const { readFile } = await import('node:fs/promises');
     const text = await readFile(new URL('../../../../examples/mirror-artifact/mirror.yml', import.meta.url), 'utf8');
     const env = Object.fromEntries(
-      ['QUAY_ROBOT_USERNAME', 'QUAY_ROBOT_TOKEN', 'QUAY_API_TOKEN', 'DOCKERHUB_USERNAME', 'DOCKERHUB_TOKEN'].map((k) => [k, 'x']),
+      ['QUAY_ROBOT_USERNAME', 'QUAY_ROBOT_TOKEN', 'QUAY_API_TOKEN', 'DOCKERHUB_USERNAME', 'DOCKERHUB_TOKEN', 'TERRAFORM_RELEASE_TOKEN'].map(
+        (k) => [k, 'x'],
+      ),
     );
     const cfg = parseMirrorConfig(text, 'mirror.yml', { env, cwd: '/' });
     expect(cfg.images.map((i) => [i.name, i.targets.map((t) => t.name)])).toEqual([
@@ -196,5 +198,97 @@ describe('the shipped example', () => {
       ['tbot', ['ghcr']],
     ]);
     expect(cfg.targets.get('quay')!.descriptionApi.token?.from).toBe('QUAY_API_TOKEN');
+    expect(cfg.providers.map((p) => [p.namespace, p.name, p.versions, p.targets.map((t) => [t.name, t.repository, t.apiUrl])])).toEqual([
+      [
+        'gravitational',
+        'teleport',
+        ['18.1.0'],
+        [['terraform-github', 'gravitational/terraform-provider-teleport', 'https://api.github.com']],
+      ],
+    ]);
+    expect(cfg.githubTargets.get('terraform-github')!.watch).toEqual({
+      registryUrl: 'https://registry.terraform.io',
+      timeoutMs: 900_000,
+      intervalMs: 15_000,
+    });
+  });
+});
+
+describe('providers and github-release targets', () => {
+  const FILE = `targets:
+  hub: { registry: docker.io, repository: "gravitational/{name}" }
+  gh:
+    kind: github-release
+    repository: acme/terraform-provider-demo
+    token-env: GH_TOKEN
+tiers:
+  gold: [hub, gh]
+providers:
+  - name: demo
+    namespace: acme
+    store: file:///srv/registry
+    registry-url: https://registry.example.com
+    tier: gold
+    versions: ["1.2.3"]
+`;
+  const load = (text: string, env: Record<string, string> = { GH_TOKEN: 't' }) => parseMirrorConfig(text, 'mirror.yml', { env, cwd: '/' });
+  test("a providers-only file loads; providers get the tier's github-release targets only", () => {
+    const cfg = load(FILE);
+    expect(cfg.images).toEqual([]);
+    expect(cfg.providers[0]!.targets.map((t) => t.name)).toEqual(['gh']);
+    expect(cfg.providers[0]!.registryUrl.href).toBe('https://registry.example.com/');
+    expect(cfg.githubTargets.get('gh')!.token).toBe('t');
+  });
+  test.each([
+    [
+      'an unset token variable',
+      FILE,
+      {},
+      /^mirror\.yml:6: targets\.gh\.token-env: environment variable GH_TOKEN is not set \(target 'gh' needs it\)$/,
+    ],
+    [
+      'no token-env',
+      FILE.replace('    token-env: GH_TOKEN\n', ''),
+      undefined,
+      /^mirror\.yml:3: targets\.gh: missing required field 'token-env'/,
+    ],
+    [
+      'a bad repository',
+      FILE.replace('acme/terraform-provider-demo', 'acme'),
+      undefined,
+      /^mirror\.yml:5: targets\.gh\.repository: expected a GitHub repository owner\/repo, got "acme"$/,
+    ],
+    [
+      'an OCI field on a github-release target',
+      FILE.replace('    kind:', '    move-tags: true\n    kind:'),
+      undefined,
+      /^mirror\.yml:4: targets\.gh\.move-tags: a github-release target does not take 'move-tags'$/,
+    ],
+    [
+      'a github field on an OCI target',
+      FILE.replace('"gravitational/{name}" }', '"gravitational/{name}", token-env: X }'),
+      undefined,
+      /^mirror\.yml:2: targets\.hub\.token-env: only a github-release target takes 'token-env'$/,
+    ],
+    [
+      'a bad version',
+      FILE.replace('"1.2.3"', '"v1.2"'),
+      undefined,
+      /^mirror\.yml:15: providers\[0\]\.versions\[0\]: expected a version such as "1\.2\.3", got "v1\.2"$/,
+    ],
+    [
+      'an unknown tier',
+      FILE.replace('tier: gold', 'tier: lead'),
+      undefined,
+      /^mirror\.yml:14: providers\[0\]\.tier: unknown tier 'lead' \(tiers: gold\)$/,
+    ],
+    [
+      'neither images nor providers',
+      FILE.replace(/providers:[\s\S]*/, ''),
+      undefined,
+      /^mirror\.yml:1: \(top level\): give 'images', 'providers', or both$/,
+    ],
+  ])('%s is refused in one line', (_, text, env, re) => {
+    expect(() => load(text, env)).toThrow(re);
   });
 });

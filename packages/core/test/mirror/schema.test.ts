@@ -16,10 +16,10 @@ describe('mirror file JSON Schema', () => {
     expect(shipped).toBe(generated);
   });
 
-  test('it refuses unknown fields and requires targets, tiers and images', () => {
+  test('it refuses unknown fields and requires targets and tiers (images, providers or both: checked by the loader)', () => {
     const s = mirrorFileJsonSchema() as { required: string[]; additionalProperties: boolean; properties: Record<string, unknown> };
-    expect(s.required).toEqual(['targets', 'tiers', 'images']);
+    expect(s.required).toEqual(['targets', 'tiers']);
     expect(s.additionalProperties).toBe(false);
-    expect(Object.keys(s.properties)).toEqual(['version', 'label', 'targets', 'tiers', 'images']);
+    expect(Object.keys(s.properties)).toEqual(['version', 'label', 'targets', 'tiers', 'images', 'providers']);
   });
 });
