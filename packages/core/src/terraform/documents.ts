@@ -51,8 +51,16 @@ export function parseVersionsDoc(where: string, bytes: Buffer): VersionsDoc {
   const d = doc as VersionsDoc | null;
   if (!d || typeof d !== 'object' || !Array.isArray(d.versions)) refuseToOverwrite(where, 'has no "versions" array');
   for (const v of d.versions as (Partial<VersionEntry> | null)[]) {
-    if (!v || typeof v.version !== 'string' || !isVersion(v.version))
-      refuseToOverwrite(where, `lists an invalid version ${JSON.stringify(v?.version)}`, 'it already breaks OpenTofu');
+    if (!v || typeof v !== 'object' || typeof v.version !== 'string' || !isVersion(v.version))
+      refuseToOverwrite(where, `lists an invalid version ${JSON.stringify(v?.version ?? v)}`, 'it already breaks OpenTofu');
+    // Terraform reads both lists; an entry with either of another shape already breaks `terraform init`.
+    if (!Array.isArray(v.protocols) || !v.protocols.every((p) => typeof p === 'string'))
+      refuseToOverwrite(where, `lists version ${v.version} without a "protocols" array of strings`);
+    if (
+      !Array.isArray(v.platforms) ||
+      !v.platforms.every((p) => p && typeof p === 'object' && typeof p.os === 'string' && typeof p.arch === 'string')
+    )
+      refuseToOverwrite(where, `lists version ${v.version} without a "platforms" array of {os, arch}`);
   }
   return d;
 }

@@ -1,6 +1,6 @@
 import { mapLimit } from '../concurrency.js';
 import { DEFAULTS } from '../defaults.js';
-import { ConflictError } from '../errors.js';
+import { ConflictError, InputError } from '../errors.js';
 import { sha256Hex } from '../hash.js';
 import type { PlanAction, PlanRow } from '../report/plan.js';
 import { verifyDetached } from '../signing/key.js';
@@ -70,7 +70,7 @@ export async function planRelease(store: Store, rel: Release, o: Omit<PlanOption
   const objects = await mapLimit(rel.objects, DEFAULTS.storePlanParallel, (obj) => planObject(store, obj, { ...o, sums: rel.sums }));
 
   const vKey = L.versionsKey(rel.coords);
-  const cur = await store.get(vKey);
+  const cur = await readIndex(store, vKey);
   const doc: VersionsDoc = cur ? parseVersionsDoc(`${store.url}/${vKey}`, cur.body) : { versions: [] };
   let versions: PlanItem;
   try {
@@ -88,12 +88,26 @@ export async function planRelease(store: Store, rel: Release, o: Omit<PlanOption
   }
 
   const mKey = L.mirrorIndexKey(rel.mirrorHost, rel.coords);
-  const m = await store.get(mKey);
+  const m = await readIndex(store, mKey);
   const mi = m ? parseMirrorIndex(`${store.url}/${mKey}`, m.body) : { versions: {} };
   const mirrorIndex: PlanItem = addMirrorVersion(mi, rel.coords.version)
     ? { object: mKey, action: m ? 'replace' : 'put', why: `add ${rel.coords.version}` }
     : { object: mKey, action: 'skip', why: 'already listed' };
   return { objects, versions, mirrorIndex };
+}
+
+/**
+ * An index document, read only when its size is one Relay handles: a huge one
+ * (hostile, or broken) is refused here, in the plan, with bounded memory.
+ */
+async function readIndex(store: Store, key: string): Promise<{ body: Buffer } | undefined> {
+  const info = await store.head(key);
+  if (info && info.size > DEFAULTS.maxDocumentBytes) {
+    throw new InputError(
+      `${store.url}/${key} is ${info.size} bytes, more than the ${DEFAULTS.maxDocumentBytes} Relay reads; refusing to overwrite it (repair or remove it by hand)`,
+    );
+  }
+  return info ? store.get(key) : undefined;
 }
 
 /** All conflicts as one error, before the first write. */

@@ -129,3 +129,41 @@ describe('size limits up front', () => {
     await expect(run).rejects.toThrow(`input 'max-binary-size': expected a positive number of MiB, got "0"`);
   });
 });
+
+describe('documents already in the store', () => {
+  test('a versions index too large to handle is refused in the plan, nothing written', async () => {
+    const dir = await tmpDir();
+    const store = path.join(dir, 'reg');
+    await fs.mkdir(path.join(store, 'registry/acme/demo'), { recursive: true });
+    const huge = JSON.stringify({ versions: [], padding: 'x'.repeat(9 << 20) });
+    await fs.writeFile(path.join(store, 'registry/acme/demo/versions'), huge);
+    const { run, unchanged } = await publish(dir, [await providerTarball(dir, 'demo', '1.0.0', 'linux', 'amd64')]);
+    await expect(run).rejects.toThrow(
+      `file://${store}/registry/acme/demo/versions is ${huge.length} bytes, more than the ${8 << 20} Relay reads; refusing to overwrite it (repair or remove it by hand)`,
+    );
+    await unchanged();
+  });
+
+  test.each([
+    [
+      'an entry without protocols',
+      { versions: [{ version: '0.9.0', platforms: [] }] },
+      'lists version 0.9.0 without a "protocols" array of strings',
+    ],
+    [
+      'platforms of the wrong shape',
+      { versions: [{ version: '0.9.0', protocols: ['5.0'], platforms: 'linux' }] },
+      'lists version 0.9.0 without a "platforms" array of {os, arch}',
+    ],
+  ])('a versions index with %s is refused in one line, nothing written', async (_name, doc, why) => {
+    const dir = await tmpDir();
+    const store = path.join(dir, 'reg');
+    await fs.mkdir(path.join(store, 'registry/acme/demo'), { recursive: true });
+    await fs.writeFile(path.join(store, 'registry/acme/demo/versions'), JSON.stringify(doc));
+    const { run, unchanged } = await publish(dir, [await providerTarball(dir, 'demo', '1.0.0', 'linux', 'amd64')]);
+    await expect(run).rejects.toThrow(
+      `file://${store}/registry/acme/demo/versions ${why}; refusing to overwrite it (repair or remove it by hand)`,
+    );
+    await unchanged();
+  });
+});

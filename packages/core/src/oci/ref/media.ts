@@ -106,5 +106,43 @@ function manifestJson(what: string, bytes: Buffer): ManifestJson {
   const refusal = `${what}: the manifest is not a JSON object`;
   const v = parseJson(bytes, refusal);
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new IntegrityError(refusal);
+  checkManifestShape(what, v as Record<string, unknown>);
   return v as ManifestJson;
+}
+
+/**
+ * Every field Relay reads has the type the specs give it, or the manifest is
+ * refused naming the field: registries and layouts are untrusted input.
+ */
+function checkManifestShape(what: string, m: Record<string, unknown>): void {
+  const bad = (field: string, expected: string): never => {
+    throw new IntegrityError(`${what}: field '${field}' is not ${expected}`);
+  };
+  const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+  const optString = (x: unknown, field: string): void => {
+    if (x !== undefined && typeof x !== 'string') bad(field, 'a string');
+  };
+  const stringMap = (x: unknown, field: string): void => {
+    if (x !== undefined && (!isObject(x) || Object.values(x).some((v) => typeof v !== 'string'))) bad(field, 'an object of strings');
+  };
+  const descriptor = (d: unknown, field: string): void => {
+    if (!isObject(d)) return bad(field, 'a descriptor object');
+    optString(d.mediaType, `${field}.mediaType`);
+    optString(d.artifactType, `${field}.artifactType`);
+    if (typeof d.digest !== 'string') bad(`${field}.digest`, 'a string');
+    if (typeof d.size !== 'number' || !Number.isSafeInteger(d.size) || d.size < 0) bad(`${field}.size`, 'a non-negative integer');
+    stringMap(d.annotations, `${field}.annotations`);
+    if (d.platform !== undefined && !isObject(d.platform)) bad(`${field}.platform`, 'an object');
+  };
+  if (m.schemaVersion !== undefined && typeof m.schemaVersion !== 'number') bad('schemaVersion', 'a number');
+  optString(m.mediaType, 'mediaType');
+  optString(m.artifactType, 'artifactType');
+  stringMap(m.annotations, 'annotations');
+  for (const f of ['config', 'subject'] as const) if (m[f] !== undefined) descriptor(m[f], f);
+  for (const f of ['layers', 'manifests', 'blobs'] as const) {
+    const list = m[f];
+    if (list === undefined) continue;
+    if (!Array.isArray(list)) bad(f, 'an array');
+    (list as unknown[]).forEach((d, i) => descriptor(d, `${f}[${i}]`));
+  }
 }

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import { DEFAULTS } from '../../../defaults.js';
-import { AuthError } from '../../../errors.js';
+import { AuthError, InputError } from '../../../errors.js';
 import { parseJsonObject, readLimited } from '../../../json.js';
 import type { Logger } from '../../../log/logger.js';
 import { displayHost } from '../../ref/hosts.js';
@@ -56,7 +56,30 @@ export async function readAuthFile(file: string): Promise<{ file: string; config
     throw err;
   }
   // The user's own file: a malformed one is theirs to fix.
-  return { file, config: parseJsonObject(bytes, file, 'input') as DockerConfig };
+  const config = parseJsonObject(bytes, file, 'input');
+  checkConfigShape(file, config);
+  return { file, config: config as DockerConfig };
+}
+
+/** The fields Relay reads have the types docker writes, or the file is refused naming the field. */
+function checkConfigShape(file: string, c: Record<string, unknown>): void {
+  const bad = (field: string, expected: string): never => {
+    throw new InputError(`${file}: '${field}' is not ${expected}`);
+  };
+  const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+  if (c.auths !== undefined) {
+    if (!isObject(c.auths)) bad('auths', 'an object');
+    for (const [k, e] of Object.entries(c.auths as Record<string, unknown>)) {
+      if (!isObject(e)) bad(`auths["${k}"]`, 'an object');
+      for (const f of ['auth', 'username', 'password', 'identitytoken', 'registrytoken'] as const) {
+        const v = (e as Record<string, unknown>)[f];
+        if (v !== undefined && v !== null && typeof v !== 'string') bad(`auths["${k}"].${f}`, 'a string');
+      }
+    }
+  }
+  if (c.credHelpers !== undefined && (!isObject(c.credHelpers) || Object.values(c.credHelpers).some((v) => typeof v !== 'string')))
+    bad('credHelpers', 'an object of helper names');
+  if (c.credsStore !== undefined && typeof c.credsStore !== 'string') bad('credsStore', 'a helper name');
 }
 
 function fromEntry(e: AuthEntry, what: string): Credential | undefined {
