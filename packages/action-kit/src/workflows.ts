@@ -1,4 +1,4 @@
-import { envName, type InputSpec, type OperationSpec } from '@relay/core';
+import { envName, EXPECT_PLAN, type InputSpec, type OperationSpec } from '@relay/core';
 import { REPORT_OUTPUT } from './docs.js';
 
 /**
@@ -16,7 +16,10 @@ import { REPORT_OUTPUT } from './docs.js';
  * given, since only then is there an approval to bind. `apply` waits for it,
  * runs in that environment (its required reviewers approve the plan they saw)
  * and passes the hash as `expect-plan`, so the operation refuses when what it
- * would now do differs from what was approved. A read-only operation gets one
+ * would now do differs from what was approved. Before it runs, the apply job
+ * reads who approved the run (RELAY_APPROVERS, for the audit record); an
+ * image operation's audit record (RELAY_AUDIT_FILE) is kept as an artifact.
+ * A read-only operation gets one
  * job, `run`. Relay's own action is `$/actions/<name>`: the action of the
  * repository and commit the reusable workflow itself runs from, whoever calls
  * it (GitHub's self-repository syntax; `./` would resolve in the caller's
@@ -99,8 +102,14 @@ export function hasWorkflow(spec: OperationSpec): boolean {
   return WORKFLOW_OPTIONS[spec.name]?.workflow !== false;
 }
 
-/** The input a writing operation takes in the apply job: the hash of the approved plan. */
-export const EXPECT_PLAN = 'expect-plan';
+/** The input a writing operation takes in the apply job: the hash of the approved plan (declared in @relay/core). */
+export { EXPECT_PLAN };
+
+/** The input naming the audit record's file: the workflow sets it (RELAY_AUDIT_FILE) and uploads the file. */
+export const AUDIT_FILE = 'audit-file';
+
+/** Inputs the workflow sets itself, never the caller. */
+export const WORKFLOW_SET_INPUTS: readonly string[] = [EXPECT_PLAN, AUDIT_FILE];
 
 /** Inputs every generated workflow adds to the operation's own. */
 export const COMMON_INPUTS: Record<string, { description: string; type: 'string' | 'boolean'; default: string | boolean }> = {
@@ -138,6 +147,9 @@ export const COMMON_INPUTS: Record<string, { description: string; type: 'string'
 /** Where the action leaves its run document (action-kit writes it when RELAY_REPORT_FILE is set). */
 export const REPORT_FILE = '${{ runner.temp }}/relay-report.json';
 
+/** Where an image operation writes its audit record in the workflow (RELAY_AUDIT_FILE). */
+export const AUDIT_FILE_PATH = '${{ runner.temp }}/relay-audit.json';
+
 /** The dotenv secret of operations with `envSecrets` (and of the hand-written image workflows). */
 export const ENV_SECRET = 'RELAY_ENV';
 
@@ -149,11 +161,11 @@ const q = (s: string): string => JSON.stringify(s);
 /**
  * Keeps Relay's run document as a file named by its content, and outputs the
  * plan hash: sha256 (hex) of the canonical JSON of the plan rows without
- * `result`, exactly as `planHash` in packages/core/src/report/plan-hash.ts
+ * `result`, sorted, exactly as `planHash` in packages/core/src/report/plan-hash.ts
  * (a unit test runs both). Node, because every runner that runs Relay has it.
  */
 export const KEEP_REPORT_SCRIPT = `// Relay: keep the run document under a name made from its content, and output the plan
-// hash (sha256 of the canonical JSON of the plan rows without "result", as planHash in @relay/core).
+// hash (sha256 of the canonical JSON of the plan rows without "result", sorted, as planHash in @relay/core).
 const { createHash } = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
@@ -171,7 +183,7 @@ const canon = (v) =>
       ? '{' + Object.keys(v).sort().filter((k) => v[k] !== undefined).map((k) => JSON.stringify(k) + ':' + canon(v[k])).join(',') + '}'
       : JSON.stringify(v) ?? 'null';
 const sha256 = (s) => createHash('sha256').update(s).digest('hex');
-const planHash = sha256(canon((report.plan || []).map(({ result, ...row }) => row)));
+const planHash = sha256('[' + (report.plan || []).map(({ result, ...row }) => canon(row)).sort().join(',') + ']');
 const name = 'relay-' + report.operation + '-' + env.RELAY_STAGE + '-' + sha256(text).slice(0, 16);
 const file = path.join(path.dirname(env.RELAY_REPORT_FILE), name + '.json');
 fs.writeFileSync(file, JSON.stringify({ ...report, planHash }, null, 2) + '\\n');
@@ -220,6 +232,47 @@ for (const [i, raw] of text.split(/\\r?\\n/).entries()) {
 console.log(n + ' variable(s) set from ${ENV_SECRET}');
 `;
 
+/**
+ * Reads who approved the run's environment (GitHub's
+ * `GET /repos/{owner}/{repo}/actions/runs/{run_id}/approvals`, which needs
+ * `actions: read`) into RELAY_APPROVERS, which Relay puts in the audit record.
+ * A failure is a warning: the record then names no approver, and says so.
+ */
+export const APPROVERS_SCRIPT = `// Relay: who approved this run's environment -> RELAY_APPROVERS (JSON) for the audit record.
+const fs = require('node:fs');
+const { randomBytes } = require('node:crypto');
+const env = process.env;
+const url = env.GITHUB_API_URL + '/repos/' + env.GITHUB_REPOSITORY + '/actions/runs/' + env.GITHUB_RUN_ID + '/approvals';
+const headers = { authorization: 'Bearer ' + env.GH_TOKEN, accept: 'application/vnd.github+json', 'x-github-api-version': '2022-11-28' };
+fetch(url, { headers })
+  .then(async (r) => {
+    if (!r.ok) throw new Error('HTTP ' + r.status + ' from ' + url);
+    const approvals = (await r.json()).map((a) => ({
+      login: a.user && a.user.login,
+      state: a.state,
+      comment: a.comment || undefined,
+      environments: (a.environments || []).map((e) => e.name),
+    }));
+    const eof = 'RELAY_' + randomBytes(16).toString('hex');
+    fs.appendFileSync(env.GITHUB_ENV, 'RELAY_APPROVERS<<' + eof + '\\n' + JSON.stringify(approvals) + '\\n' + eof + '\\n');
+    console.log('approved by: ' + (approvals.map((a) => a.login + ' (' + a.state + ')').join(', ') || 'nobody (no approval was required)'));
+  })
+  .catch((e) => console.log('::warning::could not read who approved this run (' + e.message + '); the audit record names no approver'));
+`;
+
+/** The step that sets RELAY_APPROVERS in an apply job (only a job in an environment has approvals). */
+export function approversStep(condition?: string): string[] {
+  return [
+    '      - name: Who approved',
+    ...(condition ? [`        if: ${condition}`] : []),
+    '        env:',
+    '          GH_TOKEN: ${{ github.token }}',
+    '        shell: node {0}',
+    '        run: |',
+    ...indent(APPROVERS_SCRIPT, 10),
+  ];
+}
+
 const indent = (text: string, n: number): string[] =>
   text
     .replace(/\n$/, '')
@@ -249,9 +302,14 @@ function yamlDefault(s: InputSpec): string | undefined {
   return q(s.default);
 }
 
-/** Spec inputs the caller gives (all but the plan hash, which the apply job sets). */
+/** Spec inputs the caller gives (all but the plan hash and the audit file, which the workflow sets). */
 function callerInputs(spec: OperationSpec): [string, InputSpec][] {
-  return Object.entries(spec.inputs).filter(([name]) => name !== EXPECT_PLAN);
+  return Object.entries(spec.inputs).filter(([name]) => !WORKFLOW_SET_INPUTS.includes(name));
+}
+
+/** An operation that writes its audit record to a file (image operations): the workflow keeps the file. */
+export function auditsToFile(spec: OperationSpec): boolean {
+  return AUDIT_FILE in spec.inputs;
 }
 
 export function isWriting(spec: OperationSpec): boolean {
@@ -306,13 +364,14 @@ export function envSecretStep(): string[] {
 }
 
 /** The step running Relay's action with every caller input, and `extra` (dry-run, expect-plan) on top. */
-function relayStep(spec: OperationSpec, title: string, extra: Record<string, string>): string[] {
+function relayStep(spec: OperationSpec, title: string, extra: Record<string, string>, audit = false): string[] {
   const out = [
     `      - name: ${q(title)}`,
     '        id: relay',
     `        uses: $/actions/${spec.name}`,
     '        env:',
     `          RELAY_REPORT_FILE: ${REPORT_FILE}`,
+    ...(audit ? [`          RELAY_AUDIT_FILE: ${AUDIT_FILE_PATH}`] : []),
     '        with:',
   ];
   for (const [name, s] of callerInputs(spec)) {
@@ -323,8 +382,8 @@ function relayStep(spec: OperationSpec, title: string, extra: Record<string, str
   return out;
 }
 
-/** Keeps the run document (artifact) and, for the plan, the hash and summary. */
-function keepSteps(spec: OperationSpec, stage: 'plan' | 'apply' | 'run'): string[] {
+/** Keeps the run document (artifact) and, for the plan, the hash and summary; with `audit`, the audit record too. */
+function keepSteps(spec: OperationSpec, stage: 'plan' | 'apply' | 'run', audit = false): string[] {
   const cond = "        if: ${{ !cancelled() && steps.relay.outcome != 'skipped' }}";
   return [
     `      - name: ${stage === 'plan' ? 'Plan hash and run document' : 'Run document'}`,
@@ -345,10 +404,27 @@ function keepSteps(spec: OperationSpec, stage: 'plan' | 'apply' | 'run'): string
     '          path: ${{ steps.keep.outputs.file }}',
     '          if-no-files-found: error',
     '          overwrite: true',
+    ...(audit ? auditUploadStep() : []),
+  ];
+}
+
+/** Uploads the audit record an image operation wrote (none after a dry run or a no-op: nothing was written). */
+export function auditUploadStep(): string[] {
+  return [
+    '      - name: Upload the audit record',
+    "        if: ${{ !cancelled() && steps.relay.outcome == 'success' }}",
+    `        uses: ${pinned('upload-artifact')}`,
+    '        with:',
+    '          name: ${{ steps.keep.outputs.name }}-audit',
+    `          path: ${AUDIT_FILE_PATH}`,
+    '          if-no-files-found: ignore',
+    '          overwrite: true',
   ];
 }
 
 const JOB_PERMISSIONS = ['    permissions:', '      contents: read', '      id-token: write'];
+/** A writing job also reads who approved its run (`actions: read`, for the audit record). */
+const APPLY_PERMISSIONS = [...JOB_PERMISSIONS, '      actions: read'];
 
 function jobOutputs(spec: OperationSpec): string[] {
   return [
@@ -426,12 +502,6 @@ export function renderReusableWorkflow(spec: OperationSpec): string {
   for (const [name, o] of Object.entries(spec.outputs))
     out.push(`      ${name}:`, `        description: ${q(o.description)}`, `        value: \${{ jobs.${job}.outputs.${name} }}`);
   out.push('      report:', `        description: ${q(REPORT_OUTPUT)}`, `        value: \${{ jobs.${job}.outputs.report }}`);
-  if (writing)
-    out.push(
-      '      plan-hash:',
-      `        description: ${q('sha256 of the approved plan (empty without `environment`): what the write job was bound to.')}`,
-      '        value: ${{ jobs.plan.outputs.plan-hash }}',
-    );
   out.push('', 'permissions: {}', '', 'jobs:');
 
   const keys = concurrencyInputs(spec);
@@ -464,12 +534,13 @@ export function renderReusableWorkflow(spec: OperationSpec): string {
       '    runs-on: ${{ inputs.runs-on }}',
       '    environment: ${{ inputs.environment }}',
       ...concurrency,
-      ...JOB_PERMISSIONS,
+      ...APPLY_PERMISSIONS,
       ...jobOutputs(spec),
       '    steps:',
       ...prepareSteps(spec),
-      ...relayStep(spec, spec.name, { [EXPECT_PLAN]: '${{ needs.plan.outputs.plan-hash }}' }),
-      ...keepSteps(spec, 'apply'),
+      ...approversStep("inputs.environment != ''"),
+      ...relayStep(spec, spec.name, { [EXPECT_PLAN]: '${{ needs.plan.outputs.plan-hash }}' }, auditsToFile(spec)),
+      ...keepSteps(spec, 'apply', auditsToFile(spec)),
     );
   } else {
     out.push(

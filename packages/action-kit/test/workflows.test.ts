@@ -1,11 +1,17 @@
 import { describe, expect, test } from '@jest/globals';
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { promisify } from 'node:util';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { envName, OPERATIONS, planHash, type OperationSpec, type PlanRow } from '@relay/core';
+import { envName, OPERATIONS, parseApprovers, planHash, type OperationSpec, type PlanRow } from '@relay/core';
 import {
+  APPROVERS_SCRIPT,
+  AUDIT_FILE,
+  auditsToFile,
   COMMON_INPUTS,
   ENV_SECRET,
   ENV_SECRET_SCRIPT,
@@ -18,6 +24,7 @@ import {
   WORKFLOW_OPTIONS,
   workflowFile,
   workflowInputType,
+  WORKFLOW_SET_INPUTS,
 } from '../src/workflows.js';
 import { validateWorkflow } from './workflow-parser.js';
 
@@ -34,14 +41,6 @@ const HAND_WRITTEN = ['ci.yml', 'reusable-drift-check.yml', 'reusable-promote-im
  * then): from that moment its steps are checked against its spec too.
  */
 const PENDING_OPERATIONS = ['promote-terraform-provider'];
-
-/**
- * Writing operations whose spec does not declare `expect-plan` yet. The
- * apply jobs pass it anyway (the runner only warns about an unknown input),
- * so the binding to the approved plan starts working as each one gains it;
- * remove a name when it does (a test below fails until then).
- */
-const EXPECT_PLAN_PENDING = ['copy-image', 'promote-ecr-image', 'publish-terraform-registry'];
 
 interface Step {
   id?: string;
@@ -119,7 +118,7 @@ describe('reusable workflows generated from the operation specs', () => {
       const want: Record<string, CallInput> = {};
       const secrets: string[] = [];
       for (const [name, s] of Object.entries(op.spec.inputs)) {
-        if (name === EXPECT_PLAN) continue;
+        if (WORKFLOW_SET_INPUTS.includes(name)) continue;
         if (s.secret) {
           secrets.push(envName(name));
           continue;
@@ -141,9 +140,7 @@ describe('reusable workflows generated from the operation specs', () => {
       expect(JSON.parse(JSON.stringify(got))).toEqual(want);
       if (WORKFLOW_OPTIONS[op.spec.name]?.envSecrets) secrets.push(ENV_SECRET);
       expect(Object.keys(call.secrets ?? {}).sort()).toEqual(secrets.sort());
-      expect(Object.keys(call.outputs ?? {}).sort()).toEqual(
-        [...Object.keys(op.spec.outputs), 'report', ...(isWriting(op.spec) ? ['plan-hash'] : [])].sort(),
-      );
+      expect(Object.keys(call.outputs ?? {}).sort()).toEqual([...Object.keys(op.spec.outputs), 'report'].sort());
     }
   });
 
@@ -168,8 +165,39 @@ describe('reusable workflows generated from the operation specs', () => {
   test('the pending lists are current', () => {
     for (const name of PENDING_OPERATIONS)
       expect(`${name}: ${opSpec(name) ? 'now in OPERATIONS: remove it from PENDING_OPERATIONS' : 'pending'}`).toBe(`${name}: pending`);
-    const lacking = OPERATIONS.filter((o) => isWriting(o.spec) && !(EXPECT_PLAN in o.spec.inputs)).map((o) => o.spec.name);
-    expect(lacking.sort()).toEqual(EXPECT_PLAN_PENDING);
+  });
+
+  test('every writing operation declares expect-plan and outputs plan-hash (the apply job binds the approval with them)', () => {
+    const writing = OPERATIONS.filter((o) => isWriting(o.spec));
+    expect(writing.length).toBeGreaterThanOrEqual(3);
+    for (const op of writing) {
+      expect(`${op.spec.name}: ${EXPECT_PLAN in op.spec.inputs}`).toBe(`${op.spec.name}: true`);
+      expect(`${op.spec.name}: ${'plan-hash' in op.spec.outputs}`).toBe(`${op.spec.name}: true`);
+    }
+  });
+
+  test('the apply job reads who approved (actions: read) before Relay runs; an image operation keeps its audit record', () => {
+    for (const op of OPERATIONS.filter((o) => hasWorkflow(o.spec) && isWriting(o.spec))) {
+      const apply = load(workflowFile(op.spec.name)).jobs.apply!;
+      expect(apply.permissions).toEqual({ contents: 'read', 'id-token': 'write', actions: 'read' });
+      const names = apply.steps!.map((s) => s.name);
+      const who = apply.steps!.find((s) => s.name === 'Who approved')!;
+      expect(who.run).toBe(APPROVERS_SCRIPT);
+      expect(who.env).toEqual({ GH_TOKEN: '${{ github.token }}' });
+      expect(names.indexOf('Who approved')).toBeLessThan(apply.steps!.findIndex((s) => s.id === 'relay'));
+      const relay = apply.steps!.find((s) => s.id === 'relay')!;
+      const upload = apply.steps!.find((s) => s.name === 'Upload the audit record');
+      if (auditsToFile(op.spec)) {
+        expect(AUDIT_FILE in op.spec.inputs).toBe(true);
+        expect(relay.env!.RELAY_AUDIT_FILE).toBe('${{ runner.temp }}/relay-audit.json');
+        expect(upload!.with).toMatchObject({ path: '${{ runner.temp }}/relay-audit.json', 'if-no-files-found': 'ignore' });
+      } else {
+        expect(relay.env!.RELAY_AUDIT_FILE).toBeUndefined();
+        expect(upload).toBeUndefined();
+      }
+      // the plan job writes nothing, so it has no record to keep
+      expect(load(workflowFile(op.spec.name)).jobs.plan!.steps!.find((s) => s.id === 'relay')!.env!.RELAY_AUDIT_FILE).toBeUndefined();
+    }
   });
 });
 
@@ -255,8 +283,7 @@ describe('every workflow and example', () => {
             continue;
           }
           for (const k of Object.keys(s.with ?? {}))
-            if (!(k === EXPECT_PLAN && isWriting(spec)))
-              expect(`${spec.name}: ${k}`).toBe(`${spec.name}: ${k in spec.inputs ? k : 'not an input'}`);
+            expect(`${spec.name}: ${k}`).toBe(`${spec.name}: ${k in spec.inputs ? k : 'not an input'}`);
           for (const [k, i] of Object.entries(spec.inputs))
             if (i.required && i.default === undefined && !i.secret) expect(Object.keys(s.with ?? {})).toContain(k);
         }
@@ -282,11 +309,25 @@ describe('every workflow and example', () => {
         }
       });
 
+      test("calls of reusable workflows grant every permission the callee's jobs ask (else GitHub refuses the run)", () => {
+        const LEVEL: Record<string, number> = { none: 0, read: 1, write: 2 };
+        for (const [id, job] of Object.entries(load(file).jobs)) {
+          const m = job.uses && /^(?:\.\/|your-org\/relay\/)\.github\/workflows\/([a-z0-9-]+\.yml)(?:@.*)?$/.exec(job.uses);
+          if (!m || !existsSync(root + WORKFLOWS + m[1])) continue;
+          const granted = (job.permissions ?? {}) as Record<string, string>;
+          for (const callee of Object.values(load(WORKFLOWS + m[1]).jobs))
+            for (const [scope, level] of Object.entries((callee.permissions ?? {}) as Record<string, string>))
+              expect(
+                `${id} grants ${scope}: ${LEVEL[granted[scope] ?? 'none']! >= LEVEL[level]! ? level : (granted[scope] ?? 'none')}`,
+              ).toBe(`${id} grants ${scope}: ${level}`);
+        }
+      });
+
       test('no ${{ }} inside a script (values reach scripts through env), and every node script is a known one', () => {
         for (const s of steps(load(file))) {
           if (s.run === undefined) continue;
           expect(s.run).not.toContain('${{');
-          if (s.shell === 'node {0}') expect([KEEP_REPORT_SCRIPT, ENV_SECRET_SCRIPT]).toContain(s.run);
+          if (s.shell === 'node {0}') expect([KEEP_REPORT_SCRIPT, ENV_SECRET_SCRIPT, APPROVERS_SCRIPT]).toContain(s.run);
         }
       });
     });
@@ -309,7 +350,7 @@ describe('the scripts the workflows run', () => {
         .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
     );
 
-  test("the plan job's hash is planHash of @relay/core: canonical JSON of the rows without result", () => {
+  test("the plan job's hash is planHash of @relay/core: canonical JSON of the rows without result, sorted", () => {
     const plan: PlanRow[] = [
       { object: 'store/acme/teleport/9.1.3/terraform-provider-teleport_9.1.3_linux_amd64.zip', action: 'put', why: 'new', bytes: 41234567 },
       { object: 'registry/acme/teleport/versions', why: 'compare-and-swap', action: 'replace', result: 'written' },
@@ -335,7 +376,9 @@ describe('the scripts the workflows run', () => {
     expect(planHash(plan.map(({ result: _r, ...row }) => Object.fromEntries(Object.entries(row).reverse()) as unknown as PlanRow))).toBe(
       planHash(plan),
     );
+    expect(planHash([...plan].reverse())).toBe(planHash(plan)); // rows listed as they were reached, in parallel
     expect(planHash([{ ...plan[0]!, bytes: 41234568 }, ...plan.slice(1)])).not.toBe(planHash(plan));
+    expect(planHash([...plan, plan[0]!])).not.toBe(planHash(plan));
     expect(out.name).toMatch(/^relay-publish-terraform-registry-plan-[0-9a-f]{16}$/);
     expect(JSON.parse(readFileSync(out.file!, 'utf8'))).toEqual({ ...report, planHash: planHash(plan) });
     expect(readFileSync(join(dir, 'summary'), 'utf8')).toContain(`\`${planHash(plan)}\``);
@@ -368,5 +411,51 @@ describe('the scripts the workflows run', () => {
       expect(r.stdout).toMatch(/::error::RELAY_ENV line 2: /);
     }
     expect(run('').code).toBe(0);
+  });
+
+  test("the approvers step: the run's approvals as RELAY_APPROVERS, which the audit record reads; a failure only warns", async () => {
+    const approvals = [
+      {
+        state: 'approved',
+        comment: 'ship it\nline two',
+        user: { login: 'octocat' },
+        environments: [{ id: 1, name: 'production' }],
+      },
+      { state: 'approved', comment: '', user: { login: 'hubot' }, environments: [{ id: 1, name: 'production' }] },
+    ];
+    const seen: { url?: string; auth?: string }[] = [];
+    const server = createServer((req, res) => {
+      seen.push({ url: req.url, auth: req.headers.authorization });
+      if (req.url === '/repos/acme/app/actions/runs/42/approvals')
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(approvals));
+      else res.writeHead(404).end('{}');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const api = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const runAsync = async (env: Record<string, string>): Promise<string> => {
+      const dir = tmp();
+      writeFileSync(join(dir, 'script'), APPROVERS_SCRIPT);
+      const r = await promisify(execFile)(process.execPath, [join(dir, 'script')], { env: { PATH: process.env.PATH ?? '', ...env } });
+      return r.stdout;
+    };
+    try {
+      const dir = tmp();
+      writeFileSync(join(dir, 'env'), '');
+      const base = { GITHUB_API_URL: api, GITHUB_REPOSITORY: 'acme/app', GH_TOKEN: 'ghs_token', GITHUB_ENV: join(dir, 'env') };
+      const out = await runAsync({ ...base, GITHUB_RUN_ID: '42' });
+      expect(out).toContain('approved by: octocat (approved), hubot (approved)');
+      expect(seen[0]).toEqual({ url: '/repos/acme/app/actions/runs/42/approvals', auth: 'Bearer ghs_token' });
+      const m = /^RELAY_APPROVERS<<(\S+)\n(.*)\n\1\n$/s.exec(readFileSync(join(dir, 'env'), 'utf8'));
+      expect(parseApprovers(m![2])).toEqual([
+        { login: 'octocat', state: 'approved', comment: 'ship it\nline two', environments: ['production'] },
+        { login: 'hubot', state: 'approved', environments: ['production'] },
+      ]);
+      writeFileSync(join(dir, 'env'), '');
+      const failed = await runAsync({ ...base, GITHUB_RUN_ID: '43' });
+      expect(failed).toMatch(/^::warning::could not read who approved this run \(HTTP 404 from .*\); the audit record names no approver$/m);
+      expect(readFileSync(join(dir, 'env'), 'utf8')).toBe('');
+    } finally {
+      server.close();
+    }
   });
 });

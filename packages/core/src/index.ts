@@ -14,6 +14,7 @@ export * from './operations/index.js';
 export * from './terraform/index.js';
 export * from './oci/index.js';
 export * from './iam/index.js';
+export * from './audit/index.js';
 export { contentTypeFor } from './terraform/layout.js';
 export { generateThrowawayKey } from './signing/key.js';
 export { HttpClient } from './http/client.js';

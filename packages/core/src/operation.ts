@@ -1,5 +1,8 @@
 import type { Context, Result } from './context.js';
+import { badInput } from './errors.js';
 import type { InputSpec, InputValues, OperationSpec } from './inputs/spec.js';
+import { planHash } from './report/plan-hash.js';
+import { PLAN_HASH_PATTERN, RunRecord, type RecordedInput } from './report/recorder.js';
 
 /**
  * One operation, three faces: the action and the CLI both take `spec` to read
@@ -17,9 +20,70 @@ export interface AnyOperation {
   run(inputs: any, ctx: Context): Promise<Result>;
 }
 
+/** The input that binds a writing run to an approved plan (declared by `planInputs`, operations/common.ts). */
+export const EXPECT_PLAN = 'expect-plan';
+/** The output carrying the plan's hash (declared by `planOutputs`). */
+export const PLAN_HASH_OUTPUT = 'plan-hash';
+
+/**
+ * An operation from its spec and run. A writing operation (one that declares
+ * `expect-plan`) is bound to its plan here, the same way for all: the run
+ * always has a RunRecord holding the approved hash and the non-secret inputs
+ * (for the audit record); it must call `ctx.record.approve()` between planning
+ * and its first write; its result gains the `plan-hash` output and a report
+ * section saying what the hash is for.
+ */
 export function defineOperation<I extends Record<string, InputSpec>>(
   spec: OperationSpec<I>,
   run: (inputs: InputValues<I>, ctx: Context) => Promise<Result>,
 ): Operation<I> {
-  return { spec, run };
+  if (!(EXPECT_PLAN in spec.inputs)) return { spec, run };
+  return {
+    spec,
+    run: async (inputs, ctx) => {
+      const record = ctx.record ?? new RunRecord();
+      bindRecord(record, spec, inputs as Record<string, unknown>);
+      const res = await run(inputs, { ...ctx, record });
+      return withPlanHash(spec, res, record);
+    },
+  };
+}
+
+function bindRecord(record: RunRecord, spec: OperationSpec, inputs: Record<string, unknown>): void {
+  record.operation = spec.name;
+  const expected = inputs[EXPECT_PLAN];
+  if (typeof expected === 'string' && expected !== '') {
+    const h = expected
+      .trim()
+      .toLowerCase()
+      .replace(/^sha256:/, '');
+    if (!PLAN_HASH_PATTERN.test(h)) badInput(EXPECT_PLAN, 'the sha256 plan hash a dry run printed (64 hex digits)', expected);
+    record.expected = h;
+  }
+  for (const [name, s] of Object.entries(spec.inputs)) {
+    const v = inputs[name];
+    if (s.secret || name === EXPECT_PLAN || v === undefined || v === '' || (Array.isArray(v) && v.length === 0)) continue;
+    if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' || Array.isArray(v))
+      record.inputs[name] = v as RecordedInput;
+  }
+}
+
+function withPlanHash(spec: OperationSpec, res: Result, record: RunRecord): Result {
+  const hash = planHash(res.plan);
+  const status = res.report.status ?? 'done';
+  if (record.expected !== undefined && record.approved === undefined && status !== 'dry-run') {
+    // Nothing may be written unchecked; an operation that skips approve() is broken, loudly.
+    throw new Error(`${spec.name} did not check its plan against expect-plan before writing`);
+  }
+  const text =
+    status === 'dry-run'
+      ? `${hash}: pass it as expect-plan to apply this plan and no other (the run refuses if what it would write has changed)`
+      : record.expected !== undefined
+        ? `${hash}: the approved plan (expect-plan)`
+        : `${hash} (not bound to an approval: no expect-plan given)`;
+  return {
+    ...res,
+    outputs: { ...res.outputs, ...(PLAN_HASH_OUTPUT in spec.outputs && { [PLAN_HASH_OUTPUT]: hash }) },
+    report: { ...res.report, sections: [...res.report.sections, { heading: 'Plan hash', text }] },
+  };
 }

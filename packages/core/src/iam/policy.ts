@@ -31,27 +31,27 @@ export function identityPolicy(grants: readonly Grant[]): PolicyDocument {
 }
 
 /**
- * The bucket policy that makes a registry's `store/` write-once for every
- * writer, not only Relay: an upload (PutObject, CompleteMultipartUpload)
- * under `store/` without `If-None-Match` is denied (condition key
- * `s3:if-none-match`, as S3's "Enforce conditional writes" guide does;
+ * The bucket policy that makes a registry's `store/` and `audit/` write-once
+ * for every writer, not only Relay: an upload (PutObject,
+ * CompleteMultipartUpload) there without `If-None-Match` is denied (condition
+ * key `s3:if-none-match`, as S3's "Enforce conditional writes" guide does;
  * `s3:ObjectCreationOperation` leaves the multipart parts, which cannot carry
- * the header, alone). Only for stores whose versions are immutable: staging
- * replaces objects when a version is republished.
+ * the header, alone). `store/` only for stores whose versions are immutable:
+ * staging replaces objects when a version is republished. Audit records are
+ * written once in every store.
  */
-export function writeOnceBucketPolicy(store: S3Location): PolicyDocument {
+export function writeOnceBucketPolicy(store: S3Location, immutable = true): PolicyDocument {
+  const deny = (sid: string, under: string): Statement => ({
+    Sid: sid,
+    Effect: 'Deny',
+    Principal: '*',
+    Action: 's3:PutObject',
+    Resource: objectArn(store, under),
+    Condition: { Null: { 's3:if-none-match': 'true' }, Bool: { 's3:ObjectCreationOperation': 'true' } },
+  });
   return {
     Version: '2012-10-17',
-    Statement: [
-      {
-        Sid: 'RelayStoreIsWriteOnce',
-        Effect: 'Deny',
-        Principal: '*',
-        Action: 's3:PutObject',
-        Resource: objectArn(store, 'store/*'),
-        Condition: { Null: { 's3:if-none-match': 'true' }, Bool: { 's3:ObjectCreationOperation': 'true' } },
-      },
-    ],
+    Statement: [...(immutable ? [deny('RelayStoreIsWriteOnce', 'store/*')] : []), deny('RelayAuditIsWriteOnce', 'audit/*')],
   };
 }
 

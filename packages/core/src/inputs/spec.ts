@@ -47,7 +47,14 @@ type ValueOf<S extends InputSpec> = S['type'] extends 'boolean'
         ? string
         : string | undefined;
 
-export type InputValues<I extends Record<string, InputSpec>> = { -readonly [K in keyof I]: ValueOf<I[K]> };
+/** Inputs that may be absent (no default, not required): optional keys, so adding one to a spec breaks no caller. */
+type OptionalKeys<I extends Record<string, InputSpec>> = {
+  [K in keyof I]: undefined extends ValueOf<I[K]> ? K : never;
+}[keyof I];
+
+export type InputValues<I extends Record<string, InputSpec>> = {
+  -readonly [K in Exclude<keyof I, OptionalKeys<I>>]: ValueOf<I[K]>;
+} & { -readonly [K in OptionalKeys<I>]?: ValueOf<I[K]> };
 
 /** Identity with inference: keeps literal types of the declaration. */
 export function defineSpec<const I extends Record<string, InputSpec>>(spec: OperationSpec<I>): OperationSpec<I> {

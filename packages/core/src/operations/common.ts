@@ -46,3 +46,36 @@ export function positiveMiB(mib: number | undefined, input: string, fallbackByte
   if (!(mib > 0) || !Number.isFinite(mib)) badInput(input, 'a positive number of MiB', String(mib));
   return Math.floor(mib * 1024 * 1024);
 }
+
+/**
+ * The input every writing operation declares (spread into its spec): the hash
+ * of the plan an approver saw. defineOperation binds it; the operation calls
+ * `ctx.record.approve()` once its plan is complete, before its first write.
+ */
+export const planInputs = {
+  'expect-plan': {
+    description:
+      'The plan hash (`plan-hash`) of an approved dry run: refuse before writing anything unless the plan computed now hashes the same (the reusable workflows pass it from their plan job).',
+    defaultNote: 'not bound: whatever the plan is now is applied',
+  },
+} as const;
+
+/** The output every writing operation declares: the hash `expect-plan` takes. */
+export const planOutputs = {
+  'plan-hash': {
+    description: 'sha256 of the plan (canonical JSON of its rows without results): give it as `expect-plan` to apply exactly this plan.',
+  },
+} as const;
+
+/**
+ * Where an operation that writes to registries (no store of its own to keep
+ * audit records in) writes its audit record; the reusable workflows set
+ * RELAY_AUDIT_FILE and upload the file as an artifact.
+ */
+export const auditFileInput = {
+  'audit-file': {
+    description:
+      'Write the audit record of a run that changed something to this file, as JSON (write-once: an existing file is refused). The reusable workflows upload it as an artifact.',
+    defaultNote: 'no record',
+  },
+} as const;

@@ -6,6 +6,8 @@ import { copyResult } from '../oci/copy/report.js';
 import { ecrTagImmutability } from '../oci/ecr/immutability.js';
 import { parseReference } from '../oci/ref/reference.js';
 import { inputCredentials } from '../oci/repo/auth/credentials.js';
+import { audited } from '../audit/write.js';
+import { auditFileInput, planInputs, planOutputs } from './common.js';
 import { imagesOutput, insecureRegistriesInput, openOciSession } from './oci-session.js';
 
 const spec = defineSpec({
@@ -45,11 +47,14 @@ const spec = defineSpec({
       defaultNote: 'docker config.json, or native ECR / ECR Public auth',
     },
     'destination-password': { description: 'Password or token for the destination registry.', secret: true },
+    ...planInputs,
+    ...auditFileInput,
   },
   branding: { icon: 'copy', color: 'blue' },
   outputs: {
     digest: { description: 'Digest of the image (index or manifest) copied.' },
     images: imagesOutput,
+    ...planOutputs,
   },
 });
 
@@ -71,7 +76,7 @@ export const copyImage = defineOperation(spec, async (inp, ctx: Context): Promis
       ctx.log,
       ctx.signal,
     );
-    return copyResult('copy-image', r, []);
+    return await audited(ctx, copyResult('copy-image', r, []), { file: inp['audit-file'] });
   } finally {
     session.close();
   }

@@ -28,7 +28,7 @@ const spec = defineSpec({
     destination: { description: 'copy-image, promote-ecr-image, mirror-artifact: the image repository written (ECR or ECR Public).' },
     immutable: {
       description:
-        'The store is write-once (production): also print the bucket policy that denies uploads under `store/` without If-None-Match.',
+        'The store is write-once (production): the bucket policy also denies uploads under `store/` without If-None-Match (under `audit/` it always does).',
       type: 'boolean',
       default: 'true',
     },
@@ -86,7 +86,7 @@ export const iamPolicy = defineOperation(spec, async (inp, _ctx: Context): Promi
   const policy = grants.length ? identityPolicy(grants) : undefined;
   const writes = OPERATION_RESOURCES[operation]!.find((r) => r.use === 's3-write');
   const store = writes && inp[writes.input as 'store'] ? s3Location(inp[writes.input as 'store']!, writes.input) : undefined;
-  const bucket = store && inp.immutable ? writeOnceBucketPolicy(store) : undefined;
+  const bucket = store ? writeOnceBucketPolicy(store, inp.immutable) : undefined;
   let trust: PolicyDocument | undefined;
   if (inp.repository) {
     if (!account) badInput('account-id', 'the AWS account of the OIDC provider (no private ECR image among the inputs names it)');
@@ -114,11 +114,13 @@ export const iamPolicy = defineOperation(spec, async (inp, _ctx: Context): Promi
       heading: 'Role policy',
       text: `${operation} needs no AWS permissions for these inputs (no s3://, ECR or ECR Public).`,
     });
-  if (bucket) sections.push({ heading: 'Bucket policy (store/ is write-once for every writer)', code: pretty(bucket), lang: 'json' });
-  else if (store)
+  if (bucket)
     sections.push({
-      heading: 'Bucket policy',
-      text: 'none: with immutable false (staging) a republished version replaces store objects, which the write-once policy would deny.',
+      heading: inp.immutable
+        ? 'Bucket policy (store/ and audit/ are write-once for every writer)'
+        : 'Bucket policy (audit/ is write-once; store/ is not: with immutable false a republished version replaces its objects)',
+      code: pretty(bucket),
+      lang: 'json',
     });
   if (trust) {
     sections.push({ heading: 'Trust policy (GitHub OIDC)', code: pretty(trust), lang: 'json' });

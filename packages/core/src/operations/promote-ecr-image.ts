@@ -8,6 +8,8 @@ import { SEVERITIES, scanGate, signatureGate } from '../oci/ecr/gates.js';
 import type { Severity } from '../oci/ecr/gates.js';
 import { ECR_PUBLIC_HOST, ecrRegistry, isEcrPublic } from '../oci/ref/hosts.js';
 import { formatReference, parseReference } from '../oci/ref/reference.js';
+import { audited } from '../audit/write.js';
+import { auditFileInput, planInputs, planOutputs } from './common.js';
 import { imagesOutput, insecureRegistriesInput, openOciSession } from './oci-session.js';
 
 const spec = defineSpec({
@@ -34,11 +36,14 @@ const spec = defineSpec({
     },
     'dry-run': { description: 'Run the gates and print the plan without writing anything.', type: 'boolean', default: 'false' },
     'insecure-registries': insecureRegistriesInput,
+    ...planInputs,
+    ...auditFileInput,
   },
   branding: { icon: 'upload-cloud', color: 'orange' },
   outputs: {
     digest: { description: 'Digest of the promoted image (index or manifest), the same in ECR and ECR Public.' },
     images: imagesOutput,
+    ...planOutputs,
   },
 });
 
@@ -85,7 +90,7 @@ export const promoteEcrImage = defineOperation(spec, async (inp, ctx: Context): 
       heading: 'Gates',
       text: gates.length ? gates.join('; ') : `none (require-signature false, max-severity ${inp['max-severity']})`,
     };
-    return copyResult('promote-ecr-image', r, [gateSection]);
+    return await audited(ctx, copyResult('promote-ecr-image', r, [gateSection]), { file: inp['audit-file'] });
   } finally {
     session.close();
   }

@@ -16,7 +16,8 @@ import { buildRelease, type Release } from '../terraform/release.js';
 import { logPlan, planRows, publishResult } from '../terraform/report.js';
 import { fetchSource, findTarballs } from '../terraform/sources.js';
 import { storeReader, verifyRegistry } from '../terraform/verify.js';
-import { openStoreInput, parseRegistryUrl, positiveMiB } from './common.js';
+import { audited } from '../audit/write.js';
+import { openStoreInput, parseRegistryUrl, planInputs, planOutputs, positiveMiB } from './common.js';
 
 const spec = defineSpec({
   name: 'publish-terraform-registry',
@@ -76,6 +77,7 @@ const spec = defineSpec({
       default: 'false',
     },
     's3-endpoint': { description: 'S3-compatible endpoint URL (Ceph RGW, MinIO).', defaultNote: 'AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL' },
+    ...planInputs,
   },
   branding: { icon: 'package', color: 'purple' },
   outputs: {
@@ -84,6 +86,7 @@ const spec = defineSpec({
     platforms: { description: 'Platforms published, space-separated `os_arch`.' },
     'lock-hashes': { description: 'Hashes for .terraform.lock.hcl, one per line (h1: and zh: for every platform).', type: 'list' },
     hashes: { description: 'JSON object: platform -> [h1, zh].', type: 'json' },
+    ...planOutputs,
   },
 });
 
@@ -131,6 +134,7 @@ export const publishTerraformRegistry = defineOperation(spec, async (inp, ctx: C
     const rows = planRows(plan);
     ctx.record?.addPlan(rows);
     refuseConflicts(plan, store.url);
+    ctx.record?.approve();
     if (inp['dry-run']) {
       log.info('dry run: nothing was written');
       return publishResult(rel, rows, true);
@@ -147,7 +151,7 @@ export const publishTerraformRegistry = defineOperation(spec, async (inp, ctx: C
         log,
       ),
     );
-    return publishResult(rel, rows, false);
+    return await audited(ctx, publishResult(rel, rows, false), { store });
   } finally {
     await fs.rm(work, { recursive: true, force: true });
     if (rel) await fs.rm(rel.tmpDir, { recursive: true, force: true });

@@ -1,9 +1,12 @@
 import type { Context, Result } from '../context.js';
 import { HttpClient } from '../http/client.js';
+import type { Store } from '../store/store.js';
 import { defineSpec } from '../inputs/spec.js';
 import { defineOperation } from '../operation.js';
 import { checkName, checkVersion } from '../terraform/names.js';
 import { httpReader, storeReader, verifyRegistry } from '../terraform/verify.js';
+import { auditedVersions } from '../audit/read.js';
+import type { ReportSection } from '../report/report.js';
 import { openStoreInput, parseRegistryUrl } from './common.js';
 
 const spec = defineSpec({
@@ -26,6 +29,9 @@ const spec = defineSpec({
   outputs: {
     versions: { description: 'Versions checked, space-separated.' },
     platforms: { description: 'Number of platform packages checked.' },
+    unaudited: {
+      description: 'Versions checked that no audit record under `audit/` names, space-separated (read from `store` only; empty over HTTP).',
+    },
   },
 });
 
@@ -35,15 +41,17 @@ export const verifyTerraformRegistry = defineOperation(spec, async (inp, ctx: Co
   const name = checkName(inp.name, 'name');
   const versions = inp.version ? [checkVersion(inp.version)] : [];
   const client = new HttpClient({ env: ctx.env, signal: ctx.signal, ...ctx.clients?.http, log: ctx.log });
-  const reader = inp.store ? storeReader(openStoreInput(inp.store, 'store', inp['s3-endpoint'], ctx), root) : httpReader(client);
+  const store = inp.store ? openStoreInput(inp.store, 'store', inp['s3-endpoint'], ctx) : undefined;
+  const reader = store ? storeReader(store, root) : httpReader(client);
   const checks = await verifyRegistry(
     reader,
     { root, namespace, name, versions, mirrorHost: inp.mirror ? root.host : undefined },
     ctx.log,
   ).finally(() => client.close());
   const vs = [...new Set(checks.map((c) => c.version))];
+  const audit = await auditSection(store, `${namespace}/${name}`, vs, ctx);
   return {
-    outputs: { versions: vs.join(' '), platforms: String(checks.length) },
+    outputs: { versions: vs.join(' '), platforms: String(checks.length), unaudited: audit.unaudited.join(' ') },
     plan: [],
     report: {
       title: `Verified ${root.host}/${namespace}/${name}`,
@@ -55,7 +63,30 @@ export const verifyTerraformRegistry = defineOperation(spec, async (inp, ctx: Co
             rows: checks.map((c) => [c.version, c.platform, c.filename, c.shasum, c.h1, c.keyId]),
           },
         },
+        audit.section,
       ],
     },
   };
 });
+
+/** Which versions no audit record names: a warning, not a failure (versions published before records existed have none). */
+async function auditSection(
+  store: Store | undefined,
+  provider: string,
+  versions: string[],
+  ctx: Context,
+): Promise<{ unaudited: string[]; section: ReportSection }> {
+  if (!store) {
+    return { unaudited: [], section: { heading: 'Audit records', text: 'not checked: they are listed from the store (give `store`)' } };
+  }
+  const found = await auditedVersions(store, ctx.signal);
+  const have = found.versions.get(provider) ?? new Set<string>();
+  const unaudited = versions.filter((v) => !have.has(v));
+  for (const key of found.unreadable) ctx.log.warn(`${store.url}/${key} is not an audit record Relay can read`);
+  if (unaudited.length)
+    ctx.log.warn(`no audit record names ${provider} ${unaudited.join(', ')} (published without Relay, or before it kept records)`);
+  const text = unaudited.length
+    ? `no record for ${unaudited.join(', ')}; ${versions.length - unaudited.length} of ${versions.length} versions recorded (${found.records} records under audit/)`
+    : `every version checked has one (${found.records} records under audit/)`;
+  return { unaudited, section: { heading: 'Audit records', text } };
+}

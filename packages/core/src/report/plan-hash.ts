@@ -26,14 +26,20 @@ export function canonicalJson(value: unknown): string {
 
 /**
  * The hash that binds an approval to a plan: sha256 (hex) of the canonical JSON
- * of the plan rows without their `result` (which only execution sets). The
- * plan job of a reusable workflow computes it from the dry run's `report`
- * output; the apply job passes it back as `expect-plan`, and the operation
- * refuses when the plan it recomputes hashes differently (the store or a
- * registry changed after approval). `.github/workflows` carries the same
- * computation as a small script; a unit test keeps the two equal.
+ * array of the plan rows without their `result` (which only execution sets),
+ * the rows sorted by their canonical JSON text. Sorted, because a plan is the
+ * set of decisions, not the order they were reached in: an image's blobs and
+ * manifests are read in parallel and listed as they arrive, and the commit
+ * order is the code's, not the plan's. The plan job of a reusable workflow
+ * computes it from the dry run's run document; the apply job passes it back as
+ * `expect-plan`, and the operation refuses when the plan it recomputes hashes
+ * differently (the store or a registry changed after approval).
+ * `.github/workflows` carries the same computation as a small script; a unit
+ * test keeps the two equal.
  */
 export function planHash(plan: readonly PlanRow[]): string {
-  const rows = plan.map(({ result: _result, ...row }) => row);
-  return createHash('sha256').update(canonicalJson(rows)).digest('hex');
+  const rows = plan.map(({ result: _result, ...row }) => canonicalJson(row)).sort();
+  return createHash('sha256')
+    .update('[' + rows.join(',') + ']')
+    .digest('hex');
 }

@@ -1,13 +1,55 @@
+import { ConflictError } from '../errors.js';
 import type { PlanRow } from './plan.js';
+import { planHash } from './plan-hash.js';
+
+/** The sha256 (hex) an `expect-plan` input carries. */
+export const PLAN_HASH_PATTERN = /^[0-9a-f]{64}$/;
+
+/** A non-secret input value as the audit record keeps it. */
+export type RecordedInput = string | number | boolean | string[];
 
 /**
  * What a run has decided so far, kept by the face: when the run fails after
  * planning, the job summary and the JSON report still show the plan.
+ *
+ * It also binds a writing run to an approved plan. The plan, once complete, is
+ * approved with `approve()` before the first write (an operation calls it once,
+ * between planning and executing, dry run or not): when the run was given the
+ * hash of an approved plan (`expect-plan`, set by defineOperation) and the plan
+ * it has just computed hashes differently, approve() refuses before anything is
+ * written. An operation that plans in stages must plan every stage first:
+ * rows added after approve() are a bug.
  */
 export class RunRecord {
   plan: PlanRow[] = [];
+  /** The operation running (set by defineOperation). */
+  operation?: string;
+  /** The approved plan's hash this run must match (input `expect-plan`); undefined when not bound. */
+  expected?: string;
+  /** The hash of the plan approve() let through: the plan the run executed. */
+  approved?: string;
+  /** The non-secret inputs given, for the audit record (set by defineOperation; values redacted when written). */
+  inputs: Record<string, RecordedInput> = {};
+
   /** The plan as computed; later calls add rows (several targets, several images). */
   addPlan(rows: readonly PlanRow[]): void {
+    if (this.approved !== undefined) throw new Error(`${this.operation ?? 'operation'}: plan rows added after the plan was approved`);
     this.plan.push(...rows);
+  }
+
+  /**
+   * The plan is complete and nothing is written yet: refuses when it is not the
+   * approved one, and returns its hash.
+   */
+  approve(): string {
+    if (this.approved !== undefined) throw new Error(`${this.operation ?? 'operation'}: plan approved twice`);
+    const now = planHash(this.plan);
+    if (this.expected !== undefined && now !== this.expected) {
+      throw new ConflictError(
+        `plan changed since it was approved: expected ${this.expected}, now ${now} (the store or a registry changed in between; run the plan again)`,
+      );
+    }
+    this.approved = now;
+    return now;
   }
 }

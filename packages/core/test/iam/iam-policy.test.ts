@@ -44,12 +44,21 @@ describe('iam-policy', () => {
         Resource: 'arn:aws:s3:::acme-registry/tf/store/*',
         Condition: { Null: { 's3:if-none-match': 'true' }, Bool: { 's3:ObjectCreationOperation': 'true' } },
       },
+      {
+        Sid: 'RelayAuditIsWriteOnce',
+        Effect: 'Deny',
+        Principal: '*',
+        Action: 's3:PutObject',
+        Resource: 'arn:aws:s3:::acme-registry/tf/audit/*',
+        Condition: { Null: { 's3:if-none-match': 'true' }, Bool: { 's3:ObjectCreationOperation': 'true' } },
+      },
     ]);
     expect(r.trust).toEqual({});
   });
 
-  test('a staging store (immutable false) gets no write-once bucket policy; a file:// store needs no AWS at all', async () => {
-    expect((await run({ operation: 'publish-terraform-registry', store: 's3://acme-staging', immutable: 'false' })).bucket).toEqual({});
+  test('a staging store (immutable false): only audit/ is write-once; a file:// store needs no AWS at all', async () => {
+    const staging = (await run({ operation: 'publish-terraform-registry', store: 's3://acme-staging', immutable: 'false' })).bucket;
+    expect(staging.Statement.map((s) => [s.Sid, s.Resource])).toEqual([['RelayAuditIsWriteOnce', 'arn:aws:s3:::acme-staging/audit/*']]);
     const local = await run({ operation: 'publish-terraform-registry', store: 'file://reg' });
     expect(local).toMatchObject({ policy: {}, bucket: {}, actions: [] });
   });

@@ -96,6 +96,7 @@ export async function ociCopy(req: CopyRequest, session: OciSession, log: Logger
   });
   const rows = planRows(plan);
   req.record?.addPlan(rows);
+  req.record?.approve(); // the plan is complete: refuse here, before any write, if it is not the approved one
 
   const images = [...tags.map((t) => `${target.name}:${t}@${plan.root.digest}`), `${target.name}@${plan.root.digest}`];
   if (req.dryRun) {

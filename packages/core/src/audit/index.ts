@@ -1,0 +1,3 @@
+export * from './record.js';
+export * from './write.js';
+export * from './read.js';

@@ -1,0 +1,87 @@
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import type { Context, OutputValue, Result } from '../context.js';
+import { ConflictError, errorMessage, errorOfKind, InputError, RelayError } from '../errors.js';
+import { sha256Hex } from '../hash.js';
+import type { Store } from '../store/store.js';
+import { PreconditionFailed } from '../store/store.js';
+import { buildAuditRecord, type AuditRecord } from './record.js';
+
+/** Where audit records live in a registry store: `audit/<yyyy>/<mm>/`. */
+export const AUDIT_PREFIX = 'audit/';
+
+/** Where a run's record goes: the store it wrote (a registry), or a file (image operations); neither is no record. */
+export interface AuditTarget {
+  store?: Store;
+  file?: string;
+  /** What the run made true; default: the `provider`, `version`, `digest` and `images` outputs. */
+  subject?: Record<string, OutputValue>;
+}
+
+/** `audit/2026/05/20260514T101112.345Z-<run id>-<attempt>-<random>.json`: sorted by time, unique per run and job. */
+export function auditKey(record: AuditRecord): string {
+  const t = record.time;
+  const stamp = t.replace(/[-:]/g, '');
+  const run = record.run ? `${record.run.id}-${record.run.attempt ?? '1'}` : 'local';
+  return `${AUDIT_PREFIX}${t.slice(0, 4)}/${t.slice(5, 7)}/${stamp}-${run}-${randomBytes(4).toString('hex')}.json`;
+}
+
+/** Did the run change anything? Only then is there something to record. */
+export function wroteSomething(res: Result): boolean {
+  return res.plan.some((r) => r.result === 'written');
+}
+
+/**
+ * Writes the audit record of a run that changed something, once (a store
+ * key with If-None-Match: *, a file created exclusively), and returns the
+ * result with a report section saying where it went. A dry run or a no-op
+ * wrote nothing, so it records nothing. Called by each writing operation,
+ * after its writes and their verification succeeded; failing to write the
+ * record fails the run (what was written stays, and the message says so).
+ */
+export async function audited(ctx: Context, res: Result, where: AuditTarget): Promise<Result> {
+  if (!wroteSomething(res)) return res;
+  const operation = ctx.record?.operation ?? 'relay';
+  const record = buildAuditRecord(operation, res, ctx.record, ctx.env, where.subject);
+  const text = ctx.log.redact(JSON.stringify(record, null, 2)) + '\n';
+  let at: string;
+  try {
+    if (where.store) at = await putOnce(where.store, record, text);
+    else if (where.file) at = await writeOnce(path.resolve(ctx.cwd, where.file), text);
+    else return note(res, 'none: no audit-file given (the reusable workflows set RELAY_AUDIT_FILE and keep the file as an artifact)');
+  } catch (err) {
+    const msg = `${operation} wrote what it planned, but its audit record could not be written: ${errorMessage(err)}`;
+    throw err instanceof RelayError ? errorOfKind(err.kind, msg, { cause: err, retryable: false }) : new Error(msg, { cause: err });
+  }
+  ctx.log.info(`audit record: ${at}`);
+  return note(res, at);
+}
+
+function note(res: Result, text: string): Result {
+  return { ...res, report: { ...res.report, sections: [...res.report.sections, { heading: 'Audit record', text }] } };
+}
+
+async function putOnce(store: Store, record: AuditRecord, text: string): Promise<string> {
+  const body = Buffer.from(text);
+  for (let attempt = 0; ; attempt++) {
+    const key = auditKey(record);
+    try {
+      await store.put(key, body, { contentType: 'application/json', cacheControl: 'no-store', ifNoneMatch: '*', sha256: sha256Hex(body) });
+      return `${store.url}/${key}`;
+    } catch (err) {
+      // The key carries 32 random bits: a collision is another record, never to be replaced; try another name.
+      if (err instanceof PreconditionFailed && attempt < 2) continue;
+      throw err;
+    }
+  }
+}
+
+async function writeOnce(file: string, text: string): Promise<string> {
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  await fs.writeFile(file, text, { flag: 'wx', mode: 0o644 }).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'EEXIST') throw new ConflictError(`${file} exists (audit records are written once; give a new audit-file)`);
+    throw new InputError(`audit-file ${file}: ${e.message}`);
+  });
+  return file;
+}
