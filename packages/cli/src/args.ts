@@ -16,9 +16,10 @@ export interface Parsed {
 /**
  * Flags are exactly the action's input names; a flag may be `--x v`, `--x=v`,
  * or bare `--x` for a boolean; a list flag may repeat. Anything not given
- * comes from RELAY_<INPUT>, then the spec's default.
+ * comes from the secrets file (`--secrets-file`, already read into
+ * `fromFile`), then RELAY_<INPUT>, then the spec's default.
  */
-export function parseArgs(spec: OperationSpec, argv: string[], env: Record<string, string | undefined>): Parsed {
+export function parseArgs(spec: OperationSpec, argv: string[], env: Record<string, string | undefined>, fromFile: RawInputs = {}): Parsed {
   const raw: RawInputs = {};
   const fromFlags = new Set<string>();
   const positional: string[] = [];
@@ -61,6 +62,8 @@ export function parseArgs(spec: OperationSpec, argv: string[], env: Record<strin
     throw new UsageError(`unexpected argument '${positional[maxPos + 1]}' for ${spec.name}; see ${spec.name} --help`);
   }
   for (const name of Object.keys(spec.inputs)) {
+    const f = fromFile[name];
+    if (raw[name] === undefined && f !== undefined && f !== '') raw[name] = f;
     const e = env[envName(name)];
     if (raw[name] === undefined && e !== undefined && e !== '') raw[name] = e;
   }
@@ -91,7 +94,11 @@ export function helpText(spec: OperationSpec, prog: string): string {
   lines.push(
     '',
     'Common flags: --json (one JSON document on stdout: status, outputs, plan, error), --quiet (warnings and errors only),',
-    '  --debug (stack traces), --help',
+    '  --debug (stack traces), --help,',
+    '  --secrets-file <path|->: inputs from a YAML, JSON or dotenv map of input names or RELAY_* names, read from the',
+    "  file or from standard input with '-' (sops -d secrets.yaml | relay ... --secrets-file -); every value is masked;",
+    '  a key that is not an input of the command is refused; sops metadata (a `sops` key, `sops_*` in dotenv) is ignored',
+    'Where an input comes from, first found: its flag, then --secrets-file, then its RELAY_* variable, then its default',
     'Exit codes: 0 done, 1 refused, 2 usage, 3 a remote failed after retries, 4 drift found, 70 a bug, 130 cancelled',
   );
   return lines.join('\n');

@@ -8,10 +8,14 @@ export interface CommandSpec {
   inputs: OperationSpec['inputs'];
 }
 
+/** Commands that read --secrets-file: the operations (the demo has no secrets to give). */
+const takesSecretsFile = (c: CommandSpec): boolean => c.name !== 'demo';
+
 const first = (d: string): string => d.split('. ')[0]!.replace(/\.$/, '');
 const flagsOf = (c: CommandSpec): string[] => [
   ...Object.keys(c.inputs).map((n) => `--${n}`),
   ...COMMON_FLAGS.filter((f) => f.startsWith('--')),
+  ...(takesSecretsFile(c) ? ['--secrets-file'] : []),
 ];
 
 function bash(cmds: CommandSpec[]): string {
@@ -48,7 +52,9 @@ function zsh(cmds: CommandSpec[]): string {
         const value = s.type === 'boolean' ? '' : s.choices ? `:value:(${s.choices.join(' ')})` : ':value:_files';
         return `'--${n}[${zq(first(s.description))}]${value}'`;
       });
-      return `    ${c.name}) _arguments ${[...args, "'--json[one JSON document on stdout]'", "'--debug[stack traces]'", "'--help[inputs]'"].join(' ')} ;;`;
+      const common = ["'--json[one JSON document on stdout]'", "'--debug[stack traces]'", "'--help[inputs]'"];
+      if (takesSecretsFile(c)) common.push("'--secrets-file[inputs from a YAML, JSON or dotenv map (- reads stdin)]:file:_files'");
+      return `    ${c.name}) _arguments ${[...args, ...common].join(' ')} ;;`;
     }),
     '  esac',
     '}',
@@ -72,6 +78,8 @@ function fish(cmds: CommandSpec[]): string {
       `complete -c relay ${when} -l json -d 'one JSON document on stdout'`,
       `complete -c relay ${when} -l debug -d 'stack traces'`,
     );
+    if (takesSecretsFile(c))
+      lines.push(`complete -c relay ${when} -l secrets-file -r -F -d 'inputs from a YAML, JSON or dotenv map (- reads stdin)'`);
   }
   return lines.join('\n') + '\n';
 }

@@ -28,7 +28,7 @@ function usage(): string {
 
 async function main(): Promise<number> {
   const [cmd, ...rest] = process.argv.slice(2);
-  const io = { argv: rest, env: process.env, cwd: process.cwd(), stdout: process.stdout, stderr: process.stderr };
+  const io = { argv: rest, env: process.env, cwd: process.cwd(), stdin: process.stdin, stdout: process.stdout, stderr: process.stderr };
   if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
     (cmd ? process.stdout : process.stderr).write(usage() + '\n');
     return cmd ? 0 : 2;

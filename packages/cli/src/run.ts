@@ -12,11 +12,14 @@ import {
   type RunDocument,
 } from '@relay/core';
 import { COMMON_FLAGS, helpText, parseArgs, UsageError } from './args.js';
+import { extractSecretsFlag, readSecretsFile } from './secrets-file.js';
 
 export interface CliIo {
   argv: string[];
   env: Record<string, string | undefined>;
   cwd: string;
+  /** Where `--secrets-file -` reads. */
+  stdin?: NodeJS.ReadableStream & { isTTY?: boolean };
   stdout: NodeJS.WriteStream;
   stderr: NodeJS.WriteStream;
 }
@@ -64,7 +67,10 @@ export async function runOperation(op: AnyOperation, io: CliIo, prog: string): P
     if (asJson) io.stdout.write(log.redact(JSON.stringify(doc, null, 2)) + '\n');
   };
   try {
-    const { raw, fromFlags } = parseArgs(op.spec, argv, io.env);
+    const flag = extractSecretsFlag(argv);
+    // Read and masked before the arguments are even checked: no message from here on can print a value of the file.
+    const fromFile = flag.source === undefined ? {} : await readSecretsFile(op.spec, flag.source, io, (v) => log.mask(v));
+    const { raw, fromFlags } = parseArgs(op.spec, flag.argv, io.env, fromFile);
     for (const [name, s] of Object.entries(op.spec.inputs)) {
       if (s.secret && raw[name]) log.mask(raw[name]!);
       if (s.secret && fromFlags.has(name))
