@@ -41,6 +41,8 @@ export interface SeenRequest {
   method: string;
   path: string;
   fault?: Fault['kind'];
+  /** The status the client got: the server's, or the injected one (none when the connection was dropped first). */
+  status?: number;
 }
 
 export interface FaultProxy {
@@ -86,7 +88,8 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
 
   function handle(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void {
     const fault = takeFault(req);
-    seen.push({ method: req.method ?? '', path: req.url ?? '', ...(fault ? { fault: fault.kind } : {}) });
+    const entry: SeenRequest = { method: req.method ?? '', path: req.url ?? '', ...(fault ? { fault: fault.kind } : {}) };
+    seen.push(entry);
 
     if (fault?.kind === 'status') {
       // Not sending 100-continue first means a well-behaved client never uploads the body.
@@ -96,6 +99,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       // this connection cannot carry another request.
       if (expectsContinue) headers.connection = 'close';
       req.resume(); // otherwise drain whatever body the client sends anyway
+      entry.status = fault.status;
       res.writeHead(fault.status, headers).end(fault.body ?? `fault proxy: injected ${fault.status}\n`);
       return;
     }
@@ -115,6 +119,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       headers: endToEnd(req.rawHeaders) as unknown as OutgoingHttpHeaders,
     });
     up.on('response', (upRes) => {
+      entry.status = upRes.statusCode ?? 502;
       res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, endToEnd(upRes.rawHeaders));
       const length = Number(upRes.headers['content-length'] ?? NaN);
       if (fault?.kind === 'reset-mid-body') return cutAfter(upRes, res, fault.afterBytes ?? Math.max(1, Math.floor((length || 2) / 2)));
