@@ -13,7 +13,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { GateError, InputError, NullLogger, planHash } from '../../packages/core/src/index.js';
+import { ConflictError, GateError, InputError, NullLogger, planHash } from '../../packages/core/src/index.js';
 import type { Clients, Context, Result } from '../../packages/core/src/index.js';
 import { mirrorArtifact } from '../../packages/core/src/operations/index.js';
 import { startCountingProxy, writes, type CountingProxy } from '../support/counting-proxy.js';
@@ -523,13 +523,15 @@ images:
 
       // The approved dry run binds the apply: another hash refuses before writing, the same one runs.
       const err = await runMirror(inputs(file, { 'expect-plan': '0'.repeat(64) }), ctx()).catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(GateError);
+      expect(err).toBeInstanceOf(ConflictError);
       expect((err as Error).message).toMatch(
-        /^expect-plan: the plan now hashes to [0-9a-f]{64}, not the approved 0{64} \(a target or source changed since the dry run\); nothing written$/,
+        /^plan changed since it was approved: expected 0{64}, now [0-9a-f]{64} \(the store or a registry changed in between; run the plan again\)$/,
       );
       expect(writes(target.seen)).toEqual([]);
-      const applied = await runMirror(inputs(file, { 'expect-plan': planHash(dry.plan) }), ctx());
+      expect(dry.outputs['plan-hash']).toBe(planHash(dry.plan));
+      const applied = await runMirror(inputs(file, { 'expect-plan': dry.outputs['plan-hash'] as string }), ctx());
       expect(applied.report.status).toBe('done');
+      expect(applied.outputs['plan-hash']).toBe(dry.outputs['plan-hash']);
 
       const one = await runMirror(inputs(file, { shard: '1/2' }), ctx());
       const two = await runMirror(inputs(file, { shard: '2/2' }), ctx());

@@ -3,7 +3,8 @@
 // plans (dry run; the plan job's own script computes the hash from the run document), is approved (nothing
 // to do here: the hash is passed on, and RELAY_APPROVERS set as the workflow's approvers step sets it), and
 // applies bound to that hash; a store changed between plan and apply is refused with nothing written; an image
-// is promoted between two registries with copy-image, its audit record kept as the workflow keeps it. The
+// is promoted between two registries with copy-image, its audit record kept as the workflow keeps it; the
+// promoted image is mirrored to its tier, and the drift check passes, then fails on a damaged mirror. The
 // audit records are checked after every step.
 import { beforeAll, describe, expect, test } from '@jest/globals';
 import { spawn, spawnSync } from 'node:child_process';
@@ -364,10 +365,12 @@ describe('a provider: tag to staging, then plan, approve, apply to production', 
   }, 60_000);
 });
 
+/** The image promoted below, and where to: the mirror steps start from it. */
+let image: OciImage;
+let src: string;
+let dst: string;
+
 describe('an image: promotion between two registries with copy-image (promote-ecr-image needs ECR)', () => {
-  let image: OciImage;
-  let src: string;
-  let dst: string;
   const creds = (): Record<string, string> => ({ RELAY_SOURCE_USERNAME: reg.user, RELAY_SOURCE_PASSWORD: secret(reg.pass) });
 
   beforeAll(async () => {
@@ -452,14 +455,71 @@ describe('an image: promotion between two registries with copy-image (promote-ec
   }, 120_000);
 });
 
-// ---------------------------------------------------------------------------------------------------------
-// MIRROR STEPS (to be added by the lead once mirror-artifact lands on main): after the image promotion above,
-//   1. mirror-artifact `sync` of the promoted image to the tier's mirrors (a mirror file naming reg.anon and
-//      reg.token targets), with its audit record checked like copy-image's;
-//   2. the drift check (mirror-artifact `check`): clean, exit 0;
-//   3. a mirror damaged (a tag moved on one target), the check failing with exit 4 and naming it.
-// ---------------------------------------------------------------------------------------------------------
-describe('mirrors (mirror-artifact, not yet on this branch)', () => {
-  test.todo('mirror the promoted image to its tier, with an audit record');
-  test.todo('drift check clean, then a damaged mirror fails the check (exit 4)');
+// The mirror steps of reusable-promote-image.yml and the nightly reusable-drift-check.yml: the promoted image
+// mirrored to its tier (plan, apply bound to it, audit record), the drift check clean, then a damaged mirror
+// failing it.
+describe('mirrors: the promoted image to its tier, then the drift check', () => {
+  let config: string;
+  let partner: string;
+  let pub: string;
+  const env = (): Record<string, string> => ({ MIRROR_USER: reg.user, MIRROR_PASS: secret(reg.pass) });
+  const mirror = (more: string[]): string[] => ['mirror-artifact', config, '--version', '1.4.0', '--tiers', 'gold', ...more];
+
+  beforeAll(async () => {
+    const base = `e2e-mirror-${randomBytes(4).toString('hex')}`;
+    partner = `${reg.basic}/${base}/app`;
+    pub = `${reg.anon}/${base}/app`;
+    config = path.join(await tmpDir('relay-e2e-mirror-'), 'mirrors.yaml');
+    await fs.writeFile(
+      config,
+      [
+        'targets:',
+        `  partner: { registry: "${reg.basic}", repository: "${base}/{name}", username-env: MIRROR_USER, password-env: MIRROR_PASS }`,
+        `  public: { registry: "${reg.anon}", repository: "${base}/{name}" }`,
+        'tiers:',
+        '  gold: [partner, public]',
+        'images:',
+        `  - { name: app, source: "${dst}", tier: gold, tags: ["1.4.0"] }`,
+        '',
+      ].join('\n'),
+    );
+  });
+
+  test('sync: plan, apply bound to it; every mirror holds the promoted digest; the audit record names them', async () => {
+    const job1 = job({ id: '3001', job: 'mirror', workflow: 'images.yml', ref: 'refs/heads/main', event: 'workflow_dispatch' });
+    const plan = await relay(mirror(['--dry-run']), { ...job1, ...env() });
+    expect(plan.doc.error).toBeUndefined();
+    expect(plan.doc).toMatchObject({ status: 'dry-run', exitCode: 0 });
+    const { hash } = await planJobHash(plan.doc);
+    expect(hash).toBe(plan.doc.outputs['plan-hash']);
+
+    const auditFile = path.join(await tmpDir('relay-e2e-runner-temp-'), 'relay-audit.json');
+    const apply = await relay(mirror(['--expect-plan', hash]), { ...job1, ...env(), RELAY_AUDIT_FILE: auditFile });
+    expect(apply.stderr).not.toMatch(/^error/m);
+    expect(apply.doc).toMatchObject({ status: 'done', exitCode: 0, outputs: { 'plan-hash': hash } });
+    expect(await remoteDigest(`${partner}:1.4.0`, `${reg.user}:${reg.pass}`)).toBe(image.top.digest);
+    expect(await remoteDigest(`${pub}:1.4.0`)).toBe(image.top.digest);
+
+    const text = await fs.readFile(auditFile, 'utf8');
+    captured(text);
+    expect(text).not.toContain(reg.pass);
+    const rec = JSON.parse(text) as AuditRecord;
+    expect(rec).toMatchObject({ operation: 'mirror-artifact', run: { id: '3001', job: 'mirror' }, plan: { sha256: hash, approved: true } });
+    expect(rec.plan.rows.filter((r) => r.result === 'written').map((r) => r.object)).toEqual(
+      expect.arrayContaining([expect.stringContaining(`${reg.basic}/`), expect.stringContaining(`${reg.anon}/`)]),
+    );
+  }, 120_000);
+
+  test('the drift check: clean (exit 0), then a mirror whose tag was moved fails it (exit 4) and names it', async () => {
+    const nightly = job({ id: '4001', job: 'check', workflow: 'mirror-drift.yml', ref: 'refs/heads/main', event: 'schedule' });
+    const clean = await relay(mirror(['--mode', 'check']), { ...nightly, ...env() });
+    expect(clean.doc).toMatchObject({ status: 'done', exitCode: 0 });
+
+    const other = await makeOciImage({ tag: '1.4.0', seed: `${pub}-tampered` });
+    await pushImage(other, `${pub}:1.4.0`);
+    const drift = await relay(mirror(['--mode', 'check']), { ...nightly, ...env() });
+    expect(drift.code).toBe(4);
+    expect(drift.doc).toMatchObject({ status: 'drift', exitCode: 4 });
+    expect(JSON.stringify(drift.doc.outputs.results)).toContain('moved');
+  }, 120_000);
 });

@@ -71,8 +71,8 @@ function bindRecord(record: RunRecord, spec: OperationSpec, inputs: Record<strin
 function withPlanHash(spec: OperationSpec, res: Result, record: RunRecord): Result {
   const hash = planHash(res.plan);
   const status = res.report.status ?? 'done';
-  if (record.expected !== undefined && record.approved === undefined && status !== 'dry-run') {
-    // Nothing may be written unchecked; an operation that skips approve() is broken, loudly.
+  if (record.expected !== undefined && record.approved === undefined && res.plan.some((r) => r.result === 'written')) {
+    // Nothing planned may be written unchecked; an operation that skips approve() is broken, loudly.
     throw new Error(`${spec.name} did not check its plan against expect-plan before writing`);
   }
   const text =

@@ -11,7 +11,6 @@ import { ecrTagImmutability } from '../oci/ecr/immutability.js';
 import { parseManifest } from '../oci/ref/media.js';
 import type { OciSession } from '../oci/repo/session.js';
 import type { PlanRow } from '../report/plan.js';
-import { planHash } from '../report/plan-hash.js';
 import { DEFAULTS } from '../defaults.js';
 import { checkPair } from './check.js';
 import { labelFor, loadMirrorConfig, registryName, targetRepository, type Target } from './config.js';
@@ -33,8 +32,6 @@ export interface MirrorRequest {
   parallel: number;
   shard?: string;
   failFast: boolean;
-  /** The approved plan's hash: refuse before writing when the plan now differs. */
-  expectPlan?: string;
 }
 
 /**
@@ -206,13 +203,7 @@ export async function runMirror(
     });
 
     quotaGate(pairs, watch, usedTargets);
-    if (req.expectPlan && !req.dryRun) {
-      const now = planHash(plan.rows);
-      if (now !== req.expectPlan.trim().toLowerCase())
-        throw new GateError(
-          `expect-plan: the plan now hashes to ${now}, not the approved ${req.expectPlan.trim()} (a target or source changed since the dry run); nothing written`,
-        );
-    }
+    ctx.record?.approve(); // the plan is complete: refuse here, before any write, if it is not the approved one (expect-plan)
 
     if (req.dryRun) {
       for (const p of pairs) if (!p.status) p.status = upToDate(p) ? 'up to date' : 'would create';

@@ -4,7 +4,8 @@ import { defineOperation } from '../operation.js';
 import { runMirror } from '../mirror/run.js';
 import { DEFAULTS } from '../defaults.js';
 import { openOciSession } from './oci-session.js';
-import { openStoreInput } from './common.js';
+import { audited } from '../audit/write.js';
+import { auditFileInput, openStoreInput, planInputs, planOutputs } from './common.js';
 
 const spec = defineSpec({
   name: 'mirror-artifact',
@@ -35,10 +36,8 @@ const spec = defineSpec({
     },
     shard: { description: 'Mirror only this share of the (image, tag) list, `i/n`, so a workflow matrix splits a large file.' },
     'fail-fast': { description: 'Stop at the first failed target instead of finishing the others.', type: 'boolean', default: 'false' },
-    'expect-plan': {
-      description:
-        "sync: refuse, before writing, unless the plan computed now has this hash (the approved dry run's plan hash), so what runs is what was approved.",
-    },
+    ...planInputs,
+    ...auditFileInput,
     'insecure-registries': { description: 'Registry hosts (host[:port]) spoken to over plain HTTP; loopback always may.', type: 'list' },
   },
   branding: { icon: 'copy', color: 'green' },
@@ -48,11 +47,12 @@ const spec = defineSpec({
     results: { description: 'JSON: one row per (image, tag, target) with its status and one-line reason.', type: 'json' },
     digests: { description: 'References written, one per line (`registry/repo:tag@digest`).', type: 'list' },
     counts: { description: 'JSON: rows per status, and bytes read from the sources.', type: 'json' },
+    ...planOutputs,
   },
 });
 
 export const mirrorArtifact = defineOperation(spec, async (inp, ctx: Context): Promise<Result> => {
-  return runMirror(
+  const res = await runMirror(
     {
       config: inp.config,
       ...(inp.version !== undefined && { version: inp.version }),
@@ -62,10 +62,10 @@ export const mirrorArtifact = defineOperation(spec, async (inp, ctx: Context): P
       parallel: inp.parallel,
       ...(inp.shard !== undefined && { shard: inp.shard }),
       failFast: inp['fail-fast'],
-      ...(inp['expect-plan'] && { expectPlan: inp['expect-plan'] }),
     },
     ctx,
     (credentials) => openOciSession(ctx, { insecureRegistries: inp['insecure-registries'], credentials }),
     (url, field) => openStoreInput(url, field, undefined, ctx),
   );
+  return audited(ctx, res, { file: inp['audit-file'] });
 });
