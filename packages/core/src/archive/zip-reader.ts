@@ -2,6 +2,7 @@ import { createReadStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { createInflateRaw } from 'node:zlib';
+import { ZLIB_CHUNK } from './zip-writer.js';
 
 export interface ZipEntry {
   name: string;
@@ -76,9 +77,9 @@ export async function openZipEntry(file: string, e: ZipEntry): Promise<Readable>
   if (local.readUInt32LE(0) !== 0x04034b50) throw new ZipFormatError(`${e.name}: corrupt local header`);
   const start = e.localOffset + 30 + local.readUInt16LE(26) + local.readUInt16LE(28);
   if (e.compressedSize === 0) return Readable.from([]);
-  const raw = createReadStream(file, { start, end: start + e.compressedSize - 1 });
+  const raw = createReadStream(file, { start, end: start + e.compressedSize - 1, highWaterMark: ZLIB_CHUNK });
   if (e.method === 0) return raw;
-  const inflate = createInflateRaw();
+  const inflate = createInflateRaw({ chunkSize: ZLIB_CHUNK });
   raw.on('error', (err) => inflate.destroy(err));
   // a reader that stops early (a scan that found what it wanted) must not leave the file open
   inflate.once('close', () => raw.destroy());

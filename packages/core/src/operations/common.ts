@@ -1,5 +1,6 @@
 import type { Context } from '../context.js';
 import { badInput } from '../errors.js';
+import type { Logger } from '../log/logger.js';
 import { openStore } from '../store/open.js';
 import type { Store } from '../store/store.js';
 import { withSlash } from '../terraform/layout.js';
@@ -79,3 +80,18 @@ export const auditFileInput = {
     defaultNote: 'no record',
   },
 } as const;
+
+/**
+ * Terraform's network-mirror client builds each request path from the
+ * provider's hostname (`<host>/<ns>/<type>/index.json`) and parses it as a
+ * relative URL: with a port, `host:8443/...` parses as a URL whose scheme is
+ * the host name (or, for an IP address, fails with "first path segment in URL
+ * cannot contain colon"), so a network mirror is unusable for a provider whose
+ * address has a port. The registry protocol itself works on any port.
+ */
+export function warnRegistryPort(url: URL, log: Logger, input = 'registry-url'): void {
+  if (!url.port) return;
+  log.warn(
+    `input '${input}': ${url.host} has a port; the provider address becomes ${url.host}/<namespace>/<name>, and Terraform's network-mirror client cannot use such a host (it parses the mirror path '${url.host}/…' as a URL with scheme '${url.hostname}'), so the static mirror under mirror/${url.host}/ works only for the registry protocol's clients; serve the registry on port 443 to use it as a network mirror`,
+  );
+}

@@ -15,9 +15,11 @@ import { DETECT_MODES, type DetectMode } from '../terraform/protocols/detect.js'
 import { buildRelease, type Release } from '../terraform/release.js';
 import { logPlan, planRows, publishResult } from '../terraform/report.js';
 import { fetchSource, findTarballs } from '../terraform/sources.js';
-import { storeReader, verifyRegistry } from '../terraform/verify.js';
+import { PackageReadBack, storeReader, verifyRegistry } from '../terraform/verify.js';
 import { audited } from '../audit/write.js';
-import { openStoreInput, parseRegistryUrl, planInputs, planOutputs, positiveMiB } from './common.js';
+import type { ObjectInfo } from '../store/store.js';
+import * as L from '../terraform/layout.js';
+import { openStoreInput, parseRegistryUrl, planInputs, planOutputs, positiveMiB, warnRegistryPort } from './common.js';
 
 const spec = defineSpec({
   name: 'publish-terraform-registry',
@@ -98,6 +100,7 @@ export const publishTerraformRegistry = defineOperation(spec, async (inp, ctx: C
   if (!versionText) badInput('version', `a version, or a terraform-provider-${name}-v<version> tag in GITHUB_REF`, ctx.env.GITHUB_REF);
   const version = checkVersion(versionText);
   const registryUrl = parseRegistryUrl(inp['registry-url']);
+  warnRegistryPort(registryUrl, log);
   if (inp.tarballs.length > 0 === Boolean(inp.source)) badInput('tarballs', "either 'tarballs' or 'source', not both and not neither");
   const store = openStoreInput(inp.store, 'store', inp['s3-endpoint'], ctx);
   const key = await loadSigningKey(inp['signing-key'], inp['signing-key-passphrase'], log);
@@ -106,6 +109,9 @@ export const publishTerraformRegistry = defineOperation(spec, async (inp, ctx: C
 
   const work = await fs.mkdtemp(path.join(os.tmpdir(), 'relay-src-'));
   let rel: Release | undefined;
+  let readBack: PackageReadBack | undefined;
+  // Each zip's HEAD starts as soon as it is repacked, so planning mostly waits for nothing.
+  const heads = new Map<string, Promise<ObjectInfo | undefined>>();
   try {
     const files = inp.source
       ? await log.group('Fetching archives', () =>
@@ -124,10 +130,17 @@ export const publishTerraformRegistry = defineOperation(spec, async (inp, ctx: C
         log,
         detectProtocols: (inp['detect-protocols'] ?? 'handshake') as DetectMode,
         signal,
+        env: ctx.env,
+        onPackage: (p) => {
+          const k = L.storeDir(coords) + p.filename;
+          const h = store.head(k);
+          h.catch(() => undefined); // planning awaits it, or a refusal came first
+          heads.set(k, h);
+        },
       }),
     );
     const plan = await log.group(`Planning against ${store.url}`, async () => {
-      const p = await planRelease(store, rel!, { immutable: inp.immutable, publicArmor: key.publicArmor });
+      const p = await planRelease(store, rel!, { immutable: inp.immutable, publicArmor: key.publicArmor, heads });
       logPlan(planRows(p), log);
       return p;
     });
@@ -140,19 +153,32 @@ export const publishTerraformRegistry = defineOperation(spec, async (inp, ctx: C
       return publishResult(rel, rows, true);
     }
     await log.group('Checking the store honours conditional writes', () => checkConditionalWrites(store));
-    await log.group('Publishing', () =>
-      executePlan(store, rel!, plan, { immutable: inp.immutable, publicArmor: key.publicArmor, log, signal }),
+    // Each zip is read back and checked as soon as it is in the store, while the others upload; the version is
+    // listed only once every one has passed.
+    const reader = storeReader(store, registryUrl);
+    const rb = (readBack = new PackageReadBack(reader, name, rel.tmpDir, DEFAULTS.verifyParallel, signal));
+    await log.group('Publishing (each zip read back as it lands)', () =>
+      executePlan(store, rel!, plan, {
+        immutable: inp.immutable,
+        publicArmor: key.publicArmor,
+        log,
+        signal,
+        stored: (item) => {
+          if (item.obj?.key.endsWith('.zip')) rb.start(new URL(item.obj.key, registryUrl), item.obj.sha256);
+        },
+        beforeCommit: () => rb.settled(),
+      }),
     );
     for (const r of rows) r.result = r.action === 'skip' ? 'unchanged' : 'written';
     await log.group('Verifying what was written, as terraform init would', () =>
-      verifyRegistry(
-        storeReader(store, registryUrl),
-        { root: registryUrl, namespace, name, versions: [version], mirrorHost: rel!.mirrorHost },
-        log,
-      ),
+      verifyRegistry(reader, { root: registryUrl, namespace, name, versions: [version], mirrorHost: rel!.mirrorHost }, log, {
+        packages: rb.results,
+      }),
     );
     return await audited(ctx, publishResult(rel, rows, false), { store });
   } finally {
+    await readBack?.idle();
+    await Promise.allSettled(heads.values());
     await fs.rm(work, { recursive: true, force: true });
     if (rel) await fs.rm(rel.tmpDir, { recursive: true, force: true });
   }

@@ -3,7 +3,7 @@ import { tryParseJson } from '../json.js';
 import type { SigningKey } from '../signing/key.js';
 import * as L from './layout.js';
 import { compareVersions, isVersion, platformKey, type Platform } from './names.js';
-import type { Package } from './repack.js';
+import type { ZipPackage } from './repack.js';
 
 /**
  * Every document the registry and the network mirror serve: their types, the
@@ -173,13 +173,13 @@ export const registryManifestDoc = (protocols: string[]): object => ({ version: 
 export const discoveryDoc = (registryUrl: URL): DiscoveryDoc => ({ 'providers.v1': new URL('registry/', L.withSlash(registryUrl)).href });
 
 /** OpenTofu's `packages`: every platform's hashes and size, the same in each download document. */
-export function packagesMeta(packages: readonly Package[]): Record<string, PackageMeta> {
+export function packagesMeta(packages: readonly ZipPackage[]): Record<string, PackageMeta> {
   return Object.fromEntries(packages.map((p) => [platformKey(p), { hashes: [p.zh, p.h1], package_size: p.size }]));
 }
 
 export interface DownloadDocInput {
   coords: L.Coordinates;
-  pkg: Package;
+  pkg: ZipPackage;
   protocols: string[];
   signer: Pick<SigningKey, 'keyId' | 'publicArmor'>;
   registryUrl: URL;
@@ -217,7 +217,7 @@ export function downloadDoc(o: DownloadDocInput): DownloadDoc {
 }
 
 /** The mirror's per-version document, stored at L.mirrorVersionKey(host, coords); links are relative to it. */
-export function mirrorVersionDoc(coords: L.Coordinates, host: string, packages: readonly Package[]): MirrorVersionDoc {
+export function mirrorVersionDoc(coords: L.Coordinates, host: string, packages: readonly ZipPackage[]): MirrorVersionDoc {
   const key = L.mirrorVersionKey(host, coords);
   const dir = L.storeDir(coords);
   return {

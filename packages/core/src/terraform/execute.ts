@@ -17,6 +17,10 @@ export interface ExecuteOptions {
   publicArmor: string;
   log: Logger;
   signal?: AbortSignal;
+  /** Told of each object of the first phase (released bytes) once it is in the store: written, or planned as identical. */
+  stored?: (item: PlanItem) => void;
+  /** Awaited before the commit point (`versions`): a failure there leaves the version unlisted. */
+  beforeCommit?: () => Promise<void>;
 }
 
 /**
@@ -37,8 +41,10 @@ export async function executePlan(store: Store, rel: Release, plan: Plan, o: Exe
     writes.length,
     writes.reduce((n, i) => n + (i.bytes ?? 0), 0),
   );
+  for (const i of plan.objects) if (i.action === 'skip' && i.obj?.kind === 'store') o.stored?.(i);
   for (const kind of phases) {
-    const items = writes.filter((i) => i.obj?.kind === kind);
+    // Largest first, so the last upload to start is not the longest.
+    const items = writes.filter((i) => i.obj?.kind === kind).sort((a, b) => (b.bytes ?? 0) - (a.bytes ?? 0));
     await mapLimit(
       items,
       DEFAULTS.storeWriteParallel,
@@ -47,10 +53,12 @@ export async function executePlan(store: Store, rel: Release, plan: Plan, o: Exe
         progress.add(item.bytes ?? 0);
         progress.itemDone();
         log.info(`${item.action === 'put' ? 'put' : 'replaced'} ${item.object}`);
+        if (kind === 'store') o.stored?.(item);
       },
       signal,
     );
   }
+  await o.beforeCommit?.();
   throwIfCancelled(signal);
   await updateIndex(store, plan.versions.object, log, (cur) => {
     const where = `${store.url}/${plan.versions.object}`;

@@ -17,6 +17,8 @@ export const binaryName = (name: string, version: string, os: string): string =>
 export const sumsName = (c: Coordinates): string => `terraform-provider-${c.name}_${c.version}_SHA256SUMS`;
 export const sigName = (c: Coordinates): string => `${sumsName(c)}.sig`;
 export const manifestName = (c: Coordinates): string => `terraform-provider-${c.name}_${c.version}_manifest.json`;
+/** The build record (terraform/record.ts), next to the files it describes. */
+export const RECORD_NAME = 'relay-build.json';
 
 export const versionsKey = (c: Omit<Coordinates, 'version'>): string => `registry/${c.namespace}/${c.name}/versions`;
 export const downloadKey = (c: Coordinates, os: string, arch: string): string =>

@@ -4,7 +4,7 @@ import { ConflictError, InputError } from '../errors.js';
 import { sha256Hex } from '../hash.js';
 import type { PlanAction, PlanRow } from '../report/plan.js';
 import { verifyDetached } from '../signing/key.js';
-import type { Store } from '../store/store.js';
+import type { ObjectInfo, Store } from '../store/store.js';
 import { addMirrorVersion, mergeVersion, parseMirrorIndex, parseVersionsDoc, type VersionsDoc } from './documents.js';
 import * as L from './layout.js';
 import type { Release, ReleaseObject } from './release.js';
@@ -27,6 +27,8 @@ export interface PlanOptions {
   /** The signing key: an existing signature it made over the same SHA256SUMS is kept. */
   publicArmor: string;
   sums: Buffer;
+  /** HEADs already under way (started as each zip was repacked), by key. */
+  heads?: ReadonlyMap<string, Promise<ObjectInfo | undefined>>;
 }
 
 const item = (obj: ReleaseObject, action: PlanItem['action'], why: string): PlanItem => ({
@@ -41,16 +43,18 @@ const item = (obj: ReleaseObject, action: PlanItem['action'], why: string): Plan
 
 /** Compares one object with what the store holds. Reads only; never writes. */
 export async function planObject(store: Store, obj: ReleaseObject, o: PlanOptions): Promise<PlanItem> {
-  const info = await store.head(obj.key);
+  const info = await (o.heads?.get(obj.key) ?? store.head(obj.key));
   if (!info) return item(obj, 'put', 'new');
   let existingSha = info.sha256;
   let existing: Buffer | undefined;
-  if (!existingSha || obj.key.endsWith('.sig') || obj.kind === 'shared') {
+  if (!existingSha || obj.key.endsWith('.sig') || obj.kind === 'shared' || (obj.sameAs && existingSha !== obj.sha256)) {
     existing = (await store.get(obj.key))?.body;
     if (!existing) return item(obj, 'put', 'new');
     existingSha = sha256Hex(existing);
   }
   if (existingSha === obj.sha256) return item(obj, 'skip', 'identical');
+  const same = existing && obj.sameAs?.(existing);
+  if (same) return item(obj, 'skip', same);
   // Signatures carry their creation time, so a re-run signs different bytes;
   // an existing signature by the same key over the same SHA256SUMS is kept.
   if (obj.key.endsWith('.sig') && existing && (await verifyDetached(o.sums, existing, [o.publicArmor]))) {

@@ -19,8 +19,10 @@ import {
   type VersionEntry,
 } from './documents.js';
 import * as L from './layout.js';
-import { decideProtocols, type DetectMode } from './protocols/detect.js';
-import { repack, type Package } from './repack.js';
+import { platformKey } from './names.js';
+import { decideProtocols, hostPlatform, inspectBinary, type BinaryEvidence, type DetectMode } from './protocols/detect.js';
+import { buildContext, renderRecord, sameBuild } from './record.js';
+import { repack, type Package, type ZipPackage } from './repack.js';
 import { identifyArchives } from './sources.js';
 
 /**
@@ -36,14 +38,20 @@ export interface ReleaseObject {
   sha256: string;
   contentType: string;
   cacheControl: string;
-  /** store: released bytes; document: per-version JSON; shared: discovery */
+  /** store: released bytes; document: per-version JSON (and the build record); shared: discovery */
   kind: 'store' | 'document' | 'shared';
+  /**
+   * For an object whose bytes may differ between runs of the same build (the
+   * build record names the run): why an existing object different from ours
+   * is kept, or undefined when it describes something else.
+   */
+  sameAs?: (existing: Buffer) => string | undefined;
 }
 
 /** Everything one version publishes. */
 export interface Release {
   coords: L.Coordinates;
-  packages: Package[];
+  packages: ZipPackage[];
   protocols: string[];
   /** Which evidence decided the protocols, for the report. */
   protocolNote: string;
@@ -55,6 +63,10 @@ export interface Release {
   objects: ReleaseObject[];
   registryUrl: URL;
   mirrorHost: string;
+  /** The build record (terraform/record.ts) written next to the version. */
+  record: Buffer;
+  /** What the report should warn about (executables left out of the zips). */
+  warnings: string[];
   /** Where the repacked zips wait to be uploaded; the caller removes it when done. */
   tmpDir: string;
 }
@@ -72,6 +84,10 @@ export interface ReleaseInput {
   /** Largest provider executable accepted (max-binary-size). */
   maxBinaryBytes?: number;
   signal?: AbortSignal;
+  /** Context.env: the GitHub Actions variables the build record names (GITHUB_REF, GITHUB_RUN_ID, ...). */
+  env?: Record<string, string | undefined>;
+  /** Told of each zip as soon as it is repacked (planning reads the store for it meanwhile). */
+  onPackage?: (p: Package) => void;
 }
 
 /**
@@ -83,6 +99,11 @@ export async function buildRelease(r: ReleaseInput): Promise<Release> {
   const { coords, log } = r;
   const archives = identifyArchives(r.files, coords);
   const tmpDir = await fs.mkdtemp(path.join(os.tmpdir(), 'relay-publish-'));
+  const mode = r.detectProtocols ?? 'handshake';
+  const host = hostPlatform();
+  // Inspections start as each zip is done: the host's handshake then overlaps the other repacks.
+  const started = new Map<string, Promise<BinaryEvidence>>();
+  const warnings: string[] = [];
   try {
     // mapLimit starts nothing after the first refusal and rejects only once the
     // running repacks end, so removing tmpDir then leaves no partial zip behind.
@@ -98,28 +119,40 @@ export async function buildRelease(r: ReleaseInput): Promise<Release> {
       DEFAULTS.repackParallel,
       async (a, i) => {
         let read = 0;
-        const p = await repack(
-          a,
-          coords,
-          tmpDir,
-          (n) => {
+        const forHost = mode === 'handshake' && !!host && a.os === host.os && a.arch === host.arch && process.platform !== 'win32';
+        const p = await repack(a, coords, tmpDir, {
+          onBytes: (n) => {
             read += n;
             progress.add(n);
           },
-          r.maxBinaryBytes,
-        );
+          maxBinaryBytes: r.maxBinaryBytes,
+          capture: mode === 'off' ? undefined : forHost ? { exeFile: path.join(tmpDir, `exe-${platformKey(a)}`, 'bin', 'provider') } : {},
+        });
         progress.add(sizes[i]! - read); // zips report no bytes on the way
         progress.itemDone();
         log.info(`repacked ${path.basename(a.file)} -> ${p.filename}`);
+        for (const x of p.leftOut) {
+          const w = `tarball '${p.source}': ${x.entry} is ${x.what}; the registry's zip carries only the provider executable, so it is left out`;
+          log.warn(w);
+          warnings.push(w);
+        }
+        if (mode !== 'off') {
+          const ev = inspectBinary(p, { mode, log, signal: r.signal, host });
+          ev.catch(() => undefined); // awaited by decideProtocols; a refusal elsewhere may come first
+          started.set(platformKey(p), ev);
+        }
+        r.onPackage?.(p);
         return p;
       },
       r.signal,
     );
     packages.sort((a, b) => a.filename.localeCompare(b.filename));
     const { protocols, note: protocolNote } = await decideProtocols(packages, r.protocolsInput, {
-      mode: r.detectProtocols ?? 'handshake',
+      mode,
       log,
       signal: r.signal,
+      host,
+      started,
     });
     const manifest = json(registryManifestDoc(protocols));
     const sums = sha256Sums([
@@ -128,8 +161,13 @@ export async function buildRelease(r: ReleaseInput): Promise<Release> {
     ]);
     const signature = await signDetached(r.key, sums);
     const mirrorHost = r.registryUrl.host;
-    const objects = releaseObjects({ ...r, packages, protocols, manifest, sums, signature, mirrorHost });
-    const entry: VersionEntry = { version: coords.version, protocols, platforms: packages.map((p) => ({ os: p.os, arch: p.arch })) };
+    const record = renderRecord(
+      coords,
+      buildContext(r.env ?? {}),
+      packages.map((p) => ({ name: p.source, sha256: p.sourceSha256 })),
+      [...packages.map((p) => ({ name: p.filename, sha256: p.sha256 })), { name: L.sumsName(coords), sha256: sha256Hex(sums) }],
+    );
+    const objects = releaseObjects({ ...r, signer: r.key, packages, protocols, manifest, sums, signature, mirrorHost, record });
     return {
       coords,
       packages,
@@ -137,17 +175,28 @@ export async function buildRelease(r: ReleaseInput): Promise<Release> {
       protocolNote,
       sums,
       keyId: r.key.keyId,
-      entry,
+      entry: versionEntry(coords, packages, protocols),
       objects,
       registryUrl: r.registryUrl,
       mirrorHost,
+      record,
+      warnings: warnings.sort(),
       tmpDir,
     };
   } catch (err) {
+    // An inspection under way (a handshake) must end before its files go.
+    await Promise.allSettled(started.values());
     await fs.rm(tmpDir, { recursive: true, force: true });
     throw err;
   }
 }
+
+/** The version's entry in `versions`. */
+export const versionEntry = (coords: L.Coordinates, packages: readonly ZipPackage[], protocols: string[]): VersionEntry => ({
+  version: coords.version,
+  protocols,
+  platforms: packages.map((p) => ({ os: p.os, arch: p.arch })),
+});
 
 const bufferObject = (key: string, body: Buffer, kind: ReleaseObject['kind'], cacheControl: string): ReleaseObject => ({
   key,
@@ -158,18 +207,23 @@ const bufferObject = (key: string, body: Buffer, kind: ReleaseObject['kind'], ca
   kind,
 });
 
-/** Every object in write order: released bytes, per-version documents, then discovery. */
-function releaseObjects(o: {
+/**
+ * Every object in write order: released bytes, the build record and the
+ * per-version documents, then discovery. Publishing and promotion both build
+ * their objects here, so the two write the same tree.
+ */
+export function releaseObjects(o: {
   coords: L.Coordinates;
-  packages: Package[];
+  packages: readonly ZipPackage[];
   protocols: string[];
   manifest: Buffer;
   sums: Buffer;
   signature: Buffer;
-  key: SigningKey;
+  signer: Pick<SigningKey, 'keyId' | 'publicArmor'>;
   registryUrl: URL;
   mirrorHost: string;
   immutable: boolean;
+  record: Buffer;
 }): ReleaseObject[] {
   const { coords, packages } = o;
   const cache = o.immutable ? L.CACHE_IMMUTABLE : L.CACHE_MUTABLE;
@@ -187,10 +241,15 @@ function releaseObjects(o: {
     bufferObject(dir + L.manifestName(coords), o.manifest, 'store', cache),
     bufferObject(dir + L.sumsName(coords), o.sums, 'store', cache),
     bufferObject(dir + L.sigName(coords), o.signature, 'store', cache),
+    // after the files it describes: a crash between them leaves a record that no longer matches, which promotion refuses
+    {
+      ...bufferObject(dir + L.RECORD_NAME, o.record, 'document', cache),
+      sameAs: (existing: Buffer) => sameBuild(existing, o.record, o.immutable),
+    },
     ...packages.map((pkg) =>
       bufferObject(
         L.downloadKey(coords, pkg.os, pkg.arch),
-        json(downloadDoc({ coords, pkg, protocols: o.protocols, signer: o.key, registryUrl: o.registryUrl, packages: meta })),
+        json(downloadDoc({ coords, pkg, protocols: o.protocols, signer: o.signer, registryUrl: o.registryUrl, packages: meta })),
         'document',
         cache,
       ),

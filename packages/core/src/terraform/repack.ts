@@ -1,19 +1,25 @@
-import { createReadStream } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { extract } from 'tar-stream';
-import { writeSingleEntryZip, type ZipResult } from '../archive/zip-writer.js';
-import { checkExecutablePlatform, EXE_HEAD_BYTES } from './protocols/exe.js';
+import { writeSingleEntryZip, ZLIB_CHUNK, type ZipResult } from '../archive/zip-writer.js';
 import { openZipEntry, readZipDirectory, ZipFormatError } from '../archive/zip-reader.js';
 import { DEFAULTS } from '../defaults.js';
 import { InputError, RelayError } from '../errors.js';
 import { parseJson, readLimited } from '../json.js';
 import { h1ForSingleFile, zhHash } from './hashes.js';
 import { binaryName, zipName, type Coordinates } from './layout.js';
+import { BuildInfoScanner } from './protocols/buildinfo.js';
+import type { Captured } from './protocols/detect.js';
+import { checkExecutablePlatform, EXE_HEAD_BYTES, identifyExecutable } from './protocols/exe.js';
 import type { Archive } from './sources.js';
 
-export interface Package {
+/** A platform's zip as every publish needs it, whether repacked here or copied byte for byte from staging. */
+export interface ZipPackage {
   os: string;
   arch: string;
   /** zip file name in the store and in SHA256SUMS */
@@ -26,9 +32,42 @@ export interface Package {
   h1: string;
   /** the zip's sha256, `zh:` prefixed as lock files and mirrors list it */
   zh: string;
+  /** Where it came from, for messages: the release archive's name, or the staging URL. */
+  source: string;
+}
+
+/** A zip repacked from a release archive, with what the archive said. */
+export interface Package extends ZipPackage {
   /** protocol_versions from a terraform-registry-manifest.json inside, if any */
   manifestProtocols?: string[];
-  source: string;
+  /** sha256 hex of the release archive itself, for the build record. */
+  sourceSha256: string;
+  /** Other executables in the archive, which the zip does not carry (each named in a warning). */
+  leftOut: LeftOut[];
+  /** The executable as protocol detection needs it, read on its way into the zip (when asked for). */
+  captured?: Captured;
+}
+
+/** An executable in a release archive besides the provider: never dropped silently. */
+export interface LeftOut {
+  /** Its path in the archive. */
+  entry: string;
+  /** What makes it an executable: "ELF for arm64", "a #! script with exec bits". */
+  what: string;
+}
+
+export interface RepackOptions {
+  /** Told of compressed bytes read from a tarball, for progress. */
+  onBytes?: (n: number) => void;
+  /** Largest provider executable accepted; an archive's whole content may be twice that. */
+  maxBinaryBytes?: number;
+  /**
+   * Read the provider executable for protocol detection as it streams into
+   * the zip (no second pass over the zip): its Go build information is
+   * scanned, and with `exeFile` (the host's platform, for the handshake) it is
+   * also written there, mode 0700.
+   */
+  capture?: { exeFile?: string };
 }
 
 const DOC = /\.(md|txt|json|html|sig|asc|sha256|pem|sbom|spdx|cdx)$/i;
@@ -55,10 +94,7 @@ export async function repack(
   archive: Archive,
   coords: Omit<Coordinates, 'namespace'>,
   outDir: string,
-  /** Told of compressed bytes read from a tarball, for progress. */
-  onBytes?: (n: number) => void,
-  /** Largest provider executable accepted; an archive's whole content may be twice that. */
-  maxBinaryBytes: number = DEFAULTS.maxBinaryBytes,
+  opts: RepackOptions = {},
 ): Promise<Package> {
   const { file } = archive;
   const { name, version } = coords;
@@ -69,8 +105,13 @@ export async function repack(
   const found: string[] = [];
   let zip: ZipResult | undefined;
   let manifestProtocols: string[] | undefined;
+  const leftOut: LeftOut[] = [];
+  const maxBinaryBytes = opts.maxBinaryBytes ?? DEFAULTS.maxBinaryBytes;
+  const scanner = opts.capture ? new BuildInfoScanner() : undefined;
+  const exeFile = opts.capture?.exeFile;
+  let exeOut: WriteStream | undefined;
 
-  const take = async (entryName: string, body: Readable, crc32?: number): Promise<void> => {
+  const take = async (entryName: string, body: Readable, mode: number, crc32?: number): Promise<void> => {
     const b = path.posix.basename(entryName.replace(/\\/g, '/'));
     if (b === MANIFEST) {
       const what = `tarball '${base}': ${MANIFEST}`;
@@ -82,20 +123,35 @@ export async function repack(
       const head = new ExecutableHead(maxBinaryBytes, `tarball '${base}': ${entryName}`);
       // pipe() does not carry errors: a corrupt entry must fail the zip writer, not leave it waiting.
       body.on('error', (e) => head.destroy(e));
-      zip = await writeSingleEntryZip(inner, body.pipe(head), zipPath, `tarball '${base}'`);
+      // Nothing may wait between here and the zip's pipeline: the entry's stream is already flowing.
+      if (exeFile) exeOut = createWriteStream(exeFile, { mode: 0o700 });
+      const out = exeOut;
+      const tap = scanner
+        ? (chunk: Buffer): Promise<void> | undefined => {
+            scanner.push(chunk);
+            if (out && !out.write(chunk)) return new Promise((r) => out.once('drain', r));
+            return undefined;
+          }
+        : undefined;
+      zip = await writeSingleEntryZip(inner, body.pipe(head), zipPath, `tarball '${base}'`, tap);
+      if (out) await new Promise<void>((resolve, reject) => out.once('error', reject).end(resolve));
       checkExecutablePlatform(head.bytes(), archive, `tarball '${base}'`);
       if (crc32 !== undefined && zip.crc32 !== crc32)
         throw new InputError(`tarball '${base}': ${entryName} fails its CRC-32 check (corrupt zip)`);
     } else {
-      body.resume();
-      await new Promise((r) => body.once('end', r));
+      const what = await drainNamingExecutable(body, mode);
+      if (what) leftOut.push({ entry: entryName, what });
     }
   };
 
+  if (exeFile) await fs.mkdir(path.dirname(exeFile), { recursive: true });
+  let sourceSha256: string;
   try {
-    if (archive.format === 'zip') await readZipArchive(file, base, take, maxBinaryBytes);
-    else await readTarball(file, base, take, maxBinaryBytes, onBytes);
+    if (archive.format === 'zip') {
+      [sourceSha256] = await Promise.all([fileSha256(file), readZipArchive(file, base, take, maxBinaryBytes)]);
+    } else sourceSha256 = await readTarball(file, base, take, maxBinaryBytes, opts.onBytes);
   } catch (err) {
+    exeOut?.destroy();
     if (err instanceof RelayError) throw err;
     throw new InputError(`tarball '${base}': ${describeArchiveError(err, archive.format)}`);
   }
@@ -113,7 +169,33 @@ export async function repack(
     zh: zhHash(z.sha256),
     manifestProtocols,
     source: base,
+    sourceSha256,
+    leftOut,
+    ...(scanner ? { captured: { scanner, ...(exeFile ? { file: exeFile } : {}) } } : {}),
   };
+}
+
+/**
+ * Reads an entry the zip does not carry to its end, and says what kind of
+ * executable it is, if it is one: a native executable (ELF, Mach-O, PE, by
+ * its header) or a `#!` script with exec bits. Documents, licences and
+ * checksums are not.
+ */
+async function drainNamingExecutable(body: Readable, mode: number): Promise<string | undefined> {
+  let head = Buffer.alloc(0);
+  for await (const chunk of body) {
+    if (head.length < EXE_HEAD_BYTES) head = Buffer.concat([head, (chunk as Buffer).subarray(0, EXE_HEAD_BYTES - head.length)]);
+  }
+  const exe = identifyExecutable(head);
+  if (exe) return `${exe.format === 'macho' ? 'Mach-O' : exe.format.toUpperCase()} executable${exe.arch ? ` for ${exe.arch}` : ''}`;
+  if ((mode & 0o111) !== 0 && head.subarray(0, 2).toString('latin1') === '#!') return 'a #! script with exec bits';
+  return undefined;
+}
+
+async function fileSha256(file: string): Promise<string> {
+  const h = createHash('sha256');
+  await pipeline(createReadStream(file, { highWaterMark: ZLIB_CHUNK }), h);
+  return h.digest('hex');
 }
 
 function describeArchiveError(err: unknown, format: string): string {
@@ -125,16 +207,17 @@ function describeArchiveError(err: unknown, format: string): string {
   return e.message ?? String(err);
 }
 
+/** Walks a gzip-compressed tar, handing each regular file to `take`; returns the sha256 of the tarball's bytes. */
 async function readTarball(
   file: string,
   base: string,
-  take: (name: string, body: Readable) => Promise<void>,
+  take: (name: string, body: Readable, mode: number) => Promise<void>,
   maxBinaryBytes: number,
   onBytes?: (n: number) => void,
-): Promise<void> {
+): Promise<string> {
   const ex = extract();
-  const src = createReadStream(file);
-  const gunzip = createGunzip();
+  const src = createReadStream(file, { highWaterMark: ZLIB_CHUNK });
+  const gunzip = createGunzip({ chunkSize: ZLIB_CHUNK });
   // A gzip bomb (one member or many concatenated) stops as soon as it passes the limit, not after inflating it all.
   const limit = 2 * maxBinaryBytes;
   let inflated = 0;
@@ -143,8 +226,14 @@ async function readTarball(
     if (inflated > limit)
       gunzip.destroy(new InputError(`tarball '${base}': inflates to more than ${limit} bytes (twice the binary size limit); refusing it`));
   });
+  const hash = createHash('sha256');
+  let hashed = 0;
   src.on('error', (e) => gunzip.destroy(e));
-  if (onBytes) src.on('data', (c) => onBytes(c.length));
+  src.on('data', (c) => {
+    hash.update(c as Buffer);
+    hashed += c.length;
+    onBytes?.(c.length);
+  });
   gunzip.on('error', (e) => ex.destroy(e));
   src.pipe(gunzip).pipe(ex);
   for await (const entry of ex) {
@@ -163,14 +252,17 @@ async function readTarball(
       throw new InputError(`tarball '${base}': entry '${h.name}' is a ${h.type}; only regular files and directories are allowed`);
     }
     // tar-stream entries are streamx streams; wrap for node's pipeline
-    await take(h.name, Readable.from(entry));
+    await take(h.name, Readable.from(entry), h.mode ?? 0);
   }
+  // The tar ends before the file does when padding or trailing bytes follow it: hash the file itself then.
+  const { size } = await fs.stat(file);
+  return hashed === size && src.readableEnded ? hash.digest('hex') : fileSha256(file);
 }
 
 async function readZipArchive(
   file: string,
   base: string,
-  take: (name: string, body: Readable, crc32: number) => Promise<void>,
+  take: (name: string, body: Readable, mode: number, crc32: number) => Promise<void>,
   maxBinaryBytes: number,
 ): Promise<void> {
   for (const e of await readZipDirectory(file)) {
@@ -184,7 +276,8 @@ async function readZipArchive(
     const type = e.mode & 0o170000;
     if (type !== 0 && type !== 0o100000)
       throw new InputError(`tarball '${base}': entry '${e.name}' is not a regular file (mode ${e.mode.toString(8)})`);
-    await take(e.name, await openZipEntry(file, e), e.crc32);
+    // The entry's stream flows from here: `take` must attach to it before it awaits anything.
+    await take(e.name, await openZipEntry(file, e), e.mode, e.crc32);
   }
 }
 

@@ -1,9 +1,10 @@
 import type { OutputValue, Result } from '../context.js';
 import type { Logger } from '../log/logger.js';
 import { countsLine, planSection, type PlanRow } from '../report/plan.js';
-import type { Report } from '../report/report.js';
+import type { Report, ReportSection } from '../report/report.js';
 import { platformKey } from './names.js';
 import type { Plan } from './plan.js';
+import { zhHash } from './hashes.js';
 import type { Release } from './release.js';
 
 /** The plan's rows without the objects' bodies: objects, then the `versions` commit point, then the mirror index. */
@@ -15,25 +16,49 @@ export function logPlan(rows: readonly PlanRow[], log: Logger): void {
   for (const r of rows) log.info(`${r.action.padEnd(8)} ${r.object}${r.action === 'put' ? '' : `  (${r.why})`}`);
 }
 
-/** What `terraform providers lock` records for the release: h1 and zh for every platform, sorted. */
-function lockHashes(rel: Release): string[] {
-  return [...rel.packages.map((p) => p.h1), ...rel.packages.map((p) => p.zh)].sort();
+/**
+ * What `terraform providers lock -platform=...` records for every platform:
+ * the h1 it computes from each platform's package, and a zh for every line of
+ * the signed SHA256SUMS (the manifest's included: Terraform trusts the whole
+ * signed list), sorted as the lock file lists them.
+ */
+export function lockHashes(packages: readonly { h1: string }[], sums: Buffer): string[] {
+  const zh = sums
+    .toString('utf8')
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/)[0]!)
+    .filter((h) => /^[0-9a-f]{64}$/.test(h))
+    .map(zhHash);
+  return [...new Set([...packages.map((p) => p.h1), ...zh])].sort();
 }
 
-/** The publish result: typed outputs, the plan with results, and the report people read. */
-export function publishResult(rel: Release, rows: PlanRow[], dryRun: boolean): Result {
-  const { coords, packages } = rel;
-  const provider = `${rel.registryUrl.host}/${coords.namespace}/${coords.name}`;
-  const hashes = lockHashes(rel);
-  const lock = [
+/** The lock-file block for the version, as `terraform providers lock` writes it. */
+export function lockBlock(provider: string, version: string, hashes: string[]): string {
+  return [
     `provider "${provider}" {`,
-    `  version     = "${coords.version}"`,
-    `  constraints = "${coords.version}"`,
+    `  version     = "${version}"`,
+    `  constraints = "${version}"`,
     '  hashes = [',
     ...hashes.map((h) => `    "${h}",`),
     '  ]',
     '}',
   ].join('\n');
+}
+
+export interface ResultOptions {
+  /** Replaces the summary's first sentence (what was written). */
+  summary?: string;
+  /** Sections after the summary and protocols. */
+  sections?: ReportSection[];
+  outputs?: Record<string, OutputValue>;
+}
+
+/** The publish result: typed outputs, the plan with results, and the report people read. */
+export function publishResult(rel: Release, rows: PlanRow[], dryRun: boolean, o: ResultOptions = {}): Result {
+  const { coords, packages } = rel;
+  const provider = `${rel.registryUrl.host}/${coords.namespace}/${coords.name}`;
+  const hashes = lockHashes(packages, rel.sums);
+  const lock = lockBlock(provider, coords.version, hashes);
   const objects = rows.slice(0, -2);
   const writes = objects.filter((r) => r.action === 'put' || r.action === 'replace').length;
   const versionsRow = rows[rows.length - 2]!;
@@ -45,9 +70,13 @@ export function publishResult(rel: Release, rows: PlanRow[], dryRun: boolean): R
     sections: [
       {
         heading: 'Summary',
-        text: `${dryRun ? 'Would write' : 'Wrote'} ${writes} objects, ${objects.length - writes} already identical; versions index: ${versionsRow.action}. Signed by key ${rel.keyId}; protocols ${rel.protocols.join(', ')}.`,
+        text:
+          (o.summary ? `${o.summary} ` : '') +
+          `${dryRun ? 'Would write' : 'Wrote'} ${writes} objects, ${objects.length - writes} already identical; versions index: ${versionsRow.action}. Signed by key ${rel.keyId}; protocols ${rel.protocols.join(', ')}.`,
       },
+      ...(rel.warnings.length ? [{ heading: 'Warnings', text: rel.warnings.join('\n') }] : []),
       { heading: 'Protocols', text: rel.protocolNote },
+      ...(o.sections ?? []),
       planSection(rows),
       {
         heading: `Platforms (${packages.length}): files and hashes`,
@@ -66,6 +95,7 @@ export function publishResult(rel: Release, rows: PlanRow[], dryRun: boolean): R
     platforms: packages.map(platformKey).join(' '),
     'lock-hashes': hashes,
     hashes: Object.fromEntries(packages.map((p) => [platformKey(p), [p.h1, p.zh]])),
+    ...o.outputs,
   };
   return { outputs, plan: rows, report };
 }

@@ -6,13 +6,14 @@ import * as path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { openZipEntry, readZipDirectory } from '../archive/zip-reader.js';
-import { mapLimit } from '../concurrency.js';
+import { mapLimit, Semaphore } from '../concurrency.js';
 import { DEFAULTS } from '../defaults.js';
 import { IntegrityError, RemoteError } from '../errors.js';
 import type { HttpClient } from '../http/client.js';
 import { parseJsonObject, readLimited } from '../json.js';
 import type { Logger } from '../log/logger.js';
 import { isRetryableStatus } from '../retry.js';
+import { ZLIB_CHUNK } from '../archive/zip-writer.js';
 import { verifyDetached } from '../signing/key.js';
 import type { Store } from '../store/store.js';
 import type { DownloadDoc, MirrorIndexDoc, MirrorVersionDoc, VersionsDoc } from './documents.js';
@@ -105,6 +106,29 @@ export interface PlatformCheck {
   keyId: string;
   /** Where the package was fetched and checked. */
   url: string;
+  /** The download document's protocols. */
+  protocols: string[];
+  /** The SHA256SUMS bytes the package and signature were checked against. */
+  sums: Buffer;
+  /** The package, kept on disk (VerifyOptions.keepDir). */
+  file?: string;
+}
+
+/** A package read back and checked: its sha256, size and h1 as the client computes them. */
+export interface PackageRead {
+  sha256: string;
+  size: number;
+  h1: string;
+}
+
+export interface VerifyOptions {
+  /**
+   * Packages already read back and checked (PackageReadBack), by URL: the
+   * walk takes their results rather than downloading them again.
+   */
+  packages?: ReadonlyMap<string, Promise<PackageRead>>;
+  /** Keep every package checked in this directory, under its file name (promotion copies those very bytes). */
+  keepDir?: string;
 }
 
 /**
@@ -116,7 +140,7 @@ export interface PlatformCheck {
  * the zip's sha256, its flat layout with exec bits, OpenTofu's `packages`,
  * and the network mirror's h1/zh hashes.
  */
-export async function verifyRegistry(r: Reader, t: VerifyTarget, log: Logger): Promise<PlatformCheck[]> {
+export async function verifyRegistry(r: Reader, t: VerifyTarget, log: Logger, o: VerifyOptions = {}): Promise<PlatformCheck[]> {
   const discoUrl = new URL('.well-known/terraform.json', t.root);
   const disco = await readSmall(r, discoUrl, 'discovery document');
   const mt = (disco.contentType ?? '').split(';')[0]!.trim().toLowerCase();
@@ -157,7 +181,7 @@ export async function verifyRegistry(r: Reader, t: VerifyTarget, log: Logger): P
       const allPlatforms = entry.platforms.map(platformKey);
       const checked = await mapLimit(entry.platforms, DEFAULTS.verifyParallel, (platform) => {
         log.progress(`verifying ${version} ${platformKey(platform)}`);
-        return verifyPlatform({ reader: r, base, target: t, version, platform, allPlatforms, tmp, sumsCache });
+        return verifyPlatform({ reader: r, base, target: t, version, platform, allPlatforms, tmp, sumsCache, opts: o });
       });
       results.push(...checked);
       if (t.mirrorHost) await verifyMirror(r, t, version, checked);
@@ -182,6 +206,7 @@ interface PlatformJob {
   tmp: string;
   /** SHA256SUMS by URL, read once per version. */
   sumsCache: Map<string, Buffer>;
+  opts: VerifyOptions;
 }
 
 async function verifyPlatform(job: PlatformJob): Promise<PlatformCheck> {
@@ -232,27 +257,13 @@ async function verifyPlatform(job: PlatformJob): Promise<PlatformCheck> {
       `signature ${sigUrl.href}: authentication signature from unknown issuer (does not verify with the listed keys)`,
     );
 
-  const zipFile = path.join(job.tmp, `${version}_${key}.zip`);
-  const res = await r.get(zipUrl);
-  if (res.status !== 200) throw new IntegrityError(`package ${zipUrl.href}: HTTP ${res.status}`);
-  const h = createHash('sha256');
-  let size = 0;
-  await pipeline(
-    res.body,
-    new Transform({
-      transform(c: Buffer, _e, cb) {
-        h.update(c);
-        size += c.length;
-        cb(null, c);
-      },
-    }),
-    createWriteStream(zipFile),
-  );
-  const sha256 = h.digest('hex');
+  const kept = job.opts.keepDir ? path.join(job.opts.keepDir, path.basename(doc.filename)) : undefined;
+  const pkg = await (job.opts.packages?.get(zipUrl.href) ??
+    fetchPackage(r, zipUrl, t.name, kept ?? path.join(job.tmp, `${version}_${key}.zip`)));
+  const { sha256, size, h1 } = pkg;
   const zh = zhHash(sha256);
   if (sha256 !== doc.shasum.toLowerCase())
     throw new IntegrityError(`package ${zipUrl.href}: archive has incorrect checksum ${zh} (expected ${zhHash(doc.shasum)})`);
-  const h1 = await checkZipLayout(zipFile, t.name, zipUrl.href);
 
   if (doc.packages !== undefined) {
     const keysInPkgs = Object.keys(doc.packages).sort();
@@ -268,7 +279,97 @@ async function verifyPlatform(job: PlatformJob): Promise<PlatformCheck> {
     if (mine.hashes.some((x) => x.startsWith('h1:') && x !== h1))
       throw new IntegrityError(`${what}: packages.${key} h1 hash differs from the archive's (${h1})`);
   }
-  return { version, platform: key, filename: doc.filename, shasum: sha256, h1, size, keyId, url: zipUrl.href };
+  return {
+    version,
+    platform: key,
+    filename: doc.filename,
+    shasum: sha256,
+    h1,
+    size,
+    keyId,
+    url: zipUrl.href,
+    protocols: doc.protocols ?? [],
+    sums,
+    ...(kept ? { file: kept } : {}),
+  };
+}
+
+/**
+ * Downloads a package to `file` as Terraform does, hashing it on the way, and
+ * checks its layout: sha256, size and h1. With `written` (a read-back), bytes
+ * other than those are refused first.
+ */
+export async function fetchPackage(r: Reader, zipUrl: URL, name: string, file: string, written?: string): Promise<PackageRead> {
+  const res = await r.get(zipUrl);
+  if (res.status !== 200) {
+    res.body.resume();
+    throw new IntegrityError(`package ${zipUrl.href}: HTTP ${res.status}`);
+  }
+  const h = createHash('sha256');
+  let size = 0;
+  await pipeline(
+    res.body,
+    new Transform({
+      transform(c: Buffer, _e, cb) {
+        h.update(c);
+        size += c.length;
+        cb(null, c);
+      },
+    }),
+    createWriteStream(file, { highWaterMark: ZLIB_CHUNK }),
+  );
+  const sha256 = h.digest('hex');
+  if (written !== undefined && sha256 !== written)
+    throw new IntegrityError(`package ${zipUrl.href}: reads back with sha256 ${sha256}, but ${written} was written`);
+  const h1 = await checkZipLayout(file, name, zipUrl.href);
+  return { sha256, size, h1 };
+}
+
+/**
+ * Reads packages back as soon as they are written, a few at once, while the
+ * rest upload: each is downloaded, its sha256 compared with what was written,
+ * and its layout and h1 checked (fetchPackage). `settled` waits for all and
+ * throws the first failure (the publish then stops before its commit point);
+ * the final walk takes the results from `results`.
+ */
+export class PackageReadBack {
+  readonly results = new Map<string, Promise<PackageRead>>();
+  private readonly slots: Semaphore;
+  private n = 0;
+  constructor(
+    private readonly reader: Reader,
+    private readonly name: string,
+    private readonly dir: string,
+    parallel: number,
+    private readonly signal?: AbortSignal,
+  ) {
+    this.slots = new Semaphore(parallel);
+  }
+
+  start(url: URL, sha256: string): void {
+    const file = path.join(this.dir, `readback-${this.n++}.zip`);
+    const p = (async (): Promise<PackageRead> => {
+      const release = await this.slots.acquire(this.signal);
+      try {
+        return await fetchPackage(this.reader, url, this.name, file, sha256);
+      } finally {
+        release();
+        await fs.rm(file, { force: true });
+      }
+    })();
+    p.catch(() => undefined); // observed by settled() or the walk
+    this.results.set(url.href, p);
+  }
+
+  /** Every read-back done; the first failure thrown. */
+  async settled(): Promise<void> {
+    for (const p of this.results.values()) await p;
+  }
+
+  /** Every read-back ended, failed or not (before its directory is removed). */
+  async idle(): Promise<void> {
+    await Promise.allSettled(this.results.values());
+  }
 }
 
 /** The zip must hold the executable at top level, with exec bits, and nothing that changes h1. */

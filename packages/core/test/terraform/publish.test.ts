@@ -55,7 +55,8 @@ describe('publish-terraform-registry on a file store', () => {
     const tarballs = await release(dir, '1.0.0');
     const res = await publishTerraformRegistry.run(inputs({ tarballs, store: `file://${store}` }), ctx());
     expect(res.outputs.platforms).toBe('darwin_arm64 linux_amd64 windows_amd64');
-    expect(outputText(res.outputs['lock-hashes']!).split('\n')).toHaveLength(6);
+    // h1 for each platform, zh for each line of SHA256SUMS: the 3 zips and the manifest (what `terraform providers lock` records)
+    expect(outputText(res.outputs['lock-hashes']!).split('\n')).toHaveLength(7);
     const versions = JSON.parse(await fs.readFile(path.join(store, 'registry/acme/demo/versions'), 'utf8'));
     expect(versions.versions).toEqual([
       {
@@ -71,14 +72,14 @@ describe('publish-terraform-registry on a file store', () => {
     const disco = JSON.parse(await fs.readFile(path.join(store, '.well-known/terraform.json'), 'utf8'));
     expect(disco).toEqual({ 'providers.v1': 'https://registry.example.com/registry/' });
 
-    expect(res.plan).toHaveLength(13);
+    expect(res.plan).toHaveLength(14);
     expect(res.plan.map((r) => r.result)).toEqual(res.plan.map(() => 'written'));
     const before = await snapshot(store);
     const again = await publishTerraformRegistry.run(inputs({ tarballs, store: `file://${store}` }), ctx());
     expect(again.report.status).toBe('no-op');
     expect(again.plan.filter((r) => r.action !== 'skip' || r.result !== 'unchanged')).toEqual([]);
     expect(again.report.sections[0]).toMatchObject({
-      text: expect.stringContaining('Wrote 0 objects, 11 already identical; versions index: skip'),
+      text: expect.stringContaining('Wrote 0 objects, 12 already identical; versions index: skip'),
     });
     expect(await snapshot(store)).toEqual(before);
   });
@@ -140,6 +141,7 @@ describe('publish-terraform-registry on a file store', () => {
       [`${dirKey}terraform-provider-demo_1.0.0_manifest.json`, 'put', 'new'],
       [`${dirKey}terraform-provider-demo_1.0.0_SHA256SUMS`, 'put', 'new'],
       [`${dirKey}terraform-provider-demo_1.0.0_SHA256SUMS.sig`, 'put', 'new'],
+      [`${dirKey}relay-build.json`, 'put', 'new'],
       ...platforms.map((p) => [`registry/acme/demo/1.0.0/download/${p.replace('_', '/')}`, 'put', 'new']),
       ['mirror/registry.example.com/acme/demo/1.0.0.json', 'put', 'new'],
       ['.well-known/terraform.json', 'put', 'new'],
@@ -150,7 +152,7 @@ describe('publish-terraform-registry on a file store', () => {
     for (const r of res.plan.slice(0, -2)) expect(r.object.endsWith('.sig') ? r.bytes === undefined : r.bytes! > 0).toBe(true);
     expect(res.plan.every((r) => r.result === undefined)).toBe(true);
     expect(res.report.sections[0]).toMatchObject({
-      text: expect.stringContaining('Would write 11 objects, 0 already identical; versions index: put.'),
+      text: expect.stringContaining('Would write 12 objects, 0 already identical; versions index: put.'),
     });
     const planSection = res.report.sections.find((x) => x.heading === 'Plan');
     expect(planSection && 'table' in planSection && planSection.table.rows).toEqual(res.plan.map((r) => [r.object, r.action, r.why]));

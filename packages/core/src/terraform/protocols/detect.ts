@@ -40,6 +40,15 @@ export interface ProviderBinary {
   /** The release archive it came from, for messages. */
   source: string;
   manifestProtocols?: string[];
+  /** The executable already read on its way into the zip (repack's capture): the zip is then not read again. */
+  captured?: Captured;
+}
+
+/** What repacking read of an executable for detection: its build information scan, and the host's executable on disk. */
+export interface Captured {
+  scanner: BuildInfoScanner;
+  /** The executable written out (mode 0700), for the handshake; it is removed once inspected. */
+  file?: string;
 }
 
 export interface Platform {
@@ -186,6 +195,8 @@ export interface DetectOptions {
   /** The platform whose executables may run; defaults to this process's. `null`: none may. */
   host?: Platform | null;
   handshakeTimeoutMs?: number;
+  /** Inspections already under way (started as each zip was repacked), by `os_arch`. */
+  started?: ReadonlyMap<string, Promise<BinaryEvidence>>;
 }
 
 /**
@@ -196,28 +207,37 @@ export interface DetectOptions {
 export async function inspectBinary(bin: ProviderBinary, opts: DetectOptions): Promise<BinaryEvidence> {
   const platform = `${bin.os}_${bin.arch}`;
   const host = opts.host === undefined ? hostPlatform() : opts.host;
-  const entries = (await readZipDirectory(bin.zipPath)).filter((e) => !e.name.endsWith('/'));
-  if (entries.length !== 1) throw new Error(`${bin.zipPath}: expected one entry, found ${entries.length}`);
-  const entry = entries[0]!;
   const forHost = host !== null && host !== undefined && bin.os === host.os && bin.arch === host.arch;
   // Killing the provider's whole process group is what makes running it safe; Windows has no such groups.
   const mayRun = opts.mode === 'handshake' && forHost && process.platform !== 'win32';
-  const scanner = new BuildInfoScanner();
   let dir: string | undefined;
+  const captured = bin.captured;
   try {
-    let file: string | undefined;
+    let entry: ZipEntry | undefined;
+    const zipEntry = async (): Promise<ZipEntry> => {
+      if (entry) return entry;
+      const entries = (await readZipDirectory(bin.zipPath)).filter((e) => !e.name.endsWith('/'));
+      if (entries.length !== 1) throw new Error(`${bin.zipPath}: expected one entry, found ${entries.length}`);
+      return (entry = entries[0]!);
+    };
+    let file: string | undefined = captured?.file;
     const tmp = async (): Promise<string> => (dir ??= await fs.mkdtemp(path.join(os.tmpdir(), 'relay-provider-')));
-    if (mayRun) {
-      file = path.join(await tmp(), 'bin', path.basename(entry.name));
-      await extract(bin.zipPath, entry, file, scanner);
-    } else {
-      await scanStream(await openZipEntry(bin.zipPath, entry), scanner);
+    const scanner = captured?.scanner ?? new BuildInfoScanner();
+    if (mayRun && !file) {
+      const e = await zipEntry();
+      file = path.join(await tmp(), 'bin', path.basename(e.name));
+      await extract(bin.zipPath, e, file, captured ? undefined : scanner);
+    } else if (!captured) {
+      await scanStream(await openZipEntry(bin.zipPath, await zipEntry()), scanner);
     }
     let buildInfo: GoBuildInfo | undefined;
     if (scanner.found?.form === 'inline') buildInfo = parseModInfo(scanner.found.goVersion, scanner.found.modinfo);
     else if (scanner.found?.form === 'pointer') {
       // Go < 1.18 stores pointers: they need reads by address, so the executable goes to disk (never run).
-      if (!file) await extract(bin.zipPath, entry, (file = path.join(await tmp(), 'bin', path.basename(entry.name))));
+      if (!file) {
+        const e = await zipEntry();
+        await extract(bin.zipPath, e, (file = path.join(await tmp(), 'bin', path.basename(e.name))));
+      }
       buildInfo = await readBuildInfoFile(file);
     }
     const exe = identifyExecutable(scanner.head);
@@ -254,6 +274,8 @@ export async function inspectBinary(bin: ProviderBinary, opts: DetectOptions): P
     return ev;
   } finally {
     if (dir) await fs.rm(dir, { recursive: true, force: true });
+    // The executable repacking wrote out is never left behind, run or not.
+    if (captured?.file) await fs.rm(captured.file, { force: true });
   }
 }
 
@@ -294,7 +316,12 @@ export async function decideProtocols(bins: ProviderBinary[], input: string[], o
   const isHost = (b: ProviderBinary): boolean => !!host && b.os === host.os && b.arch === host.arch;
   // The host's executable first: its handshake then overlaps the other scans.
   const ordered = [...bins].sort((a, b) => Number(isHost(b)) - Number(isHost(a)));
-  const evidence = await mapLimit(ordered, DEFAULTS.buildInfoScanParallel, (b) => inspectBinary(b, { ...opts, host }), opts.signal);
+  const evidence = await mapLimit(
+    ordered,
+    DEFAULTS.buildInfoScanParallel,
+    (b) => opts.started?.get(`${b.os}_${b.arch}`) ?? inspectBinary(b, { ...opts, host }),
+    opts.signal,
+  );
   evidence.sort((a, b) => a.platform.localeCompare(b.platform));
 
   for (const ev of evidence) {
