@@ -3,6 +3,7 @@ import { copyImage } from './copy-image.js';
 import { iamPolicy } from './iam-policy.js';
 import { mirrorArtifact } from './mirror-artifact.js';
 import { promoteEcrImage } from './promote-ecr-image.js';
+import { promoteTerraformProvider } from './promote-terraform-provider.js';
 import { publishTerraformRegistry } from './publish-terraform-registry.js';
 import { verifyTerraformRegistry } from './verify-terraform-registry.js';
 
@@ -13,6 +14,7 @@ import { verifyTerraformRegistry } from './verify-terraform-registry.js';
  */
 export const OPERATIONS = [
   publishTerraformRegistry,
+  promoteTerraformProvider,
   verifyTerraformRegistry,
   copyImage,
   promoteEcrImage,
@@ -26,4 +28,12 @@ export function findOperation(name: string): AnyOperation | undefined {
   return OPERATIONS.find((o) => o.spec.name === name);
 }
 
-export { copyImage, iamPolicy, mirrorArtifact, promoteEcrImage, publishTerraformRegistry, verifyTerraformRegistry };
+export {
+  copyImage,
+  iamPolicy,
+  mirrorArtifact,
+  promoteEcrImage,
+  promoteTerraformProvider,
+  publishTerraformRegistry,
+  verifyTerraformRegistry,
+};

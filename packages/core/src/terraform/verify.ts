@@ -258,12 +258,16 @@ async function verifyPlatform(job: PlatformJob): Promise<PlatformCheck> {
     );
 
   const kept = job.opts.keepDir ? path.join(job.opts.keepDir, path.basename(doc.filename)) : undefined;
+  // As Terraform: the archive's checksum first, then its content.
+  const checksum = (sha256: string): void => {
+    if (sha256 !== doc.shasum.toLowerCase())
+      throw new IntegrityError(`package ${zipUrl.href}: archive has incorrect checksum ${zhHash(sha256)} (expected ${zhHash(doc.shasum)})`);
+  };
   const pkg = await (job.opts.packages?.get(zipUrl.href) ??
-    fetchPackage(r, zipUrl, t.name, kept ?? path.join(job.tmp, `${version}_${key}.zip`)));
+    fetchPackage(r, zipUrl, t.name, kept ?? path.join(job.tmp, `${version}_${key}.zip`), checksum));
   const { sha256, size, h1 } = pkg;
   const zh = zhHash(sha256);
-  if (sha256 !== doc.shasum.toLowerCase())
-    throw new IntegrityError(`package ${zipUrl.href}: archive has incorrect checksum ${zh} (expected ${zhHash(doc.shasum)})`);
+  checksum(sha256);
 
   if (doc.packages !== undefined) {
     const keysInPkgs = Object.keys(doc.packages).sort();
@@ -296,10 +300,16 @@ async function verifyPlatform(job: PlatformJob): Promise<PlatformCheck> {
 
 /**
  * Downloads a package to `file` as Terraform does, hashing it on the way, and
- * checks its layout: sha256, size and h1. With `written` (a read-back), bytes
- * other than those are refused first.
+ * checks its layout: sha256, size and h1. `checksum` judges the sha256 before
+ * the content is looked at, as Terraform does.
  */
-export async function fetchPackage(r: Reader, zipUrl: URL, name: string, file: string, written?: string): Promise<PackageRead> {
+export async function fetchPackage(
+  r: Reader,
+  zipUrl: URL,
+  name: string,
+  file: string,
+  checksum: (sha256: string) => void,
+): Promise<PackageRead> {
   const res = await r.get(zipUrl);
   if (res.status !== 200) {
     res.body.resume();
@@ -319,8 +329,7 @@ export async function fetchPackage(r: Reader, zipUrl: URL, name: string, file: s
     createWriteStream(file, { highWaterMark: ZLIB_CHUNK }),
   );
   const sha256 = h.digest('hex');
-  if (written !== undefined && sha256 !== written)
-    throw new IntegrityError(`package ${zipUrl.href}: reads back with sha256 ${sha256}, but ${written} was written`);
+  checksum(sha256);
   const h1 = await checkZipLayout(file, name, zipUrl.href);
   return { sha256, size, h1 };
 }
@@ -351,7 +360,9 @@ export class PackageReadBack {
     const p = (async (): Promise<PackageRead> => {
       const release = await this.slots.acquire(this.signal);
       try {
-        return await fetchPackage(this.reader, url, this.name, file, sha256);
+        return await fetchPackage(this.reader, url, this.name, file, (got) => {
+          if (got !== sha256) throw new IntegrityError(`package ${url.href}: reads back with sha256 ${got}, but ${sha256} was written`);
+        });
       } finally {
         release();
         await fs.rm(file, { force: true });

@@ -1,0 +1,147 @@
+import * as fs from 'node:fs/promises';
+import { audited } from '../audit/write.js';
+import type { Context, Result } from '../context.js';
+import { DEFAULTS } from '../defaults.js';
+import { badInput } from '../errors.js';
+import { defineSpec } from '../inputs/spec.js';
+import { defineOperation } from '../operation.js';
+import { loadSigningKey } from '../signing/key.js';
+import { checkConditionalWrites } from '../store/probe.js';
+import { executePlan } from '../terraform/execute.js';
+import { checkName, checkVersion } from '../terraform/names.js';
+import { planRelease, refuseConflicts } from '../terraform/plan.js';
+import { checkSameHashes, promotionSections, stagedRelease } from '../terraform/promote.js';
+import { normaliseRef } from '../terraform/record.js';
+import type { Release } from '../terraform/release.js';
+import { logPlan, planRows, publishResult } from '../terraform/report.js';
+import { PackageReadBack, storeReader, verifyRegistry } from '../terraform/verify.js';
+import { openStoreInput, parseRegistryUrl, planInputs, planOutputs, warnRegistryPort } from './common.js';
+
+const spec = defineSpec({
+  name: 'promote-terraform-provider',
+  description:
+    "Promotes a provider version from a staging registry to production byte for byte: staging verified completely, its build record checked, the zips, SHA256SUMS and manifest copied unchanged and SHA256SUMS signed with production's key, so h1: and zh: stay the same.",
+  inputs: {
+    from: { description: 'The staging registry store the version is promoted from: `s3://bucket/prefix` or `file://dir`.', required: true },
+    store: { description: 'The production registry store: `s3://bucket/prefix` or `file://dir`.', required: true },
+    'registry-url': {
+      description: 'Public base URL production is served from; its host is the provider address host.',
+      required: true,
+    },
+    namespace: { description: 'Registry namespace of the provider.', required: true },
+    name: { description: 'Provider type, e.g. `teleport` for terraform-provider-teleport.', required: true },
+    version: { description: 'Version to promote, without a `v`; staging must list it.', required: true },
+    'signing-key': {
+      description:
+        "Production's ASCII-armored OpenPGP private key (or its base64): it signs the same SHA256SUMS again. Pass it through a secret.",
+      required: true,
+      secret: true,
+    },
+    'signing-key-passphrase': { description: 'Passphrase of the signing key, if it is encrypted.', secret: true },
+    'expect-ref': {
+      description:
+        "The git ref staging's build record must name: a tag name or a full ref (`refs/heads/main`); `*` accepts any (the record is still shown and its files still checked). A version last written to staging from another ref (a release candidate carrying the same version) is refused.",
+      defaultNote: 'the tag `terraform-provider-<name>-v<version>`',
+    },
+    immutable: {
+      description: 'A production version never changes: one that exists with different content is a conflict.',
+      type: 'boolean',
+      default: 'true',
+    },
+    'dry-run': {
+      description: 'Verify staging, sign, and print the plan (put / skip identical / conflict) without writing anything.',
+      type: 'boolean',
+      default: 'false',
+    },
+    's3-endpoint': { description: 'S3-compatible endpoint URL (Ceph RGW, MinIO).', defaultNote: 'AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL' },
+    ...planInputs,
+  },
+  branding: { icon: 'arrow-up-circle', color: 'purple' },
+  outputs: {
+    version: { description: 'The version promoted.' },
+    provider: { description: 'Provider address in production, `host/namespace/name`.' },
+    platforms: { description: 'Platforms promoted, space-separated `os_arch`.' },
+    'lock-hashes': {
+      description:
+        "Hashes for .terraform.lock.hcl, one per line, the same as staging's (h1: for every platform, zh: for every SHA256SUMS line).",
+      type: 'list',
+    },
+    hashes: { description: 'JSON object: platform -> [h1, zh].', type: 'json' },
+    'build-ref': { description: "The git ref staging's build record names (what was promoted)." },
+    ...planOutputs,
+  },
+});
+
+export const promoteTerraformProvider = defineOperation(spec, async (inp, ctx: Context): Promise<Result> => {
+  const { log, signal } = ctx;
+  const name = checkName(inp.name, 'name');
+  const namespace = checkName(inp.namespace, 'namespace');
+  const version = checkVersion(inp.version);
+  const registryUrl = parseRegistryUrl(inp['registry-url']);
+  warnRegistryPort(registryUrl, log);
+  const expectRef = inp['expect-ref'] ?? `terraform-provider-${name}-v${version}`;
+  if (!/^(\*|[^\s*]+)$/.test(expectRef.trim())) badInput('expect-ref', 'a tag name, a full ref such as refs/heads/main, or *', expectRef);
+  const from = openStoreInput(inp.from, 'from', inp['s3-endpoint'], ctx);
+  const store = openStoreInput(inp.store, 'store', inp['s3-endpoint'], ctx);
+  if (from.url === store.url) badInput('from', "the staging store, another than 'store'", inp.from);
+  const key = await loadSigningKey(inp['signing-key'], inp['signing-key-passphrase'], log);
+  log.info(`signing with key ${key.keyId} (${key.algorithm})`);
+  const coords = { namespace, name, version };
+
+  let rel: Release | undefined;
+  let readBack: PackageReadBack | undefined;
+  try {
+    const built = await log.group(`Verifying ${name} ${version} in staging (${from.url}), expecting ${normaliseRef(expectRef)}`, () =>
+      stagedRelease({ from, coords, expectRef, key, registryUrl, immutable: inp.immutable, log }),
+    );
+    rel = built.rel;
+    const { staged } = built;
+    const plan = await log.group(`Planning against ${store.url}`, async () => {
+      const p = await planRelease(store, rel!, { immutable: inp.immutable, publicArmor: key.publicArmor });
+      logPlan(planRows(p), log);
+      return p;
+    });
+    const rows = planRows(plan);
+    ctx.record?.addPlan(rows);
+    refuseConflicts(plan, store.url);
+    const stagingKeys = staged.signedBy.join(', ');
+    const same = `h1: and zh: in production equal staging's for all ${rel.packages.length} platforms (the same zips and SHA256SUMS, re-signed by key ${key.keyId}; staging's by ${stagingKeys}): lock files made against staging keep working.`;
+    const result = (dryRun: boolean): Result =>
+      publishResult(rel!, rows, dryRun, {
+        summary: `${dryRun ? 'Would promote' : 'Promoted'} ${version} from ${from.url}, built from ${staged.record.ref ?? 'an unrecorded ref'}. ${same}`,
+        sections: promotionSections(staged, 'staging'),
+        outputs: { 'build-ref': staged.record.ref ?? '' },
+      });
+    if (inp['dry-run']) {
+      log.info('dry run: nothing was written');
+      return result(true);
+    }
+    await log.group('Checking the store honours conditional writes', () => checkConditionalWrites(store));
+    const reader = storeReader(store, registryUrl);
+    const rb = (readBack = new PackageReadBack(reader, name, rel.tmpDir, DEFAULTS.verifyParallel, signal));
+    await log.group('Publishing to production (each zip read back as it lands)', () =>
+      executePlan(store, rel!, plan, {
+        immutable: inp.immutable,
+        publicArmor: key.publicArmor,
+        log,
+        signal,
+        stored: (item) => {
+          if (item.obj?.key.endsWith('.zip')) rb.start(new URL(item.obj.key, registryUrl), item.obj.sha256);
+        },
+        beforeCommit: () => rb.settled(),
+      }),
+    );
+    for (const r of rows) r.result = r.action === 'skip' ? 'unchanged' : 'written';
+    const prod = await log.group('Verifying production, as terraform init would', () =>
+      verifyRegistry(reader, { root: registryUrl, namespace, name, versions: [version], mirrorHost: rel!.mirrorHost }, log, {
+        packages: rb.results,
+      }),
+    );
+    checkSameHashes(staged.checks, prod);
+    log.info(same);
+    return result(false);
+  } finally {
+    await readBack?.idle();
+    if (rel) await fs.rm(rel.tmpDir, { recursive: true, force: true });
+  }
+});
