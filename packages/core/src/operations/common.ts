@@ -87,10 +87,13 @@ export const auditFileInput = {
  * relative URL: with a port, `host:8443/...` parses as a URL whose scheme is
  * the host name (or, for an IP address, fails with "first path segment in URL
  * cannot contain colon"), so a network mirror is unusable for a provider whose
- * address has a port. The registry protocol itself works on any port.
+ * address has a port. The registry protocol itself works on any port. (Read in
+ * hashicorp/terraform internal/getproviders/http_mirror_source.go: path.Join of
+ * provider.Hostname.String(), then url.Parse.)
  */
 export function warnRegistryPort(url: URL, log: Logger, input = 'registry-url'): void {
-  if (!url.port) return;
+  // A loopback registry (the demo, a test) is never a network mirror: Terraform wants https for one anyway.
+  if (!url.port || /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/.test(url.hostname)) return;
   log.warn(
     `input '${input}': ${url.host} has a port; the provider address becomes ${url.host}/<namespace>/<name>, and Terraform's network-mirror client cannot use such a host (it parses the mirror path '${url.host}/…' as a URL with scheme '${url.hostname}'), so the static mirror under mirror/${url.host}/ works only for the registry protocol's clients; serve the registry on port 443 to use it as a network mirror`,
   );

@@ -179,12 +179,15 @@ describe('what the summary warns about', () => {
         /^warning: input 'registry-url': registry\.example\.com:8443 has a port; .*Terraform's network-mirror client cannot use such a host/,
       ),
     ]);
-    const quiet = new NullLogger();
-    await publishTerraformRegistry.run(
-      inputs({ tarballs: await tarballs(dir), store: path.join(dir, 'reg2'), 'registry-url': 'https://registry.example.com:443/' }),
-      { log: quiet, env: {}, cwd: '/' },
-    );
-    expect(quiet.lines.filter((l) => l.startsWith('warning: '))).toEqual([]);
+    // the default port, and a loopback registry (a demo or a test, never a network mirror): no warning
+    for (const url of ['https://registry.example.com:443/', 'http://127.0.0.1:8080/', 'http://localhost:8080/']) {
+      const quiet = new NullLogger();
+      await publishTerraformRegistry.run(
+        inputs({ tarballs: await tarballs(dir), store: path.join(dir, `reg-${new URL(url).host}`), 'registry-url': url }),
+        { log: quiet, env: {}, cwd: '/' },
+      );
+      expect([url, quiet.lines.filter((l) => l.startsWith('warning: '))]).toEqual([url, []]);
+    }
   });
 });
 
