@@ -132,7 +132,7 @@ describe('--json', () => {
     expect(d).toMatchObject({ operation: 'publish-terraform-registry', status: 'dry-run', exitCode: 0 });
     expect(typeof d.outputs.hashes).toBe('object');
     expect(d.outputs.hashes.linux_amd64).toEqual([expect.stringMatching(/^h1:/), expect.stringMatching(/^zh:[0-9a-f]{64}$/)]);
-    expect(d.outputs['lock-hashes']).toHaveLength(6);
+    expect(d.outputs['lock-hashes']).toHaveLength(7); // h1 per platform, zh per SHA256SUMS line (the manifest's too)
     expect(d.plan.length).toBeGreaterThan(5);
     for (const row of d.plan) {
       expect(row).toEqual({

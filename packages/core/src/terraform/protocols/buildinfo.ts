@@ -109,7 +109,12 @@ export class BuildInfoScanner {
       this.head = Buffer.concat([this.head, chunk.subarray(0, EXE_HEAD_BYTES - this.head.length)]);
     }
     if (this.found) return;
-    this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
+    if (this.pending.length > 0 && this.pending.length < BUILDINFO_MAGIC.length && !this.straddles(chunk)) {
+      // Only the last few bytes are held and no magic starts in them: search the chunk itself, without
+      // copying it (a copy per chunk is a second copy of the executable for the collector to clear).
+      this.base += this.pending.length;
+      this.pending = chunk;
+    } else this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
     let from = 0;
     for (;;) {
       const i = this.pending.indexOf(BUILDINFO_MAGIC, from);
@@ -138,6 +143,16 @@ export class BuildInfoScanner {
       this.pending = Buffer.alloc(0);
       return;
     }
+  }
+
+  /** Whether an aligned magic (or, when the chunk is short, a beginning of one) starts in the held tail. */
+  private straddles(chunk: Buffer): boolean {
+    const joint = Buffer.concat([this.pending, chunk.subarray(0, BUILDINFO_MAGIC.length - 1)]);
+    for (let i = (ALIGN - (this.base % ALIGN)) % ALIGN; i < this.pending.length; i += ALIGN) {
+      const seen = joint.subarray(i, i + BUILDINFO_MAGIC.length);
+      if (seen.equals(BUILDINFO_MAGIC.subarray(0, seen.length))) return true;
+    }
+    return false;
   }
 
   /** Bytes held between chunks: a few while searching, one candidate's worth once a header is seen. */
