@@ -104,11 +104,11 @@ export const promoteTerraformProvider = defineOperation(spec, async (inp, ctx: C
     const rows = planRows(plan);
     ctx.record?.addPlan(rows);
     refuseConflicts(plan, store.url);
-    const stagingKeys = staged.signedBy.join(', ');
-    const same = `h1: and zh: in production equal staging's for all ${rel.packages.length} platforms (the same zips and SHA256SUMS, re-signed by key ${key.keyId}; staging's by ${stagingKeys}): lock files made against staging keep working.`;
+    const same = (dryRun: boolean): string =>
+      `h1: and zh: in production ${dryRun ? 'will equal' : 'equal'} staging's for all ${rel!.packages.length} platforms (the same zips and SHA256SUMS, ${dryRun ? 'to be re-signed' : 're-signed'} by key ${key.keyId}; staging's by ${staged.signedBy.join(', ')}): lock files made against staging keep working.`;
     const result = (dryRun: boolean): Result =>
       publishResult(rel!, rows, dryRun, {
-        summary: `${dryRun ? 'Would promote' : 'Promoted'} ${version} from ${from.url}, built from ${staged.record.ref ?? 'an unrecorded ref'}. ${same}`,
+        summary: `${dryRun ? 'Would promote' : 'Promoted'} ${version} from ${from.url}, built from ${staged.record.ref ?? 'an unrecorded ref'}. ${same(dryRun)}`,
         sections: promotionSections(staged, 'staging'),
         outputs: { 'build-ref': staged.record.ref ?? '' },
       });
@@ -138,7 +138,7 @@ export const promoteTerraformProvider = defineOperation(spec, async (inp, ctx: C
       }),
     );
     checkSameHashes(staged.checks, prod);
-    log.info(same);
+    log.info(same(false));
     return result(false);
   } finally {
     await readBack?.idle();

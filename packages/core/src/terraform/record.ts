@@ -149,9 +149,12 @@ export function checkRecordFiles(rec: BuildRecord, where: string, actual: { name
 export function checkRecordRef(rec: BuildRecord, where: string, expectRef: string): void {
   const want = normaliseRef(expectRef);
   if (want === '*') return;
-  if (rec.ref !== want) {
+  if (rec.ref === null)
     throw new ConflictError(
-      `${where}: the staging version was last published from ${rec.ref ?? 'outside GitHub Actions (no ref recorded)'}, not ${want} (input 'expect-ref'); publish ${want} to staging again, or promote what was built from ${rec.ref ?? 'there'} by naming it in expect-ref`,
+      `${where}: the staging version was last published outside GitHub Actions (its build record names no ref), not from ${want} (input 'expect-ref'); publish ${want} to staging again, or set expect-ref to '*' to promote it anyway`,
     );
-  }
+  if (rec.ref !== want)
+    throw new ConflictError(
+      `${where}: the staging version was last published from ${rec.ref}, not ${want} (input 'expect-ref'); publish ${want} to staging again, or promote what was built from ${rec.ref} by naming it in expect-ref`,
+    );
 }

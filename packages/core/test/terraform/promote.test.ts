@@ -170,6 +170,39 @@ describe('promote-terraform-provider', () => {
     expect(ok.outputs['build-ref']).toBe('refs/tags/terraform-provider-demo-v1.0.0-rc.2');
   });
 
+  test("a version staged outside Actions names no ref: refused by default, promoted with expect-ref '*'", async () => {
+    const dir = await tmpDir();
+    const staging = path.join(dir, 'staging');
+    const prod = path.join(dir, 'prod');
+    await publishTerraformRegistry.run(
+      {
+        namespace: 'acme',
+        name: 'demo',
+        version: '1.0.0',
+        tarballs: await tarballs(dir),
+        source: undefined,
+        store: staging,
+        'registry-url': 'https://staging.example.com/',
+        'signing-key': stagingKey,
+        'signing-key-passphrase': undefined,
+        protocols: ['6.0'],
+        'detect-protocols': 'off',
+        'max-binary-size': 1024,
+        immutable: false,
+        'dry-run': false,
+        's3-endpoint': undefined,
+      },
+      ctx(),
+    );
+    await expect(promote(staging, prod)).rejects.toThrow(
+      /the staging version was last published outside GitHub Actions \(its build record names no ref\), not from refs\/tags\/terraform-provider-demo-v1\.0\.0 \(input 'expect-ref'\); .* or set expect-ref to '\*' to promote it anyway$/,
+    );
+    const res = await promote(staging, prod, { 'expect-ref': '*' });
+    expect(res.outputs['build-ref']).toBe('');
+    const rec = res.report.sections.find((s) => s.heading.startsWith('Build record'));
+    expect(rec && 'table' in rec && rec.table.rows[0]).toEqual(['ref', '(none: published outside GitHub Actions)']);
+  });
+
   test('an existing different production version is a conflict, as for publishing', async () => {
     const dir = await tmpDir();
     const staging = path.join(dir, 'staging');
