@@ -104,6 +104,7 @@ export const promoteTerraformProvider = defineOperation(spec, async (inp, ctx: C
     const rows = planRows(plan);
     ctx.record?.addPlan(rows);
     refuseConflicts(plan, store.url);
+    ctx.record?.approve();
     const same = (dryRun: boolean): string =>
       `h1: and zh: in production ${dryRun ? 'will equal' : 'equal'} staging's for all ${rel!.packages.length} platforms (the same zips and SHA256SUMS, ${dryRun ? 'to be re-signed' : 're-signed'} by key ${key.keyId}; staging's by ${staged.signedBy.join(', ')}): lock files made against staging keep working.`;
     const result = (dryRun: boolean): Result =>
@@ -139,7 +140,11 @@ export const promoteTerraformProvider = defineOperation(spec, async (inp, ctx: C
     );
     checkSameHashes(staged.checks, prod);
     log.info(same(false));
-    return result(false);
+    const res = result(false);
+    return await audited(ctx, res, {
+      store,
+      subject: { provider: res.outputs.provider!, version, 'build-ref': staged.record.ref ?? '', from: from.url },
+    });
   } finally {
     await readBack?.idle();
     if (rel) await fs.rm(rel.tmpDir, { recursive: true, force: true });

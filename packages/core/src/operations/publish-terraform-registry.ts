@@ -86,7 +86,11 @@ const spec = defineSpec({
     version: { description: 'The version published.' },
     provider: { description: 'Provider address, `host/namespace/name`.' },
     platforms: { description: 'Platforms published, space-separated `os_arch`.' },
-    'lock-hashes': { description: 'Hashes for .terraform.lock.hcl, one per line (h1: and zh: for every platform).', type: 'list' },
+    'lock-hashes': {
+      description:
+        "Hashes for .terraform.lock.hcl, one per line, as `terraform providers lock` writes them for every platform: h1: for each platform, zh: for every SHA256SUMS line (the manifest's too).",
+      type: 'list',
+    },
     hashes: { description: 'JSON object: platform -> [h1, zh].', type: 'json' },
     ...planOutputs,
   },

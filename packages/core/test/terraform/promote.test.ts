@@ -217,6 +217,28 @@ describe('promote-terraform-provider', () => {
     expect(await snapshot(prod)).toEqual(before);
   });
 
+  test("bound to the approved plan: the dry run's plan-hash applies; the apply leaves an audit record in production", async () => {
+    const dir = await tmpDir();
+    const staging = path.join(dir, 'staging');
+    const prod = path.join(dir, 'prod');
+    await stage(staging, await tarballs(dir));
+    const plan = await promote(staging, prod, { 'dry-run': true });
+    const hash = plan.outputs['plan-hash'] as string;
+    expect(hash).toMatch(/^[0-9a-f]{64}$/);
+    const res = await promote(staging, prod, { 'expect-plan': hash });
+    expect(res.outputs['plan-hash']).toBe(hash);
+    const audit = res.report.sections.find((s) => s.heading === 'Audit record');
+    expect(audit && 'text' in audit && audit.text).toMatch(/^file:\/\/.*\/prod\/audit\/\d{4}\/\d{2}\/.*\.json$/);
+    const [rec] = Object.entries(await snapshot(prod)).filter(([k]) => k.startsWith('audit/'));
+    const record = JSON.parse(Buffer.from(rec![1], 'base64').toString());
+    expect(record).toMatchObject({ operation: 'promote-terraform-provider', subject: { version: '1.0.0', 'build-ref': TAG } });
+    // a store changed since the approval: refused before anything is written
+    await stage(staging, await tarballs(dir, 'later'));
+    const before = await snapshot(prod);
+    await expect(promote(staging, path.join(dir, 'prod2'), { 'expect-plan': hash })).rejects.toThrow(/^plan changed since it was approved/);
+    expect(await snapshot(prod)).toEqual(before);
+  });
+
   test('dry run verifies and plans, writes nothing', async () => {
     const dir = await tmpDir();
     const staging = path.join(dir, 'staging');

@@ -138,6 +138,18 @@ describe('the build record', () => {
   });
 });
 
+test('the plan hash does not depend on the run the record names: a dry run binds an apply run by a re-run job', async () => {
+  const dir = await tmpDir();
+  const store = path.join(dir, 'reg');
+  const files = await tarballs(dir);
+  const run = (env: Record<string, string>, over: Record<string, unknown>) =>
+    publishTerraformRegistry.run(inputs({ tarballs: files, store, ...over }), { log: new NullLogger(), env: actions(env), cwd: '/' });
+  const plan = await run({ GITHUB_RUN_ATTEMPT: '9' }, { 'dry-run': true });
+  const applied = await run({ GITHUB_RUN_ATTEMPT: '10' }, { 'expect-plan': plan.outputs['plan-hash'] });
+  expect(applied.report.status).toBe('done');
+  expect(JSON.parse(await fs.readFile(path.join(store, RECORD), 'utf8')).run.attempt).toBe('10');
+});
+
 describe('what the summary warns about', () => {
   const elf = Buffer.concat([
     Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0]),
