@@ -245,10 +245,11 @@ export function validate<S extends Schema>(schema: S, doc: Document, counter: Li
           const at = join(path, key);
           if (s.type === 'map') {
             if (!new RegExp(s.keyPattern, 'u').test(key)) throw new FieldError(keyLine, at, `expected ${s.keyExpected} as the key`);
-            out[key] = walk(s.values, pair.value, at, keyLine, keyLine);
+            setOwn(out, key, walk(s.values, pair.value, at, keyLine, keyLine));
             continue;
           }
-          const prop = s.properties[key];
+          // own properties only: a key named toString or __proto__ is an unknown field, not the prototype's
+          const prop = Object.hasOwn(s.properties, key) ? s.properties[key] : undefined;
           if (!prop) {
             if (s.ignoredKeys && new RegExp(s.ignoredKeys, 'u').test(key)) continue;
             const known = Object.keys(s.properties);
@@ -259,10 +260,11 @@ export function validate<S extends Schema>(schema: S, doc: Document, counter: Li
               `unknown field${near ? ` (did you mean '${near}'?)` : ''}; known fields: ${known.join(', ')}`,
             );
           }
-          out[key] = walk(prop.schema, pair.value, at, keyLine, keyLine);
+          setOwn(out, key, walk(prop.schema, pair.value, at, keyLine, keyLine));
         }
         if (s.type === 'object') {
-          for (const [k, p] of Object.entries(s.properties)) if (p.required && !(k in out)) fail(`missing required field '${k}'`);
+          for (const [k, p] of Object.entries(s.properties))
+            if (p.required && !Object.hasOwn(out, k)) fail(`missing required field '${k}'`);
         }
         return out;
       }
@@ -282,4 +284,9 @@ function closeEnough(a: string, b: string): boolean {
   while (i < a.length && a[i] === b[i]) i++;
   const swapped = a.length === b.length && a[i] === b[i + 1] && a[i + 1] === b[i] && a.slice(i + 2) === b.slice(i + 2);
   return swapped || a.slice(i + 1) === b.slice(i + 1) || a.slice(i) === b.slice(i + 1) || a.slice(i + 1) === b.slice(i);
+}
+
+/** Sets an own property whatever its name (`__proto__` included), so a mirror file cannot reach a prototype. */
+function setOwn(o: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(o, key, { value, enumerable: true, writable: true, configurable: true });
 }
