@@ -113,9 +113,10 @@ export async function ociCopy(req: CopyRequest, session: OciSession, log: Logger
     `${transferred.blobsCopied} blobs copied (${mib(transferred.bytesCopied)} MiB in ${seconds.toFixed(1)} s), ${transferred.blobsMounted} mounted, ${transferred.manifestsPut} manifests and ${transferred.tagsPut} tags written`,
   );
   const verified = await log.group('Verify', async () => {
-    const v = await verifyCopy(plan, target, graph.referrers, parallel);
-    log.info(`${v.length} references resolve to the expected digests`);
-    return v;
+    const v = await verifyCopy(plan, target, graph.referrers, parallel, signal);
+    log.info(`${v.manifests} manifests and ${v.blobs} blobs present at their sizes`);
+    log.info(`${v.references.length} references resolve to the expected digests`);
+    return v.references;
   });
   return {
     digest: plan.root.digest,

@@ -1,4 +1,5 @@
 import { pipeline } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { mapLimit } from '../../concurrency.js';
 import { throwIfCancelled } from '../../errors.js';
 import { retryDecision, withRetry } from '../../retry.js';
@@ -129,7 +130,13 @@ async function copyBlob(
   session: string | undefined,
   onBytes: (n: number) => void,
 ): Promise<void> {
-  const src = await source.openBlob(d);
+  let src: Readable;
+  try {
+    src = await source.openBlob(d);
+  } catch (err) {
+    if (session) await target.cancelUpload?.(session);
+    throw err;
+  }
   const checked = new VerifyingStream(d.digest, d.size, `blob ${d.digest} from ${source.name}`, onBytes);
   // pipeline ties their fates: a source failure or a wrong digest fails the upload mid-body.
   const body = pipeline(src, checked, () => undefined);
@@ -138,6 +145,6 @@ async function copyBlob(
   } finally {
     src.destroy();
   }
-  // The upload may succeed before our check has run (e.g. the registry trusts Content-Length): surface it.
+  // writeBlob commits only after this check has passed; should a store ever not wait for it, the copy still fails.
   if (checked.errored) throw checked.errored;
 }

@@ -7,7 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { DEFAULTS } from '../../defaults.js';
 import { InputError, IntegrityError } from '../../errors.js';
 import { parseJsonObject, readLimited } from '../../json.js';
-import { digestHex, digestMismatch, isDigest, sha256Digest } from '../ref/digest.js';
+import { digestHex, digestMismatch, isDigest, sha256Digest, verdict, verifyingBody } from '../ref/digest.js';
 import { OCI_INDEX, manifestType } from '../ref/media.js';
 import type { Descriptor, Manifest } from '../ref/media.js';
 import type { Repo } from './repo.js';
@@ -105,6 +105,15 @@ export class LayoutRepo implements Repo {
     return this.has(this.blobPath(d.digest), d.size);
   }
 
+  async blobSize(digest: string): Promise<number | undefined> {
+    try {
+      return (await stat(this.blobPath(digest))).size;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
   private async has(file: string, size: number): Promise<boolean> {
     try {
       return (await stat(file)).size === size;
@@ -120,12 +129,14 @@ export class LayoutRepo implements Repo {
   }
 
   async writeBlob(d: Descriptor, body: Readable): Promise<void> {
-    await this.init();
     const file = this.blobPath(d.digest);
+    await this.init();
+    const checked = verifyingBody(body, d.digest, d.size, `blob ${d.digest} to ${this.name}`);
     const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
     try {
-      // The body fails at its end when bytes are wrong, so a bad blob never gets its name.
-      await pipeline(body, createWriteStream(tmp));
+      // The pipeline ends only after the check of digest and size has passed, so a bad blob never gets its name.
+      await pipeline(checked, createWriteStream(tmp));
+      await verdict(checked, `blob ${d.digest} to ${this.name}`);
       await rename(tmp, file);
     } catch (err) {
       await rm(tmp, { force: true });
