@@ -7,7 +7,7 @@ import type { Logger } from '../../log/logger.js';
 import { parseRetryAfter } from '../../retry.js';
 import { digestMismatch, isDigest, sha256Digest, verdict, verifyingBody } from '../ref/digest.js';
 import { displayHost, isEcrPublic } from '../ref/hosts.js';
-import { MANIFEST_ACCEPT, OCI_INDEX, manifestType } from '../ref/media.js';
+import { MANIFEST_ACCEPT, OCI_INDEX, manifestType, ownBytes } from '../ref/media.js';
 import type { Descriptor, Manifest } from '../ref/media.js';
 import { joinRef } from '../ref/reference.js';
 import type { RegistryAuth } from './auth/registry-auth.js';
@@ -123,7 +123,7 @@ export class RegistryRepo implements Repo {
     // The header is optional (ECR omits it on GET) but must agree when present.
     const claimed = res.header('docker-content-digest');
     if (claimed?.startsWith('sha256:') && claimed !== digest) throw digestMismatch(what, claimed, digest);
-    return { digest, mediaType: manifestType(what, res.header('content-type'), bytes), bytes };
+    return { digest, mediaType: manifestType(what, res.header('content-type'), bytes), bytes: ownBytes(bytes) };
   }
 
   async headManifest(ref: string): Promise<Descriptor | undefined> {
