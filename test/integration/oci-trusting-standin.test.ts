@@ -242,3 +242,56 @@ describe('verification against a stand-in registry that acknowledges writes and 
     expect(verifying.filter((s) => s.method === 'HEAD' && s.path.includes('/manifests/sha256:')).length).toBe(r.plan.manifests.length + 1);
   });
 });
+
+describe('a source stand-in registry with a referrers API that misbehaves', () => {
+  test('stand-in: pages that link back to themselves are refused in one line, nothing written', async () => {
+    const source = await new TrustingRegistry().start();
+    try {
+      seedImage(source, 'src', 'v1');
+      source.referrersApi = (_subject, page) => ({ manifests: [], next: page.pathname + page.search });
+      const err = await copy(`${source.host}/src:v1`, `${target.host}/app`).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(IntegrityError);
+      expect((err as Error).message).toMatch(
+        new RegExp(
+          `^registry ${source.host}: referrers of ${source.host}/src@sha256:[0-9a-f]{64}: the pages link back to /v2/src/referrers/`,
+        ),
+      );
+      expect(target.calls(/^(PUT|POST|PATCH)/)).toEqual([]);
+    } finally {
+      await source.close();
+    }
+  });
+
+  test('stand-in: a referrers page that is not a list of descriptors is refused in one line', async () => {
+    const source = await new TrustingRegistry().start();
+    try {
+      seedImage(source, 'src', 'v1');
+      source.referrersApi = () => ({ manifests: 'everything' });
+      await expect(copy(`${source.host}/src:v1`, `${target.host}/app`)).rejects.toThrow(
+        /^registry .*: referrers of .*: not an image index of descriptors \(digest and size each\)$/,
+      );
+      source.referrersApi = () => ({ manifests: [{ digest: 42 }] });
+      await expect(copy(`${source.host}/src:v1`, `${target.host}/app`)).rejects.toThrow(IntegrityError);
+    } finally {
+      await source.close();
+    }
+  });
+
+  test('stand-in: endless pages are cut off at the graph limit', async () => {
+    const source = await new TrustingRegistry().start();
+    try {
+      seedImage(source, 'src', 'v1');
+      const page = Array.from({ length: 1000 }, (_, i) => ({
+        mediaType: T.manifest,
+        digest: `sha256:${String(i).padStart(64, '0')}`,
+        size: 1,
+      }));
+      source.referrersApi = (_s, url) => ({ manifests: page, next: `${url.pathname}?n=${Number(url.searchParams.get('n') ?? 0) + 1}` });
+      await expect(copy(`${source.host}/src:v1`, `${target.host}/app`)).rejects.toThrow(
+        /: more than \d+ listed, more than Relay copies for one image$/,
+      );
+    } finally {
+      await source.close();
+    }
+  });
+});

@@ -36,6 +36,8 @@ export class TrustingRegistry {
    * and manifest and keeps nothing; 'forgets-blobs': keeps manifests only.
    */
   mode: 'trusting' | 'forgetful' | 'forgets-blobs' = 'trusting';
+  /** A referrers API, page by page (`next`: the Link to the following page); none by default. */
+  referrersApi?: (subject: string, page: URL) => { manifests: unknown; next?: string } | undefined;
   /** Applied to a blob's bytes as it is committed (a store that truncates, say). */
   onCommit: (bytes: Buffer) => Buffer = (b) => b;
   readonly seen: SeenRequest[] = [];
@@ -111,7 +113,16 @@ export class TrustingRegistry {
     if (!m) return error(404, 'NAME_UNKNOWN');
     const [, repo, kind, ref = ''] = m as unknown as [string, string, string, string | undefined];
 
-    if (kind === 'referrers') return error(404, 'NAME_UNKNOWN'); // no referrers API: clients use the fallback tag
+    if (kind === 'referrers') {
+      // No referrers API unless a test gives one: clients use the fallback tag.
+      const page = this.referrersApi?.(ref, url);
+      if (!page) return error(404, 'NAME_UNKNOWN');
+      return reply(
+        200,
+        { 'content-type': 'application/vnd.oci.image.index.v1+json', ...(page.next && { link: `<${page.next}>; rel="next"` }) },
+        JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: page.manifests }),
+      );
+    }
 
     if (kind === 'blobs/uploads') {
       if (method === 'POST' && ref === '') {

@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import { ConflictError, IntegrityError, RemoteError } from '../../errors.js';
 import { isReplayable } from '../../http/client.js';
 import type { HttpClient, HttpResponse, RequestBody } from '../../http/client.js';
+import { DEFAULTS } from '../../defaults.js';
 import { parseJsonObject } from '../../json.js';
 import type { Logger } from '../../log/logger.js';
 import { parseRetryAfter } from '../../retry.js';
@@ -259,10 +260,19 @@ export class RegistryRepo implements Repo {
     return new URL(loc, start).href;
   }
 
+  /**
+   * Every page of the referrers API (Link: rel="next"), within bounds: a
+   * registry that pages in a loop or lists more than an image may hold is
+   * refused rather than followed for ever.
+   */
   async referrers(digest: string): Promise<Descriptor[] | undefined> {
+    const what = `registry ${this.registry}: referrers of ${this.name}@${digest}`;
     const out: Descriptor[] = [];
+    const pages = new Set<string>();
     let url: string | undefined = this.path('referrers', digest);
     while (url) {
+      if (pages.has(url)) throw new IntegrityError(`${what}: the pages link back to ${new URL(url).pathname}`);
+      pages.add(url);
       const res: HttpResponse = await this.reg.call('GET', url, this.scopes, { headers: { accept: OCI_INDEX }, allow: [404, 405, 501] });
       if (!res.ok) {
         await res.discard();
@@ -270,15 +280,25 @@ export class RegistryRepo implements Repo {
         if (out.length === 0) return undefined;
         break;
       }
-      const index = parseJsonObject(await res.bytes(), `registry ${this.registry}: referrers of ${this.name}@${digest}`) as {
-        manifests?: Descriptor[];
-      };
-      out.push(...(index.manifests ?? []));
+      const index = parseJsonObject(await res.bytes(), what);
+      const listed = index.manifests ?? [];
+      if (!Array.isArray(listed) || !listed.every((d) => isDescriptor(d))) {
+        throw new IntegrityError(`${what}: not an image index of descriptors (digest and size each)`);
+      }
+      out.push(...listed);
+      if (out.length > DEFAULTS.ociMaxGraphManifests) {
+        throw new IntegrityError(`${what}: more than ${DEFAULTS.ociMaxGraphManifests} listed, more than Relay copies for one image`);
+      }
       const next = /<([^>]+)>\s*;\s*rel="?next"?/.exec(res.header('link') ?? '')?.[1];
       url = next ? new URL(next, url).href : undefined;
     }
     return out;
   }
+}
+
+function isDescriptor(d: unknown): d is Descriptor {
+  const o = d as Partial<Descriptor> | null;
+  return typeof o === 'object' && o !== null && typeof o.digest === 'string' && typeof o.size === 'number';
 }
 
 /** The session's next Location (each upload response may move it), resolved against the current one. */
