@@ -26,6 +26,20 @@ export const DEFAULTS = {
   ociParallel: 6,
   /** OCI copy: whole-transfer attempts for a blob stream or a digest that did not match on the wire. */
   ociTransferAttempts: 4,
+  /**
+   * OCI copy: most manifests one image may bring (index, children, referrers, cosign artifacts together),
+   * refused past it before anything is written. A copy holds every manifest's bytes and plan row until it is
+   * verified. Measured with the CLI copying an index of small children layout → layout, peak RSS on Node 24
+   * (the actions' runtime; Node 20 needs ~60 MB less): 10,000 children 205 MB, 15,000 245 MB, 20,000 300 MB
+   * (test/integration/oci-huge-graph.test.ts). 12,000 keeps a copy near 220 MB, under 256 MB; the largest
+   * multi-platform images hold tens of manifests, hundreds with a signature and SBOM for each.
+   */
+  ociMaxGraphManifests: 12_000,
+  /**
+   * OCI copy: most bytes the manifests of one image may come to, held for the same reason: 10,000 children
+   * of 20 layers each (45 MB of manifests) peak at 240 MB on Node 24, so 32 MiB stays under 256 MB.
+   */
+  ociMaxGraphManifestBytes: 32 * 1024 * 1024,
 
   /**
    * Terraform publish: archives repacked at once. Gunzip and deflate run on libuv's thread pool (4 threads unless

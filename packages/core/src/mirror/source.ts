@@ -64,6 +64,9 @@ export class ListedSource implements Repo {
   hasBlob(d: Descriptor): Promise<boolean> {
     return this.inner.hasBlob(d);
   }
+  blobSize(digest: string): Promise<number | undefined> {
+    return this.inner.blobSize(digest);
+  }
   openBlob(d: Descriptor): Promise<Readable> {
     return this.inner.openBlob(d);
   }

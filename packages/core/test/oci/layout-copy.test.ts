@@ -1,10 +1,13 @@
 import { describe, expect, test } from '@jest/globals';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { ConflictError, IntegrityError } from '../../src/errors.js';
 import { NullLogger } from '../../src/log/logger.js';
 import { ociCopy } from '../../src/oci/copy/copy.js';
 import { parseReference } from '../../src/oci/ref/reference.js';
+import { LayoutRepo } from '../../src/oci/repo/layout.js';
 import { OciSession } from '../../src/oci/repo/session.js';
 import { tmpDir } from '../fixtures.js';
 import { makeFixture, readIndexJson } from './fixtures.js';
@@ -154,5 +157,27 @@ describe('copy between OCI layouts', () => {
     controller.abort();
     await expect(run(`oci:${fx.dir}:v1`, `oci:${dst}:v1`, { signal: controller.signal })).rejects.toMatchObject({ kind: 'cancelled' });
     expect(await blobFiles(dst)).toEqual([]);
+  });
+});
+
+describe('LayoutRepo.writeBlob', () => {
+  test('a plain stream of wrong bytes is checked by the layout itself: no file under the digest, no temp file left', async () => {
+    const dir = await tmpDir();
+    const repo = new LayoutRepo(dir);
+    const good = Buffer.from('the real bytes');
+    const d = {
+      mediaType: 'application/octet-stream',
+      digest: 'sha256:' + createHash('sha256').update(good).digest('hex'),
+      size: good.length,
+    };
+    const bad = Buffer.from(good);
+    bad[0] = bad[0]! ^ 1;
+    await expect(repo.writeBlob(d, Readable.from([bad]))).rejects.toThrow(IntegrityError);
+    await expect(repo.writeBlob(d, Readable.from([good, Buffer.from('!')]))).rejects.toThrow(`more than the ${good.length} bytes`);
+    expect(await readdir(path.join(dir, 'blobs', 'sha256'))).toEqual([]);
+    await repo.writeBlob(d, Readable.from([good]));
+    expect(await readFile(path.join(dir, 'blobs', 'sha256', d.digest.slice(7)))).toEqual(good);
+    expect(await repo.blobSize(d.digest)).toBe(good.length);
+    expect(await repo.blobSize('sha256:' + '0'.repeat(64))).toBeUndefined();
   });
 });

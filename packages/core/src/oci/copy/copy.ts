@@ -1,7 +1,7 @@
 import { DEFAULTS } from '../../defaults.js';
 import { badInput } from '../../errors.js';
 import type { Logger } from '../../log/logger.js';
-import { mib, type PlanRow } from '../../report/plan.js';
+import { mib } from '../../report/plan.js';
 import type { RunRecord } from '../../report/recorder.js';
 import type { RetryPolicy } from '../../retry.js';
 import { TAG_PATTERN, formatReference, isTag, joinRef } from '../ref/reference.js';
@@ -9,14 +9,12 @@ import type { Reference } from '../ref/reference.js';
 import type { Repo } from '../repo/repo.js';
 import type { OciSession } from '../repo/session.js';
 import { executePlan } from './execute.js';
-import type { Transferred } from './execute.js';
 import { readGraph } from './graph.js';
 import type { SourceGraph } from './graph.js';
+import type { CopyResult } from './result.js';
 import { planCopy } from './plan.js';
-import type { Plan } from './plan.js';
 import { planLines, planRows } from './report.js';
 import { verifyCopy } from './verify.js';
-import type { Verified } from './verify.js';
 
 export interface CopyRequest {
   source: Reference;
@@ -32,21 +30,13 @@ export interface CopyRequest {
   retry?: RetryPolicy;
   /** Where the plan is recorded as soon as it exists (the face reports it if the run then fails). */
   record?: RunRecord;
+  /** Manifests the image may bring before it is refused; default DEFAULTS.ociMaxGraphManifests. */
+  maxManifests?: number;
   /** Runs once the source is read, before the target is touched (promotion gates). */
   gate?: (g: SourceGraph) => Promise<void>;
 }
 
-export interface CopyResult {
-  digest: string;
-  /** Every reference the copy made true: tags, then the image by digest. */
-  images: string[];
-  plan: Plan;
-  graph: SourceGraph;
-  transferred?: Transferred;
-  verified: Verified[];
-  /** The plan in the shared vocabulary, with results once executed. */
-  rows: PlanRow[];
-}
+export type { CopyResult } from './result.js';
 
 /** What tags the target gets: the destination's tag plus `tags`; without either, the source's tag. */
 export function targetTags(req: Pick<CopyRequest, 'source' | 'destination' | 'tags'>): string[] {
@@ -77,7 +67,11 @@ export async function ociCopy(req: CopyRequest, session: OciSession, log: Logger
   const ref = await sourceRef(req.source, source);
 
   const graph = await log.group(`Read ${joinRef(source.name, ref)}`, async () => {
-    const g = await readGraph(source, ref);
+    const g = await readGraph(source, ref, {
+      parallel,
+      ...(req.maxManifests && { maxManifests: req.maxManifests }),
+      ...(signal && { signal }),
+    });
     log.info(
       `${g.root.digest} (${g.root.mediaType}): ${g.nodes.size} manifests, ${g.blobs.size} blobs, ${g.cosignTags.length} cosign tags, ${[...g.referrers.values()].flat().length} referrers`,
     );
@@ -113,9 +107,10 @@ export async function ociCopy(req: CopyRequest, session: OciSession, log: Logger
     `${transferred.blobsCopied} blobs copied (${mib(transferred.bytesCopied)} MiB in ${seconds.toFixed(1)} s), ${transferred.blobsMounted} mounted, ${transferred.manifestsPut} manifests and ${transferred.tagsPut} tags written`,
   );
   const verified = await log.group('Verify', async () => {
-    const v = await verifyCopy(plan, target, graph.referrers, parallel);
-    log.info(`${v.length} references resolve to the expected digests`);
-    return v;
+    const v = await verifyCopy(plan, target, graph.referrers, parallel, signal);
+    log.info(`${v.manifests} manifests written and the ${v.blobs} blobs they reference found on the target at their sizes`);
+    log.info(`${v.references.length} references resolve to the expected digests`);
+    return v.references;
   });
   return {
     digest: plan.root.digest,

@@ -1,4 +1,5 @@
 import { pipeline } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { mapLimit } from '../../concurrency.js';
 import { throwIfCancelled } from '../../errors.js';
 import { retryDecision, withRetry } from '../../retry.js';
@@ -88,26 +89,18 @@ export async function executePlan(plan: Plan, source: Repo, target: Repo, opts: 
   );
 
   // Children before parents, referrers after subjects: a registry may refuse dangling references.
-  const byDigest = new Map(plan.manifests.map((m) => [m.manifest.digest, m]));
-  const done = new Map<string, Promise<void>>();
-  const put = (m: PlannedManifest): Promise<void> => {
-    let p = done.get(m.manifest.digest);
-    if (!p) {
-      p = (async () => {
-        const deps = [...m.children, ...(m.subject ? [m.subject] : [])]
-          .map((d) => byDigest.get(d))
-          .filter((d): d is PlannedManifest => d !== undefined);
-        await Promise.all(deps.map(put));
-        if (m.action === 'present') return;
-        throwIfCancelled(opts.signal);
+  // Level by level (a manifest's level is one past its deepest dependency), `parallel` at a time.
+  for (const level of levels(plan.manifests)) {
+    await mapLimit(
+      level.filter((m) => m.action !== 'present'),
+      opts.parallel,
+      async (m) => {
         await withRetry(() => target.putManifest(m.manifest, m.manifest.digest), retryDecision, opts.retry, undefined, opts.signal);
         out.manifestsPut++;
-      })();
-      done.set(m.manifest.digest, p);
-    }
-    return p;
-  };
-  await mapLimit(plan.manifests, opts.parallel, put, opts.signal);
+      },
+      opts.signal,
+    );
+  }
 
   // Requested tags last of all, after cosign tags and referrer indexes.
   const order = { cosign: 0, referrers: 1, tag: 2 } as const;
@@ -121,6 +114,40 @@ export async function executePlan(plan: Plan, source: Repo, target: Repo, opts: 
   return out;
 }
 
+/** Manifests grouped so that each one's children and subject come in an earlier group. */
+export function levels(manifests: readonly PlannedManifest[]): PlannedManifest[][] {
+  const byDigest = new Map(manifests.map((m) => [m.manifest.digest, m]));
+  const level = new Map<string, number>();
+  const out: PlannedManifest[][] = [];
+  for (const start of manifests) {
+    // Depth-first without recursion: a dependency's level is known before its dependant's.
+    const stack: { m: PlannedManifest; deps: PlannedManifest[] | undefined }[] = [{ m: start, deps: undefined }];
+    const onStack = new Set<string>();
+    while (stack.length) {
+      const top = stack[stack.length - 1]!;
+      const digest = top.m.manifest.digest;
+      if (level.has(digest)) {
+        stack.pop();
+        continue;
+      }
+      if (!top.deps) {
+        onStack.add(digest);
+        top.deps = [...top.m.children, ...(top.m.subject ? [top.m.subject] : [])]
+          .map((d) => byDigest.get(d))
+          .filter((d): d is PlannedManifest => d !== undefined && !onStack.has(d.manifest.digest));
+        stack.push(...top.deps.filter((d) => !level.has(d.manifest.digest)).map((m) => ({ m, deps: undefined })));
+        continue;
+      }
+      stack.pop();
+      onStack.delete(digest);
+      const l = top.deps.reduce((n, d) => Math.max(n, (level.get(d.manifest.digest) ?? -1) + 1), 0);
+      level.set(digest, l);
+      (out[l] ??= []).push(top.m);
+    }
+  }
+  return out;
+}
+
 /** One streamed GET → upload, hashed on the way through. */
 async function copyBlob(
   source: Repo,
@@ -129,7 +156,13 @@ async function copyBlob(
   session: string | undefined,
   onBytes: (n: number) => void,
 ): Promise<void> {
-  const src = await source.openBlob(d);
+  let src: Readable;
+  try {
+    src = await source.openBlob(d);
+  } catch (err) {
+    if (session) await target.cancelUpload?.(session);
+    throw err;
+  }
   const checked = new VerifyingStream(d.digest, d.size, `blob ${d.digest} from ${source.name}`, onBytes);
   // pipeline ties their fates: a source failure or a wrong digest fails the upload mid-body.
   const body = pipeline(src, checked, () => undefined);
@@ -138,6 +171,6 @@ async function copyBlob(
   } finally {
     src.destroy();
   }
-  // The upload may succeed before our check has run (e.g. the registry trusts Content-Length): surface it.
+  // writeBlob commits only after this check has passed; should a store ever not wait for it, the copy still fails.
   if (checked.errored) throw checked.errored;
 }

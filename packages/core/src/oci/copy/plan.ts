@@ -58,19 +58,20 @@ export interface PlanOptions {
 export async function planCopy(g: SourceGraph, source: Repo, target: Repo, opts: PlanOptions): Promise<Plan> {
   const nodes = [...g.nodes.values()];
   const presence = await mapLimit(nodes, opts.parallel, (n) => target.headManifest(n.manifest.digest), opts.signal);
-  const manifests: PlannedManifest[] = nodes.map((n, i) => ({
-    manifest: n.manifest,
-    role: n.role,
-    action: presence[i]?.digest === n.manifest.digest ? 'present' : 'put',
-    ...(n.subject && { subject: n.subject }),
-    children: n.parts.manifests.map((d) => d.digest),
-  }));
-
   // A manifest the target has implies its blobs (registries check them at PUT): skip their HEADs.
   const needed = new Map<string, Descriptor>();
-  for (const [i, n] of nodes.entries()) {
-    if (manifests[i]?.action === 'put') for (const b of n.parts.blobs) needed.set(b.digest, b);
-  }
+  const manifests: PlannedManifest[] = nodes.map((n, i) => {
+    const parts = n.parts;
+    const action = presence[i]?.digest === n.manifest.digest ? 'present' : 'put';
+    if (action === 'put') for (const b of parts.blobs) needed.set(b.digest, b);
+    return {
+      manifest: n.manifest,
+      role: n.role,
+      action,
+      ...(n.subject && { subject: n.subject }),
+      children: parts.manifests.map((d) => d.digest),
+    };
+  });
   const sameRegistry = source.registry !== undefined && source.registry === target.registry && source.repository !== target.repository;
   const blobList = [...needed.values()];
   const have = await mapLimit(blobList, opts.parallel, (b) => target.hasBlob(b), opts.signal);

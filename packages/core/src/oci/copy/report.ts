@@ -1,7 +1,7 @@
 import type { Result } from '../../context.js';
 import { describeCounts, mib, type PlanAction, type PlanRow } from '../../report/plan.js';
 import type { ReportSection } from '../../report/report.js';
-import type { CopyResult } from './copy.js';
+import type { CopyResult } from './result.js';
 import type { BlobAction, ManifestAction, Plan, TagAction } from './plan.js';
 import type { Verified } from './verify.js';
 
@@ -9,6 +9,17 @@ const BLOB: Record<BlobAction, PlanAction> = { copy: 'put', mount: 'mount', pres
 const MANIFEST: Record<ManifestAction, PlanAction> = { put: 'put', present: 'skip' };
 const TAG: Record<TagAction, PlanAction> = { put: 'put', present: 'skip', move: 'replace' };
 const short = (d: string): string => d.slice(0, 'sha256:'.length + 12);
+
+/**
+ * Rows a per-object table shows: an index of 10,000 children would make a job
+ * summary past GitHub's 1 MiB limit for a step. The full plan is in --json.
+ */
+export const MAX_TABLE_ROWS = 1000;
+function capped(rows: string[][], width: number): string[][] {
+  if (rows.length <= MAX_TABLE_ROWS) return rows;
+  const more = `… and ${rows.length - MAX_TABLE_ROWS} more (every object is in the --json plan)`;
+  return [...rows.slice(0, MAX_TABLE_ROWS), [more, ...Array<string>(width - 1).fill('')]];
+}
 
 /** The copy plan in the shared vocabulary: blobs, then manifests by digest, then tags (the commit order). */
 export function planRows(p: Plan): PlanRow[] {
@@ -49,7 +60,8 @@ export function planLines(p: Plan): string[] {
 function sections(r: CopyResult, dryRun: boolean): ReportSection[] {
   const p = r.plan;
   const t = r.transferred;
-  const verified = (ref: string): boolean => r.verified.some((v: Verified) => v.reference === ref);
+  const verifiedRefs = new Set(r.verified.map((v: Verified) => v.reference));
+  const verified = (ref: string): boolean => verifiedRefs.has(ref);
   const tagRows = r.rows.slice(p.blobs.length + p.manifests.length);
   return [
     {
@@ -62,20 +74,20 @@ function sections(r: CopyResult, dryRun: boolean): ReportSection[] {
       heading: 'References',
       table: {
         head: ['Reference', 'Action', 'Why', dryRun ? '' : 'Verified'].filter(Boolean),
-        rows: tagRows.map((row) => [row.object, row.action, row.why, ...(dryRun ? [] : [verified(row.object) ? 'yes' : ''])]),
+        rows: capped(
+          tagRows.map((row) => [row.object, row.action, row.why, ...(dryRun ? [] : [verified(row.object) ? 'yes' : ''])]),
+          dryRun ? 3 : 4,
+        ),
       },
     },
     {
       heading: 'Manifests',
       table: {
         head: ['Digest', 'Role', 'Type', 'Size', 'Action'],
-        rows: p.manifests.map((m) => [
-          m.manifest.digest,
-          m.role,
-          m.manifest.mediaType,
-          String(m.manifest.bytes.length),
-          MANIFEST[m.action],
-        ]),
+        rows: capped(
+          p.manifests.map((m) => [m.manifest.digest, m.role, m.manifest.mediaType, String(m.manifest.bytes.length), MANIFEST[m.action]]),
+          5,
+        ),
       },
       collapsed: true,
     },
@@ -83,7 +95,10 @@ function sections(r: CopyResult, dryRun: boolean): ReportSection[] {
       heading: `Blobs (${p.blobs.filter((b) => b.action !== 'present').length} of ${p.blobs.length} needed)`,
       table: {
         head: ['Digest', 'Size', 'Action'],
-        rows: p.blobs.map((b) => [b.descriptor.digest, String(b.descriptor.size), BLOB[b.action]]),
+        rows: capped(
+          p.blobs.map((b) => [b.descriptor.digest, String(b.descriptor.size), BLOB[b.action]]),
+          3,
+        ),
       },
       collapsed: true,
     },

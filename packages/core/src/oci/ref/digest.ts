@@ -1,7 +1,8 @@
 import { sha256Hex } from '../../hash.js';
 import { createHash } from 'node:crypto';
-import { Transform } from 'node:stream';
+import { Readable, Transform, pipeline } from 'node:stream';
 import type { TransformCallback } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { IntegrityError } from '../../errors.js';
 
 const SHA256 = /^sha256:[a-f0-9]{64}$/;
@@ -38,8 +39,8 @@ export class VerifyingStream extends Transform {
   private readonly hash = createHash('sha256');
   bytes = 0;
   constructor(
-    private readonly expected: string,
-    private readonly size: number,
+    readonly expected: string,
+    readonly size: number,
     private readonly what: string,
     private readonly onBytes?: (n: number) => void,
   ) {
@@ -59,4 +60,34 @@ export class VerifyingStream extends Transform {
     const got = 'sha256:' + this.hash.digest('hex');
     cb(got === this.expected ? null : digestMismatch(this.what, this.expected, got));
   }
+}
+
+/**
+ * `body` as a stream that fails at its end unless it held exactly `size`
+ * bytes hashing to `digest`: itself when it already is one for them (the
+ * copy's own, with its progress and source in messages), else wrapped.
+ * Every store commits a blob only once such a body has ended cleanly.
+ */
+export function verifyingBody(body: Readable, digest: string, size: number, what: string): VerifyingStream {
+  if (body instanceof VerifyingStream && body.expected === digest && body.size === size) return body;
+  return pipeline(body, new VerifyingStream(digest, size, what), () => undefined);
+}
+
+/**
+ * Resolves once `body` has ended cleanly (every byte read and checked),
+ * rejects with its failure. An upload whose answer came before the body's
+ * end (the server had Content-Length bytes while our check was still running)
+ * had the stream unpiped: the rest is drained here so its verdict comes.
+ */
+export async function verdict(body: Readable, what: string): Promise<void> {
+  if (body.errored) throw body.errored;
+  if (body.readableEnded) return;
+  // Bytes still waiting here never reached the server: whatever it acknowledged, it is not this blob.
+  if (body.readableLength > 0) {
+    body.destroy();
+    throw new IntegrityError(`${what}: the upload was answered before the whole blob was sent`, { retryable: true });
+  }
+  body.resume();
+  await finished(body, { writable: false });
+  if (body.errored) throw body.errored;
 }

@@ -21,6 +21,18 @@ export interface Descriptor {
   platform?: { os?: string; architecture?: string; variant?: string };
 }
 
+/**
+ * Bytes to keep for the length of a copy, in memory of their own. A small
+ * Buffer read from a stream is a slice of an 8 KiB pool that it keeps alive
+ * whole: held for each of 10,000 manifests, that is 80 MiB for 4 MiB of bytes.
+ */
+export function ownBytes(b: Buffer): Buffer {
+  if (b.byteOffset === 0 && b.buffer.byteLength === b.length) return b;
+  const own = Buffer.allocUnsafeSlow(b.length);
+  b.copy(own);
+  return own;
+}
+
 /** A manifest as stored: its exact bytes, the type it was served as, its digest. */
 export interface Manifest {
   digest: string;

@@ -1,14 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, rename, rm, stat, writeFile } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DEFAULTS } from '../../defaults.js';
 import { InputError, IntegrityError } from '../../errors.js';
-import { parseJsonObject, readLimited } from '../../json.js';
-import { digestHex, digestMismatch, isDigest, sha256Digest } from '../ref/digest.js';
-import { OCI_INDEX, manifestType } from '../ref/media.js';
+import { parseJsonObject } from '../../json.js';
+import { digestHex, digestMismatch, isDigest, sha256Digest, verdict, verifyingBody } from '../ref/digest.js';
+import { OCI_INDEX, manifestType, ownBytes } from '../ref/media.js';
 import type { Descriptor, Manifest } from '../ref/media.js';
 import type { Repo } from './repo.js';
 
@@ -40,24 +41,63 @@ export class LayoutRepo implements Repo {
     return path.join(this.dir, 'blobs', 'sha256', digestHex(digest));
   }
 
-  /** A document (index.json, a manifest) read whole, up to the document limit; undefined when absent. */
+  /**
+   * A document (index.json, a manifest) read whole, up to the document limit;
+   * undefined when absent. Read at its size in one buffer of its own (a stream
+   * would allocate 64 KiB per read: 10,000 manifests churn gigabytes), which
+   * is also what a caller may keep.
+   */
   private async readDocument(file: string, what: string): Promise<Buffer | undefined> {
+    let fh: FileHandle;
     try {
-      return await readLimited(createReadStream(file), DEFAULTS.maxDocumentBytes, what);
+      fh = await open(file, 'r');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw err;
     }
+    try {
+      const tooBig = (): IntegrityError => new IntegrityError(`${what}: larger than ${DEFAULTS.maxDocumentBytes} bytes`);
+      const { size } = await fh.stat();
+      if (size > DEFAULTS.maxDocumentBytes) throw tooBig();
+      const bytes = Buffer.allocUnsafeSlow(size);
+      let n = 0;
+      while (n < size) {
+        const { bytesRead } = await fh.read(bytes, n, size - n, n);
+        if (bytesRead === 0) break;
+        n += bytesRead;
+      }
+      // What the stat saw: a manifest is checked against its digest, and index.json is replaced by rename.
+      return n === size ? bytes : bytes.subarray(0, n);
+    } finally {
+      await fh.close();
+    }
   }
 
+  /**
+   * index.json, read again only when the file changed (another inode, size or
+   * time: Relay and other tools replace it by rename). A graph of 10,000
+   * children looks up tags and fallback indexes tens of thousands of times.
+   */
   async readIndex(): Promise<LayoutIndex | undefined> {
     const what = `${this.name}: index.json`;
-    const bytes = await this.readDocument(path.join(this.dir, 'index.json'), what);
-    if (!bytes) return undefined;
-    const index = parseJsonObject(bytes, what);
-    if (!Array.isArray(index.manifests)) throw new IntegrityError(`${what} is not an OCI image index`);
-    return index as unknown as LayoutIndex;
+    const file = path.join(this.dir, 'index.json');
+    const st = await stat(file).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return undefined;
+      throw err;
+    });
+    if (!st) return undefined;
+    const key = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+    if (this.indexCache?.key !== key) {
+      const bytes = await this.readDocument(file, what);
+      if (!bytes) return undefined;
+      const index = parseJsonObject(bytes, what);
+      if (!Array.isArray(index.manifests)) throw new IntegrityError(`${what} is not an OCI image index`);
+      this.indexCache = { key, index: index as unknown as LayoutIndex };
+    }
+    // Callers may replace `manifests` on their copy, never the cached one.
+    return { ...this.indexCache.index };
   }
+  private indexCache: { key: string; index: LayoutIndex } | undefined;
 
   /** The one image in a layout given without a tag, as skopeo allows; undefined for an empty layout. */
   async defaultReference(): Promise<string | undefined> {
@@ -72,6 +112,12 @@ export class LayoutRepo implements Repo {
   }
 
   async getManifest(ref: string): Promise<Manifest | undefined> {
+    const m = await this.readManifest(ref);
+    return m && { ...m, bytes: ownBytes(m.bytes) };
+  }
+
+  /** Read and checked against its digest; the bytes may share a pool (not to be kept). */
+  private async readManifest(ref: string): Promise<Manifest | undefined> {
     const entry = await this.lookup(ref);
     const digest = isDigest(ref) ? ref : entry?.digest;
     if (!digest) return undefined;
@@ -84,7 +130,7 @@ export class LayoutRepo implements Repo {
   }
 
   async headManifest(ref: string): Promise<Descriptor | undefined> {
-    const m = await this.getManifest(ref);
+    const m = await this.readManifest(ref);
     return m && { digest: m.digest, mediaType: m.mediaType, size: m.bytes.length };
   }
 
@@ -105,6 +151,15 @@ export class LayoutRepo implements Repo {
     return this.has(this.blobPath(d.digest), d.size);
   }
 
+  async blobSize(digest: string): Promise<number | undefined> {
+    try {
+      return (await stat(this.blobPath(digest))).size;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
   private async has(file: string, size: number): Promise<boolean> {
     try {
       return (await stat(file)).size === size;
@@ -120,12 +175,14 @@ export class LayoutRepo implements Repo {
   }
 
   async writeBlob(d: Descriptor, body: Readable): Promise<void> {
-    await this.init();
     const file = this.blobPath(d.digest);
+    await this.init();
+    const checked = verifyingBody(body, d.digest, d.size, `blob ${d.digest} to ${this.name}`);
     const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
     try {
-      // The body fails at its end when bytes are wrong, so a bad blob never gets its name.
-      await pipeline(body, createWriteStream(tmp));
+      // The pipeline ends only after the check of digest and size has passed, so a bad blob never gets its name.
+      await pipeline(checked, createWriteStream(tmp));
+      await verdict(checked, `blob ${d.digest} to ${this.name}`);
       await rename(tmp, file);
     } catch (err) {
       await rm(tmp, { force: true });

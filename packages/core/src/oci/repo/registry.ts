@@ -1,13 +1,14 @@
 import type { Readable } from 'node:stream';
-import { ConflictError, RemoteError } from '../../errors.js';
+import { ConflictError, IntegrityError, RemoteError } from '../../errors.js';
 import { isReplayable } from '../../http/client.js';
 import type { HttpClient, HttpResponse, RequestBody } from '../../http/client.js';
+import { DEFAULTS } from '../../defaults.js';
 import { parseJsonObject } from '../../json.js';
 import type { Logger } from '../../log/logger.js';
 import { parseRetryAfter } from '../../retry.js';
-import { digestMismatch, isDigest, sha256Digest } from '../ref/digest.js';
+import { digestMismatch, isDigest, sha256Digest, verdict, verifyingBody } from '../ref/digest.js';
 import { displayHost, isEcrPublic } from '../ref/hosts.js';
-import { MANIFEST_ACCEPT, OCI_INDEX, manifestType } from '../ref/media.js';
+import { MANIFEST_ACCEPT, OCI_INDEX, manifestType, ownBytes } from '../ref/media.js';
 import type { Descriptor, Manifest } from '../ref/media.js';
 import { joinRef } from '../ref/reference.js';
 import type { RegistryAuth } from './auth/registry-auth.js';
@@ -123,7 +124,7 @@ export class RegistryRepo implements Repo {
     // The header is optional (ECR omits it on GET) but must agree when present.
     const claimed = res.header('docker-content-digest');
     if (claimed?.startsWith('sha256:') && claimed !== digest) throw digestMismatch(what, claimed, digest);
-    return { digest, mediaType: manifestType(what, res.header('content-type'), bytes), bytes };
+    return { digest, mediaType: manifestType(what, res.header('content-type'), bytes), bytes: ownBytes(bytes) };
   }
 
   async headManifest(ref: string): Promise<Descriptor | undefined> {
@@ -167,6 +168,14 @@ export class RegistryRepo implements Repo {
     return res.status !== 404;
   }
 
+  async blobSize(digest: string): Promise<number | undefined> {
+    const res = await this.reg.call('HEAD', this.path('blobs', digest), this.scopes, { allow: [404] });
+    await res.discard();
+    if (res.status === 404) return undefined;
+    const length = res.header('content-length');
+    return length === undefined ? NaN : Number(length);
+  }
+
   async openBlob(d: Descriptor): Promise<Readable> {
     const res = await this.reg.call('GET', this.path('blobs', d.digest), this.scopes);
     return res.body;
@@ -192,40 +201,78 @@ export class RegistryRepo implements Repo {
     }
   }
 
+  /**
+   * Chunked upload with one chunk (distribution-spec "Pushing a blob in
+   * chunks"): POST opens a session (or a mount's 202 left one), one PATCH
+   * streams the whole blob, and only once our own check of digest and size has
+   * passed does `PUT <location>?digest=` (no body) commit it. A registry that
+   * trusts its clients never sees a commit of wrong bytes; on any failure the
+   * session is cancelled (DELETE, best effort). One PATCH, not several: GHCR
+   * and ECR mishandle multi-PATCH uploads (stale Range, containers-roadmap #2831).
+   */
   async writeBlob(d: Descriptor, body: Readable, session?: string): Promise<void> {
-    let location = session;
-    if (!location) {
-      const start = this.reg.url(`/v2/${this.repository}/blobs/uploads/`);
-      const res = await this.reg.call('POST', start, this.scopes, { allow: [202] });
-      await res.discard();
-      const loc = res.header('location');
-      if (!loc) throw new RemoteError(`registry ${this.registry}: upload to ${this.name} started without a Location`);
-      location = new URL(loc, start).href;
-    }
-    // Use Location exactly as given; it may carry state in its query.
-    const put = new URL(location);
-    put.searchParams.append('digest', d.digest);
+    const what = `blob ${d.digest} to ${this.name}`;
+    const checked = verifyingBody(body, d.digest, d.size, what);
+    let location: string | undefined = session;
     try {
-      const res = await this.reg.call('PUT', put.href, this.scopes, {
+      location ??= await this.startUpload();
+      const patch = await this.reg.call('PATCH', location, this.scopes, {
         headers: { 'content-type': 'application/octet-stream', 'content-length': String(d.size) },
-        body,
+        body: checked,
       });
-      await res.discard();
+      await patch.discard();
+      location = follow(patch, location);
+      // Every byte read and checked before anything commits; a mismatch fails here.
+      await verdict(checked, what);
+      // Registries that say how much they hold (Range: 0-<last>) must hold all of it.
+      const range = patch.header('range');
+      const end = range ? /^(?:bytes=)?0-(\d+)$/.exec(range.trim())?.[1] : undefined;
+      if (range && d.size > 0 && Number(end) !== d.size - 1) {
+        throw new IntegrityError(`${what}: the registry holds ${range} of ${d.size} bytes after the upload`, { retryable: true });
+      }
+      const put = await this.reg.call('PUT', withQuery(location, 'digest', d.digest), this.scopes);
+      await put.discard();
+      location = undefined; // committed: nothing to cancel
     } catch (err) {
+      checked.destroy();
       body.destroy();
-      // Cancelling is a courtesy; registries may refuse it (quay).
-      await this.reg.call('DELETE', location, this.scopes, { allow: [400, 401, 403, 404, 405] }).then(
-        (r) => r.discard(),
-        () => undefined,
-      );
-      throw err;
+      if (location) await this.cancelUpload(location);
+      // Our own verdict on the bytes says more than how the request ended.
+      throw checked.errored ?? err;
     }
   }
 
+  /** DELETE of an upload session: a courtesy, so never fails (registries may refuse it: quay). */
+  async cancelUpload(location: string): Promise<void> {
+    await this.reg.call('DELETE', location, this.scopes, { allow: [400, 401, 403, 404, 405] }).then(
+      (r) => r.discard(),
+      () => undefined,
+    );
+  }
+
+  /** Opens an upload session; its Location, absolute. */
+  private async startUpload(): Promise<string> {
+    const start = this.reg.url(`/v2/${this.repository}/blobs/uploads/`);
+    const res = await this.reg.call('POST', start, this.scopes, { allow: [202] });
+    await res.discard();
+    const loc = res.header('location');
+    if (!loc) throw new RemoteError(`registry ${this.registry}: upload to ${this.name} started without a Location`);
+    return new URL(loc, start).href;
+  }
+
+  /**
+   * Every page of the referrers API (Link: rel="next"), within bounds: a
+   * registry that pages in a loop or lists more than an image may hold is
+   * refused rather than followed for ever.
+   */
   async referrers(digest: string): Promise<Descriptor[] | undefined> {
+    const what = `registry ${this.registry}: referrers of ${this.name}@${digest}`;
     const out: Descriptor[] = [];
+    const pages = new Set<string>();
     let url: string | undefined = this.path('referrers', digest);
     while (url) {
+      if (pages.has(url)) throw new IntegrityError(`${what}: the pages link back to ${new URL(url).pathname}`);
+      pages.add(url);
       const res: HttpResponse = await this.reg.call('GET', url, this.scopes, { headers: { accept: OCI_INDEX }, allow: [404, 405, 501] });
       if (!res.ok) {
         await res.discard();
@@ -233,13 +280,39 @@ export class RegistryRepo implements Repo {
         if (out.length === 0) return undefined;
         break;
       }
-      const index = parseJsonObject(await res.bytes(), `registry ${this.registry}: referrers of ${this.name}@${digest}`) as {
-        manifests?: Descriptor[];
-      };
-      out.push(...(index.manifests ?? []));
+      const index = parseJsonObject(await res.bytes(), what);
+      const listed = index.manifests ?? [];
+      if (!Array.isArray(listed) || !listed.every((d) => isDescriptor(d))) {
+        throw new IntegrityError(`${what}: not an image index of descriptors (digest and size each)`);
+      }
+      out.push(...listed);
+      if (out.length > DEFAULTS.ociMaxGraphManifests) {
+        throw new IntegrityError(`${what}: more than ${DEFAULTS.ociMaxGraphManifests} listed, more than Relay copies for one image`);
+      }
       const next = /<([^>]+)>\s*;\s*rel="?next"?/.exec(res.header('link') ?? '')?.[1];
       url = next ? new URL(next, url).href : undefined;
     }
     return out;
   }
+}
+
+function isDescriptor(d: unknown): d is Descriptor {
+  const o = d as Partial<Descriptor> | null;
+  return typeof o === 'object' && o !== null && typeof o.digest === 'string' && typeof o.size === 'number';
+}
+
+/** The session's next Location (each upload response may move it), resolved against the current one. */
+function follow(res: HttpResponse, current: string): string {
+  const loc = res.header('location');
+  return loc ? new URL(loc, current).href : current;
+}
+
+/**
+ * `url` with one more query parameter, the rest kept byte for byte: a
+ * Location's query may carry state the registry signed (distribution-spec).
+ */
+function withQuery(url: string, name: string, value: string): string {
+  const u = new URL(url);
+  const param = `${name}=${encodeURIComponent(value)}`;
+  return `${u.origin}${u.pathname}${u.search ? `${u.search}&${param}` : `?${param}`}`;
 }

@@ -33,10 +33,19 @@ export interface Repo {
   /** Stores exact bytes under a tag or its digest. `subjectHandled`: the store indexed its subject (OCI-Subject). */
   putManifest(m: Manifest, ref: string): Promise<{ subjectHandled: boolean }>;
   hasBlob(d: Descriptor): Promise<boolean>;
+  /** The size the store holds a blob at (a HEAD; NaN when it states none); undefined when absent. */
+  blobSize(digest: string): Promise<number | undefined>;
   /** The blob's bytes as a stream; the caller checks them. */
   openBlob(d: Descriptor): Promise<Readable>;
-  /** Stores a blob from a stream that fails at its end if the bytes were wrong. */
+  /**
+   * Stores a blob from a stream, committing it only once every byte has been
+   * read and found to match the descriptor's digest and size (the store checks
+   * them itself unless `body` is a VerifyingStream for this descriptor). On a
+   * failure nothing is committed and `session` (or the one it opened) is cancelled.
+   */
   writeBlob(d: Descriptor, body: Readable, session?: string): Promise<void>;
+  /** Cancels an upload session left by a mount, when no writeBlob will use it. */
+  cancelUpload?(session: string): Promise<void>;
   /** Cross-repository mount within one registry. */
   mountBlob?(d: Descriptor, from: Repo): Promise<MountResult>;
   /** Referrers of a digest via the referrers API; undefined when there is none (use the tag fallback). */
