@@ -205,56 +205,67 @@ function artifactRefused(err: unknown): boolean {
  * before any tag may point at them.
  */
 export async function putContent(pairs: Pair[], t: Transfer, opts: ExecOptions): Promise<void> {
+  await forLivePairs(pairs, t, opts, async (p, stats) => {
+    const byDigest = new Map(p.manifests.map((m) => [m.manifest.digest, m]));
+    const done = new Map<string, Promise<void>>();
+    const put = (m: PlannedManifest): Promise<void> => {
+      let pr = done.get(m.manifest.digest);
+      if (!pr) {
+        pr = (async () => {
+          const deps = [...m.children, ...(m.subject ? [m.subject] : [])].map((d) => byDigest.get(d)).filter((d) => d !== undefined);
+          await Promise.all(deps.map(put));
+          if (m.action === 'present') return;
+          try {
+            const r = await withRetry(
+              () => p.repo.putManifest(m.manifest, m.manifest.digest),
+              retryDecision,
+              opts.retry,
+              undefined,
+              opts.signal,
+            );
+            if (r.subjectHandled) p.caps.subjectHeader = true;
+            if (m.role === 'referrer') p.caps.artifacts ??= 'accepted';
+          } catch (err) {
+            if (m.role === 'referrer' && artifactRefused(err)) {
+              p.caps.artifacts = 'refused';
+              const type = parseManifest(m.manifest).artifactType ?? 'artifact';
+              throw new RelayError(
+                'remote',
+                `the target refuses the OCI artifact manifest ${short(m.manifest.digest)} (${type}): ${errorMessage(err)}; set overrides.artifacts: false to mirror without referrers`,
+              );
+            }
+            throw err;
+          }
+          stats.manifestsPut++;
+          p.wrote = true;
+        })();
+        done.set(m.manifest.digest, pr);
+      }
+      return pr;
+    };
+    try {
+      await Promise.all(p.manifests.map(put));
+      await verifyContent(p, opts);
+    } catch (err) {
+      if (err instanceof CancelledError) throw err;
+      failed(t, opts, p, errorMessage(err));
+    }
+  });
+}
+
+/** Runs fn for every pair still live (not failed, not stopped), `parallel` at a time, with that target's counters. */
+async function forLivePairs(
+  pairs: Pair[],
+  t: Transfer,
+  opts: ExecOptions,
+  fn: (p: Pair, stats: TargetStats) => Promise<void>,
+): Promise<void> {
   await mapLimit(
     pairs.filter(live),
     opts.parallel,
     async (p) => {
       if (t.stopped || !live(p)) return;
-      const stats = t.stats(p.target.name);
-      const byDigest = new Map(p.manifests.map((m) => [m.manifest.digest, m]));
-      const done = new Map<string, Promise<void>>();
-      const put = (m: PlannedManifest): Promise<void> => {
-        let pr = done.get(m.manifest.digest);
-        if (!pr) {
-          pr = (async () => {
-            const deps = [...m.children, ...(m.subject ? [m.subject] : [])].map((d) => byDigest.get(d)).filter((d) => d !== undefined);
-            await Promise.all(deps.map(put));
-            if (m.action === 'present') return;
-            try {
-              const r = await withRetry(
-                () => p.repo.putManifest(m.manifest, m.manifest.digest),
-                retryDecision,
-                opts.retry,
-                undefined,
-                opts.signal,
-              );
-              if (r.subjectHandled) p.caps.subjectHeader = true;
-              if (m.role === 'referrer') p.caps.artifacts ??= 'accepted';
-            } catch (err) {
-              if (m.role === 'referrer' && artifactRefused(err)) {
-                p.caps.artifacts = 'refused';
-                const type = parseManifest(m.manifest).artifactType ?? 'artifact';
-                throw new RelayError(
-                  'remote',
-                  `the target refuses the OCI artifact manifest ${short(m.manifest.digest)} (${type}): ${errorMessage(err)}; set overrides.artifacts: false to mirror without referrers`,
-                );
-              }
-              throw err;
-            }
-            stats.manifestsPut++;
-            p.wrote = true;
-          })();
-          done.set(m.manifest.digest, pr);
-        }
-        return pr;
-      };
-      try {
-        await Promise.all(p.manifests.map(put));
-        await verifyContent(p, opts);
-      } catch (err) {
-        if (err instanceof CancelledError) throw err;
-        failed(t, opts, p, errorMessage(err));
-      }
+      await fn(p, t.stats(p.target.name));
     },
     opts.signal,
   );
@@ -304,40 +315,33 @@ export async function moveTags(pairs: Pair[], t: Transfer, opts: ExecOptions): P
     }
   }
   const order = { cosign: 0, referrers: 1, tag: 2 } as const;
-  await mapLimit(
-    pairs.filter(live),
-    opts.parallel,
-    async (p) => {
-      if (t.stopped || !live(p)) return;
-      const stats = t.stats(p.target.name);
-      const todo = p.tags.filter((x) => x.action !== 'present').sort((a, b) => order[a.kind] - order[b.kind]);
-      try {
-        for (const x of todo) {
-          await withRetry(() => p.repo.putManifest(x.manifest, x.tag), retryDecision, opts.retry, undefined, opts.signal);
-          stats.tagsPut++;
-          p.wrote = true;
-        }
-        await mapLimit(
-          todo,
-          opts.parallel,
-          async (x) => {
-            const at = (await p.repo.headManifest(x.tag))?.digest;
-            if (at !== x.digest)
-              throw new RelayError('integrity', `verify: ${p.name}:${x.tag} resolves to ${at ?? 'nothing'}, expected ${x.digest}`);
-          },
-          opts.signal,
-        );
-        p.status = p.wrote ? 'created' : 'up to date';
-      } catch (err) {
-        if (err instanceof CancelledError) throw err;
-        if (err instanceof ConflictError) {
-          p.status = 'conflict';
-          p.why = errorMessage(err);
-          p.caps.immutability ??= { immutable: () => true, from: 'refused a tag move' };
-          if (opts.failFast) t.stopped = true;
-        } else failed(t, opts, p, errorMessage(err));
+  await forLivePairs(pairs, t, opts, async (p, stats) => {
+    const todo = p.tags.filter((x) => x.action !== 'present').sort((a, b) => order[a.kind] - order[b.kind]);
+    try {
+      for (const x of todo) {
+        await withRetry(() => p.repo.putManifest(x.manifest, x.tag), retryDecision, opts.retry, undefined, opts.signal);
+        stats.tagsPut++;
+        p.wrote = true;
       }
-    },
-    opts.signal,
-  );
+      await mapLimit(
+        todo,
+        opts.parallel,
+        async (x) => {
+          const at = (await p.repo.headManifest(x.tag))?.digest;
+          if (at !== x.digest)
+            throw new RelayError('integrity', `verify: ${p.name}:${x.tag} resolves to ${at ?? 'nothing'}, expected ${x.digest}`);
+        },
+        opts.signal,
+      );
+      p.status = p.wrote ? 'created' : 'up to date';
+    } catch (err) {
+      if (err instanceof CancelledError) throw err;
+      if (err instanceof ConflictError) {
+        p.status = 'conflict';
+        p.why = errorMessage(err);
+        p.caps.immutability ??= { immutable: () => true, from: 'refused a tag move' };
+        if (opts.failFast) t.stopped = true;
+      } else failed(t, opts, p, errorMessage(err));
+    }
+  });
 }

@@ -25,11 +25,11 @@ export interface ExecuteOptions {
 
 /**
  * Writes in the order that keeps every reference resolvable at every moment:
- * store objects, then per-version documents, then discovery, then `versions`
- * (the commit point), then the mirror index. A crash anywhere leaves a
- * registry whose listed versions are complete; a re-run finishes the job.
- * Cancellation stops between objects and never after `versions` is
- * committed, so the mirror index always follows it.
+ * store objects, then per-version documents, then discovery, then the mirror
+ * index, then `versions` (the commit point). A crash anywhere leaves a
+ * registry whose listed versions are complete, in the registry and in the
+ * mirror alike; a re-run finishes the job. Cancellation stops between objects
+ * and never between the two indexes.
  */
 export async function executePlan(store: Store, rel: Release, plan: Plan, o: ExecuteOptions): Promise<void> {
   const { immutable, log, signal } = o;
@@ -60,16 +60,19 @@ export async function executePlan(store: Store, rel: Release, plan: Plan, o: Exe
   }
   await o.beforeCommit?.();
   throwIfCancelled(signal);
+  // The mirror index first: its version document and archives are already written, so listing the version
+  // there early is harmless, and `versions` stays the one commit point: a kill between the two never leaves a
+  // listed version that the mirror lacks.
+  await updateIndex(store, plan.mirrorIndex.object, log, (cur) => {
+    const idx = cur ? parseMirrorIndex(`${store.url}/${plan.mirrorIndex.object}`, cur) : { versions: {} };
+    const next = addMirrorVersion(idx, rel.coords.version);
+    return next && json(next);
+  });
   await updateIndex(store, plan.versions.object, log, (cur) => {
     const where = `${store.url}/${plan.versions.object}`;
     const doc = cur ? parseVersionsDoc(where, cur) : { versions: [] };
     const merged = mergeVersion(doc, rel.entry, immutable, where);
     return merged && json(merged);
-  });
-  await updateIndex(store, plan.mirrorIndex.object, log, (cur) => {
-    const idx = cur ? parseMirrorIndex(`${store.url}/${plan.mirrorIndex.object}`, cur) : { versions: {} };
-    const next = addMirrorVersion(idx, rel.coords.version);
-    return next && json(next);
   });
 }
 
