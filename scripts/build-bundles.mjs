@@ -5,6 +5,7 @@
 // to dist/licenses.txt.
 //   node scripts/build-bundles.mjs          rebuild dist/ in place
 //   node scripts/build-bundles.mjs --check  build to a temp dir and fail if the committed dist/ differs
+//   node scripts/build-bundles.mjs --out <dir>  build the same bundle elsewhere (tests that run what users run)
 import { build } from 'esbuild';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +13,9 @@ import { dirname, join, relative } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
 const check = process.argv.includes('--check');
-const out = check ? mkdtempSync(join(tmpdir(), 'relay-bundle-')) : join(root, 'dist');
+const outArg = process.argv.indexOf('--out');
+const elsewhere = outArg > 0 ? process.argv[outArg + 1] : undefined;
+const out = check ? mkdtempSync(join(tmpdir(), 'relay-bundle-')) : (elsewhere ?? join(root, 'dist'));
 const committed = join(root, 'dist');
 
 // The action names come from the generated action.yml files (a unit test keeps
@@ -61,7 +64,7 @@ const files = (dir) =>
 const size = (dir) => files(dir).reduce((n, f) => n + statSync(join(dir, f)).size, 0);
 
 if (!check) {
-  console.log(`built dist/ (${files(out).length} files, ${(size(out) / 1e6).toFixed(2)} MB)`);
+  console.log(`built ${elsewhere ?? 'dist/'} (${files(out).length} files, ${(size(out) / 1e6).toFixed(2)} MB)`);
   process.exit(0);
 }
 const a = files(out);

@@ -1,6 +1,7 @@
 import * as core from '@actions/core';
 import { writeFileSync } from 'node:fs';
 import {
+  runController,
   CancelledError,
   documentOf,
   envName,
@@ -30,7 +31,7 @@ import { ActionsLogger } from './logger.js';
  */
 export async function runAction(op: AnyOperation): Promise<void> {
   const log = new ActionsLogger();
-  const controller = new AbortController();
+  const controller = runController();
   const cancel = (sig: NodeJS.Signals): void => {
     log.warn(`${sig}: cancelling ${op.spec.name}; writes in flight finish, nothing new starts`);
     controller.abort(new CancelledError(`${op.spec.name} cancelled by ${sig}`));

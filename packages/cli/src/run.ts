@@ -1,9 +1,11 @@
 import {
+  runController,
   CancelledError,
   documentOf,
   errorMessage,
   failureDocument,
   isExpected,
+  jsonPieces,
   parseInputs,
   renderText,
   RunRecord,
@@ -30,7 +32,7 @@ export interface CliIo {
  * exits at once with 130.
  */
 export function cancelOnSignals(log: { warn(msg: string): void }, what: string): { signal: AbortSignal; dispose(): void } {
-  const controller = new AbortController();
+  const controller = runController();
   const onSignal = (sig: NodeJS.Signals): void => {
     if (controller.signal.aborted) process.exit(130);
     log.warn(`${sig}: cancelling ${what} (again to stop at once)`);
@@ -64,7 +66,17 @@ export async function runOperation(op: AnyOperation, io: CliIo, prog: string): P
   const record = new RunRecord();
   const cancel = cancelOnSignals(log, op.spec.name);
   const print = (doc: RunDocument): void => {
-    if (asJson) io.stdout.write(log.redact(JSON.stringify(doc, null, 2)) + '\n');
+    if (!asJson) return;
+    // In batches of whole values (a secret is never split between two), not one string of megabytes.
+    let batch = '';
+    for (const piece of jsonPieces(doc)) {
+      batch += piece;
+      if (batch.length >= 65536) {
+        io.stdout.write(log.redact(batch));
+        batch = '';
+      }
+    }
+    io.stdout.write(log.redact(batch) + '\n');
   };
   try {
     const flag = extractSecretsFlag(argv);

@@ -1,4 +1,16 @@
+import { setMaxListeners } from 'node:events';
 import { cancelledBy, throwIfCancelled } from './errors.js';
+
+/**
+ * The controller of a run's cancellation. Every request, subprocess and queued
+ * read in flight listens to its signal and stops listening when it ends, so a
+ * few hundred listeners at once is a wide graph, not a leak (Node warns at 11).
+ */
+export function runController(): AbortController {
+  const c = new AbortController();
+  setMaxListeners(1000, c.signal);
+  return c;
+}
 
 /** A counting semaphore; FIFO so no waiter starves. */
 export class Semaphore {

@@ -20,3 +20,5 @@ export { generateThrowawayKey } from './signing/key.js';
 export { HttpClient } from './http/client.js';
 export { VERSION } from './version.js';
 export { redact } from './log/redact.js';
+export { jsonPieces } from './json.js';
+export { runController } from './concurrency.js';

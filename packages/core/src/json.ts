@@ -50,3 +50,32 @@ export function parseJsonObject(bytes: Buffer | string, what: string, kind: Erro
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw errorOfKind(kind, `${what}: expected a JSON object`);
   return v as Record<string, unknown>;
 }
+
+/**
+ * JSON.stringify(value, null, 2), in pieces: each array element and object
+ * member of the top levels is one piece, so a run document of 10,000 plan
+ * rows is written without one string of megabytes. Joined, the pieces equal
+ * JSON.stringify's text for the plain data a document holds.
+ */
+export function* jsonPieces(value: unknown, indent = '', depth = 2): Generator<string> {
+  const plain = value !== null && typeof value === 'object' && typeof (value as { toJSON?: unknown }).toJSON !== 'function';
+  if (depth === 0 || !plain) {
+    yield (JSON.stringify(value, null, 2) ?? 'null').replaceAll('\n', '\n' + indent);
+    return;
+  }
+  const inner = indent + '  ';
+  const array = Array.isArray(value);
+  const entries: [string, unknown][] = array
+    ? value.map((v, i) => [String(i), v === undefined || typeof v === 'function' || typeof v === 'symbol' ? null : v])
+    : Object.entries(value).filter(([, v]) => v !== undefined && typeof v !== 'function' && typeof v !== 'symbol');
+  if (entries.length === 0) {
+    yield array ? '[]' : '{}';
+    return;
+  }
+  yield array ? '[' : '{';
+  for (const [i, [k, v]] of entries.entries()) {
+    yield (i === 0 ? '\n' : ',\n') + inner + (array ? '' : JSON.stringify(k) + ': ');
+    yield* jsonPieces(v, inner, depth - 1);
+  }
+  yield '\n' + indent + (array ? ']' : '}');
+}

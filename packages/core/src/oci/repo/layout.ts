@@ -78,7 +78,7 @@ export class LayoutRepo implements Repo {
    * time: Relay and other tools replace it by rename). A graph of 10,000
    * children looks up tags and fallback indexes tens of thousands of times.
    */
-  async readIndex(): Promise<LayoutIndex | undefined> {
+  async readIndex(): Promise<Readonly<LayoutIndex> | undefined> {
     const what = `${this.name}: index.json`;
     const file = path.join(this.dir, 'index.json');
     const st = await stat(file).catch((err: NodeJS.ErrnoException) => {
@@ -86,18 +86,20 @@ export class LayoutRepo implements Repo {
       throw err;
     });
     if (!st) return undefined;
-    const key = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
-    if (this.indexCache?.key !== key) {
+    const c = this.indexCache;
+    if (!c || c.ino !== st.ino || c.dev !== st.dev || c.size !== st.size || c.mtimeMs !== st.mtimeMs || c.ctimeMs !== st.ctimeMs) {
       const bytes = await this.readDocument(file, what);
       if (!bytes) return undefined;
       const index = parseJsonObject(bytes, what);
       if (!Array.isArray(index.manifests)) throw new IntegrityError(`${what} is not an OCI image index`);
-      this.indexCache = { key, index: index as unknown as LayoutIndex };
+      const { dev, ino, size, mtimeMs, ctimeMs } = st;
+      this.indexCache = { dev, ino, size, mtimeMs, ctimeMs, index: index as unknown as LayoutIndex };
     }
-    // Callers may replace `manifests` on their copy, never the cached one.
-    return { ...this.indexCache.index };
+    // Shared, never changed: updateIndex writes a new object.
+    return this.indexCache!.index;
   }
-  private indexCache: { key: string; index: LayoutIndex } | undefined;
+  private indexCache:
+    { dev: number; ino: number; size: number; mtimeMs: number; ctimeMs: number; index: Readonly<LayoutIndex> } | undefined;
 
   /** The one image in a layout given without a tag, as skopeo allows; undefined for an empty layout. */
   async defaultReference(): Promise<string | undefined> {
@@ -215,8 +217,8 @@ export class LayoutRepo implements Repo {
   private updateIndex(change: (ms: Descriptor[]) => Descriptor[]): Promise<void> {
     // One writer at a time in this process; rename makes each write atomic for readers.
     const next = this.indexWrite.then(async () => {
-      const index = (await this.readIndex()) ?? { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] };
-      index.manifests = change(index.manifests);
+      const current = (await this.readIndex()) ?? { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] };
+      const index = { ...current, manifests: change(current.manifests) };
       await this.atomicWrite(path.join(this.dir, 'index.json'), Buffer.from(JSON.stringify(index, null, 2)));
     });
     this.indexWrite = next.catch(() => undefined);
