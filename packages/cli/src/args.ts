@@ -103,3 +103,30 @@ export function helpText(spec: OperationSpec, prog: string): string {
   );
   return lines.join('\n');
 }
+
+/** `--secrets-file <path|->` (packages/cli/src/secrets-file.ts reads it, loaded only when given). */
+export const SECRETS_FLAG = '--secrets-file';
+
+/** Takes `--secrets-file X` / `--secrets-file=X` out of argv. */
+export function extractSecretsFlag(argv: string[]): { argv: string[]; source?: string } {
+  const rest: string[] = [];
+  let source: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    let value: string | undefined;
+    if (a === SECRETS_FLAG) {
+      value = argv[i + 1];
+      if (value === undefined || (value.startsWith('--') && value !== '-'))
+        throw new UsageError(`flag ${SECRETS_FLAG} needs a path, or - for standard input`);
+      i++;
+    } else if (a.startsWith(`${SECRETS_FLAG}=`)) value = a.slice(SECRETS_FLAG.length + 1);
+    else {
+      rest.push(a);
+      continue;
+    }
+    if (source !== undefined) throw new UsageError(`flag ${SECRETS_FLAG} given twice`);
+    if (value === '') throw new UsageError(`flag ${SECRETS_FLAG} needs a path, or - for standard input`);
+    source = value;
+  }
+  return { argv: rest, ...(source !== undefined && { source }) };
+}

@@ -13,8 +13,7 @@ import {
   type AnyOperation,
   type RunDocument,
 } from '@relay/core';
-import { COMMON_FLAGS, helpText, parseArgs, UsageError } from './args.js';
-import { extractSecretsFlag, readSecretsFile } from './secrets-file.js';
+import { COMMON_FLAGS, extractSecretsFlag, helpText, parseArgs, UsageError } from './args.js';
 
 export interface CliIo {
   argv: string[];
@@ -81,7 +80,11 @@ export async function runOperation(op: AnyOperation, io: CliIo, prog: string): P
   try {
     const flag = extractSecretsFlag(argv);
     // Read and masked before the arguments are even checked: no message from here on can print a value of the file.
-    const fromFile = flag.source === undefined ? {} : await readSecretsFile(op.spec, flag.source, io, (v) => log.mask(v));
+    // The YAML parser loads only for a run that reads a secrets file.
+    const fromFile =
+      flag.source === undefined
+        ? {}
+        : await (await import('./secrets-file.js')).readSecretsFile(op.spec, flag.source, io, (v) => log.mask(v));
     const { raw, fromFlags } = parseArgs(op.spec, flag.argv, io.env, fromFile);
     for (const [name, s] of Object.entries(op.spec.inputs)) {
       if (s.secret && raw[name]) log.mask(raw[name]!);

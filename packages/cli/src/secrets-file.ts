@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { envName, type OperationSpec, type RawInputs } from '@relay/core';
 import { parseDocument } from 'yaml';
-import { UsageError } from './args.js';
+import { SECRETS_FLAG, UsageError } from './args.js';
 
 /**
  * `--secrets-file <path|->`: inputs from a YAML, JSON or dotenv map, read from
@@ -18,34 +18,10 @@ import { UsageError } from './args.js';
  * - Every value is registered with the logger's mask before anything is
  *   printed, except those of boolean and choice inputs (public words).
  */
-export const SECRETS_FLAG = '--secrets-file';
+export { extractSecretsFlag, SECRETS_FLAG } from './args.js';
 
 /** The largest file taken: secrets, not data. */
 const MAX_BYTES = 1 << 20;
-
-/** Takes `--secrets-file X` / `--secrets-file=X` out of argv. */
-export function extractSecretsFlag(argv: string[]): { argv: string[]; source?: string } {
-  const rest: string[] = [];
-  let source: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    let value: string | undefined;
-    if (a === SECRETS_FLAG) {
-      value = argv[i + 1];
-      if (value === undefined || (value.startsWith('--') && value !== '-'))
-        throw new UsageError(`flag ${SECRETS_FLAG} needs a path, or - for standard input`);
-      i++;
-    } else if (a.startsWith(`${SECRETS_FLAG}=`)) value = a.slice(SECRETS_FLAG.length + 1);
-    else {
-      rest.push(a);
-      continue;
-    }
-    if (source !== undefined) throw new UsageError(`flag ${SECRETS_FLAG} given twice`);
-    if (value === '') throw new UsageError(`flag ${SECRETS_FLAG} needs a path, or - for standard input`);
-    source = value;
-  }
-  return { argv: rest, ...(source !== undefined && { source }) };
-}
 
 /** The file's text: `-` is standard input (refused when it is a terminal: nothing was piped in). */
 export async function readSecretsSource(source: string, cwd: string, stdin?: NodeJS.ReadableStream & { isTTY?: boolean }): Promise<string> {

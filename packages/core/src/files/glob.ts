@@ -1,6 +1,6 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { glob, isDynamicPattern, type GlobOptions } from 'tinyglobby';
+import type { GlobOptions } from 'tinyglobby';
 import { badInput } from '../errors.js';
 
 /**
@@ -20,15 +20,23 @@ export async function expandPatterns(
 ): Promise<string[]> {
   const excludes = patterns.filter((p) => p.startsWith('!')).map((p) => p.slice(1));
   const out = new Set<string>();
+  // Loaded on first use: the glob library is not part of every command's start-up.
+  const lib = await import('tinyglobby');
   for (const p of patterns.filter((q) => !q.startsWith('!'))) {
-    const found = await expandOne(p, cwd, excludes, fsAdapter);
+    const found = await expandOne(lib, p, cwd, excludes, fsAdapter);
     if (found.length === 0) badInput(input, `a path or pattern that matches at least one file`, p);
     for (const f of found) out.add(f);
   }
   return [...out].sort();
 }
 
-async function expandOne(pattern: string, cwd: string, excludes: readonly string[], fsAdapter: GlobOptions['fs']): Promise<string[]> {
+async function expandOne(
+  { glob, isDynamicPattern }: typeof import('tinyglobby'),
+  pattern: string,
+  cwd: string,
+  excludes: readonly string[],
+  fsAdapter: GlobOptions['fs'],
+): Promise<string[]> {
   if (!isDynamicPattern(pattern)) {
     const abs = path.resolve(cwd, pattern);
     return (await fs.stat(abs).catch(() => undefined))?.isFile() ? [abs] : [];

@@ -1,7 +1,6 @@
 import type { Context, Result } from '../context.js';
 import { defineSpec } from '../inputs/spec.js';
 import { defineOperation } from '../operation.js';
-import { runMirror } from '../mirror/run.js';
 import { DEFAULTS } from '../defaults.js';
 import { openOciSession } from './oci-session.js';
 import { audited } from '../audit/write.js';
@@ -52,6 +51,8 @@ const spec = defineSpec({
 });
 
 export const mirrorArtifact = defineOperation(spec, async (inp, ctx: Context): Promise<Result> => {
+  // Loaded when run: the mirror code and its YAML and semver parsers are not part of every command's start-up.
+  const { runMirror } = await import('../mirror/run.js');
   const res = await runMirror(
     {
       config: inp.config,

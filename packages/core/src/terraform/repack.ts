@@ -1,3 +1,4 @@
+import { cjsExports } from '../concurrency.js';
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
@@ -5,7 +6,6 @@ import * as path from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import { extract } from 'tar-stream';
 import { writeSingleEntryZip, ZLIB_CHUNK, type ZipResult } from '../archive/zip-writer.js';
 import { openZipEntry, readZipDirectory, ZipFormatError } from '../archive/zip-reader.js';
 import { DEFAULTS } from '../defaults.js';
@@ -215,6 +215,8 @@ async function readTarball(
   maxBinaryBytes: number,
   onBytes?: (n: number) => void,
 ): Promise<string> {
+  // Loaded on first use: archive code is not part of every command's start-up.
+  const { extract } = cjsExports(await import('tar-stream'));
   const ex = extract();
   const src = createReadStream(file, { highWaterMark: ZLIB_CHUNK });
   const gunzip = createGunzip({ chunkSize: ZLIB_CHUNK });
