@@ -44,7 +44,7 @@ export async function runAction(op: AnyOperation): Promise<void> {
     const raw: RawInputs = {};
     for (const name of Object.keys(op.spec.inputs)) raw[name] = core.getInput(name) || process.env[envName(name)] || '';
     // parseInputs masks every secret before it can reach a log line
-    const inputs = parseInputs(op.spec, raw, log);
+    const inputs = parseInputs(op.spec, raw, log, (name) => `with: ${name}`);
     const cwd = process.env.GITHUB_WORKSPACE || process.cwd();
     const res = await op.run(inputs, { log, env: process.env, cwd, signal: controller.signal, record });
     for (const [k, v] of Object.entries(res.outputs)) core.setOutput(k, log.redact(outputText(v)));

@@ -63,3 +63,12 @@ test('a refused run still leaves its run document, error and plan included', asy
   expect(outputs()).toContain('report<<');
   expect(process.exitCode).toBe(1);
 });
+
+test('a missing required input is worded for a workflow (with:), not as a CLI flag', async () => {
+  delete process.env.INPUT_OUTCOME;
+  await runAction(op);
+  const doc = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as RunDocument;
+  expect(doc).toMatchObject({ status: 'refused', exitCode: 1, error: { kind: 'input' } });
+  expect(doc.error?.message).toBe("input 'outcome': expected a value (with: outcome or RELAY_OUTCOME)");
+  expect(process.exitCode).toBe(1);
+});

@@ -78,14 +78,20 @@ export type RawInputs = Record<string, string | undefined>;
  * Turns raw text into typed values, applying defaults and checks. Secrets are
  * masked on the logger first, so no later error or log line can show them.
  */
-export function parseInputs<I extends Record<string, InputSpec>>(spec: OperationSpec<I>, raw: RawInputs, log: Logger): InputValues<I> {
+export function parseInputs<I extends Record<string, InputSpec>>(
+  spec: OperationSpec<I>,
+  raw: RawInputs,
+  log: Logger,
+  /** Where a missing value is given, as the face words it (the CLI's flag, the action's `with:`). */
+  givenBy: (name: string) => string = (name) => `flag --${name}`,
+): InputValues<I> {
   const out: Record<string, unknown> = {};
   for (const [name, s] of Object.entries(spec.inputs)) {
     let text = raw[name];
     if (s.secret && text) log.mask(text);
     if (text === undefined || text === '') text = s.default;
     if (text === undefined || text === '') {
-      if (s.required) badInput(name, `a value (flag --${name} or ${envName(name)})`);
+      if (s.required) badInput(name, `a value (${givenBy(name)} or ${envName(name)})`);
       out[name] = s.type === 'boolean' ? false : s.type === 'list' ? [] : undefined;
       continue;
     }

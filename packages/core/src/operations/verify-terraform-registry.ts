@@ -55,13 +55,16 @@ export const verifyTerraformRegistry = defineOperation(spec, async (inp, ctx: Co
     plan: [],
     report: {
       title: `Verified ${root.host}/${namespace}/${name}`,
+      status: 'done',
+      counts: `${checks.length} packages of ${vs.length} ${vs.length === 1 ? 'version' : 'versions'} verified (${vs.join(', ')})`,
       sections: [
         {
-          heading: 'Checked',
+          heading: 'Checked: files and hashes',
           table: {
             head: ['version', 'platform', 'file', 'zh (sha256)', 'h1', 'signed by'],
             rows: checks.map((c) => [c.version, c.platform, c.filename, c.shasum, c.h1, c.keyId]),
           },
+          collapsed: true,
         },
         audit.section,
       ],
@@ -86,7 +89,7 @@ async function auditSection(
   if (unaudited.length)
     ctx.log.warn(`no audit record names ${provider} ${unaudited.join(', ')} (published without Relay, or before it kept records)`);
   const text = unaudited.length
-    ? `no record for ${unaudited.join(', ')}; ${versions.length - unaudited.length} of ${versions.length} versions recorded (${found.records} records under audit/)`
-    : `every version checked has one (${found.records} records under audit/)`;
+    ? `no record for ${unaudited.join(', ')}; ${versions.length - unaudited.length} of ${versions.length} versions recorded (${found.records} ${found.records === 1 ? 'record' : 'records'} under audit/)`
+    : `every version checked has one (${found.records} ${found.records === 1 ? 'record' : 'records'} under audit/)`;
   return { unaudited, section: { heading: 'Audit records', text } };
 }

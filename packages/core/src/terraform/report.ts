@@ -66,7 +66,7 @@ export function publishResult(rel: Release, rows: PlanRow[], dryRun: boolean, o:
   const report: Report = {
     title: `${dryRun ? 'Dry run: ' : ''}${provider} ${coords.version}`,
     status: dryRun ? 'dry-run' : noop ? 'no-op' : 'done',
-    counts: countsLine(objects, !dryRun),
+    counts: countsLine(rows, !dryRun),
     sections: [
       {
         heading: 'Summary',

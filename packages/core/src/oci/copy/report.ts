@@ -1,5 +1,5 @@
 import type { Result } from '../../context.js';
-import { describeCounts, mib, type PlanAction, type PlanRow } from '../../report/plan.js';
+import { countsLine, describeCounts, mib, type PlanAction, type PlanRow } from '../../report/plan.js';
 import type { ReportSection } from '../../report/report.js';
 import type { CopyResult } from './result.js';
 import type { BlobAction, ManifestAction, Plan, TagAction } from './plan.js';
@@ -91,17 +91,19 @@ function sections(r: CopyResult, dryRun: boolean): ReportSection[] {
       },
       collapsed: true,
     },
-    {
-      heading: `Blobs (${p.blobs.filter((b) => b.action !== 'present').length} of ${p.blobs.length} needed)`,
-      table: {
-        head: ['Digest', 'Size', 'Action'],
-        rows: capped(
-          p.blobs.map((b) => [b.descriptor.digest, String(b.descriptor.size), BLOB[b.action]]),
-          3,
-        ),
-      },
-      collapsed: true,
-    },
+    p.blobs.length === 0
+      ? { heading: 'Blobs', text: 'none to check: every manifest is already on the target, and with it its blobs' }
+      : {
+          heading: `Blobs (${p.blobs.filter((b) => b.action !== 'present').length} of ${p.blobs.length} needed)`,
+          table: {
+            head: ['Digest', 'Size', 'Action'],
+            rows: capped(
+              p.blobs.map((b) => [b.descriptor.digest, String(b.descriptor.size), BLOB[b.action]]),
+              3,
+            ),
+          },
+          collapsed: true,
+        },
   ];
 }
 
@@ -115,6 +117,7 @@ export function copyResult(operation: string, r: CopyResult, lead: ReportSection
     report: {
       title: `${operation} ${r.plan.source} → ${r.plan.target}`,
       status: dryRun ? 'dry-run' : writes === 0 ? 'no-op' : 'done',
+      counts: countsLine(r.rows, !dryRun),
       sections: [...lead, ...sections(r, dryRun)],
     },
   };
