@@ -196,6 +196,8 @@ export function mirrorResult(input: ReportInput): Result {
           ];
         }),
       },
+      // What each target supports and what it was asked: for the one debugging a target, not the first read.
+      collapsed: true,
     },
   ];
   if (r.transfer) {
@@ -236,9 +238,18 @@ export function mirrorResult(input: ReportInput): Result {
     report: {
       title: `mirror-artifact ${r.mode}${r.dryRun ? ' (dry run)' : ''}: ${r.cfg.file}${r.shard ? ` shard ${r.shard}` : ''}`,
       status,
+      counts: countWords(counts),
       sections,
     },
   };
+}
+
+/** "2 created, 1 up to date": the statuses that occurred. */
+function countWords(counts: Record<string, number>): string {
+  return Object.entries(counts)
+    .filter(([, n]) => n > 0)
+    .map(([s, n]) => `${n} ${s}`)
+    .join(', ');
 }
 
 function labelSummary(labels: LabelResult[]): string {
@@ -259,19 +270,20 @@ function summaryLine(
   providerRows: StatusRow[],
   githubTargets: number,
 ): string {
-  const parts = Object.entries(counts)
-    .filter(([, n]) => n > 0)
-    .map(([s, n]) => `${n} ${s}`);
   const images = new Set(imageRows.map((x) => `${x.image}:${x.tag}`)).size;
   const versions = new Set(providerRows.map((x) => `${x.image} ${x.tag}`)).size;
   const what = [
-    ...(images || !versions ? [`${images} image tags × ${r.targets.length} targets`] : []),
-    ...(versions ? [`${versions} provider versions × ${githubTargets} GitHub release targets`] : []),
+    ...(images || !versions ? [`${plural(images, 'image tag')} × ${plural(r.targets.length, 'target')}`] : []),
+    ...(versions ? [`${plural(versions, 'provider version')} × ${plural(githubTargets, 'GitHub release target')}`] : []),
   ].join(' and ');
-  let line = `${status}: ${what}: ${parts.join(', ') || 'nothing to do'}`;
+  let line = `${status}: ${what}: ${countWords(counts) || 'nothing to do'}`;
   if (r.transfer) {
     const up = [...r.transfer.perTarget.values()].reduce((n, s) => n + s.bytesCopied, 0);
     line += `; ${mib(r.transfer.sourceBytes)} MiB read from the sources (${r.transfer.sourceBlobs} blobs, each once), ${mib(up)} MiB uploaded`;
   }
   return line;
+}
+
+function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }
