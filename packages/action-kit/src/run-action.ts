@@ -71,17 +71,41 @@ export async function runAction(op: AnyOperation): Promise<void> {
 }
 
 /**
+ * Characters of the `report` output. GitHub caps a job's outputs at 1 MB,
+ * counted as UTF-16, and the reusable workflows pass `report` on as a job output.
+ */
+export const REPORT_OUTPUT_MAX = 256 * 1024;
+
+/**
  * The run document as the `report` output, whatever the outcome, and also as
  * the file RELAY_REPORT_FILE names when set: the reusable workflows read the
  * plan from there, since a large plan does not fit in an environment variable.
+ * The file has every plan row; the output keeps the first ones that fit under
+ * REPORT_OUTPUT_MAX and says how many it left out (`planOmitted`).
  */
 function keepDocument(doc: RunDocument, log: ActionsLogger): void {
   const text = log.redact(JSON.stringify(doc));
-  core.setOutput('report', text);
+  core.setOutput('report', text.length <= REPORT_OUTPUT_MAX ? text : shortened(doc, text.length, log));
   const file = process.env.RELAY_REPORT_FILE;
   try {
     if (file) writeFileSync(file, text + '\n');
   } catch (err) {
     core.warning(`could not write the run document to RELAY_REPORT_FILE (${file}): ${errorMessage(err)}`);
   }
+}
+
+function shortened(doc: RunDocument, length: number, log: ActionsLogger): string {
+  const rows = doc.plan.length;
+  let keep = Math.floor((rows * REPORT_OUTPUT_MAX) / length);
+  let text: string;
+  for (;;) {
+    text = log.redact(JSON.stringify({ ...doc, plan: doc.plan.slice(0, keep), planOmitted: rows - keep }));
+    if (text.length <= REPORT_OUTPUT_MAX || keep === 0) break;
+    keep = Math.floor(keep * 0.9);
+  }
+  log.info(
+    `the report output lists ${keep} of ${rows} plan rows (job outputs are limited to 1 MB); ` +
+      (process.env.RELAY_REPORT_FILE ? `all of them are in ${process.env.RELAY_REPORT_FILE}` : 'set RELAY_REPORT_FILE to keep them all'),
+  );
+  return text;
 }

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConflictError, defineOperation, defineSpec, type RunDocument } from '@relay/core';
-import { runAction } from '../src/run-action.js';
+import { REPORT_OUTPUT_MAX, runAction } from '../src/run-action.js';
 
 // A stand-in operation: the face is what is tested here, not a domain.
 const spec = defineSpec({
@@ -71,4 +71,24 @@ test('a missing required input is worded for a workflow (with:), not as a CLI fl
   expect(doc).toMatchObject({ status: 'refused', exitCode: 1, error: { kind: 'input' } });
   expect(doc.error?.message).toBe("input 'outcome': expected a value (with: outcome or RELAY_OUTCOME)");
   expect(process.exitCode).toBe(1);
+});
+
+test('a plan too large for a job output: the report output keeps the rows that fit and counts the rest; the file keeps all', async () => {
+  const wide = defineOperation(spec, async (_inp, ctx) => {
+    const plan = Array.from({ length: 20_000 }, (_, i) => ({ object: `store/object-${i}`, action: 'put' as const, why: 'new' }));
+    ctx.record?.addPlan(plan);
+    return { outputs: { answer: '42' }, plan, report: { title: 'stand-in', sections: [] } };
+  });
+  process.env.INPUT_OUTCOME = 'done';
+  await runAction(wide);
+  const file = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as RunDocument;
+  expect(file.plan).toHaveLength(20_000);
+  expect(file.planOmitted).toBeUndefined();
+  const text = /^report<<(.*)\n([\s\S]*?)\n\1$/m.exec(outputs())![2]!;
+  expect(text.length).toBeLessThanOrEqual(REPORT_OUTPUT_MAX);
+  const out = JSON.parse(text) as RunDocument;
+  expect(out.plan.length + out.planOmitted!).toBe(20_000);
+  expect(out.plan.length).toBeGreaterThan(1000);
+  expect(out.plan[0]).toEqual(file.plan[0]);
+  expect(out).toMatchObject({ operation: 'stand-in', status: 'done', outputs: { answer: '42' } });
 });

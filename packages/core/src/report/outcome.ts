@@ -15,6 +15,8 @@ export interface RunDocument {
   outputs: Record<string, OutputValue>;
   /** Every planned object, with `result` once executed; what was planned before a failure. */
   plan: PlanRow[];
+  /** Plan rows left out of this copy (the action's `report` output is capped; RELAY_REPORT_FILE has them all). */
+  planOmitted?: number;
   error?: { kind: ErrorKind | 'bug' | 'usage'; message: string };
 }
 
