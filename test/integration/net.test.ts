@@ -132,7 +132,9 @@ describe('S3 store failures are one line, kind remote', () => {
       expect(ms).toBeLessThan(3500);
       expect(err.kind).toBe('remote');
       expect(exitCodeFor(err)).toBe(EXIT.remote);
-      expect(err.message).toMatch(/^store s3:\/\/b\/p: PUT registry\/x failed after [2-9] attempts: no response for 2\.5 s$/);
+      expect(err.message).toMatch(
+        /^store s3:\/\/b\/p: PUT registry\/x failed after [2-9] attempts: no response for 2\.5 s \(raise request-timeout to wait longer\)$/,
+      );
       expect(silent.accepted).toBeGreaterThanOrEqual(2);
     } finally {
       await silent.close();
@@ -152,7 +154,9 @@ describe('S3 store failures are one line, kind remote', () => {
       });
       const { err, ms } = await caught(store.head('k'));
       expect(ms).toBeLessThan(3000);
-      expect(err.message).toMatch(/^store s3:\/\/b\/p: HEAD k failed after \d+ attempts: no response for 2 s$/);
+      expect(err.message).toMatch(
+        /^store s3:\/\/b\/p: HEAD k failed after \d+ attempts: no response for 2 s \(raise request-timeout to wait longer\)$/,
+      );
       expect(proxy.requests.length).toBeGreaterThanOrEqual(1);
     } finally {
       await silent.close();

@@ -289,9 +289,13 @@ function inputDescription(s: InputSpec): string {
   ].join('');
 }
 
-/** The workflow_call input type of a spec input: boolean and number as such; list (newline-separated) and string as string. */
+/**
+ * The workflow_call input type of a spec input: boolean and number as such; list (newline-separated) and string as
+ * string. A number without a default is a string too: workflow_call turns an unset number into 0, which the action
+ * would take as given (and refuse), where an empty string is "not given".
+ */
 export function workflowInputType(s: InputSpec): 'boolean' | 'number' | 'string' {
-  return s.type === 'boolean' ? 'boolean' : s.type === 'number' ? 'number' : 'string';
+  return s.type === 'boolean' ? 'boolean' : s.type === 'number' && s.default !== undefined ? 'number' : 'string';
 }
 
 function yamlDefault(s: InputSpec): string | undefined {

@@ -25,6 +25,16 @@ export interface Context {
   clients?: Clients;
   /** Where the operation records its plan as soon as it has one, so a failed run still reports it. */
   record?: RunRecord;
+  /** The run's time limits, from its inputs (defineOperation sets them); one not set is DEFAULTS'. */
+  limits?: Limits;
+}
+
+/** How long a run lets anything outside the process take, from the request-timeout and subprocess-timeout inputs. */
+export interface Limits {
+  /** One remote request (or S3 call), every retry included. */
+  requestMs?: number;
+  /** Any subprocess Relay starts: credential helpers, a provider run for its handshake. */
+  subprocessMs?: number;
 }
 
 /** An output's value: typed in --json, rendered as text for an action output (lists one per line, objects as JSON). */

@@ -1,6 +1,7 @@
 import type { Context, Result } from './context.js';
 import { badInput } from './errors.js';
 import type { InputSpec, InputValues, OperationSpec } from './inputs/spec.js';
+import { limitMs } from './operations/common.js';
 import { planHash } from './report/plan-hash.js';
 import { PLAN_HASH_PATTERN, RunRecord, type RecordedInput } from './report/recorder.js';
 
@@ -25,8 +26,13 @@ export const EXPECT_PLAN = 'expect-plan';
 /** The output carrying the plan's hash (declared by `planOutputs`). */
 export const PLAN_HASH_OUTPUT = 'plan-hash';
 
+/** The time-limit inputs (declared by `requestTimeoutInput` and `subprocessTimeoutInput`, operations/common.ts). */
+export const REQUEST_TIMEOUT = 'request-timeout';
+export const SUBPROCESS_TIMEOUT = 'subprocess-timeout';
+
 /**
- * An operation from its spec and run. A writing operation (one that declares
+ * An operation from its spec and run. The time-limit inputs an operation
+ * declares become ctx.limits, checked, before it runs. A writing operation (one that declares
  * `expect-plan`) is bound to its plan here, the same way for all: the run
  * always has a RunRecord holding the approved hash and the non-secret inputs
  * (for the audit record); it must call `ctx.record.approve()` between planning
@@ -37,15 +43,28 @@ export function defineOperation<I extends Record<string, InputSpec>>(
   spec: OperationSpec<I>,
   run: (inputs: InputValues<I>, ctx: Context) => Promise<Result>,
 ): Operation<I> {
-  if (!(EXPECT_PLAN in spec.inputs)) return { spec, run };
+  const limited = (inputs: InputValues<I>, ctx: Context): Promise<Result> => run(inputs, withLimits(spec, inputs, ctx));
+  if (!(EXPECT_PLAN in spec.inputs)) return { spec, run: limited };
   return {
     spec,
     run: async (inputs, ctx) => {
       const record = ctx.record ?? new RunRecord();
       bindRecord(record, spec, inputs as Record<string, unknown>);
-      const res = await run(inputs, { ...ctx, record });
+      const res = await limited(inputs, { ...ctx, record });
       return withPlanHash(spec, res, record);
     },
+  };
+}
+
+function withLimits<I extends Record<string, InputSpec>>(spec: OperationSpec<I>, inputs: InputValues<I>, ctx: Context): Context {
+  const given = inputs as Record<string, unknown>;
+  const limit = (name: string): number | undefined => (name in spec.inputs ? limitMs(given[name] as number | undefined, name) : undefined);
+  const requestMs = limit(REQUEST_TIMEOUT);
+  const subprocessMs = limit(SUBPROCESS_TIMEOUT);
+  if (requestMs === undefined && subprocessMs === undefined) return ctx;
+  return {
+    ...ctx,
+    limits: { ...ctx.limits, ...(requestMs !== undefined && { requestMs }), ...(subprocessMs !== undefined && { subprocessMs }) },
   };
 }
 

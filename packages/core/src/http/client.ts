@@ -298,7 +298,9 @@ export class HttpClient {
     const what = `${method} ${where(url)}${proxy && !named ? ` via proxy ${proxy.host}` : ''}`;
     const tried = `(after ${attempts} attempt${attempts === 1 ? '' : 's'})`;
     if (budget.spent) {
-      return new NetworkError(`${what}: no response for ${seconds(budget.elapsedMs())} s ${tried}`, 'RELAY_BUDGET', {
+      // The one limit the user can move, named where it ran out.
+      const raise = `${tried.slice(0, -1)}; raise request-timeout to wait longer)`;
+      return new NetworkError(`${what}: no response for ${seconds(budget.elapsedMs())} s ${raise}`, 'RELAY_BUDGET', {
         cause: err,
         retryable: false,
       });

@@ -37,15 +37,14 @@ export interface OperationSpec<I extends Record<string, InputSpec> = Record<stri
   branding: { icon: string; color: string };
 }
 
+type Given<S extends InputSpec, T> = S extends { required: true } | { default: string } ? T : T | undefined;
 type ValueOf<S extends InputSpec> = S['type'] extends 'boolean'
   ? boolean
   : S['type'] extends 'list'
     ? string[]
     : S['type'] extends 'number'
-      ? number
-      : S extends { required: true } | { default: string }
-        ? string
-        : string | undefined;
+      ? Given<S, number>
+      : Given<S, string>;
 
 /** Inputs that may be absent (no default, not required): optional keys, so adding one to a spec breaks no caller. */
 type OptionalKeys<I extends Record<string, InputSpec>> = {

@@ -1,4 +1,5 @@
-import type { Context } from '../context.js';
+import type { Clients, Context } from '../context.js';
+import { DEFAULTS } from '../defaults.js';
 import { badInput } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { openStore } from '../store/open.js';
@@ -28,7 +29,7 @@ export function parseRegistryUrl(text: string, input = 'registry-url'): URL {
 export function openStoreInput(text: string, input: string, endpointInput: string | undefined, ctx: Context): Store {
   const endpoint = endpointInput || ctx.env.AWS_ENDPOINT_URL_S3 || ctx.env.AWS_ENDPOINT_URL || undefined;
   const region = ctx.env.AWS_REGION || ctx.env.AWS_DEFAULT_REGION || undefined;
-  const { connectTimeoutMs, idleTimeoutMs, budgetMs } = ctx.clients?.http ?? {};
+  const { connectTimeoutMs, idleTimeoutMs, budgetMs } = httpOptions(ctx);
   return openStore(text, input, {
     endpoint,
     cwd: ctx.cwd,
@@ -39,6 +40,12 @@ export function openStoreInput(text: string, input: string, endpointInput: strin
     idleTimeoutMs,
     budgetMs,
   });
+}
+
+/** The HTTP client options of a run: the stand-ins' overrides, with the request budget its request-timeout input set. */
+export function httpOptions(ctx: Context): NonNullable<Clients['http']> {
+  const budgetMs = ctx.limits?.requestMs;
+  return { ...ctx.clients?.http, ...(budgetMs !== undefined && { budgetMs }) };
 }
 
 /** A size input given in MiB, as bytes (undefined: the default, for callers that build inputs by hand); refuses zero and negatives. */
@@ -65,6 +72,46 @@ export const planInputs = {
 export const planOutputs = {
   'plan-hash': {
     description: 'sha256 of the plan (canonical JSON of its rows without results): give it as `expect-plan` to apply exactly this plan.',
+  },
+} as const;
+
+/** Longest time limit an input accepts: a request or helper quiet for an hour is hung, whatever it is doing. */
+export const MAX_LIMIT_SECONDS = 3600;
+
+/** A time-limit input in seconds, as ms (undefined when not given); refuses zero, negatives and more than an hour. */
+export function limitMs(seconds: number | undefined, input: string): number | undefined {
+  if (seconds === undefined) return undefined;
+  if (!(seconds > 0 && seconds <= MAX_LIMIT_SECONDS))
+    badInput(input, `seconds, more than 0 and at most ${MAX_LIMIT_SECONDS}`, String(seconds));
+  return Math.round(seconds * 1000);
+}
+
+/**
+ * The time limit of every operation that makes network requests (spread into
+ * its spec); defineOperation puts it in ctx.limits, where the HTTP clients and
+ * S3 stores the operation opens read it.
+ */
+export const requestTimeoutInput = {
+  'request-timeout': {
+    description:
+      'Seconds one request to a registry, S3 or another server may take in total, every retry included: a server that accepts connections and never answers (or stalls mid-body) fails the run after this long.',
+    type: 'number',
+    // A note, not a default: a caller building inputs by hand (tests, stand-ins) may leave it out.
+    defaultNote: String(DEFAULTS.requestBudgetMs / 1000),
+  },
+} as const;
+
+/**
+ * The time limit of every operation that runs subprocesses (credential
+ * helpers, a provider for its handshake). No default value, so that a
+ * provider's handshake keeps its own shorter limit unless this is given.
+ */
+export const subprocessTimeoutInput = {
+  'subprocess-timeout': {
+    description:
+      'Seconds a subprocess Relay runs (a docker credential helper, a provider started for its plugin handshake) may take before it is killed.',
+    type: 'number',
+    defaultNote: `${DEFAULTS.subprocessTimeoutMs / 1000}; a provider's handshake ${DEFAULTS.handshakeTimeoutMs / 1000}`,
   },
 } as const;
 

@@ -7,7 +7,7 @@ import { ecrTagImmutability } from '../oci/ecr/immutability.js';
 import { parseReference } from '../oci/ref/reference.js';
 import { inputCredentials } from '../oci/repo/auth/credentials.js';
 import { audited } from '../audit/write.js';
-import { auditFileInput, planInputs, planOutputs } from './common.js';
+import { auditFileInput, planInputs, planOutputs, requestTimeoutInput, subprocessTimeoutInput } from './common.js';
 import { imagesOutput, insecureRegistriesInput, openOciSession } from './oci-session.js';
 
 const spec = defineSpec({
@@ -47,6 +47,8 @@ const spec = defineSpec({
       defaultNote: 'docker config.json, or native ECR / ECR Public auth',
     },
     'destination-password': { description: 'Password or token for the destination registry.', secret: true },
+    ...requestTimeoutInput,
+    ...subprocessTimeoutInput,
     ...planInputs,
     ...auditFileInput,
   },

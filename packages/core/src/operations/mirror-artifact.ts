@@ -4,7 +4,7 @@ import { defineOperation } from '../operation.js';
 import { DEFAULTS } from '../defaults.js';
 import { openOciSession } from './oci-session.js';
 import { audited } from '../audit/write.js';
-import { auditFileInput, openStoreInput, planInputs, planOutputs } from './common.js';
+import { auditFileInput, openStoreInput, planInputs, planOutputs, requestTimeoutInput, subprocessTimeoutInput } from './common.js';
 
 const spec = defineSpec({
   name: 'mirror-artifact',
@@ -35,6 +35,8 @@ const spec = defineSpec({
     },
     shard: { description: 'Mirror only this share of the (image, tag) list, `i/n`, so a workflow matrix splits a large file.' },
     'fail-fast': { description: 'Stop at the first failed target instead of finishing the others.', type: 'boolean', default: 'false' },
+    ...requestTimeoutInput,
+    ...subprocessTimeoutInput,
     ...planInputs,
     ...auditFileInput,
     'insecure-registries': { description: 'Registry hosts (host[:port]) spoken to over plain HTTP; loopback always may.', type: 'list' },

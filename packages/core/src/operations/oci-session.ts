@@ -4,6 +4,7 @@ import { awsConfigFromEnv } from '../oci/ecr/client.js';
 import type { AwsConfig } from '../oci/ecr/client.js';
 import type { InputCredentials } from '../oci/repo/auth/credentials.js';
 import { OciSession } from '../oci/repo/session.js';
+import { httpOptions } from './common.js';
 
 /**
  * How every OCI operation opens its session: the AWS settings read once
@@ -14,7 +15,10 @@ export function openOciSession(
   ctx: Context,
   opts: { insecureRegistries: readonly string[]; credentials?: InputCredentials },
 ): { session: OciSession; aws: AwsConfig } {
-  const aws = ctx.clients?.aws ?? awsConfigFromEnv(ctx.env);
+  const base = ctx.clients?.aws ?? awsConfigFromEnv(ctx.env);
+  // The SDK bounds each attempt, not the call: the request-timeout input is that bound.
+  const requestMs = ctx.limits?.requestMs;
+  const aws = requestMs === undefined ? base : { ...base, net: { ...base.net, attemptLimitMs: requestMs } };
   const session = new OciSession({
     env: ctx.env,
     signal: ctx.signal,
@@ -23,7 +27,8 @@ export function openOciSession(
     insecureRegistries: opts.insecureRegistries,
     ...(opts.credentials && { credentials: opts.credentials }),
     keychain: ecrKeychain(aws, ctx.log),
-    ...(ctx.clients?.http && { http: ctx.clients.http }),
+    http: httpOptions(ctx),
+    ...(ctx.limits?.subprocessMs !== undefined && { subprocessTimeoutMs: ctx.limits.subprocessMs }),
   });
   return { session, aws };
 }

@@ -9,7 +9,7 @@ import type { Severity } from '../oci/ecr/gates.js';
 import { ECR_PUBLIC_HOST, ecrRegistry, isEcrPublic } from '../oci/ref/hosts.js';
 import { formatReference, parseReference } from '../oci/ref/reference.js';
 import { audited } from '../audit/write.js';
-import { auditFileInput, planInputs, planOutputs } from './common.js';
+import { auditFileInput, planInputs, planOutputs, requestTimeoutInput, subprocessTimeoutInput } from './common.js';
 import { imagesOutput, insecureRegistriesInput, openOciSession } from './oci-session.js';
 
 const spec = defineSpec({
@@ -36,6 +36,8 @@ const spec = defineSpec({
     },
     'dry-run': { description: 'Run the gates and print the plan without writing anything.', type: 'boolean', default: 'false' },
     'insecure-registries': insecureRegistriesInput,
+    ...requestTimeoutInput,
+    ...subprocessTimeoutInput,
     ...planInputs,
     ...auditFileInput,
   },

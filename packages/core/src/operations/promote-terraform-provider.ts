@@ -15,7 +15,7 @@ import { normaliseRef } from '../terraform/record.js';
 import type { Release } from '../terraform/release.js';
 import { logPlan, planRows, publishResult } from '../terraform/report.js';
 import { PackageReadBack, storeReader, verifyRegistry } from '../terraform/verify.js';
-import { openStoreInput, parseRegistryUrl, planInputs, planOutputs, warnRegistryPort } from './common.js';
+import { openStoreInput, parseRegistryUrl, planInputs, planOutputs, requestTimeoutInput, warnRegistryPort } from './common.js';
 
 const spec = defineSpec({
   name: 'promote-terraform-provider',
@@ -54,6 +54,7 @@ const spec = defineSpec({
       default: 'false',
     },
     's3-endpoint': { description: 'S3-compatible endpoint URL (Ceph RGW, MinIO).', defaultNote: 'AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL' },
+    ...requestTimeoutInput,
     ...planInputs,
   },
   branding: { icon: 'arrow-up-circle', color: 'purple' },

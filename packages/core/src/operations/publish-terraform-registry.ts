@@ -19,7 +19,16 @@ import { PackageReadBack, storeReader, verifyRegistry } from '../terraform/verif
 import { audited } from '../audit/write.js';
 import type { ObjectInfo } from '../store/store.js';
 import * as L from '../terraform/layout.js';
-import { openStoreInput, parseRegistryUrl, planInputs, planOutputs, positiveMiB, warnRegistryPort } from './common.js';
+import {
+  openStoreInput,
+  parseRegistryUrl,
+  planInputs,
+  planOutputs,
+  positiveMiB,
+  requestTimeoutInput,
+  subprocessTimeoutInput,
+  warnRegistryPort,
+} from './common.js';
 
 const spec = defineSpec({
   name: 'publish-terraform-registry',
@@ -58,7 +67,7 @@ const spec = defineSpec({
     },
     'detect-protocols': {
       description:
-        "Reading protocols from the provider, to decide them or check `protocols` and the manifest: `handshake` also runs the executable for this host through go-plugin's handshake (throwaway directory, no network, 10 s); `static` only reads the Go build information of every executable; `off` reads nothing.",
+        "Reading protocols from the provider, to decide them or check `protocols` and the manifest: `handshake` also runs the executable for this host through go-plugin's handshake (throwaway directory, no network, 10 s unless `subprocess-timeout` is given); `static` only reads the Go build information of every executable; `off` reads nothing.",
       choices: DETECT_MODES,
       default: 'handshake',
     },
@@ -79,6 +88,8 @@ const spec = defineSpec({
       default: 'false',
     },
     's3-endpoint': { description: 'S3-compatible endpoint URL (Ceph RGW, MinIO).', defaultNote: 'AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL' },
+    ...requestTimeoutInput,
+    ...subprocessTimeoutInput,
     ...planInputs,
   },
   branding: { icon: 'package', color: 'purple' },
@@ -133,6 +144,7 @@ export const publishTerraformRegistry = defineOperation(spec, async (inp, ctx: C
         immutable: inp.immutable,
         log,
         detectProtocols: (inp['detect-protocols'] ?? 'handshake') as DetectMode,
+        handshakeTimeoutMs: ctx.limits?.subprocessMs,
         signal,
         env: ctx.env,
         onPackage: (p) => {

@@ -7,7 +7,7 @@ import { checkName, checkVersion } from '../terraform/names.js';
 import { httpReader, storeReader, verifyRegistry } from '../terraform/verify.js';
 import { auditedVersions } from '../audit/read.js';
 import type { ReportSection } from '../report/report.js';
-import { openStoreInput, parseRegistryUrl } from './common.js';
+import { httpOptions, openStoreInput, parseRegistryUrl, requestTimeoutInput } from './common.js';
 
 const spec = defineSpec({
   name: 'verify-terraform-registry',
@@ -24,6 +24,7 @@ const spec = defineSpec({
     },
     mirror: { description: 'Also check the static network mirror.', type: 'boolean', default: 'true' },
     's3-endpoint': { description: 'S3-compatible endpoint URL.', defaultNote: 'AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL' },
+    ...requestTimeoutInput,
   },
   branding: { icon: 'check-circle', color: 'purple' },
   outputs: {
@@ -40,7 +41,7 @@ export const verifyTerraformRegistry = defineOperation(spec, async (inp, ctx: Co
   const namespace = checkName(inp.namespace, 'namespace');
   const name = checkName(inp.name, 'name');
   const versions = inp.version ? [checkVersion(inp.version)] : [];
-  const client = new HttpClient({ env: ctx.env, signal: ctx.signal, ...ctx.clients?.http, log: ctx.log });
+  const client = new HttpClient({ env: ctx.env, signal: ctx.signal, ...httpOptions(ctx), log: ctx.log });
   const store = inp.store ? openStoreInput(inp.store, 'store', inp['s3-endpoint'], ctx) : undefined;
   const reader = store ? storeReader(store, root) : httpReader(client);
   const checks = await verifyRegistry(

@@ -56,7 +56,7 @@ export interface S3StoreOptions {
   env?: Env;
   /** Context.signal: a call in flight ends at once with CancelledError. */
   signal?: AbortSignal;
-  /** Overrides (tests) of DEFAULTS.connectTimeoutMs, idleTimeoutMs, requestBudgetMs and retry. */
+  /** Overrides (tests) of DEFAULTS.connectTimeoutMs, idleTimeoutMs and retry; budgetMs is the request-timeout input's. */
   connectTimeoutMs?: number;
   idleTimeoutMs?: number;
   budgetMs?: number;
@@ -160,7 +160,10 @@ export class S3Store implements Store {
 
   private failure(op: Op, key: string, err: unknown, attempts: number, budget: Budget): RelayError {
     const tried = `store ${this.url}: ${op} ${key} failed after ${attempts} attempt${attempts === 1 ? '' : 's'}`;
-    if (budget.spent) return new RemoteError(`${tried}: no response for ${seconds(budget.elapsedMs())} s`, { cause: err });
+    if (budget.spent)
+      return new RemoteError(`${tried}: no response for ${seconds(budget.elapsedMs())} s (raise request-timeout to wait longer)`, {
+        cause: err,
+      });
     if (err instanceof RelayError) return err;
     const e = err as S3Error;
     const s = status(err);

@@ -83,6 +83,8 @@ export interface ReleaseInput {
   detectProtocols?: DetectMode;
   /** Largest provider executable accepted (max-binary-size). */
   maxBinaryBytes?: number;
+  /** How long a provider started for its handshake may take (subprocess-timeout); DEFAULTS.handshakeTimeoutMs if unset. */
+  handshakeTimeoutMs?: number;
   signal?: AbortSignal;
   /** Context.env: the GitHub Actions variables the build record names (GITHUB_REF, GITHUB_RUN_ID, ...). */
   env?: Record<string, string | undefined>;
@@ -137,7 +139,7 @@ export async function buildRelease(r: ReleaseInput): Promise<Release> {
           warnings.push(w);
         }
         if (mode !== 'off') {
-          const ev = inspectBinary(p, { mode, log, signal: r.signal, host });
+          const ev = inspectBinary(p, { mode, log, signal: r.signal, host, handshakeTimeoutMs: r.handshakeTimeoutMs });
           ev.catch(() => undefined); // awaited by decideProtocols; a refusal elsewhere may come first
           started.set(platformKey(p), ev);
         }

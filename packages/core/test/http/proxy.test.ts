@@ -245,7 +245,7 @@ describe('HttpClient through a proxy', () => {
     expect(err.kind).toBe('remote');
     expect(err.message).toMatch(
       new RegExp(
-        `^GET localhost:${silent.port}/v2/ via proxy ${proxy.host.replace(/\./g, '\\.')}: no response for 1\\.5 s \\(after [2-9] attempts\\)$`,
+        `^GET localhost:${silent.port}/v2/ via proxy ${proxy.host.replace(/\./g, '\\.')}: no response for 1\\.5 s \\(after [2-9] attempts; raise request-timeout to wait longer\\)$`,
       ),
     );
     c.close();

@@ -69,7 +69,7 @@ describe('nothing waits forever', () => {
     expect(exitCodeFor(err)).toBe(EXIT.remote);
     expect(err.message).toMatch(
       new RegExp(
-        `^GET ${silent.host.replace(/\./g, '\\.')}/v2/acme/blobs/sha256:ab: no response for 2(\\.\\d)? s \\(after [2-9] attempts\\)$`,
+        `^GET ${silent.host.replace(/\./g, '\\.')}/v2/acme/blobs/sha256:ab: no response for 2(\\.\\d)? s \\(after [2-9] attempts; raise request-timeout to wait longer\\)$`,
       ),
     );
     expect(err.message).not.toContain('s3cr3t');

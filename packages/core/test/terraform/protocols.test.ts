@@ -447,7 +447,7 @@ describeGo('stand-in providers built with Debian Go (offline, modules through re
     const r = await runHandshake(bin.hang!, work, { timeoutMs: 1500 });
     expect(Date.now() - t0).toBeLessThan(5000);
     expect(r.served).toEqual([]);
-    expect(r.answers).toEqual([{ offered: 5, failed: 'no handshake line within 1.5 s' }]);
+    expect(r.answers).toEqual([{ offered: 5, failed: 'no handshake line within 1.5 s (raise subprocess-timeout to wait longer)' }]);
     const [run] = await markerRuns(marker.hang!);
     expect(alive(run!.pid)).toBe(false);
   });

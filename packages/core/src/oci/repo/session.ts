@@ -28,6 +28,8 @@ export interface OciSessionOptions {
   http?: Omit<HttpClientOptions, 'insecureHosts' | 'log'>;
   /** Context.signal: cancels every registry request in flight. */
   signal?: AbortSignal;
+  /** How long a credential helper may run (the subprocess-timeout input); DEFAULTS.subprocessTimeoutMs if unset. */
+  subprocessTimeoutMs?: number;
 }
 
 /** Tries providers in order; the first with credentials answers; failures fall through to the next. */
@@ -89,7 +91,7 @@ export class OciSession {
       chain.push(fixed(given.credential, given.source));
     }
     chain.push(...(this.opts.keychain?.(host) ?? []));
-    chain.push(dockerConfigProvider(host, env, log));
+    chain.push(dockerConfigProvider(host, env, log, this.opts.subprocessTimeoutMs));
     return firstOf(chain, log);
   }
 

@@ -128,7 +128,7 @@ export async function handshakeOnce(binary: string, dir: string, offered: number
         const tail = errTail.replace(/\s+/g, ' ').trim().slice(-200);
         resolve({ offered, failed: tail ? `${why} (stderr: ${tail})` : why });
       };
-      timer = setTimeout(() => fail(`no handshake line within ${timeoutMs / 1000} s`), timeoutMs);
+      timer = setTimeout(() => fail(`no handshake line within ${timeoutMs / 1000} s (raise subprocess-timeout to wait longer)`), timeoutMs);
       onAbort = () => reject(cancelledBy(opts.signal!));
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       child.once('error', (err) => fail(`could not start it: ${err.message}`));

@@ -3,6 +3,7 @@ import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import { DEFAULTS } from '../../../defaults.js';
 import { AuthError, InputError } from '../../../errors.js';
+import { seconds } from '../../../http/budget.js';
 import { parseJsonObject, readLimited } from '../../../json.js';
 import type { Logger } from '../../../log/logger.js';
 import { displayHost } from '../../ref/hosts.js';
@@ -107,7 +108,11 @@ export function runCredentialHelper(
     // A helper that waits for a keychain prompt or a network must not hang the release.
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new AuthError(`credential helper docker-credential-${helper} did not answer within ${timeoutMs / 1000} s for ${serverUrl}`));
+      reject(
+        new AuthError(
+          `credential helper docker-credential-${helper} did not answer within ${seconds(timeoutMs)} s for ${serverUrl}; raise subprocess-timeout to wait longer`,
+        ),
+      );
     }, timeoutMs);
     child.on('close', () => clearTimeout(timer));
     let out = '';
@@ -146,7 +151,12 @@ export function runCredentialHelper(
 }
 
 /** Credentials for `host` from docker's config: credHelpers, then auths, then credsStore. */
-export function dockerConfigProvider(host: string, env: Record<string, string | undefined>, log: Logger): CredentialProvider {
+export function dockerConfigProvider(
+  host: string,
+  env: Record<string, string | undefined>,
+  log: Logger,
+  helperTimeoutMs: number = DEFAULTS.subprocessTimeoutMs,
+): CredentialProvider {
   let cached: Promise<Credential | undefined> | undefined;
   const want = keyHost(host);
   let source = 'docker config';
@@ -158,12 +168,12 @@ export function dockerConfigProvider(host: string, env: Record<string, string | 
       const { file, config } = found;
       source = i === 0 && f !== env.REGISTRY_AUTH_FILE ? 'docker config' : `containers auth file ${file}`;
       const helperFor = Object.entries(config.credHelpers ?? {}).find(([k]) => keyHost(k) === want)?.[1];
-      if (helperFor) return runCredentialHelper(helperFor, serverUrl, env);
+      if (helperFor) return runCredentialHelper(helperFor, serverUrl, env, helperTimeoutMs);
       const entry = Object.entries(config.auths ?? {}).find(([k]) => keyHost(k) === want);
       const fromFile = entry ? fromEntry(entry[1], `${file} auths["${entry[0]}"]`) : undefined;
       if (fromFile) return fromFile;
       if (config.credsStore) {
-        const c = await runCredentialHelper(config.credsStore, serverUrl, env);
+        const c = await runCredentialHelper(config.credsStore, serverUrl, env, helperTimeoutMs);
         if (c) return c;
       }
     }
