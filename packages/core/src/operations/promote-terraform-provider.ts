@@ -128,7 +128,9 @@ export const promoteTerraformProvider = defineOperation(spec, async (inp, ctx: C
         log,
         signal,
         stored: (item) => {
-          if (item.obj?.key.endsWith('.zip')) rb.start(new URL(item.obj.key, registryUrl), item.obj.sha256);
+          if (!item.obj?.key.endsWith('.zip')) return;
+          const h1 = rel!.packages.find((p) => p.sha256 === item.obj!.sha256)?.h1;
+          rb.start(new URL(item.obj.key, registryUrl), item.obj.sha256, h1);
         },
         beforeCommit: () => rb.settled(),
       }),

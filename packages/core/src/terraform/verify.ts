@@ -3,7 +3,7 @@ import { createWriteStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { openZipEntry, readZipDirectory } from '../archive/zip-reader.js';
 import { mapLimit, Semaphore } from '../concurrency.js';
@@ -310,6 +310,14 @@ export async function fetchPackage(
   file: string,
   checksum: (sha256: string) => void,
 ): Promise<PackageRead> {
+  const { sha256 } = await hashPackage(r, zipUrl, file);
+  checksum(sha256);
+  const h1 = await checkZipLayout(file, name, zipUrl.href);
+  return { sha256, size: (await fs.stat(file)).size, h1 };
+}
+
+/** A package's sha256 and size as it streams from the registry; saved to `file` when one is given. */
+async function hashPackage(r: Reader, zipUrl: URL, file?: string): Promise<{ sha256: string; size: number }> {
   const res = await r.get(zipUrl);
   if (res.status !== 200) {
     res.body.resume();
@@ -317,21 +325,16 @@ export async function fetchPackage(
   }
   const h = createHash('sha256');
   let size = 0;
-  await pipeline(
-    res.body,
-    new Transform({
-      transform(c: Buffer, _e, cb) {
-        h.update(c);
-        size += c.length;
-        cb(null, c);
-      },
-    }),
-    createWriteStream(file, { highWaterMark: ZLIB_CHUNK }),
-  );
-  const sha256 = h.digest('hex');
-  checksum(sha256);
-  const h1 = await checkZipLayout(file, name, zipUrl.href);
-  return { sha256, size, h1 };
+  const count = new Transform({
+    transform(c: Buffer, _e, cb) {
+      h.update(c);
+      size += c.length;
+      cb(null, c);
+    },
+  });
+  if (file) await pipeline(res.body, count, createWriteStream(file, { highWaterMark: ZLIB_CHUNK }));
+  else await pipeline(res.body, count, new Writable({ write: (_c, _e, cb) => cb() }));
+  return { sha256: h.digest('hex'), size };
 }
 
 /**
@@ -355,14 +358,25 @@ export class PackageReadBack {
     this.slots = new Semaphore(parallel);
   }
 
-  start(url: URL, sha256: string): void {
+  /**
+   * `h1`: the hash Relay computed from these very bytes as it made (or
+   * verified) them. A read-back with the same sha256 is then the same bytes,
+   * so it is hashed as it streams, not saved and inflated again.
+   */
+  start(url: URL, sha256: string, h1?: string): void {
     const file = path.join(this.dir, `readback-${this.n++}.zip`);
     const p = (async (): Promise<PackageRead> => {
       const release = await this.slots.acquire(this.signal);
       try {
-        return await fetchPackage(this.reader, url, this.name, file, (got) => {
+        const check = (got: string): void => {
           if (got !== sha256) throw new IntegrityError(`package ${url.href}: reads back with sha256 ${got}, but ${sha256} was written`);
-        });
+        };
+        if (h1 !== undefined) {
+          const { sha256: got, size } = await hashPackage(this.reader, url);
+          check(got);
+          return { sha256: got, size, h1 };
+        }
+        return await fetchPackage(this.reader, url, this.name, file, check);
       } finally {
         release();
         await fs.rm(file, { force: true });
