@@ -1,7 +1,6 @@
 import { createReadStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { createInflateRaw } from 'node:zlib';
 import { ZLIB_CHUNK } from './zip-writer.js';
 
 export interface ZipEntry {
@@ -79,7 +78,7 @@ export async function openZipEntry(file: string, e: ZipEntry): Promise<Readable>
   if (e.compressedSize === 0) return Readable.from([]);
   const raw = createReadStream(file, { start, end: start + e.compressedSize - 1, highWaterMark: ZLIB_CHUNK });
   if (e.method === 0) return raw;
-  const inflate = createInflateRaw({ chunkSize: ZLIB_CHUNK });
+  const inflate = process.getBuiltinModule('node:zlib').createInflateRaw({ chunkSize: ZLIB_CHUNK });
   raw.on('error', (err) => inflate.destroy(err));
   // a reader that stops early (a scan that found what it wanted) must not leave the file open
   inflate.once('close', () => raw.destroy());

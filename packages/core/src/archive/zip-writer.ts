@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { constants, crc32, createDeflateRaw } from 'node:zlib';
 import { InputError } from '../errors.js';
 
 /** Fixed for every entry: 1980-01-01 00:00, the DOS epoch, independent of time zone. */
@@ -47,6 +46,8 @@ export async function writeSingleEntryZip(
   /** Sees every chunk of the uncompressed content on its way in (protocol detection reads it there); may apply backpressure. */
   tap?: (chunk: Buffer) => void | Promise<void>,
 ): Promise<ZipResult> {
+  // Node's zlib loads with the first archive, not with the CLI.
+  const zlib = process.getBuiltinModule('node:zlib');
   const name = Buffer.from(entryName, 'utf8');
   const zipHash = createHash('sha256');
   const rawHash = createHash('sha256');
@@ -76,7 +77,7 @@ export async function writeSingleEntryZip(
   const measureRaw = new Transform({
     transform(chunk: Buffer, _enc, cb) {
       rawHash.update(chunk);
-      crc = crc32(chunk, crc);
+      crc = zlib.crc32(chunk, crc);
       rawSize += chunk.length;
       const waiting = tap?.(chunk);
       if (waiting) waiting.then(() => cb(null, chunk), cb);
@@ -94,7 +95,7 @@ export async function writeSingleEntryZip(
   await pipeline(
     content,
     measureRaw,
-    createDeflateRaw({ level: LEVEL, strategy: constants.Z_DEFAULT_STRATEGY, chunkSize: ZLIB_CHUNK }),
+    zlib.createDeflateRaw({ level: LEVEL, strategy: zlib.constants.Z_DEFAULT_STRATEGY, chunkSize: ZLIB_CHUNK }),
     measureComp,
     out,
     {

@@ -1,5 +1,4 @@
-import http from 'node:http';
-import https from 'node:https';
+import type https from 'node:https';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { Readable, finished } from 'node:stream';
 import { AuthError, CancelledError, InputError, RelayError, RemoteError, cancelledBy } from '../errors.js';
@@ -167,7 +166,8 @@ export class HttpClient {
   private readonly idleMs: number;
   private readonly budgetMs: number;
   private readonly proxies: ProxySettings;
-  private readonly agents: Agents;
+  /** Made with the first request: a client that never sends one never loads Node's network modules. */
+  private pools: Agents | undefined;
 
   constructor(private readonly opts: HttpClientOptions = {}) {
     this.policy = { ...DEFAULT_RETRY, ...opts.retry };
@@ -178,7 +178,15 @@ export class HttpClient {
     this.budgetMs = opts.budgetMs ?? DEFAULTS.requestBudgetMs;
     this.proxies = opts.env ? proxySettings(opts.env) : NO_PROXY_SETTINGS;
     for (const secret of [...(this.proxies.http?.secrets ?? []), ...(this.proxies.https?.secrets ?? [])]) opts.log?.mask(secret);
-    this.agents = proxyAgents({ proxies: this.proxies, connectTimeoutMs: this.connectMs, maxSockets: 64, ...(opts.ca && { ca: opts.ca }) });
+  }
+
+  private get agents(): Agents {
+    return (this.pools ??= proxyAgents({
+      proxies: this.proxies,
+      connectTimeoutMs: this.connectMs,
+      maxSockets: 64,
+      ...(this.opts.ca && { ca: this.opts.ca }),
+    }));
   }
 
   schemeFor(host: string): 'http' | 'https' {
@@ -187,8 +195,8 @@ export class HttpClient {
 
   /** Closes idle keep-alive connections. */
   close(): void {
-    this.agents.http.destroy();
-    this.agents.https.destroy();
+    this.pools?.http.destroy();
+    this.pools?.https.destroy();
   }
 
   async request(req: HttpRequest): Promise<HttpResponse> {
@@ -360,7 +368,7 @@ export class HttpClient {
         servername: isHttps ? url.hostname : undefined,
         timeout: this.idleMs,
       };
-      const r = (isHttps ? https : http).request(options);
+      const r = process.getBuiltinModule(isHttps ? 'node:https' : 'node:http').request(options);
       let response: IncomingMessage | undefined;
       let settled = false;
       const connectTimer = setTimeout(

@@ -6,7 +6,6 @@
  * with `:port`; no CIDR. Loopback is proxied like any other host unless
  * NO_PROXY names it, as curl does.
  */
-import { isIP } from 'node:net';
 import { InputError } from '../errors.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -106,7 +105,9 @@ export function bypassesProxy(settings: ProxySettings, hostname: string, port: n
   if (settings.noProxy === '*') return true;
   const h = normalise(hostname);
   return settings.noProxy.some(
-    (r) => (r.port === undefined || r.port === port) && (h === r.host || (isIP(h) === 0 && h.endsWith(`.${r.host}`))),
+    (r) =>
+      (r.port === undefined || r.port === port) &&
+      (h === r.host || (process.getBuiltinModule('node:net').isIP(h) === 0 && h.endsWith(`.${r.host}`))),
   );
 }
 

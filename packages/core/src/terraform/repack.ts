@@ -5,7 +5,6 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
 import { writeSingleEntryZip, ZLIB_CHUNK, type ZipResult } from '../archive/zip-writer.js';
 import { openZipEntry, readZipDirectory, ZipFormatError } from '../archive/zip-reader.js';
 import { DEFAULTS } from '../defaults.js';
@@ -219,7 +218,7 @@ async function readTarball(
   const { extract } = cjsExports(await import('tar-stream'));
   const ex = extract();
   const src = createReadStream(file, { highWaterMark: ZLIB_CHUNK });
-  const gunzip = createGunzip({ chunkSize: ZLIB_CHUNK });
+  const gunzip = process.getBuiltinModule('node:zlib').createGunzip({ chunkSize: ZLIB_CHUNK });
   // A gzip bomb (one member or many concatenated) stops as soon as it passes the limit, not after inflating it all.
   const limit = 2 * maxBinaryBytes;
   let inflated = 0;

@@ -14,9 +14,7 @@
  * loopback port), under a time limit, and its whole process group is killed
  * afterwards whatever happened.
  */
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs/promises';
-import { createServer } from 'node:net';
 import * as path from 'node:path';
 import { DEFAULTS } from '../../defaults.js';
 import { cancelledBy } from '../../errors.js';
@@ -58,7 +56,7 @@ export function parseHandshakeLine(line: string): HandshakeLine | undefined {
 
 /** A loopback port nothing listens on (bound, then released), for proxies that must go nowhere. */
 async function closedLoopbackPort(): Promise<number> {
-  const srv = createServer();
+  const srv = process.getBuiltinModule('node:net').createServer();
   await new Promise<void>((resolve, reject) => {
     srv.once('error', reject);
     srv.listen(0, '127.0.0.1', resolve);
@@ -113,7 +111,9 @@ export async function handshakeOnce(binary: string, dir: string, offered: number
   const env = handshakeEnv(dir, offered, await closedLoopbackPort());
   if (opts.signal?.aborted) throw cancelledBy(opts.signal);
 
-  const child = spawn(binary, [], { cwd: work, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = process
+    .getBuiltinModule('node:child_process')
+    .spawn(binary, [], { cwd: work, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let out = Buffer.alloc(0);
   let errTail = '';
   let timer: NodeJS.Timeout | undefined;

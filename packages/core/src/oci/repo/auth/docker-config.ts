@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import { DEFAULTS } from '../../../defaults.js';
@@ -104,7 +103,9 @@ export function runCredentialHelper(
   timeoutMs: number = DEFAULTS.subprocessTimeoutMs,
 ): Promise<Credential | undefined> {
   return new Promise((resolve, reject) => {
-    const child = spawn(`docker-credential-${helper}`, ['get'], { env: env as NodeJS.ProcessEnv, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = process
+      .getBuiltinModule('node:child_process')
+      .spawn(`docker-credential-${helper}`, ['get'], { env: env as NodeJS.ProcessEnv, stdio: ['pipe', 'pipe', 'pipe'] });
     // A helper that waits for a keychain prompt or a network must not hang the release.
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
