@@ -1,4 +1,4 @@
-import { AuthError } from '../../errors.js';
+import { AuthError, RemoteError } from '../../errors.js';
 import type { Logger } from '../../log/logger.js';
 import { ECR_PUBLIC_HOST, ecrRegistry, isEcrPublic } from '../ref/hosts.js';
 import type { Credential, CredentialProvider } from '../repo/auth/credentials.js';
@@ -27,6 +27,8 @@ export function ecrProvider(host: string, aws: AwsConfig, log: Logger): Credenti
       const { GetAuthorizationTokenCommand } = await loadEcrSdk();
       out = await (await ecrSdkClient('ecr', reg.region, aws)).send(new GetAuthorizationTokenCommand({}));
     } catch (err) {
+      // A token endpoint that never answers is a remote failure, not refused credentials.
+      if (err instanceof RemoteError) throw new RemoteError(`registry ${host}: ${err.message}`, { retryable: err.retryable });
       throw new AuthError(`registry ${host}: ECR GetAuthorizationToken (${reg.region}) failed: ${awsErrorText(err)}`);
     }
     const token = out.authorizationData?.[0]?.authorizationToken;
@@ -52,6 +54,7 @@ export function ecrPublicProvider(aws: AwsConfig, log: Logger): CredentialProvid
       const { GetAuthorizationTokenCommand } = await loadEcrPublicSdk();
       out = await (await ecrSdkClient('ecr-public', 'us-east-1', aws)).send(new GetAuthorizationTokenCommand({}));
     } catch (err) {
+      if (err instanceof RemoteError) throw new RemoteError(`registry ${ECR_PUBLIC_HOST}: ${err.message}`, { retryable: err.retryable });
       throw new AuthError(`registry ${ECR_PUBLIC_HOST}: ECR Public GetAuthorizationToken (us-east-1) failed: ${awsErrorText(err)}`);
     }
     const token = out.authorizationData?.authorizationToken;

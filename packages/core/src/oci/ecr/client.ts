@@ -1,4 +1,6 @@
 import { cjsExports } from '../../concurrency.js';
+import { DEFAULTS } from '../../defaults.js';
+import { RelayError, RemoteError } from '../../errors.js';
 import type { ECRClient } from '@aws-sdk/client-ecr';
 import type { ECRPUBLICClient } from '@aws-sdk/client-ecr-public';
 import { awsClientConfig } from '../../aws/client-config.js';
@@ -53,16 +55,44 @@ interface EcrSdkClients {
  */
 export async function ecrSdkClient<K extends EcrSdkKind>(kind: K, region: string, aws: AwsConfig): Promise<EcrSdkClients[K]> {
   const common = { ...awsClientConfig(aws.net), region, ...(aws.credentials && { credentials: aws.credentials }), maxAttempts: 4 };
-  if (kind === 'ecr') {
-    const { ECRClient } = await loadEcrSdk();
-    return new ECRClient({ ...common, ...(aws.ecrEndpoint && { endpoint: aws.ecrEndpoint }) }) as EcrSdkClients[K];
-  }
-  const { ECRPUBLICClient } = await loadEcrPublicSdk();
-  return new ECRPUBLICClient({ ...common, ...(aws.ecrPublicEndpoint && { endpoint: aws.ecrPublicEndpoint }) }) as EcrSdkClients[K];
+  const client =
+    kind === 'ecr'
+      ? new (await loadEcrSdk()).ECRClient({ ...common, ...(aws.ecrEndpoint && { endpoint: aws.ecrEndpoint }) })
+      : new (await loadEcrPublicSdk()).ECRPUBLICClient({ ...common, ...(aws.ecrPublicEndpoint && { endpoint: aws.ecrPublicEndpoint }) });
+  const label = `${kind === 'ecr' ? 'ECR' : 'ECR Public'} API (${region})`;
+  return withDeadline(client, aws.net?.attemptLimitMs ?? DEFAULTS.requestBudgetMs, label) as EcrSdkClients[K];
+}
+
+/**
+ * Bounds each call as a whole, every attempt included, by the request budget
+ * (the request-timeout input): the SDK's own limit is per attempt, and it
+ * makes up to four. The call is aborted, not just abandoned, so no socket
+ * keeps the process alive after the run has failed.
+ */
+function withDeadline<C extends { send: (...args: never[]) => Promise<unknown> }>(client: C, ms: number, label: string): C {
+  const send = client.send.bind(client) as (command: unknown, options?: { abortSignal?: AbortSignal }) => Promise<unknown>;
+  const bounded = async (command: unknown, options: { abortSignal?: AbortSignal } = {}): Promise<unknown> => {
+    const deadline = AbortSignal.timeout(ms);
+    const abortSignal = options.abortSignal ? AbortSignal.any([options.abortSignal, deadline]) : deadline;
+    try {
+      return await send(command, { ...options, abortSignal });
+    } catch (err) {
+      if (!deadline.aborted) throw err;
+      const name = (command as { constructor: { name: string } }).constructor.name.replace(/Command$/, '');
+      throw new RemoteError(
+        `${label} ${name}: no answer within ${ms / 1000} s, every attempt included (raise request-timeout to wait longer)`,
+        {
+          retryable: true,
+        },
+      );
+    }
+  };
+  return Object.assign(client, { send: bounded });
 }
 
 /** An SDK failure on one line: `Name: first line of the message`. */
 export function awsErrorText(err: unknown): string {
+  if (err instanceof RelayError) return err.message;
   const e = err as { name?: string; message?: string };
   return `${e.name && e.name !== 'Error' ? `${e.name}: ` : ''}${(e.message ?? String(err)).split('\n')[0]}`;
 }
