@@ -1,20 +1,17 @@
 import * as fs from 'node:fs/promises';
 import { audited } from '../audit/write.js';
 import type { Context, Result } from '../context.js';
-import { DEFAULTS } from '../defaults.js';
 import { badInput } from '../errors.js';
 import { defineSpec } from '../inputs/spec.js';
 import { defineOperation } from '../operation.js';
 import { loadSigningKey } from '../signing/key.js';
-import { checkConditionalWrites } from '../store/probe.js';
-import { executePlan } from '../terraform/execute.js';
 import { checkName, checkVersion } from '../terraform/names.js';
 import { planRelease, refuseConflicts } from '../terraform/plan.js';
 import { checkSameHashes, promotionSections, stagedRelease } from '../terraform/promote.js';
 import { normaliseRef } from '../terraform/record.js';
 import type { Release } from '../terraform/release.js';
 import { logPlan, planRows, publishResult } from '../terraform/report.js';
-import { PackageReadBack, storeReader, verifyRegistry } from '../terraform/verify.js';
+import { publishVerified } from '../terraform/publish-verified.js';
 import { openStoreInput, parseRegistryUrl, planInputs, planOutputs, requestTimeoutInput, warnRegistryPort } from './common.js';
 
 const spec = defineSpec({
@@ -90,7 +87,6 @@ export const promoteTerraformProvider = defineOperation(spec, async (inp, ctx: C
   const coords = { namespace, name, version };
 
   let rel: Release | undefined;
-  let readBack: PackageReadBack | undefined;
   try {
     const built = await log.group(`Verifying ${name} ${version} in staging (${from.url}), expecting ${normaliseRef(expectRef)}`, () =>
       stagedRelease({ from, coords, expectRef, key, registryUrl, immutable: inp.immutable, log }),
@@ -118,29 +114,17 @@ export const promoteTerraformProvider = defineOperation(spec, async (inp, ctx: C
       log.info('dry run: nothing was written');
       return result(true);
     }
-    await log.group('Checking the store honours conditional writes', () => checkConditionalWrites(store));
-    const reader = storeReader(store, registryUrl);
-    const rb = (readBack = new PackageReadBack(reader, name, rel.tmpDir, DEFAULTS.verifyParallel, signal));
-    await log.group('Publishing to production (each zip read back as it lands)', () =>
-      executePlan(store, rel!, plan, {
-        immutable: inp.immutable,
-        publicArmor: key.publicArmor,
-        log,
-        signal,
-        stored: (item) => {
-          if (!item.obj?.key.endsWith('.zip')) return;
-          const h1 = rel!.packages.find((p) => p.sha256 === item.obj!.sha256)?.h1;
-          rb.start(new URL(item.obj.key, registryUrl), item.obj.sha256, h1);
-        },
-        beforeCommit: () => rb.settled(),
-      }),
-    );
-    for (const r of rows) r.result = r.action === 'skip' ? 'unchanged' : 'written';
-    const prod = await log.group('Verifying production, as terraform init would', () =>
-      verifyRegistry(reader, { root: registryUrl, namespace, name, versions: [version], mirrorHost: rel!.mirrorHost }, log, {
-        packages: rb.results,
-      }),
-    );
+    const prod = await publishVerified(store, rel, plan, rows, {
+      registryUrl,
+      immutable: inp.immutable,
+      publicArmor: key.publicArmor,
+      log,
+      signal,
+      headings: {
+        write: 'Publishing to production (each zip read back as it lands)',
+        verify: 'Verifying production, as terraform init would',
+      },
+    });
     checkSameHashes(staged.checks, prod);
     log.info(same(false));
     const res = result(false);
@@ -149,7 +133,6 @@ export const promoteTerraformProvider = defineOperation(spec, async (inp, ctx: C
       subject: { provider: res.outputs.provider!, version, 'build-ref': staged.record.ref ?? '', from: from.url },
     });
   } finally {
-    await readBack?.idle();
     if (rel) await fs.rm(rel.tmpDir, { recursive: true, force: true });
   }
 });

@@ -7,15 +7,13 @@ import { badInput } from '../errors.js';
 import { defineSpec } from '../inputs/spec.js';
 import { defineOperation } from '../operation.js';
 import { loadSigningKey } from '../signing/key.js';
-import { checkConditionalWrites } from '../store/probe.js';
-import { executePlan } from '../terraform/execute.js';
 import { checkName, checkVersion, versionFromRef } from '../terraform/names.js';
 import { planRelease, refuseConflicts } from '../terraform/plan.js';
 import { DETECT_MODES, type DetectMode } from '../terraform/protocols/detect.js';
 import { buildRelease, type Release } from '../terraform/release.js';
 import { logPlan, planRows, publishResult } from '../terraform/report.js';
 import { fetchSource, findTarballs } from '../terraform/sources.js';
-import { PackageReadBack, storeReader, verifyRegistry } from '../terraform/verify.js';
+import { publishVerified } from '../terraform/publish-verified.js';
 import { audited } from '../audit/write.js';
 import type { ObjectInfo } from '../store/store.js';
 import * as L from '../terraform/layout.js';
@@ -124,7 +122,6 @@ export const publishTerraformRegistry = defineOperation(spec, async (inp, ctx: C
 
   const work = await fs.mkdtemp(path.join(os.tmpdir(), 'relay-src-'));
   let rel: Release | undefined;
-  let readBack: PackageReadBack | undefined;
   // Each zip's HEAD starts as soon as it is repacked, so planning mostly waits for nothing.
   const heads = new Map<string, Promise<ObjectInfo | undefined>>();
   try {
@@ -168,34 +165,16 @@ export const publishTerraformRegistry = defineOperation(spec, async (inp, ctx: C
       log.info('dry run: nothing was written');
       return publishResult(rel, rows, true);
     }
-    await log.group('Checking the store honours conditional writes', () => checkConditionalWrites(store));
-    // Each zip is read back and checked as soon as it is in the store, while the others upload; the version is
-    // listed only once every one has passed.
-    const reader = storeReader(store, registryUrl);
-    const rb = (readBack = new PackageReadBack(reader, name, rel.tmpDir, DEFAULTS.verifyParallel, signal));
-    await log.group('Publishing (each zip read back as it lands)', () =>
-      executePlan(store, rel!, plan, {
-        immutable: inp.immutable,
-        publicArmor: key.publicArmor,
-        log,
-        signal,
-        stored: (item) => {
-          if (!item.obj?.key.endsWith('.zip')) return;
-          const h1 = rel!.packages.find((p) => p.sha256 === item.obj!.sha256)?.h1;
-          rb.start(new URL(item.obj.key, registryUrl), item.obj.sha256, h1);
-        },
-        beforeCommit: () => rb.settled(),
-      }),
-    );
-    for (const r of rows) r.result = r.action === 'skip' ? 'unchanged' : 'written';
-    await log.group('Verifying what was written, as terraform init would', () =>
-      verifyRegistry(reader, { root: registryUrl, namespace, name, versions: [version], mirrorHost: rel!.mirrorHost }, log, {
-        packages: rb.results,
-      }),
-    );
+    await publishVerified(store, rel, plan, rows, {
+      registryUrl,
+      immutable: inp.immutable,
+      publicArmor: key.publicArmor,
+      log,
+      signal,
+      headings: { write: 'Publishing (each zip read back as it lands)', verify: 'Verifying what was written, as terraform init would' },
+    });
     return await audited(ctx, publishResult(rel, rows, false), { store });
   } finally {
-    await readBack?.idle();
     await Promise.allSettled(heads.values());
     await fs.rm(work, { recursive: true, force: true });
     if (rel) await fs.rm(rel.tmpDir, { recursive: true, force: true });

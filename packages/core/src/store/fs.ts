@@ -2,10 +2,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { InputError } from '../errors.js';
-import { sha256Hex } from '../hash.js';
+import { HashingStream, sha256Hex } from '../hash.js';
 import type { Body, ObjectInfo, PutOptions, Store } from './store.js';
 import { PreconditionFailed } from './store.js';
 
@@ -194,13 +194,7 @@ async function sha256OfFile(file: string): Promise<string> {
 
 /** Copies a file and returns the sha256 of the bytes copied: the ETag this store gives them. */
 async function copyHashing(from: string, to: string): Promise<string> {
-  const h = createHash('sha256');
-  const hashing = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      h.update(chunk);
-      cb(null, chunk);
-    },
-  });
+  const hashing = new HashingStream();
   await pipeline(createReadStream(from), hashing, createWriteStream(to));
-  return h.digest('hex');
+  return hashing.sha256();
 }

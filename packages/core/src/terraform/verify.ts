@@ -3,7 +3,7 @@ import { createWriteStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Readable, Transform, Writable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { openZipEntry, readZipDirectory } from '../archive/zip-reader.js';
 import { mapLimit, Semaphore } from '../concurrency.js';
@@ -18,6 +18,7 @@ import { verifyDetached } from '../signing/key.js';
 import type { Store } from '../store/store.js';
 import type { DownloadDoc, MirrorIndexDoc, MirrorVersionDoc, VersionsDoc } from './documents.js';
 import { h1ForSingleFile, zhHash } from './hashes.js';
+import { HashingStream } from '../hash.js';
 import { contentTypeFor } from './layout.js';
 import { isVersion, platformKey, type Platform } from './names.js';
 
@@ -310,10 +311,10 @@ export async function fetchPackage(
   file: string,
   checksum: (sha256: string) => void,
 ): Promise<PackageRead> {
-  const { sha256 } = await hashPackage(r, zipUrl, file);
+  const { sha256, size } = await hashPackage(r, zipUrl, file);
   checksum(sha256);
   const h1 = await checkZipLayout(file, name, zipUrl.href);
-  return { sha256, size: (await fs.stat(file)).size, h1 };
+  return { sha256, size, h1 };
 }
 
 /** A package's sha256 and size as it streams from the registry; saved to `file` when one is given. */
@@ -323,18 +324,10 @@ async function hashPackage(r: Reader, zipUrl: URL, file?: string): Promise<{ sha
     res.body.resume();
     throw new IntegrityError(`package ${zipUrl.href}: HTTP ${res.status}`);
   }
-  const h = createHash('sha256');
-  let size = 0;
-  const count = new Transform({
-    transform(c: Buffer, _e, cb) {
-      h.update(c);
-      size += c.length;
-      cb(null, c);
-    },
-  });
-  if (file) await pipeline(res.body, count, createWriteStream(file, { highWaterMark: ZLIB_CHUNK }));
-  else await pipeline(res.body, count, new Writable({ write: (_c, _e, cb) => cb() }));
-  return { sha256: h.digest('hex'), size };
+  const hashing = new HashingStream();
+  if (file) await pipeline(res.body, hashing, createWriteStream(file, { highWaterMark: ZLIB_CHUNK }));
+  else await pipeline(res.body, hashing, new Writable({ write: (_c, _e, cb) => cb() }));
+  return { sha256: hashing.sha256(), size: hashing.size };
 }
 
 /**
