@@ -1,7 +1,6 @@
 import type { Context, Result } from './context.js';
 import { badInput } from './errors.js';
 import type { InputSpec, InputValues, OperationSpec } from './inputs/spec.js';
-import { limitMs } from './operations/common.js';
 import { planHash } from './report/plan-hash.js';
 import { PLAN_HASH_PATTERN, RunRecord, type RecordedInput } from './report/recorder.js';
 
@@ -105,4 +104,15 @@ function withPlanHash(spec: OperationSpec, res: Result, record: RunRecord): Resu
     outputs: { ...res.outputs, ...(PLAN_HASH_OUTPUT in spec.outputs && { [PLAN_HASH_OUTPUT]: hash }) },
     report: { ...res.report, sections: [...res.report.sections, { heading: 'Plan hash', text }] },
   };
+}
+
+/** Longest time limit an input accepts: a request or helper quiet for an hour is hung, whatever it is doing. */
+export const MAX_LIMIT_SECONDS = 3600;
+
+/** A time-limit input in seconds, as ms (undefined when not given); refuses zero, negatives and more than an hour. */
+export function limitMs(seconds: number | undefined, input: string): number | undefined {
+  if (seconds === undefined) return undefined;
+  if (!(seconds > 0 && seconds <= MAX_LIMIT_SECONDS))
+    badInput(input, `seconds, more than 0 and at most ${MAX_LIMIT_SECONDS}`, String(seconds));
+  return Math.round(seconds * 1000);
 }

@@ -75,17 +75,6 @@ export const planOutputs = {
   },
 } as const;
 
-/** Longest time limit an input accepts: a request or helper quiet for an hour is hung, whatever it is doing. */
-export const MAX_LIMIT_SECONDS = 3600;
-
-/** A time-limit input in seconds, as ms (undefined when not given); refuses zero, negatives and more than an hour. */
-export function limitMs(seconds: number | undefined, input: string): number | undefined {
-  if (seconds === undefined) return undefined;
-  if (!(seconds > 0 && seconds <= MAX_LIMIT_SECONDS))
-    badInput(input, `seconds, more than 0 and at most ${MAX_LIMIT_SECONDS}`, String(seconds));
-  return Math.round(seconds * 1000);
-}
-
 /**
  * The time limit of every operation that makes network requests (spread into
  * its spec); defineOperation puts it in ctx.limits, where the HTTP clients and
