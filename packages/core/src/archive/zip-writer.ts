@@ -30,6 +30,19 @@ export interface ZipResult {
 }
 
 /**
+ * Refuses content too large for a zip without zip64, before anything is
+ * compressed: deflate's worst case (zlib's deflateBound for raw deflate) plus
+ * the headers must fit the 32-bit sizes and offsets.
+ */
+export function checkZipFits(entryName: string, rawSize: number, source?: string): void {
+  const name = Buffer.byteLength(entryName, 'utf8');
+  const deflated = rawSize + Math.floor(rawSize / 2 ** 12) + Math.floor(rawSize / 2 ** 14) + Math.floor(rawSize / 2 ** 25) + 7;
+  if (rawSize > MAX || deflated + 30 + 16 + 46 + 22 + 2 * name > MAX) {
+    throw new InputError(`${source ? `${source}: ` : ''}${entryName} is larger than 4 GiB, which needs zip64 (not supported)`);
+  }
+}
+
+/**
  * Writes a zip with one flat entry, byte-identical for identical content:
  * fixed timestamp, fixed deflate level, unix mode 0755, no extra fields, no
  * directory entries. Terraform's lock file records the zip's sha256, so a
@@ -105,7 +118,7 @@ export async function writeSingleEntryZip(
   // Every size and offset must fit 32 bits, the central directory's offset included.
   if (rawSize > MAX || compSize > MAX || zipSize + 16 > MAX) {
     out.destroy();
-    throw new InputError(`${source ? `${source}: ` : ''}${entryName} is larger than 4 GiB, which needs zip64 (not supported)`);
+    checkZipFits(entryName, Infinity, source);
   }
 
   const desc = Buffer.alloc(16);

@@ -15,8 +15,8 @@ import { logPlan, planRows, publishResult } from '../terraform/report.js';
 import { fetchSource, findTarballs } from '../terraform/sources.js';
 import { publishVerified } from '../terraform/publish-verified.js';
 import { audited } from '../audit/write.js';
-import type { ObjectInfo } from '../store/store.js';
-import * as L from '../terraform/layout.js';
+import { UploadAhead } from '../terraform/upload-ahead.js';
+import { PackageReadBack, storeReader } from '../terraform/verify.js';
 import {
   openStoreInput,
   parseRegistryUrl,
@@ -122,8 +122,17 @@ export const publishTerraformRegistry = defineOperation(spec, async (inp, ctx: C
 
   const work = await fs.mkdtemp(path.join(os.tmpdir(), 'relay-src-'));
   let rel: Release | undefined;
-  // Each zip's HEAD starts as soon as it is repacked, so planning mostly waits for nothing.
-  const heads = new Map<string, Promise<ObjectInfo | undefined>>();
+  const readBack = new PackageReadBack(storeReader(store, registryUrl), name, work, DEFAULTS.verifyParallel, signal);
+  // A fresh version's zips go to the store while the next ones compress; a dry run or an approved plan writes nothing early.
+  const ahead = new UploadAhead(store, readBack, {
+    coords,
+    registryUrl,
+    immutable: inp.immutable,
+    publicArmor: key.publicArmor,
+    enabled: !inp['dry-run'] && ctx.record?.expected === undefined,
+    log,
+    signal,
+  });
   try {
     const files = inp.source
       ? await log.group('Fetching archives', () =>
@@ -144,16 +153,12 @@ export const publishTerraformRegistry = defineOperation(spec, async (inp, ctx: C
         handshakeTimeoutMs: ctx.limits?.subprocessMs,
         signal,
         env: ctx.env,
-        onPackage: (p) => {
-          const k = L.storeDir(coords) + p.filename;
-          const h = store.head(k);
-          h.catch(() => undefined); // planning awaits it, or a refusal came first
-          heads.set(k, h);
-        },
+        onChecked: (entry) => ahead.checked(entry),
+        onPackage: (p) => ahead.add(p),
       }),
     );
     const plan = await log.group(`Planning against ${store.url}`, async () => {
-      const p = await planRelease(store, rel!, { immutable: inp.immutable, publicArmor: key.publicArmor, heads });
+      const p = await planRelease(store, rel!, { immutable: inp.immutable, publicArmor: key.publicArmor, heads: ahead.heads });
       logPlan(planRows(p), log);
       return p;
     });
@@ -172,10 +177,12 @@ export const publishTerraformRegistry = defineOperation(spec, async (inp, ctx: C
       log,
       signal,
       headings: { write: 'Publishing (each zip read back as it lands)', verify: 'Verifying what was written, as terraform init would' },
+      ahead,
     });
     return await audited(ctx, publishResult(rel, rows, false), { store });
   } finally {
-    await Promise.allSettled(heads.values());
+    await ahead.settle();
+    await readBack.idle();
     await fs.rm(work, { recursive: true, force: true });
     if (rel) await fs.rm(rel.tmpDir, { recursive: true, force: true });
   }

@@ -18,7 +18,9 @@ export type RecordedInput = string | number | boolean | string[];
  * hash of an approved plan (`expect-plan`, set by defineOperation) and the plan
  * it has just computed hashes differently, approve() refuses before anything is
  * written. An operation that plans in stages must plan every stage first:
- * rows added after approve() are a bug.
+ * rows added after approve() are a bug. (Publish writes a new version's zips
+ * ahead of approve() only when no approved plan binds the run, when nothing
+ * could refuse them: terraform/upload-ahead.ts.)
  */
 export class RunRecord {
   plan: PlanRow[] = [];

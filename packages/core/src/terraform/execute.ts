@@ -21,6 +21,8 @@ export interface ExecuteOptions {
   stored?: (item: PlanItem) => void;
   /** Awaited before the commit point (`versions`): a failure there leaves the version unlisted. */
   beforeCommit?: () => Promise<void>;
+  /** Zips written ahead of the plan (terraform/upload-ahead.ts), by key: true when this run created it; false, write it now. */
+  written?: ReadonlyMap<string, Promise<boolean>>;
 }
 
 /**
@@ -49,10 +51,11 @@ export async function executePlan(store: Store, rel: Release, plan: Plan, o: Exe
       items,
       DEFAULTS.storeWriteParallel,
       async (item) => {
-        await writeObject(store, rel, item, o);
+        const ahead = await o.written?.get(item.object);
+        if (!ahead) await writeObject(store, rel, item, o);
         progress.add(item.bytes ?? 0);
         progress.itemDone();
-        log.info(`${item.action === 'put' ? 'put' : 'replaced'} ${item.object}`);
+        if (!ahead) log.info(`${item.action === 'put' ? 'put' : 'replaced'} ${item.object}`);
         if (kind === 'store') o.stored?.(item);
       },
       signal,

@@ -21,8 +21,8 @@ export const manifestName = (c: Coordinates): string => `terraform-provider-${c.
 export const RECORD_NAME = 'relay-build.json';
 
 export const versionsKey = (c: Omit<Coordinates, 'version'>): string => `registry/${c.namespace}/${c.name}/versions`;
-export const downloadKey = (c: Coordinates, os: string, arch: string): string =>
-  `registry/${c.namespace}/${c.name}/${c.version}/download/${os}/${arch}`;
+export const downloadDir = (c: Coordinates): string => `registry/${c.namespace}/${c.name}/${c.version}/download/`;
+export const downloadKey = (c: Coordinates, os: string, arch: string): string => `${downloadDir(c)}${os}/${arch}`;
 export const storeDir = (c: Coordinates): string => `store/${c.namespace}/${c.name}/${c.version}/`;
 export const mirrorIndexKey = (host: string, c: Omit<Coordinates, 'version'>): string =>
   `mirror/${host}/${c.namespace}/${c.name}/index.json`;

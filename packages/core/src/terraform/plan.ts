@@ -27,7 +27,7 @@ export interface PlanOptions {
   /** The signing key: an existing signature it made over the same SHA256SUMS is kept. */
   publicArmor: string;
   sums: Buffer;
-  /** HEADs already under way (started as each zip was repacked), by key. */
+  /** HEADs already made or under way, by key (publish reads the zips' before it uploads any). */
   heads?: ReadonlyMap<string, Promise<ObjectInfo | undefined>>;
 }
 
@@ -77,13 +77,21 @@ export async function planObject(store: Store, obj: ReleaseObject, o: PlanOption
 /** The whole plan: every object, then the two indexes. Reads only. */
 export async function planRelease(store: Store, rel: Release, o: Omit<PlanOptions, 'sums'>): Promise<Plan> {
   const objects = await mapLimit(rel.objects, DEFAULTS.storePlanParallel, (obj) => planObject(store, obj, { ...o, sums: rel.sums }));
+  return { objects, ...(await planIndexes(store, rel, o.immutable)) };
+}
 
+/** What listing the version does to the two indexes (a conflict in `versions` is a row, not an error). Reads only. */
+export async function planIndexes(
+  store: Store,
+  rel: Pick<Release, 'coords' | 'entry' | 'mirrorHost'>,
+  immutable: boolean,
+): Promise<Omit<Plan, 'objects'>> {
   const vKey = L.versionsKey(rel.coords);
   const cur = await readIndex(store, vKey);
   const doc: VersionsDoc = cur ? parseVersionsDoc(`${store.url}/${vKey}`, cur.body) : { versions: [] };
   let versions: PlanItem;
   try {
-    const merged = mergeVersion(doc, rel.entry, o.immutable, `${store.url}/${vKey}`);
+    const merged = mergeVersion(doc, rel.entry, immutable, `${store.url}/${vKey}`);
     versions = merged
       ? {
           object: vKey,
@@ -102,7 +110,7 @@ export async function planRelease(store: Store, rel: Release, o: Omit<PlanOption
   const mirrorIndex: PlanItem = addMirrorVersion(mi, rel.coords.version)
     ? { object: mKey, action: m ? 'replace' : 'put', why: `add ${rel.coords.version}` }
     : { object: mKey, action: 'skip', why: 'already listed' };
-  return { objects, versions, mirrorIndex };
+  return { versions, mirrorIndex };
 }
 
 /**

@@ -6,6 +6,7 @@ import type { Store } from '../store/store.js';
 import { executePlan } from './execute.js';
 import type { Plan } from './plan.js';
 import type { Release } from './release.js';
+import type { UploadAhead } from './upload-ahead.js';
 import { PackageReadBack, storeReader, verifyRegistry, type PlatformCheck } from './verify.js';
 
 export interface PublishVerifiedOptions {
@@ -17,6 +18,8 @@ export interface PublishVerifiedOptions {
   signal?: AbortSignal;
   /** Log group headings: what is written, and the final walk. */
   headings: { write: string; verify: string };
+  /** Zips written ahead of the plan (publish), the read-back they started, and whether the probe ran. */
+  ahead?: Pick<UploadAhead, 'written' | 'readBack' | 'probed'>;
 }
 
 /**
@@ -34,9 +37,9 @@ export async function publishVerified(
   o: PublishVerifiedOptions,
 ): Promise<PlatformCheck[]> {
   const { log, signal, registryUrl } = o;
-  await log.group('Checking the store honours conditional writes', () => checkConditionalWrites(store));
+  if (!o.ahead?.probed) await log.group('Checking the store honours conditional writes', () => checkConditionalWrites(store));
   const reader = storeReader(store, registryUrl);
-  const rb = new PackageReadBack(reader, rel.coords.name, rel.tmpDir, DEFAULTS.verifyParallel, signal);
+  const rb = o.ahead?.readBack ?? new PackageReadBack(reader, rel.coords.name, rel.tmpDir, DEFAULTS.verifyParallel, signal);
   try {
     await log.group(o.headings.write, () =>
       executePlan(store, rel, plan, {
@@ -51,6 +54,7 @@ export async function publishVerified(
           rb.start(new URL(item.obj.key, registryUrl), item.obj.sha256, h1);
         },
         beforeCommit: () => rb.settled(),
+        written: o.ahead?.written,
       }),
     );
     for (const r of rows) r.result = r.action === 'skip' ? 'unchanged' : 'written';

@@ -19,10 +19,10 @@ import {
   type VersionEntry,
 } from './documents.js';
 import * as L from './layout.js';
-import { platformKey } from './names.js';
-import { decideProtocols, hostPlatform, inspectBinary, type BinaryEvidence, type DetectMode } from './protocols/detect.js';
+import { platformKey, type Platform } from './names.js';
+import { decideProtocols, hostPlatform, type DetectMode, type ProtocolDecision } from './protocols/detect.js';
 import { buildContext, renderRecord, sameBuild } from './record.js';
-import { repack, type Package, type ZipPackage } from './repack.js';
+import { packZip, unpack, type Package, type ZipPackage } from './repack.js';
 import { identifyArchives } from './sources.js';
 
 /**
@@ -88,14 +88,22 @@ export interface ReleaseInput {
   signal?: AbortSignal;
   /** Context.env: the GitHub Actions variables the build record names (GITHUB_REF, GITHUB_RUN_ID, ...). */
   env?: Record<string, string | undefined>;
-  /** Told of each zip as soon as it is repacked (planning reads the store for it meanwhile). */
+  /**
+   * Told once every archive is unpacked and checked and the protocols are
+   * decided, while zips are still compressing: from here on nothing refuses
+   * the input, so a fresh version's zips may be written as they come.
+   */
+  onChecked?: (entry: VersionEntry) => void;
+  /** Told of each zip as soon as it is compressed. */
   onPackage?: (p: Package) => void;
 }
 
 /**
- * Repacks every archive, writes SHA256SUMS over all platforms at once, signs
- * it (and verifies the signature), and renders every document. On a refusal
- * the temporary directory is removed before the error is thrown.
+ * Unpacks and checks every archive first, then compresses the zips while the
+ * protocols are decided (the host's handshake overlaps the compression),
+ * writes SHA256SUMS over all platforms at once, signs it (and verifies the
+ * signature), and renders every document. On a refusal the temporary
+ * directory is removed before the error is thrown.
  */
 export async function buildRelease(r: ReleaseInput): Promise<Release> {
   const { coords, log } = r;
@@ -103,59 +111,76 @@ export async function buildRelease(r: ReleaseInput): Promise<Release> {
   const tmpDir = await fs.mkdtemp(path.join(os.tmpdir(), 'relay-publish-'));
   const mode = r.detectProtocols ?? 'handshake';
   const host = hostPlatform();
-  // Inspections start as each zip is done: the host's handshake then overlaps the other repacks.
-  const started = new Map<string, Promise<BinaryEvidence>>();
   const warnings: string[] = [];
+  // Ends the compression early when the protocols refuse (or the run is cancelled).
+  const stop = new AbortController();
+  const cancel = (): void => stop.abort(r.signal?.reason);
+  r.signal?.addEventListener('abort', cancel, { once: true });
+  let decided: Promise<ProtocolDecision> | undefined;
+  let packing: Promise<Package[]> | undefined;
   try {
     // mapLimit starts nothing after the first refusal and rejects only once the
-    // running repacks end, so removing tmpDir then leaves no partial zip behind.
+    // running ones end, so removing tmpDir then leaves no partial file behind.
     const sizes = await Promise.all(archives.map(async (a) => (await fs.stat(a.file)).size));
-    const progress = new TransferProgress(
+    const unpacking = new TransferProgress(
       log,
-      'repacking',
+      'unpacking',
       archives.length,
       sizes.reduce((n, s) => n + s, 0),
     );
-    const packages = await mapLimit(
+    const unpacked = await mapLimit(
       archives,
       DEFAULTS.repackParallel,
       async (a, i) => {
         let read = 0;
         const forHost = mode === 'handshake' && !!host && a.os === host.os && a.arch === host.arch && process.platform !== 'win32';
-        const p = await repack(a, coords, tmpDir, {
+        const u = await unpack(a, coords, path.join(tmpDir, 'exe'), {
           onBytes: (n) => {
             read += n;
-            progress.add(n);
+            unpacking.add(n);
           },
           maxBinaryBytes: r.maxBinaryBytes,
-          capture: mode === 'off' ? undefined : forHost ? { exeFile: path.join(tmpDir, `exe-${platformKey(a)}`, 'bin', 'provider') } : {},
+          capture: mode === 'off' ? undefined : forHost ? { exeFile: path.join(tmpDir, `run-${platformKey(a)}`, 'bin', 'provider') } : {},
         });
-        progress.add(sizes[i]! - read); // zips report no bytes on the way
-        progress.itemDone();
-        log.info(`repacked ${path.basename(a.file)} -> ${p.filename}`);
-        for (const x of p.leftOut) {
-          const w = `tarball '${p.source}': ${x.entry} is ${x.what}; the registry's zip carries only the provider executable, so it is left out`;
+        unpacking.add(sizes[i]! - read); // zips report no bytes on the way
+        unpacking.itemDone();
+        log.info(`checked ${u.source}`);
+        for (const x of u.leftOut) {
+          const w = `tarball '${u.source}': ${x.entry} is ${x.what}; the registry's zip carries only the provider executable, so it is left out`;
           log.warn(w);
           warnings.push(w);
         }
-        if (mode !== 'off') {
-          const ev = inspectBinary(p, { mode, log, signal: r.signal, host, handshakeTimeoutMs: r.handshakeTimeoutMs });
-          ev.catch(() => undefined); // awaited by decideProtocols; a refusal elsewhere may come first
-          started.set(platformKey(p), ev);
-        }
-        r.onPackage?.(p);
-        return p;
+        return u;
       },
       r.signal,
     );
-    packages.sort((a, b) => a.filename.localeCompare(b.filename));
-    const { protocols, note: protocolNote } = await decideProtocols(packages, r.protocolsInput, {
-      mode,
+    unpacked.sort((a, b) => platformKey(a).localeCompare(platformKey(b)));
+    decided = decideProtocols(unpacked, r.protocolsInput, { mode, log, signal: stop.signal, host });
+    const compressing = new TransferProgress(
       log,
-      signal: r.signal,
-      host,
-      started,
-    });
+      'compressing',
+      unpacked.length,
+      unpacked.reduce((n, u) => n + u.exeSize, 0),
+    );
+    packing = mapLimit(
+      unpacked,
+      DEFAULTS.repackParallel,
+      async (u) => {
+        const p = await packZip(u, coords, tmpDir);
+        compressing.add(u.exeSize);
+        compressing.itemDone();
+        log.info(`compressed ${p.filename}`);
+        r.onPackage?.(p);
+        return p;
+      },
+      stop.signal,
+    );
+    packing.catch(() => undefined); // awaited below, after the protocols
+    const { protocols, note: protocolNote } = await decided;
+    const entry = versionEntry(coords, unpacked, protocols);
+    r.onChecked?.(entry);
+    const packages = await packing;
+    packages.sort((a, b) => a.filename.localeCompare(b.filename));
     const manifest = json(registryManifestDoc(protocols));
     const sums = sha256Sums([
       ...packages.map((p) => ({ name: p.filename, sha256: p.sha256 })),
@@ -177,7 +202,7 @@ export async function buildRelease(r: ReleaseInput): Promise<Release> {
       protocolNote,
       sums,
       keyId: r.key.keyId,
-      entry: versionEntry(coords, packages, protocols),
+      entry,
       objects,
       registryUrl: r.registryUrl,
       mirrorHost,
@@ -186,15 +211,18 @@ export async function buildRelease(r: ReleaseInput): Promise<Release> {
       tmpDir,
     };
   } catch (err) {
-    // An inspection under way (a handshake) must end before its files go.
-    await Promise.allSettled(started.values());
+    // A handshake or a compression under way must end before its files go.
+    stop.abort();
+    await Promise.allSettled([decided, packing]);
     await fs.rm(tmpDir, { recursive: true, force: true });
     throw err;
+  } finally {
+    r.signal?.removeEventListener('abort', cancel);
   }
 }
 
 /** The version's entry in `versions`. */
-export const versionEntry = (coords: L.Coordinates, packages: readonly ZipPackage[], protocols: string[]): VersionEntry => ({
+export const versionEntry = (coords: L.Coordinates, packages: readonly Platform[], protocols: string[]): VersionEntry => ({
   version: coords.version,
   protocols,
   platforms: packages.map((p) => ({ os: p.os, arch: p.arch })),
@@ -232,14 +260,7 @@ export function releaseObjects(o: {
   const dir = L.storeDir(coords);
   const meta = packagesMeta(packages);
   return [
-    ...packages.map((p): ReleaseObject => ({
-      key: dir + p.filename,
-      body: { path: p.zipPath, size: p.size },
-      sha256: p.sha256,
-      contentType: L.contentTypeFor(p.filename),
-      cacheControl: cache,
-      kind: 'store',
-    })),
+    ...packages.map((p) => packageObject(coords, p, o.immutable)),
     bufferObject(dir + L.manifestName(coords), o.manifest, 'store', cache),
     bufferObject(dir + L.sumsName(coords), o.sums, 'store', cache),
     bufferObject(dir + L.sigName(coords), o.signature, 'store', cache),
@@ -257,6 +278,20 @@ export function releaseObjects(o: {
       ),
     ),
     bufferObject(L.mirrorVersionKey(o.mirrorHost, coords), json(mirrorVersionDoc(coords, o.mirrorHost, packages)), 'document', cache),
-    bufferObject(L.DISCOVERY_KEY, json(discoveryDoc(o.registryUrl)), 'shared', L.CACHE_MUTABLE),
+    discoveryObject(o.registryUrl),
   ];
 }
+
+/** A platform's zip as the store holds it. */
+export const packageObject = (coords: L.Coordinates, p: ZipPackage, immutable: boolean): ReleaseObject => ({
+  key: L.storeDir(coords) + p.filename,
+  body: { path: p.zipPath, size: p.size },
+  sha256: p.sha256,
+  contentType: L.contentTypeFor(p.filename),
+  cacheControl: immutable ? L.CACHE_IMMUTABLE : L.CACHE_MUTABLE,
+  kind: 'store',
+});
+
+/** The discovery document, shared by every provider the registry serves. */
+export const discoveryObject = (registryUrl: URL): ReleaseObject =>
+  bufferObject(L.DISCOVERY_KEY, json(discoveryDoc(registryUrl)), 'shared', L.CACHE_MUTABLE);

@@ -5,7 +5,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { writeSingleEntryZip, ZLIB_CHUNK, type ZipResult } from '../archive/zip-writer.js';
+import { checkZipFits, writeSingleEntryZip, ZLIB_CHUNK } from '../archive/zip-writer.js';
 import { openZipEntry, readZipDirectory, ZipFormatError } from '../archive/zip-reader.js';
 import { DEFAULTS } from '../defaults.js';
 import { InputError, RelayError } from '../errors.js';
@@ -35,17 +35,28 @@ export interface ZipPackage {
   source: string;
 }
 
-/** A zip repacked from a release archive, with what the archive said. */
-export interface Package extends ZipPackage {
+/** A release archive unpacked and checked: its provider executable on disk, with what the archive said. */
+export interface Unpacked {
+  os: string;
+  arch: string;
+  /** The release archive's name, for messages. */
+  source: string;
+  /** The provider executable, written out (mode 0600, never run from here): the zip is made from it. */
+  exePath: string;
+  /** Its size in bytes. */
+  exeSize: number;
   /** protocol_versions from a terraform-registry-manifest.json inside, if any */
   manifestProtocols?: string[];
   /** sha256 hex of the release archive itself, for the build record. */
   sourceSha256: string;
   /** Other executables in the archive, which the zip does not carry (each named in a warning). */
   leftOut: LeftOut[];
-  /** The executable as protocol detection needs it, read on its way into the zip (when asked for). */
+  /** The executable as protocol detection needs it, read on its way out of the archive (when asked for). */
   captured?: Captured;
 }
+
+/** A zip made from a release archive, with what the archive said. */
+export interface Package extends ZipPackage, Omit<Unpacked, 'exePath' | 'exeSize' | 'captured'> {}
 
 /** An executable in a release archive besides the provider: never dropped silently. */
 export interface LeftOut {
@@ -55,16 +66,16 @@ export interface LeftOut {
   what: string;
 }
 
-export interface RepackOptions {
+export interface UnpackOptions {
   /** Told of compressed bytes read from a tarball, for progress. */
   onBytes?: (n: number) => void;
   /** Largest provider executable accepted; an archive's whole content may be twice that. */
   maxBinaryBytes?: number;
   /**
-   * Read the provider executable for protocol detection as it streams into
-   * the zip (no second pass over the zip): its Go build information is
-   * scanned, and with `exeFile` (the host's platform, for the handshake) it is
-   * also written there, mode 0700.
+   * Read the provider executable for protocol detection on its way out (no
+   * second pass): its Go build information is scanned, and with `exeFile`
+   * (the host's platform, for the handshake) a copy to run is also written
+   * there, mode 0700.
    */
   capture?: { exeFile?: string };
 }
@@ -84,31 +95,32 @@ function isExecutableName(base: string, name: string): boolean {
 }
 
 /**
- * Turns one release archive into the registry's deterministic zip, streaming:
- * the provider executable goes from the gzip stream straight into the zip,
- * never to disk or memory whole. Refuses links, devices, traversal, and any
- * archive without exactly one provider executable.
+ * Reads one release archive through, streaming, and runs every check that can
+ * refuse it: links, devices, traversal, sizes (declared and inflated), exactly
+ * one provider executable, whose header must fit the platform the archive is
+ * named for, a readable registry manifest, and the zip's size limits. The
+ * provider executable is written to `outDir`; nothing else is kept. Publishing
+ * unpacks every archive before it compresses any, so a refusal comes before
+ * the first write whatever the order of the archives.
  */
-export async function repack(
+export async function unpack(
   archive: Archive,
   coords: Omit<Coordinates, 'namespace'>,
   outDir: string,
-  opts: RepackOptions = {},
-): Promise<Package> {
+  opts: UnpackOptions = {},
+): Promise<Unpacked> {
   const { file } = archive;
   const { name, version } = coords;
   const base = path.basename(file);
-  const filename = zipName(name, version, archive.os, archive.arch);
-  const inner = binaryName(name, version, archive.os);
-  const zipPath = path.join(outDir, filename);
+  const exePath = path.join(outDir, `${archive.os}_${archive.arch}`, binaryName(name, version, archive.os));
   const found: string[] = [];
-  let zip: ZipResult | undefined;
+  let exeSize: number | undefined;
   let manifestProtocols: string[] | undefined;
   const leftOut: LeftOut[] = [];
   const maxBinaryBytes = opts.maxBinaryBytes ?? DEFAULTS.maxBinaryBytes;
   const scanner = opts.capture ? new BuildInfoScanner() : undefined;
   const exeFile = opts.capture?.exeFile;
-  let exeOut: WriteStream | undefined;
+  let copyOut: WriteStream | undefined;
 
   const take = async (entryName: string, body: Readable, mode: number, crc32?: number): Promise<void> => {
     const b = path.posix.basename(entryName.replace(/\\/g, '/'));
@@ -120,29 +132,35 @@ export async function repack(
       if (found.length > 1)
         throw new InputError(`tarball '${base}': expected exactly one provider executable, found ${found.join(' and ')}`);
       const head = new ExecutableHead(maxBinaryBytes, `tarball '${base}': ${entryName}`);
-      // pipe() does not carry errors: a corrupt entry must fail the zip writer, not leave it waiting.
+      // pipe() does not carry errors: a corrupt entry must fail the pipeline, not leave it waiting.
       body.on('error', (e) => head.destroy(e));
-      // Nothing may wait between here and the zip's pipeline: the entry's stream is already flowing.
-      if (exeFile) exeOut = createWriteStream(exeFile, { mode: 0o700 });
-      const out = exeOut;
-      const tap = scanner
-        ? (chunk: Buffer): Promise<void> | undefined => {
-            scanner.push(chunk);
-            if (out && !out.write(chunk)) return new Promise((r) => out.once('drain', r));
-            return undefined;
-          }
-        : undefined;
-      zip = await writeSingleEntryZip(inner, body.pipe(head), zipPath, `tarball '${base}'`, tap);
+      // Nothing may wait between here and the pipeline: the entry's stream is already flowing.
+      if (exeFile) copyOut = createWriteStream(exeFile, { mode: 0o700 });
+      const out = copyOut;
+      let crc = 0;
+      const zlib = crc32 === undefined ? undefined : process.getBuiltinModule('node:zlib');
+      const tap = new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          if (zlib) crc = zlib.crc32(chunk, crc);
+          scanner?.push(chunk);
+          if (out && !out.write(chunk)) out.once('drain', () => cb(null, chunk));
+          else cb(null, chunk);
+        },
+      });
+      await pipeline(body.pipe(head), tap, createWriteStream(exePath, { mode: 0o600, highWaterMark: ZLIB_CHUNK }));
       if (out) await new Promise<void>((resolve, reject) => out.once('error', reject).end(resolve));
       checkExecutablePlatform(head.bytes(), archive, `tarball '${base}'`);
-      if (crc32 !== undefined && zip.crc32 !== crc32)
+      if (crc32 !== undefined && crc >>> 0 !== crc32)
         throw new InputError(`tarball '${base}': ${entryName} fails its CRC-32 check (corrupt zip)`);
+      exeSize = head.total;
+      checkZipFits(binaryName(name, version, archive.os), exeSize, `tarball '${base}'`);
     } else {
       const what = await drainNamingExecutable(body, mode);
       if (what) leftOut.push({ entry: entryName, what });
     }
   };
 
+  await fs.mkdir(path.dirname(exePath), { recursive: true });
   if (exeFile) await fs.mkdir(path.dirname(exeFile), { recursive: true });
   let sourceSha256: string;
   try {
@@ -150,27 +168,44 @@ export async function repack(
       [sourceSha256] = await Promise.all([fileSha256(file), readZipArchive(file, base, take, maxBinaryBytes)]);
     } else sourceSha256 = await readTarball(file, base, take, maxBinaryBytes, opts.onBytes);
   } catch (err) {
-    exeOut?.destroy();
+    copyOut?.destroy();
     if (err instanceof RelayError) throw err;
     throw new InputError(`tarball '${base}': ${describeArchiveError(err, archive.format)}`);
   }
-  if (!zip)
+  if (exeSize === undefined)
     throw new InputError(`tarball '${base}': expected exactly one provider executable named terraform-provider-${name}*, found none`);
-  const z = zip as ZipResult;
   return {
     os: archive.os,
     arch: archive.arch,
+    source: base,
+    exePath,
+    exeSize,
+    manifestProtocols,
+    sourceSha256,
+    leftOut,
+    ...(scanner ? { captured: { scanner, ...(exeFile ? { file: exeFile } : {}) } } : {}),
+  };
+}
+
+/**
+ * Compresses an unpacked executable into the registry's deterministic zip, in
+ * `outDir`. The archive was checked whole by unpack(); nothing here refuses it.
+ */
+export async function packZip(u: Unpacked, coords: Omit<Coordinates, 'namespace'>, outDir: string): Promise<Package> {
+  const { name, version } = coords;
+  const filename = zipName(name, version, u.os, u.arch);
+  const inner = binaryName(name, version, u.os);
+  const zipPath = path.join(outDir, filename);
+  const z = await writeSingleEntryZip(inner, createReadStream(u.exePath, { highWaterMark: ZLIB_CHUNK }), zipPath, `tarball '${u.source}'`);
+  const { exePath: _exe, exeSize: _size, captured: _captured, ...said } = u;
+  return {
+    ...said,
     filename,
     zipPath,
     sha256: z.sha256,
     size: z.size,
     h1: h1ForSingleFile(z.contentSha256, inner),
     zh: zhHash(z.sha256),
-    manifestProtocols,
-    source: base,
-    sourceSha256,
-    leftOut,
-    ...(scanner ? { captured: { scanner, ...(exeFile ? { file: exeFile } : {}) } } : {}),
   };
 }
 
@@ -303,7 +338,7 @@ export function parseRegistryManifest(what: string, bytes: Buffer): string[] {
 class ExecutableHead extends Transform {
   private readonly head: Buffer[] = [];
   private headLen = 0;
-  private total = 0;
+  total = 0;
   constructor(
     private readonly limit: number,
     private readonly what: string,

@@ -357,6 +357,7 @@ export class PackageReadBack {
    * so it is hashed as it streams, not saved and inflated again.
    */
   start(url: URL, sha256: string, h1?: string): void {
+    if (this.results.has(url.href)) return; // already under way (a zip written ahead of the plan)
     const file = path.join(this.dir, `readback-${this.n++}.zip`);
     const p = (async (): Promise<PackageRead> => {
       const release = await this.slots.acquire(this.signal);

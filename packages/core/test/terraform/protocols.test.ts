@@ -5,7 +5,6 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
-import { writeSingleEntryZip } from '../../src/archive/zip-writer.js';
 import { CancelledError, InputError } from '../../src/errors.js';
 import { NullLogger } from '../../src/log/logger.js';
 import {
@@ -147,11 +146,16 @@ async function* chunks(b: Buffer, size: number): AsyncGenerator<Buffer> {
   for (let i = 0; i < b.length; i += size) yield b.subarray(i, i + size);
 }
 
-async function zipOf(dir: string, exe: string | Buffer, p: Platform, source?: string): Promise<ProviderBinary> {
-  const name = `terraform-provider-demo_v1.0.0${p.os === 'windows' ? '.exe' : ''}`;
-  const zipPath = path.join(dir, `demo_${p.os}_${p.arch}_${Math.random().toString(36).slice(2)}.zip`);
-  await writeSingleEntryZip(name, typeof exe === 'string' ? createReadStream(exe) : Readable.from([exe]), zipPath);
-  return { ...p, zipPath, source: source ?? `terraform-provider-demo-v1.0.0-${p.os}-${p.arch}-bin.tar.gz` };
+/** The executable as unpacking leaves it: on disk, not executable (detection copies the host's to run it). */
+async function unpacked(dir: string, exe: string | Buffer, p: Platform, source?: string): Promise<ProviderBinary> {
+  const exePath = path.join(
+    dir,
+    `${p.os}_${p.arch}_${Math.random().toString(36).slice(2)}`,
+    `terraform-provider-demo_v1.0.0${p.os === 'windows' ? '.exe' : ''}`,
+  );
+  await fs.mkdir(path.dirname(exePath), { recursive: true });
+  await fs.writeFile(exePath, typeof exe === 'string' ? await fs.readFile(exe) : exe, { mode: 0o600 });
+  return { ...p, exePath, source: source ?? `terraform-provider-demo-v1.0.0-${p.os}-${p.arch}-bin.tar.gz` };
 }
 
 describe('Go build information', () => {
@@ -253,7 +257,7 @@ describe('Go build information', () => {
     expect(info?.goVersion).toBe('go1.16.15');
     expect(info?.deps.map((d) => d.path)).toEqual([SDK, GO]);
     // and through detection, from a zip, for a platform that never runs here
-    const ev = await inspectBinary(await zipOf(dir, elf, { os: 'linux', arch: ptr === 8 ? 'amd64' : 'mips' }), {
+    const ev = await inspectBinary(await unpacked(dir, elf, { os: 'linux', arch: ptr === 8 ? 'amd64' : 'mips' }), {
       mode: 'handshake',
       log: new NullLogger(),
       host: null,
@@ -264,7 +268,7 @@ describe('Go build information', () => {
   test('a scan that stops at the build information closes the zip it read', async () => {
     const dir = await tmpDir();
     const exe = Buffer.concat([inlineHeader('go1.21.0', MODINFO), noise(1 << 20)]);
-    const bin = await zipOf(dir, exe, { os: 'linux', arch: 'amd64' });
+    const bin = await unpacked(dir, exe, { os: 'linux', arch: 'amd64' });
     const fds = async (): Promise<number> => (await fs.readdir('/proc/self/fd').catch(() => [])).length;
     const before = await fds();
     for (let i = 0; i < 5; i++) {
@@ -279,7 +283,7 @@ describe('Go build information', () => {
     const dir = await tmpDir();
     const elf = pointerElf({ ptr: 8, bigEndian: false, goVersion: 'go1.16.15', modinfo: `dep\t${SDK}\tv2.10.1\t\n` });
     await expect(
-      inspectBinary(await zipOf(dir, elf, { os: 'linux', arch: 'arm64' }), { mode: 'static', log: new NullLogger(), host: null }),
+      inspectBinary(await unpacked(dir, elf, { os: 'linux', arch: 'arm64' }), { mode: 'static', log: new NullLogger(), host: null }),
     ).rejects.toThrow(
       "tarball 'terraform-provider-demo-v1.0.0-linux-arm64-bin.tar.gz' is named for linux_arm64, but its provider executable is ELF for amd64",
     );
@@ -402,7 +406,7 @@ describeGo('stand-in providers built with Debian Go (offline, modules through re
 
   test('the provider gets only the handshake environment, no credentials, dead proxies, a throwaway directory; it is gone after', async () => {
     await fs.rm(marker.framework!, { force: true });
-    const ev = await inspectBinary(await zipOf(dir, bin.framework!, host), { mode: 'handshake', log: new NullLogger(), host });
+    const ev = await inspectBinary(await unpacked(dir, bin.framework!, host), { mode: 'handshake', log: new NullLogger(), host });
     expect(ev.handshake?.served).toEqual([6]);
     const runs = await markerRuns(marker.framework!);
     expect(runs.map((r) => r.what)).toEqual(['run', 'run']);
@@ -490,7 +494,7 @@ describeGo('stand-in providers built with Debian Go (offline, modules through re
     input: string[] = [],
     extra: Partial<ProviderBinary> = {},
   ): Promise<{ d: Awaited<ReturnType<typeof decideProtocols>>; log: NullLogger }> {
-    const bins = await Promise.all(exes.map(async ([k, p]) => ({ ...(await zipOf(dir, bin[k]!, p)), ...extra })));
+    const bins = await Promise.all(exes.map(async ([k, p]) => ({ ...(await unpacked(dir, bin[k]!, p)), ...extra })));
     const log = new NullLogger();
     logs.push(log);
     return { d: await decideProtocols(bins, input, { mode, log, host }), log };

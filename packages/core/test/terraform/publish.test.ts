@@ -206,6 +206,67 @@ describe('publish-terraform-registry on a file store', () => {
   });
 });
 
+describe('zips go to the store while the rest compress, only when nothing can refuse them', () => {
+  const AHEAD = / \(while the rest compress\)$/;
+  const zipKey = (p: string, v = '1.0.0') => `store/acme/demo/${v}/terraform-provider-demo_${v}_${p}.zip`;
+  const platforms = ['darwin_arm64', 'linux_amd64', 'windows_amd64'];
+
+  test('a fresh version: each zip is put as it is made, planned as new, written once, and the registry verifies', async () => {
+    const dir = await tmpDir();
+    const store = path.join(dir, 'reg');
+    const log = new NullLogger();
+    const res = await publishTerraformRegistry.run(inputs({ tarballs: await release(dir, '1.0.0'), store }), { ...ctx(), log });
+    const ahead = log.lines.filter((l) => AHEAD.test(l)).map((l) => l.replace(AHEAD, ''));
+    expect(ahead.sort()).toEqual(platforms.map((p) => `put ${zipKey(p)}`));
+    // the plan's execution does not write them again
+    expect(log.lines.filter((l) => l.startsWith('put store/') && l.endsWith('.zip'))).toEqual([]);
+    expect(res.plan.filter((r) => r.object.endsWith('.zip')).map((r) => [r.object, r.action, r.why, r.result])).toEqual(
+      platforms.map((p) => [zipKey(p), 'put', 'new', 'written']),
+    );
+    const checks = await verifyRegistry(
+      storeReader(new FsStore(store), new URL('https://registry.example.com/')),
+      {
+        root: new URL('https://registry.example.com/'),
+        namespace: 'acme',
+        name: 'demo',
+        versions: ['1.0.0'],
+        mirrorHost: 'registry.example.com',
+      },
+      new NullLogger(),
+    );
+    expect(checks).toHaveLength(3);
+  });
+
+  test('nothing goes ahead in a dry run, under an approved plan, or when the store holds part of the version', async () => {
+    const dir = await tmpDir();
+    const store = path.join(dir, 'reg');
+    const tarballs = await release(dir, '1.0.0');
+    const run = async (over: Record<string, unknown>) => {
+      const log = new NullLogger();
+      const res = await publishTerraformRegistry.run(inputs({ tarballs, store, ...over }), { ...ctx(), log });
+      expect(log.lines.filter((l) => AHEAD.test(l))).toEqual([]);
+      return res;
+    };
+    const dry = await run({ 'dry-run': true });
+    await expect(fs.stat(store)).rejects.toThrow();
+    // bound to the approved plan: the zips' bytes are part of what was approved, so they wait for approve()
+    const bound = await run({ 'expect-plan': dry.outputs['plan-hash'] });
+    expect(bound.plan.filter((r) => r.result === 'written')).toHaveLength(14);
+
+    // A run that wrote one zip and died: the next finds part of the version, so every zip waits for the plan.
+    const v2 = await release(dir, '2.0.0');
+    const first = await tmpDir();
+    await publishTerraformRegistry.run(inputs({ tarballs: v2, store: first, version: '2.0.0' }), ctx());
+    const partial = zipKey('linux_amd64', '2.0.0');
+    await fs.mkdir(path.dirname(path.join(store, partial)), { recursive: true });
+    await fs.copyFile(path.join(first, partial), path.join(store, partial));
+    const resumed = await run({ tarballs: v2, version: '2.0.0' });
+    expect(resumed.plan.filter((r) => r.object.endsWith('.zip')).map((r) => [r.object, r.why, r.result])).toEqual(
+      platforms.map((p) => (p === 'linux_amd64' ? [zipKey(p, '2.0.0'), 'identical', 'unchanged'] : [zipKey(p, '2.0.0'), 'new', 'written'])),
+    );
+  });
+});
+
 describe('bad input: one line naming the input, and the store untouched', () => {
   let dir: string;
   let store: string;

@@ -10,15 +10,15 @@
  * When nothing is declared (no `protocols` input, no
  * terraform-registry-manifest.json) the evidence decides; when something is,
  * evidence that disagrees refuses the publish, naming both. All of it runs
- * before anything is written. The zips are only read: their bytes never change.
+ * before anything is written. The executables are only read: the zips are
+ * made from them, and a provider that runs does so from a copy of its own.
  */
-import { createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { openZipEntry, readZipDirectory, type ZipEntry } from '../../archive/zip-reader.js';
 import { mapLimit } from '../../concurrency.js';
 import { DEFAULTS } from '../../defaults.js';
 import { InputError } from '../../errors.js';
@@ -31,23 +31,23 @@ import { describeAnswers, runHandshake, type HandshakeResult } from './handshake
 export const DETECT_MODES = ['handshake', 'static', 'off'] as const;
 export type DetectMode = (typeof DETECT_MODES)[number];
 
-/** What detection needs of a repacked package (terraform/repack.ts's Package has all of it). */
+/** What detection needs of an unpacked release archive (terraform/repack.ts's Unpacked has all of it). */
 export interface ProviderBinary {
   os: string;
   arch: string;
-  /** The deterministic zip holding the executable as its one entry. */
-  zipPath: string;
+  /** The provider executable as unpacked, on disk: read here, never run (the zip is made from it). */
+  exePath: string;
   /** The release archive it came from, for messages. */
   source: string;
   manifestProtocols?: string[];
-  /** The executable already read on its way into the zip (repack's capture): the zip is then not read again. */
+  /** The executable already read on its way out of the archive (unpack's capture): it is then not read again. */
   captured?: Captured;
 }
 
-/** What repacking read of an executable for detection: its build information scan, and the host's executable on disk. */
+/** What unpacking read of an executable for detection: its build information scan, and the host's copy to run. */
 export interface Captured {
   scanner: BuildInfoScanner;
-  /** The executable written out (mode 0700), for the handshake; it is removed once inspected. */
+  /** A copy of the executable (mode 0700) for the handshake; it is removed once inspected. */
   file?: string;
 }
 
@@ -177,7 +177,8 @@ const majors = (ns: number[]): string => ns.join(' and ');
 
 /** Does an executable's header fit the platform its archive is named for? */
 
-async function extract(zipPath: string, entry: ZipEntry, file: string, scanner?: BuildInfoScanner): Promise<void> {
+/** A copy of the executable to run, scanned on the way when nothing scanned it yet. */
+async function copyToRun(exePath: string, file: string, scanner?: BuildInfoScanner): Promise<void> {
   await fs.mkdir(path.dirname(file), { recursive: true });
   const tee = new Transform({
     transform(chunk: Buffer, _enc, cb) {
@@ -185,7 +186,7 @@ async function extract(zipPath: string, entry: ZipEntry, file: string, scanner?:
       cb(null, chunk);
     },
   });
-  await pipeline(await openZipEntry(zipPath, entry), tee, createWriteStream(file, { mode: 0o700 }));
+  await pipeline(createReadStream(exePath), tee, createWriteStream(file, { mode: 0o700 }));
 }
 
 export interface DetectOptions {
@@ -195,14 +196,14 @@ export interface DetectOptions {
   /** The platform whose executables may run; defaults to this process's. `null`: none may. */
   host?: Platform | null;
   handshakeTimeoutMs?: number;
-  /** Inspections already under way (started as each zip was repacked), by `os_arch`. */
+  /** Inspections already under way (started as each archive was unpacked), by `os_arch`. */
   started?: ReadonlyMap<string, Promise<BinaryEvidence>>;
 }
 
 /**
- * Reads one package's executable: streams it out of the zip through the build
- * information scanner (never whole in memory); only the host's executable is
- * written to a throwaway directory, and run there for the handshake.
+ * Reads one unpacked executable: streams it through the build information
+ * scanner (never whole in memory) unless unpacking did; only the host's is
+ * copied to a throwaway directory, and run there for the handshake.
  */
 export async function inspectBinary(bin: ProviderBinary, opts: DetectOptions): Promise<BinaryEvidence> {
   const platform = `${bin.os}_${bin.arch}`;
@@ -213,33 +214,19 @@ export async function inspectBinary(bin: ProviderBinary, opts: DetectOptions): P
   let dir: string | undefined;
   const captured = bin.captured;
   try {
-    let entry: ZipEntry | undefined;
-    const zipEntry = async (): Promise<ZipEntry> => {
-      if (entry) return entry;
-      const entries = (await readZipDirectory(bin.zipPath)).filter((e) => !e.name.endsWith('/'));
-      if (entries.length !== 1) throw new Error(`${bin.zipPath}: expected one entry, found ${entries.length}`);
-      return (entry = entries[0]!);
-    };
     let file: string | undefined = captured?.file;
     const tmp = async (): Promise<string> => (dir ??= await fs.mkdtemp(path.join(os.tmpdir(), 'relay-provider-')));
     const scanner = captured?.scanner ?? new BuildInfoScanner();
     if (mayRun && !file) {
-      const e = await zipEntry();
-      file = path.join(await tmp(), 'bin', path.basename(e.name));
-      await extract(bin.zipPath, e, file, captured ? undefined : scanner);
+      file = path.join(await tmp(), 'bin', path.basename(bin.exePath));
+      await copyToRun(bin.exePath, file, captured ? undefined : scanner);
     } else if (!captured) {
-      await scanStream(await openZipEntry(bin.zipPath, await zipEntry()), scanner);
+      await scanStream(createReadStream(bin.exePath), scanner);
     }
     let buildInfo: GoBuildInfo | undefined;
     if (scanner.found?.form === 'inline') buildInfo = parseModInfo(scanner.found.goVersion, scanner.found.modinfo);
-    else if (scanner.found?.form === 'pointer') {
-      // Go < 1.18 stores pointers: they need reads by address, so the executable goes to disk (never run).
-      if (!file) {
-        const e = await zipEntry();
-        await extract(bin.zipPath, e, (file = path.join(await tmp(), 'bin', path.basename(e.name))));
-      }
-      buildInfo = await readBuildInfoFile(file);
-    }
+    // Go < 1.18 stores pointers: they need reads by address in the executable (never run).
+    else if (scanner.found?.form === 'pointer') buildInfo = await readBuildInfoFile(bin.exePath);
     const exe = identifyExecutable(scanner.head);
     const ev: BinaryEvidence = { platform, source: bin.source, exe, buildInfo, libraries: [] };
 
