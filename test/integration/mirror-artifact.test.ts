@@ -13,7 +13,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { ConflictError, GateError, InputError, NullLogger, planHash } from '../../packages/core/src/index.js';
+import { ConflictError, GateError, InputError, NullLogger, exitCodeOfStatus, planHash, statusOf } from '../../packages/core/src/index.js';
 import type { Clients, Context, Result } from '../../packages/core/src/index.js';
 import { mirrorArtifact } from '../../packages/core/src/operations/index.js';
 import { startCountingProxy, writes, type CountingProxy } from '../support/counting-proxy.js';
@@ -569,4 +569,81 @@ images:
       await flaky.close();
     }
   }, 60_000);
+});
+
+describe('mirror-artifact: a tag that still resolves over content deleted under it', () => {
+  test('a platform manifest, a layer, a signature blob and a referrer deleted from a mirror: check names each (exit 4), sync puts them back, the next sync is a no-op', async () => {
+    const src = await sourceImage();
+    const target = await startCountingProxy(`http://${reg.anon}`);
+    try {
+      const id = randomBytes(3).toString('hex');
+      const repo = `relay-it/r-${id}/app`;
+      const file = await mirrorFile(
+        'repair',
+        `targets:\n  t: { registry: "${target.host}", repository: "relay-it/r-${id}/{name}" }\ntiers:\n  gold: [t]\nimages:\n  - { name: app, source: "${reg.anon}/${src.repo}", tier: gold, tags: ["1.0.0"], platforms: [linux/amd64, linux/arm64] }\n`,
+      );
+      const first = await runMirror(inputs(file), ctx());
+      expect(byTarget(first)).toEqual({ t: 'created' });
+      const clean = await runMirror(inputs(file, { mode: 'check' }), ctx());
+      expect(rows(clean).map((r) => [r.status, r.why])).toEqual([['ok', '']]);
+      expect(exitCodeOfStatus(statusOf(clean))).toBe(0);
+
+      // Straight at the registry, under the proxy: the tag keeps resolving to the index.
+      const [amd64, arm64] = src.image.images as [OciImage['images'][0], OciImage['images'][0]];
+      const layer = amd64.layers[1]!.digest;
+      const sigPayload = src.attached.blobs[1]!.digest;
+      const at = `http://${reg.anon}/v2/${repo}`;
+      expect(await status(`${at}/manifests/${arm64.manifest.digest}`, 'DELETE')).toBe(202);
+      expect(await status(`${at}/blobs/${layer}`, 'DELETE')).toBe(202);
+      expect(await status(`${at}/blobs/${sigPayload}`, 'DELETE')).toBe(202);
+      expect(await status(`${at}/manifests/${src.attached.sbom}`, 'DELETE')).toBe(202);
+      expect(await remoteDigest(`${reg.anon}/${repo}:1.0.0`)).toBe(src.image.top.digest);
+      expect(await status(`${at}/manifests/${arm64.manifest.digest}`)).toBe(404);
+      expect(await status(`${at}/blobs/${layer}`)).toBe(404);
+
+      target.reset();
+      const drift = await runMirror(inputs(file, { mode: 'check' }), ctx());
+      expect(drift.report.status).toBe('drift');
+      expect(exitCodeOfStatus(statusOf(drift))).toBe(4);
+      const [row] = rows(drift);
+      expect(rows(drift)).toHaveLength(1);
+      expect(row).toMatchObject({ tag: '1.0.0', reference: `${target.host}/${repo}:1.0.0`, status: 'incomplete' });
+      expect(row!.why.split('; ').sort()).toEqual(
+        [
+          `platform linux/arm64 manifest ${arm64.manifest.digest} missing`,
+          `platform linux/amd64 layer ${layer} missing`,
+          `signature sha256-${src.image.top.digest.slice(7)}.sig layer ${sigPayload} missing`,
+          `referrer (application/spdx+json) manifest ${src.attached.sbom} missing`,
+        ].sort(),
+      );
+      expect(writes(target.seen)).toEqual([]);
+
+      // sync sees the same gaps and fills them: the tags stay where they are.
+      const repair = await runMirror(inputs(file), ctx());
+      expect(byTarget(repair)).toEqual({ t: 'created' });
+      expect(repair.report.status).toBe('done');
+      const put = repair.plan.filter((r) => r.action !== 'skip').map((r) => r.object);
+      expect(put.sort()).toEqual(
+        [arm64.manifest.digest, layer, sigPayload, src.attached.sbom].map((d) => `${target.host}/${repo}@${d}`).sort(),
+      );
+      expect(await status(`${at}/manifests/${arm64.manifest.digest}`)).toBe(200);
+      expect(await status(`${at}/manifests/${src.attached.sbom}`)).toBe(200);
+      expect(await status(`${at}/blobs/${layer}`)).toBe(200);
+      expect(await status(`${at}/blobs/${sigPayload}`)).toBe(200);
+      expect(await remoteDigest(`${reg.anon}/${repo}@${arm64.manifest.digest}`)).toBe(arm64.manifest.digest);
+
+      const after = await runMirror(inputs(file, { mode: 'check' }), ctx());
+      expect(rows(after).map((r) => [r.status, r.why])).toEqual([['ok', '']]);
+
+      // Repaired: the next sync writes nothing and reads nothing but by HEAD.
+      target.reset();
+      const noop = await runMirror(inputs(file), ctx());
+      expect(noop.report.status).toBe('no-op');
+      expect(byTarget(noop)).toEqual({ t: 'up to date' });
+      expect(writes(target.seen)).toEqual([]);
+      expect(contentGets(target)).toEqual([]);
+    } finally {
+      await target.close();
+    }
+  }, 120_000);
 });

@@ -2,6 +2,8 @@ import { mapLimit } from '../concurrency.js';
 import { CancelledError, errorMessage } from '../errors.js';
 import { isIndexType, parseManifest } from '../oci/ref/media.js';
 import { fallbackTag } from '../oci/copy/referrers.js';
+import type { Node, SourceGraph } from '../oci/copy/graph.js';
+import { targetPresence } from '../oci/copy/plan.js';
 import { expectedFallback, keptNodes, type Pair } from './plan.js';
 import { childPlatform } from './source.js';
 
@@ -21,7 +23,7 @@ const KIND: Record<string, string> = { sig: 'signature', att: 'attestation', sbo
 /**
  * Classifies one unit on one target without writing anything, by HEAD where
  * that suffices: each tag missing, moved (at other content) or present; when
- * present, whether every platform, cosign tag and referrer is there too.
+ * present, whether every platform, referrer, cosign tag and blob is there too.
  */
 export async function checkPair(p: Pair, parallel: number): Promise<DriftRow[]> {
   const u = p.unit;
@@ -43,24 +45,62 @@ export async function checkPair(p: Pair, parallel: number): Promise<DriftRow[]> 
   }
 }
 
+/** Blobs named one by one in a row's reason; past that, a count. */
+const MAX_BLOBS_NAMED = 10;
+
+/** What a manifest of the graph is, as a drift reason names it: `platform linux/arm64`, `referrer (type)`, `signature <tag>`. */
+function owner(g: SourceGraph, n: Node): string {
+  const d = n.manifest.digest;
+  if (d === g.root.digest) return isIndexType(n.manifest.mediaType) ? 'index' : 'image';
+  if (n.role === 'referrer') return `referrer (${parseManifest(n.manifest).artifactType ?? 'artifact'})`;
+  if (n.role === 'cosign') {
+    const tag = g.cosignTags.find((c) => c.digest === d)?.tag;
+    return tag ? `${KIND[tag.split('.').pop()!] ?? 'cosign tag'} ${tag}` : 'cosign manifest';
+  }
+  const platform = childPlatform(g, d);
+  return platform ? `platform ${platform}` : 'child';
+}
+
+/**
+ * What keeps a mirror whose tag is at the right digest from being complete:
+ * each manifest under it (platforms, referrers, signatures) and each blob of
+ * each manifest, asked about by HEAD through the copy engine's
+ * targetPresence (the walk sync plans with, so what check names sync puts
+ * back); then cosign tags and the referrer listing.
+ */
 async function completeness(p: Pair, parallel: number): Promise<string[]> {
   const g = p.unit.graph!;
   const out: string[] = [...p.unit.missingPlatforms.map((pl) => `the source lacks platform ${pl}`)];
   const withReferrers = p.target.overrides.artifacts !== false;
-  const nodes = keptNodes(g, withReferrers).filter((n) => n.manifest.digest !== g.root.digest && n.role !== 'cosign');
-  const have = await mapLimit(nodes, parallel, (n) => p.repo.headManifest(n.manifest.digest));
-  const missingReferrers = new Set<string>();
-  for (const [i, n] of nodes.entries()) {
-    if (have[i]?.digest === n.manifest.digest) continue;
-    if (n.role === 'referrer') {
-      missingReferrers.add(n.manifest.digest);
-      out.push(`referrer ${short(n.manifest.digest)} (${parseManifest(n.manifest).artifactType ?? 'artifact'}) missing`);
-    } else {
-      const platform = childPlatform(g, n.manifest.digest);
-      out.push(platform ? `platform ${platform} (${short(n.manifest.digest)}) missing` : `manifest ${short(n.manifest.digest)} missing`);
-    }
-  }
   const cosign = await mapLimit(g.cosignTags, parallel, (c) => p.repo.headManifest(c.tag));
+  // The tag at the source's digest (checkPair's condition) and cosign tags where they should be prove those manifests there.
+  const known = new Set([g.root.digest, ...g.cosignTags.filter((c, i) => cosign[i]?.digest === c.digest).map((c) => c.digest)]);
+  const kept = keptNodes(g, withReferrers);
+  const presence = await targetPresence(kept, p.repo, { parallel, blobs: 'all', known });
+  const nodes = kept.filter((n) => n.manifest.digest !== g.root.digest && n.role !== 'cosign');
+  const missingReferrers = new Set<string>();
+  // A missing cosign manifest is its tag's problem, reported below with the tag.
+  for (const n of nodes) {
+    if (presence.manifests.has(n.manifest.digest)) continue;
+    if (n.role === 'referrer') missingReferrers.add(n.manifest.digest);
+    out.push(`${owner(g, n)} manifest ${n.manifest.digest} missing`);
+  }
+  // A blob is named under the first manifest present that lists it (a missing manifest already explains its own).
+  const missingBlobs = presence.blobs.filter((b) => !b.present).map((b) => b.descriptor.digest);
+  if (missingBlobs.length > 0) {
+    const listedBy = new Map<string, { n: Node; config: boolean }>();
+    for (const n of kept) {
+      if (!presence.manifests.has(n.manifest.digest)) continue;
+      const parts = n.parts;
+      for (const b of parts.blobs) if (!listedBy.has(b.digest)) listedBy.set(b.digest, { n, config: parts.config?.digest === b.digest });
+    }
+    const named = missingBlobs.filter((d) => listedBy.has(d));
+    for (const d of named.slice(0, MAX_BLOBS_NAMED)) {
+      const { n, config } = listedBy.get(d)!;
+      out.push(`${owner(g, n)} ${config ? 'config' : 'layer'} ${d} missing`);
+    }
+    if (named.length > MAX_BLOBS_NAMED) out.push(`and ${named.length - MAX_BLOBS_NAMED} more blobs missing`);
+  }
   for (const [i, c] of g.cosignTags.entries()) {
     const what = KIND[c.tag.split('.').pop()!] ?? 'cosign tag';
     const d = cosign[i]?.digest;

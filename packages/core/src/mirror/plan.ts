@@ -1,7 +1,7 @@
 import { mapLimit } from '../concurrency.js';
 import type { Node, SourceGraph } from '../oci/copy/graph.js';
-import { OCI_INDEX, parseManifest, type Descriptor, type Manifest } from '../oci/ref/media.js';
-import type { Plan, PlannedBlob, PlannedManifest, PlannedTag } from '../oci/copy/plan.js';
+import { OCI_INDEX, type Descriptor, type Manifest } from '../oci/ref/media.js';
+import { targetPresence, type Plan, type PlannedBlob, type PlannedManifest, type PlannedTag } from '../oci/copy/plan.js';
 import { fallbackTag, mergeFallbackIndex, referrerDescriptor } from '../oci/copy/referrers.js';
 import type { Registry, RegistryRepo } from '../oci/repo/registry.js';
 import type { Repo } from '../oci/repo/repo.js';
@@ -96,11 +96,13 @@ export function expectedFallback(g: SourceGraph, subject: string, digests: strin
 const short = (d: string | undefined): string => (d ? d.slice(0, 19) : 'nothing');
 
 /**
- * Compares one unit with one target, by HEAD only when the target is up to
- * date (HEADs are free on Docker Hub); GET only for a fallback index that
- * must be merged. A tag at its expected digest vouches for the manifests
- * under it (registries refuse an index naming manifests they lack), so an
- * up-to-date pair costs one HEAD per tag; `check` still asks for each.
+ * Compares one unit with one target, by HEAD only (HEADs are free on Docker
+ * Hub); GET only for a fallback index that must be merged. A tag at its
+ * expected digest proves that manifest there, not what hangs under it: a
+ * platform, a referrer or a blob may have been deleted from the repository
+ * since, so each manifest is asked about by digest and each blob of each
+ * manifest too (the copy engine's targetPresence, which `check` uses as
+ * well), and whatever is missing is put back under the tags that stay.
  * Decides each manifest, tag and blob; refusals (a tag at other content)
  * make the pair a conflict. Never writes.
  */
@@ -116,29 +118,18 @@ export async function planPair(p: Pair, parallel: number): Promise<void> {
   const subjects = [...g.referrers].filter(([s]) => kept.has(s));
   const referrers = dropReferrers ? [] : subjects;
   const expected = referrers.map(([s, ds]) => ({ subject: s, tag: fallbackTag(s), manifest: expectedFallback(g, s, ds), digests: ds }));
-  // HEADs only (free on Docker Hub). First the tags: one at its expected digest vouches for everything
-  // under it, as a registry refuses an index or a fallback index naming manifests it lacks.
+  // First the tags; a tag at its expected digest spares that manifest's own HEAD.
   const tagRefs = [...wanted.map((t) => t.tag), ...expected.map((e) => e.tag)];
   const tagHeads = await mapLimit(tagRefs, parallel, (r) => p.repo.headManifest(r));
   const current = tagHeads.slice(0, wanted.length);
   const fallbackNow = tagHeads.slice(wanted.length);
-  const vouched = new Set<string>();
-  const vouch = (digest: string): void => {
-    const n = g.nodes.get(digest);
-    if (!n || vouched.has(digest)) return;
-    vouched.add(digest);
-    for (const c of n.parts.manifests) vouch(c.digest);
-  };
-  wanted.forEach((t, i) => current[i]?.digest === t.digest && vouch(t.digest));
-  expected.forEach((e, i) => fallbackNow[i]?.digest === e.manifest.digest && e.digests.forEach(vouch));
-  // Then each manifest nothing vouched for, by digest.
-  const unknown = nodes.filter((n) => !vouched.has(n.manifest.digest));
-  const found = await mapLimit(unknown, parallel, (n) => p.repo.headManifest(n.manifest.digest));
-  const present = new Set([...vouched, ...unknown.filter((n, i) => found[i]?.digest === n.manifest.digest).map((n) => n.manifest.digest)]);
+  const known = new Set(wanted.filter((t, i) => current[i]?.digest === t.digest).map((t) => t.digest));
+  // Then every other manifest by digest, and every blob of every manifest.
+  const presence = await targetPresence(nodes, p.repo, { parallel, blobs: 'all', known });
   p.manifests = nodes.map((n) => ({
     manifest: n.manifest,
     role: n.role,
-    action: present.has(n.manifest.digest) ? 'present' : 'put',
+    action: presence.manifests.has(n.manifest.digest) ? 'present' : 'put',
     ...(n.subject && { subject: n.subject }),
     children: n.parts.manifests.map((d) => d.digest),
   }));
@@ -169,12 +160,7 @@ export async function planPair(p: Pair, parallel: number): Promise<void> {
   }
   if (p.status === 'conflict') return;
 
-  // A manifest the target has implies its blobs: only the ones to put are asked about.
-  const needed = new Map<string, Descriptor>();
-  for (const m of p.manifests) if (m.action === 'put') for (const b of parseManifest(m.manifest).blobs) needed.set(b.digest, b);
-  const list = [...needed.values()];
-  const have = await mapLimit(list, parallel, (b) => p.repo.hasBlob(b));
-  p.blobs = list.map((b, i) => ({ descriptor: b, action: have[i] ? 'present' : 'copy' }));
+  p.blobs = presence.blobs.map((b) => ({ descriptor: b.descriptor, action: b.present ? 'present' : 'copy' }));
   p.pulls = p.manifests.filter((m) => m.action === 'put').length;
 }
 

@@ -1,6 +1,6 @@
 import { ConflictError } from '../../errors.js';
 import { mapLimit } from '../../concurrency.js';
-import type { SourceGraph, Role } from './graph.js';
+import type { Node, SourceGraph, Role } from './graph.js';
 import type { Descriptor, Manifest } from '../ref/media.js';
 import { fallbackTag, mergeFallbackIndex, referrerDescriptor } from './referrers.js';
 import type { Repo } from '../repo/repo.js';
@@ -51,31 +51,95 @@ export interface PlanOptions {
   signal?: AbortSignal;
 }
 
+/** What a target holds of a graph's manifests and their blobs, as seen by HEAD. */
+export interface Presence {
+  /** Digests of the manifests the target holds (asked, or known from a tag that resolves to them). */
+  manifests: Set<string>;
+  /** The blobs asked about, each once, in the order the manifests list them. */
+  blobs: { descriptor: Descriptor; present: boolean }[];
+}
+
+export interface PresenceOptions {
+  parallel: number;
+  /**
+   * Which blobs to ask about: only those of the manifests the target lacks
+   * (`missing`: a registry checks a manifest's blobs when it is put), or
+   * those of every manifest (`all`: a blob deleted from a repository whose
+   * manifest is still there is found too, as a mirror that must prove itself
+   * complete needs).
+   */
+  blobs: 'missing' | 'all';
+  /** Manifests known to be there (a tag resolves to them): not asked again, their blobs still are. */
+  known?: ReadonlySet<string>;
+  signal?: AbortSignal;
+}
+
+/**
+ * The one walk that compares a graph with a target, HEAD only, `parallel`
+ * at a time: each manifest by digest (never implied by an index or a tag
+ * above it, as a child may have been deleted under a tag that still
+ * resolves), and then the blobs `opts.blobs` asks for. With `all`, manifests
+ * and blobs are asked about together.
+ */
+export async function targetPresence(
+  nodes: readonly Node[],
+  target: Pick<Repo, 'headManifest' | 'hasBlob'>,
+  opts: PresenceOptions,
+): Promise<Presence> {
+  const known = opts.known ?? new Set<string>();
+  const manifests = new Set(nodes.map((n) => n.manifest.digest).filter((d) => known.has(d)));
+  const ask = nodes.filter((n) => !known.has(n.manifest.digest));
+  const blobsOf = (list: readonly Node[]): Descriptor[] => {
+    const m = new Map<string, Descriptor>();
+    for (const n of list) for (const b of n.parts.blobs) if (!m.has(b.digest)) m.set(b.digest, b);
+    return [...m.values()];
+  };
+  type Job = { node: Node } | { blob: Descriptor };
+  const run = (jobs: Job[]): Promise<boolean[]> =>
+    mapLimit(
+      jobs,
+      opts.parallel,
+      async (j) =>
+        'node' in j ? (await target.headManifest(j.node.manifest.digest))?.digest === j.node.manifest.digest : await target.hasBlob(j.blob),
+      opts.signal,
+    );
+  if (opts.blobs === 'all') {
+    const blobs = blobsOf(nodes);
+    const got = await run([...ask.map((node) => ({ node })), ...blobs.map((blob) => ({ blob }))]);
+    ask.forEach((n, i) => got[i] && manifests.add(n.manifest.digest));
+    return { manifests, blobs: blobs.map((descriptor, i) => ({ descriptor, present: got[ask.length + i]! })) };
+  }
+  const got = await run(ask.map((node) => ({ node })));
+  ask.forEach((n, i) => got[i] && manifests.add(n.manifest.digest));
+  const blobs = blobsOf(nodes.filter((n) => !manifests.has(n.manifest.digest)));
+  const have = await run(blobs.map((blob) => ({ blob })));
+  return { manifests, blobs: blobs.map((descriptor, i) => ({ descriptor, present: have[i]! })) };
+}
+
 /**
  * Compares the source graph with the target (reads only) and decides each
  * object's fate. Conflicts refuse here, before anything is written.
  */
 export async function planCopy(g: SourceGraph, source: Repo, target: Repo, opts: PlanOptions): Promise<Plan> {
   const nodes = [...g.nodes.values()];
-  const presence = await mapLimit(nodes, opts.parallel, (n) => target.headManifest(n.manifest.digest), opts.signal);
-  // A manifest the target has implies its blobs (registries check them at PUT): skip their HEADs.
-  const needed = new Map<string, Descriptor>();
-  const manifests: PlannedManifest[] = nodes.map((n, i) => {
-    const parts = n.parts;
-    const action = presence[i]?.digest === n.manifest.digest ? 'present' : 'put';
-    if (action === 'put') for (const b of parts.blobs) needed.set(b.digest, b);
-    return {
-      manifest: n.manifest,
-      role: n.role,
-      action,
-      ...(n.subject && { subject: n.subject }),
-      children: parts.manifests.map((d) => d.digest),
-    };
+  // A manifest the target has implies its blobs (registries check them at PUT): only the others' are asked about.
+  const presence = await targetPresence(nodes, target, {
+    parallel: opts.parallel,
+    blobs: 'missing',
+    ...(opts.signal && { signal: opts.signal }),
   });
+  const manifests: PlannedManifest[] = nodes.map((n) => ({
+    manifest: n.manifest,
+    role: n.role,
+    action: presence.manifests.has(n.manifest.digest) ? 'present' : 'put',
+    ...(n.subject && { subject: n.subject }),
+    children: n.parts.manifests.map((d) => d.digest),
+  }));
   const sameRegistry = source.registry !== undefined && source.registry === target.registry && source.repository !== target.repository;
-  const blobList = [...needed.values()];
-  const have = await mapLimit(blobList, opts.parallel, (b) => target.hasBlob(b), opts.signal);
-  const blobs: PlannedBlob[] = blobList.map((b, i) => ({ descriptor: b, action: have[i] ? 'present' : sameRegistry ? 'mount' : 'copy' }));
+  const blobs: PlannedBlob[] = presence.blobs.map((b) => ({
+    descriptor: b.descriptor,
+    action: b.present ? 'present' : sameRegistry ? 'mount' : 'copy',
+  }));
 
   const wanted: Omit<PlannedTag, 'action' | 'current'>[] = [
     ...opts.tags.map((tag) => ({ tag, digest: g.root.digest, kind: 'tag' as const, manifest: g.root })),
