@@ -175,9 +175,12 @@ stamp() {
 # Relay's phases from a stamped log: the time of each group heading.
 relay_phases() {
   awk -v wall="$2" '
-    / ▸ Building/ {b = $1} / ▸ Planning/ {p = $1} / ▸ Checking/ {c = $1}
+    / ▸ Building/ {b = $1} / checked / {k = $1} / ▸ Planning/ {p = $1} / ▸ Checking/ {c = $1}
     / ▸ Publishing/ {u = $1} / ▸ Verifying/ {v = $1} / verified / {e = $1}
-    END {printf "start+key %.1f, repack+sign %.1f, plan %.1f, probe %.1f, upload %.1f, verify %.1f, exit %.1f", b, p - b, c - p, u - c, v - u, e - v, wall - e}' "$1"
+    END {
+      if (!c) c = u  # zips went ahead: the probe ran while they compressed
+      printf "start+key %.1f, unpack+check %.1f, compress+sign (zips uploaded meanwhile) %.1f, plan %.1f, probe %.1f, upload %.1f, verify %.1f, exit %.1f", b, k - b, p - k, c - p, u - c, v - u, e - v, wall - e
+    }' "$1"
 }
 
 # Each sets RES_W (wall seconds), RES_M (peak RSS, KB) and RES_C (CPU seconds, user+sys).

@@ -38,7 +38,9 @@ export class TransferProgress {
   line(): string {
     const elapsed = Math.max(1, this.now() - this.started) / 1000;
     const rate = this.doneBytes / elapsed;
-    const parts = [`${this.verb} ${this.doneItems}/${this.totalItems}`, `${mib(this.doneBytes)}/${mib(this.totalBytes)} MiB`];
+    const parts = [`${this.verb} ${this.doneItems}/${this.totalItems}`];
+    // A count alone when the bytes are not known ahead (zips still being compressed)
+    if (this.totalBytes > 0 || this.doneBytes > 0) parts.push(`${mib(this.doneBytes)}/${mib(this.totalBytes)} MiB`);
     if (this.doneBytes > 0 && elapsed >= 0.5) {
       parts.push(`${mib(rate)} MiB/s`);
       const left = (this.totalBytes - this.doneBytes) / rate;

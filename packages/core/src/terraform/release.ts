@@ -1,7 +1,7 @@
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { mapLimit } from '../concurrency.js';
+import { mapLimit, Semaphore } from '../concurrency.js';
 import { TransferProgress } from '../log/progress.js';
 import { DEFAULTS } from '../defaults.js';
 import { sha256Hex } from '../hash.js';
@@ -22,7 +22,7 @@ import * as L from './layout.js';
 import { platformKey, type Platform } from './names.js';
 import { decideProtocols, hostPlatform, type DetectMode, type ProtocolDecision } from './protocols/detect.js';
 import { buildContext, renderRecord, sameBuild } from './record.js';
-import { packZip, unpack, type Package, type ZipPackage } from './repack.js';
+import { packZip, unpack, type Package, type Unpacked, type ZipPackage } from './repack.js';
 import { identifyArchives } from './sources.js';
 
 /**
@@ -117,7 +117,7 @@ export async function buildRelease(r: ReleaseInput): Promise<Release> {
   const cancel = (): void => stop.abort(r.signal?.reason);
   r.signal?.addEventListener('abort', cancel, { once: true });
   let decided: Promise<ProtocolDecision> | undefined;
-  let packing: Promise<Package[]> | undefined;
+  const packs: Promise<Package>[] = [];
   try {
     // mapLimit starts nothing after the first refusal and rejects only once the
     // running ones end, so removing tmpDir then leaves no partial file behind.
@@ -128,6 +128,22 @@ export async function buildRelease(r: ReleaseInput): Promise<Release> {
       archives.length,
       sizes.reduce((n, s) => n + s, 0),
     );
+    const compressing = new TransferProgress(log, 'compressing', archives.length, 0);
+    // Each zip compresses as soon as its archive is checked, while later archives are still read: the
+    // cores stay busy. Nothing is written before every archive has passed (onChecked, below).
+    const packSlots = new Semaphore(DEFAULTS.repackParallel);
+    const pack = async (u: Unpacked): Promise<Package> => {
+      const release = await packSlots.acquire(stop.signal);
+      try {
+        const p = await packZip(u, coords, tmpDir);
+        compressing.itemDone();
+        log.info(`compressed ${p.filename}`);
+        r.onPackage?.(p);
+        return p;
+      } finally {
+        release();
+      }
+    };
     const unpacked = await mapLimit(
       archives,
       DEFAULTS.repackParallel,
@@ -150,31 +166,16 @@ export async function buildRelease(r: ReleaseInput): Promise<Release> {
           log.warn(w);
           warnings.push(w);
         }
+        const p = pack(u);
+        p.catch(() => undefined); // awaited below, after the protocols; or settled on a refusal
+        packs.push(p);
         return u;
       },
       r.signal,
     );
     unpacked.sort((a, b) => platformKey(a).localeCompare(platformKey(b)));
     decided = decideProtocols(unpacked, r.protocolsInput, { mode, log, signal: stop.signal, host });
-    const compressing = new TransferProgress(
-      log,
-      'compressing',
-      unpacked.length,
-      unpacked.reduce((n, u) => n + u.exeSize, 0),
-    );
-    packing = mapLimit(
-      unpacked,
-      DEFAULTS.repackParallel,
-      async (u) => {
-        const p = await packZip(u, coords, tmpDir);
-        compressing.add(u.exeSize);
-        compressing.itemDone();
-        log.info(`compressed ${p.filename}`);
-        r.onPackage?.(p);
-        return p;
-      },
-      stop.signal,
-    );
+    const packing = Promise.all(packs);
     packing.catch(() => undefined); // awaited below, after the protocols
     const { protocols, note: protocolNote } = await decided;
     const entry = versionEntry(coords, unpacked, protocols);
@@ -213,7 +214,7 @@ export async function buildRelease(r: ReleaseInput): Promise<Release> {
   } catch (err) {
     // A handshake or a compression under way must end before its files go.
     stop.abort();
-    await Promise.allSettled([decided, packing]);
+    await Promise.allSettled([decided, ...packs]);
     await fs.rm(tmpDir, { recursive: true, force: true });
     throw err;
   } finally {
