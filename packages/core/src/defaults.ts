@@ -42,11 +42,12 @@ export const DEFAULTS = {
   ociMaxGraphManifestBytes: 32 * 1024 * 1024,
 
   /**
-   * Terraform publish: archives repacked at once. Gunzip and deflate run on libuv's thread pool (4 threads unless
-   * UV_THREADPOOL_SIZE says otherwise), so workers beyond the cores or beyond 4 only queue. Each zip is
-   * deterministic, so the count changes the time a release takes, never its bytes.
+   * Terraform publish: archives unpacked, and zips compressed, at once: one per core. Gunzip and deflate run
+   * on libuv's thread pool, which has 4 threads unless UV_THREADPOOL_SIZE was set when the process started
+   * (it cannot grow later), so workers beyond it only queue; 16 at most keeps the buffers in flight small.
+   * Each zip is deterministic, so the count changes the time a release takes, never its bytes.
    */
-  repackParallel: Math.max(1, Math.min(availableParallelism(), 4)),
+  repackParallel: Math.max(1, Math.min(availableParallelism(), Number(process.env.UV_THREADPOOL_SIZE) || 4, 16)),
   /** A terraform-registry-manifest.json inside an archive: tens of bytes in practice; anything this big is not one. */
   registryManifestBytes: 64 * 1024,
   /**

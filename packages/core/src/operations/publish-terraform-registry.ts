@@ -158,7 +158,7 @@ export const publishTerraformRegistry = defineOperation(spec, async (inp, ctx: C
       }),
     );
     const plan = await log.group(`Planning against ${store.url}`, async () => {
-      const p = await planRelease(store, rel!, { immutable: inp.immutable, publicArmor: key.publicArmor, heads: ahead.heads });
+      const p = await planRelease(store, rel!, { immutable: inp.immutable, publicArmor: key.publicArmor, heads: await ahead.heads() });
       logPlan(planRows(p), log);
       return p;
     });

@@ -38,8 +38,6 @@ export interface UploadAheadOptions {
  * plan's execution, which writes it again and judges what it finds there.
  */
 export class UploadAhead {
-  /** What the plan compares each zip with: the store as it was before any upload of ours. */
-  readonly heads = new Map<string, Promise<ObjectInfo | undefined>>();
   /** Zips this run created ahead of the plan (true), or left to it (false), by key. */
   readonly written = new Map<string, Promise<boolean>>();
   /** Whether the conditional-write probe already ran (publishVerified then skips it). */
@@ -67,11 +65,6 @@ export class UploadAhead {
   /** A zip is ready: uploaded at once when the version is fresh. */
   add(p: Package): void {
     const obj = packageObject(this.o.coords, p, this.o.immutable);
-    // Fresh means the listing found nothing under the version: the zip was absent.
-    this.heads.set(
-      obj.key,
-      this.fresh.then((fresh) => (fresh ? undefined : this.store.head(obj.key))),
-    );
     const upload = this.fresh.then(async (fresh) => {
       if (!fresh) return false;
       const release = await this.slots.acquire(this.o.signal);
@@ -96,10 +89,20 @@ export class UploadAhead {
     this.written.set(obj.key, upload);
   }
 
-  /** The build ended (or failed): nothing more is coming; waits for every upload under way. */
+  /**
+   * What the plan compares each zip with: when the version was fresh, every
+   * zip absent, as the store was before this run's own uploads; otherwise
+   * nothing, and the plan asks the store.
+   */
+  async heads(): Promise<ReadonlyMap<string, Promise<ObjectInfo | undefined>>> {
+    if (!(await this.fresh)) return new Map();
+    return new Map([...this.written.keys()].map((key) => [key, Promise.resolve(undefined)]));
+  }
+
+  /** The build ended (or failed): nothing more is coming; waits for every upload under way, and asks nothing more. */
   async settle(): Promise<void> {
     this.decide(false);
-    await Promise.allSettled([...this.heads.values(), ...this.written.values()]);
+    await Promise.allSettled(this.written.values());
   }
 
   private async isFresh(entry: VersionEntry): Promise<boolean> {
