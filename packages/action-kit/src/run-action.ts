@@ -67,7 +67,31 @@ export async function runAction(op: AnyOperation): Promise<void> {
     process.off('SIGINT', cancel);
     process.off('SIGTERM', cancel);
   }
-  if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(log.redact(renderMarkdown(report))).write();
+  if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(fitSummary(log.redact(renderMarkdown(report)))).write();
+}
+
+/**
+ * Bytes of one step's job summary: GitHub shows none of a summary over 1 MiB
+ * (it reports an error instead), so a bigger one is cut below that.
+ */
+export const SUMMARY_MAX_BYTES = 1024 * 1024 - 8 * 1024;
+
+/**
+ * The summary as GitHub will show it: whole when it fits, else cut at a line
+ * below SUMMARY_MAX_BYTES, any folded section left open closed, and a last
+ * line saying where the rest is (the run document keeps every plan row).
+ */
+export function fitSummary(markdown: string, max = SUMMARY_MAX_BYTES): string {
+  const bytes = Buffer.from(markdown, 'utf8');
+  if (bytes.length <= max) return markdown;
+  const head = bytes.subarray(0, max - 1024).toString('utf8');
+  const kept = head.slice(0, head.lastIndexOf('\n') + 1);
+  const open = (kept.match(/^<details>$/gm) ?? []).length - (kept.match(/^<\/details>$/gm) ?? []).length;
+  return (
+    kept +
+    '\n</details>\n'.repeat(Math.max(0, open)) +
+    `\n**The rest of this summary is left out: GitHub shows none of a summary over 1 MiB (${bytes.length} bytes). Every plan row is in the run document (RELAY_REPORT_FILE, which the reusable workflows keep as an artifact).**\n`
+  );
 }
 
 /**

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConflictError, defineOperation, defineSpec, type RunDocument } from '@relay/core';
-import { REPORT_OUTPUT_MAX, runAction } from '../src/run-action.js';
+import { REPORT_OUTPUT_MAX, runAction, SUMMARY_MAX_BYTES } from '../src/run-action.js';
 
 // A stand-in operation: the face is what is tested here, not a domain.
 const spec = defineSpec({
@@ -91,4 +91,44 @@ test('a plan too large for a job output: the report output keeps the rows that f
   expect(out.plan.length).toBeGreaterThan(1000);
   expect(out.plan[0]).toEqual(file.plan[0]);
   expect(out).toMatchObject({ operation: 'stand-in', status: 'done', outputs: { answer: '42' } });
+});
+
+test("a summary over GitHub's 1 MiB is cut at a row, its folded section closed, and says so; a small one is whole", async () => {
+  const rows = (n: number) => Array.from({ length: n }, (_, i) => [`store/object-${i}-${'x'.repeat(80)}`, 'put', 'new']);
+  const wide = (n: number) =>
+    defineOperation(spec, async (_inp, ctx) => {
+      const plan = rows(n).map(([object, , why]) => ({ object: object!, action: 'put' as const, why: why! }));
+      ctx.record?.addPlan(plan);
+      const table = { head: ['object', 'action', 'why'], rows: rows(n) };
+      return {
+        outputs: { answer: '42' },
+        plan,
+        report: {
+          title: 'stand-in',
+          sections: [
+            { heading: 'Plan', table, collapsed: true },
+            { heading: 'After', text: 'the end' },
+          ],
+        },
+      };
+    });
+  process.env.INPUT_OUTCOME = 'done';
+  process.env.GITHUB_STEP_SUMMARY = join(dir, 'summary.md');
+  writeFileSync(process.env.GITHUB_STEP_SUMMARY, '');
+  await runAction(wide(20_000));
+  const big = readFileSync(process.env.GITHUB_STEP_SUMMARY, 'utf8');
+  expect(Buffer.byteLength(big)).toBeLessThanOrEqual(SUMMARY_MAX_BYTES);
+  expect(big).toMatch(/^\| store\/object-0-x+ \| put \| new \|$/m);
+  expect(big).not.toMatch(/store\/object-19999-/);
+  expect((big.match(/^<details>$/gm) ?? []).length).toBe((big.match(/^<\/details>$/gm) ?? []).length);
+  expect(big).toMatch(/The rest of this summary is left out: GitHub shows none of a summary over 1 MiB \(\d+ bytes\)/);
+  // every line kept is whole: the cut falls between rows
+  for (const l of big.split('\n').filter((x) => x.startsWith('| store/'))) expect(l).toMatch(/\| new \|$/);
+
+  writeFileSync(process.env.GITHUB_STEP_SUMMARY, '');
+  await runAction(wide(10));
+  const small = readFileSync(process.env.GITHUB_STEP_SUMMARY, 'utf8');
+  expect(small).toContain('store/object-9-');
+  expect(small).toContain('the end');
+  expect(small).not.toContain('left out');
 });
