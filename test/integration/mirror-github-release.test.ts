@@ -290,6 +290,30 @@ describe('mirror-artifact: providers to GitHub releases', () => {
     }
   }, 60_000);
 
+  test('the plan binds each release asset: a dry run lists them, its hash applies, and a release published since is refused under it (GitHub stand-in)', async () => {
+    const r0 = repo();
+    const file = await mirrorFile({ github: r0 }, ['1.2.0']);
+    const dry = await run(inputs(file, { 'dry-run': true }));
+    expect(dry.plan.map((x) => [x.object, x.action, x.why, x.bytes]).sort((a, b) => (String(a[0]) < String(b[0]) ? -1 : 1))).toEqual(
+      await Promise.all(
+        assetNames('1.2.0').map(async (n) => [`github.com/${r0}/releases/v1.2.0/${n}`, 'put', 'new', (await storeFile('1.2.0', n)).length]),
+      ),
+    );
+    expect(gh.release(r0, 'v1.2.0')).toBeUndefined();
+    const hash = dry.outputs['plan-hash'] as string;
+    const applied = await run(inputs(file, { 'expect-plan': hash }));
+    expect(rows(applied).map((x) => x.status)).toEqual(['created']);
+    expect(applied.plan.every((x) => x.result === 'written')).toBe(true);
+    // The release now exists: the approved plan (put every asset) no longer holds, so nothing is done under it.
+    const mark = gh.seen.length;
+    const stale = await run(inputs(file, { 'expect-plan': hash })).catch((e: unknown) => e);
+    expect((stale as Error).message).toMatch(/^plan changed since it was approved/);
+    expect(gh.seen.slice(mark).filter((x) => x.method !== 'GET')).toEqual([]);
+    // A providers-only file has a plan too: the re-run's is every asset identical.
+    const again = await run(inputs(file));
+    expect(again.plan.map((x) => [x.action, x.result])).toEqual(assetNames('1.2.0').map(() => ['skip', 'unchanged']));
+  }, 60_000);
+
   test('a missing token variable is refused in one line naming file:line and the field, before any request (GitHub stand-in)', async () => {
     const file = await mirrorFile({ github: repo() }, ['1.0.0']);
     const mark = gh.seen.length;

@@ -2,6 +2,7 @@ import { mapLimit } from '../concurrency.js';
 import { CancelledError, IntegrityError, errorMessage } from '../errors.js';
 import type { HttpClient } from '../http/client.js';
 import type { Logger } from '../log/logger.js';
+import type { PlanRow } from '../report/plan.js';
 import type { Store } from '../store/store.js';
 import * as L from '../terraform/layout.js';
 import { storeReader, verifyRegistry } from '../terraform/verify.js';
@@ -179,8 +180,6 @@ async function syncOne(api: GithubReleases, v: StoreVersion, o: ProviderRunOptio
       );
     return watched(api, v, o, row(v, t, 'up to date', ''));
   }
-  if (o.dryRun) return row(v, t, 'would create', '');
-
   let draft: GhRelease = (await api.draftByTag(tag)) ?? (await api.createDraft(tag, tag, releaseBody(v)));
   o.log.info(`${t.name}: draft release ${tag} of ${t.repository} (id ${draft.id})`);
   const existing = await api.assets(draft);
@@ -244,52 +243,147 @@ function releaseBody(v: StoreVersion): string {
   return `${v.provider.namespace}/${v.provider.name} ${v.version}: the signed files of Relay's first-party registry, byte for byte (SHA256SUMS sha256 ${v.sumsSha256}).`;
 }
 
-/** Runs every (provider, version, target) of the run; each row fails alone with a one-line reason. */
-export async function runProviders(cfg: MirrorConfig, o: ProviderRunOptions): Promise<StatusRow[]> {
+/** One (provider version, target), planned before anything is written. */
+export interface ProviderUnit {
+  provider: Provider;
+  version: string;
+  target: GithubTarget;
+  /** The version as the store holds it (absent when it could not be read). */
+  v?: StoreVersion;
+  /** The outcome, when planning already decided it: a check, a store that failed, a published release. */
+  decided?: StatusRow;
+  /** Its rows in the run's plan: one per release asset (or a conflict for the release). */
+  rows: PlanRow[];
+}
+
+export interface ProviderPlan {
+  units: ProviderUnit[];
+  /** Every unit's plan rows, in order. */
+  rows: PlanRow[];
+}
+
+/** A release asset as a plan row names it. */
+const assetObject = (t: GithubTarget, version: string, name: string): string => `github.com/${t.repository}/releases/v${version}/${name}`;
+
+/**
+ * Reads every (provider, version, target) of the run and decides it, writing
+ * nothing: check classifies each release; sync verifies the store's version
+ * and plans each asset (put when the release is not published, skip when it
+ * is, identical; a published release that differs is a conflict). The rows go
+ * into the run's plan before it is approved, so `expect-plan` binds them too.
+ */
+export async function planProviders(cfg: MirrorConfig, o: ProviderRunOptions): Promise<ProviderPlan> {
   const apis = new Map<string, GithubReleases>();
-  const apiFor = (t: GithubTarget): GithubReleases => {
-    let a = apis.get(t.name);
-    if (!a) apis.set(t.name, (a = new GithubReleases(o.http, t, o.log, o.signal)));
-    return a;
-  };
   const stores = new Map<string, Store>();
-  const units = cfg.providers.flatMap((p) =>
+  const todo = cfg.providers.flatMap((p) =>
     p.versions.filter((v) => o.version === undefined || tagIsVersion(v, o.version)).map((version) => ({ p, version })),
   );
-  const rows = await mapLimit(
-    units,
+  const planned = await mapLimit(
+    todo,
     Math.max(1, Math.min(o.parallel, 4)),
-    async ({ p, version }) => {
+    async ({ p, version }): Promise<ProviderUnit[]> => {
       if (p.targets.length === 0) return [];
-      const key = p.store;
-      let store = stores.get(key);
-      if (!store) stores.set(key, (store = o.openStore(p.store, `${cfg.file} providers[${p.index}].store`)));
+      let store = stores.get(p.store);
+      if (!store) stores.set(p.store, (store = o.openStore(p.store, `${cfg.file} providers[${p.index}].store`)));
       let v: StoreVersion;
       try {
         v = await readStoreVersion(p, version, store, o.mode === 'sync', o.log);
       } catch (err) {
         if (err instanceof CancelledError) throw err;
         const why = `the store's ${p.namespace}/${p.name} ${version}: ${errorMessage(err)}`;
-        return p.targets.map((t) => row({ provider: p, version }, t, o.mode === 'check' ? 'unreachable' : 'failed', why));
+        const status = o.mode === 'check' ? 'unreachable' : 'failed';
+        return p.targets.map((target) => ({
+          provider: p,
+          version,
+          target,
+          decided: row({ provider: p, version }, target, status, why),
+          rows: [],
+        }));
       }
-      const out: StatusRow[] = [];
-      for (const t of p.targets) {
+      const out: ProviderUnit[] = [];
+      for (const target of p.targets) {
+        let api = apis.get(target.name);
+        if (!api) apis.set(target.name, (api = new GithubReleases(o.http, target, o.log, o.signal)));
+        const unit: ProviderUnit = { provider: p, version, target, v, rows: [] };
         try {
-          out.push(o.mode === 'check' ? await checkOne(apiFor(t), v) : await syncOne(apiFor(t), v, o));
+          if (o.mode === 'check') unit.decided = await checkOne(api, v);
+          else await planOne(api, unit, v);
         } catch (err) {
           if (err instanceof CancelledError) throw err;
-          const msg = errorMessage(err);
-          const status = o.mode === 'check' ? 'unreachable' : err instanceof GithubError && err.status === 422 ? 'conflict' : 'failed';
-          out.push(row(v, t, status, msg));
+          unit.decided = row(v, target, o.mode === 'check' ? 'unreachable' : 'failed', errorMessage(err));
+          unit.rows = [];
         }
+        out.push(unit);
       }
       return out;
     },
     o.signal,
   );
-  const flat = rows.flat();
-  for (const r of flat)
+  const units = planned.flat();
+  return { units, rows: units.flatMap((u) => u.rows) };
+}
+
+/** sync's plan for one release: skip (published, identical), conflict (published, different) or put each asset. */
+async function planOne(api: GithubReleases, unit: ProviderUnit, v: StoreVersion): Promise<void> {
+  const t = api.target;
+  const tag = `v${v.version}`;
+  const published = await api.publishedByTag(tag);
+  if (!published) {
+    unit.rows = v.files.map((f) => ({ object: assetObject(t, v.version, f.name), action: 'put', why: 'new', bytes: f.size }));
+    return;
+  }
+  const c = await compare(api, published.assets ?? (await api.assets(published)), v.files);
+  const problems = [...c.differ, ...c.missing];
+  if (problems.length) {
+    const why = `release ${tag} of ${t.repository} is published and ${problems.join('; ')}: a published release is not edited (immutable releases refuse it); publish a new version`;
+    unit.decided = row(v, t, 'conflict', why);
+    unit.rows = [{ object: `github.com/${t.repository}/releases/${tag}`, action: 'conflict', why }];
+    return;
+  }
+  unit.decided = row(v, t, 'up to date', '');
+  unit.rows = v.files.map((f) => ({ object: assetObject(t, v.version, f.name), action: 'skip', why: 'identical', bytes: f.size }));
+}
+
+/**
+ * Carries out a plan: each release planned as new is drafted, filled,
+ * read back and published (a dry run says `would create`); each published
+ * one is watched for when asked. Each unit fails alone with a one-line reason;
+ * its plan rows get their results.
+ */
+export async function runProviders(plan: ProviderPlan, o: ProviderRunOptions): Promise<StatusRow[]> {
+  const apis = new Map<string, GithubReleases>();
+  const apiFor = (t: GithubTarget): GithubReleases => {
+    let a = apis.get(t.name);
+    if (!a) apis.set(t.name, (a = new GithubReleases(o.http, t, o.log, o.signal)));
+    return a;
+  };
+  const rows = await mapLimit(
+    plan.units,
+    Math.max(1, Math.min(o.parallel, 4)),
+    async (u): Promise<StatusRow> => {
+      const result = await (async (): Promise<StatusRow> => {
+        if (u.decided?.status === 'up to date' && !o.dryRun) return watched(apiFor(u.target), u.v!, o, u.decided);
+        if (u.decided) return u.decided;
+        if (o.dryRun) return row(u.v!, u.target, 'would create', '');
+        try {
+          return await syncOne(apiFor(u.target), u.v!, o);
+        } catch (err) {
+          if (err instanceof CancelledError) throw err;
+          const status = err instanceof GithubError && err.status === 422 ? 'conflict' : 'failed';
+          return row(u.v!, u.target, status, errorMessage(err));
+        }
+      })();
+      if (!o.dryRun)
+        for (const r of u.rows) {
+          if (r.action === 'skip') r.result = 'unchanged';
+          else if (r.action === 'put') r.result = result.status === 'created' ? 'written' : 'failed';
+        }
+      return result;
+    },
+    o.signal,
+  );
+  for (const r of rows)
     if (r.status !== 'ok' && r.status !== 'up to date' && r.status !== 'created')
       o.log.warn(`${r.reference} (${r.target}): ${r.status}${r.why ? `: ${r.why}` : ''}`);
-  return flat;
+  return rows;
 }

@@ -16,7 +16,7 @@ import { labelFor, loadMirrorConfig, registryName, targetRepository, type Target
 import { deliverBlobs, moveTags, putContent, Transfer, type ExecOptions } from './execute.js';
 import { addHolder, fail, newPair, pairRows, planPair, scheduleBlobs, upToDate, type Holders, type Pair } from './plan.js';
 import { Capabilities, RegistryWatch } from './probe.js';
-import { runProviders } from './providers.js';
+import { planProviders, runProviders, type ProviderPlan } from './providers.js';
 import { driftRows, mirrorResult, syncRows, type ReportInput } from './report.js';
 import type { Store } from '../store/store.js';
 import { parseShard, readUnits, selectTags, TagLists } from './source.js';
@@ -81,29 +81,44 @@ export async function runMirror(
     watch,
     labels,
   };
-  // Provider versions to their GitHub releases, after the images (or alone).
-  const finish = async (r: ReportInput): Promise<Result> => {
-    if (cfg.providers.length === 0) return mirrorResult(r);
+  // Provider versions to their GitHub releases: planned with the images (before the plan is approved), carried out after them.
+  const providerOptions = () => {
     if (!openStore) throw new Error('mirror-artifact: providers need a store opener');
-    const providerRows = await log.group(
-      req.mode === 'check' ? 'Checking provider releases' : 'Provider releases (verify the store, draft, upload, read back, publish)',
-      () =>
-        runProviders(cfg, {
-          mode: req.mode,
-          dryRun: req.dryRun,
-          parallel,
-          http: session.http,
-          log,
-          openStore,
-          ...(req.version !== undefined && { version: req.version }),
-          ...(ctx.signal && { signal: ctx.signal }),
-        }),
+    return {
+      mode: req.mode,
+      dryRun: req.dryRun,
+      parallel,
+      http: session.http,
+      log,
+      openStore,
+      ...(req.version !== undefined && { version: req.version }),
+      ...(ctx.signal && { signal: ctx.signal }),
+    };
+  };
+  const planReleases = async (): Promise<ProviderPlan | undefined> => {
+    if (cfg.providers.length === 0) return undefined;
+    const planned = await log.group(
+      req.mode === 'check' ? 'Checking provider releases' : 'Planning provider releases (the store verified, each release read)',
+      () => planProviders(cfg, providerOptions()),
     );
+    ctx.record?.addPlan(planned.rows);
+    return planned;
+  };
+  const finish = async (r: ReportInput, planned: ProviderPlan | undefined): Promise<Result> => {
+    if (!planned) return mirrorResult(r);
+    const providerRows =
+      req.mode === 'check'
+        ? planned.units.map((u) => u.decided!)
+        : await log.group('Provider releases (draft, upload, read back, publish)', () => runProviders(planned, providerOptions()));
     const githubTargets = [...new Map(cfg.providers.flatMap((p) => p.targets).map((t) => [t.name, t])).values()];
-    return mirrorResult({ ...r, providerRows, githubTargets });
+    return mirrorResult({ ...r, plan: [...r.plan, ...planned.rows], providerRows, githubTargets });
   };
   try {
-    if (cfg.images.length === 0) return await finish({ ...base, rows: [], plan: [] });
+    if (cfg.images.length === 0) {
+      const planned = await planReleases();
+      if (req.mode === 'sync') ctx.record?.approve(); // refuse here, before any write, if the plan is not the approved one
+      return await finish({ ...base, rows: [], plan: [] }, planned);
+    }
     const wanted = await log.group('Selecting tags', async () => {
       const w = await selectTags(
         cfg.images,
@@ -148,7 +163,7 @@ export async function runMirror(
         for (const x of r) if (x.status !== 'ok') log.warn(`${x.pair.name}:${x.tag}: ${x.status}${x.why ? ` (${x.why})` : ''}`);
         return r;
       });
-      return await finish({ ...base, rows: driftRows(rows), plan: [] });
+      return await finish({ ...base, rows: driftRows(rows), plan: [] }, await planReleases());
     }
 
     // Refusals that need the source read, before any target is touched.
@@ -199,12 +214,13 @@ export async function runMirror(
     });
 
     quotaGate(pairs, watch, usedTargets);
+    const planned = await planReleases();
     ctx.record?.approve(); // the plan is complete: refuse here, before any write, if it is not the approved one (expect-plan)
 
     if (req.dryRun) {
       for (const p of pairs) if (!p.status) p.status = upToDate(p) ? 'up to date' : 'would create';
       log.info('dry run: nothing written');
-      return await finish({ ...base, rows: syncRows(pairs), plan: plan.rows });
+      return await finish({ ...base, rows: syncRows(pairs), plan: plan.rows }, planned);
     }
 
     const transfer = new Transfer();
@@ -238,7 +254,7 @@ export async function runMirror(
     for (const p of pairs)
       if (p.status === 'failed' || p.status === 'conflict')
         log.warn(`${p.name} ← ${p.unit.image.name}:${p.unit.tags.join(',')}: ${p.status}: ${p.why}`);
-    return await finish({ ...base, rows: syncRows(pairs), plan: plan.rows, transfer });
+    return await finish({ ...base, rows: syncRows(pairs), plan: plan.rows, transfer }, planned);
   } finally {
     session.close();
   }
