@@ -115,7 +115,10 @@ export class UploadAhead {
       this.store.list(L.downloadDir(coords)),
       this.store.head(L.mirrorVersionKey(mirrorHost, coords)),
     ]);
-    if (stored.length > 0 || downloads.length > 0 || mirrorDoc) return false;
+    if (stored.length > 0 || downloads.length > 0 || mirrorDoc) {
+      this.o.log.info(`the store already holds part of ${coords.version}: every zip waits for the plan`);
+      return false;
+    }
     const [indexes, discovery] = await Promise.all([
       planIndexes(this.store, { coords, entry, mirrorHost }, this.o.immutable),
       planObject(this.store, discoveryObject(registryUrl), {
@@ -124,6 +127,9 @@ export class UploadAhead {
         sums: Buffer.alloc(0),
       }),
     ]);
-    return indexes.versions.action !== 'conflict' && discovery.action !== 'conflict';
+    const fresh = indexes.versions.action !== 'conflict' && discovery.action !== 'conflict';
+    if (fresh)
+      this.o.log.info(`the store honours conditional writes and holds nothing of ${coords.version}: each zip goes up as it is made`);
+    return fresh;
   }
 }
