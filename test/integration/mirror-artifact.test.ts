@@ -572,7 +572,7 @@ images:
 });
 
 describe('mirror-artifact: a tag that still resolves over content deleted under it', () => {
-  test('a platform manifest, a layer, a signature blob and a referrer deleted from a mirror: check names each (exit 4), sync puts them back, the next sync is a no-op', async () => {
+  test('a platform manifest and a referrer deleted from a mirror: check names each (exit 4), sync puts them back, the next sync is a no-op', async () => {
     const src = await sourceImage();
     const target = await startCountingProxy(`http://${reg.anon}`);
     try {
@@ -589,17 +589,12 @@ describe('mirror-artifact: a tag that still resolves over content deleted under 
       expect(exitCodeOfStatus(statusOf(clean))).toBe(0);
 
       // Straight at the registry, under the proxy: the tag keeps resolving to the index.
-      const [amd64, arm64] = src.image.images as [OciImage['images'][0], OciImage['images'][0]];
-      const layer = amd64.layers[1]!.digest;
-      const sigPayload = src.attached.blobs[1]!.digest;
+      const arm64 = src.image.images[1]!;
       const at = `http://${reg.anon}/v2/${repo}`;
       expect(await status(`${at}/manifests/${arm64.manifest.digest}`, 'DELETE')).toBe(202);
-      expect(await status(`${at}/blobs/${layer}`, 'DELETE')).toBe(202);
-      expect(await status(`${at}/blobs/${sigPayload}`, 'DELETE')).toBe(202);
       expect(await status(`${at}/manifests/${src.attached.sbom}`, 'DELETE')).toBe(202);
       expect(await remoteDigest(`${reg.anon}/${repo}:1.0.0`)).toBe(src.image.top.digest);
       expect(await status(`${at}/manifests/${arm64.manifest.digest}`)).toBe(404);
-      expect(await status(`${at}/blobs/${layer}`)).toBe(404);
 
       target.reset();
       const drift = await runMirror(inputs(file, { mode: 'check' }), ctx());
@@ -611,8 +606,6 @@ describe('mirror-artifact: a tag that still resolves over content deleted under 
       expect(row!.why.split('; ').sort()).toEqual(
         [
           `platform linux/arm64 manifest ${arm64.manifest.digest} missing`,
-          `platform linux/amd64 layer ${layer} missing`,
-          `signature sha256-${src.image.top.digest.slice(7)}.sig layer ${sigPayload} missing`,
           `referrer (application/spdx+json) manifest ${src.attached.sbom} missing`,
         ].sort(),
       );
@@ -623,13 +616,9 @@ describe('mirror-artifact: a tag that still resolves over content deleted under 
       expect(byTarget(repair)).toEqual({ t: 'created' });
       expect(repair.report.status).toBe('done');
       const put = repair.plan.filter((r) => r.action !== 'skip').map((r) => r.object);
-      expect(put.sort()).toEqual(
-        [arm64.manifest.digest, layer, sigPayload, src.attached.sbom].map((d) => `${target.host}/${repo}@${d}`).sort(),
-      );
+      expect(put.sort()).toEqual([arm64.manifest.digest, src.attached.sbom].map((d) => `${target.host}/${repo}@${d}`).sort());
       expect(await status(`${at}/manifests/${arm64.manifest.digest}`)).toBe(200);
       expect(await status(`${at}/manifests/${src.attached.sbom}`)).toBe(200);
-      expect(await status(`${at}/blobs/${layer}`)).toBe(200);
-      expect(await status(`${at}/blobs/${sigPayload}`)).toBe(200);
       expect(await remoteDigest(`${reg.anon}/${repo}@${arm64.manifest.digest}`)).toBe(arm64.manifest.digest);
 
       const after = await runMirror(inputs(file, { mode: 'check' }), ctx());

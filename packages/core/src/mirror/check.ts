@@ -45,9 +45,6 @@ export async function checkPair(p: Pair, parallel: number): Promise<DriftRow[]> 
   }
 }
 
-/** Blobs named one by one in a row's reason; past that, a count. */
-const MAX_BLOBS_NAMED = 10;
-
 /** What a manifest of the graph is, as a drift reason names it: `platform linux/arm64`, `referrer (type)`, `signature <tag>`. */
 function owner(g: SourceGraph, n: Node): string {
   const d = n.manifest.digest;
@@ -63,10 +60,12 @@ function owner(g: SourceGraph, n: Node): string {
 
 /**
  * What keeps a mirror whose tag is at the right digest from being complete:
- * each manifest under it (platforms, referrers, signatures) and each blob of
- * each manifest, asked about by HEAD through the copy engine's
- * targetPresence (the walk sync plans with, so what check names sync puts
- * back); then cosign tags and the referrer listing.
+ * each manifest under it (platforms, referrers, signatures), asked about by
+ * digest through the copy engine's targetPresence, the walk sync plans with,
+ * so what check names sync puts back; then cosign tags and the referrer
+ * listing. A manifest present vouches for its blobs, as the registry checked
+ * them when it was put (sync and check alike; a registry that loses a blob
+ * under a manifest it still serves is not detected).
  */
 async function completeness(p: Pair, parallel: number): Promise<string[]> {
   const g = p.unit.graph!;
@@ -76,7 +75,7 @@ async function completeness(p: Pair, parallel: number): Promise<string[]> {
   // The tag at the source's digest (checkPair's condition) and cosign tags where they should be prove those manifests there.
   const known = new Set([g.root.digest, ...g.cosignTags.filter((c, i) => cosign[i]?.digest === c.digest).map((c) => c.digest)]);
   const kept = keptNodes(g, withReferrers);
-  const presence = await targetPresence(kept, p.repo, { parallel, blobs: 'all', known });
+  const presence = await targetPresence(kept, p.repo, { parallel, blobs: 'missing', known });
   const nodes = kept.filter((n) => n.manifest.digest !== g.root.digest && n.role !== 'cosign');
   const missingReferrers = new Set<string>();
   // A missing cosign manifest is its tag's problem, reported below with the tag.
@@ -84,22 +83,6 @@ async function completeness(p: Pair, parallel: number): Promise<string[]> {
     if (presence.manifests.has(n.manifest.digest)) continue;
     if (n.role === 'referrer') missingReferrers.add(n.manifest.digest);
     out.push(`${owner(g, n)} manifest ${n.manifest.digest} missing`);
-  }
-  // A blob is named under the first manifest present that lists it (a missing manifest already explains its own).
-  const missingBlobs = presence.blobs.filter((b) => !b.present).map((b) => b.descriptor.digest);
-  if (missingBlobs.length > 0) {
-    const listedBy = new Map<string, { n: Node; config: boolean }>();
-    for (const n of kept) {
-      if (!presence.manifests.has(n.manifest.digest)) continue;
-      const parts = n.parts;
-      for (const b of parts.blobs) if (!listedBy.has(b.digest)) listedBy.set(b.digest, { n, config: parts.config?.digest === b.digest });
-    }
-    const named = missingBlobs.filter((d) => listedBy.has(d));
-    for (const d of named.slice(0, MAX_BLOBS_NAMED)) {
-      const { n, config } = listedBy.get(d)!;
-      out.push(`${owner(g, n)} ${config ? 'config' : 'layer'} ${d} missing`);
-    }
-    if (named.length > MAX_BLOBS_NAMED) out.push(`and ${named.length - MAX_BLOBS_NAMED} more blobs missing`);
   }
   for (const [i, c] of g.cosignTags.entries()) {
     const what = KIND[c.tag.split('.').pop()!] ?? 'cosign tag';

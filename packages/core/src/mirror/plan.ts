@@ -98,11 +98,13 @@ const short = (d: string | undefined): string => (d ? d.slice(0, 19) : 'nothing'
 /**
  * Compares one unit with one target, by HEAD only (HEADs are free on Docker
  * Hub); GET only for a fallback index that must be merged. A tag at its
- * expected digest proves that manifest there, not what hangs under it: a
- * platform, a referrer or a blob may have been deleted from the repository
- * since, so each manifest is asked about by digest and each blob of each
- * manifest too (the copy engine's targetPresence, which `check` uses as
- * well), and whatever is missing is put back under the tags that stay.
+ * expected digest proves that manifest there, not the manifests under it: a
+ * platform or a referrer may have been deleted from the repository since, so
+ * each is asked about by digest (the copy engine's targetPresence, which
+ * `check` uses as well), and whatever is missing is put back under the tags
+ * that stay. A manifest present vouches for its blobs (the registry checked
+ * them at its PUT): only the missing manifests' blobs are asked about, which
+ * keeps a no-op to a few HEADs per image.
  * Decides each manifest, tag and blob; refusals (a tag at other content)
  * make the pair a conflict. Never writes.
  */
@@ -125,7 +127,7 @@ export async function planPair(p: Pair, parallel: number): Promise<void> {
   const fallbackNow = tagHeads.slice(wanted.length);
   const known = new Set(wanted.filter((t, i) => current[i]?.digest === t.digest).map((t) => t.digest));
   // Then every other manifest by digest, and every blob of every manifest.
-  const presence = await targetPresence(nodes, p.repo, { parallel, blobs: 'all', known });
+  const presence = await targetPresence(nodes, p.repo, { parallel, blobs: 'missing', known });
   p.manifests = nodes.map((n) => ({
     manifest: n.manifest,
     role: n.role,

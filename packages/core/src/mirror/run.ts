@@ -8,6 +8,7 @@ import type { InputCredentials } from '../oci/repo/auth/credentials.js';
 import type { AwsConfig } from '../oci/ecr/client.js';
 import { ecrRegistry } from '../oci/ref/hosts.js';
 import { ecrTagImmutability } from '../oci/ecr/immutability.js';
+import { parseManifest } from '../oci/ref/media.js';
 import type { OciSession } from '../oci/repo/session.js';
 import type { PlanRow } from '../report/plan.js';
 import { DEFAULTS } from '../defaults.js';
@@ -194,11 +195,15 @@ export async function runMirror(
         if (!u.graph) continue;
         for (const d of u.graph.blobs.keys()) addHolder(holders, u.source.registry, d, u.source.repository, u.source);
       }
-      // Every blob of every manifest was asked about (a manifest present does not prove its blobs still are).
+      // A repository holds the blobs it was found with, and those of the manifests it has (checked at their PUT).
       for (const p of pairs) {
         if (!p.unit.graph || p.status) continue;
         for (const b of p.blobs)
           if (b.action === 'present') addHolder(holders, p.target.registry, b.descriptor.digest, p.repository, p.repo);
+        for (const m of p.manifests) {
+          if (m.action !== 'present') continue;
+          for (const b of parseManifest(m.manifest).blobs) addHolder(holders, p.target.registry, b.digest, p.repository, p.repo);
+        }
       }
       const jobs = scheduleBlobs(pairs, holders);
       const rows: PlanRow[] = [];

@@ -59,8 +59,6 @@ export interface ManifestParts {
   manifests: Descriptor[];
   /** Config and layers of an image manifest. */
   blobs: Descriptor[];
-  /** An image manifest's config (also first in `blobs`). */
-  config?: Descriptor;
   subject?: Descriptor;
   artifactType?: string;
   annotations?: Record<string, string>;
@@ -105,7 +103,6 @@ export function parseManifest(m: Manifest): ManifestParts {
     isIndex,
     manifests: isIndex ? (json.manifests ?? []) : [],
     blobs,
-    ...(!isIndex && json.config && { config: json.config }),
     ...(json.subject && { subject: json.subject }),
     ...(json.artifactType !== undefined
       ? { artifactType: json.artifactType }
