@@ -11,7 +11,7 @@ import { defineOperation, defineSpec, EXIT, NullLogger, OPERATIONS, parseInputs,
 import { requestTimeoutInput, subprocessTimeoutInput } from '../../core/src/operations/common.js';
 import { captured } from '../../../test/support/leaks.js';
 import { startSilentServer } from '../../../test/support/connect-proxy.js';
-import { tmpDir } from '../../core/test/fixtures.js';
+import { providerTarball, rsaKey, tmpDir } from '../../core/test/fixtures.js';
 import { runOperation } from '../src/run.js';
 
 /** Runs `relay <args>` in this process (the source, not the bundle): exit code, stderr, and how long it took. */
@@ -153,6 +153,59 @@ describe('a server that never answers fails the run within request-timeout', () 
         else process.env[k] = v;
     }
   });
+});
+
+describe('a store that never answers fails publish once, not once per phase', () => {
+  let silent: Awaited<ReturnType<typeof startSilentServer>>;
+  beforeAll(async () => {
+    silent = await startSilentServer('silent');
+  });
+  afterAll(() => silent.close());
+
+  test('publish-terraform-registry to an S3 endpoint that never answers: one request hangs for request-timeout, and the run ends with it', async () => {
+    const dir = await tmpDir();
+    const tarball = await providerTarball(dir, 'demo', '1.0.0', 'linux', 'amd64', 'bin\n');
+    const keys = { AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY };
+    process.env.AWS_ACCESS_KEY_ID = 'AKIDLIMITSTEST';
+    process.env.AWS_SECRET_ACCESS_KEY = 'not-a-secret';
+    try {
+      const r = await relay(
+        [
+          'publish-terraform-registry',
+          '--namespace',
+          'acme',
+          '--name',
+          'demo',
+          '--version',
+          '1.0.0',
+          '--tarballs',
+          tarball,
+          '--store',
+          's3://bucket/prefix',
+          '--s3-endpoint',
+          `http://${silent.host}`,
+          '--registry-url',
+          'https://registry.example.com',
+          '--detect-protocols',
+          'off',
+          '--request-timeout',
+          '2',
+          '--quiet',
+        ],
+        { RELAY_SIGNING_KEY: await rsaKey() },
+      );
+      expect(r.code).toBe(EXIT.remote);
+      expect(r.stderr).toMatch(
+        /^error: store s3:\/\/bucket\/prefix: [A-Z]+ \S+ failed after \d attempts?: no response for 2(\.\d)? s \(raise request-timeout to wait longer\)\n$/,
+      );
+      // The first request that hung (the conditional-write probe, before any zip went up) ended the run: the plan did not ask again.
+      expect(silent.accepted).toBe(1);
+    } finally {
+      for (const [k, v] of Object.entries(keys))
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+    }
+  }, 30_000);
 });
 
 describe('subprocess-timeout', () => {

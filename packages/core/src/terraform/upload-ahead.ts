@@ -2,7 +2,7 @@ import { Semaphore } from '../concurrency.js';
 import { DEFAULTS } from '../defaults.js';
 import type { Logger } from '../log/logger.js';
 import { checkConditionalWrites } from '../store/probe.js';
-import type { ObjectInfo, Store } from '../store/store.js';
+import { PreconditionFailed, type ObjectInfo, type Store } from '../store/store.js';
 import type { VersionEntry } from './documents.js';
 import * as L from './layout.js';
 import { planIndexes, planObject } from './plan.js';
@@ -34,8 +34,11 @@ export interface UploadAheadOptions {
  * nothing goes ahead and the zips are written after the plan, as any other
  * object. The plan still lists each zip as found before the upload (`heads`).
  *
- * Each upload is create-only; one that loses a race or fails is left to the
- * plan's execution, which writes it again and judges what it finds there.
+ * Each upload is create-only; one that loses a race is left to the plan's
+ * execution, which judges what it finds there; any other failure fails the
+ * run, as the plan's own write would. A failure while finding out (the store
+ * unreachable, an index refused) is thrown when the plan asks for `heads()`:
+ * the same failure the plan would meet, met once.
  */
 export class UploadAhead {
   /** Zips this run created ahead of the plan (true), or left to it (false), by key. */
@@ -45,6 +48,8 @@ export class UploadAhead {
   private readonly slots = new Semaphore(DEFAULTS.storeWriteParallel);
   private decide!: (fresh: boolean) => void;
   private readonly fresh = new Promise<boolean>((resolve) => (this.decide = resolve));
+  /** Why finding out failed (the store unreachable, a document refused): the plan would meet it again, so it is thrown there. */
+  private failure: unknown;
 
   constructor(
     private readonly store: Store,
@@ -56,8 +61,7 @@ export class UploadAhead {
   checked(entry: VersionEntry): void {
     if (!this.o.enabled) return this.decide(false);
     this.isFresh(entry).then(this.decide, (err: unknown) => {
-      // The plan meets the same failure where it belongs, with its own message.
-      this.o.log.debug(`zips wait for the plan: ${(err as Error).message}`);
+      this.failure = err;
       this.decide(false);
     });
   }
@@ -76,7 +80,9 @@ export class UploadAhead {
           ifNoneMatch: '*',
         });
       } catch (err) {
-        this.o.log.debug(`${obj.key}: not written ahead (${(err as Error).message}); the plan's execution writes it`);
+        // Lost a race: the plan's execution judges what is there. Any other failure is the run's, as the plan's own write would be.
+        if (!(err instanceof PreconditionFailed)) throw err;
+        this.o.log.debug(`${obj.key}: written by someone else meanwhile; the plan's execution judges it`);
         return false;
       } finally {
         release();
@@ -95,7 +101,9 @@ export class UploadAhead {
    * nothing, and the plan asks the store.
    */
   async heads(): Promise<ReadonlyMap<string, Promise<ObjectInfo | undefined>>> {
-    if (!(await this.fresh)) return new Map();
+    const fresh = await this.fresh;
+    if (this.failure !== undefined) throw this.failure; // once, not again by the plan after another time limit
+    if (!fresh) return new Map();
     return new Map([...this.written.keys()].map((key) => [key, Promise.resolve(undefined)]));
   }
 
