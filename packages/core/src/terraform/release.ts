@@ -99,9 +99,10 @@ export interface ReleaseInput {
 }
 
 /**
- * Unpacks and checks every archive first, then compresses the zips while the
- * protocols are decided (the host's handshake overlaps the compression),
- * writes SHA256SUMS over all platforms at once, signs it (and verifies the
+ * Unpacks and checks every archive, compressing each zip as soon as its
+ * archive has passed; decides the protocols once all have (the host's
+ * handshake overlaps the compression), and only then tells onChecked; writes
+ * SHA256SUMS over all platforms at once, signs it (and verifies the
  * signature), and renders every document. On a refusal the temporary
  * directory is removed before the error is thrown.
  */
