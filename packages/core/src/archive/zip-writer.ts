@@ -51,14 +51,7 @@ export function checkZipFits(entryName: string, rawSize: number, source?: string
  * `source` names where the content came from (the input archive), for the
  * refusal of content too large for a zip without zip64.
  */
-export async function writeSingleEntryZip(
-  entryName: string,
-  content: Readable,
-  outPath: string,
-  source?: string,
-  /** Sees every chunk of the uncompressed content on its way in (protocol detection reads it there); may apply backpressure. */
-  tap?: (chunk: Buffer) => void | Promise<void>,
-): Promise<ZipResult> {
+export async function writeSingleEntryZip(entryName: string, content: Readable, outPath: string, source?: string): Promise<ZipResult> {
   // Node's zlib loads with the first archive, not with the CLI.
   const zlib = process.getBuiltinModule('node:zlib');
   const name = Buffer.from(entryName, 'utf8');
@@ -92,9 +85,7 @@ export async function writeSingleEntryZip(
       rawHash.update(chunk);
       crc = zlib.crc32(chunk, crc);
       rawSize += chunk.length;
-      const waiting = tap?.(chunk);
-      if (waiting) waiting.then(() => cb(null, chunk), cb);
-      else cb(null, chunk);
+      cb(null, chunk);
     },
   });
   const measureComp = new Transform({

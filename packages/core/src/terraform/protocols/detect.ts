@@ -196,8 +196,6 @@ export interface DetectOptions {
   /** The platform whose executables may run; defaults to this process's. `null`: none may. */
   host?: Platform | null;
   handshakeTimeoutMs?: number;
-  /** Inspections already under way (started as each archive was unpacked), by `os_arch`. */
-  started?: ReadonlyMap<string, Promise<BinaryEvidence>>;
 }
 
 /**
@@ -303,12 +301,7 @@ export async function decideProtocols(bins: ProviderBinary[], input: string[], o
   const isHost = (b: ProviderBinary): boolean => !!host && b.os === host.os && b.arch === host.arch;
   // The host's executable first: its handshake then overlaps the other scans.
   const ordered = [...bins].sort((a, b) => Number(isHost(b)) - Number(isHost(a)));
-  const evidence = await mapLimit(
-    ordered,
-    DEFAULTS.buildInfoScanParallel,
-    (b) => opts.started?.get(`${b.os}_${b.arch}`) ?? inspectBinary(b, { ...opts, host }),
-    opts.signal,
-  );
+  const evidence = await mapLimit(ordered, DEFAULTS.buildInfoScanParallel, (b) => inspectBinary(b, { ...opts, host }), opts.signal);
   evidence.sort((a, b) => a.platform.localeCompare(b.platform));
 
   for (const ev of evidence) {
