@@ -167,18 +167,11 @@ async function checkOne(api: GithubReleases, v: StoreVersion): Promise<StatusRow
 async function syncOne(api: GithubReleases, v: StoreVersion, o: ProviderRunOptions): Promise<StatusRow> {
   const t = api.target;
   const tag = `v${v.version}`;
+  // Published since the plan was made (a concurrent run): judged as the plan would have.
   const published = await api.publishedByTag(tag);
   if (published) {
-    const c = await compare(api, published.assets ?? (await api.assets(published)), v.files);
-    const problems = [...c.differ, ...c.missing];
-    if (problems.length)
-      return row(
-        v,
-        t,
-        'conflict',
-        `release ${tag} of ${t.repository} is published and ${problems.join('; ')}: a published release is not edited (immutable releases refuse it); publish a new version`,
-      );
-    return watched(api, v, o, row(v, t, 'up to date', ''));
+    const r = await judgePublished(api, v, published);
+    return r.status === 'up to date' ? watched(api, v, o, r) : r;
   }
   let draft: GhRelease = (await api.draftByTag(tag)) ?? (await api.createDraft(tag, tag, releaseBody(v)));
   o.log.info(`${t.name}: draft release ${tag} of ${t.repository} (id ${draft.id})`);
@@ -332,16 +325,25 @@ async function planOne(api: GithubReleases, unit: ProviderUnit, v: StoreVersion)
     unit.rows = v.files.map((f) => ({ object: assetObject(t, v.version, f.name), action: 'put', why: 'new', bytes: f.size }));
     return;
   }
+  const decided = (unit.decided = await judgePublished(api, v, published));
+  unit.rows =
+    decided.status === 'conflict'
+      ? [{ object: `github.com/${t.repository}/releases/${tag}`, action: 'conflict', why: decided.why }]
+      : v.files.map((f) => ({ object: assetObject(t, v.version, f.name), action: 'skip', why: 'identical', bytes: f.size }));
+}
+
+/** A published release against the store's files: up to date, or a conflict (published releases are never edited). */
+async function judgePublished(api: GithubReleases, v: StoreVersion, published: GhRelease): Promise<StatusRow> {
+  const t = api.target;
   const c = await compare(api, published.assets ?? (await api.assets(published)), v.files);
   const problems = [...c.differ, ...c.missing];
-  if (problems.length) {
-    const why = `release ${tag} of ${t.repository} is published and ${problems.join('; ')}: a published release is not edited (immutable releases refuse it); publish a new version`;
-    unit.decided = row(v, t, 'conflict', why);
-    unit.rows = [{ object: `github.com/${t.repository}/releases/${tag}`, action: 'conflict', why }];
-    return;
-  }
-  unit.decided = row(v, t, 'up to date', '');
-  unit.rows = v.files.map((f) => ({ object: assetObject(t, v.version, f.name), action: 'skip', why: 'identical', bytes: f.size }));
+  if (problems.length === 0) return row(v, t, 'up to date', '');
+  return row(
+    v,
+    t,
+    'conflict',
+    `release v${v.version} of ${t.repository} is published and ${problems.join('; ')}: a published release is not edited (immutable releases refuse it); publish a new version`,
+  );
 }
 
 /**
