@@ -62,6 +62,14 @@ export const PINNED_ACTIONS = {
     version: 'v8.0.1',
     inputs: words('name artifact-ids path pattern merge-multiple github-token repository run-id skip-decompress digest-mismatch'),
   },
+  'attest-build-provenance': {
+    repo: 'actions/attest-build-provenance',
+    sha: 'a2bbfa25375fe432b6a289bc6b6cd05ecd0c4c32',
+    version: 'v4.1.0',
+    inputs: words(
+      'subject-path subject-digest subject-name subject-checksums predicate-type predicate predicate-path push-to-registry create-storage-record show-summary github-token',
+    ),
+  },
   'setup-node': {
     repo: 'actions/setup-node',
     sha: '820762786026740c76f36085b0efc47a31fe5020',

@@ -33,7 +33,7 @@ const WORKFLOWS = '.github/workflows/';
 const EXAMPLES = 'examples/workflows/';
 
 /** Workflows written by hand: Relay's CI, and the two that chain operations. */
-const HAND_WRITTEN = ['ci.yml', 'reusable-drift-check.yml', 'reusable-promote-image.yml'];
+const HAND_WRITTEN = ['ci.yml', 'release.yml', 'reusable-drift-check.yml', 'reusable-promote-image.yml'];
 
 /**
  * Operations the workflows and examples already call, being built on other

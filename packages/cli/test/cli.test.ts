@@ -2,7 +2,7 @@
 // did-you-mean, completion scripts, --quiet, and a demo that never deletes
 // what it did not create.
 import { describe, expect, test } from '@jest/globals';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -37,7 +37,13 @@ describe('basics', () => {
     const pkg = JSON.parse(await fs.readFile(path.join(ROOT, 'package.json'), 'utf8')) as { version?: string };
     const core = JSON.parse(await fs.readFile(path.join(ROOT, 'packages/core/package.json'), 'utf8')) as { version: string };
     expect(VERSION).toBe(pkg.version ?? core.version);
-    for (const a of ['--version', 'version']) expect(await relay([a])).toMatchObject({ code: 0, stdout: `relay ${VERSION}\n` });
+    // the commit too, read from this checkout's .git (a distribution carries its build's), and the runtime
+    const head = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    for (const a of ['--version', 'version'])
+      expect(await relay([a])).toMatchObject({
+        code: 0,
+        stdout: `relay ${VERSION} (commit ${head.slice(0, 12)}; node ${process.version} ${process.platform}-${process.arch})\n`,
+      });
   });
 
   test.each([
