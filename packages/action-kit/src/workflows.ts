@@ -123,7 +123,7 @@ export const AUDIT_FILE = 'audit-file';
 /** Inputs the workflow sets itself, never the caller. */
 export const WORKFLOW_SET_INPUTS: readonly string[] = [EXPECT_PLAN, AUDIT_FILE];
 
-type CommonInput = { description: string; type: 'string' | 'boolean'; required?: true; default?: string | boolean };
+type CommonInput = { description: string; type: 'string' | 'boolean' | 'number'; required?: true; default?: string | boolean | number };
 
 /** Inputs every generated workflow adds to the operation's own; `writing` ones only to a workflow that writes. */
 export const COMMON_INPUTS: Record<string, CommonInput & { only?: 'writing' | 'reading' }> = {
@@ -164,6 +164,12 @@ export const COMMON_INPUTS: Record<string, CommonInput & { only?: 'writing' | 'r
     default: '',
   },
   'runs-on': { description: 'Runner label for the jobs.', type: 'string', default: 'ubuntu-latest' },
+  'timeout-minutes': {
+    description:
+      "Each job's time limit, in minutes: a hung job is cancelled then instead of after GitHub's 6 hours (Relay's own request and subprocess limits still apply within it).",
+    type: 'number',
+    default: 60,
+  },
 };
 
 /** Where the action leaves its run document (action-kit writes it when RELAY_REPORT_FILE is set). */
@@ -536,7 +542,7 @@ export function renderReusableWorkflow(spec: OperationSpec): string {
       `        type: ${c.type}`,
       `        required: ${Boolean(c.required)}`,
     );
-    if (c.default !== undefined) out.push(`        default: ${typeof c.default === 'boolean' ? String(c.default) : q(c.default)}`);
+    if (c.default !== undefined) out.push(`        default: ${typeof c.default === 'string' ? q(c.default) : String(c.default)}`);
   }
   const secrets = callerInputs(spec).filter(([, s]) => s.secret);
   const envSecrets = WORKFLOW_OPTIONS[spec.name]?.envSecrets;
@@ -576,6 +582,7 @@ export function renderReusableWorkflow(spec: OperationSpec): string {
       '  plan:',
       '    name: Plan (dry run, reader role, no secrets)',
       '    runs-on: ${{ inputs.runs-on }}',
+      '    timeout-minutes: ${{ inputs.timeout-minutes }}',
       ...JOB_PERMISSIONS,
       '    outputs:',
       '      plan-hash: ${{ steps.keep.outputs.plan-hash }}',
@@ -590,6 +597,7 @@ export function renderReusableWorkflow(spec: OperationSpec): string {
       '    needs: plan',
       "    if: ${{ !cancelled() && needs.plan.result == 'success' }}",
       '    runs-on: ${{ inputs.runs-on }}',
+      '    timeout-minutes: ${{ inputs.timeout-minutes }}',
       '    environment: ${{ inputs.environment }}',
       ...concurrency,
       ...APPLY_PERMISSIONS,
@@ -606,6 +614,7 @@ export function renderReusableWorkflow(spec: OperationSpec): string {
       '  run:',
       `    name: ${q(spec.name)}`,
       '    runs-on: ${{ inputs.runs-on }}',
+      '    timeout-minutes: ${{ inputs.timeout-minutes }}',
       ...JOB_PERMISSIONS,
       ...jobOutputs(spec),
       '    steps:',

@@ -218,6 +218,14 @@ describe('reusable workflows generated from the operation specs', () => {
     expect(run({ RELAY_ENVIRONMENT: 'production', RELAY_PLAN_HASH: hash })).toEqual({ status: 0, out: '' });
   });
 
+  test('every job of every workflow Relay ships has a time limit', () => {
+    for (const file of ymlIn(WORKFLOWS)) {
+      const wf = load(file);
+      for (const [id, job] of Object.entries(wf.jobs) as [string, Job & { 'timeout-minutes'?: unknown }][])
+        if (!job.uses) expect(`${file} ${id}: ${job['timeout-minutes'] !== undefined}`).toBe(`${file} ${id}: true`);
+    }
+  });
+
   test('the pending lists are current', () => {
     for (const name of PENDING_OPERATIONS)
       expect(`${name}: ${opSpec(name) ? 'now in OPERATIONS: remove it from PENDING_OPERATIONS' : 'pending'}`).toBe(`${name}: pending`);
