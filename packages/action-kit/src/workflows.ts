@@ -100,11 +100,11 @@ export const workflowFile = (operation: string): string => `.github/workflows/re
  * name (the mirror file's `username-env`), so the workflow takes them as one
  * dotenv secret. `workflow: false`: no reusable workflow (nothing to run in CI).
  */
-export const WORKFLOW_OPTIONS: Record<string, { concurrency?: string[]; envSecrets?: boolean; workflow?: false }> = {
+export const WORKFLOW_OPTIONS: Record<string, { concurrency?: string[]; envSecrets?: boolean; workflow?: false; attest?: 'image' }> = {
   'publish-terraform-registry': { concurrency: ['namespace', 'name', 'store'] },
   'promote-terraform-provider': { concurrency: ['namespace', 'name', 'store'] },
-  'copy-image': { concurrency: ['destination'] },
-  'promote-ecr-image': { concurrency: ['destination'] },
+  'copy-image': { concurrency: ['destination'], attest: 'image' },
+  'promote-ecr-image': { concurrency: ['destination'], attest: 'image' },
   'mirror-artifact': { concurrency: ['config'], envSecrets: true },
   'iam-policy': { workflow: false },
 };
@@ -445,6 +445,22 @@ function relayStep(spec: OperationSpec, title: string, extra: Record<string, str
   return out;
 }
 
+/**
+ * After an image operation wrote: GitHub's build-provenance attestation of the written digest (stored with
+ * GitHub, so `gh attestation verify oci://<image>@<digest> --repo <caller>` finds it), by the job that wrote it.
+ */
+export function attestSteps(spec: OperationSpec): string[] {
+  if (WORKFLOW_OPTIONS[spec.name]?.attest !== 'image') return [];
+  return [
+    '      - name: Attest the image (GitHub artifact attestation)',
+    "        if: ${{ success() && steps.relay.outputs.digest != '' }}",
+    `        uses: ${pinned('attest-build-provenance')}`,
+    '        with:',
+    '          subject-name: ${{ inputs.destination }}',
+    '          subject-digest: ${{ steps.relay.outputs.digest }}',
+  ];
+}
+
 /** Keeps the run document (artifact) and, for the plan, the hash and summary; with `audit`, the audit record too. */
 function keepSteps(spec: OperationSpec, stage: 'plan' | 'apply' | 'run', audit = false): string[] {
   const cond = "        if: ${{ !cancelled() && steps.relay.outcome != 'skipped' }}";
@@ -601,12 +617,14 @@ export function renderReusableWorkflow(spec: OperationSpec): string {
       '    environment: ${{ inputs.environment }}',
       ...concurrency,
       ...APPLY_PERMISSIONS,
+      ...(WORKFLOW_OPTIONS[spec.name]?.attest ? ['      attestations: write'] : []),
       ...jobOutputs(spec),
       '    steps:',
       ...guardStep('apply'),
       ...prepareSteps(spec),
       ...approversStep(),
       ...relayStep(spec, spec.name, { [EXPECT_PLAN]: '${{ needs.plan.outputs.plan-hash }}' }, auditsToFile(spec)),
+      ...attestSteps(spec),
       ...keepSteps(spec, 'apply', auditsToFile(spec)),
     );
   } else {

@@ -243,7 +243,22 @@ describe('reusable workflows generated from the operation specs', () => {
   test('the apply job reads who approved (actions: read) before Relay runs; an image operation keeps its audit record', () => {
     for (const op of OPERATIONS.filter((o) => hasWorkflow(o.spec) && isWriting(o.spec))) {
       const apply = load(workflowFile(op.spec.name)).jobs.apply!;
-      expect(apply.permissions).toEqual({ contents: 'read', 'id-token': 'write', actions: 'read' });
+      const attests = WORKFLOW_OPTIONS[op.spec.name]?.attest !== undefined;
+      expect(apply.permissions).toEqual({
+        contents: 'read',
+        'id-token': 'write',
+        actions: 'read',
+        ...(attests && { attestations: 'write' }),
+      });
+      const attest = apply.steps!.find((s) => s.uses?.startsWith('actions/attest-build-provenance@'));
+      if (attests) {
+        // the written digest, attested by the job that wrote it, after Relay read it back
+        expect(attest!.with).toEqual({
+          'subject-name': '${{ inputs.destination }}',
+          'subject-digest': '${{ steps.relay.outputs.digest }}',
+        });
+        expect(apply.steps!.indexOf(attest!)).toBeGreaterThan(apply.steps!.findIndex((s) => s.id === 'relay'));
+      } else expect(attest).toBeUndefined();
       const names = apply.steps!.map((s) => s.name);
       const who = apply.steps!.find((s) => s.name === 'Who approved')!;
       expect(who.run).toBe(APPROVERS_SCRIPT);
