@@ -17,10 +17,11 @@ const ROOT = path.resolve(new URL('../../..', import.meta.url).pathname);
 let out: string;
 let head: string;
 
-async function exec(file: string, args: string[], cwd: string, env: Record<string, string> = {}) {
+async function exec(file: string, args: string[], cwd: string, home = cwd) {
   const r = await run(file, args, {
     cwd,
-    env: { PATH: process.env.PATH ?? '', HOME: cwd, ...env },
+    // npm keeps its cache and logs under HOME: never the checkout's
+    env: { PATH: process.env.PATH ?? '', HOME: home },
     maxBuffer: 20 << 20,
     timeout: 240_000,
   });
@@ -34,7 +35,7 @@ const fresh = (): Promise<string> => fs.mkdtemp(path.join(os.tmpdir(), 'relay-di
 beforeAll(async () => {
   out = await fresh();
   head = (await run('git', ['rev-parse', 'HEAD'], { cwd: ROOT })).stdout.trim();
-  await exec(process.execPath, [path.join(ROOT, 'scripts/build-cli.mjs'), '--out', out, '--sea-host'], ROOT);
+  await exec(process.execPath, [path.join(ROOT, 'scripts/build-cli.mjs'), '--out', out, '--sea-host'], ROOT, await fresh());
 }, 600_000);
 afterAll(async () => {
   if (out) await fs.rm(out, { recursive: true, force: true });
