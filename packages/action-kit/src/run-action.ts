@@ -12,14 +12,17 @@ import {
   failureReport,
   isExpected,
   outputText,
+  parseDotenv,
   parseInputs,
   renderMarkdown,
   RunRecord,
+  sortSecrets,
   statusOf,
   type AnyOperation,
   type RawInputs,
   type Report,
   type RunDocument,
+  type SortedSecrets,
 } from '@relay/core';
 import { ActionsLogger } from './logger.js';
 
@@ -41,12 +44,22 @@ export async function runAction(op: AnyOperation): Promise<void> {
   const record = new RunRecord();
   let report: Report;
   try {
+    // RELAY_ENV first: every value masked before anything else can print one.
+    const secrets = envSecret(op, log);
     const raw: RawInputs = {};
-    for (const name of Object.keys(op.spec.inputs)) raw[name] = core.getInput(name) || process.env[envName(name)] || '';
+    for (const name of Object.keys(op.spec.inputs))
+      raw[name] = core.getInput(name) || secrets.inputs[name] || process.env[envName(name)] || '';
     // parseInputs masks every secret before it can reach a log line
     const inputs = parseInputs(op.spec, raw, log, (name) => `with: ${name}`);
     const cwd = process.env.GITHUB_WORKSPACE || process.cwd();
-    const res = await op.run(inputs, { log, env: process.env, cwd, signal: controller.signal, record });
+    const res = await op.run(inputs, {
+      log,
+      env: { ...process.env, ...secrets.variables },
+      cwd,
+      signal: controller.signal,
+      record,
+      ...(secrets.named.length > 0 && { namedVariables: { names: secrets.named, where: ENV_SECRET } }),
+    });
     for (const [k, v] of Object.entries(res.outputs)) core.setOutput(k, log.redact(outputText(v)));
     keepDocument(documentOf(op.spec.name, res), log);
     report = res.report;
@@ -68,6 +81,22 @@ export async function runAction(op: AnyOperation): Promise<void> {
     process.off('SIGTERM', cancel);
   }
   if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(fitSummary(log.redact(renderMarkdown(report)))).write();
+}
+
+/** The dotenv secret the reusable workflows pass to the action (`secrets.RELAY_ENV`). */
+export const ENV_SECRET = 'RELAY_ENV';
+
+/**
+ * RELAY_ENV: one `NAME=value` per line, read by the same parser and sorted by the
+ * same rules as the CLI's `--secrets-file` (@relay/core parseDotenv, sortSecrets),
+ * except AWS_*: in a workflow AWS access comes through OIDC, never long-lived keys.
+ */
+function envSecret(op: AnyOperation, log: ActionsLogger): SortedSecrets {
+  const text = process.env[ENV_SECRET];
+  if (!text) return { inputs: {}, variables: {}, named: [] };
+  return sortSecrets(op.spec, parseDotenv(text, ENV_SECRET), (v) => log.mask(v), ENV_SECRET, {
+    refuse: { pattern: /^AWS_/, why: 'AWS access in a workflow goes through OIDC (role-to-assume), never long-lived keys' },
+  });
 }
 
 /**

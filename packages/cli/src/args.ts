@@ -97,7 +97,10 @@ export function helpText(spec: OperationSpec, prog: string): string {
     '  --debug (stack traces), --help,',
     '  --secrets-file <path|->: inputs from a YAML, JSON or dotenv map of input names or RELAY_* names, read from the',
     "  file or from standard input with '-' (sops -d secrets.yaml | relay ... --secrets-file -); every value is masked;",
-    '  a key that is not an input of the command is refused; sops metadata (a `sops` key, `sops_*` in dotenv) is ignored',
+    '  it may also set, for this run only, the variables Relay reads (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,',
+    '  AWS_SESSION_TOKEN, AWS_REGION, AWS_DEFAULT_REGION, GITHUB_TOKEN)' +
+      (spec.namesVariables ? ` and those ${spec.namesVariables} name;` : ';'),
+    '  any other key is refused by name; sops metadata (a `sops` key, `sops_*` in dotenv) is ignored',
     'Where an input comes from, first found: its flag, then --secrets-file, then its RELAY_* variable, then its default',
     'Exit codes: 0 done, 1 refused, 2 usage, 3 a remote failed after retries, 4 drift found, 70 a bug, 130 cancelled',
   );

@@ -82,18 +82,28 @@ export async function runOperation(op: AnyOperation, io: CliIo, prog: string): P
     const flag = extractSecretsFlag(argv);
     // Read and masked before the arguments are even checked: no message from here on can print a value of the file.
     // The YAML parser loads only for a run that reads a secrets file.
-    const fromFile =
+    const secrets =
       flag.source === undefined
-        ? {}
+        ? undefined
         : await (await import('./secrets-file.js')).readSecretsFile(op.spec, flag.source, io, (v) => log.mask(v));
-    const { raw, fromFlags } = parseArgs(op.spec, flag.argv, io.env, fromFile);
+    // The file's variables are the run's (Context.env), over the process's; process.env itself is left alone.
+    const env = secrets ? { ...io.env, ...secrets.variables } : io.env;
+    const namedVariables = secrets?.named.length ? { names: secrets.named, where: `--secrets-file ${flag.source}` } : undefined;
+    const { raw, fromFlags } = parseArgs(op.spec, flag.argv, io.env, secrets?.inputs ?? {});
     for (const [name, s] of Object.entries(op.spec.inputs)) {
       if (s.secret && raw[name]) log.mask(raw[name]!);
       if (s.secret && fromFlags.has(name))
         log.warn(`--${name} on the command line is visible to other users of this machine; prefer the environment variable`);
     }
     const inputs = parseInputs(op.spec, raw, log);
-    const res = await op.run(inputs, { log, env: io.env, cwd: io.cwd, signal: cancel.signal, record });
+    const res = await op.run(inputs, {
+      log,
+      env,
+      cwd: io.cwd,
+      signal: cancel.signal,
+      record,
+      ...(namedVariables && { namedVariables }),
+    });
     const doc = documentOf(op.spec.name, res);
     if (asJson) print(doc);
     // --quiet: warnings and errors only; the exit code says how it ended, --json gives the whole document

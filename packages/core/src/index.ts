@@ -3,6 +3,8 @@ export * from './context.js';
 export * from './operation.js';
 export * from './defaults.js';
 export * from './inputs/spec.js';
+export * from './inputs/dotenv.js';
+export * from './inputs/variables.js';
 export * from './log/logger.js';
 export * from './log/terminal.js';
 export * from './report/plan.js';
