@@ -17,6 +17,15 @@ export * from './terraform/index.js';
 export * from './oci/index.js';
 export * from './iam/index.js';
 export * from './audit/index.js';
+export {
+  fillInputs,
+  RELEASE_ENVIRONMENT_VARIABLE,
+  RELEASE_FILE_VARIABLE,
+  type InputOrigins,
+  type ReleaseFileChoice,
+} from './release-file/apply.js';
+export { takesReleaseFile, releaseFileJsonSchema } from './release-file/schema.js';
+export { parseReleaseFile, loadReleaseFile } from './release-file/load.js';
 export { contentTypeFor } from './terraform/layout.js';
 export { generateThrowawayKey } from './signing/key.js';
 export { HttpClient } from './http/client.js';
