@@ -21,7 +21,7 @@ import {
   type InputOrigins,
   type RawInputs,
   type ReleaseFileChoice,
-  type Result,
+  type PlanRow,
   type RunDocument,
   type SortedSecrets,
 } from '@relay/core';
@@ -152,7 +152,8 @@ export async function runPrepared(
   io: CliIo,
   flags: RunFlags,
   prepare: (log: TerminalLogger, record: RunRecord) => Promise<Prepared>,
-  after?: (res: Result, log: TerminalLogger) => void,
+  /** Called once the run ended, succeeded or not, with the plan it made (a replay compares it with the failed run's). */
+  after?: (plan: readonly PlanRow[], log: TerminalLogger) => void,
 ): Promise<number> {
   const log = new TerminalLogger(io.stderr, flags.debug, flags.quiet);
   const record = new RunRecord();
@@ -186,7 +187,7 @@ export async function runPrepared(
       ...(prepared.namedVariables && { namedVariables: prepared.namedVariables }),
     });
     const doc = complete(documentOf(op.spec.name, res));
-    after?.(res, log);
+    after?.(res.plan, log);
     if (flags.asJson) print(doc);
     // --quiet: warnings and errors only; the exit code says how it ended, --json gives the whole document
     else if (!flags.quiet) io.stdout.write(log.redact(renderText(res.report)));
@@ -194,6 +195,7 @@ export async function runPrepared(
   } catch (err) {
     const usage = err instanceof UsageError;
     const doc = complete(failureDocument(op.spec.name, err, record.plan, usage));
+    if (!usage) after?.(record.plan, log);
     print(doc);
     if (usage || isExpected(err)) {
       log.error(errorMessage(err));

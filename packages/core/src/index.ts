@@ -9,6 +9,7 @@ export * from './log/logger.js';
 export * from './log/terminal.js';
 export * from './report/plan.js';
 export * from './report/plan-hash.js';
+export * from './report/plan-diff.js';
 export * from './report/recorder.js';
 export * from './report/render.js';
 export * from './report/outcome.js';
