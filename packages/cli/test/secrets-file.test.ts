@@ -285,14 +285,14 @@ describe('through the bundle', () => {
   test('a key that is not an input: usage error, exit 2, one line naming the key, nothing of the value', async () => {
     const dir = await tmpDir();
     const tarballs = await release(dir);
-    const value = secret('wJalrXUtnFEMI/K7MDENG/bPxRfiCYSECRET');
+    const value = secret('dckr_pat_K7MDENGbPxRfiCYSECRET');
     const r = await relay(
       args(dir, tarballs, ['--registry-url', 'https://r.example.com', '--secrets-file', '-']),
-      `signing-key: x\nAWS_SECRET_ACCESS_KEY: ${value}\n`,
+      `signing-key: x\nDOCKERHUB_TOKEN: ${value}\n`,
     );
     expect(r.code).toBe(2);
     expect(r.stderr.trim().split('\n')).toEqual([
-      "error: --secrets-file -: 'AWS_SECRET_ACCESS_KEY' is not an input of publish-terraform-registry (keys are its input names, e.g. namespace, or their RELAY_* variables)",
+      "error: --secrets-file -: 'DOCKERHUB_TOKEN' is not an input of publish-terraform-registry (its input names, e.g. namespace, or their RELAY_* variables), nor a variable Relay reads (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION, AWS_DEFAULT_REGION, GITHUB_TOKEN)",
     ]);
     expect(r.stdout + r.stderr).not.toContain(value);
     await expect(fs.access(path.join(dir, 'reg'))).rejects.toThrow();
@@ -329,7 +329,8 @@ describe('through the bundle', () => {
     const r = await relay(['publish-terraform-registry', '--help'], undefined);
     expect(r.stdout).toContain('--secrets-file <path|->');
     expect(r.stdout).toContain(
-      'Where an input comes from, first found: its flag, then --secrets-file, then its RELAY_* variable, then its default',
+      'Where an input comes from, first found: its flag, then --secrets-file, then its RELAY_* variable, then the',
     );
+    expect(r.stdout).toContain('--release-file <file> --environment <name>');
   });
 });
