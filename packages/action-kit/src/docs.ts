@@ -1,4 +1,4 @@
-import { envName, type OperationSpec } from '@relay/core';
+import { envName, takesReleaseFile, type OperationSpec } from '@relay/core';
 
 const q = (s: string): string => JSON.stringify(s); // a JSON string is a valid YAML double-quoted scalar
 
@@ -22,11 +22,19 @@ export function renderActionYml(spec: OperationSpec): string {
     `  color: ${spec.branding.color}`,
     'inputs:',
   ];
+  // With a release file (RELAY_RELEASE_FILE), an input left out of `with:` may come from it: so no input is
+  // required here and none has a default the runner would fill in (Relay applies the spec's defaults after the file).
+  const fromFile = takesReleaseFile(spec);
   for (const [name, s] of Object.entries(spec.inputs)) {
-    const note = s.defaultNote ? ` Default: ${s.defaultNote}.` : '';
+    const note = s.defaultNote ? ` Default: ${s.defaultNote}.` : fromFile && s.default !== undefined ? ` Default: ${s.default}.` : '';
+    const needed = fromFile && s.required ? ' Required: here, in the release file, or as its RELAY_* variable.' : '';
     const secret = s.secret ? ' Secret: masked in logs.' : '';
-    out.push(`  ${name}:`, `    description: ${q(s.description + note + secret)}`, `    required: ${Boolean(s.required)}`);
-    if (s.default !== undefined) out.push(`    default: ${q(s.default)}`);
+    out.push(
+      `  ${name}:`,
+      `    description: ${q(s.description + note + needed + secret)}`,
+      `    required: ${Boolean(s.required) && !fromFile}`,
+    );
+    if (s.default !== undefined && !fromFile) out.push(`    default: ${q(s.default)}`);
   }
   out.push('outputs:');
   for (const [name, o] of Object.entries(spec.outputs)) out.push(`  ${name}:`, `    description: ${q(o.description)}`);

@@ -10,16 +10,26 @@ import {
   exitCodeOfStatus,
   failureDocument,
   failureReport,
+  fillInputs,
   isExpected,
   outputText,
+  parseDotenv,
   parseInputs,
+  RELEASE_ENVIRONMENT_VARIABLE,
+  RELEASE_FILE_VARIABLE,
   renderMarkdown,
   RunRecord,
+  sortSecrets,
   statusOf,
+  takesReleaseFile,
+  whoAndRun,
+  withRunRecord,
   type AnyOperation,
+  type InputOrigins,
   type RawInputs,
   type Report,
   type RunDocument,
+  type SortedSecrets,
 } from '@relay/core';
 import { ActionsLogger } from './logger.js';
 
@@ -41,14 +51,38 @@ export async function runAction(op: AnyOperation): Promise<void> {
   const record = new RunRecord();
   let report: Report;
   try {
+    // RELAY_ENV first: every value masked before anything else can print one.
+    const secrets = envSecret(op, log);
     const raw: RawInputs = {};
-    for (const name of Object.keys(op.spec.inputs)) raw[name] = core.getInput(name) || process.env[envName(name)] || '';
+    const origins: InputOrigins = {};
+    for (const name of Object.keys(op.spec.inputs)) {
+      const given: [string, string | undefined][] = [
+        ['with', core.getInput(name)],
+        [ENV_SECRET, secrets.inputs[name]],
+        [envName(name), process.env[envName(name)]],
+      ];
+      const [from, value] = given.find(([, v]) => v !== undefined && v !== '') ?? [];
+      if (from !== undefined) [raw[name], origins[name]] = [value, from];
+    }
+    const cwd = process.env.GITHUB_WORKSPACE || process.cwd();
+    const env = { ...process.env, ...secrets.variables };
+    const choice = takesReleaseFile(op.spec)
+      ? { file: process.env[RELEASE_FILE_VARIABLE], environment: process.env[RELEASE_ENVIRONMENT_VARIABLE] }
+      : {};
+    await fillInputs(op.spec, raw, origins, choice, { cwd, env });
+    record.origins = origins;
     // parseInputs masks every secret before it can reach a log line
     const inputs = parseInputs(op.spec, raw, log, (name) => `with: ${name}`);
-    const cwd = process.env.GITHUB_WORKSPACE || process.cwd();
-    const res = await op.run(inputs, { log, env: process.env, cwd, signal: controller.signal, record });
+    const res = await op.run(inputs, {
+      log,
+      env,
+      cwd,
+      signal: controller.signal,
+      record,
+      ...(secrets.named.length > 0 && { namedVariables: { names: secrets.named, where: ENV_SECRET } }),
+    });
     for (const [k, v] of Object.entries(res.outputs)) core.setOutput(k, log.redact(outputText(v)));
-    keepDocument(documentOf(op.spec.name, res), log);
+    keepDocument(withRunRecord(documentOf(op.spec.name, res), record, whoAndRun(process.env).run), log);
     report = res.report;
     const code = exitCodeOfStatus(statusOf(res));
     if (code !== 0) {
@@ -58,7 +92,7 @@ export async function runAction(op: AnyOperation): Promise<void> {
   } catch (err) {
     if (!isExpected(err) && err instanceof Error && err.stack) core.debug(log.redact(err.stack));
     report = failureReport(op.spec.name, err, record.plan);
-    keepDocument(failureDocument(op.spec.name, err, record.plan), log);
+    keepDocument(withRunRecord(failureDocument(op.spec.name, err, record.plan), record, whoAndRun(process.env).run), log);
     core.setFailed(
       isExpected(err) ? errorMessage(err) : `internal error: ${errorMessage(err)} (re-run with debug logging for the stack trace)`,
     );
@@ -68,6 +102,22 @@ export async function runAction(op: AnyOperation): Promise<void> {
     process.off('SIGTERM', cancel);
   }
   if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(fitSummary(log.redact(renderMarkdown(report)))).write();
+}
+
+/** The dotenv secret the reusable workflows pass to the action (`secrets.RELAY_ENV`). */
+export const ENV_SECRET = 'RELAY_ENV';
+
+/**
+ * RELAY_ENV: one `NAME=value` per line, read by the same parser and sorted by the
+ * same rules as the CLI's `--secrets-file` (@relay/core parseDotenv, sortSecrets),
+ * except AWS_*: in a workflow AWS access comes through OIDC, never long-lived keys.
+ */
+function envSecret(op: AnyOperation, log: ActionsLogger): SortedSecrets {
+  const text = process.env[ENV_SECRET];
+  if (!text) return { inputs: {}, variables: {}, named: [] };
+  return sortSecrets(op.spec, parseDotenv(text, ENV_SECRET), (v) => log.mask(v), ENV_SECRET, {
+    refuse: { pattern: /^AWS_/, why: 'AWS access in a workflow goes through OIDC (role-to-assume), never long-lived keys' },
+  });
 }
 
 /**

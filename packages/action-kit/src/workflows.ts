@@ -1,5 +1,14 @@
-import { envName, EXPECT_PLAN, type InputSpec, type OperationSpec } from '@relay/core';
+import {
+  envName,
+  EXPECT_PLAN,
+  RELEASE_ENVIRONMENT_VARIABLE,
+  RELEASE_FILE_VARIABLE,
+  takesReleaseFile,
+  type InputSpec,
+  type OperationSpec,
+} from '@relay/core';
 import { REPORT_OUTPUT } from './docs.js';
+import { ENV_SECRET } from './run-action.js';
 
 /**
  * Reusable workflows (`on: workflow_call`) generated from the operation specs,
@@ -134,6 +143,13 @@ export const COMMON_INPUTS: Record<string, CommonInput & { only?: 'writing' | 'r
     required: true,
     only: 'writing',
   },
+  'release-file': {
+    description:
+      "The release file (e.g. `.relay/release.yml`, in the checkout): the operation's inputs come from its section for `environment`, as `relay <operation> --release-file FILE --environment NAME` reads them by hand. An input given here overrides it.",
+    type: 'string',
+    default: '',
+    only: 'writing',
+  },
   'plan-role-to-assume': {
     description:
       'ARN of the reader role the plan (dry-run) job assumes through GitHub OIDC: read-only, trusted by ref (`relay iam-policy` prints it as the reader). Empty: the plan runs without AWS credentials (enough against a public store or registry).',
@@ -172,14 +188,27 @@ export const COMMON_INPUTS: Record<string, CommonInput & { only?: 'writing' | 'r
   },
 };
 
+/** The workflow input naming the release file (with `environment`, which names its section). */
+export const RELEASE_FILE_INPUT = 'release-file';
+
+/**
+ * A writing workflow whose operation takes a release file: every input of the
+ * operation is then an optional override (no default, booleans and numbers as
+ * text, '' for "not given"), so that what the caller leaves out comes from the
+ * release file, else from the spec's default, as it does by hand.
+ */
+export function fromReleaseFile(spec: OperationSpec): boolean {
+  return isWriting(spec) && takesReleaseFile(spec);
+}
+
 /** Where the action leaves its run document (action-kit writes it when RELAY_REPORT_FILE is set). */
 export const REPORT_FILE = '${{ runner.temp }}/relay-report.json';
 
 /** Where an image operation writes its audit record in the workflow (RELAY_AUDIT_FILE). */
 export const AUDIT_FILE_PATH = '${{ runner.temp }}/relay-audit.json';
 
-/** The dotenv secret of operations with `envSecrets` (and of the hand-written image workflows). */
-export const ENV_SECRET = 'RELAY_ENV';
+/** The dotenv secret of operations with `envSecrets` (and of the hand-written image workflows); the action reads it. */
+export { ENV_SECRET };
 
 /** The workflow_call secret of a secret input: its RELAY_* name, so that `secrets: inherit` and environment secrets work too. */
 export const secretName = (input: string): string => envName(input);
@@ -224,40 +253,6 @@ if (env.RELAY_STAGE === 'plan') {
       '(the store or a registry changed since). The run document is the artifact \`' + name + '\`.\\n',
   );
 }
-`;
-
-/**
- * Turns the dotenv secret into variables for the following steps, each value
- * masked first. Refuses names that would change how the job runs rather than
- * what Relay reads (GITHUB_*, RUNNER_*, PATH, NODE_OPTIONS, ...) and AWS_*
- * (AWS access goes through OIDC, never long-lived keys).
- */
-export const ENV_SECRET_SCRIPT = `// Relay: ${ENV_SECRET} (dotenv lines NAME=value) -> masked variables for the next steps.
-const fs = require('node:fs');
-const { randomBytes } = require('node:crypto');
-const text = process.env.${ENV_SECRET} || '';
-const refused = /^(GITHUB_|RUNNER_|ACTIONS_|INPUT_|STATE_|AWS_)|^(PATH|HOME|SHELL|BASH_ENV|ENV|CDPATH|IFS|PS4|NODE_OPTIONS|NODE_PATH|NODE_EXTRA_CA_CERTS|LD_PRELOAD|LD_LIBRARY_PATH|LD_AUDIT)$/;
-let n = 0;
-for (const [i, raw] of text.split(/\\r?\\n/).entries()) {
-  const line = raw.trim();
-  if (line === '' || line.startsWith('#')) continue;
-  const m = /^(?:export\\s+)?([A-Za-z_][A-Za-z0-9_]*)\\s*=\\s*(.*)$/.exec(line);
-  if (!m) {
-    console.log('::error::${ENV_SECRET} line ' + (i + 1) + ': expected NAME=value');
-    process.exit(1);
-  }
-  const [, name, quoted] = m;
-  if (refused.test(name)) {
-    console.log('::error::${ENV_SECRET} line ' + (i + 1) + ': ' + name + ' may not be set this way');
-    process.exit(1);
-  }
-  const value = /^(["']).*\\1$/.test(quoted) ? quoted.slice(1, -1) : quoted;
-  if (value) console.log('::add-mask::' + value);
-  const eof = 'RELAY_' + randomBytes(16).toString('hex');
-  fs.appendFileSync(process.env.GITHUB_ENV, name + '<<' + eof + '\\n' + value + '\\n' + eof + '\\n');
-  n++;
-}
-console.log(n + ' variable(s) set from ${ENV_SECRET}');
 `;
 
 /**
@@ -326,6 +321,12 @@ export function workflowInputType(s: InputSpec): 'boolean' | 'number' | 'string'
   return s.type === 'boolean' ? 'boolean' : s.type === 'number' && s.default !== undefined ? 'number' : 'string';
 }
 
+/** What an optional override says about the value it stands in for. */
+function overrideNote(s: InputSpec): string {
+  const fallback = s.default !== undefined ? `, else ${s.default}` : s.required ? '; required there if not here' : '';
+  return ` Empty: from the release file${fallback}.${s.type === 'boolean' ? ' Give true or false.' : ''}`;
+}
+
 function yamlDefault(s: InputSpec): string | undefined {
   if (s.default === undefined) return undefined;
   const t = workflowInputType(s);
@@ -387,7 +388,7 @@ export function guardStep(stage: 'plan' | 'apply'): string[] {
 }
 
 /** Steps every job takes before Relay runs; `role` is the input naming the role it assumes. */
-function prepareSteps(spec: OperationSpec, role = 'role-to-assume', envSecrets = true): string[] {
+function prepareSteps(spec: OperationSpec, role = 'role-to-assume'): string[] {
   const out = [
     '      - name: Check out the calling repository',
     '        if: inputs.checkout',
@@ -407,20 +408,7 @@ function prepareSteps(spec: OperationSpec, role = 'role-to-assume', envSecrets =
     '          aws-region: ${{ inputs.aws-region }}',
     `          role-session-name: relay-${spec.name.slice(0, 40)}-\${{ github.run_id }}`,
   ];
-  if (envSecrets && WORKFLOW_OPTIONS[spec.name]?.envSecrets) out.push(...envSecretStep());
   return out;
-}
-
-/** The step that turns the RELAY_ENV dotenv secret into masked variables. */
-export function envSecretStep(): string[] {
-  return [
-    `      - name: Variables from ${ENV_SECRET}`,
-    '        env:',
-    `          ${ENV_SECRET}: \${{ secrets.${ENV_SECRET} }}`,
-    '        shell: node {0}',
-    '        run: |',
-    ...indent(ENV_SECRET_SCRIPT, 10),
-  ];
 }
 
 /**
@@ -435,6 +423,15 @@ function relayStep(spec: OperationSpec, title: string, extra: Record<string, str
     '        env:',
     `          RELAY_REPORT_FILE: ${REPORT_FILE}`,
     ...(audit ? [`          RELAY_AUDIT_FILE: ${AUDIT_FILE_PATH}`] : []),
+    // The release file and its environment: the action reads every input `with:` leaves empty from it.
+    ...(fromReleaseFile(spec)
+      ? [
+          `          ${RELEASE_FILE_VARIABLE}: \${{ inputs.${RELEASE_FILE_INPUT} }}`,
+          `          ${RELEASE_ENVIRONMENT_VARIABLE}: \${{ inputs.environment }}`,
+        ]
+      : []),
+    // Read by Relay itself, with the parser and rules of the CLI's --secrets-file; never in the plan job.
+    ...(secrets && WORKFLOW_OPTIONS[spec.name]?.envSecrets ? [`          ${ENV_SECRET}: \${{ secrets.${ENV_SECRET} }}`] : []),
     '        with:',
   ];
   for (const [name, s] of callerInputs(spec)) {
@@ -539,14 +536,15 @@ export function renderReusableWorkflow(spec: OperationSpec): string {
     '  workflow_call:',
     '    inputs:',
   ];
+  const overrides = fromReleaseFile(spec);
   for (const [name, s] of callerInputs(spec)) {
     if (s.secret) continue;
-    const def = yamlDefault(s);
+    const def = overrides ? undefined : yamlDefault(s);
     out.push(
       `      ${name}:`,
-      `        description: ${q(inputDescription(s))}`,
-      `        type: ${workflowInputType(s)}`,
-      `        required: ${Boolean(s.required) && def === undefined}`,
+      `        description: ${q(inputDescription(s) + (overrides ? overrideNote(s) : ''))}`,
+      `        type: ${overrides ? 'string' : workflowInputType(s)}`,
+      `        required: ${Boolean(s.required) && def === undefined && !overrides}`,
     );
     if (def !== undefined) out.push(`        default: ${def}`);
   }
@@ -604,7 +602,7 @@ export function renderReusableWorkflow(spec: OperationSpec): string {
       '      plan-hash: ${{ steps.keep.outputs.plan-hash }}',
       '    steps:',
       ...guardStep('plan'),
-      ...prepareSteps(spec, 'plan-role-to-assume', false),
+      ...prepareSteps(spec, 'plan-role-to-assume'),
       ...relayStep(spec, `${spec.name} (dry run)`, { 'dry-run': 'true' }, false, false),
       ...keepSteps(spec, 'plan'),
       '',

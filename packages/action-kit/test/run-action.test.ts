@@ -132,3 +132,30 @@ test("a summary over GitHub's 1 MiB is cut at a row, its folded section closed, 
   expect(small).toContain('the end');
   expect(small).not.toContain('left out');
 });
+
+test('RELAY_ENV: read by the parser the CLI uses; inputs and variables masked; AWS_* and stray names refused by name', async () => {
+  process.env.INPUT_OUTCOME = 'done';
+  process.env.RELAY_ENV = 'export RELAY_TOKEN="sekret-from-env-3"\n# comment\n';
+  await runAction(op);
+  const doc = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as RunDocument;
+  expect(doc.status).toBe('done');
+  expect(doc.plan[0]!.object).toBe('key-***'); // the input came from RELAY_ENV, masked
+  expect(outputs()).not.toContain('sekret-from-env-3');
+  for (const [line, why] of [
+    [
+      'AWS_SECRET_ACCESS_KEY=wJalr-sekret-4',
+      "RELAY_ENV: 'AWS_SECRET_ACCESS_KEY' may not be set this way (AWS access in a workflow goes through OIDC",
+    ],
+    ['DOCKERHUB_TOKEN=dckr-sekret-5', "RELAY_ENV: 'DOCKERHUB_TOKEN' is not an input of stand-in"],
+  ] as const) {
+    process.env.RELAY_ENV = line;
+    process.exitCode = undefined;
+    const written: string[] = [];
+    jest.spyOn(process.stdout, 'write').mockImplementation((t) => (written.push(String(t)), true));
+    await runAction(op);
+    expect(process.exitCode).toBe(1);
+    const shown = written.join('').replace(/^::add-mask::.*$/gm, '');
+    expect(shown).toContain(why);
+    expect(shown).not.toContain(line.split('=')[1]);
+  }
+});

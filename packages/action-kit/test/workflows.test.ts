@@ -14,7 +14,8 @@ import {
   auditsToFile,
   COMMON_INPUTS,
   ENV_SECRET,
-  ENV_SECRET_SCRIPT,
+  fromReleaseFile,
+  RELEASE_FILE_INPUT,
   EXPECT_PLAN,
   hasWorkflow,
   isWriting,
@@ -121,6 +122,11 @@ describe('reusable workflows generated from the operation specs', () => {
         if (WORKFLOW_SET_INPUTS.includes(name)) continue;
         if (s.secret) {
           secrets.push(envName(name));
+          continue;
+        }
+        // With a release file, every input is an optional override: text, no default, never required.
+        if (fromReleaseFile(op.spec)) {
+          want[name] = { type: 'string', required: false };
           continue;
         }
         const type = workflowInputType(s);
@@ -406,7 +412,7 @@ describe('every workflow and example', () => {
         for (const s of steps(load(file))) {
           if (s.run === undefined) continue;
           expect(s.run).not.toContain('${{');
-          if (s.shell === 'node {0}') expect([KEEP_REPORT_SCRIPT, ENV_SECRET_SCRIPT, APPROVERS_SCRIPT]).toContain(s.run);
+          if (s.shell === 'node {0}') expect([KEEP_REPORT_SCRIPT, APPROVERS_SCRIPT]).toContain(s.run);
         }
       });
     });
@@ -471,25 +477,30 @@ describe('the scripts the workflows run', () => {
     expect(none.stdout).toContain('::error::Relay left no run document');
   });
 
-  test(`${ENV_SECRET}: dotenv lines become masked variables; job-changing names and AWS keys are refused`, () => {
-    const dir = tmp();
-    writeFileSync(join(dir, 'env'), '');
-    const run = (value: string) => runScript(ENV_SECRET_SCRIPT, { [ENV_SECRET]: value, GITHUB_ENV: join(dir, 'env') });
-    const ok = run('# mirror credentials\nDOCKERHUB_USERNAME=acme\nexport DOCKERHUB_TOKEN="dckr_pat_x=y"\n\nQUAY_TOKEN=\'q t\'\r\n');
-    expect(ok.code).toBe(0);
-    expect(ok.stdout).toContain('::add-mask::acme\n');
-    expect(ok.stdout).toContain('::add-mask::dckr_pat_x=y\n');
-    expect(ok.stdout).toContain('::add-mask::q t\n');
-    expect(ok.stdout).toContain('3 variable(s) set');
-    const written = readFileSync(join(dir, 'env'), 'utf8');
-    const vars = Object.fromEntries([...written.matchAll(/^(\w+)<<(RELAY_[0-9a-f]{32})\n(.*)\n\2$/gm)].map((m) => [m[1], m[3]]));
-    expect(vars).toEqual({ DOCKERHUB_USERNAME: 'acme', DOCKERHUB_TOKEN: 'dckr_pat_x=y', QUAY_TOKEN: 'q t' });
-    for (const bad of ['AWS_ACCESS_KEY_ID=AKIA', 'PATH=/tmp', 'NODE_OPTIONS=--require=/tmp/x.js', 'GITHUB_TOKEN=x', 'not a line']) {
-      const r = run(`OK=1\n${bad}`);
-      expect(r.code).toBe(1);
-      expect(r.stdout).toMatch(/::error::RELAY_ENV line 2: /);
+  test(`the release file and ${ENV_SECRET} reach Relay itself: the action reads them, no step of the workflow parses them`, () => {
+    for (const op of OPERATIONS.filter((o) => hasWorkflow(o.spec) && isWriting(o.spec))) {
+      const wf = load(workflowFile(op.spec.name));
+      expect(wf.on.workflow_call!.inputs![RELEASE_FILE_INPUT]).toMatchObject({ type: 'string', required: false, default: '' });
+      for (const [job, stage] of [
+        ['plan', 'plan'],
+        ['apply', 'apply'],
+      ] as const) {
+        const relay = wf.jobs[job]!.steps!.find((s) => s.id === 'relay')!;
+        if (fromReleaseFile(op.spec))
+          expect(relay.env).toMatchObject({
+            RELAY_RELEASE_FILE: '${{ inputs.release-file }}',
+            RELAY_ENVIRONMENT: '${{ inputs.environment }}',
+          });
+        // The dotenv secret only where the credentials are used: the apply job, in the environment.
+        if (WORKFLOW_OPTIONS[op.spec.name]?.envSecrets)
+          expect(relay.env?.[ENV_SECRET]).toBe(stage === 'apply' ? `\${{ secrets.${ENV_SECRET} }}` : undefined);
+      }
     }
-    expect(run('').code).toBe(0);
+    for (const file of ['reusable-drift-check.yml', 'reusable-promote-image.yml']) {
+      const text = readFileSync(join(WORKFLOWS, file), 'utf8');
+      expect(text).not.toContain('variable(s) set from RELAY_ENV');
+      expect(text).toContain(`${ENV_SECRET}: \${{ secrets.${ENV_SECRET} }}`);
+    }
   });
 
   test("the approvers step: the run's approvals as RELAY_APPROVERS, which the audit record reads; a failure only warns", async () => {

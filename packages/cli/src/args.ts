@@ -1,4 +1,4 @@
-import { BOOLEAN_WORDS, envName, type OperationSpec, type RawInputs } from '@relay/core';
+import { BOOLEAN_WORDS, envName, takesReleaseFile, type OperationSpec, type RawInputs } from '@relay/core';
 import { didYouMean } from './suggest.js';
 
 /** Flags every command takes besides its inputs. */
@@ -97,8 +97,18 @@ export function helpText(spec: OperationSpec, prog: string): string {
     '  --debug (stack traces), --help,',
     '  --secrets-file <path|->: inputs from a YAML, JSON or dotenv map of input names or RELAY_* names, read from the',
     "  file or from standard input with '-' (sops -d secrets.yaml | relay ... --secrets-file -); every value is masked;",
-    '  a key that is not an input of the command is refused; sops metadata (a `sops` key, `sops_*` in dotenv) is ignored',
-    'Where an input comes from, first found: its flag, then --secrets-file, then its RELAY_* variable, then its default',
+    '  it may also set, for this run only, the variables Relay reads (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,',
+    '  AWS_SESSION_TOKEN, AWS_REGION, AWS_DEFAULT_REGION, GITHUB_TOKEN)' +
+      (spec.namesVariables ? ` and those ${spec.namesVariables} name;` : ';'),
+    '  any other key is refused by name; sops metadata (a `sops` key, `sops_*` in dotenv) is ignored',
+    ...(takesReleaseFile(spec)
+      ? [
+          '  --release-file <file> --environment <name>: the non-secret inputs of this command from the release file',
+          '  (.relay/release.yml), its section for that environment; also RELAY_RELEASE_FILE and RELAY_ENVIRONMENT',
+          'Where an input comes from, first found: its flag, then --secrets-file, then its RELAY_* variable, then the',
+          '  release file, then its default (the run document, --json, says which for each input)',
+        ]
+      : ['Where an input comes from, first found: its flag, then --secrets-file, then its RELAY_* variable, then its default']),
     'Exit codes: 0 done, 1 refused, 2 usage, 3 a remote failed after retries, 4 drift found, 70 a bug, 130 cancelled',
   );
   return lines.join('\n');
@@ -109,24 +119,33 @@ export const SECRETS_FLAG = '--secrets-file';
 
 /** Takes `--secrets-file X` / `--secrets-file=X` out of argv. */
 export function extractSecretsFlag(argv: string[]): { argv: string[]; source?: string } {
+  const { argv: rest, value } = extractFlag(argv, SECRETS_FLAG, 'a path, or - for standard input');
+  return { argv: rest, ...(value !== undefined && { source: value }) };
+}
+
+/** The release file's flags: the file and which of its environments (packages/core/src/release-file). */
+export const RELEASE_FILE_FLAG = '--release-file';
+export const ENVIRONMENT_FLAG = '--environment';
+
+/** Takes `--<flag> X` / `--<flag>=X` out of argv: a flag of the CLI's own, not an input; given at most once. */
+export function extractFlag(argv: string[], flag: string, needs: string): { argv: string[]; value?: string } {
   const rest: string[] = [];
-  let source: string | undefined;
+  let value: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    let value: string | undefined;
-    if (a === SECRETS_FLAG) {
-      value = argv[i + 1];
-      if (value === undefined || (value.startsWith('--') && value !== '-'))
-        throw new UsageError(`flag ${SECRETS_FLAG} needs a path, or - for standard input`);
+    let v: string | undefined;
+    if (a === flag) {
+      v = argv[i + 1];
+      if (v === undefined || (v.startsWith('--') && v !== '-')) throw new UsageError(`flag ${flag} needs ${needs}`);
       i++;
-    } else if (a.startsWith(`${SECRETS_FLAG}=`)) value = a.slice(SECRETS_FLAG.length + 1);
+    } else if (a.startsWith(`${flag}=`)) v = a.slice(flag.length + 1);
     else {
       rest.push(a);
       continue;
     }
-    if (source !== undefined) throw new UsageError(`flag ${SECRETS_FLAG} given twice`);
-    if (value === '') throw new UsageError(`flag ${SECRETS_FLAG} needs a path, or - for standard input`);
-    source = value;
+    if (value !== undefined) throw new UsageError(`flag ${flag} given twice`);
+    if (v === '') throw new UsageError(`flag ${flag} needs ${needs}`);
+    value = v;
   }
-  return { argv: rest, ...(source !== undefined && { source }) };
+  return { argv: rest, ...(value !== undefined && { value }) };
 }

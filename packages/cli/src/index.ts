@@ -10,7 +10,7 @@ const PROG = 'relay';
 // The CLI supports Node 20 (engines); the AWS SDK's notice that its future releases will not is not the user's concern.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const COMMANDS: CommandSpec[] = [...OPERATIONS.map((o) => o.spec), demoSpec];
-const OTHERS = ['version', 'completion', 'help'];
+const OTHERS = ['replay', 'version', 'completion', 'help'];
 
 function usage(): string {
   return [
@@ -20,6 +20,7 @@ function usage(): string {
     ...OPERATIONS.map((o) => `  ${o.spec.name.padEnd(28)} ${o.spec.description.split('. ')[0]}`),
     '',
     `  ${'demo'.padEnd(28)} Publish sample providers into a local registry, serve it on loopback and verify it`,
+    `  ${'replay <run-document.json>'.padEnd(28)} Run a failed run again from its run document: a plan, then --expect-plan`,
     `  ${'version'.padEnd(28)} Print Relay's version (also --version)`,
     `  ${'completion bash|zsh|fish'.padEnd(28)} Print a shell completion script`,
     '',
@@ -48,6 +49,7 @@ async function main(): Promise<number> {
     return 0;
   }
   if (cmd === 'demo') return (await import('./commands/demo.js')).demo(io);
+  if (cmd === 'replay') return (await import('./replay.js')).replay(io);
   const op = findOperation(cmd);
   if (!op) {
     const names = [...COMMANDS.map((c) => c.name), ...OTHERS];

@@ -131,7 +131,10 @@ describe('--json', () => {
     const dry = await relay([...publishArgs(store, tarballs, '1.0.0'), '--dry-run', '--json'], env);
     expect(dry.code).toBe(0);
     const d = JSON.parse(dry.stdout);
-    expect(Object.keys(d).sort()).toEqual(['exitCode', 'operation', 'outputs', 'plan', 'status']);
+    expect(Object.keys(d).sort()).toEqual(['exitCode', 'inputs', 'operation', 'outputs', 'plan', 'status']);
+    // Where each input came from, with the value of every non-secret one (what relay replay runs again).
+    expect(d.inputs).toMatchObject({ version: { from: 'flag', value: '1.0.0' }, 'dry-run': { from: 'flag', value: true } });
+    expect(d.inputs['signing-key']).toEqual({ from: 'RELAY_SIGNING_KEY' });
     expect(d).toMatchObject({ operation: 'publish-terraform-registry', status: 'dry-run', exitCode: 0 });
     expect(typeof d.outputs.hashes).toBe('object');
     expect(d.outputs.hashes.linux_amd64).toEqual([expect.stringMatching(/^h1:/), expect.stringMatching(/^zh:[0-9a-f]{64}$/)]);

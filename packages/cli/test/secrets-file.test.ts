@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { publishTerraformRegistry } from '@relay/core';
+import { mirrorArtifact, publishTerraformRegistry } from '@relay/core';
 import { captured, secret, secretKey } from '../../../test/support/leaks.js';
 import { providerTarball, rsaKey, tmpDir } from '../../core/test/fixtures.js';
 import { UsageError } from '../src/args.js';
@@ -111,7 +111,7 @@ describe('parsing', () => {
 
   test('keys are input names or RELAY_* names; every value masked first (not booleans and choices); others refused by key only', () => {
     const masked: string[] = [];
-    const raw = secretsToInputs(
+    const sorted = secretsToInputs(
       spec,
       new Map([
         ['signing-key', 'KEYTEXT'],
@@ -122,7 +122,11 @@ describe('parsing', () => {
       (v) => masked.push(v),
       'f',
     );
-    expect(raw).toEqual({ 'signing-key': 'KEYTEXT', 'signing-key-passphrase': 'pw', immutable: 'false', 'detect-protocols': 'static' });
+    expect(sorted).toEqual({
+      inputs: { 'signing-key': 'KEYTEXT', 'signing-key-passphrase': 'pw', immutable: 'false', 'detect-protocols': 'static' },
+      variables: {},
+      named: [],
+    });
     expect(masked).toEqual(['KEYTEXT', 'pw']);
     const seen: string[] = [];
     const msg = fail(() =>
@@ -130,16 +134,64 @@ describe('parsing', () => {
         spec,
         new Map([
           ['signing-key', 'k'],
-          ['AWS_SECRET_ACCESS_KEY', 'wJalrXUtn'],
+          ['DOCKERHUB_TOKEN', 'dckr_pat_s3cr3t'],
         ]),
         (v) => seen.push(v),
         'f',
       ),
     );
     expect(msg).toBe(
-      "f: 'AWS_SECRET_ACCESS_KEY' is not an input of publish-terraform-registry (keys are its input names, e.g. namespace, or their RELAY_* variables)",
+      "f: 'DOCKERHUB_TOKEN' is not an input of publish-terraform-registry (its input names, e.g. namespace, or their RELAY_* variables), nor a variable Relay reads (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION, AWS_DEFAULT_REGION, GITHUB_TOKEN)",
     );
-    expect(seen).toContain('wJalrXUtn'); // masked before the refusal
+    expect(seen).toContain('dckr_pat_s3cr3t'); // masked before the refusal
+  });
+
+  test('variables Relay reads are set for the run, masked (not the region); a mirror run holds the others for its mirror file', () => {
+    const masked: string[] = [];
+    const aws = new Map([
+      ['signing-key', 'k'],
+      ['AWS_ACCESS_KEY_ID', 'AKIAEXAMPLE'],
+      ['AWS_SECRET_ACCESS_KEY', 'wJalrXUtn'],
+      ['AWS_SESSION_TOKEN', 'FwoGZX'],
+      ['AWS_REGION', 'eu-west-1'],
+      ['GITHUB_TOKEN', 'ghp_x'],
+    ]);
+    expect(secretsToInputs(spec, aws, (v) => masked.push(v), 'f')).toEqual({
+      inputs: { 'signing-key': 'k' },
+      variables: {
+        AWS_ACCESS_KEY_ID: 'AKIAEXAMPLE',
+        AWS_SECRET_ACCESS_KEY: 'wJalrXUtn',
+        AWS_SESSION_TOKEN: 'FwoGZX',
+        AWS_REGION: 'eu-west-1',
+        GITHUB_TOKEN: 'ghp_x',
+      },
+      named: [],
+    });
+    expect(masked).toEqual(['k', 'AKIAEXAMPLE', 'wJalrXUtn', 'FwoGZX', 'ghp_x']);
+    const mirror = mirrorArtifact.spec;
+    expect(
+      secretsToInputs(
+        mirror,
+        new Map([
+          ['DOCKERHUB_TOKEN', 't'],
+          ['AWS_REGION', 'us-east-1'],
+        ]),
+        () => {},
+        'f',
+      ),
+    ).toEqual({
+      inputs: {},
+      variables: { DOCKERHUB_TOKEN: 't', AWS_REGION: 'us-east-1' },
+      named: ['DOCKERHUB_TOKEN'],
+    });
+    // Names that change how programs run are never taken, whatever a mirror file could name.
+    for (const key of ['PATH', 'NODE_OPTIONS', 'GITHUB_ENV', 'RUNNER_TEMP', 'AWS_CONFIG_FILE', 'HTTPS_PROXY', 'RELAY_DEBUG'])
+      expect(fail(() => secretsToInputs(mirror, new Map([[key, 'x']]), () => {}, 'f'))).toMatch(
+        new RegExp(`^f: '${key}' is not an input of mirror-artifact`),
+      );
+  });
+
+  test('an input set twice, and a value sops left encrypted, are refused', () => {
     expect(
       fail(() =>
         secretsToInputs(
@@ -233,14 +285,14 @@ describe('through the bundle', () => {
   test('a key that is not an input: usage error, exit 2, one line naming the key, nothing of the value', async () => {
     const dir = await tmpDir();
     const tarballs = await release(dir);
-    const value = secret('wJalrXUtnFEMI/K7MDENG/bPxRfiCYSECRET');
+    const value = secret('dckr_pat_K7MDENGbPxRfiCYSECRET');
     const r = await relay(
       args(dir, tarballs, ['--registry-url', 'https://r.example.com', '--secrets-file', '-']),
-      `signing-key: x\nAWS_SECRET_ACCESS_KEY: ${value}\n`,
+      `signing-key: x\nDOCKERHUB_TOKEN: ${value}\n`,
     );
     expect(r.code).toBe(2);
     expect(r.stderr.trim().split('\n')).toEqual([
-      "error: --secrets-file -: 'AWS_SECRET_ACCESS_KEY' is not an input of publish-terraform-registry (keys are its input names, e.g. namespace, or their RELAY_* variables)",
+      "error: --secrets-file -: 'DOCKERHUB_TOKEN' is not an input of publish-terraform-registry (its input names, e.g. namespace, or their RELAY_* variables), nor a variable Relay reads (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION, AWS_DEFAULT_REGION, GITHUB_TOKEN)",
     ]);
     expect(r.stdout + r.stderr).not.toContain(value);
     await expect(fs.access(path.join(dir, 'reg'))).rejects.toThrow();
@@ -277,7 +329,8 @@ describe('through the bundle', () => {
     const r = await relay(['publish-terraform-registry', '--help'], undefined);
     expect(r.stdout).toContain('--secrets-file <path|->');
     expect(r.stdout).toContain(
-      'Where an input comes from, first found: its flag, then --secrets-file, then its RELAY_* variable, then its default',
+      'Where an input comes from, first found: its flag, then --secrets-file, then its RELAY_* variable, then the',
     );
+    expect(r.stdout).toContain('--release-file <file> --environment <name>');
   });
 });

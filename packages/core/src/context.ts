@@ -27,6 +27,12 @@ export interface Context {
   record?: RunRecord;
   /** The run's time limits, from its inputs (defineOperation sets them); one not set is DEFAULTS'. */
   limits?: Limits;
+  /**
+   * Variables of `env` that came from a secrets map and that only the run's inputs
+   * can justify (inputs/variables.ts): the operation refuses those its inputs do
+   * not name (`checkNamedVariables`); one that names none refuses them all.
+   */
+  namedVariables?: { names: readonly string[]; where: string };
 }
 
 /** How long a run lets anything outside the process take, from the request-timeout and subprocess-timeout inputs. */

@@ -1,5 +1,6 @@
 import type { Context, Result } from './context.js';
 import { badInput } from './errors.js';
+import { checkNamedVariables } from './inputs/variables.js';
 import type { InputSpec, InputValues, OperationSpec } from './inputs/spec.js';
 import { planHash } from './report/plan-hash.js';
 import { PLAN_HASH_PATTERN, RunRecord, type RecordedInput } from './report/recorder.js';
@@ -42,7 +43,11 @@ export function defineOperation<I extends Record<string, InputSpec>>(
   spec: OperationSpec<I>,
   run: (inputs: InputValues<I>, ctx: Context) => Promise<Result>,
 ): Operation<I> {
-  const limited = (inputs: InputValues<I>, ctx: Context): Promise<Result> => run(inputs, withLimits(spec, inputs, ctx));
+  const limited = (inputs: InputValues<I>, ctx: Context): Promise<Result> => {
+    // An operation whose inputs name no variables can justify none: refused before it starts.
+    if (!spec.namesVariables) checkNamedVariables(ctx, [], `${spec.name}'s inputs`);
+    return run(inputs, withLimits(spec, inputs, ctx));
+  };
   if (!(EXPECT_PLAN in spec.inputs)) return { spec, run: limited };
   return {
     spec,

@@ -1,7 +1,7 @@
 import type { OutputValue, Result } from '../context.js';
 import { countActions, type PlanAction, type PlanRow } from '../report/plan.js';
 import { planHash } from '../report/plan-hash.js';
-import type { RecordedInput, RunRecord } from '../report/recorder.js';
+import type { RecordedInput, Recovers, RunRecord } from '../report/recorder.js';
 import { VERSION } from '../version.js';
 
 /**
@@ -65,6 +65,8 @@ export interface AuditRecord {
     rows: PlanRow[];
   };
   outputs: Record<string, OutputValue>;
+  /** A replay (`relay replay`): the run it recovers, by its run document (README "Recovery"). */
+  recovers?: Recovers;
 }
 
 const str = (v: string | undefined): string | undefined => (v === undefined || v === '' ? undefined : v);
@@ -169,5 +171,6 @@ export function buildAuditRecord(
       rows: res.plan,
     },
     outputs,
+    ...(record?.recovers && { recovers: record.recovers }),
   };
 }

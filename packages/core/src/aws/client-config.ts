@@ -55,3 +55,16 @@ export function awsClientConfig(opts: AwsNetOptions = {}): { requestHandler: Aws
     },
   };
 }
+
+/** Static credentials from Context.env (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN), or undefined for the SDK's own chain. */
+export function credentialsFromEnv(
+  env: Env | undefined,
+): { accessKeyId: string; secretAccessKey: string; sessionToken?: string } | undefined {
+  // Read from the run's environment, not process.env: a secrets file sets them for one run (inputs/variables.ts).
+  if (!env?.AWS_ACCESS_KEY_ID || !env.AWS_SECRET_ACCESS_KEY) return undefined;
+  return {
+    accessKeyId: env.AWS_ACCESS_KEY_ID,
+    secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+    ...(env.AWS_SESSION_TOKEN && { sessionToken: env.AWS_SESSION_TOKEN }),
+  };
+}

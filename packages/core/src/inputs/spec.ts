@@ -35,6 +35,12 @@ export interface OperationSpec<I extends Record<string, InputSpec> = Record<stri
   outputs: Record<string, OutputSpec>;
   /** The action's Marketplace branding (a Feather icon name and a colour). */
   branding: { icon: string; color: string };
+  /**
+   * Set when the operation's inputs name environment variables it reads (the mirror
+   * file's `username-env`): what names them, for messages. A secrets map may then
+   * hold such variables; the run refuses those its inputs do not name.
+   */
+  namesVariables?: string;
 }
 
 type Given<S extends InputSpec, T> = S extends { required: true } | { default: string } ? T : T | undefined;

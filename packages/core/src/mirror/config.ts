@@ -94,6 +94,8 @@ export interface MirrorConfig {
   providers: Provider[];
   /** Credential variables a dry run found unset (`plan`): their targets were read anonymously. */
   anonymous: string[];
+  /** Every variable the file names (`username-env`, `password-env`, `token-env`), used by this run or not. */
+  variables: string[];
 }
 
 /** Short enough for Docker Hub's 100 characters with a source of up to ~60. */
@@ -107,6 +109,15 @@ const LABEL_PLACEHOLDERS = ['name', 'source', 'target', 'registry', 'repository'
 const COMPONENT = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$/;
 
 /** Checks a `{placeholder}` template; returns why it is bad, or undefined. */
+/** The variables a mirror file names, in file order. */
+function namedVariables(raw: MirrorFile): string[] {
+  const names = Object.values(raw.targets).flatMap((t) => {
+    const r = t as { 'username-env'?: string; 'password-env'?: string; 'token-env'?: string; 'description-api'?: { 'token-env'?: string } };
+    return [r['username-env'], r['password-env'], r['token-env'], r['description-api']?.['token-env']];
+  });
+  return [...new Set(names.filter((n): n is string => typeof n === 'string'))];
+}
+
 export function templateProblem(template: string, allowed: readonly string[]): string | undefined {
   const stripped = template.replace(/\{([^{}]*)\}/g, (_, name: string) => `\u0000${name}\u0000`);
   if (/[{}]/.test(stripped)) return `unbalanced '{' or '}' in "${template}"`;
@@ -389,7 +400,16 @@ function build(raw: MirrorFile, at: Positions, file: string, opts: LoadOptions):
       );
     if (!other || t.credentials) byRegistry.set(t.registry, t);
   }
-  return { file, targets, tiers, images: selected, githubTargets, providers: selectedProviders, anonymous: [...new Set(anonymous)] };
+  return {
+    file,
+    targets,
+    tiers,
+    images: selected,
+    githubTargets,
+    providers: selectedProviders,
+    anonymous: [...new Set(anonymous)],
+    variables: namedVariables(raw),
+  };
 }
 
 const OWNER_REPO = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})\/[A-Za-z0-9._-]{1,100}$/;

@@ -13,6 +13,7 @@ import type { OciSession } from '../oci/repo/session.js';
 import type { PlanRow } from '../report/plan.js';
 import { DEFAULTS } from '../defaults.js';
 import { checkPair } from './check.js';
+import { checkNamedVariables } from '../inputs/variables.js';
 import { labelFor, loadMirrorConfig, registryName, targetRepository, type Target } from './config.js';
 import { deliverBlobs, moveTags, putContent, Transfer, type ExecOptions } from './execute.js';
 import { addHolder, fail, newPair, pairRows, planPair, scheduleBlobs, upToDate, type Holders, type Pair } from './plan.js';
@@ -57,6 +58,7 @@ export async function runMirror(
     log.warn(
       `dry run without ${cfg.anonymous.join(', ')}: the targets that name them are read anonymously, as the public reads them (a plan job holds no secrets)`,
     );
+  checkNamedVariables(ctx, cfg.variables, `the mirror file ${req.config}`);
   const usedTargets = [...new Map(cfg.images.flatMap((i) => i.targets).map((t) => [t.name, t])).values()];
 
   const credentials: InputCredentials = {};

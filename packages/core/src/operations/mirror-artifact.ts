@@ -42,6 +42,7 @@ const spec = defineSpec({
     'insecure-registries': { description: 'Registry hosts (host[:port]) spoken to over plain HTTP; loopback always may.', type: 'list' },
   },
   branding: { icon: 'copy', color: 'green' },
+  namesVariables: "the mirror file's username-env, password-env and token-env",
   outputs: {
     status: { description: 'How the run ended: done, no-op, dry-run, failed (some target failed: exit 3) or drift (check: exit 4).' },
     targets: { description: 'JSON object per target: status, counts, capability probe, requests made, labels, bytes moved.', type: 'json' },

@@ -1,6 +1,7 @@
 import type { OutputValue, Result } from '../context.js';
 import { EXIT, errorJson, exitCodeFor, RelayError, type ErrorKind } from '../errors.js';
 import type { PlanRow } from './plan.js';
+import type { RecordedInput, Recovers, RunIdentity, RunRecord } from './recorder.js';
 import type { Report, RunStatus } from './report.js';
 
 /**
@@ -18,6 +19,32 @@ export interface RunDocument {
   /** Plan rows left out of this copy (the action's `report` output is capped; RELAY_REPORT_FILE has them all). */
   planOmitted?: number;
   error?: { kind: ErrorKind | 'bug' | 'usage'; message: string };
+  /**
+   * Every input given or defaulted: where it came from (`flag`, `with`, `secrets-file`, `RELAY_*`,
+   * `release-file FILE:LINE (ENV)`, `default`) and, for a writing operation, its value unless it is a
+   * secret. `relay replay` runs the operation again with these values.
+   */
+  inputs?: Record<string, { from: string; value?: RecordedInput }>;
+  /** The GitHub Actions run (absent for a run by hand). */
+  run?: RunIdentity;
+  /** A replay: the run it recovers. */
+  recovers?: Recovers;
+}
+
+/** The document with what the run record knows about its inputs (values of non-secrets only), its run and what it recovers. */
+export function withRunRecord(doc: RunDocument, record: RunRecord, run: RunIdentity | undefined): RunDocument {
+  const names = new Set([...Object.keys(record.origins), ...Object.keys(record.inputs)]);
+  const inputs: NonNullable<RunDocument['inputs']> = {};
+  for (const name of names) {
+    const value = record.inputs[name];
+    inputs[name] = { from: record.origins[name] ?? 'given', ...(value !== undefined && { value }) };
+  }
+  return {
+    ...doc,
+    ...(names.size > 0 && { inputs }),
+    ...(run && { run }),
+    ...(record.recovers && { recovers: record.recovers }),
+  };
 }
 
 /** A finished run's status: what the operation said, else done. */

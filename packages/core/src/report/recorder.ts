@@ -8,6 +8,33 @@ export const PLAN_HASH_PATTERN = /^[0-9a-f]{64}$/;
 /** A non-secret input value as the audit record keeps it. */
 export type RecordedInput = string | number | boolean | string[];
 
+/** The GitHub Actions run a run document or audit record belongs to (absent for a run by hand). */
+export interface RunIdentity {
+  id: string;
+  repository?: string;
+  workflowRef?: string;
+  workflowSha?: string;
+  ref?: string;
+  sha?: string;
+  event?: string;
+  job?: string;
+  attempt?: string;
+  url?: string;
+}
+
+/** What a replay (`relay replay`) recovers: the run whose run document it was given. */
+export interface Recovers {
+  /** The run document's operation and its plan's hash (the failed run's plan). */
+  operation: string;
+  planSha256: string;
+  /** How that run ended (failed, cancelled, refused, …). */
+  status: string;
+  /** The GitHub Actions run, when the document names one. */
+  run?: RunIdentity;
+  /** The sha256 of the run document as read. */
+  documentSha256: string;
+}
+
 /**
  * What a run has decided so far, kept by the face: when the run fails after
  * planning, the job summary and the JSON report still show the plan.
@@ -32,6 +59,10 @@ export class RunRecord {
   approved?: string;
   /** The non-secret inputs given, for the audit record (set by defineOperation; values redacted when written). */
   inputs: Record<string, RecordedInput> = {};
+  /** Where each input came from (the face sets it: flag, with, secrets-file, RELAY_*, release-file FILE:LINE, default). */
+  origins: Record<string, string> = {};
+  /** Set by a replay: the run it recovers (named in the run document and the audit record). */
+  recovers?: Recovers;
 
   /** The plan as computed; later calls add rows (several targets, several images). */
   addPlan(rows: readonly PlanRow[]): void {

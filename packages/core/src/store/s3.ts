@@ -4,7 +4,7 @@ import { Transform, pipeline, type Readable } from 'node:stream';
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 
 type S3Module = typeof import('@aws-sdk/client-s3');
-import { awsClientConfig } from '../aws/client-config.js';
+import { awsClientConfig, credentialsFromEnv } from '../aws/client-config.js';
 import { DEFAULTS } from '../defaults.js';
 import { AuthError, InputError, RelayError, RemoteError, cancelledBy } from '../errors.js';
 import { Budget, seconds } from '../http/budget.js';
@@ -102,6 +102,8 @@ export class S3Store implements Store {
       // Retries are ours: a streamed body must be reopened for each attempt.
       maxAttempts: 1,
     };
+    const credentials = credentialsFromEnv(opts.env);
+    if (credentials) cfg.credentials = credentials;
     if (opts.endpoint) Object.assign(cfg, { endpoint: opts.endpoint, forcePathStyle: true });
     this.config = cfg;
   }

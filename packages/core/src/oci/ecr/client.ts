@@ -3,7 +3,7 @@ import { DEFAULTS } from '../../defaults.js';
 import { RelayError, RemoteError } from '../../errors.js';
 import type { ECRClient } from '@aws-sdk/client-ecr';
 import type { ECRPUBLICClient } from '@aws-sdk/client-ecr-public';
-import { awsClientConfig } from '../../aws/client-config.js';
+import { awsClientConfig, credentialsFromEnv } from '../../aws/client-config.js';
 import type { AwsNetOptions } from '../../aws/client-config.js';
 
 /**
@@ -27,13 +27,8 @@ export function awsConfigFromEnv(env: Record<string, string | undefined>): AwsCo
   const pub = env.AWS_ENDPOINT_URL_ECR_PUBLIC ?? env.AWS_ENDPOINT_URL;
   if (ecr) cfg.ecrEndpoint = ecr;
   if (pub) cfg.ecrPublicEndpoint = pub;
-  if (env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY) {
-    cfg.credentials = {
-      accessKeyId: env.AWS_ACCESS_KEY_ID,
-      secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
-      ...(env.AWS_SESSION_TOKEN && { sessionToken: env.AWS_SESSION_TOKEN }),
-    };
-  }
+  const credentials = credentialsFromEnv(env);
+  if (credentials) cfg.credentials = credentials;
   return cfg;
 }
 
