@@ -65,6 +65,8 @@ export interface AuditRecord {
     rows: PlanRow[];
   };
   outputs: Record<string, OutputValue>;
+  /** The in-toto statements stored next to what the run wrote (docs/provenance.md), by store key and sha256 of the stored bytes. */
+  provenance?: { key: string; sha256: string; predicateType: string }[];
 }
 
 const str = (v: string | undefined): string | undefined => (v === undefined || v === '' ? undefined : v);
