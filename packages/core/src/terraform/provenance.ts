@@ -122,7 +122,7 @@ export function checkSubjects(s: Statement, where: string, served: readonly Name
 /** Outputs for GitHub's attestation step: the subjects in `sha256sum` format (its `subject-checksums`) and where the statements are. */
 export function provenanceOutputs(subjects: readonly NamedDigest[], statements: Record<string, string>): Record<string, OutputValue> {
   return {
-    subjects: [...subjects].sort((a, b) => a.name.localeCompare(b.name)).map((f) => `${f.sha256}  ${f.name}`),
+    subjects: descriptors(subjects).map((f) => `${f.digest.sha256}  ${f.name}`),
     ...statements,
   };
 }
