@@ -69,10 +69,13 @@ export function parsePromotion(where: string, bytes: Buffer): Statement<Promotio
 }
 
 /**
- * Whether a stored promotion statement records this same promotion: the same
- * subjects taken from the same place with the same digests. Its approvers,
- * plan and run are the first run's, and stay (a re-run, or a retried job,
- * does not rewrite who approved what was already promoted). Returns why, or undefined.
+ * Whether a stored promotion statement already records this promotion: the
+ * same subjects, arriving as the same artifacts (and, for an image, tags).
+ * Its source, approvers, plan and run are the first run's, and stay: a re-run
+ * or a retried job does not rewrite who approved what was already promoted,
+ * and production, write-once, keeps the record of how its bytes first came
+ * (promoting the same bytes again, from anywhere, stays a no-op as it was
+ * before statements). Returns why, or undefined.
  */
 export function samePromotion(existing: Buffer, ours: Buffer): string | undefined {
   let a: Statement<PromotionPredicate>, b: Statement<PromotionPredicate>;
@@ -82,7 +85,7 @@ export function samePromotion(existing: Buffer, ours: Buffer): string | undefine
   } catch {
     return undefined;
   }
-  const key = (s: Statement<PromotionPredicate>): string => JSON.stringify([s.subject, s.predicate.from, s.predicate.to.artifacts]);
+  const key = (s: Statement<PromotionPredicate>): string => JSON.stringify([s.subject, s.predicate.to?.artifacts]);
   if (key(a) !== key(b)) return undefined;
   return `same promotion already recorded (${a.predicate.promoter?.invocationId ?? 'an earlier run'})`;
 }

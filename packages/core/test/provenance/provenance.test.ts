@@ -239,6 +239,12 @@ describe('provenance of a promotion', () => {
       'same promotion already recorded (https://github.com/acme/terraform-provider-demo/actions/runs/5000/attempts/1)',
     );
     expect(await fs.readFile(path.join(prod, PROMOTION))).toEqual(bytes);
+
+    // the same bytes promoted again from another staging copy: production, write-once, keeps its first record
+    const copy = path.join(dir, 'staging-copy');
+    await fs.cp(staging, copy, { recursive: true });
+    expect((await promote(copy, prod, actions({ GITHUB_RUN_ID: '6000' }))).report.status).toBe('no-op');
+    expect(await fs.readFile(path.join(prod, PROMOTION))).toEqual(bytes);
   });
 
   test('a staging statement that no longer describes the files is refused before anything is written', async () => {
