@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from '@jest/globals';
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
+import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { ConflictError, GateError, NullLogger, RelayError } from '../../packages/core/src/index.js';
 import type { Context } from '../../packages/core/src/index.js';
@@ -239,10 +240,13 @@ beforeEach(() => {
   aws.scan = () => ({ imageScanStatus: { status: 'COMPLETE' }, imageScanFindings: { findingSeverityCounts: { LOW: 3, MEDIUM: 1 } } });
 });
 
+const MT_INDEX = 'application/vnd.oci.image.index.v1+json';
+const MT_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+
 describe('promote-ecr-image against stand-ins', () => {
   test('stand-in: ECR token via GetAuthorizationToken, ECR Public 400 DENIED renews the token once, gates pass, skopeo confirms the digest', async () => {
     const dst = `${PUBLIC_HOST}/relay-alias/app-${randomBytes(4).toString('hex')}`;
-    const c = ctx();
+    const c = ctx({ ...env(), RELAY_APPROVERS: 'alice' });
     const out = await runPromoteEcrImage(
       promoteInputs(`${ECR_HOST}/${signedRepo}:v1`, dst, { 'require-signature': true, 'max-severity': 'high', tags: ['v1', 'latest'] }),
       c,
@@ -273,7 +277,45 @@ describe('promote-ecr-image against stand-ins', () => {
     // No secret in anything logged.
     const logged = JSON.stringify(c.log.lines);
     for (const s of [SECRET_KEY, reg.pass, front.valid]) expect(logged).not.toContain(s);
-  }, 60_000);
+
+    // The promotion statement, planned as a row and attached to the promoted image as a referrer: listed by the
+    // fallback index ECR Public's stand-in needs (no referrers API), naming the source, the approver, the plan.
+    const row = out.plan.find((r) => r.object.endsWith('← promotion statement'));
+    expect(row).toMatchObject({ object: `${dst}@${image.top.digest} ← promotion statement`, action: 'put', result: 'written' });
+    const referrer = out.outputs['promotion-statement'] as string;
+    const get = async (ref: string, accept: string): Promise<Buffer> => {
+      const r = await fetch(`http://${reg.anon}/v2/${backing.slice(reg.anon.length + 1)}/${ref}`, {
+        headers: { accept },
+        signal: AbortSignal.timeout(15_000),
+      });
+      expect(r.status).toBe(200);
+      return Buffer.from(await r.arrayBuffer());
+    };
+    const index = JSON.parse((await get(`manifests/sha256-${image.top.digest.slice(7)}`, MT_INDEX)).toString());
+    expect(index.manifests.map((m: { digest: string }) => m.digest)).toContain(referrer);
+    const m = JSON.parse((await get(`manifests/${referrer}`, MT_MANIFEST)).toString());
+    expect(m).toMatchObject({ artifactType: 'application/vnd.in-toto+json', subject: { digest: image.top.digest } });
+    const st = JSON.parse((await get(`blobs/${m.layers[0].digest}`, '*/*')).toString());
+    expect(st.subject).toEqual([{ name: dst, digest: { sha256: image.top.digest.slice(7) } }]);
+    expect(st.predicate.from.location).toBe(`${ECR_HOST}/${signedRepo}:v1`);
+    expect(st.predicate.approvers).toEqual([{ login: 'alice' }]);
+    expect(st.predicate.plan).toEqual({ sha256: out.outputs['plan-hash'], approved: false });
+
+    // A re-run finds it and keeps it: the row is a skip, nothing is attached again.
+    aws.publicTokens = [front.valid, front.valid];
+    const again = await runPromoteEcrImage(
+      promoteInputs(`${ECR_HOST}/${signedRepo}:v1`, dst, { 'require-signature': true, 'max-severity': 'high', tags: ['v1', 'latest'] }),
+      ctx({ ...env(), RELAY_APPROVERS: 'mallory' }),
+      deps(),
+    );
+    expect(again.plan.find((r) => r.object.endsWith('← promotion statement'))).toMatchObject({
+      action: 'skip',
+      result: 'unchanged',
+      why: `same promotion already recorded (local:${hostname()})`,
+    });
+    expect(again.outputs['promotion-statement']).toBe(referrer);
+    expect(again.report.status).toBe('no-op');
+  }, 90_000);
 
   test('stand-in: a HIGH finding at max-severity high refuses, naming the finding; nothing written', async () => {
     const bad = image.images[1]!.manifest.digest;

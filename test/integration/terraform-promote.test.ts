@@ -21,7 +21,9 @@ import {
   NullLogger,
   promoteTerraformProvider,
   publishTerraformRegistry,
+  verifyTerraformRegistry,
 } from '../../packages/core/src/index.js';
+import { statementErrors } from '../../packages/core/test/provenance/validate.js';
 import { providerTarball, tmpDir } from '../../packages/core/test/fixtures.js';
 import { GpgHome, verifyDetached } from '../support/gpg.js';
 import { captured, secret, secretKey } from '../support/leaks.js';
@@ -281,6 +283,51 @@ describe('promote-terraform-provider on Ceph RGW', () => {
       ['run', '1001 (attempt 1)'],
     ]);
   });
+
+  test('provenance: the statements validate, their subjects are the bytes RGW serves in both buckets; verify finds them', async () => {
+    const dir = 'store/acme/demo/1.4.0/';
+    const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+    const names = [
+      'terraform-provider-demo_1.4.0_SHA256SUMS',
+      ...PLATFORMS.map(([os, arch]) => `terraform-provider-demo_1.4.0_${os}_${arch}.zip`).sort(),
+    ];
+    const subjectsServed = async (bucket: string) =>
+      Promise.all(names.map(async (name) => ({ name, digest: { sha256: sha(await get(bucket, dir + name)) } })));
+    const served = await subjectsServed(staging);
+    expect(await subjectsServed(prod)).toEqual(served);
+
+    const provenance = await get(staging, `${dir}relay-provenance.intoto.json`);
+    expect(await get(prod, `${dir}relay-provenance.intoto.json`)).toEqual(provenance);
+    const slsa = JSON.parse(provenance.toString());
+    expect(statementErrors(slsa, 'slsa')).toEqual([]);
+    expect(slsa.subject).toEqual(served);
+    expect(staged.outputs.subjects).toEqual(served.map((s) => `${s.digest.sha256}  ${s.name}`));
+
+    const promotion = JSON.parse((await get(prod, `${dir}relay-promotion.intoto.json`)).toString());
+    expect(statementErrors(promotion, 'in-toto')).toEqual([]);
+    expect(promotion.subject).toEqual(served);
+    expect(promotion.predicate.plan.sha256).toBe(promoted.outputs['plan-hash']);
+    expect(promotion.predicate.from.location).toBe(`s3://${staging}`);
+    expect(promoted.outputs.promotion).toBe(`s3://${prod}/${dir}relay-promotion.intoto.json`);
+
+    const v = await verifyTerraformRegistry.run(
+      {
+        'registry-url': PROD_URL,
+        namespace: 'acme',
+        name: 'demo',
+        version: '1.4.0',
+        store: `s3://${prod}`,
+        mirror: true,
+        's3-endpoint': s3.endpoint,
+      } as Parameters<typeof verifyTerraformRegistry.run>[0],
+      ctx(),
+    );
+    expect(v.outputs.unattested).toBe('');
+    const section = v.report.sections.find((x) => x.heading === 'Provenance');
+    expect(section && 'table' in section && section.table.rows).toEqual([
+      ['1.4.0', 'present; its subjects are the files served', 'present; its subjects are the files served'],
+    ]);
+  }, 120_000);
 
   test('a re-run is a no-op: nothing written', async () => {
     const before = await listing(prod);

@@ -67,6 +67,8 @@ export interface AuditRecord {
   outputs: Record<string, OutputValue>;
   /** A replay (`relay replay`): the run it recovers, by its run document (README "Recovery"). */
   recovers?: Recovers;
+  /** The in-toto statements stored next to what the run wrote (docs/provenance.md), by store key and sha256 of the stored bytes. */
+  provenance?: { key: string; sha256: string; predicateType: string }[];
 }
 
 const str = (v: string | undefined): string | undefined => (v === undefined || v === '' ? undefined : v);

@@ -17,6 +17,8 @@ export interface AuditTarget {
   file?: string;
   /** What the run made true; default: the `provider`, `version`, `digest` and `images` outputs. */
   subject?: Record<string, OutputValue>;
+  /** The provenance statements the run stored or kept (terraform/provenance.ts), linked from the record. */
+  provenance?: { key: string; sha256: string; predicateType: string }[];
 }
 
 /** `audit/2026/05/20260514T101112.345Z-<run id>-<attempt>-<random>.json`: sorted by time, unique per run and job. */
@@ -44,6 +46,7 @@ export async function audited(ctx: Context, res: Result, where: AuditTarget): Pr
   if (!wroteSomething(res)) return res;
   const operation = ctx.record?.operation ?? 'relay';
   const record = buildAuditRecord(operation, res, ctx.record, ctx.env, where.subject);
+  if (where.provenance?.length) record.provenance = where.provenance;
   const text = ctx.log.redact(JSON.stringify(record, null, 2)) + '\n';
   let at: string;
   try {

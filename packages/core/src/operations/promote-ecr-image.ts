@@ -9,6 +9,7 @@ import type { Severity } from '../oci/ecr/gates.js';
 import { ECR_PUBLIC_HOST, ecrRegistry, isEcrPublic } from '../oci/ref/hosts.js';
 import { formatReference, parseReference } from '../oci/ref/reference.js';
 import { audited } from '../audit/write.js';
+import { ImagePromotionStatement } from '../oci/ecr/promotion.js';
 import { auditFileInput, planInputs, planOutputs, requestTimeoutInput, subprocessTimeoutInput } from './common.js';
 import { imagesOutput, insecureRegistriesInput, openOciSession } from './oci-session.js';
 
@@ -45,6 +46,10 @@ const spec = defineSpec({
   outputs: {
     digest: { description: 'Digest of the promoted image (index or manifest), the same in ECR and ECR Public.' },
     images: imagesOutput,
+    'promotion-statement': {
+      description:
+        'Digest of the promotion statement attached to the promoted image as an OCI referrer (an in-toto Statement: from where, the approvers, the plan hash); empty in a dry run.',
+    },
     ...planOutputs,
   },
 });
@@ -62,6 +67,7 @@ export const promoteEcrImage = defineOperation(spec, async (inp, ctx: Context): 
   if (inp.tags.length === 0 && !destination.tag && !source.tag) badInput('tags', 'at least one tag when the source is given by digest');
   const { session, aws } = openOciSession(ctx, { insecureRegistries: inp['insecure-registries'] });
   const gates: string[] = [];
+  const statement = new ImagePromotionStatement({ source, destination, tags: inp.tags, env: ctx.env });
   try {
     const r = await ociCopy(
       {
@@ -71,6 +77,7 @@ export const promoteEcrImage = defineOperation(spec, async (inp, ctx: Context): 
         dryRun: inp['dry-run'],
         immutable: false,
         ...(ctx.record && { record: ctx.record }),
+        moreRows: (plan, target) => statement.plan(plan, target),
         // Gates run on what would be published, before anything is written.
         gate: async (g) => {
           await ctx.log.group('Gates', async () => {
@@ -92,7 +99,10 @@ export const promoteEcrImage = defineOperation(spec, async (inp, ctx: Context): 
       heading: 'Gates',
       text: gates.length ? gates.join('; ') : `none (require-signature false, max-severity ${inp['max-severity']})`,
     };
-    return await audited(ctx, copyResult('promote-ecr-image', r, [gateSection]), { file: inp['audit-file'] });
+    const res = copyResult('promote-ecr-image', r, [gateSection]);
+    // After the image is written and verified: the statement names the plan approve() let through.
+    const attached = inp['dry-run'] ? '' : await statement.attach(ctx.record?.approved ?? '', ctx.record?.expected !== undefined);
+    return await audited(ctx, { ...res, outputs: { ...res.outputs, 'promotion-statement': attached } }, { file: inp['audit-file'] });
   } finally {
     session.close();
   }

@@ -12,6 +12,7 @@ import { normaliseRef } from '../terraform/record.js';
 import type { Release } from '../terraform/release.js';
 import { logPlan, planRows, publishResult } from '../terraform/report.js';
 import { publishVerified } from '../terraform/publish-verified.js';
+import { auditLink, PROMOTION_NAME, PROVENANCE_NAME, provenanceOutputs, readBackStatements } from '../terraform/provenance.js';
 import { openStoreInput, parseRegistryUrl, planInputs, planOutputs, requestTimeoutInput, warnRegistryPort } from './common.js';
 
 const spec = defineSpec({
@@ -66,6 +67,17 @@ const spec = defineSpec({
     },
     hashes: { description: 'JSON object: platform -> [h1, zh].', type: 'json' },
     'build-ref': { description: "The git ref staging's build record names (what was promoted)." },
+    subjects: {
+      description:
+        'What production now serves and its statements attest, one `<sha256>  <file>` line per zip and SHA256SUMS (`sha256sum` format, for `subject-checksums`).',
+      type: 'list',
+    },
+    provenance: {
+      description: "Where staging's SLSA provenance statement, copied unchanged, is stored in production; empty when staging had none.",
+    },
+    promotion: {
+      description: 'Where the promotion statement (from staging to production, the approvers, the plan hash) is stored in production.',
+    },
     ...planOutputs,
   },
 });
@@ -89,7 +101,7 @@ export const promoteTerraformProvider = defineOperation(spec, async (inp, ctx: C
   let rel: Release | undefined;
   try {
     const built = await log.group(`Verifying ${name} ${version} in staging (${from.url}), expecting ${normaliseRef(expectRef)}`, () =>
-      stagedRelease({ from, coords, expectRef, key, registryUrl, immutable: inp.immutable, log }),
+      stagedRelease({ from, coords, expectRef, key, registryUrl, store: store.url, immutable: inp.immutable, log, env: ctx.env }),
     );
     rel = built.rel;
     const { staged } = built;
@@ -101,14 +113,21 @@ export const promoteTerraformProvider = defineOperation(spec, async (inp, ctx: C
     const rows = planRows(plan);
     ctx.record?.addPlan(rows);
     refuseConflicts(plan, store.url);
-    ctx.record?.approve();
+    // The promotion statement names the plan it executes, so its bytes are rendered once the plan is complete.
+    const hash = ctx.record?.approve();
+    if (hash) built.bindPromotion(hash, ctx.record?.expected !== undefined);
+    const keyUrl = (k: string | undefined): string => (k ? `${store.url}/${k}` : '');
+    const stored = {
+      provenance: keyUrl(rel.statementKeys.find((k) => k.endsWith(PROVENANCE_NAME))),
+      promotion: keyUrl(rel.statementKeys.find((k) => k.endsWith(PROMOTION_NAME))),
+    };
     const same = (dryRun: boolean): string =>
       `h1: and zh: in production ${dryRun ? 'will equal' : 'equal'} staging's for all ${rel!.packages.length} platforms (the same zips and SHA256SUMS, ${dryRun ? 'to be re-signed' : 're-signed'} by key ${key.keyId}; staging's by ${staged.signedBy.join(', ')}): lock files made against staging keep working.`;
     const result = (dryRun: boolean): Result =>
       publishResult(rel!, rows, dryRun, {
         summary: `${dryRun ? 'Would promote' : 'Promoted'} ${version} from ${from.url}, built from ${staged.record.ref ?? 'an unrecorded ref'}. ${same(dryRun)}`,
         sections: promotionSections(staged, 'staging'),
-        outputs: { 'build-ref': staged.record.ref ?? '' },
+        outputs: { 'build-ref': staged.record.ref ?? '', ...provenanceOutputs(rel!.subjects, stored) },
       });
     if (inp['dry-run']) {
       log.info('dry run: nothing was written');
@@ -128,8 +147,10 @@ export const promoteTerraformProvider = defineOperation(spec, async (inp, ctx: C
     checkSameHashes(staged.checks, prod);
     log.info(same(false));
     const res = result(false);
+    const statements = await readBackStatements(store, rel.statementKeys, rel.subjects);
     return await audited(ctx, res, {
       store,
+      provenance: statements.map(auditLink),
       subject: { provider: res.outputs.provider!, version, 'build-ref': staged.record.ref ?? '', from: from.url },
     });
   } finally {

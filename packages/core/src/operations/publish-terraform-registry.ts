@@ -17,6 +17,7 @@ import { publishVerified } from '../terraform/publish-verified.js';
 import { audited } from '../audit/write.js';
 import { UploadAhead } from '../terraform/upload-ahead.js';
 import { PackageReadBack, storeReader } from '../terraform/verify.js';
+import { auditLink, provenanceOutputs, readBackStatements } from '../terraform/provenance.js';
 import {
   openStoreInput,
   parseRegistryUrl,
@@ -101,6 +102,15 @@ const spec = defineSpec({
       type: 'list',
     },
     hashes: { description: 'JSON object: platform -> [h1, zh].', type: 'json' },
+    subjects: {
+      description:
+        "What the version's provenance attests, one `<sha256>  <file>` line per zip and SHA256SUMS (`sha256sum` format: actions/attest-build-provenance's `subject-checksums` reads it from a file).",
+      type: 'list',
+    },
+    provenance: {
+      description:
+        "Where the version's SLSA provenance statement is stored (`<store>/store/<ns>/<name>/<version>/relay-provenance.intoto.json`).",
+    },
     ...planOutputs,
   },
 });
@@ -153,6 +163,7 @@ export const publishTerraformRegistry = defineOperation(spec, async (inp, ctx: C
         handshakeTimeoutMs: ctx.limits?.subprocessMs,
         signal,
         env: ctx.env,
+        inputs: ctx.record?.inputs,
         onChecked: (entry) => ahead.checked(entry),
         onPackage: (p) => ahead.add(p),
       }),
@@ -166,9 +177,10 @@ export const publishTerraformRegistry = defineOperation(spec, async (inp, ctx: C
     ctx.record?.addPlan(rows);
     refuseConflicts(plan, store.url);
     ctx.record?.approve();
+    const outputs = provenanceOutputs(rel.subjects, { provenance: `${store.url}/${rel.statementKeys[0]}` });
     if (inp['dry-run']) {
       log.info('dry run: nothing was written');
-      return publishResult(rel, rows, true);
+      return publishResult(rel, rows, true, { outputs });
     }
     await publishVerified(store, rel, plan, rows, {
       registryUrl,
@@ -179,7 +191,8 @@ export const publishTerraformRegistry = defineOperation(spec, async (inp, ctx: C
       headings: { write: 'Publishing (each zip read back as it lands)', verify: 'Verifying what was written, as terraform init would' },
       ahead,
     });
-    return await audited(ctx, publishResult(rel, rows, false), { store });
+    const statements = await readBackStatements(store, rel.statementKeys, rel.subjects);
+    return await audited(ctx, publishResult(rel, rows, false, { outputs }), { store, provenance: statements.map(auditLink) });
   } finally {
     await ahead.settle();
     await readBack.idle();

@@ -4,8 +4,9 @@ import type { Store } from '../store/store.js';
 import { defineSpec } from '../inputs/spec.js';
 import { defineOperation } from '../operation.js';
 import { checkName, checkVersion } from '../terraform/names.js';
-import { httpReader, storeReader, verifyRegistry } from '../terraform/verify.js';
+import { httpReader, storeReader, verifyRegistry, type PlatformCheck } from '../terraform/verify.js';
 import { auditedVersions } from '../audit/read.js';
+import { verifyProvenance, type VersionProvenance } from '../terraform/provenance.js';
 import type { ReportSection } from '../report/report.js';
 import { httpOptions, openStoreInput, parseRegistryUrl, requestTimeoutInput } from './common.js';
 
@@ -33,6 +34,10 @@ const spec = defineSpec({
     unaudited: {
       description: 'Versions checked that no audit record under `audit/` names, space-separated (read from `store` only; empty over HTTP).',
     },
+    unattested: {
+      description:
+        'Versions checked that carry no provenance statement (`relay-provenance.intoto.json`), space-separated. A statement whose subjects differ from the files served fails the run instead.',
+    },
   },
 });
 
@@ -44,15 +49,27 @@ export const verifyTerraformRegistry = defineOperation(spec, async (inp, ctx: Co
   const client = new HttpClient({ env: ctx.env, signal: ctx.signal, ...httpOptions(ctx), log: ctx.log });
   const store = inp.store ? openStoreInput(inp.store, 'store', inp['s3-endpoint'], ctx) : undefined;
   const reader = store ? storeReader(store, root) : httpReader(client);
-  const checks = await verifyRegistry(
-    reader,
-    { root, namespace, name, versions, mirrorHost: inp.mirror ? root.host : undefined },
-    ctx.log,
-  ).finally(() => client.close());
+  let checks: PlatformCheck[];
+  let found: VersionProvenance[];
+  try {
+    checks = await verifyRegistry(reader, { root, namespace, name, versions, mirrorHost: inp.mirror ? root.host : undefined }, ctx.log);
+    // Each version's statements are held against the very files the walk checked (served zips, SHA256SUMS).
+    found = await verifyProvenance(reader, root, { namespace, name }, checks);
+  } finally {
+    client.close();
+  }
   const vs = [...new Set(checks.map((c) => c.version))];
+  const unattested = found.filter((p) => p.provenance === 'none').map((p) => p.version);
+  if (unattested.length)
+    ctx.log.warn(`no provenance statement for ${namespace}/${name} ${unattested.join(', ')} (published before Relay wrote them)`);
   const audit = await auditSection(store, `${namespace}/${name}`, vs, ctx);
   return {
-    outputs: { versions: vs.join(' '), platforms: String(checks.length), unaudited: audit.unaudited.join(' ') },
+    outputs: {
+      versions: vs.join(' '),
+      platforms: String(checks.length),
+      unaudited: audit.unaudited.join(' '),
+      unattested: unattested.join(' '),
+    },
     plan: [],
     report: {
       title: `Verified ${root.host}/${namespace}/${name}`,
@@ -66,6 +83,13 @@ export const verifyTerraformRegistry = defineOperation(spec, async (inp, ctx: Co
             rows: checks.map((c) => [c.version, c.platform, c.filename, c.shasum, c.h1, c.keyId]),
           },
           collapsed: true,
+        },
+        {
+          heading: 'Provenance',
+          table: {
+            head: ['version', 'SLSA provenance', 'promotion statement'],
+            rows: found.map((p) => [p.version, describe(p.provenance), describe(p.promotion)]),
+          },
         },
         audit.section,
       ],
@@ -94,3 +118,5 @@ async function auditSection(
     : `every version checked has one (${found.records} ${found.records === 1 ? 'record' : 'records'} under audit/)`;
   return { unaudited, section: { heading: 'Audit records', text } };
 }
+
+const describe = (s: 'checked' | 'none'): string => (s === 'checked' ? 'present; its subjects are the files served' : 'none');

@@ -37,10 +37,10 @@ const item = (obj: ReleaseObject, action: PlanItem['action'], why: string): Plan
   why,
   // A signature's length varies by a byte from one signing to the next (leading zeros of its numbers are dropped), and the plan hash
   // must not: the plan binds the SHA256SUMS it signs, whose size is listed.
-  // The build record names the run (its id and attempt), so its length may differ between the dry run an approver
-  // saw and the apply (a re-run job); what it records is bound through the files it lists, which the plan sizes.
-  ...(!obj.key.endsWith('.sig') &&
-    !obj.key.endsWith(`/${L.RECORD_NAME}`) && { bytes: Buffer.isBuffer(obj.body) ? obj.body.length : obj.body.size }),
+  // The build record and the provenance statements name the run (its id and attempt; a promotion, its plan hash), so
+  // their length may differ between the dry run an approver saw and the apply (a re-run job): every such object has
+  // `sameAs`. What they record is bound through the files they list, which the plan sizes.
+  ...(!obj.key.endsWith('.sig') && !obj.sameAs && { bytes: Buffer.isBuffer(obj.body) ? obj.body.length : obj.body.size }),
   obj,
 });
 

@@ -15,6 +15,7 @@ import { checkRecordFiles, checkRecordRef, parseRecord, type BuildRecord } from 
 import { releaseObjects, versionEntry, type Release } from './release.js';
 import { parseRegistryManifest, type ZipPackage } from './repack.js';
 import { storeReader, verifyRegistry, type PlatformCheck } from './verify.js';
+import { promotionObjects, readStagedProvenance, versionSubjects } from './provenance.js';
 
 /**
  * Promotion: a version tested in a staging registry goes to production as
@@ -41,6 +42,8 @@ export interface StagedVersion {
   where: string;
   /** The key IDs that signed staging's SHA256SUMS. */
   signedBy: string[];
+  /** Staging's SLSA provenance statement (terraform/provenance.ts), checked against its files; absent when it has none. */
+  provenance?: Buffer;
 }
 
 /**
@@ -138,13 +141,27 @@ export async function readStaging(
     throw new IntegrityError(
       `${from.url}/${rKey}: records ${p?.namespace}/${p?.name} ${p?.version}, not ${coords.namespace}/${coords.name} ${coords.version}`,
     );
-  checkRecordFiles(record, where, [
-    ...checks.map((c) => ({ name: c.filename, sha256: c.shasum })),
-    { name: L.sumsName(coords), sha256: sha256Hex(sums) },
-  ]);
+  const files = versionSubjects(
+    coords,
+    checks.map((c) => ({ name: c.filename, sha256: c.shasum })),
+    sums,
+  );
+  checkRecordFiles(record, where, files);
   checkRecordRef(record, where, expectRef);
+  const provenance = await readStagedProvenance(from, coords, files);
   log.info(`staging ${coords.version}: verified ${checks.length} platform(s); built from ${record.ref ?? 'an unrecorded ref'}`);
-  return { root, checks, sums, manifest, protocols, record, recordBytes, where, signedBy: [...new Set(checks.map((c) => c.keyId))] };
+  return {
+    root,
+    checks,
+    sums,
+    manifest,
+    protocols,
+    record,
+    recordBytes,
+    where,
+    signedBy: [...new Set(checks.map((c) => c.keyId))],
+    ...(provenance && { provenance }),
+  };
 }
 
 export interface PromoteInput {
@@ -153,8 +170,12 @@ export interface PromoteInput {
   expectRef: string;
   key: SigningKey;
   registryUrl: URL;
+  /** The production store's URL, as the promotion statement names it. */
+  store: string;
   immutable: boolean;
   log: Logger;
+  /** Context.env: the run and the approvers the promotion statement names. */
+  env: Record<string, string | undefined>;
 }
 
 /**
@@ -163,7 +184,9 @@ export interface PromoteInput {
  * manifest and record, and a signature by the production key. On a refusal
  * the temporary directory is removed before the error is thrown.
  */
-export async function stagedRelease(p: PromoteInput): Promise<{ rel: Release; staged: StagedVersion }> {
+export async function stagedRelease(
+  p: PromoteInput,
+): Promise<{ rel: Release; staged: StagedVersion; bindPromotion: (planSha256: string, approved: boolean) => void }> {
   const { coords, log } = p;
   const tmpDir = await fs.mkdtemp(path.join(os.tmpdir(), 'relay-promote-'));
   try {
@@ -186,6 +209,21 @@ export async function stagedRelease(p: PromoteInput): Promise<{ rel: Release; st
       .sort((a, b) => a.filename.localeCompare(b.filename));
     const signature = await signDetached(p.key, staged.sums);
     const mirrorHost = p.registryUrl.host;
+    const subjects = versionSubjects(
+      coords,
+      packages.map((z) => ({ name: z.filename, sha256: z.sha256 })),
+      staged.sums,
+    );
+    const statements = promotionObjects({
+      coords,
+      immutable: p.immutable,
+      env: p.env,
+      from: { store: p.from.url, root: staged.root },
+      to: { store: p.store, root: p.registryUrl },
+      files: subjects,
+      buildRef: staged.record.ref,
+      ...(staged.provenance && { stagedProvenance: staged.provenance }),
+    });
     const objects = releaseObjects({
       coords,
       packages,
@@ -198,6 +236,7 @@ export async function stagedRelease(p: PromoteInput): Promise<{ rel: Release; st
       mirrorHost,
       immutable: p.immutable,
       record: staged.recordBytes,
+      statements: statements.objects,
     });
     const rel: Release = {
       coords,
@@ -211,10 +250,12 @@ export async function stagedRelease(p: PromoteInput): Promise<{ rel: Release; st
       registryUrl: p.registryUrl,
       mirrorHost,
       record: staged.recordBytes,
+      subjects,
+      statementKeys: statements.keys,
       warnings: [],
       tmpDir,
     };
-    return { rel, staged };
+    return { rel, staged, bindPromotion: statements.bind };
   } catch (err) {
     await fs.rm(tmpDir, { recursive: true, force: true });
     throw err;

@@ -22,6 +22,10 @@ import * as L from './layout.js';
 import { platformKey, type Platform } from './names.js';
 import { decideProtocols, hostPlatform, type DetectMode, type ProtocolDecision } from './protocols/detect.js';
 import { buildContext, renderRecord, sameBuild } from './record.js';
+import { builderOf } from '../provenance/builder.js';
+import { renderPublishStatement } from '../provenance/build.js';
+import { LOCAL_BUILDER, type NamedDigest } from '../provenance/statement.js';
+import { provenanceKey, provenanceObject, versionSubjects } from './provenance.js';
 import { packZip, unpack, type Package, type Unpacked, type ZipPackage } from './repack.js';
 import { identifyArchives } from './sources.js';
 
@@ -65,6 +69,10 @@ export interface Release {
   mirrorHost: string;
   /** The build record (terraform/record.ts) written next to the version. */
   record: Buffer;
+  /** What its provenance attests: every zip and SHA256SUMS, by name and sha256. */
+  subjects: NamedDigest[];
+  /** The in-toto statements written next to the version (terraform/provenance.ts), by key. */
+  statementKeys: string[];
   /** What the report should warn about (executables left out of the zips). */
   warnings: string[];
   /** Where the repacked zips wait to be uploaded; the caller removes it when done. */
@@ -86,8 +94,10 @@ export interface ReleaseInput {
   /** How long a provider started for its handshake may take (subprocess-timeout); DEFAULTS.handshakeTimeoutMs if unset. */
   handshakeTimeoutMs?: number;
   signal?: AbortSignal;
-  /** Context.env: the GitHub Actions variables the build record names (GITHUB_REF, GITHUB_RUN_ID, ...). */
+  /** Context.env: the GitHub Actions variables the build record and the provenance name (GITHUB_REF, GITHUB_RUN_ID, ...). */
   env?: Record<string, string | undefined>;
+  /** The run's non-secret inputs (RunRecord.inputs): the provenance's external parameters. */
+  inputs?: Record<string, unknown>;
   /**
    * Told once every archive is unpacked and checked and the protocols are
    * decided, while zips are still compressing: from here on nothing refuses
@@ -196,7 +206,20 @@ export async function buildRelease(r: ReleaseInput): Promise<Release> {
       packages.map((p) => ({ name: p.source, sha256: p.sourceSha256 })),
       [...packages.map((p) => ({ name: p.filename, sha256: p.sha256 })), { name: L.sumsName(coords), sha256: sha256Hex(sums) }],
     );
-    const objects = releaseObjects({ ...r, signer: r.key, packages, protocols, manifest, sums, signature, mirrorHost, record });
+    const subjects = versionSubjects(
+      coords,
+      packages.map((p) => ({ name: p.filename, sha256: p.sha256 })),
+      sums,
+    );
+    const provenance = renderPublishStatement({
+      provider: { namespace: coords.namespace, name: coords.name, version: coords.version },
+      subjects,
+      sources: packages.map((p) => ({ name: p.source, sha256: p.sourceSha256 })),
+      inputs: r.inputs ?? {},
+      builder: builderOf(r.env ?? {}, LOCAL_BUILDER),
+    });
+    const statements = [provenanceObject(coords, provenance, r.immutable)];
+    const objects = releaseObjects({ ...r, signer: r.key, packages, protocols, manifest, sums, signature, mirrorHost, record, statements });
     return {
       coords,
       packages,
@@ -209,6 +232,8 @@ export async function buildRelease(r: ReleaseInput): Promise<Release> {
       registryUrl: r.registryUrl,
       mirrorHost,
       record,
+      subjects,
+      statementKeys: [provenanceKey(coords)],
       warnings: warnings.sort(),
       tmpDir,
     };
@@ -256,6 +281,8 @@ export function releaseObjects(o: {
   mirrorHost: string;
   immutable: boolean;
   record: Buffer;
+  /** The in-toto statements (terraform/provenance.ts), written with the record: after the files they describe. */
+  statements?: readonly ReleaseObject[];
 }): ReleaseObject[] {
   const { coords, packages } = o;
   const cache = o.immutable ? L.CACHE_IMMUTABLE : L.CACHE_MUTABLE;
@@ -271,6 +298,7 @@ export function releaseObjects(o: {
       ...bufferObject(dir + L.RECORD_NAME, o.record, 'document', cache),
       sameAs: (existing: Buffer) => sameBuild(existing, o.record, o.immutable),
     },
+    ...(o.statements ?? []),
     ...packages.map((pkg) =>
       bufferObject(
         L.downloadKey(coords, pkg.os, pkg.arch),

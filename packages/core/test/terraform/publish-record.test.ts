@@ -118,9 +118,13 @@ describe('the build record', () => {
     });
     expect(await fs.readFile(path.join(store, RECORD), 'utf8')).toBe(first);
 
-    // staging: the same bytes published from another tag replace the record (promotion checks its ref)
+    // staging: the same bytes published from another tag replace the record (promotion checks its ref), and the
+    // provenance statement, whose external parameters name the ref
     const rc = await run({ GITHUB_REF: 'refs/tags/terraform-provider-demo-v1.0.0-rc.1', GITHUB_RUN_ID: '4243' });
-    expect(rc.plan.filter((r) => r.action !== 'skip').map((r) => [r.object, r.action])).toEqual([[RECORD, 'replace']]);
+    expect(rc.plan.filter((r) => r.action !== 'skip').map((r) => [r.object, r.action])).toEqual([
+      [RECORD, 'replace'],
+      ['store/acme/demo/1.0.0/relay-provenance.intoto.json', 'replace'],
+    ]);
     expect(JSON.parse(await fs.readFile(path.join(store, RECORD), 'utf8')).ref).toBe('refs/tags/terraform-provider-demo-v1.0.0-rc.1');
 
     // write-once: identical bytes from another ref stay a no-op, the first record kept

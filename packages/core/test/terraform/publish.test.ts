@@ -72,14 +72,14 @@ describe('publish-terraform-registry on a file store', () => {
     const disco = JSON.parse(await fs.readFile(path.join(store, '.well-known/terraform.json'), 'utf8'));
     expect(disco).toEqual({ 'providers.v1': 'https://registry.example.com/registry/' });
 
-    expect(res.plan).toHaveLength(14);
+    expect(res.plan).toHaveLength(15);
     expect(res.plan.map((r) => r.result)).toEqual(res.plan.map(() => 'written'));
     const before = await snapshot(store);
     const again = await publishTerraformRegistry.run(inputs({ tarballs, store: `file://${store}` }), ctx());
     expect(again.report.status).toBe('no-op');
     expect(again.plan.filter((r) => r.action !== 'skip' || r.result !== 'unchanged')).toEqual([]);
     expect(again.report.sections[0]).toMatchObject({
-      text: expect.stringContaining('Wrote 0 objects, 12 already identical; versions index: skip'),
+      text: expect.stringContaining('Wrote 0 objects, 13 already identical; versions index: skip'),
     });
     expect(await snapshot(store)).toEqual(before);
   });
@@ -142,6 +142,7 @@ describe('publish-terraform-registry on a file store', () => {
       [`${dirKey}terraform-provider-demo_1.0.0_SHA256SUMS`, 'put', 'new'],
       [`${dirKey}terraform-provider-demo_1.0.0_SHA256SUMS.sig`, 'put', 'new'],
       [`${dirKey}relay-build.json`, 'put', 'new'],
+      [`${dirKey}relay-provenance.intoto.json`, 'put', 'new'],
       ...platforms.map((p) => [`registry/acme/demo/1.0.0/download/${p.replace('_', '/')}`, 'put', 'new']),
       ['mirror/registry.example.com/acme/demo/1.0.0.json', 'put', 'new'],
       ['.well-known/terraform.json', 'put', 'new'],
@@ -150,11 +151,11 @@ describe('publish-terraform-registry on a file store', () => {
     ]);
     // Every object but the signature, whose size varies by a byte between signings, and the build record, which
     // names the run (the plan hash must not vary with either).
-    const unsized = (o: string) => o.endsWith('.sig') || o.endsWith('/relay-build.json');
+    const unsized = (o: string) => o.endsWith('.sig') || o.endsWith('/relay-build.json') || o.endsWith('.intoto.json');
     for (const r of res.plan.slice(0, -2)) expect(unsized(r.object) ? r.bytes === undefined : r.bytes! > 0).toBe(true);
     expect(res.plan.every((r) => r.result === undefined)).toBe(true);
     expect(res.report.sections[0]).toMatchObject({
-      text: expect.stringContaining('Would write 12 objects, 0 already identical; versions index: put.'),
+      text: expect.stringContaining('Would write 13 objects, 0 already identical; versions index: put.'),
     });
     const planSection = res.report.sections.find((x) => x.heading === 'Plan');
     expect(planSection && 'table' in planSection && planSection.table.rows).toEqual(res.plan.map((r) => [r.object, r.action, r.why]));
@@ -251,7 +252,7 @@ describe('zips go to the store while the rest compress, only when nothing can re
     await expect(fs.stat(store)).rejects.toThrow();
     // bound to the approved plan: the zips' bytes are part of what was approved, so they wait for approve()
     const bound = await run({ 'expect-plan': dry.outputs['plan-hash'] });
-    expect(bound.plan.filter((r) => r.result === 'written')).toHaveLength(14);
+    expect(bound.plan.filter((r) => r.result === 'written')).toHaveLength(15);
 
     // A run that wrote one zip and died: the next finds part of the version, so every zip waits for the plan.
     const v2 = await release(dir, '2.0.0');
@@ -481,7 +482,7 @@ describe('verify catches what Terraform would reject', () => {
     }
   };
   test('the untouched registry verifies', async () =>
-    expect((await verify()).outputs).toEqual({ versions: '1.0.0', platforms: '3', unaudited: '' }));
+    expect((await verify()).outputs).toEqual({ versions: '1.0.0', platforms: '3', unaudited: '', unattested: '' }));
   test('providers.v1 without a trailing slash', () =>
     tamper('.well-known/terraform.json', (s) => s.replace('registry/"', 'registry"'), /must end in '\/'/));
   test('a v-prefixed version in versions', () =>

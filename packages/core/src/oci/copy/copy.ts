@@ -3,6 +3,7 @@ import { badInput } from '../../errors.js';
 import type { Logger } from '../../log/logger.js';
 import { mib } from '../../report/plan.js';
 import type { RunRecord } from '../../report/recorder.js';
+import type { PlanRow } from '../../report/plan.js';
 import type { RetryPolicy } from '../../retry.js';
 import { TAG_PATTERN, formatReference, isTag, joinRef } from '../ref/reference.js';
 import type { Reference } from '../ref/reference.js';
@@ -12,7 +13,7 @@ import { executePlan } from './execute.js';
 import { readGraph } from './graph.js';
 import type { SourceGraph } from './graph.js';
 import type { CopyResult } from './result.js';
-import { planCopy } from './plan.js';
+import { planCopy, type Plan } from './plan.js';
 import { planLines, planRows } from './report.js';
 import { verifyCopy } from './verify.js';
 
@@ -34,6 +35,12 @@ export interface CopyRequest {
   maxManifests?: number;
   /** Runs once the source is read, before the target is touched (promotion gates). */
   gate?: (g: SourceGraph) => Promise<void>;
+  /**
+   * Rows of what the caller writes once the copy is verified (a promotion
+   * statement attached to the image), planned (reads only) with the copy's so
+   * that approval binds them; the caller sets their results.
+   */
+  moreRows?: (plan: Plan, target: Repo) => Promise<PlanRow[]>;
 }
 
 export type { CopyResult } from './result.js';
@@ -89,13 +96,14 @@ export async function ociCopy(req: CopyRequest, session: OciSession, log: Logger
     return p;
   });
   const rows = planRows(plan);
-  req.record?.addPlan(rows);
+  const more = (await req.moreRows?.(plan, target)) ?? [];
+  req.record?.addPlan([...rows, ...more]);
   req.record?.approve(); // the plan is complete: refuse here, before any write, if it is not the approved one
 
   const images = [...tags.map((t) => `${target.name}:${t}@${plan.root.digest}`), `${target.name}@${plan.root.digest}`];
   if (req.dryRun) {
     log.info('dry run: nothing written');
-    return { digest: plan.root.digest, images, plan, graph, verified: [], rows };
+    return { digest: plan.root.digest, images, plan, graph, verified: [], rows: [...rows, ...more] };
   }
   const started = Date.now();
   const transferred = await log.group(`Copy to ${target.name}`, () =>
@@ -119,6 +127,6 @@ export async function ociCopy(req: CopyRequest, session: OciSession, log: Logger
     graph,
     transferred,
     verified,
-    rows,
+    rows: [...rows, ...more],
   };
 }
