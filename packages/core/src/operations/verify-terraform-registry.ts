@@ -6,6 +6,8 @@ import { defineOperation } from '../operation.js';
 import { checkName, checkVersion } from '../terraform/names.js';
 import { httpReader, storeReader, verifyRegistry } from '../terraform/verify.js';
 import { auditedVersions } from '../audit/read.js';
+import { AUDIT_PREFIX } from '../audit/write.js';
+import { IntegrityError } from '../errors.js';
 import type { ReportSection } from '../report/report.js';
 import { httpOptions, openStoreInput, parseRegistryUrl, requestTimeoutInput } from './common.js';
 
@@ -43,7 +45,7 @@ export const verifyTerraformRegistry = defineOperation(spec, async (inp, ctx: Co
   const versions = inp.version ? [checkVersion(inp.version)] : [];
   const client = new HttpClient({ env: ctx.env, signal: ctx.signal, ...httpOptions(ctx), log: ctx.log });
   const store = inp.store ? openStoreInput(inp.store, 'store', inp['s3-endpoint'], ctx) : undefined;
-  const reader = store ? storeReader(store, root) : httpReader(client);
+  const reader = store ? storeReader(store, root, { servedCurrent: true }) : httpReader(client);
   const checks = await verifyRegistry(
     reader,
     { root, namespace, name, versions, mirrorHost: inp.mirror ? root.host : undefined },
@@ -73,7 +75,12 @@ export const verifyTerraformRegistry = defineOperation(spec, async (inp, ctx: Co
   };
 });
 
-/** Which versions no audit record names: a warning, not a failure (versions published before records existed have none). */
+/**
+ * Every version checked must have an audit record: one missing means a run
+ * listed it and stopped before recording (a re-run of that publish writes
+ * the record as a repair), or it was written without Relay. A failure, never
+ * only a warning.
+ */
 async function auditSection(
   store: Store | undefined,
   provider: string,
@@ -88,9 +95,9 @@ async function auditSection(
   const unaudited = versions.filter((v) => !have.has(v));
   for (const key of found.unreadable) ctx.log.warn(`${store.url}/${key} is not an audit record Relay can read`);
   if (unaudited.length)
-    ctx.log.warn(`no audit record names ${provider} ${unaudited.join(', ')} (published without Relay, or before it kept records)`);
-  const text = unaudited.length
-    ? `no record for ${unaudited.join(', ')}; ${versions.length - unaudited.length} of ${versions.length} versions recorded (${found.records} ${found.records === 1 ? 'record' : 'records'} under audit/)`
-    : `every version checked has one (${found.records} ${found.records === 1 ? 'record' : 'records'} under audit/)`;
+    throw new IntegrityError(
+      `${store.url}: no audit record under ${AUDIT_PREFIX} names ${provider} ${unaudited.join(', ')} (a publish stopped before recording it, or it was written without Relay; re-running that publish records it as a repair)`,
+    );
+  const text = `every version checked has one (${found.records} ${found.records === 1 ? 'record' : 'records'} under audit/)`;
   return { unaudited, section: { heading: 'Audit records', text } };
 }
