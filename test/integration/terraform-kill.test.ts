@@ -5,7 +5,8 @@
 // real CLI, built here as users run it; the kill points are found from outside
 // the process, by watching the store's directory, never by hooks in Relay.
 // Also: a publisher stopped (SIGSTOP) before its indexes while ten other
-// versions are published finishes once resumed.
+// versions are published finishes once resumed; and on Ceph RGW, a publisher
+// killed before `versions` or before its audit record is finished by a re-run.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -14,8 +15,12 @@ import * as http from 'node:http';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
+import { auditedVersions as auditedVersionsOf } from '../../packages/core/src/audit/read.js';
 import { NullLogger, publishTerraformRegistry } from '../../packages/core/src/index.js';
+import { openStore } from '../../packages/core/src/store/open.js';
+import type { Store } from '../../packages/core/src/store/store.js';
 import { providerTarball, rsaKey, tmpDir } from '../../packages/core/test/fixtures.js';
+import { makeBucket, s3Settings } from '../support/servers.js';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(new URL('../..', import.meta.url).pathname);
@@ -374,4 +379,76 @@ describe('a publisher stopped before its indexes while ten others publish', () =
     expect((await verifyStore(root)).doc.error).toBeUndefined();
     expect(await auditedVersions(root)).toEqual(['1.0.0', V, ...others].sort());
   }, 600_000);
+});
+
+// S3 keeps no generations (an object is served as stored), so there is nothing to catch up; what a kill can
+// still leave is a version listed in the mirror index and not yet in `versions`, or listed with no audit record.
+describe('the same on Ceph RGW: a publisher killed before versions, or before its audit record, is finished by the re-run', () => {
+  let s3: ReturnType<typeof s3Settings>;
+  beforeAll(() => {
+    s3 = s3Settings();
+    process.env.AWS_ACCESS_KEY_ID = s3.accessKeyId;
+    process.env.AWS_SECRET_ACCESS_KEY = s3.secretAccessKey;
+    process.env.AWS_REGION = 'us-east-1';
+  });
+  const REG = 'https://registry.example.com/';
+  const s3env = (bucket: string, version: string): NodeJS.ProcessEnv => ({
+    ...env('', version),
+    RELAY_STORE: `s3://${bucket}`,
+    RELAY_REGISTRY_URL: REG,
+    RELAY_S3_ENDPOINT: s3.endpoint,
+    AWS_ACCESS_KEY_ID: s3.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+    AWS_REGION: 'us-east-1',
+  });
+  const text = async (store: Store, k: string): Promise<string> => (await store.get(k))?.body.toString() ?? '';
+  const mirrorIndexKey = 'mirror/registry.example.com/acme/demo/index.json';
+  const recorded = async (store: Store): Promise<boolean> => (await auditedVersionsOf(store)).versions.get('acme/demo')?.has(V) ?? false;
+
+  test.each([
+    {
+      name: 'the mirror index lists it, versions does not yet',
+      at: async (st: Store) => (await text(st, mirrorIndexKey)).includes(`"${V}"`),
+      caught: async (st: Store) => !(await text(st, key.versions)).includes(`"${V}"`),
+      repairs: [] as string[],
+    },
+    {
+      name: 'versions lists it, no audit record yet',
+      at: async (st: Store) => (await text(st, key.versions)).includes(`"${V}"`),
+      caught: async (st: Store) => !(await recorded(st)),
+      repairs: ['audit/'],
+    },
+  ])(
+    'killed when $name',
+    async ({ at, caught, repairs }) => {
+      let bucket = '';
+      let store: Store | undefined;
+      for (let attempt = 1; ; attempt++) {
+        bucket = await makeBucket('kill');
+        store = openStore(`s3://${bucket}`, 'store', { endpoint: s3.endpoint, cwd: '/' });
+        expect((await relay(['publish-terraform-registry'], s3env(bucket, '1.0.0'))).code).toBe(0);
+        const child = spawn(process.execPath, [cli, 'publish-terraform-registry'], { env: s3env(bucket, V), stdio: 'ignore' });
+        const exited = new Promise((r) => child.once('exit', r));
+        const deadline = Date.now() + 120_000;
+        let hit = false;
+        while (child.exitCode === null && Date.now() < deadline && !(hit = await at(store)));
+        child.kill('SIGKILL');
+        await exited;
+        if (hit && (await caught(store))) break;
+        if (attempt === 10) throw new Error(`never killed in that state in ${attempt} runs`);
+      }
+      const again = await relay(['publish-terraform-registry'], s3env(bucket, V));
+      expect(again.doc.error).toBeUndefined();
+      expect(again.doc.plan!.filter((r) => r.action === 'repair').map((r) => r.object)).toEqual(repairs);
+      expect(again.doc.status).toBe('done');
+      const verified = await relay(
+        ['verify-terraform-registry', '--registry-url', REG, '--namespace', 'acme', '--name', 'demo', '--store', `s3://${bucket}`],
+        { ...s3env(bucket, V), RELAY_VERSION: undefined },
+      );
+      expect(verified.doc.error).toBeUndefined();
+      expect(verified.doc.outputs?.versions).toBe(`1.0.0 ${V}`);
+      expect(await recorded(store!)).toBe(true);
+    },
+    600_000,
+  );
 });
