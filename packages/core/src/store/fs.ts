@@ -28,7 +28,9 @@ const MAX_REREADS = 100;
  *   late simply loses its race.
  * - the plain file `<key>` always catches up with the newest generation, for
  *   whoever serves the directory as static files: every writer republishes
- *   the newest generation after its own, until it sees no newer one.
+ *   the newest generation after its own, until it sees no newer one. A writer
+ *   killed between the two leaves the plain file behind: `served.behind`
+ *   names it, and a re-run plans it as a repair (`served.catchUp`).
  *
  * Readers never see a partial object. No metadata is kept: the ETag is the
  * content's sha256, and no Content-Type or Cache-Control is stored (whoever
