@@ -166,9 +166,9 @@ const has = (file: string, text: string): boolean => {
     return false;
   }
 };
-const nonEmptyDir = (dir: string, ext = ''): boolean => {
+const nonEmptyDir = (dir: string, ext = '', temp = false): boolean => {
   try {
-    return readdirSync(dir).some((f) => f.endsWith(ext) && !f.includes('.relay-tmp'));
+    return readdirSync(dir).some((f) => f.endsWith(ext) && (temp || !f.includes('.relay-tmp')));
   } catch {
     return false;
   }
@@ -180,17 +180,13 @@ interface KillPoint {
   at: (root: string) => boolean;
   /** A file this point must catch behind its newest generation (the moment between linking and copying out). */
   behind?: string;
+  /** Where stepping starts (default: the previous point's state). */
+  near?: (root: string) => boolean;
+  /** A state the kill must come before: seen after it, the kill landed late (the machine is shared) and is tried again. */
+  before: (root: string) => boolean;
   /** Rows the re-run must plan as `repair`. */
   repairs: string[];
 }
-
-/** Whether a store lists the version, in its newest generation of `versions` or its plain file. */
-const listed = (root: string): boolean => {
-  const gens = path.join(root, `${key.versions}.relay-gen`);
-  return (
-    has(path.join(root, key.versions), `"${V}"`) || (existsSync(gens) && readdirSync(gens).some((g) => has(path.join(gens, g), `"${V}"`)))
-  );
-};
 
 const V = '1.1.0';
 const key = {
@@ -200,25 +196,38 @@ const key = {
   mirrorIndex: () => `mirror/${host}/acme/demo/index.json`,
   versions: 'registry/acme/demo/versions',
 };
+const exists = (k: string) => (r: string) => existsSync(path.join(r, k));
+const lists = (k: () => string) => (r: string) => has(path.join(r, k()), `"${V}"`);
+const zipLinked = (r: string): boolean => nonEmptyDir(path.join(r, key.store), '.zip');
+const mirrorGen = (r: string): boolean => existsSync(path.join(r, `${key.mirrorIndex()}.relay-gen`, '000000000001'));
+const versionsGen = exists(`${key.versions}.relay-gen/000000000001`);
 const POINTS: KillPoint[] = [
-  { name: 'its first write', at: (r) => nonEmptyDir(path.join(r, key.store)), repairs: [] },
-  { name: 'a zip', at: (r) => nonEmptyDir(path.join(r, key.store), '.zip'), repairs: [] },
-  { name: 'the first download document', at: (r) => existsSync(path.join(r, key.download)), repairs: [] },
-  { name: 'the mirror version document', at: (r) => existsSync(path.join(r, key.mirrorDoc())), repairs: [] },
+  {
+    name: 'its first write (a zip still a temp file)',
+    at: (r) => nonEmptyDir(path.join(r, key.store), '', true),
+    near: exists(key.store),
+    before: zipLinked,
+    repairs: [],
+  },
+  { name: 'a zip', at: zipLinked, before: exists(key.download), repairs: [] },
+  { name: 'the first download document', at: exists(key.download), before: mirrorGen, repairs: [] },
+  { name: 'the mirror version document', at: (r) => exists(key.mirrorDoc())(r), before: mirrorGen, repairs: [] },
   {
     name: "the mirror index's generation linked, its plain file not yet copied",
-    at: (r) => existsSync(path.join(r, `${key.mirrorIndex()}.relay-gen`, '000000000001')),
+    at: mirrorGen,
+    before: lists(key.mirrorIndex),
     behind: 'mirrorIndex',
     repairs: ['mirrorIndex'],
   },
-  { name: 'the mirror index served, before versions', at: (r) => has(path.join(r, key.mirrorIndex()), `"${V}"`), repairs: [] },
+  { name: 'the mirror index served, before versions', at: lists(key.mirrorIndex), before: versionsGen, repairs: [] },
   {
     name: "versions' generation linked, its plain file not yet copied",
-    at: (r) => existsSync(path.join(r, `${key.versions}.relay-gen`, '000000000001')),
+    at: versionsGen,
+    before: lists(() => key.versions),
     behind: 'versions',
     repairs: ['versions', 'audit/'],
   },
-  { name: 'versions served, before the audit record', at: (r) => has(path.join(r, key.versions), `"${V}"`), repairs: ['audit/'] },
+  { name: 'versions served, before the audit record', at: lists(() => key.versions), before: hasRecord, repairs: ['audit/'] },
 ];
 const keyOf = (k: string): string => (k === 'mirrorIndex' ? key.mirrorIndex() : k === 'versions' ? key.versions : k);
 
@@ -290,14 +299,14 @@ describe('a publisher killed at each step, then re-run for the same version', ()
       const root = path.join(work, `kill-${i}`);
       // Stepping starts once the previous point's state is seen; when that was seen too late (the machine is
       // shared), the kill lands past this point: tried again on a fresh copy, and the test fails if never caught.
-      const near = i === 0 ? () => true : POINTS[i - 1]!.at;
-      const caught = (): boolean =>
-        point.behind ? plainFilesBehind(root).includes(keyOf(point.behind)) : i < POINTS.length - 1 ? !listed(root) : !hasRecord(root);
+      const near = point.near ?? (i === 0 ? () => true : POINTS[i - 1]!.at);
+      // Killed in this state and not past it: the kill must land before `before` (and, where asked, with the file behind).
+      const caught = (): boolean => !point.before(root) && (!point.behind || plainFilesBehind(root).includes(keyOf(point.behind)));
       for (let attempt = 1; ; attempt++) {
         await fs.rm(root, { recursive: true, force: true });
         await fs.cp(template, root, { recursive: true });
         if ((await killWhen(root, V, near, point.at)) && caught()) break;
-        if (attempt === 10) throw new Error(`never killed in the state "${point.name}" in ${attempt} runs`);
+        if (attempt === 30) throw new Error(`never killed in the state "${point.name}" in ${attempt} runs`);
       }
       served = root;
       if (point.behind) {
@@ -435,7 +444,7 @@ describe('the same on Ceph RGW: a publisher killed before versions, or before it
         child.kill('SIGKILL');
         await exited;
         if (hit && (await caught(store))) break;
-        if (attempt === 10) throw new Error(`never killed in that state in ${attempt} runs`);
+        if (attempt === 30) throw new Error(`never killed in that state in ${attempt} runs`);
       }
       const again = await relay(['publish-terraform-registry'], s3env(bucket, V));
       expect(again.doc.error).toBeUndefined();
