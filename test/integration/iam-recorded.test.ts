@@ -229,7 +229,7 @@ describe('iam-policy names exactly the S3 actions a publish and a verify call', 
       ],
       {},
     );
-    expect(verified.outputs).toMatchObject({ versions: '1.0.0 1.1.0', unaudited: '' });
+    expect(verified.outputs).toMatchObject({ versions: '1.0.0 1.1.0' });
     const readPolicy = await relay(['iam-policy', 'verify-terraform-registry', '--store', storeUrl]);
     expectExactly(
       [...proxy.seen].flatMap(iamCalls),

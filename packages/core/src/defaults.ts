@@ -68,6 +68,8 @@ export const DEFAULTS = {
   storeWriteParallel: 4,
   /** Terraform verify: platforms downloaded and checked at once (each holds a zip's worth of hashing). */
   verifyParallel: 2,
+  /** A file store's served copy seen behind its content: how long a writer still running gets to catch it up before verify calls it left behind. */
+  servedCatchUpMs: 2000,
   /** Compare-and-swap of `versions`: many attempts with short backoff, as concurrent publishers race for it. */
   casRetry: { attempts: 30, baseMs: 50, maxMs: 2000 },
 

@@ -7,6 +7,8 @@ import { checkName, checkVersion } from '../terraform/names.js';
 import { httpReader, storeReader, verifyRegistry, type PlatformCheck } from '../terraform/verify.js';
 import { auditedVersions } from '../audit/read.js';
 import { verifyProvenance, type VersionProvenance } from '../terraform/provenance.js';
+import { AUDIT_PREFIX } from '../audit/write.js';
+import { IntegrityError } from '../errors.js';
 import type { ReportSection } from '../report/report.js';
 import { httpOptions, openStoreInput, parseRegistryUrl, requestTimeoutInput } from './common.js';
 
@@ -31,9 +33,6 @@ const spec = defineSpec({
   outputs: {
     versions: { description: 'Versions checked, space-separated.' },
     platforms: { description: 'Number of platform packages checked.' },
-    unaudited: {
-      description: 'Versions checked that no audit record under `audit/` names, space-separated (read from `store` only; empty over HTTP).',
-    },
     unattested: {
       description:
         'Versions checked that carry no provenance statement (`relay-provenance.intoto.json`), space-separated. A statement whose subjects differ from the files served fails the run instead.',
@@ -48,7 +47,7 @@ export const verifyTerraformRegistry = defineOperation(spec, async (inp, ctx: Co
   const versions = inp.version ? [checkVersion(inp.version)] : [];
   const client = new HttpClient({ env: ctx.env, signal: ctx.signal, ...httpOptions(ctx), log: ctx.log });
   const store = inp.store ? openStoreInput(inp.store, 'store', inp['s3-endpoint'], ctx) : undefined;
-  const reader = store ? storeReader(store, root) : httpReader(client);
+  const reader = store ? storeReader(store, root, { servedCurrent: true }) : httpReader(client);
   let checks: PlatformCheck[];
   let found: VersionProvenance[];
   try {
@@ -62,14 +61,9 @@ export const verifyTerraformRegistry = defineOperation(spec, async (inp, ctx: Co
   const unattested = found.filter((p) => p.provenance === 'none').map((p) => p.version);
   if (unattested.length)
     ctx.log.warn(`no provenance statement for ${namespace}/${name} ${unattested.join(', ')} (published before Relay wrote them)`);
-  const audit = await auditSection(store, `${namespace}/${name}`, vs, ctx);
+  const auditRecords = await auditSection(store, `${namespace}/${name}`, vs, ctx);
   return {
-    outputs: {
-      versions: vs.join(' '),
-      platforms: String(checks.length),
-      unaudited: audit.unaudited.join(' '),
-      unattested: unattested.join(' '),
-    },
+    outputs: { versions: vs.join(' '), platforms: String(checks.length), unattested: unattested.join(' ') },
     plan: [],
     report: {
       title: `Verified ${root.host}/${namespace}/${name}`,
@@ -91,32 +85,30 @@ export const verifyTerraformRegistry = defineOperation(spec, async (inp, ctx: Co
             rows: found.map((p) => [p.version, describe(p.provenance), describe(p.promotion)]),
           },
         },
-        audit.section,
+        auditRecords,
       ],
     },
   };
 });
 
-/** Which versions no audit record names: a warning, not a failure (versions published before records existed have none). */
-async function auditSection(
-  store: Store | undefined,
-  provider: string,
-  versions: string[],
-  ctx: Context,
-): Promise<{ unaudited: string[]; section: ReportSection }> {
-  if (!store) {
-    return { unaudited: [], section: { heading: 'Audit records', text: 'not checked: they are listed from the store (give `store`)' } };
-  }
+/**
+ * Every version checked must have an audit record: one missing means a run
+ * listed it and stopped before recording (a re-run of that publish writes
+ * the record as a repair), or it was written without Relay. A failure, never
+ * only a warning.
+ */
+async function auditSection(store: Store | undefined, provider: string, versions: string[], ctx: Context): Promise<ReportSection> {
+  if (!store) return { heading: 'Audit records', text: 'not checked: they are listed from the store (give `store`)' };
   const found = await auditedVersions(store, ctx.signal);
   const have = found.versions.get(provider) ?? new Set<string>();
   const unaudited = versions.filter((v) => !have.has(v));
   for (const key of found.unreadable) ctx.log.warn(`${store.url}/${key} is not an audit record Relay can read`);
   if (unaudited.length)
-    ctx.log.warn(`no audit record names ${provider} ${unaudited.join(', ')} (published without Relay, or before it kept records)`);
-  const text = unaudited.length
-    ? `no record for ${unaudited.join(', ')}; ${versions.length - unaudited.length} of ${versions.length} versions recorded (${found.records} ${found.records === 1 ? 'record' : 'records'} under audit/)`
-    : `every version checked has one (${found.records} ${found.records === 1 ? 'record' : 'records'} under audit/)`;
-  return { unaudited, section: { heading: 'Audit records', text } };
+    throw new IntegrityError(
+      `${store.url}: no audit record under ${AUDIT_PREFIX} names ${provider} ${unaudited.join(', ')} (a publish stopped before recording it, or it was written without Relay; re-running that publish records it as a repair)`,
+    );
+  const text = `every version checked has one (${found.records} ${found.records === 1 ? 'record' : 'records'} under audit/)`;
+  return { heading: 'Audit records', text };
 }
 
 const describe = (s: 'checked' | 'none'): string => (s === 'checked' ? 'present; its subjects are the files served' : 'none');

@@ -3,9 +3,12 @@ import type { ReportSection } from './report.js';
 /**
  * One plan vocabulary for every domain (registry objects, blobs, manifests,
  * tags, mirror targets). The plan is what dry-run prints, what the summary
- * shows, what --json returns and what execution walks.
+ * shows, what --json returns and what execution walks. `repair` finishes what
+ * an interrupted run left behind without changing content (a served copy
+ * behind the store, a listed version with no audit record): it writes, so it
+ * is never a silent no-op.
  */
-export type PlanAction = 'put' | 'skip' | 'replace' | 'mount' | 'conflict';
+export type PlanAction = 'put' | 'skip' | 'replace' | 'mount' | 'repair' | 'conflict';
 
 /** What became of a planned object once executed. */
 export type RowResult = 'written' | 'unchanged' | 'failed';
@@ -22,7 +25,7 @@ export interface PlanRow {
 }
 
 export function countActions(rows: readonly PlanRow[]): Record<PlanAction, number> {
-  const c: Record<PlanAction, number> = { put: 0, skip: 0, replace: 0, mount: 0, conflict: 0 };
+  const c: Record<PlanAction, number> = { put: 0, skip: 0, replace: 0, mount: 0, repair: 0, conflict: 0 };
   for (const r of rows) c[r.action]++;
   return c;
 }
@@ -48,6 +51,7 @@ export function countsLine(rows: readonly PlanRow[], executed: boolean): string 
   const parts = [
     ...(writes ? [executed ? `${writes} written` : `${writes} to write`] : []),
     ...(c.mount ? [executed ? `${c.mount} mounted` : `${c.mount} to mount`] : []),
+    ...(c.repair ? [executed ? `${c.repair} repaired` : `${c.repair} to repair`] : []),
     ...(c.skip ? [`${c.skip} identical`] : []),
     ...(c.conflict ? [`${c.conflict} in conflict`] : []),
   ];

@@ -4,13 +4,15 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { InputError } from '../errors.js';
+import { InputError, RemoteError } from '../errors.js';
 import { HashingStream, sha256Hex } from '../hash.js';
-import type { Body, ObjectInfo, PutOptions, Store } from './store.js';
+import type { Body, ObjectInfo, PutOptions, ServedCopies, Store } from './store.js';
 import { PreconditionFailed } from './store.js';
 
 /** Generations a key keeps besides its newest: enough for any writer still reading one, small enough to stay tidy. */
 const KEEP_GENERATIONS = 8;
+/** Re-reads after losing a generation to pruning: each loss means KEEP_GENERATIONS newer writes landed meanwhile, so this bounds only a store written without pause. */
+const MAX_REREADS = 100;
 
 /**
  * A directory that behaves like a store with conditional writes, with no
@@ -26,7 +28,9 @@ const KEEP_GENERATIONS = 8;
  *   late simply loses its race.
  * - the plain file `<key>` always catches up with the newest generation, for
  *   whoever serves the directory as static files: every writer republishes
- *   the newest generation after its own, until it sees no newer one.
+ *   the newest generation after its own, until it sees no newer one. A writer
+ *   killed between the two leaves the plain file behind: `served.behind`
+ *   names it, and a re-run plans it as a repair (`served.catchUp`).
  *
  * Readers never see a partial object. No metadata is kept: the ETag is the
  * content's sha256, and no Content-Type or Cache-Control is stored (whoever
@@ -44,41 +48,73 @@ export class FsStore implements Store {
     return p;
   }
 
-  /** Where the key's current content is: its newest generation, else the plain file. */
-  private async current(f: string): Promise<{ file: string; gen: number } | undefined> {
-    const gen = await newestGeneration(f);
-    if (gen !== undefined) return { file: generationFile(f, gen), gen };
-    const st = await fs.stat(f).catch(() => undefined);
-    return st?.isFile() ? { file: f, gen: 0 } : undefined;
+  /**
+   * The key's current content, opened: its newest generation, else the plain
+   * file. Once open, the bytes stay readable even if the file is then removed.
+   * A generation pruned between listing and opening means at least
+   * KEEP_GENERATIONS newer ones landed meanwhile (this reader was paused): a
+   * lost race, so it lists again and opens the newest, never failing on it.
+   */
+  private async openCurrent(f: string): Promise<Opened | undefined> {
+    for (let attempt = 1; ; attempt++) {
+      const gen = await newestGeneration(f);
+      const opened = await openFile(gen === undefined ? f : generationFile(f, gen), gen ?? 0);
+      if (opened || gen === undefined) return opened;
+      if (attempt >= MAX_REREADS)
+        throw new RemoteError(`${this.url}/${path.relative(this.root, f)}: changed faster than it could be read (${attempt} attempts)`, {
+          retryable: true,
+        });
+    }
   }
 
   async head(key: string): Promise<ObjectInfo | undefined> {
-    const cur = await this.current(this.file(key));
-    const st = cur && (await fs.stat(cur.file).catch(() => undefined));
-    if (!cur || !st?.isFile()) return undefined;
-    const h = createHash('sha256');
-    await pipeline(createReadStream(cur.file), h);
-    const sha256 = h.digest('hex');
-    return { key, size: st.size, etag: sha256, sha256 };
+    const cur = await this.openCurrent(this.file(key));
+    if (!cur) return undefined;
+    const sha256 = await sha256OfHandle(cur);
+    return { key, size: cur.size, etag: sha256, sha256 };
   }
 
   async get(key: string): Promise<{ body: Buffer; info: ObjectInfo } | undefined> {
-    const cur = await this.current(this.file(key));
-    const body =
-      cur &&
-      (await fs.readFile(cur.file).catch((e: NodeJS.ErrnoException) => {
-        if (e.code === 'ENOENT' || e.code === 'EISDIR') return undefined;
-        throw e;
-      }));
-    if (!body) return undefined;
+    const cur = await this.openCurrent(this.file(key));
+    if (!cur) return undefined;
+    const body = await readAll(cur);
     const sha256 = sha256Hex(body);
     return { body, info: { key, size: body.length, etag: sha256, sha256 } };
   }
 
   async getStream(key: string): Promise<Readable | undefined> {
-    const cur = await this.current(this.file(key));
-    return cur ? createReadStream(cur.file) : undefined;
+    const cur = await this.openCurrent(this.file(key));
+    return cur?.handle.createReadStream();
   }
+
+  /**
+   * What a static server on the directory shows: the plain files, which a
+   * writer killed between linking a generation and copying it out leaves
+   * behind the key's content until some writer catches them up.
+   */
+  readonly served: ServedCopies = {
+    open: async (key) => {
+      const got = await openFile(this.file(key), 0);
+      return got && { size: got.size, body: got.handle.createReadStream() };
+    },
+    behind: async (key) => {
+      const f = this.file(key);
+      for (let attempt = 1; ; attempt++) {
+        const gen = await newestGeneration(f);
+        if (gen === undefined) return undefined;
+        const newest = await openFile(generationFile(f, gen), gen);
+        // pruned under us: a newer one exists
+        if (!newest && attempt < MAX_REREADS) continue;
+        if (!newest)
+          throw new RemoteError(`${this.url}/${key}: changed faster than it could be read (${attempt} attempts)`, { retryable: true });
+        const plain = await openFile(f, 0);
+        const [want, have] = [await sha256OfHandle(newest), plain && (await sha256OfHandle(plain))];
+        if (want === have) return undefined;
+        return { served: key, newest: path.relative(this.root, generationFile(f, gen)).split(path.sep).join('/') };
+      }
+    },
+    catchUp: (key) => this.publishNewest(this.file(key)),
+  };
 
   async put(key: string, body: Body, opts: PutOptions): Promise<{ etag: string }> {
     const f = this.file(key);
@@ -94,9 +130,9 @@ export class FsStore implements Store {
         if ((await newestGeneration(f)) !== undefined || !(await linkExclusive(tmp, f)))
           throw new PreconditionFailed(key, 'already exists');
       } else if (opts.ifMatch !== undefined) {
-        const cur = await this.current(f);
+        const cur = await this.openCurrent(f);
         if (!cur) throw new PreconditionFailed(key, 'does not exist');
-        if ((await sha256OfFile(cur.file)) !== opts.ifMatch) throw new PreconditionFailed(key, 'changed since it was read');
+        if ((await sha256OfHandle(cur)) !== opts.ifMatch) throw new PreconditionFailed(key, 'changed since it was read');
         await fs.mkdir(generationDir(f), { recursive: true });
         // The one decision: whoever creates generation n+1 first wins; everyone else read a stale version.
         if (!(await linkExclusive(tmp, generationFile(f, cur.gen + 1)))) throw new PreconditionFailed(key, 'changed since it was read');
@@ -186,9 +222,44 @@ async function linkExclusive(from: string, to: string): Promise<boolean> {
   }
 }
 
-async function sha256OfFile(file: string): Promise<string> {
+/** An open file and its generation (0: the plain file). */
+interface Opened {
+  handle: fs.FileHandle;
+  gen: number;
+  size: number;
+}
+
+/** Opens a regular file, or says there is none (removed, never written, or a directory). */
+async function openFile(file: string, gen: number): Promise<Opened | undefined> {
+  const handle = await fs.open(file, 'r').catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT' || e.code === 'EISDIR') return undefined;
+    throw e;
+  });
+  if (!handle) return undefined;
+  const st = await handle.stat().catch(async (e: unknown) => {
+    await handle.close();
+    throw e;
+  });
+  if (!st.isFile()) {
+    await handle.close();
+    return undefined;
+  }
+  return { handle, gen, size: st.size };
+}
+
+/** Reads the whole file and closes it. */
+async function readAll(o: Opened): Promise<Buffer> {
+  try {
+    return await o.handle.readFile();
+  } finally {
+    await o.handle.close();
+  }
+}
+
+/** Hashes the whole file and closes it. */
+async function sha256OfHandle(o: Opened): Promise<string> {
   const h = createHash('sha256');
-  await pipeline(createReadStream(file), h);
+  await pipeline(o.handle.createReadStream({ start: 0 }), h);
   return h.digest('hex');
 }
 

@@ -40,6 +40,23 @@ export interface Store {
   /** Keys under a prefix (relative to the store root), sorted. */
   list(prefix: string): Promise<string[]>;
   delete(key: string): Promise<void>;
+  /**
+   * Present only where what a static server shows can fall behind what the
+   * store holds (a directory: the plain file behind the key's newest
+   * generation, when a writer was killed between the two). An S3 object is
+   * served as it is stored, so S3 has none.
+   */
+  readonly served?: ServedCopies;
+}
+
+/** The copies a static server shows, where they can lag the store's content. Keys are relative to the store root. */
+export interface ServedCopies {
+  /** What a static server shows for the key, or undefined where it shows nothing. */
+  open(key: string): Promise<{ size: number; body: Readable } | undefined>;
+  /** The served copy, when it differs from the key's content, and where that content is. */
+  behind(key: string): Promise<{ served: string; newest: string } | undefined>;
+  /** Copies the key's content to its served copy (what every writer does after its own write). */
+  catchUp(key: string): Promise<void>;
 }
 
 /** A conditional write lost: the key exists (ifNoneMatch) or changed (ifMatch). */

@@ -61,22 +61,32 @@ export async function executePlan(store: Store, rel: Release, plan: Plan, o: Exe
       signal,
     );
   }
+  // Objects held as wanted whose served copies a killed run left behind: caught up before anything lists them.
+  for (const i of plan.objects) if (i.action === 'repair') await repairServed(store, i, log);
   await o.beforeCommit?.();
   throwIfCancelled(signal);
   // The mirror index first: its version document and archives are already written, so listing the version
   // there early is harmless, and `versions` stays the one commit point: a kill between the two never leaves a
   // listed version that the mirror lacks.
-  await updateIndex(store, plan.mirrorIndex.object, log, (cur) => {
+  const mirrorWritten = await updateIndex(store, plan.mirrorIndex.object, log, (cur) => {
     const idx = cur ? parseMirrorIndex(`${store.url}/${plan.mirrorIndex.object}`, cur) : { versions: {} };
     const next = addMirrorVersion(idx, rel.coords.version);
     return next && json(next);
   });
-  await updateIndex(store, plan.versions.object, log, (cur) => {
+  if (!mirrorWritten && plan.mirrorIndex.action === 'repair') await repairServed(store, plan.mirrorIndex, log);
+  const versionsWritten = await updateIndex(store, plan.versions.object, log, (cur) => {
     const where = `${store.url}/${plan.versions.object}`;
     const doc = cur ? parseVersionsDoc(where, cur) : { versions: [] };
     const merged = mergeVersion(doc, rel.entry, immutable, where);
     return merged && json(merged);
   });
+  if (!versionsWritten && plan.versions.action === 'repair') await repairServed(store, plan.versions, log);
+}
+
+/** A served copy behind what the store holds (planned as `repair`): copied out again. A write would have done it itself. */
+async function repairServed(store: Store, item: PlanItem, log: Logger): Promise<void> {
+  await store.served?.catchUp(item.object);
+  log.info(`repaired ${item.object} (${item.why})`);
 }
 
 async function writeObject(store: Store, rel: Release, item: PlanItem, o: ExecuteOptions): Promise<void> {

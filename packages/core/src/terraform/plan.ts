@@ -1,3 +1,5 @@
+import { auditedVersions } from '../audit/read.js';
+import { AUDIT_PREFIX } from '../audit/write.js';
 import { mapLimit } from '../concurrency.js';
 import { DEFAULTS } from '../defaults.js';
 import { ConflictError, InputError } from '../errors.js';
@@ -20,6 +22,8 @@ export interface Plan {
   /** The commit point: the `versions` index. */
   versions: PlanItem;
   mirrorIndex: PlanItem;
+  /** A `repair` row when the store already lists the version but no audit record names it: this run's record is the repair. */
+  audit?: PlanItem;
 }
 
 export interface PlanOptions {
@@ -46,6 +50,20 @@ const item = (obj: ReleaseObject, action: PlanItem['action'], why: string): Plan
 
 /** Compares one object with what the store holds. Reads only; never writes. */
 export async function planObject(store: Store, obj: ReleaseObject, o: PlanOptions): Promise<PlanItem> {
+  const planned = await compareObject(store, obj, o);
+  return planned.action === 'skip' ? repairIfBehind(store, planned) : planned;
+}
+
+/**
+ * An object the store holds as wanted, whose served copy is behind (a writer
+ * killed between storing it and copying it out): a `repair`, not a skip.
+ */
+async function repairIfBehind(store: Store, row: PlanItem): Promise<PlanItem> {
+  const lag = await store.served?.behind(row.object);
+  return lag ? { ...row, action: 'repair', why: `${row.why}, but served ${lag.served} is behind ${lag.newest}` } : row;
+}
+
+async function compareObject(store: Store, obj: ReleaseObject, o: PlanOptions): Promise<PlanItem> {
   const info = await (o.heads?.get(obj.key) ?? store.head(obj.key));
   if (!info) return item(obj, 'put', 'new');
   let existingSha = info.sha256;
@@ -77,7 +95,27 @@ export async function planObject(store: Store, obj: ReleaseObject, o: PlanOption
 /** The whole plan: every object, then the two indexes. Reads only. */
 export async function planRelease(store: Store, rel: Release, o: Omit<PlanOptions, 'sums'>): Promise<Plan> {
   const objects = await mapLimit(rel.objects, DEFAULTS.storePlanParallel, (obj) => planObject(store, obj, { ...o, sums: rel.sums }));
-  return { objects, ...(await planIndexes(store, rel, o.immutable)) };
+  const indexes = await planIndexes(store, rel, o.immutable);
+  const audit = await planAuditRepair(store, rel, indexes.versions);
+  return { objects, ...indexes, ...(audit && { audit }) };
+}
+
+/**
+ * A run killed after listing the version and before writing its audit record
+ * leaves a listed version that no record names; the run that finds it so
+ * records itself as the repair. Read only when the store already lists the
+ * version (a re-run), as it reads every record.
+ */
+async function planAuditRepair(store: Store, rel: Pick<Release, 'coords'>, versions: PlanItem): Promise<PlanItem | undefined> {
+  if (versions.action !== 'skip' && versions.action !== 'repair') return undefined;
+  const { namespace, name, version } = rel.coords;
+  const found = await auditedVersions(store);
+  if (found.versions.get(`${namespace}/${name}`)?.has(version)) return undefined;
+  return {
+    object: AUDIT_PREFIX,
+    action: 'repair',
+    why: `${version} is listed but no audit record names it (a run stopped before recording); this run's record is the repair`,
+  };
 }
 
 /** What listing the version does to the two indexes (a conflict in `versions` is a row, not an error). Reads only. */
@@ -98,7 +136,7 @@ export async function planIndexes(
           action: cur ? 'replace' : 'put',
           why: `add ${rel.coords.version}` + (cur ? ` to ${doc.versions.length} listed` : ''),
         }
-      : { object: vKey, action: 'skip', why: `${rel.coords.version} already listed, identical` };
+      : await repairIfBehind(store, { object: vKey, action: 'skip', why: `${rel.coords.version} already listed, identical` });
   } catch (err) {
     if (!(err instanceof ConflictError)) throw err;
     versions = { object: vKey, action: 'conflict', why: err.message };
@@ -109,7 +147,7 @@ export async function planIndexes(
   const mi = m ? parseMirrorIndex(`${store.url}/${mKey}`, m.body) : { versions: {} };
   const mirrorIndex: PlanItem = addMirrorVersion(mi, rel.coords.version)
     ? { object: mKey, action: m ? 'replace' : 'put', why: `add ${rel.coords.version}` }
-    : { object: mKey, action: 'skip', why: 'already listed' };
+    : await repairIfBehind(store, { object: mKey, action: 'skip', why: 'already listed' });
   return { versions, mirrorIndex };
 }
 

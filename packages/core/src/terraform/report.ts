@@ -2,14 +2,16 @@ import type { OutputValue, Result } from '../context.js';
 import type { Logger } from '../log/logger.js';
 import { countsLine, planSection, type PlanRow } from '../report/plan.js';
 import type { Report, ReportSection } from '../report/report.js';
+import { AUDIT_PREFIX } from '../audit/write.js';
+import * as L from './layout.js';
 import { platformKey } from './names.js';
 import type { Plan } from './plan.js';
 import { zhHash } from './hashes.js';
 import type { Release } from './release.js';
 
-/** The plan's rows without the objects' bodies: objects, then the `versions` commit point, then the mirror index. */
+/** The plan's rows without the objects' bodies: objects, then the `versions` commit point, then the mirror index, then an audit repair. */
 export function planRows(plan: Plan): PlanRow[] {
-  return [...plan.objects, plan.versions, plan.mirrorIndex].map(({ obj: _obj, ...row }) => row);
+  return [...plan.objects, plan.versions, plan.mirrorIndex, ...(plan.audit ? [plan.audit] : [])].map(({ obj: _obj, ...row }) => row);
 }
 
 export function logPlan(rows: readonly PlanRow[], log: Logger): void {
@@ -59,10 +61,12 @@ export function publishResult(rel: Release, rows: PlanRow[], dryRun: boolean, o:
   const provider = `${rel.registryUrl.host}/${coords.namespace}/${coords.name}`;
   const hashes = lockHashes(packages, rel.sums);
   const lock = lockBlock(provider, coords.version, hashes);
-  const objects = rows.slice(0, -2);
+  const versionsKey = L.versionsKey(coords);
+  const indexKeys = new Set([versionsKey, L.mirrorIndexKey(rel.mirrorHost, coords), AUDIT_PREFIX]);
+  const objects = rows.filter((r) => !indexKeys.has(r.object));
   const writes = objects.filter((r) => r.action === 'put' || r.action === 'replace').length;
-  const versionsRow = rows[rows.length - 2]!;
-  const noop = writes === 0 && versionsRow.action === 'skip';
+  const versionsRow = rows.find((r) => r.object === versionsKey)!;
+  const noop = rows.every((r) => r.action === 'skip');
   const report: Report = {
     title: `${dryRun ? 'Dry run: ' : ''}${provider} ${coords.version}`,
     status: dryRun ? 'dry-run' : noop ? 'no-op' : 'done',

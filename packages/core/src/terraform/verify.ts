@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { openZipEntry, readZipDirectory } from '../archive/zip-reader.js';
-import { mapLimit, Semaphore } from '../concurrency.js';
+import { mapLimit, Semaphore, sleep } from '../concurrency.js';
 import { DEFAULTS } from '../defaults.js';
 import { IntegrityError, RemoteError } from '../errors.js';
 import type { HttpClient } from '../http/client.js';
@@ -41,20 +41,43 @@ export function httpReader(client: HttpClient): Reader {
  * The store seen through the public URL space it is served at (`base` is
  * registry-url), with the Content-Type the store holds (S3), or the one the
  * registry layout gives the key (a file store keeps none): the same walk
- * checks a store before (or without) its CDN.
+ * checks a store before (or without) its CDN. Where a static server's copy can
+ * lag the store (a directory), the walk reads that copy, as a client would;
+ * with `servedCurrent`, a copy behind the store's content is an error naming
+ * both (a writer killed before it caught the copy up; a re-run repairs it).
  */
-export function storeReader(store: Store, base: URL): Reader {
+export function storeReader(store: Store, base: URL, o: { servedCurrent?: boolean } = {}): Reader {
+  const notFound = (url: URL) => ({ status: 404, contentType: undefined, url, body: Readable.from([]) });
   return {
     async get(url) {
-      if (url.origin !== base.origin || !url.pathname.startsWith(base.pathname))
-        return { status: 404, contentType: undefined, url, body: Readable.from([]) };
+      if (url.origin !== base.origin || !url.pathname.startsWith(base.pathname)) return notFound(url);
       const key = decodeURIComponent(url.pathname.slice(base.pathname.length));
+      if (store.served) {
+        if (o.servedCurrent) await refuseBehind(store, key);
+        const got = await store.served.open(key);
+        return got ? { status: 200, contentType: contentTypeFor(key), url, body: got.body } : notFound(url);
+      }
       const info = await store.head(key);
       const s = info && (await store.getStream(key));
-      if (!s) return { status: 404, contentType: undefined, url, body: Readable.from([]) };
+      if (!s) return notFound(url);
       return { status: 200, contentType: info.contentType ?? contentTypeFor(key), url, body: s };
     },
   };
+}
+
+/**
+ * A served copy behind the store's content. A writer that is still running
+ * catches it up within moments, so it is looked at again once after
+ * DEFAULTS.servedCatchUpMs; still behind, it was left so.
+ */
+async function refuseBehind(store: Store, key: string): Promise<void> {
+  if (!(await store.served!.behind(key))) return;
+  await sleep(DEFAULTS.servedCatchUpMs);
+  const lag = await store.served!.behind(key);
+  if (lag)
+    throw new IntegrityError(
+      `${store.url}/${lag.served} is behind its newest generation ${store.url}/${lag.newest}: a static server shows the older content (a publish was stopped before it caught up; re-run it to repair)`,
+    );
 }
 
 /** A document or checksum file, whole, refused past DEFAULTS.maxDocumentBytes. */

@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, test } from '@jest/globals';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { AUDIT_SCHEMA, parseApprovers, type AuditRecord } from '../../src/audit/record.js';
-import { ConflictError, InputError } from '../../src/errors.js';
+import { ConflictError, InputError, IntegrityError } from '../../src/errors.js';
 import { defineSpec } from '../../src/inputs/spec.js';
 import { NullLogger } from '../../src/log/logger.js';
 import { defineOperation } from '../../src/operation.js';
@@ -356,7 +356,7 @@ describe('audit records', () => {
     expect(JSON.parse(text).inputs).toEqual({ source: 'https://***@example.com/x?X-Amz-Signature=***', note: 'mentions ***' });
   });
 
-  test('verify-terraform-registry names the versions no record names (a warning and the unaudited output)', async () => {
+  test('verify-terraform-registry fails on a version no record names, naming it; an unreadable record is a warning', async () => {
     const dir = await tmpDir();
     const store = path.join(dir, 'reg');
     for (const v of ['1.0.0', '1.1.0']) await publishTerraformRegistry.run(publishInputs(store, v, await release(dir, v)), ctx());
@@ -366,21 +366,22 @@ describe('audit records', () => {
         { log, env: {}, cwd: '/' },
       );
     const clean = await verify();
-    expect(clean.outputs.unaudited).toBe('');
     expect(clean.report.sections.find((s) => s.heading === 'Audit records')).toEqual({
       heading: 'Audit records',
       text: 'every version checked has one (2 records under audit/)',
     });
     const records = await auditRecords(store);
     const of11 = records.find((r) => r.rec.subject.version === '1.1.0')!;
-    await fs.rm(path.join(store, of11.key));
     await fs.writeFile(path.join(store, 'audit', 'stray.json'), 'not json');
     const log = new NullLogger();
-    const res = await verify(log);
-    expect(res.outputs.unaudited).toBe('1.1.0');
-    expect(res.report.status).toBe('done'); // a warning, not a failure: older versions may predate records
-    expect(log.lines).toContain('warning: no audit record names acme/demo 1.1.0 (published without Relay, or before it kept records)');
+    expect((await verify(log)).report.status).toBe('done');
     expect(log.lines).toContain(`warning: file://${store}/audit/stray.json is not an audit record Relay can read`);
+    await fs.rm(path.join(store, of11.key));
+    const err = await verify().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(IntegrityError);
+    expect((err as Error).message).toBe(
+      `file://${store}: no audit record under audit/ names acme/demo 1.1.0 (a publish stopped before recording it, or it was written without Relay; re-running that publish records it as a repair)`,
+    );
     // Over HTTP the records cannot be listed: not checked, and the report says so.
   });
 });

@@ -145,6 +145,26 @@ describe('FsStore conditional writes', () => {
     expect(await store.list('')).toEqual([]);
   });
 
+  test('served copies: the plain file a static server shows; one left behind its newest generation is named, and caught up', async () => {
+    const { etag } = await store.put(KEY, b('v0'), opts(b('v0'), { ifNoneMatch: '*' }));
+    await store.put(KEY, b('v1'), opts(b('v1'), { ifMatch: etag }));
+    expect(await store.served.behind(KEY)).toBeUndefined();
+    expect(await store.served.behind('registry/acme/demo/1.0.0/download/linux/amd64')).toBeUndefined(); // no such key: nothing behind
+    // What a writer killed between linking its generation and copying it out leaves: generation 2, the plain file still v1.
+    await fs.writeFile(path.join(dir, 'reg', `${KEY}.relay-gen`, '000000000002'), 'v2');
+    expect((await store.get(KEY))?.body).toEqual(b('v2'));
+    expect(await store.served.behind(KEY)).toEqual({ served: KEY, newest: `${KEY}.relay-gen/000000000002` });
+    const shown = await store.served.open(KEY);
+    expect(shown?.size).toBe(2);
+    const chunks: Buffer[] = [];
+    for await (const c of shown!.body) chunks.push(c as Buffer);
+    expect(Buffer.concat(chunks)).toEqual(b('v1'));
+    await store.served.catchUp(KEY);
+    expect(await store.served.behind(KEY)).toBeUndefined();
+    expect(await fs.readFile(path.join(dir, 'reg', KEY), 'utf8')).toBe('v2');
+    expect(await store.served.open('no/such/key')).toBeUndefined();
+  });
+
   test('list shows objects only, never temp or lock files', async () => {
     await store.put('a/x', b('1'), opts(b('1')));
     await store.put('b/y', b('2'), opts(b('2')));

@@ -207,6 +207,69 @@ describe('publish-terraform-registry on a file store', () => {
   });
 });
 
+// What a publisher killed between linking an index's new generation and copying it to the plain file leaves
+// (the kill itself, from outside a real process, is in test/integration/terraform-kill.test.ts): the store lists
+// the version, a static server does not, and no audit record names it.
+describe('a re-run repairs what a killed publish left behind', () => {
+  test('versions and the mirror index behind their newest generations, no audit record: repair rows, caught up, recorded as a repair', async () => {
+    const dir = await tmpDir();
+    const store = path.join(dir, 'reg');
+    await publishTerraformRegistry.run(inputs({ tarballs: await release(dir, '1.0.0'), store: `file://${store}` }), ctx());
+    const versions = path.join(store, 'registry/acme/demo/versions');
+    const mirrorIndex = path.join(store, 'mirror/registry.example.com/acme/demo/index.json');
+    const before = await Promise.all([fs.readFile(versions), fs.readFile(mirrorIndex)]);
+    const tarballs = await release(dir, '1.1.0');
+    await publishTerraformRegistry.run(inputs({ version: '1.1.0', tarballs, store: `file://${store}` }), ctx());
+    await fs.writeFile(versions, before[0]);
+    await fs.writeFile(mirrorIndex, before[1]);
+    const records = await fs.readdir(path.join(store, 'audit'), { recursive: true });
+    for (const r of records.filter((f) => f.endsWith('.json'))) {
+      const rec = JSON.parse(await fs.readFile(path.join(store, 'audit', r), 'utf8'));
+      if (rec.subject.version === '1.1.0') await fs.rm(path.join(store, 'audit', r));
+    }
+    const verify = () =>
+      verifyTerraformRegistry.run(
+        { 'registry-url': 'https://registry.example.com/', namespace: 'acme', name: 'demo', store: `file://${store}`, mirror: true },
+        ctx(),
+      );
+    await expect(verify()).rejects.toThrow(
+      `file://${store}/registry/acme/demo/versions is behind its newest generation file://${store}/registry/acme/demo/versions.relay-gen/000000000001`,
+    );
+
+    const dry = await publishTerraformRegistry.run(
+      inputs({ version: '1.1.0', tarballs, store: `file://${store}`, 'dry-run': true }),
+      ctx(),
+    );
+    expect(dry.report.counts).toBe('3 to repair, 12 identical');
+    const again = await publishTerraformRegistry.run(inputs({ version: '1.1.0', tarballs, store: `file://${store}` }), ctx());
+    const repairs = again.plan.filter((r) => r.action === 'repair');
+    expect(repairs.map((r) => [r.object, r.result])).toEqual([
+      ['registry/acme/demo/versions', 'written'],
+      ['mirror/registry.example.com/acme/demo/index.json', 'written'],
+      ['audit/', 'written'],
+    ]);
+    expect(repairs[0]!.why).toBe(
+      '1.1.0 already listed, identical, but served registry/acme/demo/versions is behind registry/acme/demo/versions.relay-gen/000000000001',
+    );
+    expect(again.report.status).toBe('done');
+    expect(again.report.counts).toBe('3 repaired, 12 identical');
+    const section = again.report.sections.find((s) => s.heading.startsWith('Plan'));
+    expect(section && 'table' in section && section.table.rows.map((r) => r[1])).toEqual(['repair', 'repair', 'repair']);
+    expect(JSON.parse(await fs.readFile(versions, 'utf8')).versions.map((v: { version: string }) => v.version)).toEqual(['1.0.0', '1.1.0']);
+    expect(await fs.readFile(mirrorIndex, 'utf8')).toContain('"1.1.0"');
+    const audit = again.report.sections.find((s) => s.heading === 'Audit record');
+    const record = audit && 'text' in audit ? audit.text : '';
+    const rec = JSON.parse(await fs.readFile(record.replace('file://', ''), 'utf8'));
+    expect(rec.subject.version).toBe('1.1.0');
+    expect(rec.plan.counts.repair).toBe(3);
+    expect((await verify()).report.status).toBe('done');
+    // Repaired: the next re-run is a no-op again.
+    expect(
+      (await publishTerraformRegistry.run(inputs({ version: '1.1.0', tarballs, store: `file://${store}` }), ctx())).report.status,
+    ).toBe('no-op');
+  }, 60_000);
+});
+
 describe('zips go to the store while the rest compress, only when nothing can refuse them', () => {
   const AHEAD = / \(while the rest compress\)$/;
   const zipKey = (p: string, v = '1.0.0') => `store/acme/demo/${v}/terraform-provider-demo_${v}_${p}.zip`;
@@ -482,7 +545,7 @@ describe('verify catches what Terraform would reject', () => {
     }
   };
   test('the untouched registry verifies', async () =>
-    expect((await verify()).outputs).toEqual({ versions: '1.0.0', platforms: '3', unaudited: '', unattested: '' }));
+    expect((await verify()).outputs).toEqual({ versions: '1.0.0', platforms: '3', unattested: '' }));
   test('providers.v1 without a trailing slash', () =>
     tamper('.well-known/terraform.json', (s) => s.replace('registry/"', 'registry"'), /must end in '\/'/));
   test('a v-prefixed version in versions', () =>
