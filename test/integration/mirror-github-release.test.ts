@@ -110,12 +110,12 @@ async function run(inp: Inputs, c = ctx()): Promise<Result> {
 }
 
 /** A mirror file with one github-release target per repository given, all in tier gold. */
-async function mirrorFile(repos: Record<string, string>, versions: string[], extra = ''): Promise<string> {
+async function mirrorFile(repos: Record<string, string>, versions: string[], extra = '', api = gh.api): Promise<string> {
   const file = `gh-${randomBytes(3).toString('hex')}.yml`;
   const targets = Object.entries(repos)
     .map(
       ([name, repo]) =>
-        `  ${name}:\n    kind: github-release\n    repository: ${repo}\n    token-env: GH_RELEASE_TOKEN\n    api-url: ${gh.api}\n${extra}`,
+        `  ${name}:\n    kind: github-release\n    repository: ${repo}\n    token-env: GH_RELEASE_TOKEN\n    api-url: ${api}\n    uploads-url: ${gh.uploads}\n${extra}`,
     )
     .join('');
   await fs.writeFile(

@@ -15,8 +15,22 @@ export const DEFAULTS = {
   connectTimeoutMs: 10_000,
   /** A connection silent this long (no headers, or a stalled body) is dropped and retried. */
   idleTimeoutMs: 30_000,
-  /** Whole-run budget for one request including every retry, so a hung server fails the run in bounded time. */
+  /**
+   * Time one request may take in total (the request-timeout input), body included, over every retry, so a hung
+   * server, or one trickling a byte at a time, fails the run in bounded time.
+   */
   requestBudgetMs: 55_000,
+  /**
+   * Slowest rate accepted for a body of known size (a blob, an archive, an upload): its size at this rate is added
+   * to the request's time limit. 256 KiB/s (2 Mbit/s) is far below any CI runner's link and a slow home uplink;
+   * a 1 GiB layer then may take 68 minutes, a body a byte a second never finishes. Slower links raise request-timeout.
+   */
+  minRateBytesPerSec: 256 * 1024,
+  /**
+   * Most pages one paginated listing (tag lists, referrers) may take: 1,000 pages of up to 1,000 tags; a
+   * registry that pages on past it, or links back to a page it served, is refused rather than followed for ever.
+   */
+  maxListPages: 1000,
   /** Sockets per AWS SDK client: the SDK's own default; Relay's parallelism stays well below it. */
   awsMaxSockets: 50,
   /** Largest JSON document, manifest or error body read into memory. */

@@ -40,6 +40,8 @@ export interface GithubTarget {
   repository: string;
   /** REST API base, no trailing slash. */
   apiUrl: string;
+  /** Where assets are uploaded: with apiUrl, the only origins the token is sent to. */
+  uploadsUrl: string;
   tokenEnv: string;
   /** Set for the targets this run uses. */
   token?: string;
@@ -59,6 +61,8 @@ export interface Provider {
 }
 
 export const DEFAULT_GITHUB_API = 'https://api.github.com';
+/** Where github.com's release assets are uploaded (a release's upload_url). */
+export const DEFAULT_GITHUB_UPLOADS = 'https://uploads.github.com';
 export const DEFAULT_WATCH_REGISTRY = 'https://registry.terraform.io';
 
 export interface TagFilter {
@@ -209,7 +213,7 @@ function build(raw: MirrorFile, at: Positions, file: string, opts: LoadOptions):
       githubTargets.set(name, githubTarget(name, t, at));
       continue;
     }
-    for (const k of ['token-env', 'api-url', 'watch'] as const)
+    for (const k of ['token-env', 'api-url', 'uploads-url', 'watch'] as const)
       if (t[k] !== undefined) throw at.error(`${p}.${k}`, `only a github-release target takes '${k}'`);
     if (t.registry === undefined) throw at.error(p, "missing required field 'registry'");
     let registry: string;
@@ -390,10 +394,12 @@ function githubTarget(name: string, t: MirrorFile['targets'][string], at: Positi
     throw at.error(`${p}.repository`, `expected a GitHub repository owner/repo, got "${t.repository}"`);
   if (!t['token-env']) throw at.error(p, "missing required field 'token-env' (a github-release target writes releases with a token)");
   const w = t.watch;
+  const apiUrl = (t['api-url'] ?? DEFAULT_GITHUB_API).replace(/\/+$/, '');
   return {
     name,
     repository: t.repository,
-    apiUrl: (t['api-url'] ?? DEFAULT_GITHUB_API).replace(/\/+$/, ''),
+    apiUrl,
+    uploadsUrl: (t['uploads-url'] ?? (apiUrl === DEFAULT_GITHUB_API ? DEFAULT_GITHUB_UPLOADS : apiUrl)).replace(/\/+$/, ''),
     tokenEnv: t['token-env'],
     ...(w && {
       watch: {

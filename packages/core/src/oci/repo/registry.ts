@@ -52,23 +52,35 @@ export class Registry {
     method: string,
     url: string,
     scopes: readonly string[],
-    opts: { headers?: Record<string, string>; body?: RequestBody; allow?: number[] } = {},
+    opts: { headers?: Record<string, string>; body?: RequestBody; allow?: number[]; contentUpTo?: number } = {},
   ): Promise<HttpResponse> {
     const what = `${method} ${new URL(url).pathname}`;
     for (let attempt = 0; ; attempt++) {
-      const authorization = await this.auth.header(scopes);
-      const res = await this.http.request({ method, url, headers: { ...opts.headers, authorization }, body: opts.body });
+      const credential = await this.auth.bound(scopes);
+      const authorization = credential?.authorization;
+      const res = await this.http.request({
+        method,
+        url,
+        ...(opts.headers && { headers: opts.headers }),
+        ...(credential && { credential }),
+        ...(opts.body !== undefined && { body: opts.body }),
+        ...(opts.contentUpTo !== undefined && { contentUpTo: opts.contentUpTo }),
+      });
       for (const o of this.observers) o({ host: this.host, method, url, status: res.status, header: (n) => res.header(n) });
       if (res.ok || opts.allow?.includes(res.status)) return res;
       const text = method === 'HEAD' ? '' : await res.text(64 * 1024).catch(() => '');
       const err = parseErrorBody(text);
       // ECR Public answers an expired token with 400 DENIED (no challenge); a HEAD shows no body, so any 400 there.
       const denied400 = res.status === 400 && isEcrPublic(this.host) && (err.code === 'DENIED' || method === 'HEAD');
-      const canRetry = attempt === 0 && isReplayable(opts.body);
+      const elsewhere = new URL(url).origin !== this.auth.origin;
+      const canRetry = attempt === 0 && isReplayable(opts.body) && !elsewhere;
       if ((res.status === 401 || denied400) && canRetry && (await this.auth.refused(res, scopes, authorization))) continue;
       const status = `HTTP ${res.status}${err.code ? ` ${err.code}` : ''}`;
       let message: string;
-      if (res.status === 401 || res.status === 403 || denied400) {
+      if ((res.status === 401 || res.status === 403) && elsewhere) {
+        // Our credentials are the registry's, and stay on its origin whatever URL it hands over.
+        message = `registry ${this.host}: ${what} on ${new URL(url).origin} refused without credentials (${status}); Relay sends the registry's credentials only to ${this.auth.origin}`;
+      } else if (res.status === 401 || res.status === 403 || denied400) {
         const source = this.auth.provider.source;
         const who = authorization
           ? `credentials from ${source}`
@@ -177,7 +189,7 @@ export class RegistryRepo implements Repo {
   }
 
   async openBlob(d: Descriptor): Promise<Readable> {
-    const res = await this.reg.call('GET', this.path('blobs', d.digest), this.scopes);
+    const res = await this.reg.call('GET', this.path('blobs', d.digest), this.scopes, { contentUpTo: d.size });
     return res.body;
   }
 
