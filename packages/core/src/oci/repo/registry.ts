@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { ConflictError, IntegrityError, RemoteError } from '../../errors.js';
 import { isReplayable } from '../../http/client.js';
+import { PageWalk, nextPage } from '../../http/pages.js';
 import type { HttpClient, HttpResponse, RequestBody } from '../../http/client.js';
 import { DEFAULTS } from '../../defaults.js';
 import { parseJsonObject } from '../../json.js';
@@ -280,11 +281,10 @@ export class RegistryRepo implements Repo {
   async referrers(digest: string): Promise<Descriptor[] | undefined> {
     const what = `registry ${this.registry}: referrers of ${this.name}@${digest}`;
     const out: Descriptor[] = [];
-    const pages = new Set<string>();
+    const walk = new PageWalk(what);
     let url: string | undefined = this.path('referrers', digest);
     while (url) {
-      if (pages.has(url)) throw new IntegrityError(`${what}: the pages link back to ${new URL(url).pathname}`);
-      pages.add(url);
+      walk.visit(url);
       const res: HttpResponse = await this.reg.call('GET', url, this.scopes, { headers: { accept: OCI_INDEX }, allow: [404, 405, 501] });
       if (!res.ok) {
         await res.discard();
@@ -301,8 +301,7 @@ export class RegistryRepo implements Repo {
       if (out.length > DEFAULTS.ociMaxGraphManifests) {
         throw new IntegrityError(`${what}: more than ${DEFAULTS.ociMaxGraphManifests} listed, more than Relay copies for one image`);
       }
-      const next = /<([^>]+)>\s*;\s*rel="?next"?/.exec(res.header('link') ?? '')?.[1];
-      url = next ? new URL(next, url).href : undefined;
+      url = nextPage(res, url);
     }
     return out;
   }
