@@ -31,6 +31,18 @@ export const DEFAULTS = {
    * registry that pages on past it, or links back to a page it served, is refused rather than followed for ever.
    */
   maxListPages: 1000,
+  /**
+   * Largest mirror file read, checked before it is parsed: the largest real ones are tens of KB (a thousand images
+   * at ~200 bytes each is 200 KB). Parsing YAML takes memory ~35 times the text and seconds per MiB on a loaded
+   * runner (a 40 MB file took 1.4 GiB; 4 MiB measured 10 s and 560 MB RSS at load 18 on 2 cores), so 1 MiB, as
+   * for a secrets file.
+   */
+  maxMirrorFileBytes: 1024 * 1024,
+  /**
+   * Values a YAML file may reach through aliases (`*name`), all aliases together: a tag list shared by a hundred
+   * images is 10,000 or so; nested aliases doubling at each level (a "billion laughs") are refused here.
+   */
+  yamlMaxAliasedValues: 100_000,
   /** Sockets per AWS SDK client: the SDK's own default; Relay's parallelism stays well below it. */
   awsMaxSockets: 50,
   /** Largest JSON document, manifest or error body read into memory. */

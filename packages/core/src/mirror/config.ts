@@ -1,8 +1,10 @@
-import { readFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import semver from 'semver';
 import { LineCounter, parseDocument } from 'yaml';
-import { InputError, badInput } from '../errors.js';
+import { DEFAULTS } from '../defaults.js';
+import { InputError, RelayError, badInput } from '../errors.js';
+import { readLimited } from '../json.js';
 import { parseReference, type Reference } from '../oci/ref/reference.js';
 import { MIRROR_FILE, type MirrorFile } from './file.js';
 import { FieldError, validate, type Positions } from './schema.js';
@@ -164,13 +166,15 @@ export interface LoadOptions {
  * credential variables. A problem refuses in one line: `file:line: field: why`.
  */
 export async function loadMirrorConfig(file: string, opts: LoadOptions): Promise<MirrorConfig> {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(path.resolve(opts.cwd, file), 'utf8');
+    // Read no further than the limit: the size is checked before any parsing, which could not be interrupted.
+    bytes = await readLimited(createReadStream(path.resolve(opts.cwd, file)), DEFAULTS.maxMirrorFileBytes, `mirror file ${file}`, 'input');
   } catch (err) {
+    if (err instanceof RelayError) throw err;
     badInput('config', 'a readable mirror file', `${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
-  return parseMirrorConfig(text, file, opts);
+  return parseMirrorConfig(bytes.toString('utf8'), file, opts);
 }
 
 export function parseMirrorConfig(text: string, file: string, opts: LoadOptions): MirrorConfig {
