@@ -11,6 +11,7 @@ import { InputError, NullLogger, renderText } from '../../packages/core/src/inde
 import type { Clients, Context, Result } from '../../packages/core/src/index.js';
 import { mirrorArtifact, publishTerraformRegistry } from '../../packages/core/src/operations/index.js';
 import { providerTarball, rsaKey, tmpDir } from '../../packages/core/test/fixtures.js';
+import { startFaultProxy } from '../support/fault-proxy.js';
 import { GithubStandin } from '../support/github-standin.js';
 import { captured, secret, secretKey } from '../support/leaks.js';
 
@@ -110,12 +111,12 @@ async function run(inp: Inputs, c = ctx()): Promise<Result> {
 }
 
 /** A mirror file with one github-release target per repository given, all in tier gold. */
-async function mirrorFile(repos: Record<string, string>, versions: string[], extra = ''): Promise<string> {
+async function mirrorFile(repos: Record<string, string>, versions: string[], extra = '', api = gh.api): Promise<string> {
   const file = `gh-${randomBytes(3).toString('hex')}.yml`;
   const targets = Object.entries(repos)
     .map(
       ([name, repo]) =>
-        `  ${name}:\n    kind: github-release\n    repository: ${repo}\n    token-env: GH_RELEASE_TOKEN\n    api-url: ${gh.api}\n${extra}`,
+        `  ${name}:\n    kind: github-release\n    repository: ${repo}\n    token-env: GH_RELEASE_TOKEN\n    api-url: ${api}\n    uploads-url: ${gh.uploads}\n${extra}`,
     )
     .join('');
   await fs.writeFile(
@@ -312,6 +313,49 @@ describe('mirror-artifact: providers to GitHub releases', () => {
     // A providers-only file has a plan too: the re-run's is every asset identical.
     const again = await run(inputs(file));
     expect(again.plan.map((x) => [x.action, x.result])).toEqual(assetNames('1.2.0').map(() => ['skip', 'unchanged']));
+  }, 60_000);
+
+  test('an asset URL on another origin gets no token: the read-back there fails and the release stays a draft (GitHub stand-in)', async () => {
+    const elsewhere = await startFaultProxy(gh.api);
+    gh.assetOrigin = elsewhere.url;
+    try {
+      const r0 = repo();
+      const file = await mirrorFile({ github: r0 }, ['1.3.0']);
+      const res = await run(inputs(file));
+      const [row] = rows(res);
+      expect(row!.status).toBe('failed');
+      expect(gh.release(r0, 'v1.3.0')!.draft).toBe(true);
+      // The stand-in's API behind that origin answers 401 to a request without the token, and saw no token.
+      expect(elsewhere.seen.length).toBeGreaterThan(0);
+      for (const s of elsewhere.seen) expect(s.authorization).toBeUndefined();
+      expect(elsewhere.seen.every((s) => s.status === 401 || s.status === 404)).toBe(true);
+    } finally {
+      gh.assetOrigin = undefined;
+      await elsewhere.close();
+    }
+  }, 60_000);
+
+  test('an API trickling its answers a byte at a time fails the run at request-timeout, one line naming it (GitHub stand-in)', async () => {
+    const api = await startFaultProxy(gh.api);
+    try {
+      api.inject({ fault: { kind: 'trickle', intervalMs: 100 }, times: 1000 });
+      const file = await mirrorFile({ github: repo() }, ['1.0.0'], '', api.url);
+      const t0 = Date.now();
+      const res = await run(inputs(file), { ...ctx(), limits: { requestMs: 2000 } }).catch((e: unknown) => e);
+      const ms = Date.now() - t0;
+      const text =
+        res instanceof Error
+          ? res.message
+          : rows(res as Result)
+              .map((x) => x.why)
+              .join('\n');
+      expect(text).toMatch(
+        /(GET|POST) 127\.0\.0\.1:\d+\/repos\/\S+: not done within 2 s \(the body came too slowly; raise request-timeout to wait longer\)/,
+      );
+      expect(ms).toBeLessThan(20_000);
+    } finally {
+      await api.close();
+    }
   }, 60_000);
 
   test('a missing token variable is refused in one line naming file:line and the field, before any request (GitHub stand-in)', async () => {

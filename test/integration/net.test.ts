@@ -12,6 +12,7 @@ import { openStoreInput } from '../../packages/core/src/operations/common.js';
 import { CancelledError, EXIT, exitCodeFor, type RelayError } from '../../packages/core/src/errors.js';
 import { NullLogger } from '../../packages/core/src/log/logger.js';
 import { startConnectProxy, startSilentServer, type ConnectProxy } from '../support/connect-proxy.js';
+import { startFaultProxy } from '../support/fault-proxy.js';
 import { makeBucket, registries, s3Client, s3sdk, s3Settings } from '../support/servers.js';
 
 let s3: ReturnType<typeof s3Settings>;
@@ -123,6 +124,31 @@ describe('S3 store through a proxy', () => {
 });
 
 describe('S3 store failures are one line, kind remote', () => {
+  test('an object trickled a byte at a time is cut at request-timeout, one line naming it (RGW behind a fault proxy)', async () => {
+    const proxy = await startFaultProxy(s3.endpoint);
+    try {
+      const store = new S3Store(bucket, 'trickle', { endpoint: proxy.url, budgetMs: 2000, retry: fast });
+      await store.put('slow.bin', Buffer.alloc(4096, 1), opts);
+      proxy.inject({ fault: { kind: 'trickle', intervalMs: 100 }, method: 'GET', times: 10 });
+      const body = (await store.getStream('slow.bin'))!;
+      const t0 = Date.now();
+      const { err } = await caught(
+        (async () => {
+          for await (const _ of body) {
+            /* read */
+          }
+        })(),
+      );
+      expect(Date.now() - t0).toBeLessThan(4000);
+      expect(err.kind).toBe('remote');
+      expect(err.message).toMatch(
+        /^store s3:\/\/\S+: GET slow\.bin: not done within 2 s \(the body came too slowly; raise request-timeout to wait longer\)$/,
+      );
+    } finally {
+      await proxy.close();
+    }
+  }, 30_000);
+
   test('a server that accepts and never answers fails within the budget', async () => {
     const silent = await startSilentServer();
     try {

@@ -10,7 +10,8 @@ import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { IntegrityError } from '../../packages/core/src/errors.js';
+import { IntegrityError, type RelayError } from '../../packages/core/src/errors.js';
+import { DEFAULTS } from '../../packages/core/src/defaults.js';
 import { NullLogger } from '../../packages/core/src/log/logger.js';
 import { ociCopy } from '../../packages/core/src/oci/copy/copy.js';
 import { parseReference } from '../../packages/core/src/oci/ref/reference.js';
@@ -170,6 +171,79 @@ describe('blob uploads to a stand-in registry that commits whatever it is given 
       expect(target.uploads.size).toBe(0);
     } finally {
       await source.close();
+    }
+  });
+});
+
+describe('a stand-in registry without streamed uploads (PATCH answers 405 or 501)', () => {
+  test.each([405, 501])(
+    'stand-in: PATCH %i: every blob goes monolithic (POST, PUT with the whole body and ?digest=), stored bytes right',
+    async (status) => {
+      target.patchStatus = status;
+      const f = await makeFixture();
+      const r = await copy(`oci:${f.dir}:v1`, `${target.host}/app`);
+      expect(r.digest).toBe(f.index.digest);
+      for (const b of r.plan.blobs) expect(sha(target.blobs.get(`app@${b.descriptor.digest}`)!)).toBe(b.descriptor.digest);
+      // Learnt once: at most the blobs in flight when the first 405 came tried a PATCH; every commit carried its bytes.
+      const puts = target.seen.filter((s) => s.method === 'PUT' && s.path.includes('/blobs/uploads/'));
+      expect(puts.length).toBe(r.plan.blobs.length);
+      for (const p of puts) {
+        const digest = new URLSearchParams(p.query).get('digest')!;
+        expect(p.bytes).toBe(r.plan.blobs.find((b) => b.descriptor.digest === digest)!.descriptor.size);
+      }
+      expect(target.calls(/^PATCH/).length).toBeLessThanOrEqual(DEFAULTS.ociParallel);
+      expect(target.uploads.size).toBe(0);
+    },
+  );
+
+  test('stand-in: a blob whose bytes are wrong never has its last chunk sent, so the trusting registry commits nothing', async () => {
+    target.patchStatus = 405;
+    const source = await new TrustingRegistry().start();
+    try {
+      const img = seedImage(source, 'src', 'v1');
+      source.lie('src', img.layerDigest, corrupt(img.layer));
+      const err = await copy(`${source.host}/src:v1`, `${target.host}/app`).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(IntegrityError);
+      expect((err as Error).message).toContain(`blob ${img.layerDigest} from ${source.host}/src: digest mismatch`);
+      expect(target.blobs.has(`app@${img.layerDigest}`)).toBe(false);
+      expect(target.manifests.size).toBe(0);
+    } finally {
+      await source.close();
+    }
+  });
+
+  test('stand-in: RegistryRepo.writeBlob holds back the last chunk until the check passes: wrong bytes that arrive early are never whole', async () => {
+    target.patchStatus = 405;
+    const session = new OciSession({ env: {}, log: new NullLogger() });
+    try {
+      const good = Buffer.alloc(256 * 1024, 7);
+      const d = { mediaType: T.layer, digest: sha(good), size: good.length };
+      const repo = session.open(parseReference(`${target.host}/app`), 'push');
+      // Every byte comes at once, the end (and so the verdict) 300 ms later: without the hold-back the
+      // registry would have the whole body, and commit it, in the meantime.
+      const late = (bytes: Buffer): Readable =>
+        Readable.from(
+          (async function* () {
+            yield bytes.subarray(0, 100_000);
+            yield bytes.subarray(100_000);
+            await new Promise((r) => setTimeout(r, 300));
+          })(),
+        );
+      // The first upload learns there is no PATCH (its bytes are spent): a retryable error, the caller sends again.
+      const first = await repo.writeBlob(d, late(good)).catch((e: unknown) => e);
+      expect((first as Error).message).toBe(
+        `registry ${target.host}: blob ${d.digest} to ${target.host}/app: PATCH answered HTTP 405; sending it again in one PUT`,
+      );
+      expect((first as RelayError).retryable).toBe(true);
+      await expect(repo.writeBlob(d, late(corrupt(good)))).rejects.toThrow(`blob ${d.digest} to ${target.host}/app: digest mismatch`);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(target.blobs.size).toBe(0);
+      const put = target.seen.find((x) => x.method === 'PUT');
+      expect(put!.bytes).toBeLessThan(good.length);
+      await repo.writeBlob(d, late(good));
+      expect(target.blobs.get(`app@${d.digest}`)).toEqual(good);
+    } finally {
+      session.close();
     }
   });
 });

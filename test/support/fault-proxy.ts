@@ -25,7 +25,13 @@ export type Fault =
   /** Send the server's headers and `afterBytes` body bytes (default: half), then drop the connection. */
   | { kind: 'reset-mid-body'; afterBytes?: number }
   /** Pass the response through with one body byte inverted at `offset` (default: the middle). */
-  | { kind: 'corrupt'; offset?: number };
+  | { kind: 'corrupt'; offset?: number }
+  /** Send the server's headers, then its body one byte every `intervalMs` (default 1000): a server that never quite stalls. */
+  | { kind: 'trickle'; intervalMs?: number }
+  /** Pass the response through with its Location moved to `origin` (an upload session on another host:port). */
+  | { kind: 'location'; origin: string }
+  /** Answer 307 to `origin` + the same path and query, without contacting the server (a storage backend redirect). */
+  | { kind: 'redirect'; origin: string };
 
 export interface FaultRule {
   fault: Fault;
@@ -43,6 +49,8 @@ export interface SeenRequest {
   fault?: Fault['kind'];
   /** The status the client got: the server's, or the injected one (none when the connection was dropped first). */
   status?: number;
+  /** The Authorization header the client sent, if any. */
+  authorization?: string;
 }
 
 export interface FaultProxy {
@@ -88,8 +96,20 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
 
   function handle(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void {
     const fault = takeFault(req);
-    const entry: SeenRequest = { method: req.method ?? '', path: req.url ?? '', ...(fault ? { fault: fault.kind } : {}) };
+    const entry: SeenRequest = {
+      method: req.method ?? '',
+      path: req.url ?? '',
+      ...(fault ? { fault: fault.kind } : {}),
+      ...(req.headers.authorization !== undefined && { authorization: req.headers.authorization }),
+    };
     seen.push(entry);
+
+    if (fault?.kind === 'redirect') {
+      req.resume();
+      entry.status = 307;
+      res.writeHead(307, { location: `${fault.origin}${req.url ?? '/'}`, 'content-length': '0' }).end();
+      return;
+    }
 
     if (fault?.kind === 'status') {
       // Not sending 100-continue first means a well-behaved client never uploads the body.
@@ -120,7 +140,16 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     });
     up.on('response', (upRes) => {
       entry.status = upRes.statusCode ?? 502;
-      res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, endToEnd(upRes.rawHeaders));
+      let headers = endToEnd(upRes.rawHeaders);
+      if (fault?.kind === 'location') {
+        headers = headers.map((v, i) =>
+          i % 2 === 1 && headers[i - 1]!.toLowerCase() === 'location'
+            ? fault.origin + new URL(v, 'http://x').pathname + new URL(v, 'http://x').search
+            : v,
+        );
+      }
+      res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, headers);
+      if (fault?.kind === 'trickle') return trickle(upRes, res, fault.intervalMs ?? 1000);
       const length = Number(upRes.headers['content-length'] ?? NaN);
       if (fault?.kind === 'reset-mid-body') return cutAfter(upRes, res, fault.afterBytes ?? Math.max(1, Math.floor((length || 2) / 2)));
       const stages = fault?.kind === 'corrupt' ? [flipByteAt(fault.offset ?? (Number.isFinite(length) ? Math.floor(length / 2) : 0))] : [];
@@ -162,6 +191,33 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
         agent.destroy();
       }),
   };
+}
+
+/** Forward the body one byte per `intervalMs`, for as long as the client listens. */
+function trickle(src: IncomingMessage, res: ServerResponse, intervalMs: number): void {
+  let pending = Buffer.alloc(0);
+  let ended = false;
+  src.on('data', (c: Buffer) => {
+    pending = Buffer.concat([pending, c]);
+    if (pending.length > 64 * 1024) src.pause();
+  });
+  src.on('end', () => (ended = true));
+  const timer = setInterval(() => {
+    if (pending.length === 0) {
+      if (ended) {
+        clearInterval(timer);
+        res.end();
+      }
+      return;
+    }
+    res.write(pending.subarray(0, 1));
+    pending = pending.subarray(1);
+    if (pending.length < 1024) src.resume();
+  }, intervalMs);
+  res.on('close', () => {
+    clearInterval(timer);
+    src.destroy();
+  });
 }
 
 /** Forward `limit` body bytes, flush them, then drop the client connection. */

@@ -51,6 +51,8 @@ export class GithubStandin {
   digests = true;
   /** Whether the registry endpoint lists published versions (registry.terraform.io ingested them). */
   ingest = true;
+  /** When set, assets' API `url` names this origin instead of the API's (a URL handed over on another origin). */
+  assetOrigin: string | undefined;
   /** Whether publishing makes a release immutable (the repository's immutable-releases setting). */
   immutableReleases = true;
   private nextId = 1000;
@@ -145,7 +147,7 @@ export class GithubStandin {
       size: a.bytes.length,
       state: 'uploaded',
       content_type: a.contentType,
-      url: `${this.api}/repos/${r.repo}/releases/assets/${a.id}`,
+      url: `${this.assetOrigin ?? this.api}/repos/${r.repo}/releases/assets/${a.id}`,
       browser_download_url: `${this.objects}/${r.repo}/releases/download/${r.tag}/${a.name}`,
       ...(this.digests && { digest: `sha256:${createHash('sha256').update(a.bytes).digest('hex')}` }),
     };

@@ -38,6 +38,8 @@ export class TrustingRegistry {
   mode: 'trusting' | 'forgetful' | 'forgets-blobs' = 'trusting';
   /** A referrers API, page by page (`next`: the Link to the following page); none by default. */
   referrersApi?: (subject: string, page: URL) => { manifests: unknown; next?: string } | undefined;
+  /** When set, PATCH on an upload session answers this (405, 501): a registry without streamed uploads. */
+  patchStatus: number | undefined;
   /** Applied to a blob's bytes as it is committed (a store that truncates, say). */
   onCommit: (bytes: Buffer) => Buffer = (b) => b;
   readonly seen: SeenRequest[] = [];
@@ -139,6 +141,7 @@ export class TrustingRegistry {
       // Like distribution's _state, a Location is good for one step: clients must follow each response's.
       if (url.searchParams.get('_state') !== String(upload.state)) return error(400, 'BLOB_UPLOAD_INVALID');
       if (method === 'PATCH') {
+        if (this.patchStatus) return error(this.patchStatus, 'UNSUPPORTED');
         upload.chunks.push(body);
         upload.state++;
         const held = upload.chunks.reduce((n, c) => n + c.length, 0);

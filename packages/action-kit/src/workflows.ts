@@ -267,7 +267,8 @@ const { randomBytes } = require('node:crypto');
 const env = process.env;
 const url = env.GITHUB_API_URL + '/repos/' + env.GITHUB_REPOSITORY + '/actions/runs/' + env.GITHUB_RUN_ID + '/approvals';
 const headers = { authorization: 'Bearer ' + env.GH_TOKEN, accept: 'application/vnd.github+json', 'x-github-api-version': '2022-11-28' };
-fetch(url, { headers })
+// One deadline over the request and its body (Relay's request-timeout default): a stalled API never holds the job.
+fetch(url, { headers, signal: AbortSignal.timeout(55000) })
   .then(async (r) => {
     if (!r.ok) throw new Error('HTTP ' + r.status + ' from ' + url);
     const approvals = (await r.json()).map((a) => ({

@@ -80,7 +80,13 @@ function parseYamlMap(text: string, where: string): Map<string, string> {
     const line = e.linePos?.[0].line;
     throw new UsageError(`${where}: not a YAML, JSON or dotenv map (${e.code}${line ? ` at line ${line}` : ''})`);
   }
-  const value: unknown = doc.toJS({ maxAliasCount: 100 });
+  let value: unknown;
+  try {
+    // yaml bounds alias expansion here (and resolves aliases in one pass): a "billion laughs" is refused.
+    value = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    throw new UsageError(`${where}: ${(err as Error).message.split('\n')[0]} (aliases may expand to at most 100 values)`);
+  }
   if (value === null || value === undefined) return new Map();
   if (typeof value !== 'object' || Array.isArray(value)) throw new UsageError(`${where}: expected a map of input names to values`);
   const out = new Map<string, string>();

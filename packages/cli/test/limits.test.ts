@@ -245,3 +245,54 @@ describe('subprocess-timeout', () => {
     expect(alive()).toBe(false);
   });
 });
+
+describe('a server trickling a byte at a time fails the run within request-timeout (the deadline covers the body)', () => {
+  let server: http.Server;
+  let host: string;
+  const timers = new Set<NodeJS.Timeout>();
+  beforeAll(async () => {
+    // Headers at once, then a byte every 200 ms of a body that claims 100 KB: never idle, never done.
+    server = http.createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100000' });
+      const t = setInterval(() => res.write(' '), 200);
+      timers.add(t);
+      res.on('close', () => clearInterval(t));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    for (const t of timers) clearInterval(t);
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  });
+
+  test('verify-terraform-registry over HTTP: 2 s, one line naming the document and request-timeout, exit 3', async () => {
+    const r = await relay([
+      'verify-terraform-registry',
+      '--registry-url',
+      `http://${host}/`,
+      '--namespace',
+      'acme',
+      '--name',
+      'demo',
+      '--request-timeout',
+      '2',
+      '--quiet',
+    ]);
+    expect(r.code).toBe(EXIT.remote);
+    expect(r.stderr).toMatch(
+      new RegExp(`^error: GET ${host}/\\S+: not done within 2 s \\(the body came too slowly; raise request-timeout to wait longer\\)\\n$`),
+    );
+    expect(r.ms).toBeGreaterThanOrEqual(1900);
+    expect(r.ms).toBeLessThan(10_000);
+  }, 30_000);
+
+  test('copy-image from a registry whose answers trickle: 2 s, one line naming request-timeout, exit 3', async () => {
+    const r = await relay(['copy-image', `${host}/x:y`, 'oci:out', '--request-timeout', '2', '--quiet']);
+    expect(r.code).toBe(EXIT.remote);
+    expect(r.stderr).toMatch(/raise request-timeout to wait longer\)\n$/);
+    expect(r.stderr.split('\n')).toHaveLength(2);
+    expect(r.ms).toBeLessThan(10_000);
+  }, 30_000);
+});

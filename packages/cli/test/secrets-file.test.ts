@@ -109,6 +109,18 @@ describe('parsing', () => {
     expect(fail(() => parseSecretsText('a: 1\na: 2\n', 'f'))).toMatch(/^f: not a YAML, JSON or dotenv map \(DUPLICATE_KEY/);
   });
 
+  test('a YAML alias bomb is refused as a usage error (exit 2) naming the file, in well under a second', () => {
+    // Nine levels of nine aliases each: 9^9 values if expanded.
+    const levels = [
+      'a0: &a0 ["lol"]',
+      ...Array.from({ length: 9 }, (_, i) => `a${i + 1}: &a${i + 1} [${Array(9).fill(`*a${i}`).join(', ')}]`),
+    ];
+    const t0 = Date.now();
+    const msg = fail(() => parseSecretsText(levels.join('\n') + '\n', 'secrets.yaml'));
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(msg).toMatch(/^secrets\.yaml: .*alias.* \(aliases may expand to at most 100 values\)$/i);
+  });
+
   test('keys are input names or RELAY_* names; every value masked first (not booleans and choices); others refused by key only', () => {
     const masked: string[] = [];
     const sorted = secretsToInputs(

@@ -15,8 +15,34 @@ export const DEFAULTS = {
   connectTimeoutMs: 10_000,
   /** A connection silent this long (no headers, or a stalled body) is dropped and retried. */
   idleTimeoutMs: 30_000,
-  /** Whole-run budget for one request including every retry, so a hung server fails the run in bounded time. */
+  /**
+   * Time one request may take in total (the request-timeout input), body included, over every retry, so a hung
+   * server, or one trickling a byte at a time, fails the run in bounded time.
+   */
   requestBudgetMs: 55_000,
+  /**
+   * Slowest rate accepted for a body of known size (a blob, an archive, an upload): its size at this rate is added
+   * to the request's time limit. 256 KiB/s (2 Mbit/s) is far below any CI runner's link and a slow home uplink;
+   * a 1 GiB layer then may take 68 minutes, a body a byte a second never finishes. Slower links raise request-timeout.
+   */
+  minRateBytesPerSec: 256 * 1024,
+  /**
+   * Most pages one paginated listing (tag lists, referrers) may take: 1,000 pages of up to 1,000 tags; a
+   * registry that pages on past it, or links back to a page it served, is refused rather than followed for ever.
+   */
+  maxListPages: 1000,
+  /**
+   * Largest mirror file read, checked before it is parsed: the largest real ones are tens of KB (a thousand images
+   * at ~200 bytes each is 200 KB). Parsing YAML takes memory ~35 times the text and seconds per MiB on a loaded
+   * runner (a 40 MB file took 1.4 GiB; 4 MiB measured 10 s and 560 MB RSS at load 18 on 2 cores), so 1 MiB, as
+   * for a secrets file.
+   */
+  maxMirrorFileBytes: 1024 * 1024,
+  /**
+   * Values a YAML file may reach through aliases (`*name`), all aliases together: a tag list shared by a hundred
+   * images is 10,000 or so; nested aliases doubling at each level (a "billion laughs") are refused here.
+   */
+  yamlMaxAliasedValues: 100_000,
   /** Sockets per AWS SDK client: the SDK's own default; Relay's parallelism stays well below it. */
   awsMaxSockets: 50,
   /** Largest JSON document, manifest or error body read into memory. */

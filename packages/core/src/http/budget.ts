@@ -8,15 +8,29 @@
  */
 export class Budget {
   private readonly ac = new AbortController();
+  private total: number;
   private used = 0;
   private since: number | undefined;
   private lastProgress = 0;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
-    readonly ms: number,
+    ms: number,
     private readonly idleMs: number,
-  ) {}
+  ) {
+    this.total = ms;
+  }
+
+  /** The time allowed, extensions included. */
+  get ms(): number {
+    return this.total;
+  }
+
+  /** More time for a body of known size (HttpClient: content at the slowest rate it accepts). */
+  extend(ms: number): void {
+    this.total += ms;
+    if (this.since !== undefined && !this.spent) this.arm(this.remainingMs());
+  }
 
   /** Aborts when the budget is spent. */
   get signal(): AbortSignal {
@@ -62,14 +76,24 @@ export class Budget {
 
   private arm(ms: number): void {
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      const quiet = Date.now() - this.lastProgress;
-      if (quiet < this.idleMs) return this.arm(this.idleMs - quiet);
-      this.pause();
-      this.ac.abort();
-    }, ms);
+    // setTimeout fires at once past 2^31-1 ms; a long allowance is armed in steps.
+    this.timer = setTimeout(
+      () => {
+        const left = this.remainingMs();
+        if (left > 0) return this.arm(left);
+        const quiet = Date.now() - this.lastProgress;
+        if (quiet < this.idleMs) return this.arm(this.idleMs - quiet);
+        this.pause();
+        this.ac.abort();
+      },
+      Math.min(ms, MAX_TIMER_MS),
+    );
+    // Never what keeps the process alive: a socket or a caller's await does that while anything is pending.
+    this.timer.unref();
   }
 }
+
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Seconds for messages: "2", "2.5", "55". */
 export function seconds(ms: number): string {

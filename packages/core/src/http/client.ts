@@ -27,11 +27,40 @@ export function isReplayable(body: RequestBody | undefined): boolean {
   return !(body instanceof Readable);
 }
 
+/**
+ * An Authorization value and the origins (scheme, host and port) it was
+ * issued for. The client sends it to those origins only: never to a URL on
+ * another origin, whether the caller was handed that URL by a server (an
+ * upload Location, an asset URL) or was redirected there, and never again
+ * in a redirect chain once it has left them.
+ */
+export interface BoundCredential {
+  readonly authorization: string;
+  readonly origins: readonly string[];
+}
+
+/** `authorization` bound to the origins of these URLs (`https://host:port`, any path). */
+export function bindCredential(authorization: string, ...origins: (string | URL)[]): BoundCredential {
+  if (origins.length === 0) throw new Error('bindCredential: a credential needs the origin it belongs to');
+  return { authorization, origins: origins.map((o) => new URL(o).origin) };
+}
+
 export interface HttpRequest {
   method?: string;
   url: string | URL;
+  /** Never `authorization`: a credential goes in `credential`, bound to its origins. */
   headers?: Record<string, string | undefined>;
   body?: RequestBody;
+  /** Sent as Authorization to the origins it is bound to, and nowhere else. */
+  credential?: BoundCredential;
+  /**
+   * The response body is content (a blob, an archive, an asset) of at most
+   * this many bytes: the request's deadline grows by the time its size
+   * (Content-Length, at most this) takes at the slowest rate accepted
+   * (`minRateBytesPerSec`). Without it the whole body must come within the
+   * request's budget, as documents and API answers do.
+   */
+  contentUpTo?: number;
   signal?: AbortSignal;
   /** Follow redirects by hand (default); false returns the 3xx. */
   followRedirects?: boolean;
@@ -47,8 +76,10 @@ export interface HttpClientOptions {
   connectTimeoutMs?: number;
   /** A connection silent this long (no response headers, or a body stalled mid-stream) is dropped. */
   idleTimeoutMs?: number;
-  /** Time to get a response over every attempt, backoff and redirect (see Budget). */
+  /** Time a request may take in total, body included, over every attempt, backoff and redirect (see Budget). */
   budgetMs?: number;
+  /** Slowest rate a body of known size may move at: its size at this rate is added to the budget (DEFAULTS.minRateBytesPerSec). */
+  minRateBytesPerSec?: number;
   /** Where HTTPS_PROXY, HTTP_PROXY and NO_PROXY are read (Context.env); without it, no proxy. */
   env?: Env;
   /** Extra CA certificates (PEM) to trust: a private registry's, a test server's. */
@@ -165,6 +196,7 @@ export class HttpClient {
   private readonly connectMs: number;
   private readonly idleMs: number;
   private readonly budgetMs: number;
+  private readonly minRate: number;
   private readonly proxies: ProxySettings;
   /** Made with the first request: a client that never sends one never loads Node's network modules. */
   private pools: Agents | undefined;
@@ -176,6 +208,7 @@ export class HttpClient {
     this.connectMs = opts.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs;
     this.idleMs = opts.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs;
     this.budgetMs = opts.budgetMs ?? DEFAULTS.requestBudgetMs;
+    this.minRate = opts.minRateBytesPerSec ?? DEFAULTS.minRateBytesPerSec;
     this.proxies = opts.env ? proxySettings(opts.env) : NO_PROXY_SETTINGS;
     for (const secret of [...(this.proxies.http?.secrets ?? []), ...(this.proxies.https?.secrets ?? [])]) opts.log?.mask(secret);
   }
@@ -199,19 +232,58 @@ export class HttpClient {
     this.pools?.https.destroy();
   }
 
+  /**
+   * One request, every attempt and redirect included, bounded by one
+   * deadline that also covers the body: the budget, plus the time the
+   * request's body and a declared content body (`contentUpTo`) take at the
+   * slowest rate accepted. A body still coming when it runs out is ended
+   * with one line naming request-timeout; a byte now and then does not
+   * move the deadline.
+   */
   async request(req: HttpRequest): Promise<HttpResponse> {
-    const budget = new Budget(this.budgetMs, this.idleMs);
+    if (Object.keys(req.headers ?? {}).some((k) => k.toLowerCase() === 'authorization')) {
+      throw new Error('HttpClient.request: pass credentials as `credential` (bound to their origin), not as an Authorization header');
+    }
+    const budget = new Budget(this.budgetMs + this.rateMs(uploadBytes(req)), this.idleMs);
     const link = either(req.signal, this.opts.signal);
+    let res: HttpResponse;
     try {
-      const res = await this.attempts({ ...req, signal: link.signal }, budget);
-      res.body.once('close', link.dispose); // the signal also ends the body
-      return res;
+      res = await this.attempts({ ...req, signal: link.signal }, budget);
     } catch (err) {
       link.dispose();
-      throw err;
-    } finally {
       budget.dispose();
+      throw err;
     }
+    if (req.contentUpTo !== undefined) {
+      const declared = Number(res.header('content-length'));
+      budget.extend(this.rateMs(Number.isFinite(declared) && declared >= 0 ? Math.min(declared, req.contentUpTo) : req.contentUpTo));
+    }
+    const method = (req.method ?? 'GET').toUpperCase();
+    const onSpent = (): void => {
+      res.body.destroy(
+        new NetworkError(
+          `${method} ${where(res.url)}: not done within ${seconds(budget.ms)} s (the body came too slowly; raise request-timeout to wait longer)`,
+          'RELAY_BUDGET',
+          { retryable: false },
+        ),
+      );
+    };
+    const done = (): void => {
+      budget.signal.removeEventListener('abort', onSpent);
+      budget.dispose();
+      link.dispose();
+    };
+    if (res.body.destroyed) done();
+    else {
+      budget.signal.addEventListener('abort', onSpent, { once: true });
+      res.body.once('close', done); // the signal and the deadline also end the body
+    }
+    return res;
+  }
+
+  /** Time `bytes` take at the slowest rate accepted. */
+  private rateMs(bytes: number): number {
+    return bytes > 0 ? (bytes / this.minRate) * 1000 : 0;
   }
 
   private async attempts(req: HttpRequest, budget: Budget): Promise<HttpResponse> {
@@ -219,6 +291,8 @@ export class HttpClient {
     let method = (req.method ?? 'GET').toUpperCase();
     const headers: Record<string, string> = { 'user-agent': USER_AGENT };
     for (const [k, v] of Object.entries(req.headers ?? {})) if (v !== undefined) headers[k.toLowerCase()] = v;
+    // Bound to its origins while the chain stays on them; a URL from anywhere else never gets it back.
+    let credential = req.credential;
     let body = req.body;
     const replayable = isReplayable(body);
     const signal = req.signal;
@@ -231,6 +305,12 @@ export class HttpClient {
 
     for (let attempt = 1; ;) {
       this.assertAllowed(url);
+      if (credential && !credential.origins.includes(url.origin)) {
+        this.opts.log?.debug(`${method} ${where(url)}: no credentials sent (they belong to ${credential.origins.join(', ')})`);
+        credential = undefined;
+      }
+      if (credential) headers['authorization'] = credential.authorization;
+      else delete headers['authorization'];
       if (signal?.aborted) throw cancelled();
       let res: HttpResponse;
       budget.pause(); // time queued behind this host's other requests is not the server's
@@ -270,9 +350,8 @@ export class HttpClient {
         if (!replayable && method !== 'GET' && method !== 'HEAD') return res;
         await res.discard();
         if (++redirects > MAX_REDIRECTS) throw new InputError(`${url.host}${url.pathname}: more than ${MAX_REDIRECTS} redirects`);
+        // Credentials follow only within their origins (the top of the loop): S3 and CDNs would reject or leak them.
         const next = new URL(res.header('location') as string, url);
-        // S3 and CDNs reject (or would leak) a registry's credentials.
-        if (next.host !== url.host) delete headers['authorization'];
         if (res.status === 303 || ((res.status === 301 || res.status === 302) && method === 'POST')) {
           method = method === 'HEAD' ? 'HEAD' : 'GET';
           body = undefined;
@@ -436,8 +515,7 @@ export class HttpClient {
           if (!err) return;
           stop(err);
         });
-        body.pipe(r);
-        body.on('data', () => budget.progress()); // an upload still moving is not a server that never answers
+        body.pipe(r); // its time at the slowest rate accepted is in the budget already
       } else {
         r.end(body);
       }
@@ -462,6 +540,15 @@ function either(a: AbortSignal | undefined, b: AbortSignal | undefined): { signa
       b.removeEventListener('abort', onB);
     },
   };
+}
+
+/** Bytes the request sends, when known before sending (bytes, or a declared Content-Length). */
+function uploadBytes(req: HttpRequest): number {
+  if (req.body instanceof Uint8Array) return req.body.length;
+  if (typeof req.body === 'string') return Buffer.byteLength(req.body);
+  const declared = Object.entries(req.headers ?? {}).find(([k]) => k.toLowerCase() === 'content-length')?.[1];
+  const n = Number(declared);
+  return declared !== undefined && Number.isFinite(n) && n > 0 ? n : 0;
 }
 
 /** host+path for messages: never the query string (it may carry signed credentials). */

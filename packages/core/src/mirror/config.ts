@@ -1,8 +1,10 @@
-import { readFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import semver from 'semver';
 import { LineCounter, parseDocument } from 'yaml';
-import { InputError, badInput } from '../errors.js';
+import { DEFAULTS } from '../defaults.js';
+import { InputError, RelayError, badInput } from '../errors.js';
+import { readLimited } from '../json.js';
 import { parseReference, type Reference } from '../oci/ref/reference.js';
 import { MIRROR_FILE, type MirrorFile } from './file.js';
 import { FieldError, validate, type Positions } from './schema.js';
@@ -40,6 +42,8 @@ export interface GithubTarget {
   repository: string;
   /** REST API base, no trailing slash. */
   apiUrl: string;
+  /** Where assets are uploaded: with apiUrl, the only origins the token is sent to. */
+  uploadsUrl: string;
   tokenEnv: string;
   /** Set for the targets this run uses. */
   token?: string;
@@ -59,6 +63,8 @@ export interface Provider {
 }
 
 export const DEFAULT_GITHUB_API = 'https://api.github.com';
+/** Where github.com's release assets are uploaded (a release's upload_url). */
+export const DEFAULT_GITHUB_UPLOADS = 'https://uploads.github.com';
 export const DEFAULT_WATCH_REGISTRY = 'https://registry.terraform.io';
 
 export interface TagFilter {
@@ -178,13 +184,15 @@ export interface LoadOptions {
  * credential variables. A problem refuses in one line: `file:line: field: why`.
  */
 export async function loadMirrorConfig(file: string, opts: LoadOptions): Promise<MirrorConfig> {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(path.resolve(opts.cwd, file), 'utf8');
+    // Read no further than the limit: the size is checked before any parsing, which could not be interrupted.
+    bytes = await readLimited(createReadStream(path.resolve(opts.cwd, file)), DEFAULTS.maxMirrorFileBytes, `mirror file ${file}`, 'input');
   } catch (err) {
+    if (err instanceof RelayError) throw err;
     badInput('config', 'a readable mirror file', `${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
-  return parseMirrorConfig(text, file, opts);
+  return parseMirrorConfig(bytes.toString('utf8'), file, opts);
 }
 
 export function parseMirrorConfig(text: string, file: string, opts: LoadOptions): MirrorConfig {
@@ -227,7 +235,7 @@ function build(raw: MirrorFile, at: Positions, file: string, opts: LoadOptions):
       githubTargets.set(name, githubTarget(name, t, at));
       continue;
     }
-    for (const k of ['token-env', 'api-url', 'watch'] as const)
+    for (const k of ['token-env', 'api-url', 'uploads-url', 'watch'] as const)
       if (t[k] !== undefined) throw at.error(`${p}.${k}`, `only a github-release target takes '${k}'`);
     if (t.registry === undefined) throw at.error(p, "missing required field 'registry'");
     let registry: string;
@@ -422,10 +430,12 @@ function githubTarget(name: string, t: MirrorFile['targets'][string], at: Positi
     throw at.error(`${p}.repository`, `expected a GitHub repository owner/repo, got "${t.repository}"`);
   if (!t['token-env']) throw at.error(p, "missing required field 'token-env' (a github-release target writes releases with a token)");
   const w = t.watch;
+  const apiUrl = (t['api-url'] ?? DEFAULT_GITHUB_API).replace(/\/+$/, '');
   return {
     name,
     repository: t.repository,
-    apiUrl: (t['api-url'] ?? DEFAULT_GITHUB_API).replace(/\/+$/, ''),
+    apiUrl,
+    uploadsUrl: (t['uploads-url'] ?? (apiUrl === DEFAULT_GITHUB_API ? DEFAULT_GITHUB_UPLOADS : apiUrl)).replace(/\/+$/, ''),
     tokenEnv: t['token-env'],
     ...(w && {
       watch: {

@@ -52,6 +52,15 @@ const TARGET = declare({
         expected: 'an http(s) base URL',
       },
     },
+    'uploads-url': {
+      schema: {
+        type: 'string',
+        description:
+          "github-release: the uploads host release assets go to, the other origin the token is sent to (default https://uploads.github.com for api.github.com; otherwise the API's own origin, as GitHub Enterprise's /api/uploads).",
+        pattern: '^https?://[^/?#\\s]+(/[^?#\\s]*)?$',
+        expected: 'an http(s) base URL',
+      },
+    },
     watch: {
       schema: {
         type: 'object',

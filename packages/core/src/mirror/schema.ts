@@ -1,4 +1,5 @@
-import { isAlias, isMap, isScalar, isSeq, type Document, type LineCounter, type Node as YamlNode } from 'yaml';
+import { isAlias, isMap, isScalar, isSeq, visit, type Alias, type Document, type LineCounter, type Node as YamlNode } from 'yaml';
+import { DEFAULTS } from '../defaults.js';
 
 /**
  * A small schema language for YAML files Relay reads. One declaration gives
@@ -191,11 +192,45 @@ function describeValue(v: unknown): string {
  */
 export function validate<S extends Schema>(schema: S, doc: Document, counter: LineCounter): { value: Infer<S>; positions: Positions } {
   const positions = new Positions(counter);
-  const resolve = (n: unknown): unknown => (isAlias(n) ? n.resolve(doc) : n);
+  const targets = aliasTargets(doc);
+  /** Collections being walked: an alias naming one of them would never end. */
+  const open = new Set<unknown>();
+  /** Values reached through aliases so far: bounded, so a file of nested aliases cannot expand without end. */
+  let aliased = 0;
+  let inAlias = 0;
+  const resolve = (n: unknown, path: string, line: number): unknown => {
+    if (!isAlias(n)) return n;
+    const target = targets.get(n);
+    if (target === undefined) throw new FieldError(line, path || '(top level)', `alias *${n.source} names no anchor before it`);
+    if (open.has(target)) throw new FieldError(line, path || '(top level)', `alias *${n.source} refers to a value that contains it`);
+    return target;
+  };
 
   /** `keyLine`: where the key of a mapping value is; a block collection is named there, not at its first entry. */
   const walk = (s: Schema, raw: unknown, path: string, parentLine: number, keyLine?: number): unknown => {
-    const node = resolve(raw) as YamlNode | null | undefined;
+    const viaAlias = isAlias(raw);
+    if (viaAlias) inAlias++;
+    try {
+      const node = resolve(raw, path, keyLine ?? parentLine) as YamlNode | null | undefined;
+      if (inAlias > 0 && ++aliased > DEFAULTS.yamlMaxAliasedValues) {
+        throw new FieldError(
+          keyLine ?? parentLine,
+          path || '(top level)',
+          `aliases expand to more than ${DEFAULTS.yamlMaxAliasedValues} values; write the values out or use fewer aliases`,
+        );
+      }
+      if (isMap(node) || isSeq(node)) open.add(node);
+      try {
+        return walkNode(s, node, path, parentLine, keyLine);
+      } finally {
+        open.delete(node);
+      }
+    } finally {
+      if (viaAlias) inAlias--;
+    }
+  };
+
+  const walkNode = (s: Schema, node: YamlNode | null | undefined, path: string, parentLine: number, keyLine?: number): unknown => {
     const line =
       keyLine !== undefined && (isMap(node) || isSeq(node))
         ? positions.record(path, undefined, keyLine)
@@ -237,7 +272,7 @@ export function validate<S extends Schema>(schema: S, doc: Document, counter: Li
         if (!isMap(node)) fail(`expected a mapping, got ${describeValue(isSeq(node) ? [] : scalar)}`);
         const out: Record<string, unknown> = {};
         for (const pair of (node as unknown as { items: { key: unknown; value: unknown }[] }).items) {
-          const keyNode = resolve(pair.key) as YamlNode | null;
+          const keyNode = resolve(pair.key, path, line) as YamlNode | null;
           const key = isScalar(keyNode) ? keyNode.value : undefined;
           const keyLine = positions.record(`${path}#key`, keyNode, line);
           if (typeof key !== 'string')
@@ -273,6 +308,24 @@ export function validate<S extends Schema>(schema: S, doc: Document, counter: Li
 
   const value: unknown = walk(schema, doc.contents, '', 1);
   return { value: value as Infer<S>, positions };
+}
+
+/**
+ * Each alias's node, in one pass over the document: the last node anchored
+ * with its name before it (YAML 1.2). yaml's own Alias.resolve walks the
+ * whole document for every alias, so a file of many aliases took minutes.
+ */
+function aliasTargets(doc: Document): Map<Alias, unknown> {
+  const anchors = new Map<string, unknown>();
+  const out = new Map<Alias, unknown>();
+  visit(doc, {
+    Node: (_key, node) => {
+      if (isAlias(node)) {
+        if (anchors.has(node.source)) out.set(node, anchors.get(node.source));
+      } else if (node.anchor) anchors.set(node.anchor, node);
+    },
+  });
+  return out;
 }
 
 /** One edit apart (a typo), or the same ignoring case, dashes and underscores. */

@@ -1,3 +1,5 @@
+import { PageWalk, nextPage } from '../http/pages.js';
+import { parseJsonObject } from '../json.js';
 import { badInput, errorMessage } from '../errors.js';
 import { mapLimit } from '../concurrency.js';
 import type { Logger } from '../log/logger.js';
@@ -127,21 +129,25 @@ export function parseShard(text: string | undefined): Shard | undefined {
   return { index, count };
 }
 
-/** Every tag of a registry repository (paginated tags/list). */
-export async function listTags(reg: Registry, repository: string): Promise<string[]> {
+/** Every tag of a registry repository (paginated tags/list), within DEFAULTS.maxListPages and never a page twice. */
+export async function listTags(reg: Registry, repository: string, maxPages?: number): Promise<string[]> {
   const out: string[] = [];
   let url: string | undefined = reg.url(`/v2/${repository}/tags/list?n=1000`);
   const scopes = [`repository:${repository}:pull`];
+  const walk = new PageWalk(`registry ${reg.host}: tags of ${repository}`, maxPages);
   while (url) {
+    walk.visit(url);
     const res = await reg.call('GET', url, scopes, { allow: [404] });
     if (res.status === 404) {
       await res.discard();
       break;
     }
-    const body = JSON.parse(await res.text(16 * 1024 * 1024)) as { tags?: string[] | null };
+    // A page that is not JSON is the registry's failure (exit 3), never a crash.
+    const body = parseJsonObject(await res.bytes(16 * 1024 * 1024), `registry ${reg.host}: tags of ${repository}`, 'remote') as {
+      tags?: string[] | null;
+    };
     out.push(...(body.tags ?? []));
-    const next = /<([^>]+)>\s*;\s*rel="?next"?/.exec(res.header('link') ?? '')?.[1];
-    url = next ? new URL(next, url).href : undefined;
+    url = nextPage(res, url);
   }
   return out;
 }

@@ -83,7 +83,7 @@ export const planOutputs = {
 export const requestTimeoutInput = {
   'request-timeout': {
     description:
-      'Seconds one request to a registry, S3 or another server may take in total, every retry included: a server that accepts connections and never answers (or stalls mid-body) fails the run after this long.',
+      'Seconds one request to a registry, S3 or another server may take in total, its body and every retry included (a body of known size, such as a blob, also gets its size at 256 KiB/s): a server that never answers, stalls or trickles fails the run after this long.',
     type: 'number',
     // A note, not a default: a caller building inputs by hand (tests, stand-ins) may leave it out.
     defaultNote: String(DEFAULTS.requestBudgetMs / 1000),

@@ -219,17 +219,31 @@ export class S3Store implements Store {
   }
 
   async getStream(key: string): Promise<Readable | undefined> {
-    const body = await this.call(
+    const t0 = Date.now();
+    const out = await this.call(
       'GET',
       key,
       async (abortSignal) =>
-        (await this.with((c, s3) => c.send(new s3.GetObjectCommand({ Bucket: this.bucket, Key: this.k(key) }), { abortSignal })))
-          .Body as Readable,
+        await this.with((c, s3) => c.send(new s3.GetObjectCommand({ Bucket: this.bucket, Key: this.k(key) }), { abortSignal })),
       notFound,
     );
-    // The budget ends with the headers; the body is bounded by the idle timeout, and ended by a cancel.
+    const body = out?.Body as Readable | undefined;
+    if (!body) return undefined;
+    // One deadline over headers and body, as HttpClient's: the budget plus the object's size at the slowest rate accepted.
+    const limitMs = this.budgetMs + ((out!.ContentLength ?? 0) / DEFAULTS.minRateBytesPerSec) * 1000;
+    const timer = setTimeout(
+      () =>
+        body.destroy(
+          new RemoteError(
+            `store ${this.url}: GET ${key}: not done within ${seconds(limitMs)} s (the body came too slowly; raise request-timeout to wait longer)`,
+          ),
+        ),
+      Math.max(0, Math.min(limitMs - (Date.now() - t0), 2 ** 31 - 1)),
+    );
+    timer.unref();
+    body.once('close', () => clearTimeout(timer));
     const signal = this.signal;
-    if (body && signal) {
+    if (signal) {
       const cancel = (): void => void body.destroy(cancelledBy(signal));
       signal.addEventListener('abort', cancel, { once: true });
       body.once('close', () => signal.removeEventListener('abort', cancel));

@@ -24,14 +24,19 @@ import { isVersion, platformKey, type Platform } from './names.js';
 
 /** How the walker reads: over HTTP like Terraform, or straight from a store. */
 export interface Reader {
-  get(url: URL): Promise<{ status: number; contentType: string | undefined; url: URL; body: Readable }>;
+  /** `contentUpTo`: the body is a package of at most this many bytes (HttpClient's deadline grows with it). */
+  get(url: URL, contentUpTo?: number): Promise<{ status: number; contentType: string | undefined; url: URL; body: Readable }>;
 }
 
 /** Over HTTP(S) like Terraform, through the project's one HTTP client (redirects, retries). */
 export function httpReader(client: HttpClient): Reader {
   return {
-    async get(url) {
-      const res = await client.request({ url: url.href, headers: { accept: 'application/json, */*' } });
+    async get(url, contentUpTo) {
+      const res = await client.request({
+        url: url.href,
+        headers: { accept: 'application/json, */*' },
+        ...(contentUpTo !== undefined && { contentUpTo }),
+      });
       return { status: res.status, contentType: res.header('content-type'), url: res.url, body: res.body };
     },
   };
@@ -342,7 +347,8 @@ export async function fetchPackage(
 
 /** A package's sha256 and size as it streams from the registry; saved to `file` when one is given. */
 async function hashPackage(r: Reader, zipUrl: URL, file?: string): Promise<{ sha256: string; size: number }> {
-  const res = await r.get(zipUrl);
+  // A package may be large: its deadline grows with its size (Content-Length, at most the largest executable accepted).
+  const res = await r.get(zipUrl, DEFAULTS.maxBinaryBytes);
   if (res.status !== 200) {
     res.body.resume();
     throw new IntegrityError(`package ${zipUrl.href}: HTTP ${res.status}`);

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
-import { HttpClient, HttpError, schemeFor } from '../../src/http/client.js';
+import { HttpClient, HttpError, bindCredential, schemeFor } from '../../src/http/client.js';
 import { IntegrityError } from '../../src/errors.js';
 import { S3Store } from '../../src/store/s3.js';
 import { VERSION } from '../../src/version.js';
@@ -48,7 +48,7 @@ afterAll(async () => {
 });
 
 describe('HttpClient', () => {
-  test('follows a redirect to another host without Authorization, keeps it on the same host', async () => {
+  test('a credential goes with redirects on its origin, and never to another origin nor back from one', async () => {
     const seen: (string | undefined)[] = [];
     a.set((q, r) => {
       seen.push(`a${q.url} ${q.headers.authorization}`);
@@ -60,16 +60,50 @@ describe('HttpClient', () => {
         r.writeHead(302, { location: `${b.url}/other` }).end();
         return;
       }
-      r.end();
+      r.end('back');
     });
     b.set((q, r) => {
       seen.push(`b${q.url} ${q.headers.authorization}`);
-      r.end('blob');
+      // A server on another origin sending the chain back to the credential's own: it stays dropped.
+      if (q.url === '/other') r.writeHead(302, { location: `${a.url}/back` }).end();
+      else r.end();
     });
     const c = new HttpClient();
-    const res = await c.request({ url: `${a.url}/start`, headers: { authorization: 'Bearer T0KEN' } });
-    expect(await res.text()).toBe('blob');
-    expect(seen).toEqual(['a/start Bearer T0KEN', 'a/same Bearer T0KEN', 'b/other undefined']);
+    const res = await c.request({ url: `${a.url}/start`, credential: bindCredential('Bearer T0KEN', a.url) });
+    expect(await res.text()).toBe('back');
+    expect(seen).toEqual(['a/start Bearer T0KEN', 'a/same Bearer T0KEN', 'b/other undefined', 'a/back undefined']);
+    c.close();
+  });
+
+  test('a URL on another origin gets no credential, though the caller passed one (an upload Location, an asset URL)', async () => {
+    const seen: (string | undefined)[] = [];
+    b.set((q, r) => {
+      seen.push(q.headers.authorization);
+      r.end();
+    });
+    const c = new HttpClient();
+    // Same host, another port: another origin.
+    const res = await c.request({ method: 'PATCH', url: `${b.url}/upload/1`, body: 'x', credential: bindCredential('Basic dTpw', a.url) });
+    await res.discard();
+    expect(seen).toEqual([undefined]);
+    // Bound to several origins (GitHub's API and uploads hosts): each gets it.
+    const both = bindCredential('Bearer T', `${a.url}/api/v3`, `${b.url}/uploads`);
+    await (await c.request({ url: `${b.url}/uploads/x`, credential: both })).discard();
+    expect(seen).toEqual([undefined, 'Bearer T']);
+    c.close();
+  });
+
+  test('an Authorization header given by hand is a bug, refused before anything is sent', async () => {
+    let hits = 0;
+    a.set((_q, r) => {
+      hits++;
+      r.end();
+    });
+    const c = new HttpClient();
+    await expect(c.request({ url: `${a.url}/x`, headers: { Authorization: 'Bearer T' } })).rejects.toThrow(
+      /pass credentials as `credential`/,
+    );
+    expect(hits).toBe(0);
     c.close();
   });
 

@@ -8,7 +8,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { HttpClient } from '../../src/http/client.js';
+import { HttpClient, bindCredential } from '../../src/http/client.js';
 import { bypassesProxy, proxyFor, proxySettings } from '../../src/http/proxy.js';
 import { RelayError } from '../../src/errors.js';
 import { NullLogger } from '../../src/log/logger.js';
@@ -157,7 +157,8 @@ describe('HttpClient through a proxy', () => {
     proxy.reset();
     const c = new HttpClient({ env: { HTTPS_PROXY: proxy.url }, ca: tls.cert });
     for (const p of ['/v2/', '/v2/a?delay=50']) {
-      const res = await c.request({ url: `https://localhost:${secure.port}${p}`, headers: { authorization: 'Bearer registry-token' } });
+      const url = `https://localhost:${secure.port}${p}`;
+      const res = await c.request({ url, credential: bindCredential('Bearer registry-token', url) });
       expect(await res.text()).toBe(`hello ${p}`);
     }
     expect(proxy.tunnels).toEqual([`localhost:${secure.port}`]);

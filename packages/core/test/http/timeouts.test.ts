@@ -25,7 +25,26 @@ async function caught(p: Promise<unknown>): Promise<{ err: RelayError; ms: numbe
 let silent: Silent;
 let stall: Silent;
 let slow: { url: string; close(): Promise<void>; bytes: number };
+let trickle: { url: string; close(): Promise<void> };
 beforeAll(async () => {
+  // Headers at once, then the body a byte every 50 ms: never idle long enough to trip the idle timeout.
+  const intervals = new Set<NodeJS.Timeout>();
+  const t = http.createServer((_req, res) => {
+    res.writeHead(200, { 'content-length': '1000', 'content-type': 'application/octet-stream' });
+    const timer = setInterval(() => res.write('x'), 50);
+    intervals.add(timer);
+    res.on('close', () => clearInterval(timer));
+  });
+  await new Promise<void>((r) => t.listen(0, '127.0.0.1', r));
+  trickle = {
+    url: `http://127.0.0.1:${(t.address() as AddressInfo).port}`,
+    close: () =>
+      new Promise<void>((r) => {
+        for (const x of intervals) clearInterval(x);
+        t.closeAllConnections();
+        t.close(() => r());
+      }),
+  };
   silent = await startSilentServer('silent');
   stall = await startSilentServer('stall-body');
   // Reads uploads as they come, answers once a body has ended (after `?delay=ms`).
@@ -56,6 +75,7 @@ afterAll(async () => {
   await silent.close();
   await stall.close();
   await slow.close();
+  await trickle.close();
 });
 
 describe('nothing waits forever', () => {
@@ -145,8 +165,9 @@ describe('nothing waits forever', () => {
     c.close();
   });
 
-  test('an upload still moving is not cut by the budget', async () => {
-    const c = new HttpClient({ budgetMs: 400, idleTimeoutMs: 300 });
+  test('an upload of known size gets the budget plus its size at the slowest rate accepted', async () => {
+    // 12 KiB at 10 KiB/s against a 400 ms budget: 1.2 s, allowed 0.4 + 12/4 s at a 4 KiB/s floor.
+    const c = new HttpClient({ budgetMs: 400, idleTimeoutMs: 300, minRateBytesPerSec: 4096 });
     const chunks = Array.from({ length: 12 }, () => Buffer.alloc(1024, 1));
     const body = Readable.from(
       (async function* () {
@@ -160,6 +181,56 @@ describe('nothing waits forever', () => {
     const res = await c.request({ method: 'PUT', url: `${slow.url}/upload`, body, headers: { 'content-length': String(12 * 1024) } });
     expect(await res.text()).toBe('done');
     expect(Date.now() - t0).toBeGreaterThan(1000); // well past the 400 ms budget
+    c.close();
+  });
+
+  test('an upload slower than that is cut, though bytes keep moving: one line naming request-timeout', async () => {
+    // 12 KiB at 10 KiB/s with a 64 KiB/s floor: allowed 0.4 + 0.19 s.
+    const c = new HttpClient({ budgetMs: 400, idleTimeoutMs: 300, minRateBytesPerSec: 64 * 1024, retry: { attempts: 1 } });
+    const body = Readable.from(
+      (async function* () {
+        for (let i = 0; i < 12; i++) {
+          await new Promise((r) => setTimeout(r, 100));
+          yield Buffer.alloc(1024, 1);
+        }
+      })(),
+    );
+    const { err, ms } = await caught(
+      c.request({ method: 'PUT', url: `${slow.url}/upload`, body, headers: { 'content-length': String(12 * 1024) } }),
+    );
+    expect(ms).toBeLessThan(1000);
+    expect(err.message).toMatch(
+      /^PUT 127\.0\.0\.1:\d+\/upload: no response for 0\.\d s \(after 1 attempt; raise request-timeout to wait longer\)$/,
+    );
+    c.close();
+  });
+
+  test('a body trickling a byte at a time never resets the deadline: cut at the budget, one line naming request-timeout', async () => {
+    const c = new HttpClient({ budgetMs: 1000, idleTimeoutMs: 300 });
+    const res = await c.request({ url: `${trickle.url}/doc.json` });
+    expect(res.status).toBe(200);
+    const t0 = Date.now();
+    const { err } = await caught(res.text());
+    const total = Date.now() - t0;
+    expect(total).toBeLessThan(1500);
+    expect(err.kind).toBe('remote');
+    expect(err.retryable).toBe(false); // the user's limit: a caller must not multiply it
+    expect(err.message).toMatch(
+      /^GET 127\.0\.0\.1:\d+\/doc\.json: not done within 1 s \(the body came too slowly; raise request-timeout to wait longer\)$/,
+    );
+    c.close();
+  });
+
+  test('declared content gets its size at the slowest rate accepted, the smaller of Content-Length and what the caller expects', async () => {
+    // 1000 bytes declared, 20 expected by the caller, at 20 B/s: 1 s more than the 0.5 s budget.
+    const c = new HttpClient({ budgetMs: 500, idleTimeoutMs: 300, minRateBytesPerSec: 20 });
+    const t0 = Date.now();
+    const res = await c.request({ url: `${trickle.url}/blob`, contentUpTo: 20 });
+    const { err } = await caught(res.bytes());
+    const ms = Date.now() - t0;
+    expect(ms).toBeGreaterThanOrEqual(1400);
+    expect(ms).toBeLessThan(2200);
+    expect(err.message).toMatch(/^GET 127\.0\.0\.1:\d+\/blob: not done within 1\.5 s \(the body came too slowly; raise request-timeout/);
     c.close();
   });
 

@@ -3,7 +3,7 @@ import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { HttpClient } from '../../src/http/client.js';
+import { HttpClient, bindCredential } from '../../src/http/client.js';
 import { NullLogger } from '../../src/log/logger.js';
 import { fixed } from '../../src/oci/repo/auth/credentials.js';
 import type { CredentialProvider } from '../../src/oci/repo/auth/credentials.js';
@@ -215,7 +215,7 @@ describe('Bearer token flow', () => {
     const scopes = ['repository:d:pull'];
     const h = (await s.header(scopes)) as string;
     revoked = new Set([h.slice(7)]);
-    const res = await new HttpClient().request({ url: `${base}/v2/d`, headers: { authorization: h } });
+    const res = await new HttpClient().request({ url: `${base}/v2/d`, credential: bindCredential(h, base) });
     expect(res.status).toBe(401);
     expect(await s.refused(res, scopes, h)).toBe(true);
     expect(await s.header(scopes)).not.toBe(h);

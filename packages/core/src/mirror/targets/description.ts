@@ -1,4 +1,5 @@
 import { errorMessage } from '../../errors.js';
+import { bindCredential } from '../../http/client.js';
 import type { HttpClient, HttpResponse } from '../../http/client.js';
 import { parseJsonObject } from '../../json.js';
 import type { Logger } from '../../log/logger.js';
@@ -72,13 +73,16 @@ export class Labeller {
   }
 
   private async update(url: string, token: string, text: string, method: 'PATCH' | 'PUT'): Promise<LabelResult> {
-    const headers = { authorization: `Bearer ${token}`, accept: 'application/json' };
-    const current = await this.json(await this.http.request({ url, headers }), 'GET');
+    const headers = { accept: 'application/json' };
+    // The token is the API's (the URL is built from the configured API base): sent to its origin only.
+    const credential = bindCredential(`Bearer ${token}`, url);
+    const current = await this.json(await this.http.request({ url, headers, credential }), 'GET');
     if (current.description === text) return { status: 'unchanged', why: '' };
     const res = await this.http.request({
       method,
       url,
       headers: { ...headers, 'content-type': 'application/json' },
+      credential,
       body: JSON.stringify({ description: text }),
     });
     await this.json(res, method);

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { sleep } from '../../concurrency.js';
 import { RemoteError } from '../../errors.js';
-import type { HttpClient, HttpResponse, RequestBody } from '../../http/client.js';
+import { bindCredential } from '../../http/client.js';
+import type { BoundCredential, HttpClient, HttpResponse, RequestBody } from '../../http/client.js';
 import { parseJson } from '../../json.js';
 import type { Logger } from '../../log/logger.js';
 import type { GithubTarget } from '../config.js';
@@ -33,12 +34,14 @@ const API_VERSION = '2022-11-28';
 
 /**
  * The slice of GitHub's releases REST API a provider release needs, through
- * Relay's one HTTP client (retries, timeouts, and redirects that drop
- * Authorization when an asset download moves to another host). The token is
- * masked before the first request and never appears in a message.
+ * Relay's one HTTP client (retries, timeouts). The token is bound to the API
+ * and uploads origins: an asset URL, upload_url or redirect naming any other
+ * origin (objects.githubusercontent.com) gets no token. It is masked before
+ * the first request and never appears in a message.
  */
 export class GithubReleases {
   private readonly base: string;
+  private readonly credential: BoundCredential | undefined;
 
   constructor(
     private readonly http: HttpClient,
@@ -49,11 +52,11 @@ export class GithubReleases {
     // No token only in a dry run (the plan job holds no secrets): GitHub answers anonymous reads of public releases.
     if (target.token) log.mask(target.token);
     this.base = `${target.apiUrl}/repos/${target.repository}`;
+    this.credential = target.token ? bindCredential(`Bearer ${target.token}`, target.apiUrl, target.uploadsUrl) : undefined;
   }
 
   private headers(extra: Record<string, string> = {}): Record<string, string> {
     return {
-      ...(this.target.token && { authorization: `Bearer ${this.target.token}` }),
       accept: 'application/vnd.github+json',
       'x-github-api-version': API_VERSION,
       ...extra,
@@ -65,6 +68,7 @@ export class GithubReleases {
       method,
       url,
       headers: this.headers(body === undefined ? {} : { 'content-type': 'application/json' }),
+      credential: this.credential,
       ...(body !== undefined && { body: JSON.stringify(body) }),
       ...(this.signal && { signal: this.signal }),
     });
@@ -134,6 +138,7 @@ export class GithubReleases {
       method: 'POST',
       url,
       headers: this.headers({ 'content-type': 'application/octet-stream', 'content-length': String(size) }),
+      credential: this.credential,
       body,
       ...(this.signal && { signal: this.signal }),
     });
@@ -151,6 +156,8 @@ export class GithubReleases {
     const res = await this.http.request({
       url: a.url,
       headers: this.headers({ accept: 'application/octet-stream' }),
+      credential: this.credential,
+      contentUpTo: a.size,
       ...(this.signal && { signal: this.signal }),
     });
     if (!res.ok) throw await this.refusal(res, `GET asset ${a.name}`);

@@ -1,6 +1,7 @@
-import type { Readable } from 'node:stream';
+import { Transform, pipeline, type Readable, type TransformCallback } from 'node:stream';
 import { ConflictError, IntegrityError, RemoteError } from '../../errors.js';
 import { isReplayable } from '../../http/client.js';
+import { PageWalk, nextPage } from '../../http/pages.js';
 import type { HttpClient, HttpResponse, RequestBody } from '../../http/client.js';
 import { DEFAULTS } from '../../defaults.js';
 import { parseJsonObject } from '../../json.js';
@@ -28,6 +29,11 @@ export interface ObservedResponse {
 export class Registry {
   /** Called with every response this registry sends (after auth renewals), before the caller reads it. */
   readonly observers: ((r: ObservedResponse) => void)[] = [];
+  /**
+   * False once the registry answered PATCH on an upload session with 405 or 501 (no streamed uploads): its
+   * blobs then go in one PUT each (RegistryRepo.writeBlob).
+   */
+  streamedUploads = true;
   constructor(
     readonly host: string,
     readonly http: HttpClient,
@@ -52,23 +58,35 @@ export class Registry {
     method: string,
     url: string,
     scopes: readonly string[],
-    opts: { headers?: Record<string, string>; body?: RequestBody; allow?: number[] } = {},
+    opts: { headers?: Record<string, string>; body?: RequestBody; allow?: number[]; contentUpTo?: number } = {},
   ): Promise<HttpResponse> {
     const what = `${method} ${new URL(url).pathname}`;
     for (let attempt = 0; ; attempt++) {
-      const authorization = await this.auth.header(scopes);
-      const res = await this.http.request({ method, url, headers: { ...opts.headers, authorization }, body: opts.body });
+      const credential = await this.auth.bound(scopes);
+      const authorization = credential?.authorization;
+      const res = await this.http.request({
+        method,
+        url,
+        ...(opts.headers && { headers: opts.headers }),
+        ...(credential && { credential }),
+        ...(opts.body !== undefined && { body: opts.body }),
+        ...(opts.contentUpTo !== undefined && { contentUpTo: opts.contentUpTo }),
+      });
       for (const o of this.observers) o({ host: this.host, method, url, status: res.status, header: (n) => res.header(n) });
       if (res.ok || opts.allow?.includes(res.status)) return res;
       const text = method === 'HEAD' ? '' : await res.text(64 * 1024).catch(() => '');
       const err = parseErrorBody(text);
       // ECR Public answers an expired token with 400 DENIED (no challenge); a HEAD shows no body, so any 400 there.
       const denied400 = res.status === 400 && isEcrPublic(this.host) && (err.code === 'DENIED' || method === 'HEAD');
-      const canRetry = attempt === 0 && isReplayable(opts.body);
+      const elsewhere = new URL(url).origin !== this.auth.origin;
+      const canRetry = attempt === 0 && isReplayable(opts.body) && !elsewhere;
       if ((res.status === 401 || denied400) && canRetry && (await this.auth.refused(res, scopes, authorization))) continue;
       const status = `HTTP ${res.status}${err.code ? ` ${err.code}` : ''}`;
       let message: string;
-      if (res.status === 401 || res.status === 403 || denied400) {
+      if ((res.status === 401 || res.status === 403) && elsewhere) {
+        // Our credentials are the registry's, and stay on its origin whatever URL it hands over.
+        message = `registry ${this.host}: ${what} on ${new URL(url).origin} refused without credentials (${status}); Relay sends the registry's credentials only to ${this.auth.origin}`;
+      } else if (res.status === 401 || res.status === 403 || denied400) {
         const source = this.auth.provider.source;
         const who = authorization
           ? `credentials from ${source}`
@@ -177,7 +195,7 @@ export class RegistryRepo implements Repo {
   }
 
   async openBlob(d: Descriptor): Promise<Readable> {
-    const res = await this.reg.call('GET', this.path('blobs', d.digest), this.scopes);
+    const res = await this.reg.call('GET', this.path('blobs', d.digest), this.scopes, { contentUpTo: d.size });
     return res.body;
   }
 
@@ -209,6 +227,11 @@ export class RegistryRepo implements Repo {
    * trusts its clients never sees a commit of wrong bytes; on any failure the
    * session is cancelled (DELETE, best effort). One PATCH, not several: GHCR
    * and ECR mishandle multi-PATCH uploads (stale Range, containers-roadmap #2831).
+   *
+   * A registry answering that PATCH with 405 or 501 takes no streamed uploads:
+   * from then on its blobs go monolithic (`monolithic`), and this one too,
+   * at once when none of its bytes were sent, else by the caller's next
+   * whole-transfer attempt (a retryable error), the stream being spent.
    */
   async writeBlob(d: Descriptor, body: Readable, session?: string): Promise<void> {
     const what = `blob ${d.digest} to ${this.name}`;
@@ -216,11 +239,31 @@ export class RegistryRepo implements Repo {
     let location: string | undefined = session;
     try {
       location ??= await this.startUpload();
+      if (!this.reg.streamedUploads) {
+        await this.monolithic(d, checked, location, what);
+        location = undefined;
+        return;
+      }
       const patch = await this.reg.call('PATCH', location, this.scopes, {
         headers: { 'content-type': 'application/octet-stream', 'content-length': String(d.size) },
         body: checked,
+        allow: [405, 501],
       });
       await patch.discard();
+      if (patch.status === 405 || patch.status === 501) {
+        this.noStreamedUploads(patch.status);
+        await this.cancelUpload(location);
+        location = undefined;
+        if (checked.bytes > 0 || checked.errored) {
+          throw new RemoteError(`registry ${this.registry}: ${what}: PATCH answered HTTP ${patch.status}; sending it again in one PUT`, {
+            retryable: true,
+          });
+        }
+        location = await this.startUpload();
+        await this.monolithic(d, checked, location, what);
+        location = undefined;
+        return;
+      }
       location = follow(patch, location);
       // Every byte read and checked before anything commits; a mismatch fails here.
       await verdict(checked, what);
@@ -240,6 +283,32 @@ export class RegistryRepo implements Repo {
       // Our own verdict on the bytes says more than how the request ended.
       throw checked.errored ?? err;
     }
+  }
+
+  /**
+   * Monolithic upload (distribution-spec "Pushing a blob monolithically"):
+   * `PUT <location>?digest=` with the whole blob, whose last chunk is held
+   * back until our check of every byte before it has passed, so the registry
+   * never has the whole body (Content-Length) of a blob that failed the check,
+   * and cannot commit it.
+   */
+  private async monolithic(d: Descriptor, checked: Readable, location: string, what: string): Promise<void> {
+    if (d.size === 0 && d.digest !== EMPTY_DIGEST) throw digestMismatch(what, d.digest, EMPTY_DIGEST);
+    const held = pipeline(checked, new HoldLastChunk(), () => undefined);
+    const put = await this.reg.call('PUT', withQuery(location, 'digest', d.digest), this.scopes, {
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(d.size) },
+      body: held,
+    });
+    await put.discard();
+    await verdict(checked, what);
+  }
+
+  private noStreamedUploads(status: number): void {
+    if (!this.reg.streamedUploads) return;
+    this.reg.streamedUploads = false;
+    this.reg.log.info(
+      `registry ${this.registry} takes no streamed uploads (PATCH answered HTTP ${status}): each blob goes in one PUT, checked before its last bytes are sent`,
+    );
   }
 
   /** DELETE of an upload session: a courtesy, so never fails (registries may refuse it: quay). */
@@ -268,11 +337,10 @@ export class RegistryRepo implements Repo {
   async referrers(digest: string): Promise<Descriptor[] | undefined> {
     const what = `registry ${this.registry}: referrers of ${this.name}@${digest}`;
     const out: Descriptor[] = [];
-    const pages = new Set<string>();
+    const walk = new PageWalk(what);
     let url: string | undefined = this.path('referrers', digest);
     while (url) {
-      if (pages.has(url)) throw new IntegrityError(`${what}: the pages link back to ${new URL(url).pathname}`);
-      pages.add(url);
+      walk.visit(url);
       const res: HttpResponse = await this.reg.call('GET', url, this.scopes, { headers: { accept: OCI_INDEX }, allow: [404, 405, 501] });
       if (!res.ok) {
         await res.discard();
@@ -289,8 +357,7 @@ export class RegistryRepo implements Repo {
       if (out.length > DEFAULTS.ociMaxGraphManifests) {
         throw new IntegrityError(`${what}: more than ${DEFAULTS.ociMaxGraphManifests} listed, more than Relay copies for one image`);
       }
-      const next = /<([^>]+)>\s*;\s*rel="?next"?/.exec(res.header('link') ?? '')?.[1];
-      url = next ? new URL(next, url).href : undefined;
+      url = nextPage(res, url);
     }
     return out;
   }
@@ -299,6 +366,21 @@ export class RegistryRepo implements Repo {
 function isDescriptor(d: unknown): d is Descriptor {
   const o = d as Partial<Descriptor> | null;
   return typeof o === 'object' && o !== null && typeof o.digest === 'string' && typeof o.size === 'number';
+}
+
+const EMPTY_DIGEST = 'sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+
+/** Passes every chunk on one behind, the last only once its source has ended cleanly (its check passed). */
+class HoldLastChunk extends Transform {
+  private last: Buffer | undefined;
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    const prev = this.last;
+    this.last = chunk;
+    cb(null, prev);
+  }
+  override _flush(cb: TransformCallback): void {
+    cb(null, this.last);
+  }
 }
 
 /** The session's next Location (each upload response may move it), resolved against the current one. */

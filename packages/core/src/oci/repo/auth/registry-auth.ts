@@ -1,5 +1,6 @@
 import { AuthError, RemoteError } from '../../../errors.js';
-import type { HttpClient, HttpResponse } from '../../../http/client.js';
+import { bindCredential } from '../../../http/client.js';
+import type { BoundCredential, HttpClient, HttpResponse } from '../../../http/client.js';
 import { parseJsonObject } from '../../../json.js';
 import type { Logger } from '../../../log/logger.js';
 import { parseChallenges, pickChallenge } from './challenge.js';
@@ -35,6 +36,17 @@ export class RegistryAuth {
 
   private base(): string {
     return `${this.http.schemeFor(this.host)}://${this.host}`;
+  }
+
+  /** The registry's origin: the only one its credentials and tokens are sent to (the token realm's aside). */
+  get origin(): string {
+    return new URL(this.base()).origin;
+  }
+
+  /** What `header` gives, bound to the registry's origin for HttpClient (undefined for anonymous). */
+  async bound(scopes: readonly string[]): Promise<BoundCredential | undefined> {
+    const h = await this.header(scopes);
+    return h === undefined ? undefined : bindCredential(h, this.base());
   }
 
   private cred(): Promise<Credential | undefined> {
@@ -104,8 +116,10 @@ export class RegistryAuth {
     } else {
       if (ch.params.service) url.searchParams.set('service', ch.params.service);
       for (const s of scopes) url.searchParams.append('scope', s);
-      const auth = cred?.kind === 'basic' ? basicHeader(cred.username, cred.password) : undefined;
-      res = await this.http.request({ url, headers: { authorization: auth } });
+      // The one place a registry's credentials leave its origin, as the token protocol (distribution token.md)
+      // has it: the realm its own challenge names (Docker Hub's auth.docker.io for registry-1.docker.io).
+      const auth = cred?.kind === 'basic' ? bindCredential(basicHeader(cred.username, cred.password), url) : undefined;
+      res = await this.http.request({ url, ...(auth && { credential: auth }) });
     }
     if (!res.ok) {
       await res.discard();
