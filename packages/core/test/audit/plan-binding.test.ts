@@ -85,7 +85,10 @@ describe('expect-plan binds a publish to the approved plan', () => {
     const store = path.join(dir, 'reg');
     const tarballs = await release(dir, '1.0.0');
 
-    const plan = await publishTerraformRegistry.run(publishInputs(store, '1.0.0', tarballs, { 'dry-run': true }), ctx());
+    // The plan job: the same workflow run and ref as the apply job, another job (and here another attempt): the build
+    // record names the run, which the plan leaves out of what it binds; the ref and repository it records are bound.
+    const planEnv = { ...GITHUB_ENV, GITHUB_JOB: 'plan', GITHUB_RUN_ATTEMPT: '1' };
+    const plan = await publishTerraformRegistry.run(publishInputs(store, '1.0.0', tarballs, { 'dry-run': true }), ctx(planEnv));
     const hash = plan.outputs['plan-hash'] as string;
     expect(hash).toBe(planHash(plan.plan));
     expect(plan.report.sections.at(-1)).toEqual({

@@ -140,7 +140,11 @@ describe('publish-terraform-registry on a file store', () => {
       ...platforms.map((p) => [`${dirKey}terraform-provider-demo_1.0.0_${p}.zip`, 'put', 'new']),
       [`${dirKey}terraform-provider-demo_1.0.0_manifest.json`, 'put', 'new'],
       [`${dirKey}terraform-provider-demo_1.0.0_SHA256SUMS`, 'put', 'new'],
-      [`${dirKey}terraform-provider-demo_1.0.0_SHA256SUMS.sig`, 'put', 'new'],
+      [
+        `${dirKey}terraform-provider-demo_1.0.0_SHA256SUMS.sig`,
+        'put',
+        expect.stringMatching(/^new: signed by key [0-9A-F]{40} over SHA256SUMS sha256:[0-9a-f]{64}$/),
+      ],
       [`${dirKey}relay-build.json`, 'put', 'new'],
       ...platforms.map((p) => [`registry/acme/demo/1.0.0/download/${p.replace('_', '/')}`, 'put', 'new']),
       ['mirror/registry.example.com/acme/demo/1.0.0.json', 'put', 'new'],
