@@ -1,10 +1,12 @@
 import type { Context, Result } from '../context.js';
 import { HttpClient } from '../http/client.js';
 import type { Store } from '../store/store.js';
+import { IntegrityError } from '../errors.js';
 import { defineSpec } from '../inputs/spec.js';
 import { defineOperation } from '../operation.js';
 import { checkName, checkVersion } from '../terraform/names.js';
 import { httpReader, storeReader, verifyRegistry } from '../terraform/verify.js';
+import { describeChain } from '../audit/chain.js';
 import { auditedVersions } from '../audit/read.js';
 import type { ReportSection } from '../report/report.js';
 import { httpOptions, openStoreInput, parseRegistryUrl, requestTimeoutInput } from './common.js';
@@ -30,6 +32,10 @@ const spec = defineSpec({
   outputs: {
     versions: { description: 'Versions checked, space-separated.' },
     platforms: { description: 'Number of platform packages checked.' },
+    'audit-chain': {
+      description:
+        "The state of the audit records' chain (read from `store` only): `intact: N records, head <key> (sha256 …)`, `no chain: …` for records older than chaining, or `no records`. A broken chain (a record deleted, altered or put in another's place) fails the run, naming the record.",
+    },
     unaudited: {
       description: 'Versions checked that no audit record under `audit/` names, space-separated (read from `store` only; empty over HTTP).',
     },
@@ -52,7 +58,7 @@ export const verifyTerraformRegistry = defineOperation(spec, async (inp, ctx: Co
   const vs = [...new Set(checks.map((c) => c.version))];
   const audit = await auditSection(store, `${namespace}/${name}`, vs, ctx);
   return {
-    outputs: { versions: vs.join(' '), platforms: String(checks.length), unaudited: audit.unaudited.join(' ') },
+    outputs: { versions: vs.join(' '), platforms: String(checks.length), unaudited: audit.unaudited.join(' '), 'audit-chain': audit.chain },
     plan: [],
     report: {
       title: `Verified ${root.host}/${namespace}/${name}`,
@@ -67,23 +73,32 @@ export const verifyTerraformRegistry = defineOperation(spec, async (inp, ctx: Co
           },
           collapsed: true,
         },
-        audit.section,
+        ...audit.sections,
       ],
     },
   };
 });
 
-/** Which versions no audit record names: a warning, not a failure (versions published before records existed have none). */
+/**
+ * Which versions no audit record names: a warning, not a failure (versions
+ * published before records existed have none). And the chain the records
+ * form: a broken one is evidence that the trail was tampered with, and fails
+ * the run naming the first broken link.
+ */
 async function auditSection(
   store: Store | undefined,
   provider: string,
   versions: string[],
   ctx: Context,
-): Promise<{ unaudited: string[]; section: ReportSection }> {
+): Promise<{ unaudited: string[]; chain: string; sections: ReportSection[] }> {
   if (!store) {
-    return { unaudited: [], section: { heading: 'Audit records', text: 'not checked: they are listed from the store (give `store`)' } };
+    const text = 'not checked: they are listed from the store (give `store`)';
+    return { unaudited: [], chain: '', sections: [{ heading: 'Audit records', text }] };
   }
   const found = await auditedVersions(store, ctx.signal);
+  const chain = describeChain(found.chain);
+  if (found.chain.state === 'broken') throw new IntegrityError(`audit records of ${store.url}: chain ${chain}`);
+  ctx.log.info(`audit chain: ${chain}`);
   const have = found.versions.get(provider) ?? new Set<string>();
   const unaudited = versions.filter((v) => !have.has(v));
   for (const key of found.unreadable) ctx.log.warn(`${store.url}/${key} is not an audit record Relay can read`);
@@ -92,5 +107,12 @@ async function auditSection(
   const text = unaudited.length
     ? `no record for ${unaudited.join(', ')}; ${versions.length - unaudited.length} of ${versions.length} versions recorded (${found.records} ${found.records === 1 ? 'record' : 'records'} under audit/)`
     : `every version checked has one (${found.records} ${found.records === 1 ? 'record' : 'records'} under audit/)`;
-  return { unaudited, section: { heading: 'Audit records', text } };
+  return {
+    unaudited,
+    chain,
+    sections: [
+      { heading: 'Audit records', text },
+      { heading: 'Audit chain', text: chain },
+    ],
+  };
 }

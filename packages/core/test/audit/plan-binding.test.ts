@@ -374,9 +374,15 @@ describe('audit records', () => {
       heading: 'Audit records',
       text: 'every version checked has one (2 records under audit/)',
     });
+    expect(clean.outputs['audit-chain']).toMatch(/^intact: 2 records, head audit\/.*\.json \(sha256 [0-9a-f]{64}\)$/);
+    // A store whose records predate the chain (no audit-head.json, no `chain` in them): only 1.0.0 has one.
     const records = await auditRecords(store);
-    const of11 = records.find((r) => r.rec.subject.version === '1.1.0')!;
-    await fs.rm(path.join(store, of11.key));
+    const { chain: _chain, ...of10 } = records.find((r) => r.rec.subject.version === '1.0.0')!.rec;
+    await fs.rm(path.join(store, 'audit'), { recursive: true });
+    await fs.rm(path.join(store, 'audit-head.json'));
+    await fs.rm(path.join(store, 'audit-head.json.relay-gen'), { recursive: true, force: true });
+    await fs.mkdir(path.join(store, 'audit', '2026'), { recursive: true });
+    await fs.writeFile(path.join(store, 'audit', '2026', 'old.json'), JSON.stringify(of10));
     await fs.writeFile(path.join(store, 'audit', 'stray.json'), 'not json');
     const log = new NullLogger();
     const res = await verify(log);
@@ -384,6 +390,7 @@ describe('audit records', () => {
     expect(res.report.status).toBe('done'); // a warning, not a failure: older versions may predate records
     expect(log.lines).toContain('warning: no audit record names acme/demo 1.1.0 (published without Relay, or before it kept records)');
     expect(log.lines).toContain(`warning: file://${store}/audit/stray.json is not an audit record Relay can read`);
+    expect(res.outputs['audit-chain']).toBe('no chain: 2 records written before Relay chained them');
     // Over HTTP the records cannot be listed: not checked, and the report says so.
   });
 });
