@@ -1,5 +1,5 @@
 import { DEFAULTS } from '../defaults.js';
-import { IntegrityError } from '../errors.js';
+import { ConflictError, IntegrityError } from '../errors.js';
 import { sha256Hex } from '../hash.js';
 import { tryParseJson } from '../json.js';
 import type { Logger } from '../log/logger.js';
@@ -81,7 +81,10 @@ export async function appendAuditRecord(store: Store, o: AppendOptions): Promise
         ? { sequence: head.sequence + 1, previous: { key: head.key, sha256: head.sha256 } }
         : { sequence: 1, previous: null };
       let key = o.key();
-      for (let i = 0; (await store.head(key)) && i < 3; i++) key = o.key();
+      for (let i = 0; await store.head(key); i++) {
+        if (i === 3) throw new ConflictError(`${store.url}/${key} exists (audit records are written once)`);
+        key = o.key();
+      }
       const text = o.render(link);
       const next: Head = { schema: AUDIT_HEAD_SCHEMA, key, sha256: sha256Hex(text), sequence: link.sequence, record: text };
       const body = Buffer.from(JSON.stringify(next, null, 2) + '\n');
