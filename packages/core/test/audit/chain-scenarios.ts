@@ -37,8 +37,9 @@ export const publishInputs = (store: string, version: string, tarballs: string[]
     ...over,
   }) as Parameters<typeof publishTerraformRegistry.run>[0];
 
-export const verify = (store: string) =>
-  verifyTerraformRegistry.run({ 'registry-url': REGISTRY_URL, namespace: 'acme', name: 'demo', store, mirror: true }, ctx());
+/** verify-terraform-registry over the store; `env` carries the S3 endpoint for an s3:// store. */
+export const verify = (store: string, env: Record<string, string> = {}) =>
+  verifyTerraformRegistry.run({ 'registry-url': REGISTRY_URL, namespace: 'acme', name: 'demo', store, mirror: true }, ctx(env));
 
 /** Every object of the store and the sha256 of its bytes: equal before and after means nothing was written. */
 export async function treeHash(store: Store): Promise<Record<string, string>> {
@@ -63,8 +64,8 @@ export async function chainFromHead(store: Store): Promise<{ key: string; rec: A
 const overwrite = (store: Store, key: string, body: Buffer) =>
   store.put(key, body, { contentType: 'application/json', sha256: sha256Hex(body) });
 
-async function expectBroken(storeUrl: string, record: string, problem: RegExp): Promise<void> {
-  const err = await verify(storeUrl).catch((e: unknown) => e);
+async function expectBroken(storeUrl: string, env: Record<string, string>, record: string, problem: RegExp): Promise<void> {
+  const err = await verify(storeUrl, env).catch((e: unknown) => e);
   expect(err).toBeInstanceOf(IntegrityError);
   const msg = (err as Error).message;
   expect(msg).toContain(`chain broken at ${record}: `);
@@ -76,9 +77,9 @@ async function expectBroken(storeUrl: string, record: string, problem: RegExp): 
  * chain they make, then deletes, alters and reorders records one at a time,
  * each reported by verify naming the record, each put back after.
  */
-export async function tamperScenarios(store: Store, storeUrl: string, key: string): Promise<void> {
+export async function tamperScenarios(store: Store, storeUrl: string, key: string, env: Record<string, string> = {}): Promise<void> {
   for (const v of ['1.0.0', '1.1.0', '1.2.0'])
-    await publishTerraformRegistry.run(publishInputs(storeUrl, v, await tarballsFor(v), key), ctx());
+    await publishTerraformRegistry.run(publishInputs(storeUrl, v, await tarballsFor(v), key), ctx(env));
   const chain = (await chainFromHead(store)).reverse();
   expect(chain.map((c) => [c.rec.subject.version, c.rec.chain.sequence])).toEqual([
     ['1.0.0', 1],
@@ -88,32 +89,32 @@ export async function tamperScenarios(store: Store, storeUrl: string, key: strin
   const bytes = await Promise.all(chain.map(async (c) => (await store.get(c.key))!.body));
   expect(chain[0]!.rec.chain.previous).toBeNull();
   for (const i of [1, 2]) expect(chain[i]!.rec.chain.previous).toEqual({ key: chain[i - 1]!.key, sha256: sha256Hex(bytes[i - 1]!) });
-  const intact = await verify(storeUrl);
+  const intact = await verify(storeUrl, env);
   expect(intact.outputs['audit-chain']).toBe(`intact: 3 records, head ${chain[2]!.key} (sha256 ${sha256Hex(bytes[2]!)})`);
 
   const [first, second, third] = chain.map((c) => c.key) as [string, string, string];
   // Deleted: the record after it names a record that is not there.
   await store.delete(second);
-  await expectBroken(storeUrl, second, new RegExp(`missing: ${third.replace(/\./g, '\\.')} names it as record #2 \\(deleted\\?\\)`));
+  await expectBroken(storeUrl, env, second, new RegExp(`missing: ${third.replace(/\./g, '\\.')} names it as record #2 \\(deleted\\?\\)`));
   await overwrite(store, second, bytes[1]!);
-  expect((await verify(storeUrl)).outputs['audit-chain']).toMatch(/^intact: 3 records/);
+  expect((await verify(storeUrl, env)).outputs['audit-chain']).toMatch(/^intact: 3 records/);
 
   // Altered: one approver's login changed; the bytes no longer hash to what the next record names.
   await overwrite(store, first, Buffer.from(bytes[0]!.toString('utf8').replace('"approvers": []', '"approvers": [{"login": "mallory"}]')));
-  await expectBroken(storeUrl, first, /sha256 [0-9a-f]{64}, but .* names [0-9a-f]{64} for record #1 \(altered\?\)/);
+  await expectBroken(storeUrl, env, first, /sha256 [0-9a-f]{64}, but .* names [0-9a-f]{64} for record #1 \(altered\?\)/);
   await overwrite(store, first, bytes[0]!);
 
   // Reordered: the first two records swapped, each where the other was.
   await overwrite(store, first, bytes[1]!);
   await overwrite(store, second, bytes[0]!);
-  await expectBroken(storeUrl, second, /: it holds record #1 \(reordered\?\)/);
+  await expectBroken(storeUrl, env, second, /: it holds record #1 \(reordered\?\)/);
   await overwrite(store, first, bytes[0]!);
   await overwrite(store, second, bytes[1]!);
 
   // The head itself removed: the records are chained, so that is a break too.
   const head = (await store.get(AUDIT_HEAD_KEY))!.body;
   await store.delete(AUDIT_HEAD_KEY);
-  await expectBroken(storeUrl, AUDIT_HEAD_KEY, /missing, while records under audit\/ are chained/);
+  await expectBroken(storeUrl, env, AUDIT_HEAD_KEY, /missing, while records under audit\/ are chained/);
   await overwrite(store, AUDIT_HEAD_KEY, head);
-  expect((await verify(storeUrl)).outputs['audit-chain']).toMatch(/^intact: 3 records/);
+  expect((await verify(storeUrl, env)).outputs['audit-chain']).toMatch(/^intact: 3 records/);
 }
