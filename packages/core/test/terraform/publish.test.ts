@@ -485,7 +485,12 @@ describe('verify catches what Terraform would reject', () => {
     }
   };
   test('the untouched registry verifies', async () =>
-    expect((await verify()).outputs).toEqual({ versions: '1.0.0', platforms: '3', unaudited: '' }));
+    expect((await verify()).outputs).toEqual({
+      versions: '1.0.0',
+      platforms: '3',
+      unaudited: '',
+      'audit-chain': expect.stringMatching(/^intact: 1 record, head audit\/.*\.json \(sha256 [0-9a-f]{64}\)$/),
+    }));
   test('providers.v1 without a trailing slash', () =>
     tamper('.well-known/terraform.json', (s) => s.replace('registry/"', 'registry"'), /must end in '\/'/));
   test('a v-prefixed version in versions', () =>
