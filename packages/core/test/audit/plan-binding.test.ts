@@ -179,7 +179,7 @@ describe('expect-plan binds a publish to the approved plan', () => {
     const now = planHash(record.plan);
     expect(now).not.toBe(approved);
     expect((err as Error).message).toBe(
-      `plan changed since it was approved: expected ${approved}, now ${now} (the store or a registry changed in between; run the plan again)`,
+      `plan changed since it was approved: expected ${approved}, now ${now} (the files, the signing key, the store or a registry changed in between; run the plan again)`,
     );
     expect(await snapshot(store)).toEqual(before); // not even the conditional-write probe ran
     expect(record.plan.find((r) => r.object === 'registry/acme/demo/versions')).toMatchObject({ why: 'add 1.1.0 to 2 listed' });
