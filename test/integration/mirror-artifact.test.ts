@@ -525,7 +525,7 @@ images:
       const err = await runMirror(inputs(file, { 'expect-plan': '0'.repeat(64) }), ctx()).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(ConflictError);
       expect((err as Error).message).toMatch(
-        /^plan changed since it was approved: expected 0{64}, now [0-9a-f]{64} \(the store or a registry changed in between; run the plan again\)$/,
+        /^plan changed since it was approved: expected 0{64}, now [0-9a-f]{64} \(the files, the signing key, the store or a registry changed in between; run the plan again\)$/,
       );
       expect(writes(target.seen)).toEqual([]);
       expect(dry.outputs['plan-hash']).toBe(planHash(dry.plan));

@@ -321,7 +321,7 @@ describe('a provider: tag to staging, then plan, approve, apply to production', 
     expect(refused.doc).toMatchObject({ status: 'refused', exitCode: 1, error: { kind: 'conflict' } });
     expect(refused.doc.error!.message).toMatch(
       new RegExp(
-        `^plan changed since it was approved: expected ${stale}, now [0-9a-f]{64} \\(the store or a registry changed in between; run the plan again\\)$`,
+        `^plan changed since it was approved: expected ${stale}, now [0-9a-f]{64} \\(the files, the signing key, the store or a registry changed in between; run the plan again\\)$`,
       ),
     );
     expect(

@@ -24,6 +24,11 @@ const LAGGING: { kind: string; message: RegExp; why: string }[] = [
     why: '`concurrency.queue: max` (GitHub changelog 2026-05-07): queued runs are kept instead of the pending one being cancelled',
   },
   {
+    kind: 'expression',
+    message: /^undefined variable "vars"\. available variables are/,
+    why: 'the `vars` context of configuration variables (GitHub changelog 2023-01-10), here the public signing key and its fingerprint, which are not secrets',
+  },
+  {
     kind: 'permissions',
     message: /^unknown permission scope "attestations"/,
     why: 'the `attestations` permission of GitHub artifact attestations (actions/attest-build-provenance needs `attestations: write`)',

@@ -1,6 +1,7 @@
 import { mapLimit } from '../concurrency.js';
 import { DEFAULTS } from '../defaults.js';
 import type { Store } from '../store/store.js';
+import { AUDIT_HEAD_KEY, checkChain, type ChainState } from './chain.js';
 import { AUDIT_SCHEMA, type AuditRecord } from './record.js';
 import { AUDIT_PREFIX } from './write.js';
 
@@ -9,10 +10,13 @@ export interface AuditedVersions {
   versions: Map<string, Set<string>>;
   records: number;
   unreadable: string[];
+  /** The chain the records form, walked from `audit-head.json`. */
+  chain: ChainState;
 }
 
 /**
- * Reads every audit record under `audit/` and collects the provider versions
+ * Reads every audit record under `audit/` once, checks the chain they form
+ * (audit/chain.ts), and collects the provider versions
  * they name (`subject.provider` = `host/namespace/name`, `subject.version`).
  * The host is left out of the match: the same store can be served under
  * another URL.
@@ -21,11 +25,13 @@ export async function auditedVersions(store: Store, signal?: AbortSignal): Promi
   const keys = (await store.list(AUDIT_PREFIX)).filter((k) => k.endsWith('.json'));
   const versions = new Map<string, Set<string>>();
   const unreadable: string[] = [];
+  const bytes = new Map<string, Buffer>();
   await mapLimit(
     keys,
     DEFAULTS.storePlanParallel,
     async (key) => {
       const got = await store.get(key);
+      if (got) bytes.set(key, got.body);
       let rec: Partial<AuditRecord> | undefined;
       try {
         rec = got ? (JSON.parse(got.body.toString('utf8')) as Partial<AuditRecord>) : undefined;
@@ -46,5 +52,6 @@ export async function auditedVersions(store: Store, signal?: AbortSignal): Promi
     },
     signal,
   );
-  return { versions, records: keys.length, unreadable: unreadable.sort() };
+  const head = await store.get(AUDIT_HEAD_KEY);
+  return { versions, records: keys.length, unreadable: unreadable.sort(), chain: checkChain(head?.body, bytes, store.url) };
 }

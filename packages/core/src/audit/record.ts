@@ -1,4 +1,5 @@
 import type { OutputValue, Result } from '../context.js';
+import type { ChainLink } from './chain.js';
 import { countActions, type PlanAction, type PlanRow } from '../report/plan.js';
 import { planHash } from '../report/plan-hash.js';
 import type { RecordedInput, Recovers, RunRecord } from '../report/recorder.js';
@@ -33,6 +34,8 @@ export interface AuditRecord {
   operation: string;
   /** When the record was made: the writes had finished. */
   time: string;
+  /** Its place in the store's chain of records (audit/chain.ts): the record before it, by key and sha256. */
+  chain: ChainLink;
   tool: { name: 'relay'; version: string; action?: string };
   /**
    * What the run made true, by name: `provider` and `version` for a provider
@@ -147,6 +150,15 @@ export function subjectOf(outputs: Record<string, OutputValue>): Record<string, 
   return Object.fromEntries(['provider', 'version', 'digest', 'images'].filter((k) => k in outputs).map((k) => [k, outputs[k]!]));
 }
 
+/** A record before it has its place in a chain (appendAuditRecord gives it one). */
+export type UnchainedRecord = Omit<AuditRecord, 'chain'>;
+
+/** The record's text at its place in the chain: `chain` after `time`, secrets and credentials redacted. */
+export function renderAuditRecord(record: UnchainedRecord, link: ChainLink, redact: (text: string) => string): string {
+  const { schema, operation, time, ...rest } = record;
+  return redact(JSON.stringify({ schema, operation, time, chain: link, ...rest }, null, 2)) + '\n';
+}
+
 /** The record of a finished run, from the run's record (inputs, binding), its result and the environment. */
 export function buildAuditRecord(
   operation: string,
@@ -155,7 +167,7 @@ export function buildAuditRecord(
   env: Record<string, string | undefined>,
   subject?: Record<string, OutputValue>,
   now = new Date(),
-): AuditRecord {
+): UnchainedRecord {
   const action = str(env.GITHUB_ACTION_REPOSITORY) && `${env.GITHUB_ACTION_REPOSITORY}@${env.GITHUB_ACTION_REF ?? ''}`;
   const { 'plan-hash': _hash, ...outputs } = res.outputs;
   return {

@@ -3,10 +3,11 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Context, OutputValue, Result } from '../context.js';
 import { ConflictError, errorMessage, errorOfKind, InputError, RelayError } from '../errors.js';
-import { sha256Hex } from '../hash.js';
+import { FsStore } from '../store/fs.js';
 import type { Store } from '../store/store.js';
 import { PreconditionFailed } from '../store/store.js';
-import { buildAuditRecord, type AuditRecord } from './record.js';
+import { appendAuditRecord, AUDIT_HEAD_KEY, type ChainLink } from './chain.js';
+import { buildAuditRecord, renderAuditRecord, type UnchainedRecord } from './record.js';
 
 /** Where audit records live in a registry store: `audit/<yyyy>/<mm>/`. */
 export const AUDIT_PREFIX = 'audit/';
@@ -22,7 +23,7 @@ export interface AuditTarget {
 }
 
 /** `audit/2026/05/20260514T101112.345Z-<run id>-<attempt>-<random>.json`: sorted by time, unique per run and job. */
-export function auditKey(record: AuditRecord): string {
+export function auditKey(record: Pick<UnchainedRecord, 'time' | 'run'>): string {
   const t = record.time;
   const stamp = t.replace(/[-:]/g, '');
   const run = record.run ? `${record.run.id}-${record.run.attempt ?? '1'}` : 'local';
@@ -35,23 +36,29 @@ export function wroteSomething(res: Result): boolean {
 }
 
 /**
- * Writes the audit record of a run that changed something, once (a store
- * key with If-None-Match: *, a file created exclusively), and returns the
- * result with a report section saying where it went. A dry run or a no-op
- * wrote nothing, so it records nothing. Called by each writing operation,
- * after its writes and their verification succeeded; failing to write the
- * record fails the run (what was written stays, and the message says so).
+ * Writes the audit record of a run that changed something, once, as the next
+ * link of a chain (audit/chain.ts): in the store, under `audit/`; for a file,
+ * in the file's directory, whose `audit-head.json` chains the records written
+ * there (a directory kept across runs holds one chain; a fresh one per run, as
+ * the reusable workflows use, holds a chain of one). Returns the result with a
+ * report section saying where it went. A dry run or a no-op wrote nothing, so
+ * it records nothing. Called by each writing operation, after its writes and
+ * their verification succeeded; failing to write the record fails the run
+ * (what was written stays, and the message says so).
  */
 export async function audited(ctx: Context, res: Result, where: AuditTarget): Promise<Result> {
   if (!wroteSomething(res)) return res;
   const operation = ctx.record?.operation ?? 'relay';
   const record = buildAuditRecord(operation, res, ctx.record, ctx.env, where.subject);
   if (where.provenance?.length) record.provenance = where.provenance;
-  const text = ctx.log.redact(JSON.stringify(record, null, 2)) + '\n';
+  const render = (link: ChainLink): string => renderAuditRecord(record, link, (t) => ctx.log.redact(t));
   let at: string;
   try {
-    if (where.store) at = await putOnce(where.store, record, text);
-    else if (where.file) at = await writeOnce(path.resolve(ctx.cwd, where.file), text);
+    if (where.store) {
+      const store = where.store;
+      const done = await appendAuditRecord(store, { key: () => auditKey(record), render, log: ctx.log });
+      at = `${store.url}/${done.key}`;
+    } else if (where.file) at = await appendToFile(path.resolve(ctx.cwd, where.file), render, ctx);
     else return note(res, 'none: no audit-file given (the reusable workflows set RELAY_AUDIT_FILE and keep the file as an artifact)');
   } catch (err) {
     const msg = `${operation} wrote what it planned, but its audit record could not be written: ${errorMessage(err)}`;
@@ -65,26 +72,21 @@ function note(res: Result, text: string): Result {
   return { ...res, report: { ...res.report, sections: [...res.report.sections, { heading: 'Audit record', text }] } };
 }
 
-async function putOnce(store: Store, record: AuditRecord, text: string): Promise<string> {
-  const body = Buffer.from(text);
-  for (let attempt = 0; ; attempt++) {
-    const key = auditKey(record);
-    try {
-      await store.put(key, body, { contentType: 'application/json', cacheControl: 'no-store', ifNoneMatch: '*', sha256: sha256Hex(body) });
-      return `${store.url}/${key}`;
-    } catch (err) {
-      // The key carries 32 random bits: a collision is another record, never to be replaced; try another name.
-      if (err instanceof PreconditionFailed && attempt < 2) continue;
-      throw err;
-    }
+/** A record written to audit-file: chained in its directory, never over an existing file. */
+async function appendToFile(file: string, render: (link: ChainLink) => string, ctx: Context): Promise<string> {
+  const name = path.basename(file);
+  if (name === AUDIT_HEAD_KEY)
+    throw new InputError(`audit-file ${file}: ${AUDIT_HEAD_KEY} is the chain's head in that directory; name the record otherwise`);
+  const dir = new FsStore(path.dirname(file));
+  try {
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    if (await dir.head(name)) throw new ConflictError(`${file} exists (audit records are written once; give a new audit-file)`);
+    await appendAuditRecord(dir, { key: () => name, render, log: ctx.log });
+  } catch (e) {
+    if (e instanceof PreconditionFailed && e.key === name)
+      throw new ConflictError(`${file} exists (audit records are written once; give a new audit-file)`);
+    if (e instanceof RelayError) throw e;
+    throw new InputError(`audit-file ${file}: ${errorMessage(e)}`);
   }
-}
-
-async function writeOnce(file: string, text: string): Promise<string> {
-  await fs.mkdir(path.dirname(file), { recursive: true });
-  await fs.writeFile(file, text, { flag: 'wx', mode: 0o644 }).catch((e: NodeJS.ErrnoException) => {
-    if (e.code === 'EEXIST') throw new ConflictError(`${file} exists (audit records are written once; give a new audit-file)`);
-    throw new InputError(`audit-file ${file}: ${e.message}`);
-  });
   return file;
 }

@@ -1,3 +1,4 @@
+import { AUDIT_HEAD_KEY } from '../audit/chain.js';
 import { badInput } from '../errors.js';
 import { objectArn, type Grant, type S3Location } from './grants.js';
 
@@ -31,27 +32,57 @@ export function identityPolicy(grants: readonly Grant[]): PolicyDocument {
 }
 
 /**
- * The bucket policy that makes a registry's `store/` and `audit/` write-once
- * for every writer, not only Relay: an upload (PutObject,
- * CompleteMultipartUpload) there without `If-None-Match` is denied (condition
- * key `s3:if-none-match`, as S3's "Enforce conditional writes" guide does;
- * `s3:ObjectCreationOperation` leaves the multipart parts, which cannot carry
- * the header, alone). `store/` only for stores whose versions are immutable:
- * staging replaces objects when a version is republished. Audit records are
- * written once in every store.
+ * The bucket policy that makes a registry's `store/` and its audit trail
+ * write-once for every principal, not only Relay (a Deny binds every role,
+ * the writer's included, and an administrator's too until removed):
+ *
+ * - an upload (PutObject, CompleteMultipartUpload) under `store/` or `audit/`
+ *   without `If-None-Match` is denied (condition key `s3:if-none-match`, as
+ *   S3's "Enforce conditional writes" guide does; `s3:ObjectCreationOperation`
+ *   leaves the multipart parts, which cannot carry the header, alone). `store/`
+ *   only for stores whose versions are immutable: staging replaces objects
+ *   when a version is republished. Audit records are written once in every store;
+ * - nothing under `audit/` can be deleted, nor any version of it;
+ * - the chain's head (`audit-head.json`, audit/chain.ts), the one audit
+ *   object that moves, moves only by compare-and-swap: an upload without
+ *   `If-Match` or `If-None-Match` is denied (the guide's third example), and
+ *   it cannot be deleted. It lives outside `audit/` so that the write-once
+ *   rule there needs no exception. A writer can still move it by CAS onto a
+ *   record of its own making; the records it would leave behind stay, and
+ *   verify-terraform-registry reports them outside the chain.
  */
 export function writeOnceBucketPolicy(store: S3Location, immutable = true): PolicyDocument {
+  const creation = { Bool: { 's3:ObjectCreationOperation': 'true' } };
   const deny = (sid: string, under: string): Statement => ({
     Sid: sid,
     Effect: 'Deny',
     Principal: '*',
     Action: 's3:PutObject',
     Resource: objectArn(store, under),
-    Condition: { Null: { 's3:if-none-match': 'true' }, Bool: { 's3:ObjectCreationOperation': 'true' } },
+    Condition: { Null: { 's3:if-none-match': 'true' }, ...creation },
   });
+  const head = objectArn(store, AUDIT_HEAD_KEY);
   return {
     Version: '2012-10-17',
-    Statement: [...(immutable ? [deny('RelayStoreIsWriteOnce', 'store/*')] : []), deny('RelayAuditIsWriteOnce', 'audit/*')],
+    Statement: [
+      ...(immutable ? [deny('RelayStoreIsWriteOnce', 'store/*')] : []),
+      deny('RelayAuditIsWriteOnce', 'audit/*'),
+      {
+        Sid: 'RelayAuditIsNeverDeleted',
+        Effect: 'Deny',
+        Principal: '*',
+        Action: ['s3:DeleteObject', 's3:DeleteObjectVersion'],
+        Resource: [objectArn(store, 'audit/*'), head],
+      },
+      {
+        Sid: 'RelayAuditHeadMovesByCompareAndSwap',
+        Effect: 'Deny',
+        Principal: '*',
+        Action: 's3:PutObject',
+        Resource: head,
+        Condition: { Null: { 's3:if-none-match': 'true', 's3:if-match': 'true' }, ...creation },
+      },
+    ],
   };
 }
 

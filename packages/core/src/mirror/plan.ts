@@ -184,7 +184,7 @@ async function planReferrers(
   for (const [i, e] of expected.entries()) {
     const at = current[i]?.digest;
     if (at === e.manifest.digest) {
-      p.tags.push({ tag: e.tag, digest: at, kind: 'referrers', action: 'present', manifest: e.manifest });
+      p.tags.push({ tag: e.tag, digest: at, kind: 'referrers', action: 'present', manifest: e.manifest, current: at });
       continue;
     }
     if (at === undefined) {
@@ -198,7 +198,14 @@ async function planReferrers(
       e.digests.map((d) => referrerDescriptor(g.nodes.get(d)!.manifest)),
     );
     if (!merged && existing) {
-      p.tags.push({ tag: e.tag, digest: existing.digest, kind: 'referrers', action: 'present', manifest: existing });
+      p.tags.push({
+        tag: e.tag,
+        digest: existing.digest,
+        kind: 'referrers',
+        action: 'present',
+        manifest: existing,
+        current: existing.digest,
+      });
       continue;
     }
     const m: Manifest = { digest: sha256Digest(merged!), mediaType: OCI_INDEX, bytes: merged! };

@@ -2,7 +2,7 @@ import { mapLimit } from '../concurrency.js';
 import { CancelledError, IntegrityError, errorMessage } from '../errors.js';
 import type { HttpClient } from '../http/client.js';
 import type { Logger } from '../log/logger.js';
-import type { PlanRow } from '../report/plan.js';
+import { ABSENT, sha256Digest, type PlanRow } from '../report/plan.js';
 import type { Store } from '../store/store.js';
 import * as L from '../terraform/layout.js';
 import { storeReader, verifyRegistry } from '../terraform/verify.js';
@@ -322,14 +322,29 @@ async function planOne(api: GithubReleases, unit: ProviderUnit, v: StoreVersion)
   const tag = `v${v.version}`;
   const published = await api.publishedByTag(tag);
   if (!published) {
-    unit.rows = v.files.map((f) => ({ object: assetObject(t, v.version, f.name), action: 'put', why: 'new', bytes: f.size }));
+    // Each asset's digest is bound (report/plan.ts): the bytes the release will carry are the store's, by sha256.
+    unit.rows = v.files.map((f) => ({
+      object: assetObject(t, v.version, f.name),
+      action: 'put',
+      why: 'new',
+      bytes: f.size,
+      digest: sha256Digest(f.sha256),
+      observed: ABSENT,
+    }));
     return;
   }
   const decided = (unit.decided = await judgePublished(api, v, published));
   unit.rows =
     decided.status === 'conflict'
       ? [{ object: `github.com/${t.repository}/releases/${tag}`, action: 'conflict', why: decided.why }]
-      : v.files.map((f) => ({ object: assetObject(t, v.version, f.name), action: 'skip', why: 'identical', bytes: f.size }));
+      : v.files.map((f) => ({
+          object: assetObject(t, v.version, f.name),
+          action: 'skip',
+          why: 'identical',
+          bytes: f.size,
+          digest: sha256Digest(f.sha256),
+          observed: sha256Digest(f.sha256),
+        }));
 }
 
 /** A published release against the store's files: up to date, or a conflict (published releases are never edited). */

@@ -4,7 +4,7 @@ import type { Context, Result } from '../context.js';
 import { badInput } from '../errors.js';
 import { defineSpec } from '../inputs/spec.js';
 import { defineOperation } from '../operation.js';
-import { loadSigningKey } from '../signing/key.js';
+import { signerFromInputs, signingInputs } from './signer.js';
 import { checkName, checkVersion } from '../terraform/names.js';
 import { planRelease, refuseConflicts } from '../terraform/plan.js';
 import { checkSameHashes, promotionSections, stagedRelease } from '../terraform/promote.js';
@@ -29,13 +29,7 @@ const spec = defineSpec({
     namespace: { description: 'Registry namespace of the provider.', required: true },
     name: { description: 'Provider type, e.g. `teleport` for terraform-provider-teleport.', required: true },
     version: { description: 'Version to promote, without a `v`; staging must list it.', required: true },
-    'signing-key': {
-      description:
-        "Production's ASCII-armored OpenPGP private key (or its base64): it signs the same SHA256SUMS again. Pass it through a secret.",
-      required: true,
-      secret: true,
-    },
-    'signing-key-passphrase': { description: 'Passphrase of the signing key, if it is encrypted.', secret: true },
+    ...signingInputs("Production's ASCII-armored OpenPGP private key (or its base64): it signs the same SHA256SUMS again."),
     'expect-ref': {
       description:
         "The git ref staging's build record must name: a tag name or a full ref (`refs/heads/main`); `*` accepts any (the record is still shown and its files still checked). A version last written to staging from another ref (a release candidate carrying the same version) is refused.",
@@ -47,7 +41,8 @@ const spec = defineSpec({
       default: 'true',
     },
     'dry-run': {
-      description: 'Verify staging, sign, and print the plan (put / skip identical / conflict) without writing anything.',
+      description:
+        'Verify staging and print the plan (put / skip identical / conflict) without writing anything; the signature is planned from the key given (made when `signing-key` is given, else only planned).',
       type: 'boolean',
       default: 'false',
     },
@@ -94,8 +89,7 @@ export const promoteTerraformProvider = defineOperation(spec, async (inp, ctx: C
   const from = openStoreInput(inp.from, 'from', inp['s3-endpoint'], ctx);
   const store = openStoreInput(inp.store, 'store', inp['s3-endpoint'], ctx);
   if (from.url === store.url) badInput('from', "the staging store, another than 'store'", inp.from);
-  const key = await loadSigningKey(inp['signing-key'], inp['signing-key-passphrase'], log);
-  log.info(`signing with key ${key.keyId} (${key.algorithm})`);
+  const key = await signerFromInputs(inp, log);
   const coords = { namespace, name, version };
 
   let rel: Release | undefined;

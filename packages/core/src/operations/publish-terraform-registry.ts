@@ -6,7 +6,7 @@ import { DEFAULTS } from '../defaults.js';
 import { badInput } from '../errors.js';
 import { defineSpec } from '../inputs/spec.js';
 import { defineOperation } from '../operation.js';
-import { loadSigningKey } from '../signing/key.js';
+import { signerFromInputs, signingInputs } from './signer.js';
 import { checkName, checkVersion, versionFromRef } from '../terraform/names.js';
 import { planRelease, refuseConflicts } from '../terraform/plan.js';
 import { DETECT_MODES, type DetectMode } from '../terraform/protocols/detect.js';
@@ -53,12 +53,7 @@ const spec = defineSpec({
       description: 'Public base URL the tree is served from (e.g. the CloudFront URL); its host is the provider address host.',
       required: true,
     },
-    'signing-key': {
-      description: 'ASCII-armored OpenPGP private key (or its base64) that signs SHA256SUMS. Pass it through a secret.',
-      required: true,
-      secret: true,
-    },
-    'signing-key-passphrase': { description: 'Passphrase of the signing key, if it is encrypted.', secret: true },
+    ...signingInputs('ASCII-armored OpenPGP private key (or its base64) that signs SHA256SUMS.'),
     protocols: {
       description: 'Plugin protocol versions, e.g. `6.0`.',
       type: 'list',
@@ -82,7 +77,8 @@ const spec = defineSpec({
       default: '1024',
     },
     'dry-run': {
-      description: 'Build, sign and print the plan (put / skip identical / conflict) without writing anything.',
+      description:
+        'Build and print the plan (put / skip identical / conflict) without writing anything; the signature is planned from the key given (made when `signing-key` is given, else only planned).',
       type: 'boolean',
       default: 'false',
     },
@@ -126,8 +122,7 @@ export const publishTerraformRegistry = defineOperation(spec, async (inp, ctx: C
   warnRegistryPort(registryUrl, log);
   if (inp.tarballs.length > 0 === Boolean(inp.source)) badInput('tarballs', "either 'tarballs' or 'source', not both and not neither");
   const store = openStoreInput(inp.store, 'store', inp['s3-endpoint'], ctx);
-  const key = await loadSigningKey(inp['signing-key'], inp['signing-key-passphrase'], log);
-  log.info(`signing with key ${key.keyId} (${key.algorithm})`);
+  const key = await signerFromInputs(inp, log);
   const coords = { namespace, name, version };
 
   const work = await fs.mkdtemp(path.join(os.tmpdir(), 'relay-src-'));

@@ -1,14 +1,15 @@
 import type { Context, Result } from '../context.js';
 import { HttpClient } from '../http/client.js';
 import type { Store } from '../store/store.js';
+import { IntegrityError } from '../errors.js';
 import { defineSpec } from '../inputs/spec.js';
 import { defineOperation } from '../operation.js';
 import { checkName, checkVersion } from '../terraform/names.js';
 import { httpReader, storeReader, verifyRegistry, type PlatformCheck } from '../terraform/verify.js';
+import { describeChain } from '../audit/chain.js';
 import { auditedVersions } from '../audit/read.js';
 import { verifyProvenance, type VersionProvenance } from '../terraform/provenance.js';
 import { AUDIT_PREFIX } from '../audit/write.js';
-import { IntegrityError } from '../errors.js';
 import type { ReportSection } from '../report/report.js';
 import { httpOptions, openStoreInput, parseRegistryUrl, requestTimeoutInput } from './common.js';
 
@@ -37,6 +38,10 @@ const spec = defineSpec({
       description:
         'Versions checked that carry no provenance statement (`relay-provenance.intoto.json`), space-separated. A statement whose subjects differ from the files served fails the run instead.',
     },
+    'audit-chain': {
+      description:
+        "The state of the audit records' chain (read from `store` only): `intact: N records, head <key> (sha256 …)`, `no chain: …` for records older than chaining, or `no records`. A broken chain (a record deleted, altered or put in another's place) fails the run, naming the record.",
+    },
   },
 });
 
@@ -63,7 +68,12 @@ export const verifyTerraformRegistry = defineOperation(spec, async (inp, ctx: Co
     ctx.log.warn(`no provenance statement for ${namespace}/${name} ${unattested.join(', ')} (published before Relay wrote them)`);
   const auditRecords = await auditSection(store, `${namespace}/${name}`, vs, ctx);
   return {
-    outputs: { versions: vs.join(' '), platforms: String(checks.length), unattested: unattested.join(' ') },
+    outputs: {
+      versions: vs.join(' '),
+      platforms: String(checks.length),
+      unattested: unattested.join(' '),
+      'audit-chain': auditRecords.chain,
+    },
     plan: [],
     report: {
       title: `Verified ${root.host}/${namespace}/${name}`,
@@ -85,7 +95,7 @@ export const verifyTerraformRegistry = defineOperation(spec, async (inp, ctx: Co
             rows: found.map((p) => [p.version, describe(p.provenance), describe(p.promotion)]),
           },
         },
-        auditRecords,
+        ...auditRecords.sections,
       ],
     },
   };
@@ -95,11 +105,21 @@ export const verifyTerraformRegistry = defineOperation(spec, async (inp, ctx: Co
  * Every version checked must have an audit record: one missing means a run
  * listed it and stopped before recording (a re-run of that publish writes
  * the record as a repair), or it was written without Relay. A failure, never
- * only a warning.
+ * only a warning. And the chain the records form: a broken one is evidence
+ * that the trail was tampered with, and fails the run naming the first broken link.
  */
-async function auditSection(store: Store | undefined, provider: string, versions: string[], ctx: Context): Promise<ReportSection> {
-  if (!store) return { heading: 'Audit records', text: 'not checked: they are listed from the store (give `store`)' };
+async function auditSection(
+  store: Store | undefined,
+  provider: string,
+  versions: string[],
+  ctx: Context,
+): Promise<{ chain: string; sections: ReportSection[] }> {
+  if (!store)
+    return { chain: '', sections: [{ heading: 'Audit records', text: 'not checked: they are listed from the store (give `store`)' }] };
   const found = await auditedVersions(store, ctx.signal);
+  const chain = describeChain(found.chain);
+  if (found.chain.state === 'broken') throw new IntegrityError(`audit records of ${store.url}: chain ${chain}`);
+  ctx.log.info(`audit chain: ${chain}`);
   const have = found.versions.get(provider) ?? new Set<string>();
   const unaudited = versions.filter((v) => !have.has(v));
   for (const key of found.unreadable) ctx.log.warn(`${store.url}/${key} is not an audit record Relay can read`);
@@ -108,7 +128,13 @@ async function auditSection(store: Store | undefined, provider: string, versions
       `${store.url}: no audit record under ${AUDIT_PREFIX} names ${provider} ${unaudited.join(', ')} (a publish stopped before recording it, or it was written without Relay; re-running that publish records it as a repair)`,
     );
   const text = `every version checked has one (${found.records} ${found.records === 1 ? 'record' : 'records'} under audit/)`;
-  return { heading: 'Audit records', text };
+  return {
+    chain,
+    sections: [
+      { heading: 'Audit records', text },
+      { heading: 'Audit chain', text: chain },
+    ],
+  };
 }
 
 const describe = (s: 'checked' | 'none'): string => (s === 'checked' ? 'present; its subjects are the files served' : 'none');

@@ -10,6 +10,12 @@ import type { ReportSection } from './report.js';
  */
 export type PlanAction = 'put' | 'skip' | 'replace' | 'mount' | 'repair' | 'conflict';
 
+/** What a row records when the destination holds nothing under its name. */
+export const ABSENT = 'absent';
+
+/** `sha256:<hex>` from 64 hex digits, as the plan rows spell digests (OCI's form). */
+export const sha256Digest = (hex: string): string => `sha256:${hex}`;
+
 /** What became of a planned object once executed. */
 export type RowResult = 'written' | 'unchanged' | 'failed';
 
@@ -20,6 +26,30 @@ export interface PlanRow {
   /** Why this action, in a few words ("new", "identical", "exists with different content"). */
   why: string;
   bytes?: number;
+  /*
+   * What binds the row, beyond its action: the plan hash covers every field
+   * but `result`, so whatever decides the bytes written is a field here, never
+   * only text in `why`. A change between the approved dry run and the apply
+   * in any of them refuses the apply before its first write.
+   */
+  /**
+   * `sha256:<hex>` of the content the row makes the object hold: an object's
+   * bytes, or for a tag the manifest it will point at. Absent only where the
+   * bytes are not decided by the plan (a signature: see `signs`).
+   */
+  digest?: string;
+  /**
+   * A signature's bytes differ on every signing (OpenPGP signatures carry
+   * their creation time), so its row binds who signs what instead: the
+   * signing key's OpenPGP fingerprint (40 hex, upper case) and `sha256:<hex>`
+   * of the bytes it signs. A dry run plans this without the private key.
+   */
+  signs?: { fingerprint: string; over: string };
+  /**
+   * What the destination held when the row was judged: `sha256:<hex>` of the
+   * object there (for a tag, the manifest it points at), or `absent`.
+   */
+  observed?: string;
   /** Set after execution. */
   result?: RowResult;
 }

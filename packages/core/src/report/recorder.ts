@@ -79,7 +79,7 @@ export class RunRecord {
     const now = planHash(this.plan);
     if (this.expected !== undefined && now !== this.expected) {
       throw new ConflictError(
-        `plan changed since it was approved: expected ${this.expected}, now ${now} (the store or a registry changed in between; run the plan again)`,
+        `plan changed since it was approved: expected ${this.expected}, now ${now} (the files, the signing key, the store or a registry changed in between; run the plan again)`,
       );
     }
     this.approved = now;

@@ -91,13 +91,16 @@ async function repairServed(store: Store, item: PlanItem, log: Logger): Promise<
 
 async function writeObject(store: Store, rel: Release, item: PlanItem, o: ExecuteOptions): Promise<void> {
   const obj = item.obj!;
+  const body = obj.body;
+  // Only a dry run plans a signature without the private key, and a dry run writes nothing.
+  if (body === undefined) throw new Error(`${obj.key}: planned without the signing key, so there are no bytes to write`);
   const opts = { contentType: obj.contentType, cacheControl: obj.cacheControl, sha256: obj.sha256 };
   if (item.action === 'replace') {
-    await store.put(obj.key, obj.body, opts);
+    await store.put(obj.key, body, opts);
     return;
   }
   try {
-    await store.put(obj.key, obj.body, { ...opts, ifNoneMatch: '*' });
+    await store.put(obj.key, body, { ...opts, ifNoneMatch: '*' });
   } catch (err) {
     if (!(err instanceof PreconditionFailed)) throw err;
     // Someone wrote it since we planned (a concurrent publish of the same version, a workflow re-run racing
@@ -105,7 +108,7 @@ async function writeObject(store: Store, rel: Release, item: PlanItem, o: Execut
     // publishes all succeed (an existing signature by this key over these sums is kept).
     const now = await planObject(store, obj, { immutable: o.immutable, publicArmor: o.publicArmor, sums: rel.sums });
     if (now.action === 'skip') return;
-    if (now.action === 'replace') return void (await store.put(obj.key, obj.body, opts));
+    if (now.action === 'replace') return void (await store.put(obj.key, body, opts));
     throw new ConflictError(
       `${store.url}/${obj.key} was written with different content while publishing (${now.why}); stopping before the versions index`,
     );

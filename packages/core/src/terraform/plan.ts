@@ -4,10 +4,10 @@ import { mapLimit } from '../concurrency.js';
 import { DEFAULTS } from '../defaults.js';
 import { ConflictError, InputError } from '../errors.js';
 import { sha256Hex } from '../hash.js';
-import type { PlanAction, PlanRow } from '../report/plan.js';
+import { ABSENT, sha256Digest, type PlanAction, type PlanRow } from '../report/plan.js';
 import { verifyDetached } from '../signing/key.js';
 import type { ObjectInfo, Store } from '../store/store.js';
-import { addMirrorVersion, mergeVersion, parseMirrorIndex, parseVersionsDoc, type VersionsDoc } from './documents.js';
+import { addMirrorVersion, json, mergeVersion, parseMirrorIndex, parseVersionsDoc, type VersionsDoc } from './documents.js';
 import * as L from './layout.js';
 import type { Release, ReleaseObject } from './release.js';
 
@@ -35,16 +35,23 @@ export interface PlanOptions {
   heads?: ReadonlyMap<string, Promise<ObjectInfo | undefined>>;
 }
 
-const item = (obj: ReleaseObject, action: PlanItem['action'], why: string): PlanItem => ({
+/**
+ * A row for an object: its action, and what binds it (report/plan.ts): the
+ * digest of the bytes it writes (for the signature, the key and what it
+ * signs) and what the store held when it was judged.
+ */
+const item = (obj: ReleaseObject, action: PlanItem['action'], why: string, observed: string): PlanItem => ({
   object: obj.key,
   action,
   why,
   // A signature's length varies by a byte from one signing to the next (leading zeros of its numbers are dropped), and the plan hash
-  // must not: the plan binds the SHA256SUMS it signs, whose size is listed.
+  // must not: its row binds the key and the SHA256SUMS it signs instead.
   // The build record and the provenance statements name the run (its id and attempt; a promotion, its plan hash), so
   // their length may differ between the dry run an approver saw and the apply (a re-run job): every such object has
-  // `sameAs`. What they record is bound through the files they list, which the plan sizes.
-  ...(!obj.key.endsWith('.sig') && !obj.sameAs && { bytes: Buffer.isBuffer(obj.body) ? obj.body.length : obj.body.size }),
+  // `sameAs`. The build record is bound by its planDigest (without the run); the statements by the files they list.
+  ...(!obj.signs && obj.body !== undefined && !obj.sameAs && { bytes: Buffer.isBuffer(obj.body) ? obj.body.length : obj.body.size }),
+  ...(obj.signs ? { signs: obj.signs } : obj.planDigest || !obj.sameAs ? { digest: obj.planDigest ?? sha256Digest(obj.sha256) } : {}),
+  observed,
   obj,
 });
 
@@ -65,32 +72,40 @@ async function repairIfBehind(store: Store, row: PlanItem): Promise<PlanItem> {
 
 async function compareObject(store: Store, obj: ReleaseObject, o: PlanOptions): Promise<PlanItem> {
   const info = await (o.heads?.get(obj.key) ?? store.head(obj.key));
-  if (!info) return item(obj, 'put', 'new');
+  if (!info) return item(obj, 'put', signed('new', obj), ABSENT);
   let existingSha = info.sha256;
   let existing: Buffer | undefined;
-  if (!existingSha || obj.key.endsWith('.sig') || obj.kind === 'shared' || (obj.sameAs && existingSha !== obj.sha256)) {
+  if (!existingSha || obj.signs || obj.kind === 'shared' || (obj.sameAs && existingSha !== obj.sha256)) {
     existing = (await store.get(obj.key))?.body;
-    if (!existing) return item(obj, 'put', 'new');
+    if (!existing) return item(obj, 'put', signed('new', obj), ABSENT);
     existingSha = sha256Hex(existing);
   }
-  if (existingSha === obj.sha256) return item(obj, 'skip', 'identical');
-  const same = existing && obj.sameAs?.(existing);
-  if (same) return item(obj, 'skip', same);
-  // Signatures carry their creation time, so a re-run signs different bytes;
-  // an existing signature by the same key over the same SHA256SUMS is kept.
-  if (obj.key.endsWith('.sig') && existing && (await verifyDetached(o.sums, existing, [o.publicArmor]))) {
-    return item(obj, 'skip', 'existing signature verifies with this key');
+  const observed = sha256Digest(existingSha);
+  // Signatures carry their creation time, so a re-run signs different bytes (and a dry run may have none):
+  // an existing signature by the same key over the same SHA256SUMS is kept, whatever its bytes.
+  if (obj.signs) {
+    if (existing && (await verifyDetached(o.sums, existing, [o.publicArmor])))
+      return item(obj, 'skip', 'existing signature verifies with this key', observed);
+  } else {
+    if (existingSha === obj.sha256) return item(obj, 'skip', 'identical', observed);
+    const same = existing && obj.sameAs?.(existing);
+    if (same) return item(obj, 'skip', same, observed);
   }
   if (obj.kind === 'shared') {
     return item(
       obj,
       'conflict',
       `holds ${existing?.toString('utf8').trim()}, but registry-url gives ${(obj.body as Buffer).toString('utf8').trim()}`,
+      observed,
     );
   }
-  if (o.immutable) return item(obj, 'conflict', 'exists with different content (published versions are immutable)');
-  return item(obj, 'replace', 'differs; replacing (immutable: false)');
+  if (o.immutable) return item(obj, 'conflict', 'exists with different content (published versions are immutable)', observed);
+  return item(obj, 'replace', signed('differs; replacing (immutable: false)', obj), observed);
 }
+
+/** The signature's reason says who will sign what: the plan an approver reads names the key. */
+const signed = (why: string, obj: ReleaseObject): string =>
+  obj.signs ? `${why}: signed by key ${obj.signs.fingerprint} over SHA256SUMS ${obj.signs.over}` : why;
 
 /** The whole plan: every object, then the two indexes. Reads only. */
 export async function planRelease(store: Store, rel: Release, o: Omit<PlanOptions, 'sums'>): Promise<Plan> {
@@ -127,6 +142,7 @@ export async function planIndexes(
   const vKey = L.versionsKey(rel.coords);
   const cur = await readIndex(store, vKey);
   const doc: VersionsDoc = cur ? parseVersionsDoc(`${store.url}/${vKey}`, cur.body) : { versions: [] };
+  const vObserved = observedOf(cur);
   let versions: PlanItem;
   try {
     const merged = mergeVersion(doc, rel.entry, immutable, `${store.url}/${vKey}`);
@@ -135,21 +151,44 @@ export async function planIndexes(
           object: vKey,
           action: cur ? 'replace' : 'put',
           why: `add ${rel.coords.version}` + (cur ? ` to ${doc.versions.length} listed` : ''),
+          digest: sha256Digest(sha256Hex(json(merged))),
+          observed: vObserved,
         }
-      : await repairIfBehind(store, { object: vKey, action: 'skip', why: `${rel.coords.version} already listed, identical` });
+      : await repairIfBehind(store, {
+          object: vKey,
+          action: 'skip',
+          why: `${rel.coords.version} already listed, identical`,
+          digest: vObserved,
+          observed: vObserved,
+        });
   } catch (err) {
     if (!(err instanceof ConflictError)) throw err;
-    versions = { object: vKey, action: 'conflict', why: err.message };
+    versions = { object: vKey, action: 'conflict', why: err.message, observed: vObserved };
   }
 
   const mKey = L.mirrorIndexKey(rel.mirrorHost, rel.coords);
   const m = await readIndex(store, mKey);
   const mi = m ? parseMirrorIndex(`${store.url}/${mKey}`, m.body) : { versions: {} };
-  const mirrorIndex: PlanItem = addMirrorVersion(mi, rel.coords.version)
-    ? { object: mKey, action: m ? 'replace' : 'put', why: `add ${rel.coords.version}` }
-    : await repairIfBehind(store, { object: mKey, action: 'skip', why: 'already listed' });
+  const mObserved = observedOf(m);
+  const nextMirror = addMirrorVersion(mi, rel.coords.version);
+  const mirrorIndex: PlanItem = nextMirror
+    ? {
+        object: mKey,
+        action: m ? 'replace' : 'put',
+        why: `add ${rel.coords.version}`,
+        digest: sha256Digest(sha256Hex(json(nextMirror))),
+        observed: mObserved,
+      }
+    : await repairIfBehind(store, { object: mKey, action: 'skip', why: 'already listed', digest: mObserved, observed: mObserved });
   return { versions, mirrorIndex };
 }
+
+/**
+ * What an index held when it was planned: executing merges into whatever it
+ * holds then (by compare-and-swap), so an approved plan binds what it was
+ * merged into.
+ */
+const observedOf = (cur: { body: Buffer } | undefined): string => (cur ? sha256Digest(sha256Hex(cur.body)) : ABSENT);
 
 /**
  * An index document, read only when its size is one Relay handles: a huge one

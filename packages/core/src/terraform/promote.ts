@@ -6,7 +6,7 @@ import { sha256Hex } from '../hash.js';
 import { tryParseJson } from '../json.js';
 import type { Logger } from '../log/logger.js';
 import type { ReportSection } from '../report/report.js';
-import { signDetached, type SigningKey } from '../signing/key.js';
+import { signDetached, type Signer, type SigningKey } from '../signing/key.js';
 import type { Store } from '../store/store.js';
 import { parseVersionsDoc, sameList } from './documents.js';
 import { zhHash } from './hashes.js';
@@ -168,7 +168,8 @@ export interface PromoteInput {
   from: Store;
   coords: L.Coordinates;
   expectRef: string;
-  key: SigningKey;
+  /** Production's key: it signs when it holds the private key; a dry run without it plans the signature. */
+  key: Signer;
   registryUrl: URL;
   /** The production store's URL, as the promotion statement names it. */
   store: string;
@@ -207,7 +208,7 @@ export async function stagedRelease(
         };
       })
       .sort((a, b) => a.filename.localeCompare(b.filename));
-    const signature = await signDetached(p.key, staged.sums);
+    const signature = p.key.key ? await signDetached(p.key as SigningKey, staged.sums) : undefined;
     const mirrorHost = p.registryUrl.host;
     const subjects = versionSubjects(
       coords,

@@ -1,5 +1,7 @@
 import { ConflictError, IntegrityError } from '../errors.js';
+import { sha256Hex } from '../hash.js';
 import { tryParseJson } from '../json.js';
+import { sha256Digest } from '../report/plan.js';
 import { json } from './documents.js';
 import type { Coordinates } from './layout.js';
 
@@ -77,6 +79,17 @@ const isEntryList = (v: unknown): v is { name: string; sha256: string }[] =>
   v.every(
     (e) => e && typeof e === 'object' && typeof e.name === 'string' && typeof e.sha256 === 'string' && /^[0-9a-f]{64}$/.test(e.sha256),
   );
+
+/**
+ * The digest a plan binds for a build record: `sha256:<hex>` of the record
+ * without its `run`, which names the job run (the apply job of a workflow,
+ * or a re-run of it, is another run than the dry run an approver saw). What
+ * the record says was built (ref, repository, sources, files) stays bound.
+ */
+export function recordDigest(record: Buffer): string {
+  const { run: _run, ...rest } = parseRecord('', record);
+  return sha256Digest(sha256Hex(json(rest)));
+}
 
 /** Reads a build record strictly; `where` names it in the refusal. */
 export function parseRecord(where: string, bytes: Buffer): BuildRecord {

@@ -5,8 +5,9 @@ import { mapLimit, Semaphore } from '../concurrency.js';
 import { TransferProgress } from '../log/progress.js';
 import { DEFAULTS } from '../defaults.js';
 import { sha256Hex } from '../hash.js';
+import { sha256Digest } from '../report/plan.js';
 import type { Logger } from '../log/logger.js';
-import { signDetached, type SigningKey } from '../signing/key.js';
+import { signDetached, type Signer, type SigningKey } from '../signing/key.js';
 import type { Body } from '../store/store.js';
 import {
   discoveryDoc,
@@ -21,7 +22,7 @@ import {
 import * as L from './layout.js';
 import { platformKey, type Platform } from './names.js';
 import { decideProtocols, hostPlatform, type DetectMode, type ProtocolDecision } from './protocols/detect.js';
-import { buildContext, renderRecord, sameBuild } from './record.js';
+import { buildContext, recordDigest, renderRecord, sameBuild } from './record.js';
 import { builderOf } from '../provenance/builder.js';
 import { renderPublishStatement } from '../provenance/build.js';
 import { LOCAL_BUILDER, type NamedDigest } from '../provenance/statement.js';
@@ -38,7 +39,9 @@ import { identifyArchives } from './sources.js';
 /** One object the publish writes, with how it may be written. */
 export interface ReleaseObject {
   key: string;
-  body: Body;
+  /** Undefined only for a signature a dry run planned without the private key: never written (see `signs`). */
+  body: Body | undefined;
+  /** sha256 hex of `body` (of nothing, for an unsigned signature). */
   sha256: string;
   contentType: string;
   cacheControl: string;
@@ -50,6 +53,14 @@ export interface ReleaseObject {
    * is kept, or undefined when it describes something else.
    */
   sameAs?: (existing: Buffer) => string | undefined;
+  /**
+   * The digest (`sha256:<hex>`) the plan binds when it is not the body's:
+   * the build record's without the run it names (terraform/record.ts
+   * `recordDigest`), so a dry run and the apply job that follows agree.
+   */
+  planDigest?: string;
+  /** For the signature: the key that signs and the digest of what it signs (`sha256:<hex>` of SHA256SUMS). */
+  signs?: { fingerprint: string; over: string };
 }
 
 /** Everything one version publishes. */
@@ -61,7 +72,7 @@ export interface Release {
   protocolNote: string;
   /** SHA256SUMS: planning keeps an existing signature that verifies over these bytes. */
   sums: Buffer;
-  /** ID of the key that signed SHA256SUMS. */
+  /** ID of the key that signed SHA256SUMS (or, in a dry run without the private key, will sign it). */
   keyId: string;
   entry: VersionEntry;
   objects: ReleaseObject[];
@@ -83,7 +94,8 @@ export interface ReleaseInput {
   coords: L.Coordinates;
   files: string[];
   protocolsInput: string[];
-  key: SigningKey;
+  /** Signs SHA256SUMS when it holds the private key; without it (a dry run) the signature is only planned. */
+  key: Signer;
   registryUrl: URL;
   immutable: boolean;
   log: Logger;
@@ -198,7 +210,7 @@ export async function buildRelease(r: ReleaseInput): Promise<Release> {
       ...packages.map((p) => ({ name: p.filename, sha256: p.sha256 })),
       { name: L.manifestName(coords), sha256: sha256Hex(manifest) },
     ]);
-    const signature = await signDetached(r.key, sums);
+    const signature = r.key.key ? await signDetached(r.key as SigningKey, sums) : undefined;
     const mirrorHost = r.registryUrl.host;
     const record = renderRecord(
       coords,
@@ -275,8 +287,9 @@ export function releaseObjects(o: {
   protocols: string[];
   manifest: Buffer;
   sums: Buffer;
-  signature: Buffer;
-  signer: Pick<SigningKey, 'keyId' | 'publicArmor'>;
+  /** Undefined in a dry run without the private key: the signature row is then planned, not made. */
+  signature: Buffer | undefined;
+  signer: Pick<Signer, 'keyId' | 'publicArmor' | 'fingerprint'>;
   registryUrl: URL;
   mirrorHost: string;
   immutable: boolean;
@@ -292,11 +305,12 @@ export function releaseObjects(o: {
     ...packages.map((p) => packageObject(coords, p, o.immutable)),
     bufferObject(dir + L.manifestName(coords), o.manifest, 'store', cache),
     bufferObject(dir + L.sumsName(coords), o.sums, 'store', cache),
-    bufferObject(dir + L.sigName(coords), o.signature, 'store', cache),
+    signatureObject(dir + L.sigName(coords), o.signature, o.signer.fingerprint, o.sums, cache),
     // after the files it describes: a crash between them leaves a record that no longer matches, which promotion refuses
     {
       ...bufferObject(dir + L.RECORD_NAME, o.record, 'document', cache),
       sameAs: (existing: Buffer) => sameBuild(existing, o.record, o.immutable),
+      planDigest: recordDigest(o.record),
     },
     ...(o.statements ?? []),
     ...packages.map((pkg) =>
@@ -312,8 +326,29 @@ export function releaseObjects(o: {
   ];
 }
 
+/**
+ * The detached signature of SHA256SUMS. Its bytes carry their creation time,
+ * so the plan binds the signing key's fingerprint and what it signs instead;
+ * a dry run without the private key has no bytes, only that.
+ */
+export const signatureObject = (
+  key: string,
+  signature: Buffer | undefined,
+  fingerprint: string,
+  sums: Buffer,
+  cacheControl: string,
+): ReleaseObject => ({
+  key,
+  body: signature,
+  sha256: sha256Hex(signature ?? Buffer.alloc(0)),
+  contentType: L.contentTypeFor(key),
+  cacheControl,
+  kind: 'store',
+  signs: { fingerprint, over: sha256Digest(sha256Hex(sums)) },
+});
+
 /** A platform's zip as the store holds it. */
-export const packageObject = (coords: L.Coordinates, p: ZipPackage, immutable: boolean): ReleaseObject => ({
+export const packageObject = (coords: L.Coordinates, p: ZipPackage, immutable: boolean): ReleaseObject & { body: Body } => ({
   key: L.storeDir(coords) + p.filename,
   body: { path: p.zipPath, size: p.size },
   sha256: p.sha256,

@@ -76,7 +76,7 @@ export function publishResult(rel: Release, rows: PlanRow[], dryRun: boolean, o:
         heading: 'Summary',
         text:
           (o.summary ? `${o.summary} ` : '') +
-          `${dryRun ? 'Would write' : 'Wrote'} ${writes} objects, ${objects.length - writes} already identical; versions index: ${versionsRow.action}. Signed by key ${rel.keyId}; protocols ${rel.protocols.join(', ')}.`,
+          `${dryRun ? 'Would write' : 'Wrote'} ${writes} objects, ${objects.length - writes} already identical; versions index: ${versionsRow.action}. ${dryRun ? 'To be signed' : 'Signed'} by key ${rel.keyId}; protocols ${rel.protocols.join(', ')}.`,
       },
       ...(rel.warnings.length ? [{ heading: 'Warnings', text: rel.warnings.join('\n') }] : []),
       { heading: 'Protocols', text: rel.protocolNote },

@@ -85,7 +85,10 @@ describe('expect-plan binds a publish to the approved plan', () => {
     const store = path.join(dir, 'reg');
     const tarballs = await release(dir, '1.0.0');
 
-    const plan = await publishTerraformRegistry.run(publishInputs(store, '1.0.0', tarballs, { 'dry-run': true }), ctx());
+    // The plan job: the same workflow run and ref as the apply job, another job (and here another attempt): the build
+    // record names the run, which the plan leaves out of what it binds; the ref and repository it records are bound.
+    const planEnv = { ...GITHUB_ENV, GITHUB_JOB: 'plan', GITHUB_RUN_ATTEMPT: '1' };
+    const plan = await publishTerraformRegistry.run(publishInputs(store, '1.0.0', tarballs, { 'dry-run': true }), ctx(planEnv));
     const hash = plan.outputs['plan-hash'] as string;
     expect(hash).toBe(planHash(plan.plan));
     expect(plan.report.sections.at(-1)).toEqual({
@@ -176,7 +179,7 @@ describe('expect-plan binds a publish to the approved plan', () => {
     const now = planHash(record.plan);
     expect(now).not.toBe(approved);
     expect((err as Error).message).toBe(
-      `plan changed since it was approved: expected ${approved}, now ${now} (the store or a registry changed in between; run the plan again)`,
+      `plan changed since it was approved: expected ${approved}, now ${now} (the files, the signing key, the store or a registry changed in between; run the plan again)`,
     );
     expect(await snapshot(store)).toEqual(before); // not even the conditional-write probe ran
     expect(record.plan.find((r) => r.object === 'registry/acme/demo/versions')).toMatchObject({ why: 'add 1.1.0 to 2 listed' });
@@ -370,13 +373,20 @@ describe('audit records', () => {
       heading: 'Audit records',
       text: 'every version checked has one (2 records under audit/)',
     });
+    expect(clean.outputs['audit-chain']).toMatch(/^intact: 2 records, head audit\/.*\.json \(sha256 [0-9a-f]{64}\)$/);
+    // A store whose records predate the chain (no audit-head.json, no `chain` in them): only 1.0.0 has one.
     const records = await auditRecords(store);
-    const of11 = records.find((r) => r.rec.subject.version === '1.1.0')!;
+    // Records from before chaining (1.0.0's alone, unchained): the chain reads `no chain`, and 1.1.0 has none.
+    const { chain: _chain, ...of10 } = records.find((r) => r.rec.subject.version === '1.0.0')!.rec;
     await fs.writeFile(path.join(store, 'audit', 'stray.json'), 'not json');
     const log = new NullLogger();
     expect((await verify(log)).report.status).toBe('done');
     expect(log.lines).toContain(`warning: file://${store}/audit/stray.json is not an audit record Relay can read`);
-    await fs.rm(path.join(store, of11.key));
+    await fs.rm(path.join(store, 'audit'), { recursive: true });
+    await fs.rm(path.join(store, 'audit-head.json'));
+    await fs.rm(path.join(store, 'audit-head.json.relay-gen'), { recursive: true, force: true });
+    await fs.mkdir(path.join(store, 'audit', '2026'), { recursive: true });
+    await fs.writeFile(path.join(store, 'audit', '2026', 'old.json'), JSON.stringify(of10));
     const err = await verify().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(IntegrityError);
     expect((err as Error).message).toBe(

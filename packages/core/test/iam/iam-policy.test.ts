@@ -71,13 +71,33 @@ describe('iam-policy', () => {
         Resource: 'arn:aws:s3:::acme-registry/tf/audit/*',
         Condition: { Null: { 's3:if-none-match': 'true' }, Bool: { 's3:ObjectCreationOperation': 'true' } },
       },
+      {
+        Sid: 'RelayAuditIsNeverDeleted',
+        Effect: 'Deny',
+        Principal: '*',
+        Action: ['s3:DeleteObject', 's3:DeleteObjectVersion'],
+        Resource: ['arn:aws:s3:::acme-registry/tf/audit/*', 'arn:aws:s3:::acme-registry/tf/audit-head.json'],
+      },
+      {
+        // The chain's head is outside audit/ (so audit/ needs no exception) and moves only by compare-and-swap.
+        Sid: 'RelayAuditHeadMovesByCompareAndSwap',
+        Effect: 'Deny',
+        Principal: '*',
+        Action: 's3:PutObject',
+        Resource: 'arn:aws:s3:::acme-registry/tf/audit-head.json',
+        Condition: { Null: { 's3:if-none-match': 'true', 's3:if-match': 'true' }, Bool: { 's3:ObjectCreationOperation': 'true' } },
+      },
     ]);
     expect(r.trust).toEqual({});
   });
 
   test('a staging store (immutable false): only audit/ is write-once; a file:// store needs no AWS at all', async () => {
     const staging = (await run({ operation: 'publish-terraform-registry', store: 's3://acme-staging', immutable: 'false' })).bucket;
-    expect(staging.Statement.map((s) => [s.Sid, s.Resource])).toEqual([['RelayAuditIsWriteOnce', 'arn:aws:s3:::acme-staging/audit/*']]);
+    expect(staging.Statement.map((s) => [s.Sid, s.Resource])).toEqual([
+      ['RelayAuditIsWriteOnce', 'arn:aws:s3:::acme-staging/audit/*'],
+      ['RelayAuditIsNeverDeleted', ['arn:aws:s3:::acme-staging/audit/*', 'arn:aws:s3:::acme-staging/audit-head.json']],
+      ['RelayAuditHeadMovesByCompareAndSwap', 'arn:aws:s3:::acme-staging/audit-head.json'],
+    ]);
     const local = await run({ operation: 'publish-terraform-registry', store: 'file://reg' });
     expect(local).toMatchObject({ policy: {}, bucket: {}, actions: [] });
   });

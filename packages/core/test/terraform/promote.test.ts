@@ -262,4 +262,61 @@ describe('promote-terraform-provider', () => {
     expect(err).toBeInstanceOf(InputError);
     expect((err as Error).message).toMatch(/relay-build\.json: no build record/);
   });
+
+  test("production's key planned without its private key: the same plan the key applies; another key or a pinned fingerprint refuses", async () => {
+    const dir = await tmpDir();
+    const staging = path.join(dir, 'staging');
+    const prod = path.join(dir, 'prod');
+    await stage(staging, await tarballs(dir));
+    const prodSigner = await loadSigningKey(prodKey, undefined, new NullLogger());
+    const planOnly = {
+      'signing-key': undefined,
+      'signing-public-key': prodArmor,
+      'signing-key-fingerprint': prodSigner.fingerprint,
+      'dry-run': true,
+    };
+    const dryPublic = await promote(`file://${staging}`, `file://${prod}`, planOnly);
+    const dryPrivate = await promote(`file://${staging}`, `file://${prod}`, { 'dry-run': true });
+    const dryStagingKey = await promote(`file://${staging}`, `file://${prod}`, { 'signing-key': stagingKey, 'dry-run': true });
+    expect(dryPrivate.outputs['plan-hash']).toBe(dryPublic.outputs['plan-hash']);
+    expect(dryStagingKey.outputs['plan-hash']).not.toBe(dryPublic.outputs['plan-hash']);
+    await expect(fs.stat(prod)).rejects.toThrow(/ENOENT/);
+    const wrong = await promote(`file://${staging}`, `file://${prod}`, {
+      'signing-key': stagingKey,
+      'signing-key-fingerprint': prodSigner.fingerprint,
+    }).catch((e: unknown) => e);
+    expect(wrong).toBeInstanceOf(InputError);
+    expect((wrong as Error).message).toMatch(
+      new RegExp(
+        `^input 'signing-key': key [0-9A-F]{40} is not the planned key ${prodSigner.fingerprint} \\(input 'signing-key-fingerprint'\\)$`,
+      ),
+    );
+    await expect(fs.stat(prod)).rejects.toThrow(/ENOENT/);
+    const done = await promote(`file://${staging}`, `file://${prod}`, { 'expect-plan': dryPublic.outputs['plan-hash'] });
+    expect(done.report.status).toBe('done');
+  }, 60_000);
+
+  test('the signing inputs: a private key is refused as the public one, fingerprints must be 40 hex, the two keys must be one', async () => {
+    const dir = await tmpDir();
+    const run = (over: Record<string, unknown>) =>
+      promote(`file://${dir}/staging`, `file://${dir}/prod`, { 'dry-run': true, ...over }).catch((e: unknown) => e);
+    const leaked = await run({ 'signing-key': undefined, 'signing-public-key': prodKey });
+    expect(leaked).toBeInstanceOf(InputError);
+    expect((leaked as Error).message).toBe(
+      "input 'signing-public-key': holds a private key; give only the public key (gpg --armor --export <fingerprint>)",
+    );
+    const short = await run({ 'signing-key-fingerprint': 'ABCD1234' });
+    expect((short as Error).message).toBe(
+      `input 'signing-key-fingerprint': expected an OpenPGP key fingerprint (40 hex digits, as \`gpg --fingerprint\` prints it), got "ABCD1234"`,
+    );
+    const stagingArmorOnly = (await loadSigningKey(stagingKey, undefined, new NullLogger())).publicArmor;
+    const mismatch = await run({ 'signing-public-key': stagingArmorOnly });
+    expect((mismatch as Error).message).toMatch(
+      /^input 'signing-public-key': key [0-9A-F]{40} is not the public half of signing-key \([0-9A-F]{40}\)$/,
+    );
+    const none = await run({ 'signing-key': undefined });
+    expect((none as Error).message).toMatch(
+      /^input 'signing-public-key': expected the public signing key \(or signing-key\) for a dry run/,
+    );
+  }, 60_000);
 });

@@ -140,7 +140,11 @@ describe('publish-terraform-registry on a file store', () => {
       ...platforms.map((p) => [`${dirKey}terraform-provider-demo_1.0.0_${p}.zip`, 'put', 'new']),
       [`${dirKey}terraform-provider-demo_1.0.0_manifest.json`, 'put', 'new'],
       [`${dirKey}terraform-provider-demo_1.0.0_SHA256SUMS`, 'put', 'new'],
-      [`${dirKey}terraform-provider-demo_1.0.0_SHA256SUMS.sig`, 'put', 'new'],
+      [
+        `${dirKey}terraform-provider-demo_1.0.0_SHA256SUMS.sig`,
+        'put',
+        expect.stringMatching(/^new: signed by key [0-9A-F]{40} over SHA256SUMS sha256:[0-9a-f]{64}$/),
+      ],
       [`${dirKey}relay-build.json`, 'put', 'new'],
       [`${dirKey}relay-provenance.intoto.json`, 'put', 'new'],
       ...platforms.map((p) => [`registry/acme/demo/1.0.0/download/${p.replace('_', '/')}`, 'put', 'new']),
@@ -545,7 +549,12 @@ describe('verify catches what Terraform would reject', () => {
     }
   };
   test('the untouched registry verifies', async () =>
-    expect((await verify()).outputs).toEqual({ versions: '1.0.0', platforms: '3', unattested: '' }));
+    expect((await verify()).outputs).toEqual({
+      versions: '1.0.0',
+      platforms: '3',
+      unattested: '',
+      'audit-chain': expect.stringMatching(/^intact: 1 record, head audit\/.*\.json \(sha256 [0-9a-f]{64}\)$/),
+    }));
   test('providers.v1 without a trailing slash', () =>
     tamper('.well-known/terraform.json', (s) => s.replace('registry/"', 'registry"'), /must end in '\/'/));
   test('a v-prefixed version in versions', () =>

@@ -27,6 +27,7 @@ export interface PlannedTag {
   digest: string;
   kind: 'tag' | 'cosign' | 'referrers';
   action: TagAction;
+  /** The manifest the tag pointed at when planned; undefined when it did not exist. */
   current?: string;
   manifest: Manifest;
 }
@@ -171,7 +172,7 @@ export async function planCopy(g: SourceGraph, source: Repo, target: Repo, opts:
           digests.map((d) => referrerDescriptor((g.nodes.get(d) as { manifest: Manifest }).manifest)),
         );
         if (!merged && existing) {
-          tags.push({ tag, digest: existing.digest, kind: 'referrers', action: 'present', manifest: existing });
+          tags.push({ tag, digest: existing.digest, kind: 'referrers', action: 'present', manifest: existing, current: existing.digest });
           continue;
         }
         const bytes = merged as Buffer;

@@ -1,5 +1,5 @@
 import type { Result } from '../../context.js';
-import { countsLine, describeCounts, mib, type PlanAction, type PlanRow } from '../../report/plan.js';
+import { ABSENT, countsLine, describeCounts, mib, type PlanAction, type PlanRow } from '../../report/plan.js';
 import type { ReportSection } from '../../report/report.js';
 import type { CopyResult } from './result.js';
 import type { BlobAction, ManifestAction, Plan, TagAction } from './plan.js';
@@ -24,22 +24,29 @@ function capped(rows: string[][], width: number): string[][] {
 /** The copy plan in the shared vocabulary: blobs, then manifests by digest, then tags (the commit order). */
 export function planRows(p: Plan): PlanRow[] {
   return [
+    // A blob or manifest is named by its digest, so its row binds its content by its name; `digest` says so
+    // the same way for every row. A tag's row binds the manifest it will point at and the one it pointed at
+    // when planned (report/plan.ts): a tag moved in between changes the plan hash.
     ...p.blobs.map((b) => ({
       object: `${p.target}@${b.descriptor.digest}`,
       action: BLOB[b.action],
       why: b.action === 'present' ? 'present' : b.action === 'mount' ? 'in another repository of the registry' : 'missing',
       bytes: b.descriptor.size,
+      digest: b.descriptor.digest,
     })),
     ...p.manifests.map((m) => ({
       object: `${p.target}@${m.manifest.digest}`,
       action: MANIFEST[m.action],
       why: `${m.role}${m.action === 'present' ? ', present' : ''}`,
       bytes: m.manifest.bytes.length,
+      digest: m.manifest.digest,
     })),
     ...p.tags.map((t) => ({
       object: `${p.target}:${t.tag}`,
       action: TAG[t.action],
       why: `${t.kind} → ${short(t.digest)}${t.current && t.action === 'move' ? ` (was ${short(t.current)})` : ''}`,
+      digest: t.digest,
+      observed: t.current ?? ABSENT,
     })),
   ];
 }
