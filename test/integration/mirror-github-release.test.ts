@@ -222,6 +222,35 @@ describe('mirror-artifact: providers to GitHub releases', () => {
     }
   }, 60_000);
 
+  test('a draft asset of the right size and the wrong content, with no digest from GitHub, is replaced by the next run, which publishes (GitHub stand-in)', async () => {
+    const r0 = repo();
+    const zip = 'terraform-provider-demo_1.2.0_linux_amd64.zip';
+    gh.digests = false;
+    gh.corrupt.add(zip);
+    try {
+      const file = await mirrorFile({ github: r0 }, ['1.2.0']);
+      const first = await run(inputs(file));
+      expect(rows(first).map((x) => x.status)).toEqual(['failed']);
+      const bad = gh.release(r0, 'v1.2.0')!.assets.find((a) => a.name === zip)!;
+      expect(bad.bytes.length).toBe((await storeFile('1.2.0', zip)).length);
+      expect(bad.bytes.equals(await storeFile('1.2.0', zip))).toBe(false);
+
+      // Nothing says the asset differs but its bytes: the next run reads it, deletes it, uploads it again.
+      gh.corrupt.clear();
+      gh.seen.length = 0;
+      const again = await run(inputs(file));
+      expect(rows(again).map((x) => x.status)).toEqual(['created']);
+      const rel = gh.release(r0, 'v1.2.0')!;
+      expect(rel.draft).toBe(false);
+      for (const a of rel.assets) expect(a.bytes.equals(await storeFile('1.2.0', a.name))).toBe(true);
+      expect(gh.seen.filter((x) => x.method === 'DELETE').length).toBe(1);
+      expect(gh.seen.filter((x) => x.host === 'uploads').map((x) => new URL(x.path, 'http://x').searchParams.get('name'))).toEqual([zip]);
+    } finally {
+      gh.corrupt.clear();
+      gh.digests = true;
+    }
+  }, 60_000);
+
   test('check: ok, missing (absent and draft), incomplete and moved (by download when GitHub gives no digest), writing nothing (GitHub stand-in)', async () => {
     const v = '1.3.0';
     const names = assetNames(v);

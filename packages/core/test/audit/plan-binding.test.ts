@@ -308,12 +308,11 @@ describe('audit records', () => {
     // A no-op writes nothing and records nothing, so the existing file is left alone.
     const again = await copyImage.run(inputs, ctx(env));
     expect(again.report.status).toBe('no-op');
-    // Something to write and the file exists: the record is never overwritten, and the run says so.
+    // Something to write and the file exists: the record is never overwritten, and the run refuses before writing anything.
     const err = await copyImage.run({ ...inputs, destination: `oci:${out}/other` }, ctx(env)).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConflictError);
-    expect((err as Error).message).toBe(
-      `copy-image wrote what it planned, but its audit record could not be written: ${file} exists (audit records are written once; give a new audit-file)`,
-    );
+    expect((err as Error).message).toBe(`${file} exists (audit records are written once; give a new audit-file); nothing written`);
+    await expect(fs.stat(path.join(out, 'other'))).rejects.toThrow(/ENOENT/);
     // Without audit-file, the report says there is none.
     const none = await copyImage.run({ ...inputs, destination: `oci:${out}/third`, 'audit-file': undefined }, ctx(env));
     expect(none.report.sections.find((s) => s.heading === 'Audit record')).toEqual({
