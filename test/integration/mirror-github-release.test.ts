@@ -3,7 +3,7 @@
 // github.com cannot be reached here: every test runs against the local
 // stand-in of the releases REST API (test/support/github-standin.ts) and says
 // "(GitHub stand-in)".
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import path from 'node:path';
@@ -13,6 +13,9 @@ import { mirrorArtifact, publishTerraformRegistry } from '../../packages/core/sr
 import { providerTarball, rsaKey, tmpDir } from '../../packages/core/test/fixtures.js';
 import { GithubStandin } from '../support/github-standin.js';
 import { captured, secret, secretKey } from '../support/leaks.js';
+
+// Waits on servers, processes and the disk: each test and hook gets time for a loaded machine, not jest's 5 s.
+jest.setTimeout(120_000);
 
 type Inputs = Parameters<typeof mirrorArtifact.run>[0];
 type Row = { image: string; tag: string; target: string; status: string; why: string; reference: string; kind?: string };

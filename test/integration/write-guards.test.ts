@@ -1,7 +1,7 @@
 // Two guarantees every writing operation gives, against the real registries:
 // a refusal comes before the first write (exit 1 means nothing was written),
 // and what was written is read back, blobs included, before a tag moves.
-import { beforeAll, describe, expect, test } from '@jest/globals';
+import { beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,6 +11,9 @@ import { copyImage, mirrorArtifact } from '../../packages/core/src/operations/in
 import { startFaultProxy } from '../support/fault-proxy.js';
 import { makeOciImage, pushImage, type OciImage } from '../support/oci-images.js';
 import { registries, type RegistrySettings } from '../support/servers.js';
+
+// Waits on servers, processes and the disk: each test and hook gets time for a loaded machine, not jest's 5 s.
+jest.setTimeout(120_000);
 
 let reg: RegistrySettings;
 let work: string;

@@ -1,12 +1,15 @@
 // The audit record's destination is checked when the plan is approved, before
 // the first write: a run never writes and then refuses over its record.
-import { expect, test } from '@jest/globals';
+import { expect, jest, test } from '@jest/globals';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { checkAuditFile } from '../../src/audit/write.js';
 import { ConflictError, InputError } from '../../src/errors.js';
 import { RunRecord } from '../../src/report/recorder.js';
 import { tmpDir } from '../fixtures.js';
+
+// Waits on the disk: each test and hook gets time for a loaded machine, not jest's 5 s.
+jest.setTimeout(30_000);
 
 test('an audit-file that exists, or under a file, is refused; one whose directories do not exist yet is not', async () => {
   const dir = await tmpDir();

@@ -1,7 +1,7 @@
 // expect-plan: a writing run bound to the plan an approver saw (the dry run's
 // plan-hash), refused before any write when what it would now do differs; and
 // the audit record every write leaves (store, file), read back by verify.
-import { beforeAll, describe, expect, test } from '@jest/globals';
+import { beforeAll, describe, expect, jest, test } from '@jest/globals';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { AUDIT_SCHEMA, parseApprovers, type AuditRecord } from '../../src/audit/record.js';
@@ -17,6 +17,9 @@ import { RunRecord } from '../../src/report/recorder.js';
 import { VERSION } from '../../src/version.js';
 import { providerTarball, rsaKey, snapshot, tmpDir } from '../fixtures.js';
 import { makeFixture } from '../oci/fixtures.js';
+
+// Waits on the disk: each test and hook gets time for a loaded machine, not jest's 5 s.
+jest.setTimeout(30_000);
 
 let key: string;
 beforeAll(async () => {

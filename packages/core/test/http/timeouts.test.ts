@@ -1,6 +1,6 @@
 // Nothing waits forever: connect and idle timeouts, the request budget and
 // cancellation, against loopback servers that misbehave on purpose.
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
@@ -8,6 +8,9 @@ import { HttpClient } from '../../src/http/client.js';
 import { CancelledError, EXIT, RelayError, exitCodeFor } from '../../src/errors.js';
 import { DEFAULTS } from '../../src/defaults.js';
 import { startSilentServer } from '../../../../test/support/connect-proxy.js';
+
+// Waits on loopback servers: each test and hook gets time for a loaded machine, not jest's 5 s.
+jest.setTimeout(30_000);
 
 const fast = { baseMs: 20, maxMs: 100 };
 type Silent = Awaited<ReturnType<typeof startSilentServer>>;

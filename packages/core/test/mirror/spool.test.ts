@@ -1,7 +1,7 @@
 // The fan-out spool: one download, many readers at their own pace, the last
 // byte held back until the digest is checked, and interrupted attempts
 // surfaced to readers as retryable.
-import { describe, expect, test } from '@jest/globals';
+import { describe, expect, jest, test } from '@jest/globals';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -9,6 +9,9 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { RelayError } from '../../src/errors.js';
 import { Spool } from '../../src/mirror/spool.js';
+
+// Waits on the disk: each test and hook gets time for a loaded machine, not jest's 5 s.
+jest.setTimeout(30_000);
 
 const digest = (b: Buffer): string => 'sha256:' + createHash('sha256').update(b).digest('hex');
 

@@ -2,7 +2,7 @@
 // network where the machine allows a network namespace (the log says so where
 // it does not), never run through a shell (a file the kernel refuses is not
 // read by /bin/sh through execvp's fallback), and held to subprocess-timeout.
-import { afterAll, beforeAll, expect, test } from '@jest/globals';
+import { afterAll, beforeAll, expect, jest, test } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
@@ -18,6 +18,9 @@ import { handshakeOnce } from '../../src/terraform/protocols/handshake.js';
 import { probeIsolation, type Isolation } from '../../src/terraform/protocols/isolate.js';
 import { providerTarball, rsaKey, tmpDir } from '../fixtures.js';
 import { buildStandin, describeWithGo, goHost, markerRuns } from './go-standins.js';
+
+// Waits on processes and the disk: each test and hook gets time for a loaded machine, not jest's 5 s.
+jest.setTimeout(60_000);
 
 const describeGo = describeWithGo();
 const isRoot = process.getuid?.() === 0;
