@@ -6,6 +6,9 @@ const common = {
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   transform,
   testEnvironment: 'node',
+  // A floor, not the limit: every file that waits on processes, servers or the disk sets its own
+  // (jest.setTimeout at its top, or per test), sized for a loaded machine (load 4 to 8 on 2 cores).
+  testTimeout: 15_000,
 };
 export default {
   // The secret scan: tests register secrets and Relay's outputs; the run fails if any secret leaked.

@@ -4,7 +4,7 @@
 // compared with the role policy `relay iam-policy <operation>` prints for the same store and source: the
 // policy must allow every recorded call, and every S3 action it grants must have been called on a resource it
 // grants it on. (copy-image and promote-ecr-image need no IAM against these registries; ECR is not here.)
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
@@ -14,6 +14,9 @@ import { providerTarball, rsaKey, tmpDir } from '../../packages/core/test/fixtur
 import { startFaultProxy, type FaultProxy, type SeenRequest } from '../support/fault-proxy.js';
 import { captured, secret, secretKey } from '../support/leaks.js';
 import { makeBucket, s3Client, s3sdk, s3Settings } from '../support/servers.js';
+
+// Waits on servers, processes and the disk: each test and hook gets time for a loaded machine, not jest's 5 s.
+jest.setTimeout(120_000);
 
 const ROOT = path.resolve(new URL('../..', import.meta.url).pathname);
 const CLI = path.join(ROOT, 'dist/cli.js');

@@ -4,7 +4,7 @@
 // no-op re-run makes no manifest or blob GET, and skopeo confirming digests on
 // every mirror. Docker Hub's and quay's description APIs cannot be reached
 // here: local stand-ins play them, and those tests say "stand-in".
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
@@ -23,6 +23,9 @@ import { makeOciImage, pushImage, remoteDigest, type OciImage } from '../support
 import { registries, type RegistrySettings } from '../support/servers.js';
 import { captured, secret } from '../support/leaks.js';
 import { renderText } from '../../packages/core/src/index.js';
+
+// Waits on servers, processes and the disk: each test and hook gets time for a loaded machine, not jest's 5 s.
+jest.setTimeout(120_000);
 
 /** Runs the operation and hands everything it said (outputs, report, log, refusal) to the suite's secret scan. */
 async function runMirror(inp: Inputs, c: Context & { log: NullLogger }): Promise<Result> {

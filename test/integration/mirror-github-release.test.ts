@@ -3,7 +3,7 @@
 // github.com cannot be reached here: every test runs against the local
 // stand-in of the releases REST API (test/support/github-standin.ts) and says
 // "(GitHub stand-in)".
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import path from 'node:path';
@@ -14,6 +14,9 @@ import { providerTarball, rsaKey, tmpDir } from '../../packages/core/test/fixtur
 import { startFaultProxy } from '../support/fault-proxy.js';
 import { GithubStandin } from '../support/github-standin.js';
 import { captured, secret, secretKey } from '../support/leaks.js';
+
+// Waits on servers, processes and the disk: each test and hook gets time for a loaded machine, not jest's 5 s.
+jest.setTimeout(120_000);
 
 type Inputs = Parameters<typeof mirrorArtifact.run>[0];
 type Row = { image: string; tag: string; target: string; status: string; why: string; reference: string; kind?: string };
@@ -220,6 +223,35 @@ describe('mirror-artifact: providers to GitHub releases', () => {
       for (const a of rel.assets) expect(a.bytes.equals(await storeFile('1.2.0', a.name))).toBe(true);
     } finally {
       gh.corrupt.clear();
+    }
+  }, 60_000);
+
+  test('a draft asset of the right size and the wrong content, with no digest from GitHub, is replaced by the next run, which publishes (GitHub stand-in)', async () => {
+    const r0 = repo();
+    const zip = 'terraform-provider-demo_1.2.0_linux_amd64.zip';
+    gh.digests = false;
+    gh.corrupt.add(zip);
+    try {
+      const file = await mirrorFile({ github: r0 }, ['1.2.0']);
+      const first = await run(inputs(file));
+      expect(rows(first).map((x) => x.status)).toEqual(['failed']);
+      const bad = gh.release(r0, 'v1.2.0')!.assets.find((a) => a.name === zip)!;
+      expect(bad.bytes.length).toBe((await storeFile('1.2.0', zip)).length);
+      expect(bad.bytes.equals(await storeFile('1.2.0', zip))).toBe(false);
+
+      // Nothing says the asset differs but its bytes: the next run reads it, deletes it, uploads it again.
+      gh.corrupt.clear();
+      gh.seen.length = 0;
+      const again = await run(inputs(file));
+      expect(rows(again).map((x) => x.status)).toEqual(['created']);
+      const rel = gh.release(r0, 'v1.2.0')!;
+      expect(rel.draft).toBe(false);
+      for (const a of rel.assets) expect(a.bytes.equals(await storeFile('1.2.0', a.name))).toBe(true);
+      expect(gh.seen.filter((x) => x.method === 'DELETE').length).toBe(1);
+      expect(gh.seen.filter((x) => x.host === 'uploads').map((x) => new URL(x.path, 'http://x').searchParams.get('name'))).toEqual([zip]);
+    } finally {
+      gh.corrupt.clear();
+      gh.digests = true;
     }
   }, 60_000);
 

@@ -1,7 +1,7 @@
 // The S3 store and HttpClient on real networks: through a loopback proxy
 // (test/support/connect-proxy.ts) to Ceph RGW and a registry, and against
 // servers that never answer, stall or refuse.
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
@@ -14,6 +14,9 @@ import { NullLogger } from '../../packages/core/src/log/logger.js';
 import { startConnectProxy, startSilentServer, type ConnectProxy } from '../support/connect-proxy.js';
 import { startFaultProxy } from '../support/fault-proxy.js';
 import { makeBucket, registries, s3Client, s3sdk, s3Settings } from '../support/servers.js';
+
+// Waits on servers, processes and the disk: each test and hook gets time for a loaded machine, not jest's 5 s.
+jest.setTimeout(120_000);
 
 let s3: ReturnType<typeof s3Settings>;
 let bucket: string;

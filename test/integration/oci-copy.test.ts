@@ -1,7 +1,7 @@
 // copy-image against real CNCF distribution registries (basic, anonymous,
 // token auth) with skopeo as the outside client that confirms digests, and the
 // fault proxy breaking requests on purpose.
-import { beforeAll, describe, expect, test } from '@jest/globals';
+import { beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { createHash, randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
@@ -19,6 +19,9 @@ import { makeOciImage, pushImage, remoteDigest } from '../support/oci-images.js'
 import type { OciImage } from '../support/oci-images.js';
 import { registries } from '../support/servers.js';
 import type { RegistrySettings } from '../support/servers.js';
+
+// Waits on servers, processes and the disk: each test and hook gets time for a loaded machine, not jest's 5 s.
+jest.setTimeout(120_000);
 
 const run = promisify(execFile);
 const sha = (b: Buffer): string => 'sha256:' + createHash('sha256').update(b).digest('hex');

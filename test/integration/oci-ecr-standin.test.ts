@@ -4,7 +4,7 @@
 // a private ECR host (reached through --connect-to), and a front for the
 // anonymous registry that behaves like ECR Public's auth: Bearer only, and
 // `400 DENIED` for an expired token. Every test name says "stand-in".
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from '@jest/globals';
+import { afterAll, beforeAll, beforeEach, describe, expect, jest, test } from '@jest/globals';
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { hostname } from 'node:os';
@@ -24,6 +24,9 @@ import { makeOciImage, pushImage, remoteDigest } from '../support/oci-images.js'
 import type { OciImage } from '../support/oci-images.js';
 import { registries } from '../support/servers.js';
 import type { RegistrySettings } from '../support/servers.js';
+
+// Waits on servers, processes and the disk: each test and hook gets time for a loaded machine, not jest's 5 s.
+jest.setTimeout(120_000);
 
 const ECR_HOST = '123456789012.dkr.ecr.us-east-1.amazonaws.com';
 const PUBLIC_HOST = 'public.ecr.aws';

@@ -4,7 +4,7 @@
 // layout → layout and layout → the anonymous registry. Each run's peak RSS
 // (VmHWM in /proc/self/status, read as the process exits) must stay under
 // 256 MiB; the registry copy is confirmed by skopeo.
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
@@ -15,6 +15,9 @@ import { DEFAULTS } from '../../packages/core/src/defaults.js';
 import { LayoutWriter, T } from '../../packages/core/test/oci/fixtures.js';
 import { remoteDigest } from '../support/oci-images.js';
 import { registries } from '../support/servers.js';
+
+// Waits on servers, processes and the disk: each test and hook gets time for a loaded machine, not jest's 5 s.
+jest.setTimeout(120_000);
 
 const run = promisify(execFile);
 const ROOT = path.resolve(new URL('../..', import.meta.url).pathname);
@@ -56,8 +59,9 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
+  // 10,000 files and more: on a loaded machine this alone has taken longer than jest's 5 s.
   if (work) await rm(work, { recursive: true, force: true });
-});
+}, 120_000);
 
 /** The CLI's exit code, stderr and stdout, whatever the exit code. */
 async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {

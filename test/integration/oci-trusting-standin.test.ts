@@ -5,7 +5,7 @@
 // let wrong bytes be committed under a digest (it checks them itself before the
 // PUT that commits and cancels the session otherwise), and its verification must
 // notice a target that lost what it acknowledged. Every test name says "stand-in".
-import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
+import { afterEach, beforeEach, describe, expect, jest, test } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -18,6 +18,9 @@ import { parseReference } from '../../packages/core/src/oci/ref/reference.js';
 import { OciSession } from '../../packages/core/src/oci/repo/session.js';
 import { makeFixture, T } from '../../packages/core/test/oci/fixtures.js';
 import { TrustingRegistry } from '../support/trusting-registry.js';
+
+// Waits on servers, processes and the disk: each test and hook gets time for a loaded machine, not jest's 5 s.
+jest.setTimeout(120_000);
 
 const fast = { attempts: 2, baseMs: 1, maxMs: 5 };
 const sha = (b: Buffer): string => 'sha256:' + createHash('sha256').update(b).digest('hex');

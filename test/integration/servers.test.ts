@@ -1,11 +1,14 @@
 // Smoke test of the test servers themselves (scripts/servers/*), so a broken
 // server shows up here, once and plainly, not as odd failures across suites.
-import { describe, test, expect, beforeAll, afterAll } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { createHash, randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { s3sdk, s3Client, s3Settings, makeBucket, registries, type RegistrySettings } from '../support/servers.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
 import { makeOciImage, pushImage, remoteDigest } from '../support/oci-images.js';
+
+// Waits on servers, processes and the disk: each test and hook gets time for a loaded machine, not jest's 5 s.
+jest.setTimeout(120_000);
 
 const basic = (user: string, pass: string) => `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');

@@ -5,7 +5,7 @@
 // server over the production bucket and writes the lock file, whose hashes
 // must be staging's. `terraform providers lock` for every platform must write
 // exactly Relay's `lock-hashes`.
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -28,6 +28,9 @@ import { providerTarball, tmpDir } from '../../packages/core/test/fixtures.js';
 import { GpgHome, verifyDetached } from '../support/gpg.js';
 import { captured, secret, secretKey } from '../support/leaks.js';
 import { makeBucket, s3Client, s3sdk, s3Settings } from '../support/servers.js';
+
+// Waits on servers, processes and the disk: each test and hook gets time for a loaded machine, not jest's 5 s.
+jest.setTimeout(120_000);
 
 const run = promisify(execFile);
 const TERRAFORM = '/usr/local/bin/terraform';

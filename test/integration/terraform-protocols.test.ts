@@ -2,7 +2,7 @@
 // built in the test with Debian's Go (offline; the plugin libraries are local
 // fakes reached through replace directives, so the build information names
 // the real module paths), performing go-plugin's handshake.
-import { afterAll, beforeAll, expect, test } from '@jest/globals';
+import { afterAll, beforeAll, expect, jest, test } from '@jest/globals';
 import { existsSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
@@ -11,6 +11,9 @@ import { openStore } from '../../packages/core/src/store/open.js';
 import { rsaKey, tarball, tmpDir } from '../../packages/core/test/fixtures.js';
 import { buildStandin, describeWithGo, goHost, markerRuns } from '../../packages/core/test/terraform/go-standins.js';
 import { makeBucket, s3Client, s3sdk, s3Settings } from '../support/servers.js';
+
+// Waits on servers, processes and the disk: each test and hook gets time for a loaded machine, not jest's 5 s.
+jest.setTimeout(120_000);
 
 const REGISTRY = 'https://registry.example.com/';
 const describeGo = describeWithGo();

@@ -1,6 +1,6 @@
 // publish-terraform-registry against Ceph RGW (real conditional writes), with
 // GnuPG and unzip as outside clients checking what Relay wrote.
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
@@ -19,6 +19,9 @@ import { providerTarball, snapshot, tmpDir } from '../../packages/core/test/fixt
 import { startFaultProxy } from '../support/fault-proxy.js';
 import { GpgHome, verifyDetached } from '../support/gpg.js';
 import { makeBucket, s3Client, s3sdk, s3Settings } from '../support/servers.js';
+
+// Waits on servers, processes and the disk: each test and hook gets time for a loaded machine, not jest's 5 s.
+jest.setTimeout(120_000);
 
 const run = promisify(execFile);
 const ROOT = path.resolve(new URL('../..', import.meta.url).pathname);

@@ -6,7 +6,7 @@
 // is promoted between two registries with copy-image, its audit record kept as the workflow keeps it; the
 // promoted image is mirrored to its tier, and the drift check passes, then fails on a damaged mirror. The
 // audit records are checked after every step.
-import { beforeAll, describe, expect, test } from '@jest/globals';
+import { beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
@@ -17,6 +17,9 @@ import { providerTarball, rsaKey, tmpDir } from '../../packages/core/test/fixtur
 import { captured, secret, secretKey } from '../support/leaks.js';
 import { makeOciImage, pushImage, remoteDigest, type OciImage } from '../support/oci-images.js';
 import { makeBucket, registries, s3Client, s3sdk, s3Settings, type RegistrySettings } from '../support/servers.js';
+
+// Waits on servers, processes and the disk: each test and hook gets time for a loaded machine, not jest's 5 s.
+jest.setTimeout(120_000);
 
 const ROOT = path.resolve(new URL('../..', import.meta.url).pathname);
 const CLI = path.join(ROOT, 'dist/cli.js');

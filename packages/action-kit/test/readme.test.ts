@@ -1,7 +1,10 @@
-import { expect, test } from '@jest/globals';
+import { expect, jest, test } from '@jest/globals';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { OPERATIONS, renderPermissions } from '@relay/core';
 import { renderInputsTable } from '../src/docs.js';
+
+// Waits on the disk: each test and hook gets time for a loaded machine, not jest's 5 s.
+jest.setTimeout(30_000);
 
 const root = new URL('../../../', import.meta.url).pathname;
 const file = `${root}README.md`;

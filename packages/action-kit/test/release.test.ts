@@ -1,8 +1,11 @@
-import { beforeEach, describe, expect, test } from '@jest/globals';
+import { beforeEach, describe, expect, jest, test } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
+// Waits on processes and the disk: each test and hook gets time for a loaded machine, not jest's 5 s.
+jest.setTimeout(60_000);
 
 const root = new URL('../../../', import.meta.url).pathname;
 

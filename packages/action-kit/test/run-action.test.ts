@@ -5,6 +5,9 @@ import { join } from 'node:path';
 import { ConflictError, defineOperation, defineSpec, type RunDocument } from '@relay/core';
 import { REPORT_OUTPUT_MAX, runAction, SUMMARY_MAX_BYTES } from '../src/run-action.js';
 
+// Waits on the disk: each test and hook gets time for a loaded machine, not jest's 5 s.
+jest.setTimeout(30_000);
+
 // A stand-in operation: the face is what is tested here, not a domain.
 const spec = defineSpec({
   name: 'stand-in',

@@ -1,4 +1,4 @@
-import { describe, expect, test } from '@jest/globals';
+import { describe, expect, jest, test } from '@jest/globals';
 import { execFile, spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -28,6 +28,9 @@ import {
   WORKFLOW_SET_INPUTS,
 } from '../src/workflows.js';
 import { validateWorkflow } from './workflow-parser.js';
+
+// Waits on processes and the disk: each test and hook gets time for a loaded machine, not jest's 5 s.
+jest.setTimeout(60_000);
 
 const root = new URL('../../../', import.meta.url).pathname;
 const WORKFLOWS = '.github/workflows/';

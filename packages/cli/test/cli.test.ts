@@ -1,7 +1,7 @@
 // What a new user meets first, through the committed bundle: --version,
 // did-you-mean, completion scripts, --quiet, and a demo that never deletes
 // what it did not create.
-import { describe, expect, test } from '@jest/globals';
+import { describe, expect, jest, test } from '@jest/globals';
 import { execFile, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
@@ -10,6 +10,9 @@ import { promisify } from 'node:util';
 import { captured } from '../../../test/support/leaks.js';
 import { OPERATIONS, VERSION } from '@relay/core';
 import { didYouMean } from '../src/suggest.js';
+
+// Waits on processes and the disk: each test and hook gets time for a loaded machine, not jest's 5 s.
+jest.setTimeout(60_000);
 
 const run = promisify(execFile);
 const ROOT = path.resolve(new URL('../../..', import.meta.url).pathname);

@@ -2,7 +2,7 @@
 // the host only: --sea-host) Node's single executable; each is installed or copied into a fresh directory far
 // from this checkout and must say its version and commit, and publish to a file store (the demo: publish,
 // serve, verify).
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs/promises';
@@ -11,6 +11,9 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { VERSION } from '@relay/core';
 import { captured } from '../../../test/support/leaks.js';
+
+// Waits on processes and the disk: each test and hook gets time for a loaded machine, not jest's 5 s.
+jest.setTimeout(60_000);
 
 const run = promisify(execFile);
 const ROOT = path.resolve(new URL('../../..', import.meta.url).pathname);

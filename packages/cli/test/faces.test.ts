@@ -1,6 +1,6 @@
 // The CLI face as users run it (the committed bundle, dist/cli.js): the
 // documented exit codes, the one --json document, and SIGINT mid-publish.
-import { describe, expect, test } from '@jest/globals';
+import { describe, expect, jest, test } from '@jest/globals';
 import { execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import http from 'node:http';
@@ -11,6 +11,9 @@ import { captured, secretKey } from '../../../test/support/leaks.js';
 import { randomBytes } from 'node:crypto';
 import { EXIT, exitCodeFor, InputError, OPERATIONS, RemoteError, CancelledError } from '@relay/core';
 import { providerTarball, rsaKey, tmpDir } from '../../core/test/fixtures.js';
+
+// Waits on processes and the disk: each test and hook gets time for a loaded machine, not jest's 5 s.
+jest.setTimeout(60_000);
 
 const run = promisify(execFile);
 const ROOT = path.resolve(new URL('../../..', import.meta.url).pathname);

@@ -1,7 +1,7 @@
 // The time limits as inputs (request-timeout, subprocess-timeout): parsed and
 // bounded, then honoured by real operations run as the CLI runs them, against
 // a loopback server that never answers and a credential helper that never ends.
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -13,6 +13,9 @@ import { captured } from '../../../test/support/leaks.js';
 import { startSilentServer } from '../../../test/support/connect-proxy.js';
 import { providerTarball, rsaKey, tmpDir } from '../../core/test/fixtures.js';
 import { runOperation } from '../src/run.js';
+
+// Waits on the disk and loopback servers: each test and hook gets time for a loaded machine, not jest's 5 s.
+jest.setTimeout(30_000);
 
 /** Runs `relay <args>` in this process (the source, not the bundle): exit code, stderr, and how long it took. */
 async function relay(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stderr: string; ms: number }> {

@@ -1,7 +1,7 @@
 // --secrets-file: the runbook's way of handing secrets over (`sops -d secrets.yaml | relay ... --secrets-file -`).
 // The parser itself, then the committed bundle with a sops-shaped YAML on standard input: nothing of it may
 // appear in any output, a key that is not an input is refused, and flags > file > RELAY_* variables.
-import { describe, expect, test } from '@jest/globals';
+import { describe, expect, jest, test } from '@jest/globals';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
@@ -11,6 +11,9 @@ import { captured, secret, secretKey } from '../../../test/support/leaks.js';
 import { providerTarball, rsaKey, tmpDir } from '../../core/test/fixtures.js';
 import { UsageError } from '../src/args.js';
 import { extractSecretsFlag, parseDotenv, parseSecretsText, secretsToInputs } from '../src/secrets-file.js';
+
+// Waits on processes and the disk: each test and hook gets time for a loaded machine, not jest's 5 s.
+jest.setTimeout(60_000);
 
 const ROOT = path.resolve(new URL('../../..', import.meta.url).pathname);
 const CLI = path.join(ROOT, 'dist/cli.js');

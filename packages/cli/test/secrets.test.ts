@@ -1,7 +1,7 @@
 // Secrets in odd places, through the committed bundle: credentials inside URLs
 // and references, and presigned URLs with signatures and session tokens. No
 // output (stderr, --json, --debug stack traces) may show them.
-import { describe, expect, test } from '@jest/globals';
+import { describe, expect, jest, test } from '@jest/globals';
 import { execFile } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -10,6 +10,9 @@ import { promisify } from 'node:util';
 import { redact } from '@relay/core';
 import { captured, secret } from '../../../test/support/leaks.js';
 import { tmpDir } from '../../core/test/fixtures.js';
+
+// Waits on processes and the disk: each test and hook gets time for a loaded machine, not jest's 5 s.
+jest.setTimeout(60_000);
 
 const run = promisify(execFile);
 const ROOT = path.resolve(new URL('../../..', import.meta.url).pathname);
@@ -77,7 +80,7 @@ describe('no secret in any output', () => {
         expect(r.out).toContain('***@');
       }
     }
-  });
+  }, 90_000);
 
   test('a presigned blob redirect that fails: neither signature nor session token is printed, even with --debug', async () => {
     const sig = secret('SIGNATUREc0ffee1234');

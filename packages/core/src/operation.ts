@@ -1,3 +1,5 @@
+import * as path from 'node:path';
+import { checkAuditFile } from './audit/write.js';
 import type { Context, Result } from './context.js';
 import { badInput } from './errors.js';
 import { checkNamedVariables } from './inputs/variables.js';
@@ -25,6 +27,10 @@ export interface AnyOperation {
 export const EXPECT_PLAN = 'expect-plan';
 /** The output carrying the plan's hash (declared by `planOutputs`). */
 export const PLAN_HASH_OUTPUT = 'plan-hash';
+
+/** A writing operation's dry-run input, and where image operations write their audit record (operations/common.ts). */
+export const DRY_RUN = 'dry-run';
+export const AUDIT_FILE = 'audit-file';
 
 /** The time-limit inputs (declared by `requestTimeoutInput` and `subprocessTimeoutInput`, operations/common.ts). */
 export const REQUEST_TIMEOUT = 'request-timeout';
@@ -54,6 +60,10 @@ export function defineOperation<I extends Record<string, InputSpec>>(
     run: async (inputs, ctx) => {
       const record = ctx.record ?? new RunRecord();
       bindRecord(record, spec, inputs as Record<string, unknown>);
+      // Where the audit record will go is checked when the plan is approved, before the first write.
+      const auditFile = (inputs as Record<string, unknown>)[AUDIT_FILE];
+      if (AUDIT_FILE in spec.inputs && typeof auditFile === 'string' && auditFile !== '')
+        record.beforeWrite(() => checkAuditFile(path.resolve(ctx.cwd, auditFile)));
       const res = await limited(inputs, { ...ctx, record });
       return withPlanHash(spec, res, record);
     },
@@ -74,6 +84,7 @@ function withLimits<I extends Record<string, InputSpec>>(spec: OperationSpec<I>,
 
 function bindRecord(record: RunRecord, spec: OperationSpec, inputs: Record<string, unknown>): void {
   record.operation = spec.name;
+  record.dryRun = inputs[DRY_RUN] === true;
   const expected = inputs[EXPECT_PLAN];
   if (typeof expected === 'string' && expected !== '') {
     const h = expected

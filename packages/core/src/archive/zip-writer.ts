@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { Transform, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { finished, pipeline } from 'node:stream/promises';
 import { InputError } from '../errors.js';
 
 /** Fixed for every entry: 1980-01-01 00:00, the DOS epoch, independent of time zone. */
@@ -63,6 +63,10 @@ export async function writeSingleEntryZip(entryName: string, content: Readable, 
   let compSize = 0;
   let zipSize = 0;
   const out = createWriteStream(outPath, { highWaterMark: ZLIB_CHUNK });
+  // Owned from its creation: headers are written around the pipeline, so an error (a full disk, a write still
+  // pending when it is destroyed) must meet a handler whenever it comes; it is thrown at the end.
+  let outError: Error | undefined;
+  out.on('error', (e) => (outError ??= e));
   const emit = (b: Buffer): void => {
     zipHash.update(b);
     zipSize += b.length;
@@ -110,6 +114,7 @@ export async function writeSingleEntryZip(entryName: string, content: Readable, 
   // Every size and offset must fit 32 bits, the central directory's offset included.
   if (rawSize > MAX || compSize > MAX || zipSize + 16 > MAX) {
     out.destroy();
+    await finished(out).catch(() => undefined);
     checkZipFits(entryName, Infinity, source);
   }
 
@@ -146,9 +151,10 @@ export async function writeSingleEntryZip(entryName: string, content: Readable, 
   end.writeUInt32LE(cdSize, 12);
   end.writeUInt32LE(cdOffset, 16);
   emit(end);
-  await new Promise<void>((resolve, reject) => {
-    out.once('error', reject);
-    out.end(resolve);
+  out.end();
+  await finished(out).catch((e: unknown) => {
+    outError ??= e as Error;
   });
+  if (outError) throw outError;
   return { sha256: zipHash.digest('hex'), size: zipSize, contentSha256: rawHash.digest('hex'), crc32: crc >>> 0 };
 }

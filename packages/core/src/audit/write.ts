@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { accessSync, constants, lstatSync, statSync, type Stats } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Context, OutputValue, Result } from '../context.js';
@@ -89,4 +90,41 @@ async function appendToFile(file: string, render: (link: ChainLink) => string, c
     throw new InputError(`audit-file ${file}: ${errorMessage(e)}`);
   }
   return file;
+}
+
+/**
+ * Refuses an audit-file the record could not be written to, before the run
+ * writes anything (RunRecord.approve() runs it; defineOperation registers it):
+ * one that exists (records are written once), or whose nearest existing
+ * ancestor is not a directory we may create entries in. appendToFile() still
+ * creates exclusively: this check only moves the refusal ahead of the writes.
+ */
+export function checkAuditFile(file: string): void {
+  let st: Stats | undefined;
+  try {
+    st = lstatSync(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') throw new InputError(`audit-file ${file}: ${(e as Error).message}; nothing written`);
+  }
+  if (st) throw new ConflictError(`${file} exists (audit records are written once; give a new audit-file); nothing written`);
+  let dir = path.dirname(file);
+  for (;;) {
+    let d: Stats | undefined;
+    try {
+      d = statSync(dir);
+    } catch {}
+    if (d) {
+      if (!d.isDirectory()) throw new InputError(`audit-file ${file}: ${dir} is not a directory; nothing written`);
+      try {
+        accessSync(dir, constants.W_OK | constants.X_OK);
+      } catch {
+        throw new InputError(`audit-file ${file}: directory ${dir} is not writable; nothing written`);
+      }
+      return;
+    }
+    const up = path.dirname(dir);
+    if (up === dir) return;
+    dir = up;
+  }
 }

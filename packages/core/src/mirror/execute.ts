@@ -3,6 +3,7 @@ import { CancelledError, ConflictError, RelayError, errorMessage, throwIfCancell
 import type { Logger } from '../log/logger.js';
 import { parseManifest } from '../oci/ref/media.js';
 import type { PlannedManifest } from '../oci/copy/plan.js';
+import { verifyBlobs } from '../oci/copy/verify.js';
 import { RegistryError } from '../oci/repo/registry-errors.js';
 import { mib } from '../report/plan.js';
 import { backoffDelay, isRetryableError, retryDecision, withRetry, type RetryPolicy } from '../retry.js';
@@ -271,7 +272,14 @@ async function forLivePairs(
   );
 }
 
-/** Reads back every manifest the pair wrote (GET by digest, hashed by getManifest) and, on an API target, its referrer listing. */
+/**
+ * Reads back, before any tag may move, what the pair wrote as copy-image does:
+ * every manifest (GET by digest, hashed by getManifest), every blob under
+ * those manifests and every blob it delivered (HEAD at its size), and, on an
+ * API target, its referrer listing. A manifest found present vouches for its
+ * blobs (the registry checked them when it was put) only where nothing was
+ * written under it.
+ */
 async function verifyContent(p: Pair, opts: ExecOptions): Promise<void> {
   const written = p.manifests.filter((m) => m.action === 'put');
   await mapLimit(
@@ -283,6 +291,10 @@ async function verifyContent(p: Pair, opts: ExecOptions): Promise<void> {
     },
     opts.signal,
   );
+  const blobs = new Map<string, number>();
+  for (const m of written) for (const b of parseManifest(m.manifest).blobs) blobs.set(b.digest, b.size);
+  for (const b of p.blobs) if (b.action !== 'present') blobs.set(b.descriptor.digest, b.descriptor.size);
+  await verifyBlobs(p.repo, blobs, opts.parallel, opts.signal);
   if (p.referrers !== 'api') return;
   const g = p.unit.graph!;
   for (const [subject, digests] of g.referrers) {

@@ -177,9 +177,18 @@ async function syncOne(api: GithubReleases, v: StoreVersion, o: ProviderRunOptio
   o.log.info(`${t.name}: draft release ${tag} of ${t.repository} (id ${draft.id})`);
   const existing = await api.assets(draft);
   const kept = new Map<string, GhAsset>();
+  // Draft assets already read back whole here (no digest from GitHub): not downloaded a second time below.
+  const readBack = new Set<string>();
   for (const a of existing) {
     const f = v.files.find((x) => x.name === a.name);
-    const same = f && a.size === f.size && (typeof a.digest !== 'string' || a.digest === `sha256:${f.sha256}`);
+    // The size first (free), then GitHub's digest; without one, the bytes themselves: a draft asset of the
+    // right size and the wrong content must be replaced, or every run would fail its read-back again.
+    let same = f !== undefined && a.size === f.size;
+    if (same && typeof a.digest === 'string') same = a.digest === `sha256:${f!.sha256}`;
+    else if (same) {
+      same = (await api.readBack(a)).sha256 === f!.sha256;
+      if (same) readBack.add(a.name);
+    }
     if (same) kept.set(a.name, a);
     else {
       o.log.info(`${t.name}: ${tag}: removing draft asset ${a.name} (${f ? 'differs from the store' : 'not a file of this version'})`);
@@ -199,6 +208,7 @@ async function syncOne(api: GithubReleases, v: StoreVersion, o: ProviderRunOptio
   }
   // Read every asset back: GitHub must serve the store's bytes before anything is published.
   for (const f of v.files) {
+    if (readBack.has(f.name)) continue;
     const a = assets.get(f.name)!;
     const got = await api.readBack(a);
     if (got.sha256 !== f.sha256 || got.size !== f.size)

@@ -112,7 +112,7 @@ export const subprocessTimeoutInput = {
 export const auditFileInput = {
   'audit-file': {
     description:
-      'Write the audit record of a run that changed something to this file, as JSON (write-once: an existing file is refused). The reusable workflows upload it as an artifact.',
+      'Write the audit record of a run that changed something to this file, as JSON (write-once: an existing file is refused before anything is written). The reusable workflows upload it as an artifact.',
     defaultNote: 'no record',
   },
 } as const;

@@ -63,6 +63,15 @@ export class RunRecord {
   origins: Record<string, string> = {};
   /** Set by a replay: the run it recovers (named in the run document and the audit record). */
   recovers?: Recovers;
+  /** A dry run (set by defineOperation from `dry-run`): it writes nothing, so nothing can refuse a write. */
+  dryRun = false;
+  /**
+   * Checks that can refuse a write the run will make after its plan's (the
+   * audit record's destination): run by approve() when the plan writes
+   * something, so they refuse before the first write, never after the last.
+   * Synchronous on purpose: approve() is the one point every operation passes.
+   */
+  private readonly beforeWrites: (() => void)[] = [];
 
   /** The plan as computed; later calls add rows (several targets, several images). */
   addPlan(rows: readonly PlanRow[]): void {
@@ -70,9 +79,15 @@ export class RunRecord {
     this.plan.push(...rows);
   }
 
+  /** Adds a check that must pass before the run's first write (see beforeWrites). */
+  beforeWrite(check: () => void): void {
+    this.beforeWrites.push(check);
+  }
+
   /**
    * The plan is complete and nothing is written yet: refuses when it is not the
-   * approved one, and returns its hash.
+   * approved one, or when a write the run will make afterwards (its audit
+   * record) would be refused; returns its hash.
    */
   approve(): string {
     if (this.approved !== undefined) throw new Error(`${this.operation ?? 'operation'}: plan approved twice`);
@@ -82,6 +97,12 @@ export class RunRecord {
         `plan changed since it was approved: expected ${this.expected}, now ${now} (the files, the signing key, the store or a registry changed in between; run the plan again)`,
       );
     }
+    // A dry run or a no-op writes nothing (and records nothing): nothing of it can be refused.
+    if (
+      !this.dryRun &&
+      this.plan.some((r) => r.action === 'put' || r.action === 'replace' || r.action === 'mount' || r.action === 'repair')
+    )
+      for (const check of this.beforeWrites) check();
     this.approved = now;
     return now;
   }

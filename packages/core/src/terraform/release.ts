@@ -197,7 +197,13 @@ export async function buildRelease(r: ReleaseInput): Promise<Release> {
       r.signal,
     );
     unpacked.sort((a, b) => platformKey(a).localeCompare(platformKey(b)));
-    decided = decideProtocols(unpacked, r.protocolsInput, { mode, log, signal: stop.signal, host });
+    decided = decideProtocols(unpacked, r.protocolsInput, {
+      mode,
+      log,
+      signal: stop.signal,
+      host,
+      handshakeTimeoutMs: r.handshakeTimeoutMs,
+    });
     const packing = Promise.all(packs);
     packing.catch(() => undefined); // awaited below, after the protocols
     const { protocols, note: protocolNote } = await decided;

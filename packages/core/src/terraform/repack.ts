@@ -4,7 +4,7 @@ import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { finished, pipeline } from 'node:stream/promises';
 import { checkZipFits, writeSingleEntryZip, ZLIB_CHUNK } from '../archive/zip-writer.js';
 import { openZipEntry, readZipDirectory, ZipFormatError } from '../archive/zip-reader.js';
 import { DEFAULTS } from '../defaults.js';
@@ -120,7 +120,7 @@ export async function unpack(
   const maxBinaryBytes = opts.maxBinaryBytes ?? DEFAULTS.maxBinaryBytes;
   const scanner = opts.capture ? new BuildInfoScanner() : undefined;
   const exeFile = opts.capture?.exeFile;
-  let copyOut: WriteStream | undefined;
+  let copyOut: OwnedWriteStream | undefined;
 
   const take = async (entryName: string, body: Readable, mode: number, crc32?: number): Promise<void> => {
     const b = path.posix.basename(entryName.replace(/\\/g, '/'));
@@ -135,20 +135,29 @@ export async function unpack(
       // pipe() does not carry errors: a corrupt entry must fail the pipeline, not leave it waiting.
       body.on('error', (e) => head.destroy(e));
       // Nothing may wait between here and the pipeline: the entry's stream is already flowing.
-      if (exeFile) copyOut = createWriteStream(exeFile, { mode: 0o700 });
-      const out = copyOut;
+      // The copy to run is written beside the pipeline, so it is owned here: its error handler is attached
+      // before its first write (an error, or a write still pending when it is destroyed, is kept, never
+      // unhandled), and it is closed before unpack returns or throws.
+      const out = exeFile ? (copyOut = ownedWriteStream(exeFile, 0o700)) : undefined;
       let crc = 0;
       const zlib = crc32 === undefined ? undefined : process.getBuiltinModule('node:zlib');
       const tap = new Transform({
         transform(chunk: Buffer, _enc, cb) {
           if (zlib) crc = zlib.crc32(chunk, crc);
           scanner?.push(chunk);
-          if (out && !out.write(chunk)) out.once('drain', () => cb(null, chunk));
-          else cb(null, chunk);
+          if (out?.error) return cb(out.error);
+          if (out && !out.stream.write(chunk)) {
+            // Drained, or closed by an error: either way this chunk is done waiting.
+            const go = (): void => {
+              out.stream.off('drain', go).off('close', go);
+              cb(out.error ?? null, chunk);
+            };
+            out.stream.on('drain', go).on('close', go);
+          } else cb(null, chunk);
         },
       });
       await pipeline(body.pipe(head), tap, createWriteStream(exePath, { mode: 0o600, highWaterMark: ZLIB_CHUNK }));
-      if (out) await new Promise<void>((resolve, reject) => out.once('error', reject).end(resolve));
+      if (out) await out.close();
       checkExecutablePlatform(head.bytes(), archive, `tarball '${base}'`);
       if (crc32 !== undefined && crc >>> 0 !== crc32)
         throw new InputError(`tarball '${base}': ${entryName} fails its CRC-32 check (corrupt zip)`);
@@ -168,7 +177,7 @@ export async function unpack(
       [sourceSha256] = await Promise.all([fileSha256(file), readZipArchive(file, base, take, maxBinaryBytes)]);
     } else sourceSha256 = await readTarball(file, base, take, maxBinaryBytes, opts.onBytes);
   } catch (err) {
-    copyOut?.destroy();
+    await copyOut?.abort();
     if (err instanceof RelayError) throw err;
     throw new InputError(`tarball '${base}': ${describeArchiveError(err, archive.format)}`);
   }
@@ -272,6 +281,26 @@ async function readTarball(
   });
   gunzip.on('error', (e) => ex.destroy(e));
   src.pipe(gunzip).pipe(ex);
+  try {
+    return await walkTar(ex, file, src, hash, () => hashed, base, take, maxBinaryBytes);
+  } finally {
+    // A refusal leaves the loop early: the file and the inflater stop too (their errors have handlers above),
+    // rather than holding the file open with a half-read gzip stream.
+    src.destroy();
+    gunzip.destroy();
+  }
+}
+
+async function walkTar(
+  ex: AsyncIterable<{ header: { name: string; size?: number; type?: string | null; mode?: number }; resume(): void }>,
+  file: string,
+  src: { readableEnded: boolean },
+  hash: ReturnType<typeof createHash>,
+  hashed: () => number,
+  base: string,
+  take: (name: string, body: Readable, mode: number) => Promise<void>,
+  maxBinaryBytes: number,
+): Promise<string> {
   for await (const entry of ex) {
     const h = entry.header;
     checkEntryPath(base, h.name);
@@ -288,11 +317,50 @@ async function readTarball(
       throw new InputError(`tarball '${base}': entry '${h.name}' is a ${h.type}; only regular files and directories are allowed`);
     }
     // tar-stream entries are streamx streams; wrap for node's pipeline
-    await take(h.name, Readable.from(entry), h.mode ?? 0);
+    await take(h.name, Readable.from(entry as unknown as AsyncIterable<Buffer>), h.mode ?? 0);
   }
   // The tar ends before the file does when padding or trailing bytes follow it: hash the file itself then.
   const { size } = await fs.stat(file);
-  return hashed === size && src.readableEnded ? hash.digest('hex') : fileSha256(file);
+  return hashed() === size && src.readableEnded ? hash.digest('hex') : fileSha256(file);
+}
+
+/** A write stream with an owner from its creation: its first error is kept (never unhandled), and it is always closed. */
+interface OwnedWriteStream {
+  stream: WriteStream;
+  /** Its first error, once it has one. */
+  readonly error: Error | undefined;
+  /** Ends it and waits until its bytes are on disk; throws its error. */
+  close(): Promise<void>;
+  /** Destroys it and waits until it has closed (a pending write settles first); never throws. */
+  abort(): Promise<void>;
+}
+
+function ownedWriteStream(file: string, mode: number): OwnedWriteStream {
+  const stream = createWriteStream(file, { mode });
+  let error: Error | undefined;
+  stream.on('error', (e) => (error ??= e));
+  const closed = new Promise<void>((resolve) => stream.once('close', resolve));
+  return {
+    stream,
+    get error() {
+      return error;
+    },
+    async close() {
+      stream.end();
+      await finished(stream).catch((e: unknown) => {
+        error ??= e as Error;
+      });
+      if (error) {
+        stream.destroy();
+        await closed;
+        throw error;
+      }
+    },
+    async abort() {
+      stream.destroy();
+      await closed;
+    },
+  };
 }
 
 async function readZipArchive(

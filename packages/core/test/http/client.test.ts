@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
@@ -8,6 +8,9 @@ import { S3Store } from '../../src/store/s3.js';
 import { VERSION } from '../../src/version.js';
 import { DEFAULT_RETRY, backoffDelay, isRetryableError, parseRetryAfter, retryDecision, withRetry } from '../../src/retry.js';
 import { mapLimit } from '../../src/concurrency.js';
+
+// Waits on loopback servers: each test and hook gets time for a loaded machine, not jest's 5 s.
+jest.setTimeout(30_000);
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse, body: Buffer) => void;
 const fast = { baseMs: 5, maxMs: 20 };

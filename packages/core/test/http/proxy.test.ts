@@ -1,6 +1,6 @@
 // Proxies from the environment: NO_PROXY as curl reads it, and HttpClient
 // through a real loopback CONNECT / forward proxy (test/support/connect-proxy.ts).
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import http from 'node:http';
@@ -13,6 +13,9 @@ import { bypassesProxy, proxyFor, proxySettings } from '../../src/http/proxy.js'
 import { RelayError } from '../../src/errors.js';
 import { NullLogger } from '../../src/log/logger.js';
 import { startConnectProxy, startSilentServer, type ConnectProxy } from '../../../../test/support/connect-proxy.js';
+
+// Waits on processes and the disk: each test and hook gets time for a loaded machine, not jest's 5 s.
+jest.setTimeout(60_000);
 
 describe('proxy settings (curl semantics)', () => {
   const no = (value: string) => proxySettings({ NO_PROXY: value, HTTPS_PROXY: 'http://proxy:3128' });

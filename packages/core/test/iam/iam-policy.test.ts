@@ -1,9 +1,12 @@
-import { describe, expect, test } from '@jest/globals';
+import { describe, expect, jest, test } from '@jest/globals';
 import { parseInputs, type RawInputs } from '../../src/inputs/spec.js';
 import { NullLogger } from '../../src/log/logger.js';
 import { iamPolicy } from '../../src/operations/iam-policy.js';
 import { OPERATION_RESOURCES } from '../../src/iam/grants.js';
 import type { PolicyDocument, Statement } from '../../src/iam/policy.js';
+
+// Waits on the disk: each test and hook gets time for a loaded machine, not jest's 5 s.
+jest.setTimeout(30_000);
 
 const ctx = { log: new NullLogger(), env: {}, cwd: '/' };
 interface Printed {

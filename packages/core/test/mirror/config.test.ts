@@ -1,8 +1,11 @@
 // The mirror file: parsed into typed targets and images, or refused in one
 // line naming the file, the line and the field, before any network use.
-import { describe, expect, test } from '@jest/globals';
+import { describe, expect, jest, test } from '@jest/globals';
 import { InputError } from '../../src/errors.js';
 import { DEFAULT_LABEL, labelFor, parseMirrorConfig, passesFilter, tagIsVersion } from '../../src/mirror/config.js';
+
+// Waits on the disk: each test and hook gets time for a loaded machine, not jest's 5 s.
+jest.setTimeout(30_000);
 
 const GOOD = `version: 1
 x-note: keys starting with x- are ignored (room for YAML anchors)

@@ -1,12 +1,15 @@
 // The referrers probe: a real API answers an OCI index for any digest; 404
 // means none; a 200 that is not an index (a login page, `{}`) is a fake the
 // copy must not trust. Against an in-process HTTP server.
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { NullLogger } from '../../src/log/logger.js';
 import { probeReferrers, RegistryWatch } from '../../src/mirror/probe.js';
 import { OciSession } from '../../src/oci/repo/session.js';
+
+// Waits on loopback servers: each test and hook gets time for a loaded machine, not jest's 5 s.
+jest.setTimeout(30_000);
 
 const DIGEST = 'sha256:' + 'a'.repeat(64);
 const answers: Record<string, { status: number; type: string; body: string }> = {

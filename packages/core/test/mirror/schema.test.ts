@@ -1,10 +1,13 @@
 // The mirror file's JSON Schema is generated from the declaration that also
 // gives the TypeScript type and the validator; the shipped copy must match.
 // Regenerate with: RELAY_UPDATE_SCHEMAS=1 pnpm test:unit packages/core/test/mirror/schema.test.ts
-import { describe, expect, test } from '@jest/globals';
+import { describe, expect, jest, test } from '@jest/globals';
 import { readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { mirrorFileJsonSchema } from '../../src/mirror/file.js';
+
+// Waits on the disk: each test and hook gets time for a loaded machine, not jest's 5 s.
+jest.setTimeout(30_000);
 
 const SHIPPED = fileURLToPath(new URL('../../schemas/mirror-file.schema.json', import.meta.url));
 

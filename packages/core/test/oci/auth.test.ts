@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -11,6 +11,9 @@ import { dockerConfigProvider, runCredentialHelper } from '../../src/oci/repo/au
 import { ecrRegistry } from '../../src/oci/ref/hosts.js';
 import { RegistryAuth } from '../../src/oci/repo/auth/registry-auth.js';
 import { tmpDir } from '../fixtures.js';
+
+// Waits on the disk and loopback servers: each test and hook gets time for a loaded machine, not jest's 5 s.
+jest.setTimeout(30_000);
 
 describe('docker config.json', () => {
   test('auths: base64 user:password, keys with scheme and path, Docker Hub aliases', async () => {

@@ -1,4 +1,4 @@
-import { describe, expect, test } from '@jest/globals';
+import { describe, expect, jest, test } from '@jest/globals';
 import { readdir } from 'node:fs/promises';
 import { DEFAULTS } from '../../src/defaults.js';
 import { InputError } from '../../src/errors.js';
@@ -13,6 +13,9 @@ import type { Repo } from '../../src/oci/repo/repo.js';
 import { OciSession } from '../../src/oci/repo/session.js';
 import { tmpDir } from '../fixtures.js';
 import { LayoutWriter, T, makeFixture } from './fixtures.js';
+
+// Waits on the disk: each test and hook gets time for a loaded machine, not jest's 5 s.
+jest.setTimeout(30_000);
 
 /** A layout whose index `v1` lists `n` children sharing one config and one layer. */
 async function wideLayout(n: number): Promise<string> {

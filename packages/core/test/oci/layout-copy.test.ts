@@ -1,4 +1,4 @@
-import { describe, expect, test } from '@jest/globals';
+import { describe, expect, jest, test } from '@jest/globals';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
@@ -11,6 +11,9 @@ import { LayoutRepo } from '../../src/oci/repo/layout.js';
 import { OciSession } from '../../src/oci/repo/session.js';
 import { tmpDir } from '../fixtures.js';
 import { makeFixture, readIndexJson } from './fixtures.js';
+
+// Waits on the disk: each test and hook gets time for a loaded machine, not jest's 5 s.
+jest.setTimeout(30_000);
 
 const fast = { attempts: 2, baseMs: 1, maxMs: 5 };
 

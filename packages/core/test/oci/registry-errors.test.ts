@@ -1,7 +1,7 @@
 // A registry's refusal, from the HTTP status and error body a real server
 // sends to the RegistryError Relay throws: kind, spec code, retryable. The
 // server is a few lines of node:http on 127.0.0.1; Relay's own code runs as is.
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ConflictError, RelayError } from '../../src/errors.js';
@@ -15,6 +15,9 @@ import { RegistryAuth } from '../../src/oci/repo/auth/registry-auth.js';
 import { Registry } from '../../src/oci/repo/registry.js';
 import { RegistryError } from '../../src/oci/repo/registry-errors.js';
 import { retryDecision } from '../../src/retry.js';
+
+// Waits on loopback servers: each test and hook gets time for a loaded machine, not jest's 5 s.
+jest.setTimeout(30_000);
 
 interface Answer {
   status: number;

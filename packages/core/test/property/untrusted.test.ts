@@ -2,7 +2,7 @@
 // and near-misses may be accepted or refused, but nothing other than a typed
 // refusal (a RelayError, which the faces print as one line with exit 1) may
 // come out: never a TypeError, a RangeError, a hang, or an "internal error".
-import { describe, expect, test } from '@jest/globals';
+import { describe, expect, jest, test } from '@jest/globals';
 import fc from 'fast-check';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -18,6 +18,9 @@ import { mergeVersion, parseMirrorIndex, parseVersionsDoc } from '../../src/terr
 import { parseTarballName } from '../../src/terraform/names.js';
 import { parseRegistryManifest } from '../../src/terraform/repack.js';
 import { parseRegistryUrl } from '../../src/operations/common.js';
+
+// Waits on the disk: each test and hook gets time for a loaded machine, not jest's 5 s.
+jest.setTimeout(30_000);
 
 const RUNS = { numRuns: 400 };
 

@@ -1,7 +1,7 @@
 // The file store's compare-and-swap with a writer paused inside its update
 // (SIGSTOP: a stopped process, a suspended laptop) and a writer killed there.
 // The writer is a real child process running the store's own code.
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { fork, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
@@ -9,6 +9,9 @@ import { build } from 'esbuild';
 import { FsStore } from '../../src/store/fs.js';
 import { PreconditionFailed } from '../../src/store/store.js';
 import { tmpDir } from '../fixtures.js';
+
+// Waits on processes and the disk: each test and hook gets time for a loaded machine, not jest's 5 s.
+jest.setTimeout(60_000);
 
 const KEY = 'registry/acme/demo/versions';
 let bundle: string;

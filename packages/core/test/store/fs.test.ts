@@ -1,6 +1,6 @@
 // The file store's conditional writes, on their own: the registry's
 // write-once objects and compare-and-swap indexes rest on exactly these.
-import { beforeEach, describe, expect, test } from '@jest/globals';
+import { beforeEach, describe, expect, jest, test } from '@jest/globals';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { InputError } from '../../src/errors.js';
@@ -8,6 +8,9 @@ import { sha256Hex } from '../../src/hash.js';
 import { FsStore } from '../../src/store/fs.js';
 import { PreconditionFailed, type PutOptions } from '../../src/store/store.js';
 import { tmpDir } from '../fixtures.js';
+
+// Waits on the disk: each test and hook gets time for a loaded machine, not jest's 5 s.
+jest.setTimeout(30_000);
 
 const KEY = 'registry/acme/demo/versions';
 const opts = (body: Buffer, over: Partial<PutOptions> = {}): PutOptions => ({

@@ -1,11 +1,14 @@
 // The conditional-write probe that runs before a publish relies on them.
-import { describe, expect, test } from '@jest/globals';
+import { describe, expect, jest, test } from '@jest/globals';
 import * as path from 'node:path';
 import { InputError } from '../../src/errors.js';
 import { FsStore } from '../../src/store/fs.js';
 import { checkConditionalWrites } from '../../src/store/probe.js';
 import type { Body, PutOptions, Store } from '../../src/store/store.js';
 import { tmpDir } from '../fixtures.js';
+
+// Waits on the disk: each test and hook gets time for a loaded machine, not jest's 5 s.
+jest.setTimeout(30_000);
 
 /** A file store that drops the conditions it is asked for, as s3rver or an old MinIO does. */
 function ignoring(inner: FsStore, drop: 'ifNoneMatch' | 'ifMatch' | 'both'): Store {

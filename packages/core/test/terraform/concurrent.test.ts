@@ -1,10 +1,13 @@
 // A workflow re-run racing the original: identical publishes of one version at
 // the same moment all succeed, whichever writes each object first.
-import { beforeAll, describe, expect, test } from '@jest/globals';
+import { beforeAll, describe, expect, jest, test } from '@jest/globals';
 import * as path from 'node:path';
 import { NullLogger } from '../../src/log/logger.js';
 import { publishTerraformRegistry, verifyTerraformRegistry } from '../../src/operations/index.js';
 import { providerTarball, rsaKey, tmpDir } from '../fixtures.js';
+
+// Waits on the disk: each test and hook gets time for a loaded machine, not jest's 5 s.
+jest.setTimeout(30_000);
 
 let key: string;
 beforeAll(async () => {

@@ -49,6 +49,8 @@ export interface Standin {
   mode?: string;
   /** The plain stand-in also serves protocol 6. */
   alsoSix?: boolean;
+  /** host:port the stand-in connects to before its handshake line (marker: `dialed` or `nodial`). */
+  dial?: string;
 }
 
 let tree: Promise<string> | undefined;
@@ -80,6 +82,7 @@ export async function buildStandin(s: Standin, outDir: string): Promise<string> 
   if (s.marker) ldflags.push(`-X github.com/hashicorp/go-plugin.Marker=${s.marker}`);
   if (s.mode) ldflags.push(`-X github.com/hashicorp/go-plugin.Mode=${s.mode}`);
   if (s.alsoSix) ldflags.push('-X main.alsoSix=yes');
+  if (s.dial) ldflags.push(`-X github.com/hashicorp/go-plugin.Dial=${s.dial}`);
   await run('go', ['build', '-trimpath', '-ldflags', ldflags.join(' '), '-o', out, `./cmd/${s.cmd}`], {
     cwd: src,
     env: {

@@ -1,7 +1,7 @@
 // Hostile archives: an executable for another platform, a header that lies
 // about its size, a gzip bomb. Each is refused in one line naming the archive,
 // before anything is written (the store snapshot is unchanged).
-import { beforeAll, describe, expect, test } from '@jest/globals';
+import { beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { createWriteStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
@@ -11,6 +11,9 @@ import { gzipSync } from 'node:zlib';
 import { NullLogger } from '../../src/log/logger.js';
 import { publishTerraformRegistry } from '../../src/operations/index.js';
 import { providerTarball, rsaKey, snapshot, tarball, tmpDir } from '../fixtures.js';
+
+// Waits on the disk: each test and hook gets time for a loaded machine, not jest's 5 s.
+jest.setTimeout(30_000);
 
 let key: string;
 beforeAll(async () => {

@@ -1,7 +1,7 @@
 // promote-terraform-provider on file stores: staging verified and its build
 // record checked before anything is written; production gets staging's bytes
 // (re-signed), so h1: and zh: stay the same.
-import { beforeAll, describe, expect, test } from '@jest/globals';
+import { beforeAll, describe, expect, jest, test } from '@jest/globals';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { ConflictError, InputError, IntegrityError } from '../../src/errors.js';
@@ -9,6 +9,9 @@ import { NullLogger } from '../../src/log/logger.js';
 import { promoteTerraformProvider, publishTerraformRegistry } from '../../src/operations/index.js';
 import { loadSigningKey, verifyDetached } from '../../src/signing/key.js';
 import { providerTarball, rsaKey, snapshot, tmpDir } from '../fixtures.js';
+
+// Waits on the disk: each test and hook gets time for a loaded machine, not jest's 5 s.
+jest.setTimeout(30_000);
 
 let stagingKey: string;
 let prodKey: string;

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { createReadStream, existsSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as net from 'node:net';
@@ -31,6 +31,9 @@ import { handshakeOnce, parseHandshakeLine, runHandshake, TF_MAGIC_COOKIE_VALUE 
 import { captured, secret } from '../../../../test/support/leaks.js';
 import { tmpDir } from '../fixtures.js';
 import { alive, buildStandin, describeWithGo, goHost, goVersionM, markerRuns } from './go-standins.js';
+
+// Waits on processes and the disk: each test and hook gets time for a loaded machine, not jest's 5 s.
+jest.setTimeout(60_000);
 
 const SDK = 'github.com/hashicorp/terraform-plugin-sdk/v2';
 const FW = 'github.com/hashicorp/terraform-plugin-framework';

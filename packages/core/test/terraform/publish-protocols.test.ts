@@ -1,7 +1,7 @@
 // publish-terraform-registry deciding and checking protocols from the
 // provider: stand-in providers built with Go (see go-standins.ts), published
 // into a file store.
-import { afterAll, beforeAll, expect, test } from '@jest/globals';
+import { afterAll, beforeAll, expect, jest, test } from '@jest/globals';
 import { existsSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
@@ -11,6 +11,9 @@ import { publishTerraformRegistry } from '../../src/operations/index.js';
 import { captured, secretKey } from '../../../../test/support/leaks.js';
 import { rsaKey, snapshot, tarball, tmpDir } from '../fixtures.js';
 import { buildStandin, describeWithGo, goHost } from './go-standins.js';
+
+// Waits on processes and the disk: each test and hook gets time for a loaded machine, not jest's 5 s.
+jest.setTimeout(60_000);
 
 const describeGo = describeWithGo();
 

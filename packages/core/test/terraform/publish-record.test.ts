@@ -1,7 +1,7 @@
 // The build record every publish writes next to the version, what the summary
 // warns about (executables left out of the zips, a registry-url with a port),
 // and the read-back that must pass before a version is listed.
-import { beforeAll, describe, expect, test } from '@jest/globals';
+import { beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
@@ -17,6 +17,9 @@ import { buildRelease } from '../../src/terraform/release.js';
 import { loadSigningKey } from '../../src/signing/key.js';
 import { PackageReadBack, storeReader } from '../../src/terraform/verify.js';
 import { providerTarball, rsaKey, snapshot, tarball, tmpDir } from '../fixtures.js';
+
+// Waits on the disk: each test and hook gets time for a loaded machine, not jest's 5 s.
+jest.setTimeout(30_000);
 
 let key: string;
 beforeAll(async () => {

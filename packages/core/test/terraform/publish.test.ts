@@ -1,4 +1,4 @@
-import { beforeAll, describe, expect, test } from '@jest/globals';
+import { beforeAll, describe, expect, jest, test } from '@jest/globals';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { ConflictError, IntegrityError, InputError } from '../../src/errors.js';
@@ -10,6 +10,9 @@ import { storeReader, verifyRegistry } from '../../src/terraform/verify.js';
 import { Readable } from 'node:stream';
 import { writeSingleEntryZip } from '../../src/archive/zip-writer.js';
 import { providerTarball, rsaKey, snapshot, tarball, tmpDir } from '../fixtures.js';
+
+// Waits on the disk: each test and hook gets time for a loaded machine, not jest's 5 s.
+jest.setTimeout(30_000);
 
 let key: string;
 let key2: string;

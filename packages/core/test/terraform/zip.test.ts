@@ -1,4 +1,4 @@
-import { describe, expect, test } from '@jest/globals';
+import { describe, expect, jest, test } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
@@ -7,6 +7,9 @@ import { writeSingleEntryZip } from '../../src/archive/zip-writer.js';
 import { openZipEntry, readZipDirectory } from '../../src/archive/zip-reader.js';
 import { h1ForSingleFile } from '../../src/terraform/hashes.js';
 import { tmpDir } from '../fixtures.js';
+
+// Waits on the disk: each test and hook gets time for a loaded machine, not jest's 5 s.
+jest.setTimeout(30_000);
 
 describe('deterministic zip', () => {
   test('the same content gives byte-identical zips, whatever the clock or time zone', async () => {

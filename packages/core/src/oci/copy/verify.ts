@@ -51,18 +51,7 @@ export async function verifyCopy(
     },
     signal,
   );
-  await mapLimit(
-    [...blobs],
-    parallel,
-    async ([digest, size]) => {
-      const what = `verify: blob ${joinRef(target.name, digest)}`;
-      const got = await target.blobSize(digest);
-      if (got === undefined) throw new IntegrityError(`${what} is missing from the target`);
-      if (got !== size)
-        throw new IntegrityError(`${what} is ${Number.isNaN(got) ? 'of no stated size' : `${got} bytes`} on the target, not ${size}`);
-    },
-    signal,
-  );
+  await verifyBlobs(target, blobs, parallel, signal);
 
   const refs = [plan.root.digest, ...plan.tags.map((t) => t.tag)];
   const want = [plan.root.digest, ...plan.tags.map((t) => t.digest)];
@@ -89,4 +78,30 @@ export async function verifyCopy(
     }
   }
   return { references, manifests: written.length, blobs: blobs.size };
+}
+
+/**
+ * Every blob (digest to size) answers HEAD on the target at its size: how
+ * copy-image and mirror-artifact read back the blobs under what they wrote.
+ * A target that acknowledged uploads and kept nothing fails here, naming the
+ * first blob missing.
+ */
+export async function verifyBlobs(
+  target: Pick<Repo, 'name' | 'blobSize'>,
+  blobs: Map<string, number>,
+  parallel: number,
+  signal?: AbortSignal,
+): Promise<void> {
+  await mapLimit(
+    [...blobs],
+    parallel,
+    async ([digest, size]) => {
+      const what = `verify: blob ${joinRef(target.name, digest)}`;
+      const got = await target.blobSize(digest);
+      if (got === undefined) throw new IntegrityError(`${what} is missing from the target`);
+      if (got !== size)
+        throw new IntegrityError(`${what} is ${Number.isNaN(got) ? 'of no stated size' : `${got} bytes`} on the target, not ${size}`);
+    },
+    signal,
+  );
 }

@@ -25,8 +25,9 @@ import { InputError } from '../../errors.js';
 import type { Logger } from '../../log/logger.js';
 import { normaliseProtocols, sameList } from '../documents.js';
 import { BuildInfoScanner, parseModInfo, readBuildInfoFile, scanStream, type GoBuildInfo, type GoModule } from './buildinfo.js';
-import { headerFits, identifyExecutable, type ExeKind } from './exe.js';
+import { elfLoadProblem, headerFits, identifyExecutable, type ExeKind } from './exe.js';
 import { describeAnswers, runHandshake, type HandshakeResult } from './handshake.js';
+import { probeIsolation } from './isolate.js';
 
 export const DETECT_MODES = ['handshake', 'static', 'off'] as const;
 export type DetectMode = (typeof DETECT_MODES)[number];
@@ -253,8 +254,21 @@ export async function inspectBinary(bin: ProviderBinary, opts: DetectOptions): P
     else if (mayRun && (exe?.arch !== bin.arch || exe.universal))
       ev.notRun = `its header does not name this host's machine (${bin.arch}) alone`;
     else if (mayRun && file) {
+      // A file the kernel would refuse is refused here, in words; it is never run (nor read by a shell, isolate.ts).
+      const broken = exe?.format === 'elf' ? await elfLoadProblem(file) : undefined;
+      if (broken)
+        throw new InputError(
+          `tarball '${bin.source}': its provider executable for ${platform} cannot be run (${broken}); Terraform could not start it either`,
+        );
+      const isolation = await probeIsolation(opts.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs);
+      if (isolation.weaker)
+        opts.log.warn(`${platform}: the provider runs for its handshake with the network reachable: ${isolation.weaker}`);
       opts.log.progress(`running ${platform} provider for its go-plugin handshake`);
-      ev.handshake = await runHandshake(file, path.join(await tmp(), 'run'), { timeoutMs: opts.handshakeTimeoutMs, signal: opts.signal });
+      ev.handshake = await runHandshake(file, path.join(await tmp(), 'run'), {
+        timeoutMs: opts.handshakeTimeoutMs,
+        signal: opts.signal,
+        isolation,
+      });
     }
     return ev;
   } finally {

@@ -256,3 +256,50 @@ export function checkExecutablePlatform(head: Buffer, p: { os: string; arch: str
     );
   }
 }
+
+/**
+ * Why the kernel would not load an ELF executable, or undefined when its
+ * structure holds: the checks Linux's binfmt_elf makes before it commits to
+ * the file (type, program header size and count, the table and every loaded
+ * segment inside the file, a sane interpreter path). A file failing them gets
+ * ENOEXEC or a crash at start-up; Terraform could not run it either. Only
+ * what every loadable ELF satisfies is checked, so no real executable fails.
+ */
+export async function elfLoadProblem(file: string): Promise<string | undefined> {
+  const fh = await fs.open(file, 'r');
+  try {
+    const { size } = await fh.stat();
+    const head = await readAt(fh, size, 0, Math.min(size, 64));
+    const kind = head && identifyExecutable(head);
+    if (!head || kind?.format !== 'elf') return 'it has no complete ELF header';
+    const e64 = kind.ptrSize === 8;
+    if (head.length < (e64 ? 64 : 52)) return `its ELF header is cut short (${head.length} bytes)`;
+    const h = new Reader(head, kind.bigEndian);
+    const type = h.u16(16);
+    if (type !== 2 && type !== 3) return `its ELF type is ${type}, not an executable (2) or a position-independent one (3)`;
+    const phoff = e64 ? h.u64(32) : h.u32(28);
+    const phentsize = h.u16(e64 ? 54 : 42);
+    const phnum = h.u16(e64 ? 56 : 44);
+    const want = e64 ? 56 : 32;
+    if (phentsize !== want) return `its program headers are ${phentsize} bytes each, not ${want}`;
+    if (phnum === 0 || phnum * phentsize > 65536) return `it declares ${phnum} program headers`;
+    const ph = await readAt(fh, size, phoff, phnum * phentsize);
+    if (!ph) return `its program header table (bytes ${phoff} to ${phoff + phnum * phentsize}) lies past its end (${size} bytes)`;
+    const p = new Reader(ph, kind.bigEndian);
+    let loads = 0;
+    for (let i = 0; i < phnum; i++) {
+      const o = i * phentsize;
+      const ptype = p.u32(o);
+      const offset = e64 ? p.u64(o + 8) : p.u32(o + 4);
+      const filesz = e64 ? p.u64(o + 32) : p.u32(o + 16);
+      if (ptype !== 1 /* PT_LOAD */ && ptype !== 3 /* PT_INTERP */) continue;
+      if (offset + filesz > size) return `its segment ${i} (bytes ${offset} to ${offset + filesz}) lies past its end (${size} bytes)`;
+      if (ptype === 1) loads++;
+      else if (filesz < 2 || filesz > 4096) return `its interpreter path is ${filesz} bytes long`;
+    }
+    if (loads === 0) return 'it has no loadable segment';
+    return undefined;
+  } finally {
+    await fh.close();
+  }
+}

@@ -11,13 +11,15 @@
  * lowest; so offering one version at a time tells which ones it serves. The
  * provider runs in a throwaway directory, with an environment holding only
  * what the handshake needs (no credentials, proxies pointing at a closed
- * loopback port), under a time limit, and its whole process group is killed
- * afterwards whatever happened.
+ * loopback port), without network where the machine allows a network
+ * namespace and never through a shell (isolate.ts), under a time limit, and
+ * its whole process group is killed afterwards whatever happened.
  */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { DEFAULTS } from '../../defaults.js';
 import { cancelledBy } from '../../errors.js';
+import { probeIsolation, stage, type Isolation, type Launch } from './isolate.js';
 
 /** Terraform's and OpenTofu's magic cookie (plugin.Handshake in terraform-plugin-go). */
 export const TF_MAGIC_COOKIE_KEY = 'TF_PLUGIN_MAGIC_COOKIE';
@@ -43,8 +45,11 @@ export interface HandshakeResult {
 }
 
 export interface HandshakeOptions {
+  /** How long one start may take to print its line (subprocess-timeout); DEFAULTS.handshakeTimeoutMs if unset. */
   timeoutMs?: number;
   signal?: AbortSignal;
+  /** How the provider is isolated; probed once per process when not given (tests force one). */
+  isolation?: Isolation;
 }
 
 /** Parses the handshake line; undefined when it is not one. */
@@ -102,18 +107,37 @@ function killGroup(pid: number | undefined): void {
 /**
  * Starts the provider once with one offered version and returns its first
  * stdout line, parsed. Never throws for the provider's behaviour (a crash, a
- * hang, garbage): that is reported in `failed`. Throws only on cancellation.
+ * hang, garbage, a file the kernel refuses): that is reported in `failed`.
+ * Throws only on cancellation. `binary` is Relay's own copy: it is made
+ * execute-only while it runs.
  */
 export async function handshakeOnce(binary: string, dir: string, offered: number, opts: HandshakeOptions = {}): Promise<Answer> {
+  const staged = await stage(opts.isolation ?? (await probeIsolation(opts.timeoutMs ?? DEFAULTS.handshakeTimeoutMs)), binary, dir);
+  try {
+    return await offerOnce(staged.launch, staged.dir, offered, opts);
+  } finally {
+    await staged.dispose();
+  }
+}
+
+async function offerOnce(launch: Launch, dir: string, offered: number, opts: HandshakeOptions): Promise<Answer> {
   const timeoutMs = opts.timeoutMs ?? DEFAULTS.handshakeTimeoutMs;
   const work = path.join(dir, 'work');
   await Promise.all(['work', 'tmp', 'home'].map((d) => fs.mkdir(path.join(dir, d), { recursive: true })));
+  // Running as another user (root without namespaces): its directories are its own.
+  if (launch.uid !== undefined)
+    await Promise.all([dir, ...['work', 'tmp', 'home'].map((d) => path.join(dir, d))].map((d) => fs.chown(d, launch.uid!, launch.gid!)));
   const env = handshakeEnv(dir, offered, await closedLoopbackPort());
   if (opts.signal?.aborted) throw cancelledBy(opts.signal);
 
-  const child = process
-    .getBuiltinModule('node:child_process')
-    .spawn(binary, [], { cwd: work, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  // An absolute command and no shell: what cannot be exec'd fails (isolate.ts says why no shell reads it either).
+  const child = process.getBuiltinModule('node:child_process').spawn(launch.command, launch.args, {
+    cwd: work,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+    ...(launch.uid !== undefined && { uid: launch.uid, gid: launch.gid }),
+  });
   let out = Buffer.alloc(0);
   let errTail = '';
   let timer: NodeJS.Timeout | undefined;
@@ -172,10 +196,15 @@ export async function handshakeOnce(binary: string, dir: string, offered: number
  */
 export async function runHandshake(binary: string, dir: string, opts: HandshakeOptions = {}): Promise<HandshakeResult> {
   const answers: Answer[] = [];
-  for (const v of OFFERED_VERSIONS) {
-    const a = await handshakeOnce(binary, path.join(dir, `offer-${v}`), v, opts);
-    answers.push(a);
-    if ('failed' in a) break;
+  const staged = await stage(opts.isolation ?? (await probeIsolation(opts.timeoutMs ?? DEFAULTS.handshakeTimeoutMs)), binary, dir);
+  try {
+    for (const v of OFFERED_VERSIONS) {
+      const a = await offerOnce(staged.launch, path.join(staged.dir, `offer-${v}`), v, opts);
+      answers.push(a);
+      if ('failed' in a) break;
+    }
+  } finally {
+    await staged.dispose();
   }
   const served = answers.flatMap((a) => ('line' in a && a.line.core === 1 && a.line.app === a.offered ? [a.offered] : []));
   return { served, answers };

@@ -25,6 +25,9 @@ var (
 	// Mode: "" serves; "hang" never answers; "fork" starts a child in its
 	// process group first; "exit" fails at once; "garbage" prints a bad line.
 	Mode string
+	// Dial, when set (host:port), is connected to before the handshake line,
+	// as a provider phoning home would; the marker says whether it got through.
+	Dial string
 )
 
 type HandshakeConfig struct {
@@ -79,6 +82,15 @@ func Serve(opts *ServeConfig) {
 			cmd.Env = append(os.Environ(), "STANDIN_CHILD=1")
 			_ = cmd.Start()
 			time.Sleep(200 * time.Millisecond)
+		}
+	}
+
+	if Dial != "" {
+		if c, err := net.DialTimeout("tcp", Dial, 2*time.Second); err == nil {
+			c.Close()
+			record("dialed")
+		} else {
+			record("nodial")
 		}
 	}
 
