@@ -4,13 +4,15 @@ import { defineSpec } from '../inputs/spec.js';
 import { defineOperation } from '../operation.js';
 import { ociCopy } from '../oci/copy/copy.js';
 import { copyResult } from '../oci/copy/report.js';
-import { SEVERITIES, scanGate, signatureGate } from '../oci/ecr/gates.js';
+import { SEVERITIES, scanGate } from '../oci/ecr/gates.js';
+import { signaturePolicy } from '../oci/signatures/policy.js';
+import { requireSignature } from '../oci/signatures/verify.js';
 import type { Severity } from '../oci/ecr/gates.js';
 import { ECR_PUBLIC_HOST, ecrRegistry, isEcrPublic } from '../oci/ref/hosts.js';
-import { formatReference, parseReference } from '../oci/ref/reference.js';
+import { parseReference } from '../oci/ref/reference.js';
 import { audited } from '../audit/write.js';
 import { auditFileInput, planInputs, planOutputs, requestTimeoutInput, subprocessTimeoutInput } from './common.js';
-import { imagesOutput, insecureRegistriesInput, openOciSession } from './oci-session.js';
+import { imagesOutput, insecureRegistriesInput, openOciSession, signatureInputs } from './oci-session.js';
 
 const spec = defineSpec({
   name: 'promote-ecr-image',
@@ -24,11 +26,7 @@ const spec = defineSpec({
     },
     destination: { description: 'ECR Public repository: `public.ecr.aws/<alias>/<repo>`.', required: true, positional: 1 },
     tags: { description: 'Tags to set in ECR Public, one per line.', type: 'list', defaultNote: 'the source tag' },
-    'require-signature': {
-      description: 'Refuse unless a cosign signature (`sha256-<hex>.sig`) or a signature referrer exists for the source digest.',
-      type: 'boolean',
-      default: 'false',
-    },
+    ...signatureInputs,
     'max-severity': {
       description: 'Refuse when ECR scan findings of this severity or worse exist (DescribeImageScanFindings); `none` skips the gate.',
       default: 'critical',
@@ -60,6 +58,7 @@ export const promoteEcrImage = defineOperation(spec, async (inp, ctx: Context): 
   }
   if (!source.tag && !source.digest) badInput('source', 'a tag or digest to promote', inp.source);
   if (inp.tags.length === 0 && !destination.tag && !source.tag) badInput('tags', 'at least one tag when the source is given by digest');
+  const policy = await signaturePolicy(inp, ctx.cwd);
   const { session, aws } = openOciSession(ctx, { insecureRegistries: inp['insecure-registries'] });
   const gates: string[] = [];
   try {
@@ -72,10 +71,10 @@ export const promoteEcrImage = defineOperation(spec, async (inp, ctx: Context): 
         immutable: false,
         ...(ctx.record && { record: ctx.record }),
         // Gates run on what would be published, before anything is written.
-        gate: async (g) => {
+        gate: async (g, from) => {
           await ctx.log.group('Gates', async () => {
-            if (inp['require-signature']) {
-              const found = signatureGate(g, formatReference(source, {}));
+            if (policy) {
+              const found = await requireSignature(from, g.root.digest, g.root.bytes, policy, 'source');
               ctx.log.info(`signature: ${found}`);
               gates.push(`signature: ${found}`);
             }
@@ -83,6 +82,13 @@ export const promoteEcrImage = defineOperation(spec, async (inp, ctx: Context): 
             gates.push(...scans.map((s) => `scan ${s}`));
           });
         },
+        ...(policy && {
+          afterCopy: async (to, digest, bytes) => {
+            const found = await requireSignature(to, digest, bytes, policy, 'target');
+            ctx.log.info(`signature in ECR Public: ${found}`);
+            gates.push(`signature in ECR Public: ${found}`);
+          },
+        }),
       },
       session,
       ctx.log,
@@ -90,7 +96,7 @@ export const promoteEcrImage = defineOperation(spec, async (inp, ctx: Context): 
     );
     const gateSection = {
       heading: 'Gates',
-      text: gates.length ? gates.join('; ') : `none (require-signature false, max-severity ${inp['max-severity']})`,
+      text: gates.length ? gates.join('; ') : `none (no signature policy, max-severity ${inp['max-severity']})`,
     };
     return await audited(ctx, copyResult('promote-ecr-image', r, [gateSection]), { file: inp['audit-file'] });
   } finally {

@@ -284,6 +284,7 @@ describe('audit records', () => {
       destination: `oci:${out}/image`,
       tags: [],
       'immutable-tags': false,
+      'require-signature': false,
       'dry-run': false,
       'insecure-registries': [],
       'audit-file': file,
