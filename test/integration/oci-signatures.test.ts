@@ -5,12 +5,12 @@
 // trusted root), copied by copy-image between real distribution registries.
 import { beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { GateError, InputError, NullLogger } from '../../packages/core/src/index.js';
+import { GateError, InputError, NullLogger, exitCodeOfStatus, statusOf } from '../../packages/core/src/index.js';
 import type { Context } from '../../packages/core/src/index.js';
-import { copyImage } from '../../packages/core/src/operations/index.js';
+import { copyImage, mirrorArtifact } from '../../packages/core/src/operations/index.js';
 import { ecKeyPair, FakeSigstore, signBundle, signLegacy, type KeyPair, type Subject } from '../support/cosign-sign.js';
 import { makeOciImage, pushImage } from '../support/oci-images.js';
 import { registries, type RegistrySettings } from '../support/servers.js';
@@ -43,6 +43,7 @@ beforeAll(async () => {
 
 const ctx = (): Context => ({ log: new NullLogger(), env: {}, cwd: dir });
 type Inputs = Parameters<typeof copyImage.run>[0];
+type MirrorInputs = Parameters<typeof mirrorArtifact.run>[0];
 
 /** A fresh image in its own repository on the basic-auth registry, and where it is copied to. */
 async function image(what: string): Promise<{ repo: string; subject: Subject; src: string; dst: string }> {
@@ -242,5 +243,70 @@ describe('keyless (stand-in for Fulcio and Rekor: a throwaway CA and log key as 
     const other = 'sha256:' + 'cd'.repeat(32);
     await signBundle(reg.basic, j.repo, j.subject, { key: leaf.key, leaf, log: sigstore, signs: other }, creds);
     expect(await refused(j, keyless())).toContain(`other digest: it signs ${other}, not ${j.subject.digest}`);
+  });
+});
+
+describe('mirror-artifact with signature-key', () => {
+  test('sync verifies on the source and on the target; check reports a target whose signature tag another key replaced as drift (exit 4), naming it', async () => {
+    const i = await image('mirror');
+    await signLegacy(reg.basic, i.repo, i.subject, { key }, creds);
+    const dest = `relay-it/sig-mirror-dst-${randomBytes(4).toString('hex')}`;
+    const file = path.join(dir, `mirror-${randomBytes(3).toString('hex')}.yml`);
+    await writeFile(
+      file,
+      [
+        'version: 1',
+        'targets:',
+        `  copy: { registry: "${reg.basic}", repository: "${dest}/{name}", username-env: REG_USER, password-env: REG_PASS }`,
+        'tiers:',
+        '  main: [copy]',
+        'images:',
+        `  - { name: app, source: "${reg.basic}/${i.repo}", tier: main, tags: ["v1"] }`,
+        '',
+      ].join('\n'),
+    );
+    const mirrorInputs = (more: Partial<MirrorInputs>): MirrorInputs => ({
+      config: file,
+      version: undefined,
+      tiers: [],
+      mode: 'sync',
+      'dry-run': false,
+      'require-signature': false,
+      parallel: 4,
+      shard: undefined,
+      'fail-fast': false,
+      'expect-plan': undefined,
+      'insecure-registries': [],
+      'signature-key': key.publicPem,
+      ...more,
+    });
+    const mctx = (): Context => ({ log: new NullLogger(), env: { REG_USER: reg.user, REG_PASS: reg.pass }, cwd: dir });
+    const synced = await mirrorArtifact.run(mirrorInputs({}), mctx());
+    expect(synced.report.status).toBe('done');
+    const clean = await mirrorArtifact.run(mirrorInputs({ mode: 'check' }), mctx());
+    expect(exitCodeOfStatus(statusOf(clean))).toBe(0);
+
+    // The mirror's signature tag replaced by one another key made for the same digest.
+    await signLegacy(reg.basic, `${dest}/app`, i.subject, { key: otherKey }, creds);
+    const drift = await mirrorArtifact.run(mirrorInputs({ mode: 'check' }), mctx());
+    expect(drift.report.status).toBe('drift');
+    expect(exitCodeOfStatus(statusOf(drift))).toBe(4);
+    const rows = (drift.outputs.results as unknown as { rows: { target: string; status: string; why: string }[] }).rows;
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.target).toBe('copy');
+    expect(rows[0]!.status).toBe('incomplete');
+    expect(rows[0]!.why).toContain(`signature: ${reg.basic}/${dest}/app@${i.subject.digest}: expected a signature by signature-key`);
+    expect(rows[0]!.why).toContain(`${reg.basic}/${dest}/app:sha256-${i.subject.digest.slice(7)}.sig layer 1: wrong key`);
+
+    // Sync refuses a source signed by another key before writing anything.
+    const j = await image('mirror-wrong');
+    await signLegacy(reg.basic, j.repo, j.subject, { key: otherKey }, creds);
+    await writeFile(file, (await readFile(file, 'utf8')).replace(i.repo, j.repo).replace(dest, `${dest}-2`));
+    const err = await mirrorArtifact.run(mirrorInputs({}), mctx()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(GateError);
+    expect((err as Error).message).toContain(
+      `require-signature: ${reg.basic}/${j.repo}@${j.subject.digest}: expected a signature by signature-key`,
+    );
+    expect(await exists(`${reg.basic}/${dest}-2/app:v1`)).toBe(false);
   });
 });

@@ -13,6 +13,8 @@ import type { OciSession } from '../oci/repo/session.js';
 import type { PlanRow } from '../report/plan.js';
 import { DEFAULTS } from '../defaults.js';
 import { checkPair } from './check.js';
+import type { SignaturePolicy } from '../oci/signatures/policy.js';
+import { requireSignature } from '../oci/signatures/verify.js';
 import { labelFor, loadMirrorConfig, registryName, targetRepository, type Target } from './config.js';
 import { deliverBlobs, moveTags, putContent, Transfer, type ExecOptions } from './execute.js';
 import { addHolder, fail, newPair, pairRows, planPair, scheduleBlobs, upToDate, type Holders, type Pair } from './plan.js';
@@ -32,6 +34,8 @@ export interface MirrorRequest {
   parallel: number;
   shard?: string;
   failFast: boolean;
+  /** What every image's signature must satisfy: on its source before any write, on every target after (and in check). */
+  signatures?: SignaturePolicy;
 }
 
 /**
@@ -160,7 +164,7 @@ export async function runMirror(
 
     if (req.mode === 'check') {
       const rows = await log.group('Checking mirrors', async () => {
-        const r = (await mapLimit(pairs, many, (p) => checkPair(p, many), ctx.signal)).flat();
+        const r = (await mapLimit(pairs, many, (p) => checkPair(p, many, req.signatures), ctx.signal)).flat();
         for (const x of r) if (x.status !== 'ok') log.warn(`${x.pair.name}:${x.tag}: ${x.status}${x.why ? ` (${x.why})` : ''}`);
         return r;
       });
@@ -172,6 +176,21 @@ export async function runMirror(
     if (lacking) {
       throw new GateError(
         `${cfg.file}: images[${lacking.image.index}] ${lacking.image.sourceText}:${lacking.tags.join(',')} lacks platform ${lacking.missingPlatforms.join(', ')} (platforms: ${lacking.image.platforms.join(', ')}); nothing written`,
+      );
+    }
+
+    const policy = req.signatures;
+    if (policy) {
+      await log.group('Signatures (each source, before anything is written)', () =>
+        mapLimit(
+          units.filter((u) => u.graph),
+          many,
+          async (u) =>
+            log.info(
+              `${u.image.name}:${u.tags.join(',')}: ${await requireSignature(u.source, u.digest, u.graph!.root.bytes, policy, 'source')}`,
+            ),
+          ctx.signal,
+        ),
       );
     }
 
@@ -252,6 +271,7 @@ export async function runMirror(
       p.status = 'skipped';
       p.why = 'not started: stopped after the first failure (fail-fast)';
     }
+    if (policy) await log.group('Signatures on every target', () => verifyTargets(pairs, policy, many, ctx.signal));
     await log.group('Labels', () => setLabels(pairs, new Labeller(session.http, log), labels, transfer.stopped));
     for (const r of plan.rows) r.result = r.action === 'skip' ? 'unchanged' : 'written';
     for (const p of pairs)
@@ -292,6 +312,24 @@ export function quotaGate(pairs: Pair[], watch: RegistryWatch, targets: Target[]
       `registry ${registryName(host)} (target ${names}): the plan needs ${needed} pulls (a read-back GET of each manifest it writes) but only ${rl.remaining} remain (ratelimit-remaining: ${rl.remainingText ?? rl.remaining}${rl.limit ? `, limit ${rl.limit}` : ''}); nothing written`,
     );
   }
+}
+
+/** Each mirror just made or found up to date must carry a signature the policy accepts for its digest; one that does not fails. */
+async function verifyTargets(pairs: Pair[], policy: SignaturePolicy, parallel: number, signal?: AbortSignal): Promise<void> {
+  await mapLimit(
+    pairs.filter((p) => p.unit.graph && (p.status === 'created' || p.status === 'up to date')),
+    parallel,
+    async (p) => {
+      try {
+        await requireSignature(p.repo, p.unit.digest, p.unit.graph!.root.bytes, policy, 'target');
+      } catch (err) {
+        if (err instanceof CancelledError) throw err;
+        p.status = 'failed';
+        p.why = errorMessage(err);
+      }
+    },
+    signal,
+  );
 }
 
 async function setLabels(pairs: Pair[], labeller: Labeller, out: Map<string, LabelResult[]>, stopped: boolean): Promise<void> {

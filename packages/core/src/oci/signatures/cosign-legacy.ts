@@ -72,7 +72,14 @@ function tlogEntry(text: string): unknown {
     throw new Malformed(`its ${ANN_BUNDLE} annotation is not JSON (${(err as Error).message})`);
   }
   const p = b.Payload;
-  if (!b.SignedEntryTimestamp || !p || typeof p.body !== 'string' || !p.logID || p.integratedTime === undefined || p.logIndex === undefined) {
+  if (
+    !b.SignedEntryTimestamp ||
+    !p ||
+    typeof p.body !== 'string' ||
+    !p.logID ||
+    p.integratedTime === undefined ||
+    p.logIndex === undefined
+  ) {
     throw new Malformed(`its ${ANN_BUNDLE} annotation lacks SignedEntryTimestamp or Payload{body,integratedTime,logIndex,logID}`);
   }
   let body: { kind?: string; apiVersion?: string };

@@ -30,7 +30,8 @@ export type FoundSignature =
 const MAX_SIGNATURE_BLOB = 4 * 1024 * 1024;
 
 async function readBlob(repo: Repo, d: Descriptor, what: string): Promise<Buffer> {
-  if (d.size > MAX_SIGNATURE_BLOB) throw new IntegrityError(`${what}: ${d.size} bytes, more than a signature should be (${MAX_SIGNATURE_BLOB})`);
+  if (d.size > MAX_SIGNATURE_BLOB)
+    throw new IntegrityError(`${what}: ${d.size} bytes, more than a signature should be (${MAX_SIGNATURE_BLOB})`);
   const chunks: Buffer[] = [];
   let n = 0;
   for await (const c of await repo.openBlob(d)) {

@@ -139,5 +139,11 @@ export function describePolicy(p: SignaturePolicy): string {
 }
 
 export function keyFingerprint(k: KeyObject): string {
-  return 'sha256:' + createHash('sha256').update(k.export({ type: 'spki', format: 'der' })).digest('hex').slice(0, 16);
+  return (
+    'sha256:' +
+    createHash('sha256')
+      .update(k.export({ type: 'spki', format: 'der' }))
+      .digest('hex')
+      .slice(0, 16)
+  );
 }

@@ -48,7 +48,11 @@ const EMPTY_ROOT = { certificateAuthorities: [], timestampAuthorities: [], tlogs
  * certificate the root trusts has signed it and it is a CA, which is the
  * check a path through it would make.
  */
-function withIntermediates(material: TrustMaterial, chain: Buffer[], X509: Awaited<ReturnType<typeof libs>>['X509Certificate']): TrustMaterial {
+function withIntermediates(
+  material: TrustMaterial,
+  chain: Buffer[],
+  X509: Awaited<ReturnType<typeof libs>>['X509Certificate'],
+): TrustMaterial {
   if (chain.length === 0) return material;
   const extra = material.certificateAuthorities.flatMap((ca) =>
     chain
@@ -75,12 +79,7 @@ function safe(fn: () => boolean): boolean {
  * root, the transparency-log proof (SET or inclusion proof), then what it
  * signs: this digest. Never throws for a bad signature: says why.
  */
-export async function verifyOne(
-  s: FoundSignature,
-  digest: string,
-  manifest: Buffer,
-  policy: SignaturePolicy,
-): Promise<Verdict> {
+export async function verifyOne(s: FoundSignature, digest: string, manifest: Buffer, policy: SignaturePolicy): Promise<Verdict> {
   const L = await libs();
   const where = s.where;
   const no = (why: string): Verdict => ({ ok: false, where, why });
@@ -150,8 +149,10 @@ export async function verifyOne(
   if (policy.kind === 'identity') {
     const san = signer.identity?.subjectAlternativeName;
     const issuer = signer.identity?.extensions?.issuer;
-    if (!policy.identity.test(san)) return no(`wrong identity: its certificate is for ${san ?? 'no identity'}, expected ${policy.identity.text}`);
-    if (!policy.issuer.test(issuer)) return no(`wrong issuer: its certificate was issued for ${issuer ?? 'no OIDC issuer'}, expected ${policy.issuer.text}`);
+    if (!policy.identity.test(san))
+      return no(`wrong identity: its certificate is for ${san ?? 'no identity'}, expected ${policy.identity.text}`);
+    if (!policy.issuer.test(issuer))
+      return no(`wrong issuer: its certificate was issued for ${issuer ?? 'no OIDC issuer'}, expected ${policy.issuer.text}`);
   }
   const subject = signedSubject(s, bundle, digest);
   if (subject !== true) return no(subject);
@@ -166,7 +167,8 @@ export async function verifyOne(
 function signedSubject(s: FoundSignature, bundle: Bundle, digest: string): true | string {
   if (s.form === 'tag') {
     const p = parsePayload(s.payload);
-    if (p.critical?.type !== SIMPLESIGNING_TYPE) return `malformed: its payload's critical.type is ${JSON.stringify(p.critical?.type)}, not "${SIMPLESIGNING_TYPE}"`;
+    if (p.critical?.type !== SIMPLESIGNING_TYPE)
+      return `malformed: its payload's critical.type is ${JSON.stringify(p.critical?.type)}, not "${SIMPLESIGNING_TYPE}"`;
     const signed = p.critical?.image?.['docker-manifest-digest'];
     return signed === digest ? true : `other digest: it signs ${signed ?? 'no digest'}, not ${digest}`;
   }
