@@ -156,7 +156,10 @@ export class FakeSigstore {
     const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as CryptoKeyPair;
     const notBefore = opts.notBefore ?? new Date(Date.now() - 60_000);
     const cert = await x509.X509CertificateGenerator.create({
-      serialNumber: createHash('sha256').update(identity + Math.random()).digest('hex').slice(0, 16),
+      serialNumber: createHash('sha256')
+        .update(identity + Math.random())
+        .digest('hex')
+        .slice(0, 16),
       subject: '',
       issuer: this.interCert.subject,
       notBefore,
@@ -169,7 +172,10 @@ export class FakeSigstore {
         new x509.ExtendedKeyUsageExtension(['1.3.6.1.5.5.7.3.3']),
         await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
         await x509.AuthorityKeyIdentifierExtension.create(this.interKeys.publicKey),
-        new x509.SubjectAlternativeNameExtension([{ type: identity.includes('@') && !identity.includes('://') ? 'email' : 'url', value: identity }], true),
+        new x509.SubjectAlternativeNameExtension(
+          [{ type: identity.includes('@') && !identity.includes('://') ? 'email' : 'url', value: identity }],
+          true,
+        ),
         new x509.Extension('1.3.6.1.4.1.57264.1.1', false, Buffer.from(issuer)),
         new x509.Extension('1.3.6.1.4.1.57264.1.8', false, derUtf8(issuer)),
       ],
@@ -191,7 +197,11 @@ export class FakeSigstore {
     const note = `rekor.relay-test.invalid - 1\n1\n${root.toString('base64')}\n`;
     const sig = cryptoSign('sha256', Buffer.from(note), this.rekor.privateKey);
     const envelope = `${note}\n\u2014 rekor.relay-test.invalid ${Buffer.concat([this.logId.subarray(0, 4), sig]).toString('base64')}\n`;
-    return { payload, set, inclusionProof: { logIndex: '0', rootHash: root.toString('base64'), treeSize: '1', hashes: [], checkpoint: { envelope } } };
+    return {
+      payload,
+      set,
+      inclusionProof: { logIndex: '0', rootHash: root.toString('base64'), treeSize: '1', hashes: [], checkpoint: { envelope } },
+    };
   }
 }
 
@@ -199,7 +209,11 @@ export class FakeSigstore {
 export function simpleSigningPayload(reference: string, digest: string): Buffer {
   return Buffer.from(
     JSON.stringify({
-      critical: { identity: { 'docker-reference': reference }, image: { 'docker-manifest-digest': digest }, type: 'cosign container image signature' },
+      critical: {
+        identity: { 'docker-reference': reference },
+        image: { 'docker-manifest-digest': digest },
+        type: 'cosign container image signature',
+      },
       optional: null,
     }),
   );
@@ -246,9 +260,7 @@ export async function signLegacy(host: string, repo: string, subject: Subject, o
     annotations['dev.sigstore.cosign/certificate'] = o.leaf.certPem;
     if (o.chain !== false) annotations['dev.sigstore.cosign/chain'] = o.chain ?? o.log?.chainPem ?? '';
   }
-  const stored = o.tamper
-    ? Buffer.from(payload.toString().replace('"optional":null', '"optional":{"tampered":"yes"}'))
-    : payload;
+  const stored = o.tamper ? Buffer.from(payload.toString().replace('"optional":null', '"optional":{"tampered":"yes"}')) : payload;
   const config = Buffer.from(
     JSON.stringify({
       architecture: '',
