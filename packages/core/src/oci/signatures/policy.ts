@@ -50,6 +50,14 @@ export interface SignatureInputs {
   'trusted-root'?: string | undefined;
 }
 
+/**
+ * A CommonJS module's exports from `import()`: Node and jest give them as named
+ * exports, the esbuild bundle only as `default`.
+ */
+export function cjs<T extends object>(m: T): T {
+  return (m as { default?: T }).default ?? m;
+}
+
 /** Largest key or trusted-root file read (the public root is ~10 KiB). */
 const MAX_FILE = 1024 * 1024;
 
@@ -70,7 +78,7 @@ async function readSmall(file: string, cwd: string, input: string): Promise<stri
 export async function loadTrustedRoot(file: string, cwd: string): Promise<TrustedRoot> {
   const input = 'trusted-root';
   const text = await readSmall(file, cwd, input);
-  const { TrustedRoot } = await import('@sigstore/protobuf-specs');
+  const { TrustedRoot } = cjs(await import('@sigstore/protobuf-specs'));
   let root: TrustedRoot;
   try {
     root = TrustedRoot.fromJSON(JSON.parse(text));

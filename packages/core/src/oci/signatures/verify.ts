@@ -7,7 +7,7 @@ import { digestHex } from '../ref/digest.js';
 import type { Repo } from '../repo/repo.js';
 import { legacyBundleJson, loggedPayloadHash, Malformed, parsePayload, SIMPLESIGNING_TYPE } from './cosign-legacy.js';
 import { ANN_CHAIN, findSignatures, type FoundSignature } from './found.js';
-import { describePolicy, keyFingerprint, type SignaturePolicy } from './policy.js';
+import { cjs, describePolicy, keyFingerprint, type SignaturePolicy } from './policy.js';
 
 /** What cosign 3 signs for `cosign sign` (cosign pkg/types/predicate.go CosignSignPredicateType). */
 const COSIGN_SIGN_PREDICATE = 'https://sigstore.dev/cosign/sign/v1';
@@ -17,7 +17,11 @@ export type Verdict = { ok: true; where: string; signer: string } | { ok: false;
 
 /** The Sigstore libraries are CommonJS and sizeable: loaded when a signature is first verified. */
 const libs = async () => {
-  const [verify, bundle, core] = await Promise.all([import('@sigstore/verify'), import('@sigstore/bundle'), import('@sigstore/core')]);
+  const [verify, bundle, core] = await Promise.all([
+    import('@sigstore/verify').then(cjs),
+    import('@sigstore/bundle').then(cjs),
+    import('@sigstore/core').then(cjs),
+  ]);
   return { ...verify, bundleFromJSON: bundle.bundleFromJSON, X509Certificate: core.X509Certificate };
 };
 
@@ -28,7 +32,7 @@ let publicRoot: Promise<TrustedRoot> | undefined;
  * Only keyless verification without a trusted-root file needs it.
  */
 async function sigstorePublicRoot(): Promise<TrustedRoot> {
-  publicRoot ??= import('@sigstore/tuf').then((t) => t.getTrustedRoot({ timeout: 15000, retry: { retries: 2 } }));
+  publicRoot ??= import('@sigstore/tuf').then(cjs).then((t) => t.getTrustedRoot({ timeout: 15000, retry: { retries: 2 } }));
   try {
     return await publicRoot;
   } catch (err) {
