@@ -301,12 +301,31 @@ describe('mirror-artifact with signature-key', () => {
     // Sync refuses a source signed by another key before writing anything.
     const j = await image('mirror-wrong');
     await signLegacy(reg.basic, j.repo, j.subject, { key: otherKey }, creds);
-    await writeFile(file, (await readFile(file, 'utf8')).replace(i.repo, j.repo).replace(dest, `${dest}-2`));
-    const err = await mirrorArtifact.run(mirrorInputs({}), mctx()).catch((e: unknown) => e);
+    // This time the key comes from the mirror file's signature block (a path relative to the file), not the inputs.
+    await writeFile(path.join(dir, 'mirror-cosign.pub'), key.publicPem);
+    await writeFile(
+      file,
+      (await readFile(file, 'utf8'))
+        .replace(i.repo, j.repo)
+        .replace(dest, `${dest}-2`)
+        .replace('tags: ["v1"] }', 'tags: ["v1"], signature: { key: mirror-cosign.pub } }'),
+    );
+    const err = await mirrorArtifact.run(mirrorInputs({ 'signature-key': undefined }), mctx()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(GateError);
     expect((err as Error).message).toContain(
       `require-signature: ${reg.basic}/${j.repo}@${j.subject.digest}: expected a signature by signature-key`,
     );
     expect(await exists(`${reg.basic}/${dest}-2/app:v1`)).toBe(false);
+
+    // A signature block with half an identity is refused before any network use, naming the file's fields.
+    await writeFile(
+      file,
+      (await readFile(file, 'utf8')).replace('signature: { key: mirror-cosign.pub }', 'signature: { identity: x@y.z }'),
+    );
+    const bad = await mirrorArtifact.run(mirrorInputs({ 'signature-key': undefined }), mctx()).catch((e: unknown) => e);
+    expect(bad).toBeInstanceOf(InputError);
+    expect((bad as Error).message).toBe(
+      `${file}: images[0].signature: issuer: expected the OIDC issuer of the signer certificate to go with identity`,
+    );
   });
 });
