@@ -227,6 +227,27 @@ describe('keyless (stand-in for Fulcio and Rekor: a throwaway CA and log key as 
     expect(await refused(i, keyless())).toContain('no transparency-log timestamp');
   });
 
+  test('stand-in: a certificate that had expired when the log recorded the signature is refused as expired', async () => {
+    const i = await image('keyless-expired');
+    const leaf = await sigstore.leaf(ID, ISSUER, { notBefore: new Date(Date.now() - 7200_000), minutes: 10 });
+    await signLegacy(reg.basic, i.repo, i.subject, { key: leaf.key, leaf, log: sigstore }, creds);
+    expect(await refused(i, keyless())).toContain('expired certificate: it was not valid at the time its transparency-log entry records');
+  });
+
+  test('stand-in: a Rekor entry signed by a log the trusted root does not list is refused', async () => {
+    const i = await image('keyless-otherlog');
+    const leaf = await sigstore.leaf(ID, ISSUER);
+    const otherLog = await FakeSigstore.create();
+    await signLegacy(reg.basic, i.repo, i.subject, { key: leaf.key, leaf, log: otherLog, chain: sigstore.chainPem }, creds);
+    expect(await refused(i, keyless())).toContain("transparency log: its Rekor entry does not verify against the trusted root's logs");
+  });
+
+  test('a layer without its signature annotation is refused as malformed', async () => {
+    const i = await image('malformed');
+    await signLegacy(reg.basic, i.repo, i.subject, { key, omitSignature: true }, creds);
+    expect(await refused(i, keyInputs())).toContain('layer 1: malformed: it has no base64 dev.cosignproject.cosign/signature annotation');
+  });
+
   test('stand-in: a key-based signature is refused where a keyless identity is expected', async () => {
     const i = await image('keyless-keyonly');
     await signLegacy(reg.basic, i.repo, i.subject, { key, log: sigstore }, creds);

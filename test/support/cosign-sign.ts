@@ -244,6 +244,8 @@ export interface LegacyOptions {
   signs?: string;
   /** Replace the payload after signing (a tampered payload, signature and Rekor entry untouched). */
   tamper?: boolean;
+  /** Leave the signature annotation out (a malformed layer). */
+  omitSignature?: boolean;
 }
 
 /** One cosign legacy signature layer with its annotations; pushes `sha256-<hex>.sig` holding it. */
@@ -260,6 +262,7 @@ export async function signLegacy(host: string, repo: string, subject: Subject, o
     annotations['dev.sigstore.cosign/certificate'] = o.leaf.certPem;
     if (o.chain !== false) annotations['dev.sigstore.cosign/chain'] = o.chain ?? o.log?.chainPem ?? '';
   }
+  if (o.omitSignature) delete annotations['dev.cosignproject.cosign/signature'];
   const stored = o.tamper ? Buffer.from(payload.toString().replace('"optional":null', '"optional":{"tampered":"yes"}')) : payload;
   const config = Buffer.from(
     JSON.stringify({

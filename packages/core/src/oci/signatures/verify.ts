@@ -215,14 +215,17 @@ function explain(err: { code?: string; message: string }, s: FoundSignature, pol
       return `its transparency-log entry is for another signature (${msg})`;
     case 'TIMESTAMP_ERROR':
       return 'no transparency-log timestamp: without a Rekor entry nothing shows its short-lived certificate was valid when it signed';
-    case 'CERTIFICATE_ERROR':
-      if (/expired|not valid/.test(msg)) return 'expired certificate: it was not valid at the time its transparency-log entry records';
+    case 'CERTIFICATE_ERROR': {
+      // The chain check wraps the reason it failed for the last CA tried.
+      const inner = (err as { cause?: { message?: string } }).cause?.message ?? msg;
+      if (/expired|not valid/.test(inner)) return 'expired certificate: it was not valid at the time its transparency-log entry records';
       if (/SCT/.test(msg)) return `its certificate's SCT does not verify against the trusted root's CT logs`;
-      if (/path|chain/.test(msg) || /path/.test(String(err instanceof Error && (err as { cause?: Error }).cause?.message)))
+      if (/path|chain/.test(inner))
         return chain.length === 0 && s.form === 'tag'
           ? `missing certificate chain: its certificate does not chain to the trusted root, and it carries no ${ANN_CHAIN}`
           : 'untrusted certificate: its certificate does not chain to the trusted root';
-      return `certificate: ${msg}`;
+      return `certificate: ${inner}`;
+    }
     case 'TLOG_INCLUSION_PROMISE_ERROR':
     case 'TLOG_INCLUSION_PROOF_ERROR':
     case 'TLOG_MISSING_INCLUSION_ERROR':
