@@ -149,7 +149,7 @@ describe('iam-policy names exactly the S3 actions a publish and a verify call', 
     }
     const storeUrl = `s3://${store}/tf`;
     const sourceUrl = `s3://${builds}/demo/`;
-    const publish = (version: string): Promise<RunDocument> =>
+    const publish = (version: string, ...extra: string[]): Promise<RunDocument> =>
       relay(
         [
           'publish-terraform-registry',
@@ -171,10 +171,22 @@ describe('iam-policy names exactly the S3 actions a publish and a verify call', 
           'off',
           '--s3-endpoint',
           proxy.url,
+          ...extra,
         ],
         { RELAY_SIGNING_KEY: key },
       );
+    const printed = await relay(['iam-policy', 'publish-terraform-registry', '--store', storeUrl, '--source', sourceUrl]);
 
+    // The plan job: a dry run of a new version, with the reader role's policy (reads only).
+    proxy.reset();
+    expect((await publish('1.0.0', '--dry-run')).status).toBe('dry-run');
+    expectExactly(
+      [...proxy.seen].flatMap(iamCalls),
+      printed.outputs['reader-policy'] as PolicyDocument,
+      printed.outputs['reader-actions'] as string[],
+    );
+
+    // The apply job: the writes, with the writer role's policy.
     proxy.reset();
     expect((await publish('1.0.0')).status).toBe('done');
     expect((await publish('1.0.0')).status).toBe('no-op');
@@ -184,9 +196,8 @@ describe('iam-policy names exactly the S3 actions a publish and a verify call', 
     expect(seen.filter((r) => r.status === undefined || r.status >= 500)).toEqual([]);
     const calls = seen.flatMap(iamCalls);
 
-    const printed = await relay(['iam-policy', 'publish-terraform-registry', '--store', storeUrl, '--source', sourceUrl]);
-    const policy = printed.outputs.policy as PolicyDocument;
-    const actions = printed.outputs.actions as string[];
+    const policy = printed.outputs['writer-policy'] as PolicyDocument;
+    const actions = printed.outputs['writer-actions'] as string[];
 
     expectExactly(calls, policy, actions);
 
@@ -220,6 +231,11 @@ describe('iam-policy names exactly the S3 actions a publish and a verify call', 
     );
     expect(verified.outputs).toMatchObject({ versions: '1.0.0 1.1.0', unaudited: '' });
     const readPolicy = await relay(['iam-policy', 'verify-terraform-registry', '--store', storeUrl]);
-    expectExactly([...proxy.seen].flatMap(iamCalls), readPolicy.outputs.policy as PolicyDocument, readPolicy.outputs.actions as string[]);
+    expectExactly(
+      [...proxy.seen].flatMap(iamCalls),
+      readPolicy.outputs['reader-policy'] as PolicyDocument,
+      readPolicy.outputs['reader-actions'] as string[],
+    );
+    expect(readPolicy.outputs['writer-actions']).toEqual([]);
   }, 180_000);
 });

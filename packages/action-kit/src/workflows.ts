@@ -10,13 +10,17 @@ import { REPORT_OUTPUT } from './docs.js';
  * differs from what this renders; `UPDATE_WORKFLOWS=1 pnpm test:unit` rewrites
  * them.
  *
- * Shape: an operation with `dry-run` (it writes) gets two jobs. `plan` runs it
- * as a dry run, shows the plan in the job summary, uploads the run document as
- * an artifact and outputs the plan hash; it runs only when an `environment` is
- * given, since only then is there an approval to bind. `apply` waits for it,
- * runs in that environment (its required reviewers approve the plan they saw)
- * and passes the hash as `expect-plan`, so the operation refuses when what it
- * would now do differs from what was approved. Before it runs, the apply job
+ * Shape: an operation with `dry-run` (it writes) gets two jobs, and the duties
+ * are separated. `plan` runs it as a dry run with the reader role
+ * (`plan-role-to-assume`) and no secret at all (a signature is planned from the
+ * key's fingerprint), shows the plan in the job summary, uploads the run
+ * document as an artifact and outputs the plan hash. `apply` waits for it, runs
+ * in the `environment` (required: its reviewers approve the plan they saw, its
+ * secrets are released to this job alone, and the writer role trusts its
+ * subject alone) and passes the hash as `expect-plan`, so the operation refuses
+ * when what it would now do differs from what was approved. Both jobs start with
+ * a shell step that refuses an empty environment (and, for apply, a missing plan
+ * hash) before any step holds a credential. Before it runs, the apply job
  * reads who approved the run (RELAY_APPROVERS, for the audit record); an
  * image operation's audit record (RELAY_AUDIT_FILE) is kept as an artifact.
  * A read-only operation gets one
@@ -58,6 +62,14 @@ export const PINNED_ACTIONS = {
     version: 'v8.0.1',
     inputs: words('name artifact-ids path pattern merge-multiple github-token repository run-id skip-decompress digest-mismatch'),
   },
+  'attest-build-provenance': {
+    repo: 'actions/attest-build-provenance',
+    sha: 'a2bbfa25375fe432b6a289bc6b6cd05ecd0c4c32',
+    version: 'v4.1.0',
+    inputs: words(
+      'subject-path subject-digest subject-name subject-checksums predicate-type predicate predicate-path push-to-registry create-storage-record show-summary github-token',
+    ),
+  },
   'setup-node': {
     repo: 'actions/setup-node',
     sha: '820762786026740c76f36085b0efc47a31fe5020',
@@ -88,11 +100,11 @@ export const workflowFile = (operation: string): string => `.github/workflows/re
  * name (the mirror file's `username-env`), so the workflow takes them as one
  * dotenv secret. `workflow: false`: no reusable workflow (nothing to run in CI).
  */
-export const WORKFLOW_OPTIONS: Record<string, { concurrency?: string[]; envSecrets?: boolean; workflow?: false }> = {
+export const WORKFLOW_OPTIONS: Record<string, { concurrency?: string[]; envSecrets?: boolean; workflow?: false; attest?: 'image' }> = {
   'publish-terraform-registry': { concurrency: ['namespace', 'name', 'store'] },
   'promote-terraform-provider': { concurrency: ['namespace', 'name', 'store'] },
-  'copy-image': { concurrency: ['destination'] },
-  'promote-ecr-image': { concurrency: ['destination'] },
+  'copy-image': { concurrency: ['destination'], attest: 'image' },
+  'promote-ecr-image': { concurrency: ['destination'], attest: 'image' },
   'mirror-artifact': { concurrency: ['config'], envSecrets: true },
   'iam-policy': { workflow: false },
 };
@@ -111,17 +123,27 @@ export const AUDIT_FILE = 'audit-file';
 /** Inputs the workflow sets itself, never the caller. */
 export const WORKFLOW_SET_INPUTS: readonly string[] = [EXPECT_PLAN, AUDIT_FILE];
 
-/** Inputs every generated workflow adds to the operation's own. */
-export const COMMON_INPUTS: Record<string, { description: string; type: 'string' | 'boolean'; default: string | boolean }> = {
+type CommonInput = { description: string; type: 'string' | 'boolean' | 'number'; required?: true; default?: string | boolean | number };
+
+/** Inputs every generated workflow adds to the operation's own; `writing` ones only to a workflow that writes. */
+export const COMMON_INPUTS: Record<string, CommonInput & { only?: 'writing' | 'reading' }> = {
   environment: {
     description:
-      'GitHub environment the writing job runs in, so that its required reviewers approve first (e.g. `production`). Given, a dry-run plan job runs first and the approved plan is enforced (`expect-plan`); empty, no environment and no plan job.',
+      'GitHub environment the writing job runs in (required, never empty: a writing job outside an environment is refused before any step holds a credential). Its required reviewers approve the plan the dry-run job shows, its secrets (signing key, registry credentials) are released to that job alone, and its name is the only OIDC subject the writer role trusts (`repo:OWNER/REPO:environment:NAME`).',
+    type: 'string',
+    required: true,
+    only: 'writing',
+  },
+  'plan-role-to-assume': {
+    description:
+      'ARN of the reader role the plan (dry-run) job assumes through GitHub OIDC: read-only, trusted by ref (`relay iam-policy` prints it as the reader). Empty: the plan runs without AWS credentials (enough against a public store or registry).',
     type: 'string',
     default: '',
+    only: 'writing',
   },
   'role-to-assume': {
     description:
-      'ARN of the IAM role to assume through GitHub OIDC (aws-actions/configure-aws-credentials); `relay iam-policy` prints its policies. Empty: no AWS credentials are configured.',
+      'ARN of the IAM role to assume through GitHub OIDC (aws-actions/configure-aws-credentials); `relay iam-policy` prints its policies. In a workflow that writes, the writer role: assumed only by the job in `environment`, which is the only subject it should trust. Empty: no AWS credentials are configured.',
     type: 'string',
     default: '',
   },
@@ -142,6 +164,12 @@ export const COMMON_INPUTS: Record<string, { description: string; type: 'string'
     default: '',
   },
   'runs-on': { description: 'Runner label for the jobs.', type: 'string', default: 'ubuntu-latest' },
+  'timeout-minutes': {
+    description:
+      "Each job's time limit, in minutes: a hung job is cancelled then instead of after GitHub's 6 hours (Relay's own request and subprocess limits still apply within it).",
+    type: 'number',
+    default: 60,
+  },
 };
 
 /** Where the action leaves its run document (action-kit writes it when RELAY_REPORT_FILE is set). */
@@ -330,8 +358,36 @@ function concurrencyInputs(spec: OperationSpec): string[] {
   return names;
 }
 
-/** Steps every job takes before Relay runs. */
-function prepareSteps(spec: OperationSpec): string[] {
+/**
+ * The first step of every job of a writing workflow, before any step that holds a credential: it refuses a job
+ * outside an environment (no reviewers, and a subject the writer role must not trust) and an apply job without
+ * the plan hash it is bound to. Shell only, and the values come in through `env`, never into the script text.
+ */
+export function guardStep(stage: 'plan' | 'apply'): string[] {
+  return [
+    '      - name: Require an approved environment' + (stage === 'apply' ? ' and the planned hash' : ''),
+    '        env:',
+    '          RELAY_ENVIRONMENT: ${{ inputs.environment }}',
+    ...(stage === 'apply' ? ['          RELAY_PLAN_HASH: ${{ needs.plan.outputs.plan-hash }}'] : []),
+    '        shell: bash',
+    '        run: |',
+    '          if [ -z "$RELAY_ENVIRONMENT" ]; then',
+    '            echo "::error::input environment is empty: a writing job runs only in a GitHub environment, whose reviewers approve the plan and whose secrets and writer role only that job can use (give e.g. environment: production)"',
+    '            exit 1',
+    '          fi',
+    ...(stage === 'apply'
+      ? [
+          '          if ! printf %s "$RELAY_PLAN_HASH" | grep -Eq \'^[0-9a-f]{64}$\'; then',
+          '            echo "::error::the plan job gave no plan hash: the apply job writes only the plan that was approved"',
+          '            exit 1',
+          '          fi',
+        ]
+      : []),
+  ];
+}
+
+/** Steps every job takes before Relay runs; `role` is the input naming the role it assumes. */
+function prepareSteps(spec: OperationSpec, role = 'role-to-assume', envSecrets = true): string[] {
   const out = [
     '      - name: Check out the calling repository',
     '        if: inputs.checkout',
@@ -344,14 +400,14 @@ function prepareSteps(spec: OperationSpec): string[] {
     '        with:',
     '          name: ${{ inputs.download-artifact }}',
     '      - name: AWS credentials through OIDC',
-    "        if: inputs.role-to-assume != ''",
+    `        if: inputs.${role} != ''`,
     `        uses: ${pinned('configure-aws-credentials')}`,
     '        with:',
-    '          role-to-assume: ${{ inputs.role-to-assume }}',
+    `          role-to-assume: \${{ inputs.${role} }}`,
     '          aws-region: ${{ inputs.aws-region }}',
     `          role-session-name: relay-${spec.name.slice(0, 40)}-\${{ github.run_id }}`,
   ];
-  if (WORKFLOW_OPTIONS[spec.name]?.envSecrets) out.push(...envSecretStep());
+  if (envSecrets && WORKFLOW_OPTIONS[spec.name]?.envSecrets) out.push(...envSecretStep());
   return out;
 }
 
@@ -367,8 +423,11 @@ export function envSecretStep(): string[] {
   ];
 }
 
-/** The step running Relay's action with every caller input, and `extra` (dry-run, expect-plan) on top. */
-function relayStep(spec: OperationSpec, title: string, extra: Record<string, string>, audit = false): string[] {
+/**
+ * The step running Relay's action with every caller input, and `extra` (dry-run, expect-plan) on top. Without
+ * `secrets` (the plan job) no secret input is passed at all: the plan is made from public keys and fingerprints.
+ */
+function relayStep(spec: OperationSpec, title: string, extra: Record<string, string>, audit = false, secrets = true): string[] {
   const out = [
     `      - name: ${q(title)}`,
     '        id: relay',
@@ -379,11 +438,27 @@ function relayStep(spec: OperationSpec, title: string, extra: Record<string, str
     '        with:',
   ];
   for (const [name, s] of callerInputs(spec)) {
-    if (name in extra) continue;
+    if (name in extra || (s.secret && !secrets)) continue;
     out.push(`          ${name}: \${{ ${s.secret ? `secrets.${secretName(name)}` : `inputs.${name}`} }}`);
   }
   for (const [name, value] of Object.entries(extra)) out.push(`          ${name}: ${value}`);
   return out;
+}
+
+/**
+ * After an image operation wrote: GitHub's build-provenance attestation of the written digest (stored with
+ * GitHub, so `gh attestation verify oci://<image>@<digest> --repo <caller>` finds it), by the job that wrote it.
+ */
+export function attestSteps(spec: OperationSpec): string[] {
+  if (WORKFLOW_OPTIONS[spec.name]?.attest !== 'image') return [];
+  return [
+    '      - name: Attest the image (GitHub artifact attestation)',
+    "        if: ${{ success() && steps.relay.outputs.digest != '' }}",
+    `        uses: ${pinned('attest-build-provenance')}`,
+    '        with:',
+    '          subject-name: ${{ inputs.destination }}',
+    '          subject-digest: ${{ steps.relay.outputs.digest }}',
+  ];
 }
 
 /** Keeps the run document (artifact) and, for the plan, the hash and summary; with `audit`, the audit record too. */
@@ -453,8 +528,9 @@ export function renderReusableWorkflow(spec: OperationSpec): string {
     `#   uses: your-org/relay/${workflowFile(spec.name)}@<commit> # vX.Y.Z`,
     ...(writing
       ? [
-          '# With `environment`, a dry-run job computes the plan first (job summary, artifact, hash); the write job then',
-          '# waits for the environment approval and refuses unless its own plan has the same hash (`expect-plan`).',
+          '# A dry-run job computes the plan first with the reader role and no secrets (job summary, artifact, hash); the',
+          '# write job then waits for the `environment` approval (required) and refuses unless its own plan has the same',
+          '# hash (`expect-plan`). Keep the secrets as secrets of that environment and call with `secrets: inherit`.',
         ]
       : []),
     `name: ${q(`relay: ${spec.name}`)}`,
@@ -475,14 +551,14 @@ export function renderReusableWorkflow(spec: OperationSpec): string {
     if (def !== undefined) out.push(`        default: ${def}`);
   }
   for (const [name, c] of Object.entries(COMMON_INPUTS)) {
-    if (!writing && name === 'environment') continue;
+    if (c.only && c.only !== (writing ? 'writing' : 'reading')) continue;
     out.push(
       `      ${name}:`,
       `        description: ${q(c.description)}`,
       `        type: ${c.type}`,
-      '        required: false',
-      `        default: ${typeof c.default === 'boolean' ? String(c.default) : q(c.default)}`,
+      `        required: ${Boolean(c.required)}`,
     );
+    if (c.default !== undefined) out.push(`        default: ${typeof c.default === 'string' ? q(c.default) : String(c.default)}`);
   }
   const secrets = callerInputs(spec).filter(([, s]) => s.secret);
   const envSecrets = WORKFLOW_OPTIONS[spec.name]?.envSecrets;
@@ -491,13 +567,13 @@ export function renderReusableWorkflow(spec: OperationSpec): string {
     for (const [name, s] of secrets)
       out.push(
         `      ${secretName(name)}:`,
-        `        description: ${q(`${name}: ${s.description}${s.required ? ' Required by the operation, which refuses to run without it.' : ''} Pass it mapped, or name an environment or repository secret ${secretName(name)} and call with \`secrets: inherit\`.`)}`,
+        `        description: ${q(`${name}: ${s.description}${s.required ? ' Required by the operation, which refuses to run without it.' : ''} ${writing ? `Read only by the apply job: keep it as a secret ${secretName(name)} of the environment and call with \`secrets: inherit\` (environment secrets reach a called workflow only so).` : `Pass it mapped, or name a secret ${secretName(name)} and call with \`secrets: inherit\`.`}`)}`,
         '        required: false',
       );
     if (envSecrets)
       out.push(
         `      ${ENV_SECRET}:`,
-        `        description: ${q("Variables for the operation, one `NAME=value` per line (dotenv): the credentials its inputs name by variable, e.g. the mirror file's `username-env`/`password-env`/`token-env`. Each value is masked; GITHUB_*, RUNNER_*, AWS_* and names that change how programs run are refused.")}`,
+        `        description: ${q("Variables for the operation, one `NAME=value` per line (dotenv): the credentials its inputs name by variable, e.g. the mirror file's `username-env`/`password-env`/`token-env`. Each value is masked; GITHUB_*, RUNNER_*, AWS_* and names that change how programs run are refused." + (writing ? ' Read only by the apply job (keep it as an environment secret, `secrets: inherit`); the plan job reads the targets anonymously.' : ''))}`,
         '        required: false',
       );
   }
@@ -520,30 +596,35 @@ export function renderReusableWorkflow(spec: OperationSpec): string {
   if (writing) {
     out.push(
       '  plan:',
-      '    name: Plan (dry run)',
-      "    if: inputs.environment != ''",
+      '    name: Plan (dry run, reader role, no secrets)',
       '    runs-on: ${{ inputs.runs-on }}',
+      '    timeout-minutes: ${{ inputs.timeout-minutes }}',
       ...JOB_PERMISSIONS,
       '    outputs:',
       '      plan-hash: ${{ steps.keep.outputs.plan-hash }}',
       '    steps:',
-      ...prepareSteps(spec),
-      ...relayStep(spec, `${spec.name} (dry run)`, { 'dry-run': 'true' }),
+      ...guardStep('plan'),
+      ...prepareSteps(spec, 'plan-role-to-assume', false),
+      ...relayStep(spec, `${spec.name} (dry run)`, { 'dry-run': 'true' }, false, false),
       ...keepSteps(spec, 'plan'),
       '',
       '  apply:',
-      '    name: Apply',
+      '    name: Apply (in the environment, after approval)',
       '    needs: plan',
-      "    if: ${{ !cancelled() && (needs.plan.result == 'success' || needs.plan.result == 'skipped') }}",
+      "    if: ${{ !cancelled() && needs.plan.result == 'success' }}",
       '    runs-on: ${{ inputs.runs-on }}',
+      '    timeout-minutes: ${{ inputs.timeout-minutes }}',
       '    environment: ${{ inputs.environment }}',
       ...concurrency,
       ...APPLY_PERMISSIONS,
+      ...(WORKFLOW_OPTIONS[spec.name]?.attest ? ['      attestations: write'] : []),
       ...jobOutputs(spec),
       '    steps:',
+      ...guardStep('apply'),
       ...prepareSteps(spec),
-      ...approversStep("inputs.environment != ''"),
+      ...approversStep(),
       ...relayStep(spec, spec.name, { [EXPECT_PLAN]: '${{ needs.plan.outputs.plan-hash }}' }, auditsToFile(spec)),
+      ...attestSteps(spec),
       ...keepSteps(spec, 'apply', auditsToFile(spec)),
     );
   } else {
@@ -551,6 +632,7 @@ export function renderReusableWorkflow(spec: OperationSpec): string {
       '  run:',
       `    name: ${q(spec.name)}`,
       '    runs-on: ${{ inputs.runs-on }}',
+      '    timeout-minutes: ${{ inputs.timeout-minutes }}',
       ...JOB_PERMISSIONS,
       ...jobOutputs(spec),
       '    steps:',

@@ -40,17 +40,19 @@ beforeEach(() => {
 });
 
 describe('scripts/release', () => {
-  test('the first release: the version is already in the files, its CHANGELOG heading gets the date; v0.1.0 and v0 tagged', () => {
+  test('the first release: the version is already in the files, its CHANGELOG heading gets the date; v0.1.0 tagged, v0 left to the release workflow', () => {
     const r = release('0.1.0');
     expect(r.code).toBe(0);
-    expect(r.out).toContain('git push origin HEAD v0.1.0 && git push --force origin v0');
+    expect(r.out).toContain('git push origin HEAD v0.1.0\n');
+    expect(r.out).toContain('creates the GitHub release and moves v0');
     expect(read('CHANGELOG.md')).toMatch(/^## v0\.1\.0 \(\d{4}-\d{2}-\d{2}\)$/m);
     expect(sh('git', ['rev-parse', 'v0.1.0^{commit}']).out).toBe(sh('git', ['rev-parse', 'HEAD']).out);
-    expect(sh('git', ['rev-parse', 'v0^{commit}']).out).toBe(sh('git', ['rev-parse', 'HEAD']).out);
+    // the major tag moves only once the release workflow has built, attested and published the release
+    expect(sh('git', ['tag']).out).toBe('v0.1.0\n');
     expect(sh('git', ['status', '--porcelain']).out).toBe('');
   });
 
-  test('a next release: versions bumped everywhere, Unreleased notes moved under it, v0 moves, v0.1.0 stays', () => {
+  test('a next release: versions bumped everywhere, Unreleased notes moved under it, v0.1.0 stays', () => {
     expect(release('0.1.0').code).toBe(0);
     const first = sh('git', ['rev-parse', 'v0.1.0^{commit}']).out;
     writeFileSync(join(repo, 'CHANGELOG.md'), read('CHANGELOG.md').replace('## Unreleased\n', '## Unreleased\n\n- a fix\n'));
@@ -62,7 +64,7 @@ describe('scripts/release', () => {
     expect(JSON.parse(read('packages/cli/package.json')).version).toBe('0.2.0');
     expect(JSON.parse(read('package.json')).version).toBeUndefined(); // no version field, none added
     expect(read('CHANGELOG.md')).toMatch(/## Unreleased\n\n## v0\.2\.0 \(\d{4}-\d{2}-\d{2}\)\n\n- a fix\n\n## v0\.1\.0 \(/);
-    expect(sh('git', ['rev-parse', 'v0^{commit}']).out).toBe(sh('git', ['rev-parse', 'HEAD']).out);
+    expect(sh('git', ['rev-parse', 'v0.2.0^{commit}']).out).toBe(sh('git', ['rev-parse', 'HEAD']).out);
     expect(sh('git', ['rev-parse', 'v0.1.0^{commit}']).out).toBe(first);
     expect(sh('git', ['log', '-1', '--format=%s']).out.trim()).toBe('Release v0.2.0');
   });
@@ -76,7 +78,7 @@ describe('scripts/release', () => {
     expect(r.out).toContain('would set version 0.1.0 -> 0.2.0 in: packages/core/src/version.ts CHANGELOG.md packages/cli/package.json');
     expect(r.out).toContain("would move the '## Unreleased' notes under '## v0.2.0");
     expect(r.out).toContain('would run: git tag -a v0.2.0 -m Relay v0.2.0');
-    expect(r.out).toContain('would run: git tag -f -a v0');
+    expect(r.out).not.toContain('git tag -f');
     expect(sh('git', ['rev-parse', 'HEAD']).out).toBe(head);
     expect(sh('git', ['tag']).out).toBe('');
     expect(sh('git', ['status', '--porcelain']).out).toBe('');
@@ -93,5 +95,30 @@ describe('scripts/release', () => {
     expect(release('1.2')).toMatchObject({ code: 1, out: expect.stringContaining("version '1.2' is not X.Y.Z") });
     expect(release('0.3.0')).toMatchObject({ code: 1, out: expect.stringContaining("no notes under '## Unreleased'") });
     expect(release('0.3.0', '--nope').code).toBe(2);
+  });
+});
+
+describe('release notes (scripts/release-notes.mjs, the GitHub release body)', () => {
+  const CHANGELOG =
+    '# Changelog\n\n## Unreleased\n\n- next\n\n## v0.2.0 (2026-12-01)\n\n- a fix\n- a feature\n\n## v0.1.0 (2026-11-01)\n\n- first\n';
+  test("the section under the tag's heading, up to the next heading", async () => {
+    const { releaseNotes } = (await import(join(root, 'scripts/release-notes.mjs'))) as { releaseNotes: (c: string, t: string) => string };
+    expect(releaseNotes(CHANGELOG, 'v0.2.0')).toBe('- a fix\n- a feature\n');
+    expect(releaseNotes(CHANGELOG, 'v0.1.0')).toBe('- first\n');
+    expect(() => releaseNotes(CHANGELOG, 'v0.3.0')).toThrow("CHANGELOG.md has no '## v0.3.0' heading");
+    expect(() => releaseNotes(CHANGELOG.replace('- first\n', ''), 'v0.1.0')).toThrow("the '## v0.1.0' section of CHANGELOG.md is empty");
+    expect(() => releaseNotes(CHANGELOG, '0.2.0')).toThrow("'0.2.0' is not a tag vX.Y.Z");
+  });
+  test('run as the release workflow runs it: notes on stdout, exit 1 with one line when there are none', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'relay-notes-'));
+    writeFileSync(join(dir, 'CHANGELOG.md'), CHANGELOG);
+    const ok = spawnSync(process.execPath, [join(root, 'scripts/release-notes.mjs'), 'v0.2.0', join(dir, 'CHANGELOG.md')], {
+      encoding: 'utf8',
+    });
+    expect([ok.status, ok.stdout]).toEqual([0, '- a fix\n- a feature\n']);
+    const bad = spawnSync(process.execPath, [join(root, 'scripts/release-notes.mjs'), 'v9.9.9', join(dir, 'CHANGELOG.md')], {
+      encoding: 'utf8',
+    });
+    expect([bad.status, bad.stderr]).toEqual([1, "release notes: CHANGELOG.md has no '## v9.9.9' heading\n"]);
   });
 });

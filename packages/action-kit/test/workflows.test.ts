@@ -33,7 +33,7 @@ const WORKFLOWS = '.github/workflows/';
 const EXAMPLES = 'examples/workflows/';
 
 /** Workflows written by hand: Relay's CI, and the two that chain operations. */
-const HAND_WRITTEN = ['ci.yml', 'reusable-drift-check.yml', 'reusable-promote-image.yml'];
+const HAND_WRITTEN = ['ci.yml', 'release.yml', 'reusable-drift-check.yml', 'reusable-promote-image.yml'];
 
 /**
  * Operations the workflows and examples already call, being built on other
@@ -135,7 +135,10 @@ describe('reusable workflows generated from the operation specs', () => {
         want[name] = { type, required: Boolean(s.required) && def === undefined, ...(def !== undefined && { default: def }) };
       }
       for (const [name, c] of Object.entries(COMMON_INPUTS))
-        if (name !== 'environment' || isWriting(op.spec)) want[name] = { type: c.type, required: false, default: c.default };
+        if (!c.only || c.only === (isWriting(op.spec) ? 'writing' : 'reading'))
+          want[name] = { type: c.type, required: Boolean(c.required), ...(c.default !== undefined && { default: c.default }) };
+      // a workflow that writes always runs its writing job in an environment: the caller must name one
+      if (isWriting(op.spec)) expect(want.environment).toEqual({ type: 'string', required: true });
       const got = Object.fromEntries(Object.entries(call.inputs ?? {}).map(([k, v]) => [k, { ...v, description: undefined }]));
       expect(JSON.parse(JSON.stringify(got))).toEqual(want);
       if (WORKFLOW_OPTIONS[op.spec.name]?.envSecrets) secrets.push(ENV_SECRET);
@@ -149,7 +152,8 @@ describe('reusable workflows generated from the operation specs', () => {
       const wf = load(workflowFile(op.spec.name));
       expect(Object.keys(wf.jobs)).toEqual(['plan', 'apply']);
       const { plan, apply } = wf.jobs as { plan: Job; apply: Job };
-      expect(plan.if).toBe("inputs.environment != ''");
+      expect(plan.if).toBeUndefined(); // the plan always runs: there is no way to the apply job around it
+      expect(apply.if).toBe("${{ !cancelled() && needs.plan.result == 'success' }}");
       expect(plan.environment).toBeUndefined();
       expect(plan.steps!.find((s) => s.id === 'relay')!.with!['dry-run']).toBe(true);
       expect(plan.outputs!['plan-hash']).toBe('${{ steps.keep.outputs.plan-hash }}');
@@ -159,6 +163,66 @@ describe('reusable workflows generated from the operation specs', () => {
       expect(apply.concurrency).toMatchObject({ 'cancel-in-progress': false, queue: 'max' });
       for (const k of WORKFLOW_OPTIONS[op.spec.name]?.concurrency ?? []) expect(apply.concurrency!.group).toContain(`\${{ inputs.${k} }}`);
       expect(plan.concurrency).toBeUndefined(); // a dry run writes nothing: it need not wait
+    }
+  });
+
+  test('separated duties: the plan job holds no secret and no writer role; the apply job refuses, before any credential, to run outside an environment or without the plan hash', () => {
+    const writingWorkflows = OPERATIONS.filter((o) => hasWorkflow(o.spec) && isWriting(o.spec)).map((o) => workflowFile(o.spec.name));
+    expect(writingWorkflows.length).toBeGreaterThanOrEqual(5);
+    for (const file of [...writingWorkflows, '.github/workflows/reusable-promote-image.yml']) {
+      const wf = load(file);
+      const jobs = Object.entries(wf.jobs) as [string, Job][];
+      for (const [id, job] of jobs) {
+        const steps = job.steps ?? [];
+        const stepText = JSON.stringify(steps);
+        const relay = steps.find((st) => st.id === 'relay');
+        const writes = relay !== undefined && relay.with?.['dry-run'] !== true;
+        const holdsCredential = (st: Step): boolean =>
+          /secrets\.|role-to-assume|github\.token/.test(JSON.stringify(st)) || st.id === 'relay';
+        if (!writes) {
+          // a dry run: reads with the reader role, never a secret nor the writer role
+          expect(`${file} ${id}: ${/secrets\./.test(JSON.stringify(job))}`).toBe(`${file} ${id}: false`);
+          expect(`${file} ${id}: ${/inputs\.role-to-assume/.test(stepText)}`).toBe(`${file} ${id}: false`);
+        } else {
+          expect(`${file} ${id}: ${job.environment}`).toBe(`${file} ${id}: \${{ inputs.environment }}`);
+          expect(`${file} ${id}: ${/inputs\.plan-role-to-assume/.test(stepText)}`).toBe(`${file} ${id}: false`);
+        }
+        // every job of a writing workflow starts with the guard, before any step that holds a credential
+        const guard = steps.findIndex((st) => /^Require an approved environment/.test(st.name ?? ''));
+        const firstCredential = steps.findIndex(holdsCredential);
+        expect(`${file} ${id}: guard ${guard >= 0 && guard < firstCredential}`).toBe(`${file} ${id}: guard true`);
+        expect(steps[guard]!.shell).toBe('bash');
+        expect(steps[guard]!.env!.RELAY_ENVIRONMENT).toBe('${{ inputs.environment }}');
+        if (writes && relay!.with![EXPECT_PLAN] !== undefined)
+          expect(steps[guard]!.env!.RELAY_PLAN_HASH).toBe('${{ needs.plan.outputs.plan-hash }}');
+      }
+    }
+  });
+
+  test('the guard refuses an empty environment and a missing plan hash, and lets an approved job through (run by bash)', () => {
+    const guard = load(workflowFile('publish-terraform-registry')).jobs.apply!.steps![0]!;
+    const run = (env: Record<string, string>): { status: number | null; out: string } => {
+      const r = spawnSync('bash', ['-c', guard.run!], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, encoding: 'utf8' });
+      return { status: r.status, out: r.stdout };
+    };
+    const hash = 'a'.repeat(64);
+    expect(run({ RELAY_ENVIRONMENT: '', RELAY_PLAN_HASH: hash })).toEqual({
+      status: 1,
+      out: expect.stringMatching(/^::error::input environment is empty: a writing job runs only in a GitHub environment/),
+    });
+    expect(run({ RELAY_ENVIRONMENT: 'production', RELAY_PLAN_HASH: '' })).toEqual({
+      status: 1,
+      out: expect.stringMatching(/^::error::the plan job gave no plan hash/),
+    });
+    expect(run({ RELAY_ENVIRONMENT: 'production', RELAY_PLAN_HASH: 'x; echo pwned' }).status).toBe(1);
+    expect(run({ RELAY_ENVIRONMENT: 'production', RELAY_PLAN_HASH: hash })).toEqual({ status: 0, out: '' });
+  });
+
+  test('every job of every workflow Relay ships has a time limit', () => {
+    for (const file of ymlIn(WORKFLOWS)) {
+      const wf = load(file);
+      for (const [id, job] of Object.entries(wf.jobs) as [string, Job & { 'timeout-minutes'?: unknown }][])
+        if (!job.uses) expect(`${file} ${id}: ${job['timeout-minutes'] !== undefined}`).toBe(`${file} ${id}: true`);
     }
   });
 
@@ -179,7 +243,22 @@ describe('reusable workflows generated from the operation specs', () => {
   test('the apply job reads who approved (actions: read) before Relay runs; an image operation keeps its audit record', () => {
     for (const op of OPERATIONS.filter((o) => hasWorkflow(o.spec) && isWriting(o.spec))) {
       const apply = load(workflowFile(op.spec.name)).jobs.apply!;
-      expect(apply.permissions).toEqual({ contents: 'read', 'id-token': 'write', actions: 'read' });
+      const attests = WORKFLOW_OPTIONS[op.spec.name]?.attest !== undefined;
+      expect(apply.permissions).toEqual({
+        contents: 'read',
+        'id-token': 'write',
+        actions: 'read',
+        ...(attests && { attestations: 'write' }),
+      });
+      const attest = apply.steps!.find((s) => s.uses?.startsWith('actions/attest-build-provenance@'));
+      if (attests) {
+        // the written digest, attested by the job that wrote it, after Relay read it back
+        expect(attest!.with).toEqual({
+          'subject-name': '${{ inputs.destination }}',
+          'subject-digest': '${{ steps.relay.outputs.digest }}',
+        });
+        expect(apply.steps!.indexOf(attest!)).toBeGreaterThan(apply.steps!.findIndex((s) => s.id === 'relay'));
+      } else expect(attest).toBeUndefined();
       const names = apply.steps!.map((s) => s.name);
       const who = apply.steps!.find((s) => s.name === 'Who approved')!;
       expect(who.run).toBe(APPROVERS_SCRIPT);

@@ -22,11 +22,22 @@ function bash(cmds: CommandSpec[]): string {
   return [
     '# relay completion for bash: source <(relay completion bash)',
     '_relay() {',
-    '  local cur=${COMP_WORDS[COMP_CWORD]}',
+    '  local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}',
     '  if [ "$COMP_CWORD" -eq 1 ]; then',
     `    COMPREPLY=($(compgen -W "${cmds.map((c) => c.name).join(' ')}" -- "$cur"))`,
     '    return',
     '  fi',
+    // the values of a flag that has a fixed set (choices, booleans) after it; file names after any other
+    '  case ${COMP_WORDS[1]}:$prev in',
+    ...cmds.flatMap((c) =>
+      Object.entries(c.inputs)
+        .filter(([, s]) => s.choices || s.type === 'boolean')
+        .map(
+          ([n, s]) =>
+            `    ${c.name}:--${n}) COMPREPLY=($(compgen -W "${(s.choices ?? ['true', 'false']).join(' ')}" -- "$cur")); return ;;`,
+        ),
+    ),
+    '  esac',
     '  case ${COMP_WORDS[1]} in',
     ...cmds.map((c) => `    ${c.name}) COMPREPLY=($(compgen -W "${flagsOf(c).join(' ')}" -- "$cur")) ;;`),
     '  esac',

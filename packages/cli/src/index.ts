@@ -1,9 +1,10 @@
 #!/usr/bin/env node
-import { findOperation, OPERATIONS, VERSION } from '@relay/core';
+import { findOperation, OPERATIONS } from '@relay/core';
 import { completionScript, SHELLS, type CommandSpec, type Shell } from './completion.js';
 import { demoSpec } from './commands/demo-spec.js';
 import { runOperation } from './run.js';
 import { suggestion } from './suggest.js';
+import { versionLine } from './version.js';
 
 const PROG = 'relay';
 // The CLI supports Node 20 (engines); the AWS SDK's notice that its future releases will not is not the user's concern.
@@ -34,7 +35,7 @@ async function main(): Promise<number> {
     return cmd ? 0 : 2;
   }
   if (cmd === '--version' || cmd === 'version') {
-    process.stdout.write(`relay ${VERSION}\n`);
+    process.stdout.write(versionLine() + '\n');
     return 0;
   }
   if (cmd === 'completion') {
@@ -56,4 +57,7 @@ async function main(): Promise<number> {
   return runOperation(op, io, PROG);
 }
 
-process.exitCode = await main();
+// No top-level await: the same entry builds as CommonJS for Node's single executable application.
+void main().then((code) => {
+  process.exitCode = code;
+});

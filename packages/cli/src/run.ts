@@ -61,7 +61,8 @@ export async function runOperation(op: AnyOperation, io: CliIo, prog: string): P
     io.stdout.write(helpText(op.spec, prog) + '\n');
     return 0;
   }
-  const log = new TerminalLogger(io.stderr, debug, has('--quiet') || has('-q'));
+  const quiet = has('--quiet') || has('-q');
+  const log = new TerminalLogger(io.stderr, debug, quiet);
   const record = new RunRecord();
   const cancel = cancelOnSignals(log, op.spec.name);
   const print = (doc: RunDocument): void => {
@@ -95,7 +96,8 @@ export async function runOperation(op: AnyOperation, io: CliIo, prog: string): P
     const res = await op.run(inputs, { log, env: io.env, cwd: io.cwd, signal: cancel.signal, record });
     const doc = documentOf(op.spec.name, res);
     if (asJson) print(doc);
-    else io.stdout.write(log.redact(renderText(res.report)));
+    // --quiet: warnings and errors only; the exit code says how it ended, --json gives the whole document
+    else if (!quiet) io.stdout.write(log.redact(renderText(res.report)));
     return doc.exitCode;
   } catch (err) {
     const usage = err instanceof UsageError;

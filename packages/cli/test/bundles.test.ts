@@ -74,7 +74,9 @@ describe('committed bundles', () => {
     expect(bad.stderr.trim()).toBe('error: unknown flag --nope for publish-terraform-registry; see publish-terraform-registry --help');
     const missing = await runNode(NODE24, [CLI, 'publish-terraform-registry', '--namespace', 'acme']);
     expect(missing.code).toBe(1);
-    expect(missing.stderr.trim().split('\n')).toEqual(["error: input 'name': expected a value (flag --name or RELAY_NAME)"]);
+    expect(missing.stderr.trim().split('\n')).toEqual([
+      "error: inputs 'name', 'store', 'registry-url', 'signing-key': expected a value for each (flag --name or RELAY_NAME; flag --store or RELAY_STORE; flag --registry-url or RELAY_REGISTRY_URL; flag --signing-key or RELAY_SIGNING_KEY)",
+    ]);
   });
 
   test('the action bundle runs on Node 24: outputs, job summary, and masked secrets', async () => {

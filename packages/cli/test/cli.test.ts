@@ -2,7 +2,7 @@
 // did-you-mean, completion scripts, --quiet, and a demo that never deletes
 // what it did not create.
 import { describe, expect, test } from '@jest/globals';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -37,7 +37,13 @@ describe('basics', () => {
     const pkg = JSON.parse(await fs.readFile(path.join(ROOT, 'package.json'), 'utf8')) as { version?: string };
     const core = JSON.parse(await fs.readFile(path.join(ROOT, 'packages/core/package.json'), 'utf8')) as { version: string };
     expect(VERSION).toBe(pkg.version ?? core.version);
-    for (const a of ['--version', 'version']) expect(await relay([a])).toMatchObject({ code: 0, stdout: `relay ${VERSION}\n` });
+    // the commit too, read from this checkout's .git (a distribution carries its build's), and the runtime
+    const head = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    for (const a of ['--version', 'version'])
+      expect(await relay([a])).toMatchObject({
+        code: 0,
+        stdout: `relay ${VERSION} (commit ${head.slice(0, 12)}; node ${process.version} ${process.platform}-${process.arch})\n`,
+      });
   });
 
   test.each([
@@ -90,11 +96,47 @@ describe('completion', () => {
     expect(stdout.split('\n').slice(0, 2)).toEqual(['--dry-run', 'publish-terraform-registry']);
   });
 
+  test('bash completes the values of a flag with a fixed set: choices, and true/false for a boolean', async () => {
+    const script = (await relay(['completion', 'bash'])).stdout;
+    const probe = [
+      script,
+      'COMP_WORDS=(relay promote-ecr-image --max-severity hi); COMP_CWORD=3; _relay; echo "${COMPREPLY[@]}"',
+      'COMP_WORDS=(relay copy-image --dry-run ""); COMP_CWORD=3; _relay; echo "${COMPREPLY[@]}"',
+      'COMP_WORDS=(relay iam-policy ""); COMP_CWORD=2; _relay; echo "${COMPREPLY[@]}" | tr " " "\\n" | grep -c -- "^--"',
+    ].join('\n');
+    const { stdout } = await run('bash', ['-c', probe]);
+    const [severity, bool, flags] = stdout.split('\n');
+    expect(severity).toBe('high');
+    expect(bool).toBe('true false');
+    expect(Number(flags)).toBeGreaterThan(5);
+  });
+
   test('an unknown shell is a usage error', async () => {
     expect(await relay(['completion', 'tcsh'])).toMatchObject({
       code: 2,
       stderr: "error: completion takes one of bash, zsh, fish, got 'tcsh'\n",
     });
+  });
+});
+
+describe("a user's first hour", () => {
+  test('every missing required input is named in one line, not one per run', async () => {
+    const r = await relay(['publish-terraform-registry', '--store', 'file:///tmp/x']);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(
+        /^error: inputs 'namespace', 'name', 'registry-url', 'signing-key': expected a value for each \(flag --namespace or RELAY_NAMESPACE; /,
+      ),
+    ]);
+  });
+
+  test('--quiet prints no report: warnings and errors only, the exit code says how it ended', async () => {
+    const cwd = await fs.mkdtemp(path.join(os.tmpdir(), 'relay-quiet-'));
+    const args = ['iam-policy', 'publish-terraform-registry', '--store', 's3://acme-registry'];
+    const loud = await relay(args, cwd);
+    expect(loud.stdout).toContain('s3:PutObject');
+    expect(await relay([...args, '--quiet'], cwd)).toMatchObject({ code: 0, stdout: '', stderr: '' });
+    expect(JSON.parse((await relay([...args, '--quiet', '--json'], cwd)).stdout)).toMatchObject({ status: 'done' });
   });
 });
 

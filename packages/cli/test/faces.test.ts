@@ -81,7 +81,10 @@ describe('exit codes', () => {
 
   test('0 done, 1 refused, 2 usage, each with one line on stderr', async () => {
     const ok = await relay(['--version']);
-    expect([ok.code, ok.stdout]).toEqual([0, expect.stringMatching(/^relay \d+\.\d+\.\d+\n$/)]);
+    expect([ok.code, ok.stdout]).toEqual([
+      0,
+      expect.stringMatching(/^relay \d+\.\d+\.\d+ \(commit [0-9a-f]{12}; node v[\d.]+ [a-z0-9]+-[a-z0-9]+\)\n$/),
+    ]);
     const refused = await relay(['verify-terraform-registry', '--registry-url', 'ftp://x', '--namespace', 'a', '--name', 'b']);
     expect(refused.code).toBe(1);
     expect(refused.stderr.trim().split('\n')).toEqual([

@@ -46,8 +46,9 @@ export function checkZipFits(entryName: string, rawSize: number, source?: string
  * Writes a zip with one flat entry, byte-identical for identical content:
  * fixed timestamp, fixed deflate level, unix mode 0755, no extra fields, no
  * directory entries. Terraform's lock file records the zip's sha256, so a
- * re-run must reproduce it exactly. (archiver is not used here: its DOS time
- * is computed in the local time zone, so two machines would disagree.)
+ * re-run must reproduce it exactly, whatever library versions a later Relay
+ * has: archiver 7's zip of the same content differs in two central-directory
+ * bytes (docs/architecture.md, Dependencies), so these bytes are written here.
  * `source` names where the content came from (the input archive), for the
  * refusal of content too large for a zip without zip64.
  */

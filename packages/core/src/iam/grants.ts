@@ -23,7 +23,16 @@ export interface ActionNeed {
   /** Which resource of the input it is granted on. */
   on: 'bucket' | 'objects' | 'probe' | 'repository' | 'any';
   why: string;
+  /** The plan (a dry run) makes this call too, so the reader role gets it; otherwise only the writer does. */
+  plan?: true;
 }
+
+/**
+ * The two roles of a writing operation: the reader runs the plan (a dry run, outside any environment, trusted by
+ * ref), the writer runs the apply job (inside the approved environment, trusted by that environment alone). A
+ * read-only operation has the reader only.
+ */
+export type Role = 'reader' | 'writer';
 
 /** The actions each use needs, per kind of resource. */
 export const NEEDS: Record<
@@ -31,51 +40,51 @@ export const NEEDS: Record<
   ActionNeed[]
 > = {
   's3-read': [
-    { action: 's3:GetObject', on: 'objects', why: 'reads (GET and HEAD) the tree and the files' },
-    { action: 's3:ListBucket', on: 'bucket', why: 'lists keys; without it S3 answers 403 instead of 404 for a missing key' },
+    { action: 's3:GetObject', on: 'objects', why: 'reads (GET and HEAD) the tree and the files', plan: true },
+    { action: 's3:ListBucket', on: 'bucket', why: 'lists keys; without it S3 answers 403 instead of 404 for a missing key', plan: true },
   ],
   's3-write': [
-    { action: 's3:GetObject', on: 'objects', why: 'plans against what exists (HEAD), reads back what it wrote' },
+    { action: 's3:GetObject', on: 'objects', why: 'plans against what exists (HEAD), reads back what it wrote', plan: true },
     { action: 's3:PutObject', on: 'objects', why: 'writes store objects with If-None-Match, the index with If-Match' },
-    { action: 's3:ListBucket', on: 'bucket', why: 'lists keys; without it S3 answers 403 instead of 404 for a missing key' },
+    { action: 's3:ListBucket', on: 'bucket', why: 'lists keys; without it S3 answers 403 instead of 404 for a missing key', plan: true },
     { action: 's3:DeleteObject', on: 'probe', why: 'removes the object of the conditional-write probe (under .relay/ only)' },
   ],
   'ecr-pull': [
-    { action: 'ecr:GetAuthorizationToken', on: 'any', why: 'the registry token (not scoped to a repository by AWS)' },
-    { action: 'ecr:BatchGetImage', on: 'repository', why: 'reads manifests, indexes and tags' },
-    { action: 'ecr:GetDownloadUrlForLayer', on: 'repository', why: 'reads blobs' },
-    { action: 'ecr:BatchCheckLayerAvailability', on: 'repository', why: 'checks which blobs exist (HEAD)' },
+    { action: 'ecr:GetAuthorizationToken', on: 'any', why: 'the registry token (not scoped to a repository by AWS)', plan: true },
+    { action: 'ecr:BatchGetImage', on: 'repository', why: 'reads manifests, indexes and tags', plan: true },
+    { action: 'ecr:GetDownloadUrlForLayer', on: 'repository', why: 'reads blobs', plan: true },
+    { action: 'ecr:BatchCheckLayerAvailability', on: 'repository', why: 'checks which blobs exist (HEAD)', plan: true },
   ],
   'ecr-push': [
-    { action: 'ecr:GetAuthorizationToken', on: 'any', why: 'the registry token (not scoped to a repository by AWS)' },
-    { action: 'ecr:BatchGetImage', on: 'repository', why: 'plans against existing tags and reads back what it wrote' },
+    { action: 'ecr:GetAuthorizationToken', on: 'any', why: 'the registry token (not scoped to a repository by AWS)', plan: true },
+    { action: 'ecr:BatchGetImage', on: 'repository', why: 'plans against existing tags and reads back what it wrote', plan: true },
     { action: 'ecr:GetDownloadUrlForLayer', on: 'repository', why: 'reads back blobs' },
-    { action: 'ecr:BatchCheckLayerAvailability', on: 'repository', why: 'skips blobs that exist' },
+    { action: 'ecr:BatchCheckLayerAvailability', on: 'repository', why: 'skips blobs that exist', plan: true },
     { action: 'ecr:InitiateLayerUpload', on: 'repository', why: 'uploads blobs' },
     { action: 'ecr:UploadLayerPart', on: 'repository', why: 'uploads blobs' },
     { action: 'ecr:CompleteLayerUpload', on: 'repository', why: 'uploads blobs (digest checked)' },
     { action: 'ecr:PutImage', on: 'repository', why: 'writes manifests and tags' },
-    { action: 'ecr:DescribeRepositories', on: 'repository', why: 'asks whether tags are immutable' },
+    { action: 'ecr:DescribeRepositories', on: 'repository', why: 'asks whether tags are immutable', plan: true },
   ],
   'ecr-gate': [
-    { action: 'ecr:DescribeImageScanFindings', on: 'repository', why: 'the scan gate (max-severity)' },
-    { action: 'ecr:DescribeRepositories', on: 'repository', why: 'repository settings (tag immutability)' },
-    { action: 'ecr:DescribeImages', on: 'repository', why: 'image details for the gates' },
+    { action: 'ecr:DescribeImageScanFindings', on: 'repository', why: 'the scan gate (max-severity)', plan: true },
+    { action: 'ecr:DescribeRepositories', on: 'repository', why: 'repository settings (tag immutability)', plan: true },
+    { action: 'ecr:DescribeImages', on: 'repository', why: 'image details for the gates', plan: true },
   ],
   'ecr-public-token': [
-    { action: 'ecr-public:GetAuthorizationToken', on: 'any', why: 'the ECR Public token (us-east-1 only)' },
-    { action: 'sts:GetServiceBearerToken', on: 'any', why: 'ECR Public tokens are STS bearer tokens' },
+    { action: 'ecr-public:GetAuthorizationToken', on: 'any', why: 'the ECR Public token (us-east-1 only)', plan: true },
+    { action: 'sts:GetServiceBearerToken', on: 'any', why: 'ECR Public tokens are STS bearer tokens', plan: true },
   ],
   'ecr-public-push': [
-    { action: 'ecr-public:GetAuthorizationToken', on: 'any', why: 'the ECR Public token (us-east-1 only)' },
-    { action: 'sts:GetServiceBearerToken', on: 'any', why: 'ECR Public tokens are STS bearer tokens' },
-    { action: 'ecr-public:BatchCheckLayerAvailability', on: 'repository', why: 'skips blobs that exist' },
+    { action: 'ecr-public:GetAuthorizationToken', on: 'any', why: 'the ECR Public token (us-east-1 only)', plan: true },
+    { action: 'sts:GetServiceBearerToken', on: 'any', why: 'ECR Public tokens are STS bearer tokens', plan: true },
+    { action: 'ecr-public:BatchCheckLayerAvailability', on: 'repository', why: 'skips blobs that exist', plan: true },
     { action: 'ecr-public:InitiateLayerUpload', on: 'repository', why: 'uploads blobs' },
     { action: 'ecr-public:UploadLayerPart', on: 'repository', why: 'uploads blobs' },
     { action: 'ecr-public:CompleteLayerUpload', on: 'repository', why: 'uploads blobs (digest checked)' },
     { action: 'ecr-public:PutImage', on: 'repository', why: 'writes manifests and tags' },
-    { action: 'ecr-public:DescribeRepositories', on: 'repository', why: 'finds the repository and its settings' },
-    { action: 'ecr-public:DescribeImages', on: 'repository', why: 'plans against existing tags' },
+    { action: 'ecr-public:DescribeRepositories', on: 'repository', why: 'finds the repository and its settings', plan: true },
+    { action: 'ecr-public:DescribeImages', on: 'repository', why: 'plans against existing tags', plan: true },
   ],
 };
 
@@ -168,12 +177,17 @@ function grantOf(sid: string, needs: ActionNeed[], resourceOf: (on: ActionNeed['
   }));
 }
 
+/** Whether an operation writes: it has an input it uses to write (a store or a repository). */
+export const writes = (operation: string): boolean =>
+  (OPERATION_RESOURCES[operation] ?? []).some((r) => r.use === 's3-write' || r.use === 'image-push');
+
 /**
- * The grants an operation needs for the resources its inputs name, merged
- * by resource: an input that names no AWS resource (a file:// store, a Docker
- * Hub image) adds nothing.
+ * The grants one role of an operation needs for the resources its inputs
+ * name, merged by resource: an input that names no AWS resource (a file://
+ * store, a Docker Hub image) adds nothing. The reader gets only what the plan
+ * calls; the writer everything, since the apply job plans again before it writes.
  */
-export function grantsFor(operation: string, res: Resources): Grant[] {
+export function grantsFor(operation: string, res: Resources, role: Role = 'writer'): Grant[] {
   const table = OPERATION_RESOURCES[operation];
   if (!table) badInput('operation', `one of ${Object.keys(OPERATION_RESOURCES).join(', ')}`, operation);
   const grants: Grant[] = [];
@@ -185,7 +199,7 @@ export function grantsFor(operation: string, res: Resources): Grant[] {
       const loc = s3Location(value, input);
       if (!loc) continue;
       grants.push(
-        ...grantOf(`${title}${use === 's3-read' ? 'Read' : 'Write'}`, NEEDS[use], (on) =>
+        ...grantOf(`${title}${use === 's3-read' || role === 'reader' ? 'Read' : 'Write'}`, forRole(NEEDS[use], role), (on) =>
           on === 'bucket' ? bucketArn(loc) : on === 'probe' ? objectArn(loc, '.relay/*') : objectArn(loc, '*'),
         ),
       );
@@ -208,10 +222,16 @@ export function grantsFor(operation: string, res: Resources): Grant[] {
           ? NEEDS['ecr-public-push']
           : NEEDS['ecr-public-token'];
     if (use === 'ecr-gated-pull' && reg.kind !== 'ecr') badInput(input, 'a private ECR image', value);
-    grants.push(...grantOf(`${title}${use === 'image-push' ? 'Push' : 'Pull'}`, needs, (on) => (on === 'any' ? '*' : repoArn)));
+    grants.push(
+      ...grantOf(`${title}${use === 'image-push' && role === 'writer' ? 'Push' : 'Pull'}`, forRole(needs, role), (on) =>
+        on === 'any' ? '*' : repoArn,
+      ),
+    );
   }
   return mergeAnyResource(grants);
 }
+
+const forRole = (needs: ActionNeed[], role: Role): ActionNeed[] => (role === 'writer' ? needs : needs.filter((n) => n.plan));
 
 /** Actions granted on `*` (registry tokens) gathered into one statement, once each. */
 function mergeAnyResource(grants: Grant[]): Grant[] {

@@ -1,4 +1,4 @@
-import { badInput } from '../errors.js';
+import { InputError, badInput } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 
 /**
@@ -85,6 +85,14 @@ export function parseInputs<I extends Record<string, InputSpec>>(
   givenBy: (name: string) => string = (name) => `flag --${name}`,
 ): InputValues<I> {
   const out: Record<string, unknown> = {};
+  // Every missing required input in one line, not one per run: a recovery by hand should not take five tries.
+  const missing = Object.entries(spec.inputs)
+    .filter(([name, s]) => s.required && (raw[name] ?? '') === '' && (s.default ?? '') === '')
+    .map(([name]) => name);
+  if (missing.length > 1)
+    throw new InputError(
+      `inputs ${missing.map((n) => `'${n}'`).join(', ')}: expected a value for each (${missing.map((n) => `${givenBy(n)} or ${envName(n)}`).join('; ')})`,
+    );
   for (const [name, s] of Object.entries(spec.inputs)) {
     let text = raw[name];
     if (s.secret && text) log.mask(text);

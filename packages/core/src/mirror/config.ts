@@ -94,6 +94,8 @@ export interface MirrorConfig {
   githubTargets: Map<string, GithubTarget>;
   /** Providers of the selected tiers, in file order. */
   providers: Provider[];
+  /** Credential variables a dry run found unset (`plan`): their targets were read anonymously. */
+  anonymous: string[];
 }
 
 /** Short enough for Docker Hub's 100 characters with a source of up to ~60. */
@@ -154,6 +156,11 @@ export interface LoadOptions {
   cwd: string;
   /** Limit to these tiers (input 'tiers'); empty: all. */
   tiers?: readonly string[];
+  /**
+   * A dry run (the workflows' plan job, which holds no secrets): a credential variable that is unset leaves its
+   * target anonymous, read as the public reads it, instead of refusing. A write always needs every variable.
+   */
+  plan?: boolean;
 }
 
 /**
@@ -334,11 +341,21 @@ function build(raw: MirrorFile, at: Positions, file: string, opts: LoadOptions):
   if (!raw.images && !raw.providers) throw at.error('', "give 'images', 'providers', or both");
   const providers = buildProviders(raw, at, tiers, githubTargets);
   const selectedProviders = wantTiers.length ? providers.filter((p) => wantTiers.includes(p.tier)) : providers;
+  const anonymous: string[] = [];
+  /** A credential variable's value; unset, a refusal, or (in a dry run) anonymous access. */
+  const variable = (field: string, name: string, target: string): string | undefined => {
+    const value = opts.env[name];
+    if (value) return value;
+    if (opts.plan) {
+      anonymous.push(name);
+      return undefined;
+    }
+    throw at.error(field, `environment variable ${name} is not set (target '${target}' needs it)`);
+  };
   for (const name of new Set(selectedProviders.flatMap((p) => p.targets.map((t) => t.name)))) {
     const t = githubTargets.get(name)!;
-    const value = opts.env[t.tokenEnv];
-    if (!value) throw at.error(`targets.${name}.token-env`, `environment variable ${t.tokenEnv} is not set (target '${name}' needs it)`);
-    t.token = value;
+    const value = variable(`targets.${name}.token-env`, t.tokenEnv, name);
+    if (value) t.token = value;
   }
 
   const selected = wantTiers.length ? images.filter((img) => wantTiers.includes(img.tier)) : images;
@@ -352,19 +369,14 @@ function build(raw: MirrorFile, at: Positions, file: string, opts: LoadOptions):
     const user = r['username-env'];
     const pass = r['password-env'];
     if (user && pass) {
-      for (const [k, v] of [
-        ['username-env', user],
-        ['password-env', pass],
-      ] as const) {
-        if (!opts.env[v]) throw at.error(`${p}.${k}`, `environment variable ${v} is not set (target '${name}' needs it)`);
-      }
-      t.credentials = { username: opts.env[user]!, password: opts.env[pass]!, from: `${file} ${p}.password-env (${pass})` };
+      const username = variable(`${p}.username-env`, user, name);
+      const password = variable(`${p}.password-env`, pass, name);
+      if (username && password) t.credentials = { username, password, from: `${file} ${p}.password-env (${pass})` };
     }
     const tokenEnv = r['description-api']?.['token-env'];
     if (tokenEnv) {
-      if (!opts.env[tokenEnv])
-        throw at.error(`${p}.description-api.token-env`, `environment variable ${tokenEnv} is not set (target '${name}' needs it)`);
-      t.descriptionApi.token = { value: opts.env[tokenEnv]!, from: tokenEnv };
+      const value = variable(`${p}.description-api.token-env`, tokenEnv, name);
+      if (value) t.descriptionApi.token = { value, from: tokenEnv };
     }
     // One registry host has one set of credentials in a run (the session keys them by host).
     const other = byRegistry.get(t.registry);
@@ -380,7 +392,7 @@ function build(raw: MirrorFile, at: Positions, file: string, opts: LoadOptions):
       );
     if (!other || t.credentials) byRegistry.set(t.registry, t);
   }
-  return { file, targets, tiers, images: selected, githubTargets, providers: selectedProviders };
+  return { file, targets, tiers, images: selected, githubTargets, providers: selectedProviders, anonymous: [...new Set(anonymous)] };
 }
 
 const OWNER_REPO = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})\/[A-Za-z0-9._-]{1,100}$/;

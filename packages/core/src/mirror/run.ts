@@ -56,7 +56,11 @@ export async function runMirror(
   if (!Number.isInteger(req.parallel) || req.parallel < 1 || req.parallel > 64)
     badInput('parallel', 'an integer from 1 to 64', String(req.parallel));
   const shard = parseShard(req.shard);
-  const cfg = await loadMirrorConfig(req.config, { env: ctx.env, cwd: ctx.cwd, tiers: req.tiers });
+  const cfg = await loadMirrorConfig(req.config, { env: ctx.env, cwd: ctx.cwd, tiers: req.tiers, plan: req.dryRun });
+  if (cfg.anonymous.length)
+    log.warn(
+      `dry run without ${cfg.anonymous.join(', ')}: the targets that name them are read anonymously, as the public reads them (a plan job holds no secrets)`,
+    );
   const usedTargets = [...new Map(cfg.images.flatMap((i) => i.targets).map((t) => [t.name, t])).values()];
   const policies = await imagePolicies(cfg.images, req.signatures, path.dirname(path.resolve(ctx.cwd, req.config)), cfg.file);
 

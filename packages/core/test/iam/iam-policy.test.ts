@@ -6,15 +6,34 @@ import { OPERATION_RESOURCES } from '../../src/iam/grants.js';
 import type { PolicyDocument, Statement } from '../../src/iam/policy.js';
 
 const ctx = { log: new NullLogger(), env: {}, cwd: '/' };
-async function run(raw: RawInputs): Promise<{ policy: PolicyDocument; bucket: PolicyDocument; trust: PolicyDocument; actions: string[] }> {
+interface Printed {
+  /** The writer's documents (the reader's for an operation that only reads). */
+  policy: PolicyDocument;
+  trust: PolicyDocument;
+  actions: string[];
+  reader: { policy: PolicyDocument; trust: PolicyDocument; actions: string[] };
+  bucket: PolicyDocument;
+}
+async function run(raw: RawInputs): Promise<Printed> {
   const res = await iamPolicy.run(parseInputs(iamPolicy.spec, raw, ctx.log), ctx);
   // what --json and the action print: the documents survive a JSON round trip unchanged
   const o = JSON.parse(JSON.stringify(res.outputs)) as Record<string, unknown>;
+  const reader = {
+    policy: o['reader-policy'] as PolicyDocument,
+    trust: o['reader-trust-policy'] as PolicyDocument,
+    actions: o['reader-actions'] as string[],
+  };
+  const writes = (o['writer-actions'] as string[]).length > 0 || JSON.stringify(o['writer-trust-policy']) !== '{}';
   return {
-    policy: o.policy as PolicyDocument,
+    ...(writes
+      ? {
+          policy: o['writer-policy'] as PolicyDocument,
+          trust: o['writer-trust-policy'] as PolicyDocument,
+          actions: o['writer-actions'] as string[],
+        }
+      : reader),
+    reader,
     bucket: o['bucket-policy'] as PolicyDocument,
-    trust: o['trust-policy'] as PolicyDocument,
-    actions: o.actions as string[],
   };
 }
 const asList = (v: string | string[] | undefined): string[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
@@ -127,8 +146,6 @@ describe('iam-policy', () => {
             'token.actions.githubusercontent.com:sub': [
               'repo:acme/app:environment:production',
               'repo:acme@1111/app@2222:environment:production',
-              'repo:acme/app:ref:refs/heads/main',
-              'repo:acme@1111/app@2222:ref:refs/heads/main',
             ],
             'token.actions.githubusercontent.com:job_workflow_ref':
               'your-org/relay/.github/workflows/reusable-promote-image.yml@refs/tags/v0*',
@@ -137,15 +154,20 @@ describe('iam-policy', () => {
       },
     ]);
     expect(JSON.stringify(r.trust)).not.toContain('ForAllValues');
+    expect(r.reader.trust.Statement[0]!.Condition!.StringLike!['token.actions.githubusercontent.com:sub']).toEqual([
+      'repo:acme/app:ref:refs/heads/main',
+      'repo:acme@1111/app@2222:ref:refs/heads/main',
+    ]);
     // without ids, the immutable form still matches (any id), and the report says how to pin it
     const loose = await run({
       operation: 'publish-terraform-registry',
       store: 's3://acme-reg',
       'account-id': '123456789012',
       repository: 'acme/tp',
+      environment: 'staging',
       ref: 'refs/tags/*',
     });
-    expect(loose.trust.Statement[0]!.Condition!.StringLike!['token.actions.githubusercontent.com:sub']).toEqual([
+    expect(loose.reader.trust.Statement[0]!.Condition!.StringLike!['token.actions.githubusercontent.com:sub']).toEqual([
       'repo:acme/tp:ref:refs/tags/*',
       'repo:acme@*/tp@*:ref:refs/tags/*',
     ]);
@@ -157,6 +179,18 @@ describe('iam-policy', () => {
     );
     await expect(
       run({ operation: 'publish-terraform-registry', store: 's3://acme-reg', 'account-id': '123456789012', repository: 'acme/tp' }),
+    ).rejects.toThrow("input 'environment': expected the GitHub environment whose approved jobs may write");
+    await expect(
+      run({
+        operation: 'publish-terraform-registry',
+        store: 's3://acme-reg',
+        'account-id': '123456789012',
+        repository: 'acme/tp',
+        environment: 'production',
+      }),
+    ).rejects.toThrow("input 'ref': expected the refs whose plan jobs");
+    await expect(
+      run({ operation: 'verify-terraform-registry', store: 's3://acme-reg', 'account-id': '123456789012', repository: 'acme/tp' }),
     ).rejects.toThrow("input 'environment': expected an environment or a ref");
     await expect(
       run({ operation: 'publish-terraform-registry', store: 's3://acme-reg', repository: 'acme/tp', ref: 'refs/tags/*' }),
@@ -189,5 +223,88 @@ describe('iam-policy', () => {
       }
       expect(new Set(r.policy.Statement.map((s) => s.Sid)).size).toBe(r.policy.Statement.length);
     }
+  });
+});
+
+/** IAM's StringLike/StringEquals against the claims of a GitHub OIDC token, as STS evaluates a trust policy. */
+export function trusts(policy: PolicyDocument, claims: Record<string, string>): boolean {
+  const like = (pattern: string, value: string): boolean =>
+    new RegExp(
+      '^' +
+        pattern
+          .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+          .replace(/\*/g, '.*')
+          .replace(/\?/g, '.') +
+        '$',
+    ).test(value);
+  return policy.Statement.some((s) => {
+    if (s.Effect !== 'Allow' || asList(s.Action).indexOf('sts:AssumeRoleWithWebIdentity') < 0) return false;
+    return Object.entries(s.Condition ?? {}).every(([op, keys]) =>
+      Object.entries(keys).every(([key, want]) => {
+        const have = claims[key.replace('token.actions.githubusercontent.com:', '')];
+        if (have === undefined) return false;
+        if (op === 'StringEquals') return asList(want).includes(have);
+        if (op === 'StringLike') return asList(want).some((p) => like(p, have));
+        return false;
+      }),
+    );
+  });
+}
+
+describe('iam-policy: a reader for the plan, a writer only the approved environment can assume', () => {
+  const roles = async (operation: string, values: Record<string, string>): Promise<Printed> =>
+    run({
+      operation,
+      ...values,
+      'account-id': '123456789012',
+      repository: 'o/r',
+      'repository-owner-id': '11',
+      'repository-id': '22',
+      environment: 'production',
+      ref: 'refs/heads/main',
+    });
+  const token = (sub: string): Record<string, string> => ({ aud: 'sts.amazonaws.com', sub });
+
+  test.each([
+    ['publish-terraform-registry', { store: 's3://acme-reg/tf', source: 's3://acme-builds/x/' }],
+    ['promote-terraform-provider', { store: 's3://acme-reg/tf', from: 's3://acme-staging/tf' }],
+    ['promote-ecr-image', { source: ECR, destination: 'public.ecr.aws/acme/app' }],
+    ['copy-image', { source: ECR, destination: '210987654321.dkr.ecr.us-east-2.amazonaws.com/app' }],
+    ['mirror-artifact', { source: ECR, destination: '210987654321.dkr.ecr.us-east-2.amazonaws.com/app', store: 's3://acme-reg/tf' }],
+  ])('%s: the reader reads only; the writer trusts the environment alone, the reader the ref alone', async (operation, values) => {
+    const r = await roles(operation, values);
+    const writes = /:(PutObject|DeleteObject|PutImage|InitiateLayerUpload|UploadLayerPart|CompleteLayerUpload)$/;
+    expect(r.reader.actions.filter((a) => writes.test(a))).toEqual([]);
+    expect(r.actions.some((a) => writes.test(a))).toBe(true);
+    expect(r.reader.actions.every((a) => r.actions.includes(a))).toBe(true);
+    // The subjects GitHub puts in each job's token: the apply job runs in the environment, the plan job on the ref.
+    for (const form of ['repo:o/r', 'repo:o@11/r@22']) {
+      const apply = token(`${form}:environment:production`);
+      const plan = token(`${form}:ref:refs/heads/main`);
+      expect([trusts(r.trust, apply), trusts(r.trust, plan)]).toEqual([true, false]);
+      expect([trusts(r.reader.trust, apply), trusts(r.reader.trust, plan)]).toEqual([false, true]);
+      for (const other of [`${form}:pull_request`, `${form}:environment:staging`, `${form}:ref:refs/heads/feature`])
+        expect([trusts(r.trust, token(other)), trusts(r.reader.trust, token(other))]).toEqual([false, false]);
+    }
+    // Another repository, another id in the immutable form, or another audience: refused by both.
+    for (const claims of [
+      token('repo:x/r:environment:production'),
+      token('repo:o@99/r@22:environment:production'),
+      { aud: 'https://github.com/o', sub: 'repo:o/r:environment:production' },
+    ])
+      expect([trusts(r.trust, claims), trusts(r.reader.trust, claims)]).toEqual([false, false]);
+  });
+
+  test('an operation that only reads has one role, the reader, and no writer', async () => {
+    const r = await run({
+      operation: 'verify-terraform-registry',
+      store: 's3://acme-reg/tf',
+      'account-id': '123456789012',
+      repository: 'o/r',
+      ref: 'refs/heads/main',
+    });
+    expect(r.reader.actions).toEqual(['s3:GetObject', 's3:ListBucket']);
+    expect(r.bucket).toEqual({});
+    expect(trusts(r.reader.trust, token('repo:o/r:ref:refs/heads/main'))).toBe(true);
   });
 });

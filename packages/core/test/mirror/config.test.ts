@@ -149,6 +149,16 @@ describe('mirror file', () => {
     expect(refusal(text)).toMatch(expected);
   });
 
+  test('a dry run (the plan job, which holds no secret) reads a target whose variables are unset anonymously; a write refuses', () => {
+    const planned = parseMirrorConfig(GOOD, 'mirror.yml', { env: {}, cwd: '/', plan: true });
+    expect(planned.anonymous).toEqual(['HUB_USER', 'HUB_TOKEN']);
+    expect(planned.targets.get('hub')!.credentials).toBeUndefined();
+    const given = parseMirrorConfig(GOOD, 'mirror.yml', { env: ENV, cwd: '/', plan: true });
+    expect(given.anonymous).toEqual([]);
+    expect(given.targets.get('hub')!.credentials).toMatchObject({ username: 'u', password: 't' });
+    expect(refusal(GOOD, {})).toMatch(/^mirror\.yml:8: targets\.hub\.username-env: environment variable HUB_USER is not set/);
+  });
+
   test('a missing credential variable is refused naming the variable', () => {
     expect(refusal(GOOD, { HUB_USER: 'u' })).toBe(
       "mirror.yml:9: targets.hub.password-env: environment variable HUB_TOKEN is not set (target 'hub' needs it)",

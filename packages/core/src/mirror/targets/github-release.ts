@@ -46,14 +46,14 @@ export class GithubReleases {
     log: Logger,
     private readonly signal?: AbortSignal,
   ) {
-    if (!target.token) throw new Error(`target ${target.name}: no token (${target.tokenEnv})`);
-    log.mask(target.token);
+    // No token only in a dry run (the plan job holds no secrets): GitHub answers anonymous reads of public releases.
+    if (target.token) log.mask(target.token);
     this.base = `${target.apiUrl}/repos/${target.repository}`;
   }
 
   private headers(extra: Record<string, string> = {}): Record<string, string> {
     return {
-      authorization: `Bearer ${this.target.token!}`,
+      ...(this.target.token && { authorization: `Bearer ${this.target.token}` }),
       accept: 'application/vnd.github+json',
       'x-github-api-version': API_VERSION,
       ...extra,
