@@ -87,6 +87,11 @@ function licences(metafile) {
     while (dir.includes('node_modules') && !existsSync(join(dir, 'package.json'))) dir = dirname(dir);
     // a nested package.json ("type": "module" markers) has no name: climb to the package's own
     while (dir.includes('node_modules')) {
+      // a marker may sit in a folder of the package (balanced-match: dist/commonjs/): climb past folders without one
+      if (!existsSync(join(dir, 'package.json'))) {
+        dir = dirname(dir);
+        continue;
+      }
       const p = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
       if (p.name) {
         pkgs.set(`${p.name}@${p.version}`, { dir, license: p.license ?? 'UNKNOWN' });

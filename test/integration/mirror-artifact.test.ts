@@ -60,6 +60,7 @@ function inputs(config: string, more: Partial<Inputs> = {}): Inputs {
     tiers: [],
     mode: 'sync',
     'dry-run': false,
+    'require-signature': false,
     parallel: 6,
     shard: undefined,
     'fail-fast': false,

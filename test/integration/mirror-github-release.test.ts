@@ -85,6 +85,7 @@ function inputs(config: string, more: Partial<Inputs> = {}): Inputs {
     tiers: [],
     mode: 'sync',
     'dry-run': false,
+    'require-signature': false,
     parallel: 4,
     shard: undefined,
     'fail-fast': false,

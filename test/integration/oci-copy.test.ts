@@ -48,6 +48,7 @@ function inputs(source: string, destination: string, more: Partial<Inputs> = {})
     destination,
     tags: [],
     'immutable-tags': false,
+    'require-signature': false,
     'dry-run': false,
     'insecure-registries': [],
     'source-username': undefined,

@@ -36,6 +36,7 @@ function inputs(source: string, destination: string, more: Partial<Inputs> = {})
   return {
     source,
     destination,
+    'require-signature': false,
     tags: [],
     'immutable-tags': false,
     'dry-run': false,

@@ -20,6 +20,7 @@ const runPromoteEcrImage = (
   c: Context,
   clients?: Clients,
 ): ReturnType<typeof promoteEcrImage.run> => promoteEcrImage.run(inputs, { ...c, ...(clients && { clients }) });
+import { ecKeyPair, signLegacy } from '../support/cosign-sign.js';
 import { makeOciImage, pushImage, remoteDigest } from '../support/oci-images.js';
 import type { OciImage } from '../support/oci-images.js';
 import { registries } from '../support/servers.js';
@@ -32,7 +33,6 @@ const ECR_HOST = '123456789012.dkr.ecr.us-east-1.amazonaws.com';
 const PUBLIC_HOST = 'public.ecr.aws';
 const ACCESS_KEY = 'AKIDSTANDIN0000000000';
 const SECRET_KEY = `standin-secret-${randomBytes(8).toString('hex')}`;
-const sha = (b: Buffer): string => 'sha256:' + createHash('sha256').update(b).digest('hex');
 
 interface AwsCall {
   target: string;
@@ -147,7 +147,15 @@ let reg: RegistrySettings;
 let aws: AwsStandIn;
 let front: PublicFront;
 let image: OciImage;
+const keyId = (k: import('node:crypto').KeyObject): string =>
+  'sha256:' +
+  createHash('sha256')
+    .update(k.export({ type: 'spki', format: 'der' }))
+    .digest('hex')
+    .slice(0, 16);
 let signedRepo: string;
+/** The key the signed repository's image is signed with, as `cosign sign --key` would. */
+const signer = ecKeyPair();
 let unsignedRepo: string;
 
 function env(): Record<string, string> {
@@ -182,33 +190,6 @@ function promoteInputs(source: string, destination: string, more: Partial<Promot
   };
 }
 
-async function pushSignature(repo: string, digest: string): Promise<string> {
-  const auth = { authorization: `Basic ${Buffer.from(`${reg.user}:${reg.pass}`).toString('base64')}` };
-  const payload = Buffer.from(JSON.stringify({ critical: { image: { 'docker-manifest-digest': digest } } }));
-  const cfg = Buffer.from('{}');
-  for (const b of [payload, cfg]) {
-    const start = await fetch(`http://${reg.basic}/v2/${repo}/blobs/uploads/`, { method: 'POST', headers: auth });
-    const loc = new URL(start.headers.get('location')!, `http://${reg.basic}`);
-    loc.searchParams.set('digest', sha(b));
-    expect((await fetch(loc, { method: 'PUT', headers: auth, body: b })).status).toBe(201);
-  }
-  const m = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(cfg), size: cfg.length },
-      layers: [{ mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json', digest: sha(payload), size: payload.length }],
-    }),
-  );
-  const res = await fetch(`http://${reg.basic}/v2/${repo}/manifests/sha256-${digest.slice(7)}.sig`, {
-    method: 'PUT',
-    headers: { ...auth, 'content-type': 'application/vnd.oci.image.manifest.v1+json' },
-    body: m,
-  });
-  expect(res.status).toBe(201);
-  return sha(m);
-}
-
 beforeAll(async () => {
   reg = registries();
   aws = new AwsStandIn();
@@ -226,7 +207,7 @@ beforeAll(async () => {
   unsignedRepo = `relay-it/ecr-unsigned-${randomBytes(4).toString('hex')}`;
   await pushImage(image, `${reg.basic}/${signedRepo}:v1`, `${reg.user}:${reg.pass}`);
   await pushImage(image, `${reg.basic}/${unsignedRepo}:v1`, `${reg.user}:${reg.pass}`);
-  await pushSignature(signedRepo, image.top.digest);
+  await signLegacy(reg.basic, signedRepo, image.top, { key: signer }, `${reg.user}:${reg.pass}`);
 }, 60_000);
 
 afterAll(async () => {
@@ -251,7 +232,12 @@ describe('promote-ecr-image against stand-ins', () => {
     const dst = `${PUBLIC_HOST}/relay-alias/app-${randomBytes(4).toString('hex')}`;
     const c = ctx({ ...env(), RELAY_APPROVERS: 'alice' });
     const out = await runPromoteEcrImage(
-      promoteInputs(`${ECR_HOST}/${signedRepo}:v1`, dst, { 'require-signature': true, 'max-severity': 'high', tags: ['v1', 'latest'] }),
+      promoteInputs(`${ECR_HOST}/${signedRepo}:v1`, dst, {
+        'require-signature': true,
+        'signature-key': signer.publicPem,
+        'max-severity': 'high',
+        tags: ['v1', 'latest'],
+      }),
       c,
       deps(),
     );
@@ -276,7 +262,13 @@ describe('promote-ecr-image against stand-ins', () => {
     expect(await remoteDigest(`${backing}:latest`)).toBe(image.top.digest);
     expect(await remoteDigest(`${backing}:sha256-${image.top.digest.slice(7)}.sig`)).toMatch(/^sha256:/);
     const gates = out.report.sections[0];
-    expect(gates && 'text' in gates ? gates.text : '').toMatch(/^signature: cosign signature sha256-[0-9a-f]{64}\.sig; scan sha256:/);
+    // Verified with the key on the source before the copy, and again in ECR Public after it.
+    const tag = `sha256-${image.top.digest.slice(7)}.sig`;
+    const text = gates && 'text' in gates ? gates.text : '';
+    expect(text).toMatch(
+      new RegExp(`^signature: ${ECR_HOST}/${signedRepo}:${tag} layer 1 by signature-key sha256:[0-9a-f]{16}; scan sha256:`),
+    );
+    expect(text).toMatch(new RegExp(`; signature in ECR Public: ${dst}:${tag} layer 1 by signature-key sha256:[0-9a-f]{16}$`));
     // No secret in anything logged.
     const logged = JSON.stringify(c.log.lines);
     for (const s of [SECRET_KEY, reg.pass, front.valid]) expect(logged).not.toContain(s);
@@ -363,12 +355,15 @@ describe('promote-ecr-image against stand-ins', () => {
   test('stand-in: require-signature refuses an unsigned image, saying what is missing', async () => {
     await expect(
       runPromoteEcrImage(
-        promoteInputs(`${ECR_HOST}/${unsignedRepo}:v1`, `${PUBLIC_HOST}/relay-alias/x`, { 'require-signature': true }),
+        promoteInputs(`${ECR_HOST}/${unsignedRepo}:v1`, `${PUBLIC_HOST}/relay-alias/x`, {
+          'require-signature': true,
+          'signature-key': signer.publicPem,
+        }),
         ctx(),
         deps(),
       ),
     ).rejects.toThrow(
-      `require-signature: no cosign signature (sha256-${image.top.digest.slice(7)}.sig) or signature referrer found for ${ECR_HOST}/${unsignedRepo}@${image.top.digest}`,
+      `require-signature: ${ECR_HOST}/${unsignedRepo}@${image.top.digest}: expected a signature by signature-key (${keyId(signer.publicKey)}), found no cosign signature (sha256-${image.top.digest.slice(7)}.sig) or Sigstore bundle referrer`,
     );
   });
 
@@ -424,6 +419,7 @@ describe('copy-image to an immutable ECR repository (stand-in)', () => {
       destination: `${ECR_HOST}/${repo}`,
       tags,
       'immutable-tags': false,
+      'require-signature': false,
       'dry-run': false,
       'insecure-registries': insecure,
       'source-username': undefined,

@@ -237,6 +237,7 @@ describe('copy-image: the plan binds the target of every tag (distribution regis
     ({
       source,
       destination,
+      'require-signature': false,
       tags: ['release'],
       'immutable-tags': false,
       'dry-run': false,

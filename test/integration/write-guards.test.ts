@@ -80,6 +80,7 @@ describe('refusals before writes: an audit-file that exists', () => {
         {
           source: `${reg.anon}/${srcRepo}:1.0.0`,
           destination: `${reg.anon}/${dst}`,
+          'require-signature': false,
           tags: ['1.0.0', 'latest'],
           'immutable-tags': false,
           'dry-run': false,

@@ -6,6 +6,8 @@ import type { Node, SourceGraph } from '../oci/copy/graph.js';
 import { targetPresence } from '../oci/copy/plan.js';
 import { expectedFallback, keptNodes, type Pair } from './plan.js';
 import { childPlatform } from './source.js';
+import type { SignaturePolicy } from '../oci/signatures/policy.js';
+import { checkSignatures, refusal } from '../oci/signatures/verify.js';
 
 /** A mirror's state for one (image, version): the drift report's vocabulary. */
 export type DriftStatus = 'ok' | 'missing' | 'moved' | 'incomplete' | 'unreachable';
@@ -25,12 +27,17 @@ const KIND: Record<string, string> = { sig: 'signature', att: 'attestation', sbo
  * that suffices: each tag missing, moved (at other content) or present; when
  * present, whether every platform, referrer, cosign tag and blob is there too.
  */
-export async function checkPair(p: Pair, parallel: number): Promise<DriftRow[]> {
+export async function checkPair(p: Pair, parallel: number, signatures?: SignaturePolicy): Promise<DriftRow[]> {
   const u = p.unit;
   if (u.error || !u.graph) return u.tags.map((tag) => ({ pair: p, tag, status: 'unreachable', why: u.error ?? 'source not read' }));
   try {
     const at = await mapLimit(u.tags, parallel, (t) => p.repo.headManifest(t));
     const problems = at.some((d) => d?.digest === u.digest) ? await completeness(p, parallel) : [];
+    // A mirror whose signature no longer verifies for its digest (replaced, re-signed by another key) is drift.
+    if (signatures && at.some((d) => d?.digest === u.digest)) {
+      const c = await checkSignatures(p.repo, u.digest, u.graph.root.bytes, signatures);
+      if (!c.verified) problems.push(`signature: ${refusal(c, signatures, fallbackTag(u.digest) + '.sig')}`);
+    }
     return u.tags.map((tag, i): DriftRow => {
       const d = at[i]?.digest;
       if (d === undefined) return { pair: p, tag, status: 'missing', why: `${p.name}:${tag} does not exist` };

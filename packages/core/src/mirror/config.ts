@@ -86,6 +86,8 @@ export interface Image {
   platforms: string[];
   labelTemplate: string;
   moveTags?: boolean;
+  /** The file's `signature` for this image (paths still relative to the file), checked by run.ts. */
+  signature?: { key?: string; identity?: string; issuer?: string; 'trusted-root'?: string };
 }
 
 export interface MirrorConfig {
@@ -333,6 +335,7 @@ function build(raw: MirrorFile, at: Positions, file: string, opts: LoadOptions):
       platforms: img.platforms ?? [],
       labelTemplate,
       ...(img['move-tags'] !== undefined && { moveTags: img['move-tags'] }),
+      ...(img.signature && { signature: img.signature }),
     };
     // Each target's repository for this image must be a valid name, and its label fit the API.
     for (const t of image.targets) {

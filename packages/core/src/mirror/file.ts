@@ -182,6 +182,33 @@ const IMAGE = declare({
     },
     label: { schema: { type: 'string', description: `${LABEL_NOTE} Overrides the file's label.` } },
     'move-tags': { schema: { type: 'boolean', description: 'Move tags that point at other content on every target.' } },
+    signature: {
+      schema: {
+        type: 'object',
+        description:
+          "What the image's cosign signature must satisfy, instead of the operation's signature inputs: checked on its source before anything is written, on every target after mirroring, and by check (a mirror whose signature no longer verifies is drift).",
+        properties: {
+          key: {
+            schema: {
+              type: 'string',
+              description: 'PEM public key, its contents or a path relative to the mirror file (key-based).',
+              minLength: 1,
+            },
+          },
+          identity: {
+            schema: { type: 'string', description: 'Keyless: the signer certificate identity, exact or /regex/.', minLength: 1 },
+          },
+          issuer: { schema: { type: 'string', description: 'Keyless: the OIDC issuer, exact or /regex/.', minLength: 1 } },
+          'trusted-root': {
+            schema: {
+              type: 'string',
+              description: "Sigstore trusted-root JSON file, relative to the mirror file (default: Sigstore's public root).",
+              minLength: 1,
+            },
+          },
+        },
+      },
+    },
   },
 });
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { mapLimit } from '../concurrency.js';
 import type { Context, Result } from '../context.js';
-import { CancelledError, GateError, badInput, errorMessage, throwIfCancelled } from '../errors.js';
+import { CancelledError, GateError, InputError, badInput, errorMessage, throwIfCancelled } from '../errors.js';
 import type { InputCredentials } from '../oci/repo/auth/credentials.js';
 import type { AwsConfig } from '../oci/ecr/client.js';
 import { ecrRegistry } from '../oci/ref/hosts.js';
@@ -14,7 +14,9 @@ import type { PlanRow } from '../report/plan.js';
 import { DEFAULTS } from '../defaults.js';
 import { checkPair } from './check.js';
 import { checkNamedVariables } from '../inputs/variables.js';
-import { labelFor, loadMirrorConfig, registryName, targetRepository, type Target } from './config.js';
+import { signaturePolicy, type SignaturePolicy } from '../oci/signatures/policy.js';
+import { requireSignature } from '../oci/signatures/verify.js';
+import { labelFor, loadMirrorConfig, registryName, targetRepository, type Image, type Target } from './config.js';
 import { deliverBlobs, moveTags, putContent, Transfer, type ExecOptions } from './execute.js';
 import { addHolder, fail, newPair, pairRows, planPair, scheduleBlobs, upToDate, type Holders, type Pair } from './plan.js';
 import { Capabilities, RegistryWatch } from './probe.js';
@@ -33,6 +35,8 @@ export interface MirrorRequest {
   parallel: number;
   shard?: string;
   failFast: boolean;
+  /** What every image's signature must satisfy: on its source before any write, on every target after (and in check). */
+  signatures?: SignaturePolicy;
 }
 
 /**
@@ -60,6 +64,7 @@ export async function runMirror(
     );
   checkNamedVariables(ctx, cfg.variables, `the mirror file ${req.config}`);
   const usedTargets = [...new Map(cfg.images.flatMap((i) => i.targets).map((t) => [t.name, t])).values()];
+  const policies = await imagePolicies(cfg.images, req.signatures, path.dirname(path.resolve(ctx.cwd, req.config)), cfg.file);
 
   const credentials: InputCredentials = {};
   for (const t of usedTargets) {
@@ -166,7 +171,7 @@ export async function runMirror(
 
     if (req.mode === 'check') {
       const rows = await log.group('Checking mirrors', async () => {
-        const r = (await mapLimit(pairs, many, (p) => checkPair(p, many), ctx.signal)).flat();
+        const r = (await mapLimit(pairs, many, (p) => checkPair(p, many, policies.get(p.unit.image.index)), ctx.signal)).flat();
         for (const x of r) if (x.status !== 'ok') log.warn(`${x.pair.name}:${x.tag}: ${x.status}${x.why ? ` (${x.why})` : ''}`);
         return r;
       });
@@ -178,6 +183,21 @@ export async function runMirror(
     if (lacking) {
       throw new GateError(
         `${cfg.file}: images[${lacking.image.index}] ${lacking.image.sourceText}:${lacking.tags.join(',')} lacks platform ${lacking.missingPlatforms.join(', ')} (platforms: ${lacking.image.platforms.join(', ')}); nothing written`,
+      );
+    }
+
+    const signed = units.filter((u) => u.graph && policies.get(u.image.index));
+    if (signed.length) {
+      await log.group('Signatures (each source, before anything is written)', () =>
+        mapLimit(
+          signed,
+          many,
+          async (u) => {
+            const found = await requireSignature(u.source, u.digest, u.graph!.root.bytes, policies.get(u.image.index)!, 'source');
+            log.info(`${u.image.name}:${u.tags.join(',')}: ${found}`);
+          },
+          ctx.signal,
+        ),
       );
     }
 
@@ -258,6 +278,7 @@ export async function runMirror(
       p.status = 'skipped';
       p.why = 'not started: stopped after the first failure (fail-fast)';
     }
+    if (signed.length) await log.group('Signatures on every target', () => verifyTargets(pairs, policies, many, ctx.signal));
     await log.group('Labels', () => setLabels(pairs, new Labeller(session.http, log), labels, transfer.stopped));
     for (const r of plan.rows) r.result = r.action === 'skip' ? 'unchanged' : 'written';
     for (const p of pairs)
@@ -298,6 +319,66 @@ export function quotaGate(pairs: Pair[], watch: RegistryWatch, targets: Target[]
       `registry ${registryName(host)} (target ${names}): the plan needs ${needed} pulls (a read-back GET of each manifest it writes) but only ${rl.remaining} remain (ratelimit-remaining: ${rl.remainingText ?? rl.remaining}${rl.limit ? `, limit ${rl.limit}` : ''}); nothing written`,
     );
   }
+}
+
+type Policies = Map<number, SignaturePolicy | undefined>;
+
+/**
+ * Each image's signature policy: its `signature` in the mirror file (paths
+ * relative to the file), else the operation's inputs. Read before any
+ * network use; a bad one is refused naming the file and the image.
+ */
+async function imagePolicies(images: Image[], fallback: SignaturePolicy | undefined, dir: string, file: string): Promise<Policies> {
+  const out: Policies = new Map();
+  for (const img of images) {
+    if (!img.signature) {
+      out.set(img.index, fallback);
+      continue;
+    }
+    const s = img.signature;
+    try {
+      out.set(
+        img.index,
+        await signaturePolicy(
+          {
+            'require-signature': true,
+            'signature-key': s.key,
+            'signature-identity': s.identity,
+            'signature-issuer': s.issuer,
+            'trusted-root': s['trusted-root'],
+          },
+          dir,
+        ),
+      );
+    } catch (err) {
+      // The policy's messages name the operation's inputs; here they are the file's fields.
+      const msg = errorMessage(err)
+        .replace(/input '(?:signature-)?(key|identity|issuer|trusted-root)'/, '$1')
+        .replace(/input 'require-signature'/, 'signature')
+        .replace(/signature-(key|identity|issuer)/g, '$1');
+      if (err instanceof InputError) throw new InputError(`${file}: images[${img.index}].signature: ${msg}`);
+      throw err;
+    }
+  }
+  return out;
+}
+
+/** Each mirror just made or found up to date must carry a signature the policy accepts for its digest; one that does not fails. */
+async function verifyTargets(pairs: Pair[], policies: Policies, parallel: number, signal?: AbortSignal): Promise<void> {
+  await mapLimit(
+    pairs.filter((p) => p.unit.graph && policies.get(p.unit.image.index) && (p.status === 'created' || p.status === 'up to date')),
+    parallel,
+    async (p) => {
+      try {
+        await requireSignature(p.repo, p.unit.digest, p.unit.graph!.root.bytes, policies.get(p.unit.image.index)!, 'target');
+      } catch (err) {
+        if (err instanceof CancelledError) throw err;
+        p.status = 'failed';
+        p.why = errorMessage(err);
+      }
+    },
+    signal,
+  );
 }
 
 async function setLabels(pairs: Pair[], labeller: Labeller, out: Map<string, LabelResult[]>, stopped: boolean): Promise<void> {

@@ -8,7 +8,9 @@ import { parseReference } from '../oci/ref/reference.js';
 import { inputCredentials } from '../oci/repo/auth/credentials.js';
 import { audited } from '../audit/write.js';
 import { auditFileInput, planInputs, planOutputs, requestTimeoutInput, subprocessTimeoutInput } from './common.js';
-import { imagesOutput, insecureRegistriesInput, openOciSession } from './oci-session.js';
+import { imagesOutput, insecureRegistriesInput, openOciSession, signatureInputs } from './oci-session.js';
+import { signaturePolicy } from '../oci/signatures/policy.js';
+import { requireSignature } from '../oci/signatures/verify.js';
 
 const spec = defineSpec({
   name: 'copy-image',
@@ -36,6 +38,7 @@ const spec = defineSpec({
       type: 'boolean',
       default: 'false',
     },
+    ...signatureInputs,
     'insecure-registries': insecureRegistriesInput,
     'source-username': {
       description: 'Username for the source registry.',
@@ -67,18 +70,40 @@ export const copyImage = defineOperation(spec, async (inp, ctx: Context): Promis
     { ref: source, user: inp['source-username'], pass: inp['source-password'], input: 'source' },
     { ref: destination, user: inp['destination-username'], pass: inp['destination-password'], input: 'destination' },
   ]);
+  const policy = await signaturePolicy(inp, ctx.cwd);
   const { session, aws } = openOciSession(ctx, { insecureRegistries: inp['insecure-registries'], credentials });
+  const signatures: string[] = [];
   try {
     const fromEcr =
       destination.kind === 'registry' ? await ecrTagImmutability(destination.registry, destination.repository, aws, ctx.log) : undefined;
     const immutable = inp['immutable-tags'] ? true : (fromEcr ?? false);
     const r = await ociCopy(
-      { source, destination, tags: inp.tags, dryRun: inp['dry-run'], immutable, ...(ctx.record && { record: ctx.record }) },
+      {
+        source,
+        destination,
+        tags: inp.tags,
+        dryRun: inp['dry-run'],
+        immutable,
+        ...(ctx.record && { record: ctx.record }),
+        ...(policy && {
+          gate: async (g, from) => {
+            const found = await requireSignature(from, g.root.digest, g.root.bytes, policy, 'source');
+            ctx.log.info(`signature: ${found}`);
+            signatures.push(`source: ${found}`);
+          },
+          afterCopy: async (to, digest, bytes) => {
+            const found = await requireSignature(to, digest, bytes, policy, 'target');
+            ctx.log.info(`signature on the target: ${found}`);
+            signatures.push(`target: ${found}`);
+          },
+        }),
+      },
       session,
       ctx.log,
       ctx.signal,
     );
-    return await audited(ctx, copyResult('copy-image', r, []), { file: inp['audit-file'] });
+    const sections = signatures.length ? [{ heading: 'Signature', text: signatures.join('; ') }] : [];
+    return await audited(ctx, copyResult('copy-image', r, sections), { file: inp['audit-file'] });
   } finally {
     session.close();
   }

@@ -2,7 +2,8 @@ import type { Context, Result } from '../context.js';
 import { defineSpec } from '../inputs/spec.js';
 import { defineOperation } from '../operation.js';
 import { DEFAULTS } from '../defaults.js';
-import { openOciSession } from './oci-session.js';
+import { openOciSession, signatureInputs } from './oci-session.js';
+import { signaturePolicy } from '../oci/signatures/policy.js';
 import { audited } from '../audit/write.js';
 import { auditFileInput, openStoreInput, planInputs, planOutputs, requestTimeoutInput, subprocessTimeoutInput } from './common.js';
 
@@ -35,6 +36,7 @@ const spec = defineSpec({
     },
     shard: { description: 'Mirror only this share of the (image, tag) list, `i/n`, so a workflow matrix splits a large file.' },
     'fail-fast': { description: 'Stop at the first failed target instead of finishing the others.', type: 'boolean', default: 'false' },
+    ...signatureInputs,
     ...requestTimeoutInput,
     ...subprocessTimeoutInput,
     ...planInputs,
@@ -56,6 +58,7 @@ const spec = defineSpec({
 export const mirrorArtifact = defineOperation(spec, async (inp, ctx: Context): Promise<Result> => {
   // Loaded when run: the mirror code and its YAML and semver parsers are not part of every command's start-up.
   const { runMirror } = await import('../mirror/run.js');
+  const signatures = await signaturePolicy(inp, ctx.cwd);
   const res = await runMirror(
     {
       config: inp.config,
@@ -66,6 +69,7 @@ export const mirrorArtifact = defineOperation(spec, async (inp, ctx: Context): P
       parallel: inp.parallel,
       ...(inp.shard !== undefined && { shard: inp.shard }),
       failFast: inp['fail-fast'],
+      ...(signatures && { signatures }),
     },
     ctx,
     (credentials) => openOciSession(ctx, { insecureRegistries: inp['insecure-registries'], credentials }),

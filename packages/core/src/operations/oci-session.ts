@@ -42,3 +42,33 @@ export const imagesOutput = {
   description: 'Every reference written, one per line (`repo:tag@digest`, then `repo@digest`).',
   type: 'list',
 } as const;
+
+/**
+ * The signature inputs copy-image, promote-ecr-image and mirror-artifact
+ * share (the mirror file may set them per image): what a cosign signature
+ * must satisfy, checked on the source before the first write and on the
+ * target after the copy (oci/signatures/).
+ */
+export const signatureInputs = {
+  'require-signature': {
+    description:
+      'Refuse unless a cosign signature of the image digest verifies (legacy `sha256-<hex>.sig` tag or Sigstore bundle referrer); needs `signature-key` or `signature-identity` and `signature-issuer`, which imply it.',
+    type: 'boolean',
+    default: 'false',
+  },
+  'signature-key': {
+    description:
+      'PEM public key (its contents or a file path) a signature must verify with, offline, as `cosign verify --key … --insecure-ignore-tlog`; a Rekor bundle it carries is checked against `trusted-root` when given.',
+  },
+  'signature-identity': {
+    description:
+      'Keyless: the signer certificate identity (SAN email or URI), exact, or `/regex/` (unanchored, as `--certificate-identity-regexp`); its transparency-log proof is checked offline against the trust root.',
+  },
+  'signature-issuer': {
+    description: 'Keyless: the OIDC issuer in the signer certificate, exact or `/regex/` (as `--certificate-oidc-issuer[-regexp]`).',
+  },
+  'trusted-root': {
+    description: 'Sigstore trusted-root JSON file (TrustedRoot: Fulcio CAs, Rekor and CT log keys) for a private deployment.',
+    defaultNote: "Sigstore's public trust root, through TUF (keyless only)",
+  },
+} as const;

@@ -4,14 +4,16 @@ import { defineSpec } from '../inputs/spec.js';
 import { defineOperation } from '../operation.js';
 import { ociCopy } from '../oci/copy/copy.js';
 import { copyResult } from '../oci/copy/report.js';
-import { SEVERITIES, scanGate, signatureGate } from '../oci/ecr/gates.js';
+import { SEVERITIES, scanGate } from '../oci/ecr/gates.js';
+import { signaturePolicy } from '../oci/signatures/policy.js';
+import { requireSignature } from '../oci/signatures/verify.js';
 import type { Severity } from '../oci/ecr/gates.js';
 import { ECR_PUBLIC_HOST, ecrRegistry, isEcrPublic } from '../oci/ref/hosts.js';
-import { formatReference, parseReference } from '../oci/ref/reference.js';
+import { parseReference } from '../oci/ref/reference.js';
 import { audited } from '../audit/write.js';
 import { ImagePromotionStatement } from '../oci/ecr/promotion.js';
 import { auditFileInput, planInputs, planOutputs, requestTimeoutInput, subprocessTimeoutInput } from './common.js';
-import { imagesOutput, insecureRegistriesInput, openOciSession } from './oci-session.js';
+import { imagesOutput, insecureRegistriesInput, openOciSession, signatureInputs } from './oci-session.js';
 
 const spec = defineSpec({
   name: 'promote-ecr-image',
@@ -25,11 +27,7 @@ const spec = defineSpec({
     },
     destination: { description: 'ECR Public repository: `public.ecr.aws/<alias>/<repo>`.', required: true, positional: 1 },
     tags: { description: 'Tags to set in ECR Public, one per line.', type: 'list', defaultNote: 'the source tag' },
-    'require-signature': {
-      description: 'Refuse unless a cosign signature (`sha256-<hex>.sig`) or a signature referrer exists for the source digest.',
-      type: 'boolean',
-      default: 'false',
-    },
+    ...signatureInputs,
     'max-severity': {
       description: 'Refuse when ECR scan findings of this severity or worse exist (DescribeImageScanFindings); `none` skips the gate.',
       default: 'critical',
@@ -65,6 +63,7 @@ export const promoteEcrImage = defineOperation(spec, async (inp, ctx: Context): 
   }
   if (!source.tag && !source.digest) badInput('source', 'a tag or digest to promote', inp.source);
   if (inp.tags.length === 0 && !destination.tag && !source.tag) badInput('tags', 'at least one tag when the source is given by digest');
+  const policy = await signaturePolicy(inp, ctx.cwd);
   const { session, aws } = openOciSession(ctx, { insecureRegistries: inp['insecure-registries'] });
   const gates: string[] = [];
   const statement = new ImagePromotionStatement({ source, destination, tags: inp.tags, env: ctx.env });
@@ -79,10 +78,10 @@ export const promoteEcrImage = defineOperation(spec, async (inp, ctx: Context): 
         ...(ctx.record && { record: ctx.record }),
         moreRows: (plan, target) => statement.plan(plan, target),
         // Gates run on what would be published, before anything is written.
-        gate: async (g) => {
+        gate: async (g, from) => {
           await ctx.log.group('Gates', async () => {
-            if (inp['require-signature']) {
-              const found = signatureGate(g, formatReference(source, {}));
+            if (policy) {
+              const found = await requireSignature(from, g.root.digest, g.root.bytes, policy, 'source');
               ctx.log.info(`signature: ${found}`);
               gates.push(`signature: ${found}`);
             }
@@ -90,6 +89,13 @@ export const promoteEcrImage = defineOperation(spec, async (inp, ctx: Context): 
             gates.push(...scans.map((s) => `scan ${s}`));
           });
         },
+        ...(policy && {
+          afterCopy: async (to, digest, bytes) => {
+            const found = await requireSignature(to, digest, bytes, policy, 'target');
+            ctx.log.info(`signature in ECR Public: ${found}`);
+            gates.push(`signature in ECR Public: ${found}`);
+          },
+        }),
       },
       session,
       ctx.log,
@@ -97,7 +103,7 @@ export const promoteEcrImage = defineOperation(spec, async (inp, ctx: Context): 
     );
     const gateSection = {
       heading: 'Gates',
-      text: gates.length ? gates.join('; ') : `none (require-signature false, max-severity ${inp['max-severity']})`,
+      text: gates.length ? gates.join('; ') : `none (no signature policy, max-severity ${inp['max-severity']})`,
     };
     const res = copyResult('promote-ecr-image', r, [gateSection]);
     // After the image is written and verified: the statement names the plan approve() let through.

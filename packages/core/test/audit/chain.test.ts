@@ -98,6 +98,7 @@ describe('audit-file: records chained in their directory', () => {
       ({
         source: `oci:${f.dir}:v1`,
         destination: `oci:${out}/${dest}`,
+        'require-signature': false,
         tags: [],
         'immutable-tags': false,
         'dry-run': false,

@@ -290,6 +290,7 @@ describe('audit records', () => {
       destination: `oci:${out}/image`,
       tags: [],
       'immutable-tags': false,
+      'require-signature': false,
       'dry-run': false,
       'insecure-registries': [],
       'audit-file': file,

@@ -33,14 +33,16 @@ export interface CopyRequest {
   record?: RunRecord;
   /** Manifests the image may bring before it is refused; default DEFAULTS.ociMaxGraphManifests. */
   maxManifests?: number;
-  /** Runs once the source is read, before the target is touched (promotion gates). */
-  gate?: (g: SourceGraph) => Promise<void>;
+  /** Runs once the source is read, before the target is touched (promotion gates, signatures). */
+  gate?: (g: SourceGraph, source: Repo) => Promise<void>;
   /**
    * Rows of what the caller writes once the copy is verified (a promotion
    * statement attached to the image), planned (reads only) with the copy's so
    * that approval binds them; the caller sets their results.
    */
   moreRows?: (plan: Plan, target: Repo) => Promise<PlanRow[]>;
+  /** Runs on the target once the copy is read back (signatures verified where they were copied to); not in a dry run. */
+  afterCopy?: (target: Repo, digest: string, manifest: Buffer) => Promise<void>;
 }
 
 export type { CopyResult } from './result.js';
@@ -84,7 +86,7 @@ export async function ociCopy(req: CopyRequest, session: OciSession, log: Logger
     );
     return g;
   });
-  if (req.gate) await req.gate(graph);
+  if (req.gate) await req.gate(graph, source);
   const plan = await log.group(`Plan ${target.name}`, async () => {
     const p = await planCopy(graph, source, target, {
       tags,
@@ -120,6 +122,7 @@ export async function ociCopy(req: CopyRequest, session: OciSession, log: Logger
     log.info(`${v.references.length} references resolve to the expected digests`);
     return v.references;
   });
+  if (req.afterCopy) await req.afterCopy(target, graph.root.digest, graph.root.bytes);
   return {
     digest: plan.root.digest,
     images,

@@ -1,7 +1,6 @@
 import { GateError, RemoteError, badInput } from '../../errors.js';
 import type { Logger } from '../../log/logger.js';
 import type { SourceGraph } from '../copy/graph.js';
-import { cosignTag } from '../copy/referrers.js';
 import { ecrRegistry } from '../ref/hosts.js';
 import { isIndexType, parseManifest } from '../ref/media.js';
 import { awsErrorText, ecrSdkClient, loadEcrSdk } from './client.js';
@@ -94,16 +93,4 @@ export async function scanGate(
     );
   }
   return summary;
-}
-
-const SIGNATURE_TYPES = /sigstore\.bundle|cosign\.artifact\.sig|notary\.signature/;
-
-/** A cosign `.sig` tag or a signature referrer must exist for the image digest. */
-export function signatureGate(g: SourceGraph, sourceName: string): string {
-  const digest = g.root.digest;
-  const tag = cosignTag(digest, 'sig');
-  if (g.cosignTags.some((t) => t.tag === tag)) return `cosign signature ${tag}`;
-  const sig = (g.referrers.get(digest) ?? []).find((d) => SIGNATURE_TYPES.test(parseManifest(g.nodes.get(d)!.manifest).artifactType ?? ''));
-  if (sig) return `signature referrer ${sig}`;
-  throw new GateError(`require-signature: no cosign signature (${tag}) or signature referrer found for ${sourceName}@${digest}`);
 }
