@@ -1,7 +1,18 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 
-/** After the whole run: no registered secret may appear in any captured output. */
+/**
+ * The forms a secret takes in the documents and pages Relay writes: as it is,
+ * JSON-escaped (`"` as `\\"`, a newline as `\\n`), URL-encoded (and
+ * form-encoded, a space as `+`), and HTML-escaped. Any of them in an output is a leak.
+ */
+export function forms(secret) {
+  const html = secret.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+  const url = encodeURIComponent(secret);
+  return [...new Set([secret, JSON.stringify(secret).slice(1, -1), url, url.replace(/%20/g, '+'), html, html.replace(/'/g, '&#39;')])];
+}
+
+/** After the whole run: no registered secret, in any of its forms, may appear in any captured output. */
 export default function scan() {
   const dir = process.env.RELAY_TEST_LEAK_DIR;
   if (!dir || !existsSync(dir)) return;
@@ -15,8 +26,10 @@ export default function scan() {
   const secrets = [...new Set(lines('secrets'))].filter((s) => s.length >= 6);
   const outputs = lines('output');
   rmSync(dir, { recursive: true, force: true });
-  const leaks = secrets.filter((s) => outputs.some((o) => o.includes(s)));
-  console.log(`secret scan: ${secrets.length} secrets against ${outputs.length} captured outputs, ${leaks.length} leaked`);
+  const leaks = secrets.filter((s) => forms(s).some((f) => outputs.some((o) => o.includes(f))));
+  console.log(
+    `secret scan: ${secrets.length} secrets (each as it is, JSON-escaped, URL-encoded and HTML-escaped) against ${outputs.length} captured outputs, ${leaks.length} leaked`,
+  );
   if (leaks.length)
     throw new Error(
       `secret scan: ${leaks.length} secret(s) appeared in Relay's output: ${leaks.map((l) => l.slice(0, 4) + '…').join(', ')}`,

@@ -1,7 +1,8 @@
 // The suite's secret scan. Tests register every secret they hand to Relay
 // (`secret(value)`) and every output Relay gave back (`captured(text)`); after
 // the whole run, test/support/leak-scan.ts fails it if any secret appears in any
-// captured output. Files under RELAY_TEST_LEAK_DIR, set by the global setup.
+// captured output, as it is or escaped (JSON, URL, HTML: leak-scan.mjs's forms).
+// Files under RELAY_TEST_LEAK_DIR, set by the global setup.
 import { appendFileSync } from 'node:fs';
 import path from 'node:path';
 

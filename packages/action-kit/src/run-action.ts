@@ -14,6 +14,9 @@ import {
   isExpected,
   outputText,
   parseDotenv,
+  redactValue,
+  fitJson,
+  fitLines,
   parseInputs,
   RELEASE_ENVIRONMENT_VARIABLE,
   RELEASE_FILE_VARIABLE,
@@ -81,27 +84,31 @@ export async function runAction(op: AnyOperation): Promise<void> {
       record,
       ...(secrets.named.length > 0 && { namedVariables: { names: secrets.named, where: ENV_SECRET } }),
     });
-    for (const [k, v] of Object.entries(res.outputs)) core.setOutput(k, log.redact(outputText(v)));
-    keepDocument(withRunRecord(documentOf(op.spec.name, res), record, whoAndRun(process.env).run), log);
+    const doc = redactValue(withRunRecord(documentOf(op.spec.name, res), record, whoAndRun(process.env).run), (t) => log.redact(t));
+    setOutputs(op, doc.outputs, log);
+    keepDocument(doc, log);
     report = res.report;
     const code = exitCodeOfStatus(statusOf(res));
     if (code !== 0) {
-      core.setFailed(`${op.spec.name}: ${statusOf(res)} (see the job summary)`);
+      log.fail(`${op.spec.name}: ${statusOf(res)} (see the job summary)`);
       process.exitCode = code;
     }
   } catch (err) {
-    if (!isExpected(err) && err instanceof Error && err.stack) core.debug(log.redact(err.stack));
+    if (!isExpected(err) && err instanceof Error && err.stack) log.debug(err.stack);
     report = failureReport(op.spec.name, err, record.plan);
-    keepDocument(withRunRecord(failureDocument(op.spec.name, err, record.plan), record, whoAndRun(process.env).run), log);
-    core.setFailed(
-      isExpected(err) ? errorMessage(err) : `internal error: ${errorMessage(err)} (re-run with debug logging for the stack trace)`,
+    keepDocument(
+      redactValue(withRunRecord(failureDocument(op.spec.name, err, record.plan), record, whoAndRun(process.env).run), (t) => log.redact(t)),
+      log,
     );
+    log.fail(isExpected(err) ? errorMessage(err) : `internal error: ${errorMessage(err)} (re-run with debug logging for the stack trace)`);
     process.exitCode = exitCodeFor(err);
   } finally {
     process.off('SIGINT', cancel);
     process.off('SIGTERM', cancel);
   }
-  if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(fitSummary(log.redact(renderMarkdown(report)))).write();
+  // Redacted as values before rendering: markdown escapes `<`, `&` and `|`, which would hide a secret from text redaction.
+  if (process.env.GITHUB_STEP_SUMMARY)
+    await core.summary.addRaw(fitSummary(renderMarkdown(redactValue(report, (t) => log.redact(t))))).write();
 }
 
 /** The dotenv secret the reusable workflows pass to the action (`secrets.RELAY_ENV`). */
@@ -145,41 +152,80 @@ export function fitSummary(markdown: string, max = SUMMARY_MAX_BYTES): string {
 }
 
 /**
- * Characters of the `report` output. GitHub caps a job's outputs at 1 MB,
- * counted as UTF-16, and the reusable workflows pass `report` on as a job output.
+ * Characters (UTF-16 code units) of all of a step's outputs together. GitHub
+ * allows a job 1 MB of outputs, sized as UTF-16 (two bytes a character), and
+ * the reusable workflows pass every output of the step on as a job output;
+ * 1,000,000 bytes less room for their names.
  */
+export const OUTPUTS_MAX = 500_000 - 8 * 1024;
+
+/** Characters of the `report` output: half of OUTPUTS_MAX and more (the run document is the output people read). */
 export const REPORT_OUTPUT_MAX = 256 * 1024;
 
 /**
- * The run document as the `report` output, whatever the outcome, and also as
- * the file RELAY_REPORT_FILE names when set: the reusable workflows read the
- * plan from there, since a large plan does not fit in an environment variable.
- * The file has every plan row; the output keeps the first ones that fit under
- * REPORT_OUTPUT_MAX and says how many it left out (`planOmitted`).
+ * Sets the operation's outputs, within what OUTPUTS_MAX leaves beside the
+ * report: outputs smaller than an equal share are set whole, and what they
+ * leave is shared by the larger ones (a list output keeps its first lines, a
+ * JSON output the first rows of each of its lists, counting the rest, as
+ * fitJson does). Each cut is said in the log; the run document in
+ * RELAY_REPORT_FILE keeps every row.
+ */
+function setOutputs(op: AnyOperation, outputs: RunDocument['outputs'], log: ActionsLogger): void {
+  const texts = Object.entries(outputs).map(([name, v]) => ({ name, v, text: outputText(v) }));
+  let budget = OUTPUTS_MAX - REPORT_OUTPUT_MAX;
+  let left = texts.length;
+  for (const o of [...texts].sort((a, b) => a.text.length - b.text.length)) {
+    const share = Math.floor(budget / left--);
+    let text = o.text;
+    if (text.length > share) {
+      const type = op.spec.outputs[o.name]?.type;
+      let kept: string;
+      if (Array.isArray(o.v)) {
+        const f = fitLines(o.v, share);
+        text = f.text;
+        kept = `the first ${f.kept} of ${o.v.length} lines`;
+      } else if (type === 'json' || (typeof o.v === 'object' && o.v !== null)) {
+        const f = fitJson(o.v, share);
+        text = f.text;
+        kept = `all but ${f.omitted} rows of its lists`;
+      } else {
+        text = text.slice(0, share);
+        kept = `its first ${share} characters`;
+      }
+      log.warn(`output '${o.name}' keeps ${kept} (${o.text.length} characters; GitHub limits a job's outputs to 1 MB); ${whereAll()}`);
+    }
+    budget -= text.length;
+    core.setOutput(o.name, text);
+  }
+}
+
+function whereAll(): string {
+  const file = process.env.RELAY_REPORT_FILE;
+  return file ? `the run document in ${file} has them all` : 'set RELAY_REPORT_FILE to keep them all';
+}
+
+/**
+ * The run document (already redacted) as the `report` output, whatever the
+ * outcome, and also as the file RELAY_REPORT_FILE names when set: the
+ * reusable workflows read the plan from there, since a large plan does not fit
+ * in an environment variable. The file has every row; the output, when the
+ * whole does not fit REPORT_OUTPUT_MAX, keeps what fitJson keeps (status,
+ * exit code, error, counts, and the first rows of every list, with
+ * `planOmitted` and the like saying how many were left out).
  */
 function keepDocument(doc: RunDocument, log: ActionsLogger): void {
-  const text = log.redact(JSON.stringify(doc));
-  core.setOutput('report', text.length <= REPORT_OUTPUT_MAX ? text : shortened(doc, text.length, log));
+  const text = JSON.stringify(doc);
+  let output = text;
+  if (text.length > REPORT_OUTPUT_MAX) {
+    const f = fitJson(doc, REPORT_OUTPUT_MAX);
+    output = f.text;
+    log.info(`the report output leaves out ${f.omitted} rows (job outputs are limited to 1 MB); ${whereAll()}`);
+  }
+  core.setOutput('report', output);
   const file = process.env.RELAY_REPORT_FILE;
   try {
     if (file) writeFileSync(file, text + '\n');
   } catch (err) {
-    core.warning(`could not write the run document to RELAY_REPORT_FILE (${file}): ${errorMessage(err)}`);
+    log.warn(`could not write the run document to RELAY_REPORT_FILE (${file}): ${errorMessage(err)}`);
   }
-}
-
-function shortened(doc: RunDocument, length: number, log: ActionsLogger): string {
-  const rows = doc.plan.length;
-  let keep = Math.floor((rows * REPORT_OUTPUT_MAX) / length);
-  let text: string;
-  for (;;) {
-    text = log.redact(JSON.stringify({ ...doc, plan: doc.plan.slice(0, keep), planOmitted: rows - keep }));
-    if (text.length <= REPORT_OUTPUT_MAX || keep === 0) break;
-    keep = Math.floor(keep * 0.9);
-  }
-  log.info(
-    `the report output lists ${keep} of ${rows} plan rows (job outputs are limited to 1 MB); ` +
-      (process.env.RELAY_REPORT_FILE ? `all of them are in ${process.env.RELAY_REPORT_FILE}` : 'set RELAY_REPORT_FILE to keep them all'),
-  );
-  return text;
 }

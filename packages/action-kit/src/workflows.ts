@@ -281,7 +281,8 @@ fetch(url, { headers, signal: AbortSignal.timeout(55000) })
     fs.appendFileSync(env.GITHUB_ENV, 'RELAY_APPROVERS<<' + eof + '\\n' + JSON.stringify(approvals) + '\\n' + eof + '\\n');
     console.log('approved by: ' + (approvals.map((a) => a.login + ' (' + a.state + ')').join(', ') || 'nobody (no approval was required)'));
   })
-  .catch((e) => console.log('::warning::could not read who approved this run (' + e.message + '); the audit record names no approver'));
+  // The error's text is data in the annotation (encoded as escapeData does), never a command of its own.
+  .catch((e) => console.log('::warning::could not read who approved this run (' + String(e.message).replace(/%/g, '%25').replace(/\\r/g, '%0D').replace(/\\n/g, '%0A') + '); the audit record names no approver'));
 `;
 
 /** The step that sets RELAY_APPROVERS in an apply job (only a job in an environment has approvals). */

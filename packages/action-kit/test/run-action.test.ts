@@ -94,7 +94,7 @@ test('a plan too large for a job output: the report output keeps the rows that f
   expect(out.plan.length).toBeGreaterThan(1000);
   expect(out.plan[0]).toEqual(file.plan[0]);
   expect(out).toMatchObject({ operation: 'stand-in', status: 'done', outputs: { answer: '42' } });
-});
+}, 60_000);
 
 test("a summary over GitHub's 1 MiB is cut at a row, its folded section closed, and says so; a small one is whole", async () => {
   const rows = (n: number) => Array.from({ length: n }, (_, i) => [`store/object-${i}-${'x'.repeat(80)}`, 'put', 'new']);
@@ -134,7 +134,7 @@ test("a summary over GitHub's 1 MiB is cut at a row, its folded section closed, 
   expect(small).toContain('store/object-9-');
   expect(small).toContain('the end');
   expect(small).not.toContain('left out');
-});
+}, 60_000);
 
 test('RELAY_ENV: read by the parser the CLI uses; inputs and variables masked; AWS_* and stray names refused by name', async () => {
   process.env.INPUT_OUTCOME = 'done';

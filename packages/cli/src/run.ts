@@ -5,7 +5,9 @@ import {
   errorMessage,
   failureDocument,
   isExpected,
+  inert,
   jsonPieces,
+  redactValue,
   parseInputs,
   renderText,
   envName,
@@ -161,16 +163,19 @@ export async function runPrepared(
   let env = io.env;
   const print = (doc: RunDocument): void => {
     if (!flags.asJson) return;
-    // In batches of whole values (a secret is never split between two), not one string of megabytes.
+    // Redacted as values, then serialised: JSON's escaping (`"` as `\"`) never hides a secret from the masker.
+    // In batches of whole values, not one string of megabytes; `##[` (a runner's older command form, which
+    // JSON leaves as it is) written `\u0023#[`, the same JSON value.
     let batch = '';
-    for (const piece of jsonPieces(doc)) {
+    const flush = (end = ''): void => {
+      io.stdout.write(batch.replaceAll('##[', '\\u0023#[') + end);
+      batch = '';
+    };
+    for (const piece of jsonPieces(redactValue(doc, (t) => log.redact(t)))) {
       batch += piece;
-      if (batch.length >= 65536) {
-        io.stdout.write(log.redact(batch));
-        batch = '';
-      }
+      if (batch.length >= 65536) flush();
     }
-    io.stdout.write(log.redact(batch) + '\n');
+    flush('\n');
   };
   const complete = (doc: RunDocument): RunDocument => withRunRecord(doc, record, whoAndRun(env).run);
   try {
@@ -190,7 +195,7 @@ export async function runPrepared(
     after?.(res.plan, log);
     if (flags.asJson) print(doc);
     // --quiet: warnings and errors only; the exit code says how it ended, --json gives the whole document
-    else if (!flags.quiet) io.stdout.write(log.redact(renderText(res.report)));
+    else if (!flags.quiet) io.stdout.write(inert(renderText(redactValue(res.report, (t) => log.redact(t)))));
     return doc.exitCode;
   } catch (err) {
     const usage = err instanceof UsageError;

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { DOTENV_LINE, InputError, parseDotenv as parseCoreDotenv, sortSecrets, type OperationSpec, type SortedSecrets } from '@relay/core';
-import { parseDocument } from 'yaml';
+import { isMap, isScalar, parseDocument } from 'yaml';
 import { SECRETS_FLAG, UsageError } from './args.js';
 
 /**
@@ -74,7 +74,8 @@ function asUsage<T>(f: () => T): T {
 
 function parseYamlMap(text: string, where: string): Map<string, string> {
   // JSON is YAML; a parse error is reported by position only (its message may quote the value).
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
+  // The failsafe schema: every scalar is the string written (`0123` stays 0123, `yes` stays yes, `~` stays ~).
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false, schema: 'failsafe' });
   if (doc.errors.length) {
     const e = doc.errors[0]!;
     const line = e.linePos?.[0].line;
@@ -87,18 +88,28 @@ function parseYamlMap(text: string, where: string): Map<string, string> {
   } catch (err) {
     throw new UsageError(`${where}: ${(err as Error).message.split('\n')[0]} (aliases may expand to at most 100 values)`);
   }
-  if (value === null || value === undefined) return new Map();
+  if (value === null || value === undefined || isPlainNull(doc.contents)) return new Map();
   if (typeof value !== 'object' || Array.isArray(value)) throw new UsageError(`${where}: expected a map of input names to values`);
+  // A key with nothing after it (or an unquoted ~ or null) is not set, as before; "null" quoted is the word.
+  const unset = new Set<string>();
+  if (isMap(doc.contents)) for (const p of doc.contents.items) if (isScalar(p.key) && isPlainNull(p.value)) unset.add(String(p.key.value));
   const out = new Map<string, string>();
   for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
     if (k === 'sops') continue;
-    if (v === null || v === undefined) continue;
+    if (v === null || v === undefined || unset.has(k)) continue;
     if (typeof v === 'string') out.set(k, v);
     else if (typeof v === 'number' || typeof v === 'boolean') out.set(k, String(v));
     else if (Array.isArray(v) && v.every((i) => typeof i === 'string' || typeof i === 'number')) out.set(k, v.join('\n'));
     else throw new UsageError(`${where}: '${k}' must be a string (or a list of strings)`);
   }
   return out;
+}
+
+/** An absent value, or an unquoted empty, `~` or `null` (YAML's null, which the failsafe schema reads as text). */
+function isPlainNull(node: unknown): boolean {
+  return (
+    node === null || node === undefined || (isScalar(node) && node.type === 'PLAIN' && /^(|~|null|Null|NULL)$/.test(String(node.value)))
+  );
 }
 
 /**

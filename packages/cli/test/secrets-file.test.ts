@@ -112,6 +112,20 @@ describe('parsing', () => {
     expect(fail(() => parseSecretsText('a: 1\na: 2\n', 'f'))).toMatch(/^f: not a YAML, JSON or dotenv map \(DUPLICATE_KEY/);
   });
 
+  test('YAML values are the text written: 0123 stays 0123, yes stays yes; a key with nothing (or ~, null unquoted) is not set', () => {
+    const yaml = 'signing-key-passphrase: 0123\nimmutable: yes\nname: 1.10\ntarballs: [01, 1e3]\nnamespace:\nversion: ~\nstore: "null"\n';
+    expect(Object.fromEntries(parseSecretsText(yaml, 'f'))).toEqual({
+      'signing-key-passphrase': '0123',
+      immutable: 'yes',
+      name: '1.10',
+      tarballs: '01\n1e3',
+      store: 'null',
+    });
+    expect(Object.fromEntries(parseSecretsText('{"signing-key-passphrase": 0123e0, "x": null}', 'f'))).toEqual({
+      'signing-key-passphrase': '0123e0',
+    });
+  });
+
   test('a YAML alias bomb is refused as a usage error (exit 2) naming the file, in well under a second', () => {
     // Nine levels of nine aliases each: 9^9 values if expanded.
     const levels = [

@@ -1,4 +1,5 @@
 import type { OutputValue, Result } from '../context.js';
+import { redactValue } from '../log/redact-value.js';
 import type { ChainLink } from './chain.js';
 import { countActions, type PlanAction, type PlanRow } from '../report/plan.js';
 import { planHash } from '../report/plan-hash.js';
@@ -156,7 +157,8 @@ export type UnchainedRecord = Omit<AuditRecord, 'chain'>;
 /** The record's text at its place in the chain: `chain` after `time`, secrets and credentials redacted. */
 export function renderAuditRecord(record: UnchainedRecord, link: ChainLink, redact: (text: string) => string): string {
   const { schema, operation, time, ...rest } = record;
-  return redact(JSON.stringify({ schema, operation, time, chain: link, ...rest }, null, 2)) + '\n';
+  // Redacted as values: the JSON text's escaping would hide a secret holding `"` or `\\` from text redaction.
+  return JSON.stringify(redactValue({ schema, operation, time, chain: link, ...rest }, redact), null, 2) + '\n';
 }
 
 /** The record of a finished run, from the run's record (inputs, binding), its result and the environment. */

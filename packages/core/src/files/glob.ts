@@ -8,8 +8,10 @@ import { badInput } from '../errors.js';
  * do (tinyglobby, i.e. picomatch semantics): `**` matches at the top level
  * too, symlinks are followed, dotfiles only when a pattern names the dot,
  * braces work, and `!pattern` excludes what earlier patterns matched. A
- * one-segment pattern reads one directory, never the whole tree. Every
- * pattern that includes must match at least one file.
+ * one-segment pattern reads one directory, never the whole tree. A path that
+ * exists as written (a file, or the leading directories of a pattern) is
+ * taken as written before it is read as a pattern, so names holding `(`, `{`,
+ * `[` or `*` can be given. Every pattern that includes must match at least one file.
  */
 export async function expandPatterns(
   patterns: readonly string[],
@@ -37,13 +39,23 @@ async function expandOne(
   excludes: readonly string[],
   fsAdapter: GlobOptions['fs'],
 ): Promise<string[]> {
-  if (!isDynamicPattern(pattern)) {
-    const abs = path.resolve(cwd, pattern);
-    return (await fs.stat(abs).catch(() => undefined))?.isFile() ? [abs] : [];
+  // A path that exists as given is itself, whatever characters it holds: `dist/app (1).tar.gz`.
+  const abs = path.resolve(cwd, pattern);
+  if ((await fs.stat(abs).catch(() => undefined))?.isFile()) return [abs];
+  // Absolute patterns and `../` prefixes: crawl from their fixed leading directories. A leading directory
+  // that exists as written is fixed too, not a pattern: `build (1)/*.tar.gz`, `out/{v1}/*.tar.gz`.
+  const segments = abs.split(path.sep);
+  const dynamicFrom = (i: number): number => {
+    const j = segments.slice(i).findIndex((seg) => isDynamicPattern(seg));
+    return j < 0 ? -1 : i + j;
+  };
+  let fixed = dynamicFrom(0);
+  while (fixed >= 0 && fixed < segments.length - 1 && (await isDirectory(segments.slice(0, fixed + 1).join(path.sep)))) {
+    fixed = dynamicFrom(fixed + 1);
   }
-  // Absolute patterns and `../` prefixes: crawl from their fixed leading directories.
-  const segments = path.resolve(cwd, pattern).split(path.sep);
-  const fixed = segments.findIndex((s) => isDynamicPattern(s));
+  // No segment is a pattern (or each pattern-like one was a directory as written), and the file is not there.
+  // Segment by segment: tinyglobby's isDynamicPattern misreads a whole path holding a brace, e.g. `out/{v1}/*.tar.gz`.
+  if (fixed < 0) return [];
   const base = segments.slice(0, fixed).join(path.sep) || path.sep;
   const rest = segments.slice(fixed).join('/');
   const ignore = excludes.map((e) => path.relative(base, path.resolve(cwd, e)).split(path.sep).join('/'));
@@ -57,4 +69,8 @@ async function expandOne(
     ignore,
     ...(fsAdapter && { fs: fsAdapter }),
   });
+}
+
+async function isDirectory(p: string): Promise<boolean> {
+  return (await fs.stat(p).catch(() => undefined))?.isDirectory() ?? false;
 }

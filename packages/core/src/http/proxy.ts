@@ -68,8 +68,14 @@ function parseProxy(name: string, value: string): Proxy {
     throw new InputError(`${name}: only http:// and https:// proxies are supported, got ${url.protocol}//`);
   }
   const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
-  const user = decodeURIComponent(url.username);
-  const pass = decodeURIComponent(url.password);
+  let user: string;
+  let pass: string;
+  try {
+    user = decodeURIComponent(url.username);
+    pass = decodeURIComponent(url.password);
+  } catch {
+    throw new InputError(`${name}: the proxy URL's credentials hold an invalid %-escape`);
+  }
   const token = user || pass ? Buffer.from(`${user}:${pass}`).toString('base64') : undefined;
   return {
     protocol: url.protocol,

@@ -19,19 +19,37 @@ export interface Logger {
   redact(text: string): string;
 }
 
-/** Replaces every registered secret in a line with ***. */
+/**
+ * The forms a secret takes once embedded in text Relay did not write itself:
+ * an error body quoting it as JSON, a URL carrying it percent-encoded (or
+ * form-encoded), an HTML page escaping it. Documents are redacted as values
+ * before they are serialised (redactValue), so their own escaping never
+ * hides a secret; these forms catch a secret that was already escaped inside
+ * a string when Relay received it.
+ */
+export function secretForms(secret: string): string[] {
+  const json = JSON.stringify(secret).slice(1, -1);
+  const url = encodeURIComponent(secret);
+  const html = secret.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+  return [...new Set([secret, json, url, url.replace(/%20/g, '+'), html, html.replace(/&#39;/g, '&#x27;')])];
+}
+
+/** Replaces every registered secret (in each of its forms) with ***. */
 export class Masker {
   private secrets: string[] = [];
-  /** Returns the lines not seen before (what a runner still needs to be told). */
+  /** Returns the forms not seen before (what a runner still needs to be told). */
   add(secret: string): string[] {
     const added: string[] = [];
-    for (const s of [secret, ...secret.split(/\r?\n/)]) {
+    for (const s of [secret, ...secret.split(/\r\n|\r|\n/)]) {
       const t = s.trim();
-      if (t.length >= 4 && !this.secrets.includes(t)) {
-        this.secrets.push(t);
-        added.push(t);
+      if (t.length < 4) continue;
+      for (const form of secretForms(t)) {
+        if (this.secrets.includes(form)) continue;
+        this.secrets.push(form);
+        added.push(form);
       }
     }
+    // Longest first: a form that contains another is replaced whole.
     this.secrets.sort((a, b) => b.length - a.length);
     return added;
   }

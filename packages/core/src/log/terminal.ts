@@ -1,10 +1,15 @@
 import type { Logger } from './logger.js';
 import { Masker } from './logger.js';
+import { inert } from './inert.js';
 
 /** How often progress becomes a plain line when stderr is not a terminal. */
 const PLAIN_PROGRESS_MS = 10_000;
 
-/** Logger for a person at a terminal (or a plain log file when not a TTY). */
+/**
+ * Logger for a person at a terminal (or a plain log file when not a TTY, or a
+ * CI step whose runner reads commands from stderr): every line masked, then
+ * made inert (no escape sequences, no workflow commands).
+ */
 export class TerminalLogger implements Logger {
   private masker = new Masker();
   private depth = 0;
@@ -20,7 +25,7 @@ export class TerminalLogger implements Logger {
   private write(prefix: string, msg: string): void {
     this.clearStatus();
     const pad = '  '.repeat(this.depth);
-    for (const line of this.masker.apply(msg).split('\n')) this.out.write(`${pad}${prefix}${line}\n`);
+    for (const line of inert(this.masker.apply(msg)).split('\n')) this.out.write(`${pad}${prefix}${line}\n`);
   }
   private clearStatus(): void {
     if (this.statusShown) {
@@ -61,7 +66,12 @@ export class TerminalLogger implements Logger {
       return;
     }
     const cols = this.out.columns || 80;
-    this.out.write('\r\x1b[K' + this.masker.apply(msg).slice(0, cols - 1));
+    this.out.write(
+      '\r\x1b[K' +
+        inert(this.masker.apply(msg))
+          .replaceAll('\n', ' ')
+          .slice(0, cols - 1),
+    );
     this.statusShown = true;
   }
   mask(secret: string): void {

@@ -77,7 +77,7 @@ export async function runMirror(
   }
   const { session, aws } = openSession(credentials);
   const watch = new RegistryWatch();
-  const lists = new TagLists(session);
+  const lists = new TagLists(session, log);
   const caps = new Map(usedTargets.map((t) => [t.name, new Capabilities(t)]));
   const labels = new Map<string, LabelResult[]>();
   const parallel = req.parallel;

@@ -1,5 +1,6 @@
 import { isAlias, isMap, isScalar, isSeq, visit, type Alias, type Document, type LineCounter, type Node as YamlNode } from 'yaml';
 import { DEFAULTS } from '../defaults.js';
+import { httpUrlProblem } from '../inputs/url.js';
 
 /**
  * A small schema language for YAML files Relay reads. One declaration gives
@@ -19,6 +20,8 @@ export interface StringSchema {
   expected?: string;
   enum?: readonly string[];
   minLength?: number;
+  /** `http-url`: an http(s) URL whose host and port a request can use (port 1 to 65535), checked once here. */
+  format?: 'http-url';
 }
 export interface BooleanSchema {
   type: 'boolean';
@@ -241,16 +244,20 @@ export function validate<S extends Schema>(schema: S, doc: Document, counter: Li
     const scalar = isScalar(node) ? node.value : undefined;
     switch (s.type) {
       case 'string': {
-        if (!isScalar(node) || typeof scalar !== 'string') {
-          if (isScalar(node) && (typeof scalar === 'number' || typeof scalar === 'boolean'))
-            fail(`expected a string, got ${describeValue(scalar)} (quote it: "${String(node.source ?? scalar)}")`);
+        // A field declared a string is the text written, whatever YAML would make of it: `version: 1.10` is
+        // "1.10", not the number 1.1; `tag: 0123` is "0123".
+        const written =
+          isScalar(node) && node.type === 'PLAIN' && (typeof scalar === 'number' || typeof scalar === 'boolean') ? node.source : undefined;
+        if (!isScalar(node) || (typeof scalar !== 'string' && typeof written !== 'string')) {
           fail(`expected ${s.expected ?? 'a string'}, got ${describeValue(isMap(node) ? {} : isSeq(node) ? [] : scalar)}`);
         }
-        const v = scalar as string;
+        const v = typeof scalar === 'string' ? scalar : (written as string);
         if (s.enum && !s.enum.includes(v)) fail(`expected one of ${s.enum.join(', ')}, got ${describeValue(v)}`);
         if (s.minLength !== undefined && v.length < s.minLength) fail(`expected ${s.expected ?? 'a non-empty string'}, got ""`);
         if (s.pattern !== undefined && !new RegExp(s.pattern, 'u').test(v))
           fail(`expected ${s.expected ?? `/${s.pattern}/`}, got ${describeValue(v)}`);
+        const why = s.format === 'http-url' ? httpUrlProblem(v) : undefined;
+        if (why) fail(`expected ${s.expected ?? 'an http(s) URL'}, got ${describeValue(v)} (${why})`);
         return v;
       }
       case 'boolean':

@@ -5,6 +5,7 @@ import { mapLimit } from '../concurrency.js';
 import type { Logger } from '../log/logger.js';
 import { readGraph, type SourceGraph } from '../oci/copy/graph.js';
 import { isDigest } from '../oci/ref/digest.js';
+import { isTag, TAG_PATTERN } from '../oci/ref/reference.js';
 import { isIndexType, parseManifest, type Descriptor, type Manifest } from '../oci/ref/media.js';
 import type { Repo } from '../oci/repo/repo.js';
 import type { Readable } from 'node:stream';
@@ -77,16 +78,35 @@ export class ListedSource implements Repo {
   }
 }
 
-/** Each source repository's tag list, fetched once and shared (tag filters, cosign and fallback tags). */
+/**
+ * Each source repository's tag list, fetched once and shared (tag filters,
+ * cosign and fallback tags). A name the registry lists that is not a tag
+ * (distribution-spec's grammar: no line breaks, colons, slashes or spaces, at
+ * most 128 characters) is skipped and reported once per repository, quoted:
+ * it is never used, and never printed as it came.
+ */
 export class TagLists {
   private readonly lists = new Map<string, Promise<{ tags: string[]; set: ReadonlySet<string> } | { error: string }>>();
-  constructor(private readonly session: OciSession) {}
+  constructor(
+    private readonly session: OciSession,
+    private readonly log?: Logger,
+  ) {}
   get(registry: string, repository: string): Promise<{ tags: string[]; set: ReadonlySet<string> } | { error: string }> {
     const key = `${registry}/${repository}`;
     let p = this.lists.get(key);
     if (!p) {
       p = listTags(this.session.registry(registry), repository).then(
-        (tags) => ({ tags, set: new Set(tags) }),
+        (listed) => {
+          const tags = listed.filter((t) => typeof t === 'string' && isTag(t));
+          if (tags.length < listed.length) {
+            const bad = listed.filter((t) => !(typeof t === 'string' && isTag(t)));
+            const shown = bad.slice(0, 3).map((t) => JSON.stringify(typeof t === 'string' && t.length > 80 ? t.slice(0, 80) + '…' : t));
+            this.log?.warn(
+              `${key}: the registry lists ${bad.length} name(s) that are not tags (${TAG_PATTERN}), skipped: ${shown.join(', ')}${bad.length > 3 ? ', …' : ''}`,
+            );
+          }
+          return { tags, set: new Set(tags) };
+        },
         (err: unknown) => ({ error: errorMessage(err) }),
       );
       this.lists.set(key, p);

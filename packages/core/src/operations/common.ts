@@ -1,6 +1,7 @@
 import type { Clients, Context } from '../context.js';
 import { DEFAULTS } from '../defaults.js';
 import { badInput } from '../errors.js';
+import { httpUrlProblem } from '../inputs/url.js';
 import type { Logger } from '../log/logger.js';
 import { openStore } from '../store/open.js';
 import type { Store } from '../store/store.js';
@@ -8,12 +9,9 @@ import { withSlash } from '../terraform/layout.js';
 
 /** An http(s) base URL with a trailing slash; credentials, query and fragment refused. */
 export function parseRegistryUrl(text: string, input = 'registry-url'): URL {
-  let u: URL;
-  try {
-    u = new URL(text);
-  } catch {
-    badInput(input, 'an http(s) URL such as https://registry.example.com', text);
-  }
+  const why = httpUrlProblem(text);
+  if (why) badInput(input, `an http(s) URL such as https://registry.example.com (${why})`, text);
+  const u = new URL(text);
   if ((u.protocol !== 'https:' && u.protocol !== 'http:') || u.search || u.hash || u.username || u.password) {
     badInput(input, 'an http(s) URL without query, fragment or credentials', text);
   }
@@ -28,6 +26,11 @@ export function parseRegistryUrl(text: string, input = 'registry-url'): URL {
  */
 export function openStoreInput(text: string, input: string, endpointInput: string | undefined, ctx: Context): Store {
   const endpoint = endpointInput || ctx.env.AWS_ENDPOINT_URL_S3 || ctx.env.AWS_ENDPOINT_URL || undefined;
+  if (endpoint) {
+    const why = httpUrlProblem(endpoint);
+    const from = endpointInput ? 's3-endpoint' : ctx.env.AWS_ENDPOINT_URL_S3 ? 'AWS_ENDPOINT_URL_S3' : 'AWS_ENDPOINT_URL';
+    if (why) badInput(from, `an http(s) endpoint URL such as https://s3.example.com:8443 (${why})`, endpoint);
+  }
   const region = ctx.env.AWS_REGION || ctx.env.AWS_DEFAULT_REGION || undefined;
   const { connectTimeoutMs, idleTimeoutMs, budgetMs } = httpOptions(ctx);
   return openStore(text, input, {

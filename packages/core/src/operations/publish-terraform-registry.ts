@@ -41,7 +41,8 @@ const spec = defineSpec({
       defaultNote: 'parsed from a `terraform-provider-<name>-v<version>` tag in GITHUB_REF',
     },
     tarballs: {
-      description: 'Release archives: globs or paths, one per line (Teleport `-bin.tar.gz` or GoReleaser `.tar.gz`/`.zip` names).',
+      description:
+        'Release archives: globs or paths, one per line (Teleport `-bin.tar.gz` or GoReleaser `.tar.gz`/`.zip` names). A path that exists as written is taken as written, glob characters and all.',
       type: 'list',
     },
     source: {

@@ -58,38 +58,55 @@ function textTable(head: string[], rows: string[][]): string[] {
   ]);
 }
 
-/**
- * Text for a GFM table cell: pipes and backslashes are backslash-escaped (a
- * bare pipe ends the cell; a bare backslash would escape whatever follows it),
- * and every line ending (LF, CRLF, a lone CR) becomes <br>, as any of them
- * would end the row.
- */
-const cell = (c: string): string => c.replace(/[\\|]/g, '\\$&').replace(/\r\n|\r|\n/g, '<br>');
 const html = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+/**
+ * Plain text as GitHub-flavoured Markdown shows it, letter for letter: report
+ * text holds strings Relay did not choose (tags, release names, server
+ * errors), which must not become HTML, links, images or emphasis in the job
+ * summary. `&`, `<` and `>` become entities; the characters that open Markdown
+ * constructs (backslash, backtick, `*`, `_`, `[`, `]`, `!`, `|`, `~`, `#`) are
+ * backslash-escaped (a bare pipe would also end a table cell); and every line
+ * ending (LF, CRLF, a lone CR) becomes <br>, as any of them would end a row or
+ * a heading.
+ */
+const plain = (c: string): string =>
+  html(c)
+    .replace(/[\\`*_[\]!|~#]/g, '\\$&')
+    .replace(/\r\n|\r|\n|\u2028|\u2029/g, '<br>');
+
+/** A code fence longer than any run of backticks in the code, so the code cannot close it. */
+function fence(code: string): string {
+  const longest = Math.max(0, ...(code.match(/`+/g) ?? []).map((r) => r.length));
+  return '`'.repeat(Math.max(3, longest + 1));
+}
 
 function sectionBody(s: ReportSection): string[] {
   if ('table' in s) {
     return [
-      `| ${s.table.head.map(cell).join(' | ')} |`,
+      `| ${s.table.head.map(plain).join(' | ')} |`,
       `|${s.table.head.map(() => ' --- ').join('|')}|`,
-      ...s.table.rows.map((row) => `| ${row.map(cell).join(' | ')} |`),
+      ...s.table.rows.map((row) => `| ${row.map(plain).join(' | ')} |`),
     ];
   }
-  if ('code' in s) return ['```' + (s.lang ?? ''), s.code, '```'];
-  return [s.text];
+  if ('code' in s) {
+    const f = fence(s.code);
+    return [f + (s.lang ?? '').replace(/[^\w+-]/g, ''), s.code, f];
+  }
+  return [plain(s.text)];
 }
 
 /** GitHub-flavoured Markdown for the job summary: status first, long detail folded away. */
 export function renderMarkdown(r: Report): string {
-  const out: string[] = [`## ${r.title}`, ''];
+  const out: string[] = [`## ${plain(r.title)}`, ''];
   const status = statusLine(r, ' · ');
-  if (status) out.push(`**Status: ${status}**`, '');
+  if (status) out.push(`**Status: ${plain(status)}**`, '');
   for (const s of r.sections) {
     if ('collapsed' in s && s.collapsed) {
       out.push('<details>', `<summary>${html(s.heading)}</summary>`, '', ...sectionBody(s), '', '</details>', '');
       continue;
     }
-    out.push(`### ${s.heading}`, '', ...sectionBody(s), '');
+    out.push(`### ${plain(s.heading)}`, '', ...sectionBody(s), '');
   }
   return out.join('\n');
 }

@@ -23,6 +23,15 @@ beforeAll(async () => {
     'other/f.tar.gz',
     'README.md',
     'sub/notes.md',
+    // Names holding glob characters, as build tools and downloads make them.
+    'build (1)/p.tar.gz',
+    'build (1)/q.zip',
+    'out/{v1}/r.tar.gz',
+    'out/[x]/s.tar.gz',
+    'lit/app (1).tar.gz',
+    'lit/app-[2].tar.gz',
+    'star/*/t.tar.gz',
+    'star/other/u.tar.gz',
   ];
   for (const f of files) {
     await fsp.mkdir(path.join(root, path.dirname(f)), { recursive: true });
@@ -39,15 +48,42 @@ describe('expandPatterns', () => {
     [
       '** matches the top level too',
       ['**/*.tar.gz'],
-      ['a.tar.gz', 'linkdir/real.tar.gz', 'linked.tar.gz', 'other/f.tar.gz', 'store/real.tar.gz', 'sub/c.tar.gz', 'sub/deep/d.tar.gz'],
+      [
+        'a.tar.gz',
+        'build (1)/p.tar.gz',
+        'linkdir/real.tar.gz',
+        'linked.tar.gz',
+        'lit/app (1).tar.gz',
+        'lit/app-[2].tar.gz',
+        'other/f.tar.gz',
+        'out/[x]/s.tar.gz',
+        'out/{v1}/r.tar.gz',
+        'star/*/t.tar.gz',
+        'star/other/u.tar.gz',
+        'store/real.tar.gz',
+        'sub/c.tar.gz',
+        'sub/deep/d.tar.gz',
+      ],
     ],
     ['one segment stays in its directory', ['*.tar.gz'], ['a.tar.gz', 'linked.tar.gz']],
     ['a symlinked archive is followed', ['linked.tar.gz'], ['linked.tar.gz']],
     ['dotfiles only when named', ['.*.tar.gz'], ['.hidden.tar.gz']],
     ['braces', ['{a,b}.*'], ['a.tar.gz', 'b.zip']],
-    ['! excludes', ['**/*.tar.gz', '!sub/**', '!linkdir/**', '!store/**'], ['a.tar.gz', 'linked.tar.gz', 'other/f.tar.gz']],
+    [
+      '! excludes',
+      ['**/*.tar.gz', '!sub/**', '!linkdir/**', '!store/**', '!build*/**', '!lit/**', '!out/**', '!star/**'],
+      ['a.tar.gz', 'linked.tar.gz', 'other/f.tar.gz'],
+    ],
     ['a plain path', ['sub/c.tar.gz'], ['sub/c.tar.gz']],
     ['a pattern in a subdirectory', ['sub/*.md'], ['sub/notes.md']],
+    // A path that exists as written is itself before it is a pattern (issue 18, class 14).
+    ['a directory with parentheses, then a pattern', ['build (1)/*.tar.gz'], ['build (1)/p.tar.gz']],
+    ['a directory with braces', ['out/{v1}/*.tar.gz'], ['out/{v1}/r.tar.gz']],
+    ['a directory with brackets', ['out/[x]/*'], ['out/[x]/s.tar.gz']],
+    ['a file with parentheses, named whole', ['lit/app (1).tar.gz'], ['lit/app (1).tar.gz']],
+    ['a file with brackets, named whole', ['lit/app-[2].tar.gz'], ['lit/app-[2].tar.gz']],
+    ['a directory named *, as written', ['star/*/t.tar.gz'], ['star/*/t.tar.gz']],
+    ['a * that names no directory is a pattern still', ['star/o*/*.tar.gz'], ['star/other/u.tar.gz']],
   ])('%s', async (_name, patterns, want) => {
     expect(rel(await expandPatterns(patterns, root, 'tarballs'))).toEqual(want);
   });
@@ -66,6 +102,13 @@ describe('expandPatterns', () => {
     };
     expect(rel(await expandPatterns(['*.md'], root, 'tarballs', counting))).toEqual(['README.md']);
     expect(read.map((d) => path.relative(root, d.replace(/\/$/, '')))).toEqual(['']);
+  });
+
+  test('tarballs in a directory with parentheses: the tarballs input takes it (publish reads its archives by this)', async () => {
+    expect(rel(await expandPatterns([path.join(root, 'build (1)', '*')], '/', 'tarballs'))).toEqual([
+      'build (1)/p.tar.gz',
+      'build (1)/q.zip',
+    ]);
   });
 
   test('a pattern that matches nothing is refused, naming the input and the pattern', async () => {

@@ -109,9 +109,22 @@ describe('mirror file', () => {
     ],
     ['a label placeholder', `label: "Mirror of {vendor}"\n${GOOD}`, /^mirror\.yml:1: label: unknown placeholder \{vendor\}/],
     [
-      'a tag given as a number',
-      GOOD.replace('tags: ["9.1.3"]', 'tags: [9.1]'),
-      /^mirror\.yml:19: images\[0\]\.tags\[0\]: expected a string, got number 9\.1 \(quote it: "9\.1"\)$/,
+      'a target registry whose port is out of range',
+      GOOD.replace('{ registry: ghcr.io,', '{ registry: "ghcr.io:99999",'),
+      /^mirror\.yml:10: targets\.ghcr\.registry: "ghcr\.io:99999" is not a registry host$/,
+    ],
+    [
+      'a source whose port is out of range',
+      GOOD.replace('source: public.ecr.aws/gravitational/tbot', 'source: registry.test:70000/tbot'),
+      /^mirror\.yml:21: images\[1\]\.source: .*port 70000 is not from 1 to 65535/,
+    ],
+    [
+      'a description API URL whose port is out of range',
+      GOOD.replace(
+        '{ registry: quay.io, repository: "gravitational/{name}" }',
+        '{ registry: quay.io, repository: "gravitational/{name}", description-api: { kind: quay, url: "https://quay.test:99999" } }',
+      ),
+      /^mirror\.yml:4: targets\.quay\.description-api\.url: expected an http\(s\) base URL, got "https:\/\/quay\.test:99999" \(port 99999 is not from 1 to 65535\)$/,
     ],
     [
       'a bad semver range',
@@ -178,6 +191,18 @@ describe('mirror file', () => {
 
   test('an unknown tier as input is refused naming the input', () => {
     expect(refusal(GOOD, ENV, ['platinum'])).toBe(`input 'tiers': expected tiers of mirror.yml (gold, silver, bronze), got "platinum"`);
+  });
+});
+
+describe('strings are the text written', () => {
+  test('tags, sources and other string fields written unquoted keep their text, whatever YAML would make of them', () => {
+    const cfg = parse(GOOD.replace('tags: ["9.1.3"]', 'tags: [9.10, 0123, 1e3, true, 0x1F]'));
+    expect(cfg.images[0]!.tags).toEqual(['9.10', '0123', '1e3', 'true', '0x1F']);
+  });
+  test('an empty value is still nothing, refused where a string is required', () => {
+    expect(refusal(GOOD.replace('tags: ["9.1.3"]', 'tags: [~]'))).toMatch(
+      /^mirror\.yml:19: images\[0\]\.tags\[0\]: expected .*, got nothing$/,
+    );
   });
 });
 

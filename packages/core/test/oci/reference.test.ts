@@ -38,6 +38,11 @@ describe('parseReference', () => {
     ['ghcr.io/app@md5:' + 'a'.repeat(32), 'the digest must be sha256'],
     ['ghcr.io//app', 'the repository must be lowercase path components'],
     ['oci:', 'expected oci:<directory>[:tag]'],
+    // A port out of range is the input's fault, said here, not an "Invalid URL" crash at the first request.
+    ['host.test:99999/app:1', '(port 99999 is not from 1 to 65535), got "host.test:99999/app:1"'],
+    ['localhost:0/app', 'port 0 is not from 1 to 65535'],
+    ['[::1:99999/app', 'is not a registry host'],
+    ['[zz::1]:5000/app', "'[zz::1]:5000' is not a registry host"],
   ])('refuses %j', (text, msg) => {
     expect(() => parseReference(text, 'source')).toThrow(msg);
   });

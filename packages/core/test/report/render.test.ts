@@ -26,7 +26,14 @@ function cells(row: string): string[] {
 
 describe('renderMarkdown', () => {
   test.each([
-    ['plain', 'linux_amd64', 'linux_amd64'],
+    ['plain', 'linux-amd64', 'linux-amd64'],
+    ['an underscore (escaped: `_x_` would be emphasis)', 'linux_amd64', 'linux\\_amd64'],
+    ['HTML from a server', '<img src=x onerror=alert(1)>&', '&lt;img src=x onerror=alert(1)&gt;&amp;'],
+    [
+      'a link and an image',
+      '[click](https://x.test) ![i](https://x.test/i.png)',
+      '\\[click\\](https://x.test) \\!\\[i\\](https://x.test/i.png)',
+    ],
     ['a pipe', 'a|b', 'a\\|b'],
     ['several pipes', '|x||', '\\|x\\|\\|'],
     ['a newline', 'line 1\nline 2', 'line 1<br>line 2'],
@@ -40,6 +47,26 @@ describe('renderMarkdown', () => {
     const lines = tableLines(md);
     expect(lines).toHaveLength(3); // head, separator, one row
     expect(cells(lines[2]!)).toEqual(['k', want]);
+  });
+
+  test('title, headings, status words and text are plain text: no HTML, link, heading or line break of their own', () => {
+    const md = renderMarkdown({
+      title: 'copy <b>x</b>\n# owned',
+      counts: '1 [put](https://x.test)',
+      status: 'done',
+      sections: [{ heading: 'H <i>', text: 'release "v1"\r\n<script>x</script> **bold**' }],
+    });
+    expect(md).not.toMatch(/<(b|i|script)>/);
+    expect(md).not.toMatch(/^# owned/m);
+    expect(md).toContain('## copy &lt;b&gt;x&lt;/b&gt;<br>\\# owned');
+    expect(md).toContain('**Status: done · 1 \\[put\\](https://x.test)**');
+    expect(md).toContain('### H &lt;i&gt;');
+    expect(md).toContain('release "v1"<br>&lt;script&gt;x&lt;/script&gt; \\*\\*bold\\*\\*');
+  });
+
+  test('a code section cannot close its own fence', () => {
+    const md = renderMarkdown({ title: 'T', sections: [{ heading: 'C', code: 'a\n```\n# not a heading\n````', lang: 'hcl' }] });
+    expect(md).toContain('`````hcl\na\n```\n# not a heading\n````\n`````');
   });
 
   test('head cells are escaped too, and the separator has one column per head cell', () => {

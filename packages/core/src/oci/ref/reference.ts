@@ -1,4 +1,5 @@
 import { badInput } from '../../errors.js';
+import { hostPortProblem } from '../../inputs/url.js';
 import { isDigest } from './digest.js';
 import { DOCKER_HUB, DOCKER_HUB_ALIASES, displayHost } from './hosts.js';
 
@@ -66,6 +67,8 @@ export function parseReference(text: string, input = 'reference'): Reference {
     registry = first;
     parts.shift();
     if (!HOST.test(registry)) bad(input, text, REGISTRY_FORM, `'${registry}' is not a registry host`);
+    const why = hostPortProblem(registry);
+    if (why) bad(input, text, REGISTRY_FORM, why);
   }
   if (DOCKER_HUB_ALIASES.has(registry)) {
     registry = DOCKER_HUB;
