@@ -109,9 +109,12 @@ export const workflowFile = (operation: string): string => `.github/workflows/re
  * name (the mirror file's `username-env`), so the workflow takes them as one
  * dotenv secret. `workflow: false`: no reusable workflow (nothing to run in CI).
  */
-export const WORKFLOW_OPTIONS: Record<string, { concurrency?: string[]; envSecrets?: boolean; workflow?: false; attest?: 'image' }> = {
-  'publish-terraform-registry': { concurrency: ['namespace', 'name', 'store'] },
-  'promote-terraform-provider': { concurrency: ['namespace', 'name', 'store'] },
+export const WORKFLOW_OPTIONS: Record<
+  string,
+  { concurrency?: string[]; envSecrets?: boolean; workflow?: false; attest?: 'image' | 'files' }
+> = {
+  'publish-terraform-registry': { concurrency: ['namespace', 'name', 'store'], attest: 'files' },
+  'promote-terraform-provider': { concurrency: ['namespace', 'name', 'store'], attest: 'files' },
   'copy-image': { concurrency: ['destination'], attest: 'image' },
   'promote-ecr-image': { concurrency: ['destination'], attest: 'image' },
   'mirror-artifact': { concurrency: ['config'], envSecrets: true },
@@ -445,11 +448,31 @@ function relayStep(spec: OperationSpec, title: string, extra: Record<string, str
 }
 
 /**
- * After an image operation wrote: GitHub's build-provenance attestation of the written digest (stored with
- * GitHub, so `gh attestation verify oci://<image>@<digest> --repo <caller>` finds it), by the job that wrote it.
+ * After the operation wrote, GitHub's build-provenance attestation of what it wrote, by the job that wrote it
+ * (stored with GitHub: `gh attestation verify <zip> --repo <caller>`, or `oci://<image>@<digest>`). An image: the
+ * written digest. A provider: every zip and SHA256SUMS, from the `subjects` output (sha256sum lines) written to a
+ * file through `env`, never into the script text; the zips themselves are gone with Relay's temporary directory.
  */
 export function attestSteps(spec: OperationSpec): string[] {
-  if (WORKFLOW_OPTIONS[spec.name]?.attest !== 'image') return [];
+  const kind = WORKFLOW_OPTIONS[spec.name]?.attest;
+  if (kind === 'files')
+    return [
+      '      - name: Subjects to attest',
+      '        id: subjects',
+      "        if: ${{ success() && steps.relay.outputs.subjects != '' }}",
+      '        env:',
+      '          SUBJECTS: ${{ steps.relay.outputs.subjects }}',
+      '        shell: bash',
+      '        run: |',
+      '          printf \'%s\\n\' "$SUBJECTS" > "$RUNNER_TEMP/relay-subjects.sha256"',
+      '          echo "file=$RUNNER_TEMP/relay-subjects.sha256" >> "$GITHUB_OUTPUT"',
+      '      - name: Attest the zips and SHA256SUMS (GitHub artifact attestation)',
+      "        if: ${{ success() && steps.subjects.outputs.file != '' }}",
+      `        uses: ${pinned('attest-build-provenance')}`,
+      '        with:',
+      '          subject-checksums: ${{ steps.subjects.outputs.file }}',
+    ];
+  if (kind !== 'image') return [];
   return [
     '      - name: Attest the image (GitHub artifact attestation)',
     "        if: ${{ success() && steps.relay.outputs.digest != '' }}",

@@ -260,7 +260,14 @@ describe('reusable workflows generated from the operation specs', () => {
         ...(attests && { attestations: 'write' }),
       });
       const attest = apply.steps!.find((s) => s.uses?.startsWith('actions/attest-build-provenance@'));
-      if (attests) {
+      if (WORKFLOW_OPTIONS[op.spec.name]?.attest === 'files') {
+        // every zip and SHA256SUMS, from the subjects output, through env and a file (no expression in the script)
+        const subjects = apply.steps!.find((s) => s.id === 'subjects')!;
+        expect(subjects.env).toEqual({ SUBJECTS: '${{ steps.relay.outputs.subjects }}' });
+        expect(subjects.run).not.toContain('${{');
+        expect(attest!.with).toEqual({ 'subject-checksums': '${{ steps.subjects.outputs.file }}' });
+        expect('subjects' in op.spec.outputs).toBe(true);
+      } else if (attests) {
         // the written digest, attested by the job that wrote it, after Relay read it back
         expect(attest!.with).toEqual({
           'subject-name': '${{ inputs.destination }}',
