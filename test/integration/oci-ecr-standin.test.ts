@@ -299,7 +299,12 @@ describe('promote-ecr-image against stand-ins', () => {
     // A re-run finds it and keeps it: the row is a skip, nothing is attached again.
     aws.publicTokens = [front.valid, front.valid];
     const again = await runPromoteEcrImage(
-      promoteInputs(`${ECR_HOST}/${signedRepo}:v1`, dst, { 'require-signature': true, 'max-severity': 'high', tags: ['v1', 'latest'] }),
+      promoteInputs(`${ECR_HOST}/${signedRepo}:v1`, dst, {
+        'require-signature': true,
+        'signature-key': signer.publicPem,
+        'max-severity': 'high',
+        tags: ['v1', 'latest'],
+      }),
       ctx({ ...env(), RELAY_APPROVERS: 'mallory' }),
       deps(),
     );

@@ -78,7 +78,7 @@ describe('committed bundles', () => {
     const missing = await runNode(NODE24, [CLI, 'publish-terraform-registry', '--namespace', 'acme']);
     expect(missing.code).toBe(1);
     expect(missing.stderr.trim().split('\n')).toEqual([
-      "error: inputs 'name', 'store', 'registry-url', 'signing-key': expected a value for each (flag --name or RELAY_NAME; flag --store or RELAY_STORE; flag --registry-url or RELAY_REGISTRY_URL; flag --signing-key or RELAY_SIGNING_KEY)",
+      "error: inputs 'name', 'store', 'registry-url': expected a value for each (flag --name or RELAY_NAME; flag --store or RELAY_STORE; flag --registry-url or RELAY_REGISTRY_URL)",
     ]);
   });
 

@@ -128,7 +128,7 @@ describe("a user's first hour", () => {
     expect(r.code).toBe(1);
     expect(r.stderr.trim().split('\n')).toEqual([
       expect.stringMatching(
-        /^error: inputs 'namespace', 'name', 'registry-url', 'signing-key': expected a value for each \(flag --namespace or RELAY_NAMESPACE; /,
+        /^error: inputs 'namespace', 'name', 'registry-url': expected a value for each \(flag --namespace or RELAY_NAMESPACE; /,
       ),
     ]);
   });

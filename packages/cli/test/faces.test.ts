@@ -91,7 +91,7 @@ describe('exit codes', () => {
     const refused = await relay(['verify-terraform-registry', '--registry-url', 'ftp://x', '--namespace', 'a', '--name', 'b']);
     expect(refused.code).toBe(1);
     expect(refused.stderr.trim().split('\n')).toEqual([
-      `error: input 'registry-url': expected an http(s) URL without query, fragment or credentials, got "ftp://x"`,
+      `error: input 'registry-url': expected an http(s) URL such as https://registry.example.com (not an http(s) URL), got "ftp://x"`,
     ]);
     const usage = await relay(['verify-terraform-registry', '--no-such-flag']);
     expect(usage.code).toBe(2);
@@ -149,6 +149,10 @@ describe('--json', () => {
         action: 'put',
         why: expect.any(String),
         ...(row.bytes !== undefined && { bytes: expect.any(Number) }),
+        // what the plan hash binds: the bytes to write (or, for the signature, the signer), and the store as judged
+        ...(row.signs ? { signs: { fingerprint: expect.stringMatching(/^[0-9A-F]{40}$/), over: expect.stringMatching(/^sha256:/) } } : {}),
+        ...(row.digest !== undefined && { digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) }),
+        observed: 'absent',
       });
     }
     await expect(fs.stat(store)).rejects.toThrow(); // a dry run writes nothing

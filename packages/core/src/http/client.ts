@@ -273,8 +273,13 @@ export class HttpClient {
       budget.dispose();
       link.dispose();
     };
-    if (res.body.destroyed) done();
-    else {
+    // A body that has nothing to carry (HEAD, 204, 304, length 0) may never be read, so it would never close: the deadline
+    // and its links are let go now, not kept (with the response) until the deadline fires.
+    const empty = method === 'HEAD' || res.status === 204 || res.status === 304 || res.header('content-length') === '0';
+    if (res.body.destroyed || empty) {
+      done();
+      if (empty) res.body.resume();
+    } else {
       budget.signal.addEventListener('abort', onSpent, { once: true });
       res.body.once('close', done); // the signal and the deadline also end the body
     }

@@ -51,9 +51,12 @@ describe('release file', () => {
     expect(refusal('version: 1\nenvironments:\n  production:\n    publish-terraform-registry:\n      immutable: "no"\n')).toBe(
       'release.yml:5: environments.production.publish-terraform-registry.immutable: expected true or false, got "no"',
     );
-    expect(refusal('version: 1\nenvironments:\n  staging:\n    publish-terraform-registry:\n      protocols: [6.0]\n')).toBe(
-      'release.yml:5: environments.staging.publish-terraform-registry.protocols[0]: expected a string, got number 6 (quote it: "6.0")',
-    );
+    // a field declared a string takes the text as written (YAML would make 6.0 the number 6)
+    expect(
+      JSON.stringify(
+        parseReleaseFile('version: 1\nenvironments:\n  staging:\n    publish-terraform-registry:\n      protocols: [6.0]\n', 'release.yml'),
+      ),
+    ).toContain('"6.0"');
     expect(refusal('version: 1\nenvironments:\n  staging:\n    publish-terraform-registry:\n      store: s3://b/${tag}\n')).toBe(
       'release.yml:5: environments.staging.publish-terraform-registry.store: unknown placeholder ${tag} (known: ${version}, ${name}, ${namespace}, ${environment})',
     );
