@@ -11,6 +11,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { PolicyDocument, RunDocument } from '../../packages/core/src/index.js';
 import { providerTarball, rsaKey, tmpDir } from '../../packages/core/test/fixtures.js';
+import { iamWildcard } from '../support/iam-match.js';
 import { startFaultProxy, type FaultProxy, type SeenRequest } from '../support/fault-proxy.js';
 import { captured, secret, secretKey } from '../support/leaks.js';
 import { makeBucket, s3Client, s3sdk, s3Settings } from '../support/servers.js';
@@ -90,16 +91,7 @@ export function iamCalls(r: SeenRequest): Call[] {
 }
 
 const list = (v: string | string[] | undefined): string[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
-/** IAM's wildcard match for ARNs (`*` any run of characters, `?` one). */
-const arnMatches = (pattern: string, arn: string): boolean =>
-  new RegExp(
-    '^' +
-      pattern
-        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-        .replace(/\*/g, '.*')
-        .replace(/\?/g, '.') +
-      '$',
-  ).test(arn);
+const arnMatches = iamWildcard;
 const allows = (policy: PolicyDocument, c: Call): boolean =>
   policy.Statement.some(
     (s) =>

@@ -1,4 +1,5 @@
 import { describe, expect, jest, test } from '@jest/globals';
+import { iamWildcard } from '../../../../test/support/iam-match.js';
 import { parseInputs, type RawInputs } from '../../src/inputs/spec.js';
 import { NullLogger } from '../../src/log/logger.js';
 import { iamPolicy } from '../../src/operations/iam-policy.js';
@@ -251,15 +252,7 @@ describe('iam-policy', () => {
 
 /** IAM's StringLike/StringEquals against the claims of a GitHub OIDC token, as STS evaluates a trust policy. */
 export function trusts(policy: PolicyDocument, claims: Record<string, string>): boolean {
-  const like = (pattern: string, value: string): boolean =>
-    new RegExp(
-      '^' +
-        pattern
-          .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-          .replace(/\*/g, '.*')
-          .replace(/\?/g, '.') +
-        '$',
-    ).test(value);
+  const like = iamWildcard;
   return policy.Statement.some((s) => {
     if (s.Effect !== 'Allow' || asList(s.Action).indexOf('sts:AssumeRoleWithWebIdentity') < 0) return false;
     return Object.entries(s.Condition ?? {}).every(([op, keys]) =>
